@@ -1,0 +1,158 @@
+# otelite build. `make run` and `make check` work on a fresh Debian 12 as
+# root: the `deps` step installs whatever Debian package below is missing.
+#
+#   make            build build/otelite and build/otelite-loadgen
+#   make run        build and run conf/agent.yaml
+#   make check      build and run every test (unit, end-to-end, interop, fuzz smoke, bench smoke)
+#   make asan check the same under AddressSanitizer + UBSan (build/asan/)
+#   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
+#   make bench      benchmarks; see README "Benchmarks"
+
+# Every Debian package the build, the tests and the benchmarks use. One list.
+DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
+	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libjansson-dev \
+	libmicrohttpd-dev libnghttp2-dev libssl-dev zlib1g-dev libzstd-dev \
+	libcurl4-openssl-dev libpcre2-dev libcriterion-dev \
+	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
+	prometheus curl openssl nodejs npm
+
+LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
+	libzstd libcurl libpcre2-8
+
+ifneq ($(filter asan,$(MAKECMDGOALS)),)
+  BUILD ?= build/asan
+  SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  OPT := -O1
+else
+  BUILD ?= build
+  SAN :=
+  OPT := -O2
+endif
+
+CC ?= cc
+HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -fcf-protection
+ifneq ($(SAN),)
+  HARDEN := -fstack-protector-strong -fPIE
+endif
+WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wno-format-truncation
+PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
+PC_LIBS = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null)
+GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+VERSION := 0.1.0
+
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) $(SAN) -pthread \
+	-I agent -I $(BUILD)/gen $(PC_CFLAGS) \
+	-DOT_VERSION=\"$(VERSION)\" -DOT_GIT=\"$(GIT_VERSION)\" $(CFLAGS)
+LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) -pthread $(LDFLAGS)
+LDLIBS_ALL = $(PC_LIBS) -lm $(LDLIBS)
+
+PROTOS := $(wildcard agent/proto/*.proto)
+GEN_C := $(patsubst agent/proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+GEN_O := $(GEN_C:.c=.o)
+
+LIB_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c)) \
+	$(wildcard receivers/*/*.c processors/*/*.c exporters/*/*.c extensions/*/*.c)
+LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(GEN_O)
+LOADGEN_SRC := $(wildcard tests/bench/loadgen/*.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/*.c)
+
+.PHONY: all deps run check check-unit check-e2e check-fuzz asan fuzz bench bench-icount clean
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: deps $(BUILD)/otelite $(if $(LOADGEN_SRC),$(BUILD)/otelite-loadgen)
+
+asan:
+	@:
+
+# Installs the Debian packages that are missing, in one apt-get call.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  case "$$p" in nodejs|npm) command -v $${p%js} >/dev/null 2>&1 && continue;; esac; \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "deps: run as root or install:$$missing" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: agent/proto/%.proto | deps
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -I agent/proto $<
+
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+	$(CC) $(filter-out -Wshadow,$(CFLAGS_ALL)) -c -o $@ $<
+
+# Every object waits for all generated headers: any file may include otlp.h.
+$(BUILD)/obj/%.o: %.c $(GEN_C) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libotelite.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/otelite: $(BUILD)/obj/agent/main.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/otelite-loadgen: $(patsubst %.c,$(BUILD)/obj/%.o,$(LOADGEN_SRC)) $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/unit-tests: $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC)) $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcriterion
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+run: all
+	$(BUILD)/otelite run --config conf/agent.yaml
+
+# The test command of the README. Each part prints its own summary; the
+# last line is the total, as "N passed, N failed".
+check: all $(BUILD)/unit-tests
+	@BUILD=$(BUILD) bash tests/run-all.sh
+
+check-unit: all $(BUILD)/unit-tests
+	$(BUILD)/unit-tests
+
+check-e2e: all
+	OTELITE_BIN=$(BUILD)/otelite python3 -m pytest -q tests/e2e
+
+# ---- fuzzing (clang + libFuzzer; its own build tree) -------------------
+FUZZ_BUILD := build/fuzz
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	-I agent -I $(FUZZ_BUILD)/gen $(PC_CFLAGS)
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC)) \
+	$(patsubst agent/proto/%.proto,$(FUZZ_BUILD)/gen/%.pb-c.o,$(PROTOS))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
+
+$(FUZZ_BUILD)/gen/%.pb-c.c: agent/proto/%.proto | deps
+	@mkdir -p $(FUZZ_BUILD)/gen
+	protoc-c --c_out=$(FUZZ_BUILD)/gen -I agent/proto $<
+$(FUZZ_BUILD)/gen/%.pb-c.o: $(FUZZ_BUILD)/gen/%.pb-c.c
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ_BUILD)/obj/%.o: %.c $(patsubst agent/proto/%.proto,$(FUZZ_BUILD)/gen/%.pb-c.c,$(PROTOS)) | deps
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ_BUILD)/libotelite.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libotelite.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PC_LIBS) -lm -pthread
+
+fuzz-build: deps $(FUZZ_BINS)
+
+# Runs each target for FUZZ_SECONDS on its seed corpus (tests/fuzz/corpus/NAME).
+fuzz: fuzz-build
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
+
+bench: all
+	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+clean:
+	rm -rf build

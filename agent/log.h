@@ -1,0 +1,31 @@
+/* log.h: the agent's own log. One line per event on stderr, logfmt:
+ *   ts=2026-01-02T03:04:05.678Z level=info component=otlp msg="listening" endpoint=127.0.0.1:4317
+ * Thread-safe; a line is written with one write(2) so lines never interleave. */
+#ifndef OT_LOG_H
+#define OT_LOG_H
+
+typedef enum ot_log_level {
+    OT_LOG_DEBUG = 0,
+    OT_LOG_INFO = 1,
+    OT_LOG_WARN = 2,
+    OT_LOG_ERROR = 3,
+} ot_log_level;
+
+void ot_log_set_level(ot_log_level l);
+ot_log_level ot_log_get_level(void);
+/* "debug" "info" "warn"/"warning" "error" (any case); -1 when unknown. */
+int ot_log_parse_level(const char *s);
+/* Redirect output (tests); fd -1 restores stderr. */
+void ot_log_set_fd(int fd);
+
+/* msg is quoted; kv (may be NULL) is a printf format for the trailing
+ * key=value pairs, written as given. */
+void ot_log(ot_log_level l, const char *component, const char *msg, const char *kv, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define ot_debug(c, m, ...) ot_log(OT_LOG_DEBUG, c, m, __VA_ARGS__)
+#define ot_info(c, m, ...) ot_log(OT_LOG_INFO, c, m, __VA_ARGS__)
+#define ot_warn(c, m, ...) ot_log(OT_LOG_WARN, c, m, __VA_ARGS__)
+#define ot_error(c, m, ...) ot_log(OT_LOG_ERROR, c, m, __VA_ARGS__)
+
+#endif

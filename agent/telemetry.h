@@ -1,0 +1,63 @@
+/* telemetry.h: the agent's own metrics and its health endpoints.
+ *
+ * A process-wide registry of counters and gauges, keyed by name and labels,
+ * that outlives reloads so counts never reset while the process runs.
+ * Components fetch a cell once at create time and update it with one atomic
+ * add on the hot path. The HTTP server renders Prometheus text format
+ * (clean under `promtool check metrics`) on /metrics, and serves /healthz
+ * and /readyz. */
+#ifndef OT_TELEMETRY_H
+#define OT_TELEMETRY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+
+typedef struct ot_counter {
+    atomic_uint_fast64_t v;
+} ot_counter;
+
+typedef struct ot_gauge {
+    atomic_int_fast64_t v;
+} ot_gauge;
+
+/* name: full metric name ("otelite_receiver_accepted_spans_total" for a
+ * counter). labels: Prometheus label text without braces, e.g.
+ * `receiver="otlp",transport="http"`, or "" . The same name+labels returns
+ * the same cell. Never NULL (a static sink on out-of-memory). */
+ot_counter *ot_tel_counter(const char *name, const char *help, const char *labels);
+ot_gauge *ot_tel_gauge(const char *name, const char *help, const char *labels);
+
+static inline void ot_counter_add(ot_counter *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(&c->v, n, memory_order_relaxed);
+}
+static inline void ot_gauge_set(ot_gauge *g, int64_t v)
+{
+    atomic_store_explicit(&g->v, v, memory_order_relaxed);
+}
+static inline void ot_gauge_add(ot_gauge *g, int64_t d)
+{
+    atomic_fetch_add_explicit(&g->v, d, memory_order_relaxed);
+}
+
+/* Prometheus text exposition of every cell plus process metrics (RSS, CPU,
+ * start time, open fds) and otelite_build_info. */
+void ot_tel_render(ot_buf *out);
+
+/* Readiness as /readyz reports it (pipelines started). */
+void ot_tel_set_ready(bool ready);
+
+typedef struct ot_tel_server ot_tel_server;
+/* Serves /metrics, /healthz, /readyz on endpoint. */
+ot_tel_server *ot_tel_server_start(const ot_endpoint *ep, ot_err *err);
+void ot_tel_server_stop(ot_tel_server *s);
+
+/* Frees every cell; call once at process exit. */
+void ot_tel_reset(void);
+
+#endif
