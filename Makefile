@@ -84,12 +84,14 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: agent/proto/%.proto | deps
 	protoc-c --c_out=$(BUILD)/gen -I agent/proto $<
 
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
-	$(CC) $(filter-out -Wshadow,$(CFLAGS_ALL)) -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) $(filter-out -Wshadow,$(CFLAGS_ALL)) -c -o $@ $<
 
 # Every object waits for all generated headers: any file may include otlp.h.
 $(BUILD)/obj/%.o: %.c $(GEN_C) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libotelite.a: $(LIB_OBJ)
 	@rm -f $@

@@ -4,7 +4,10 @@
 
 #include <string.h>
 
+extern const ot_factory ot_file_exporter;
+
 const ot_factory *const ot_factories[] = {
+    &ot_file_exporter,
     NULL,
 };
 
