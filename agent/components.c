@@ -5,9 +5,11 @@
 #include <string.h>
 
 extern const ot_factory ot_file_exporter;
+extern const ot_factory ot_file_storage_extension;
 
 const ot_factory *const ot_factories[] = {
     &ot_file_exporter,
+    &ot_file_storage_extension,
     NULL,
 };
 

@@ -40,7 +40,15 @@ struct ot_node {
 const ot_node *ot_node_get(const ot_node *map, const char *key);
 /* Follows a dotted path of map keys ("service.telemetry.logs"). */
 const ot_node *ot_node_path(const ot_node *root, const char *dotted);
+/* True for a NULL node and for an absent one (n == NULL). */
 bool ot_node_is_null(const ot_node *n);
+struct ot_diags;
+/* Parses one YAML value (a key-table default, a test fixture) into nodes
+ * allocated in a; name is used as the file in positions; ${env} expands as
+ * in files. Empty text gives a NULL node. Returns NULL on a YAML syntax
+ * error, which goes to diags (diags may be NULL). */
+const ot_node *ot_node_parse(ot_arena *a, const char *name, const char *text, size_t len,
+                             struct ot_diags *diags);
 
 /* ---- diagnostics ------------------------------------------------------- */
 

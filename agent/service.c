@@ -38,7 +38,15 @@ typedef struct generation {
     size_t n_fans;
 } generation;
 
+struct ot_host {
+    inst *ext; /* the extensions components created now may use */
+    size_t n_ext;
+};
+
 struct ot_service {
+    ot_host host;
+    inst *ext;
+    size_t n_ext;
     inst *recv;
     size_t n_recv;
     inst *exp;
@@ -68,10 +76,11 @@ static void inst_free(inst *in)
 }
 
 static int inst_create(inst *in, ot_plan *plan, ot_plan_comp *c, ot_signal sig,
-                       ot_consumer *const next[OT_SIGNAL_COUNT], ot_err *err)
+                       ot_consumer *const next[OT_SIGNAL_COUNT], ot_host *host, ot_err *err)
 {
     ot_create_params p;
     memset(&p, 0, sizeof p);
+    p.host = host;
     p.id = c->id;
     p.config = c->cfg;
     p.signal = sig;
@@ -132,8 +141,8 @@ static void gen_free(generation *g)
     free(g);
 }
 
-static generation *gen_build(ot_plan *plan, inst *exp, size_t n_exp, ot_service_stats *st,
-                             ot_err *err)
+static generation *gen_build(ot_plan *plan, inst *exp, size_t n_exp, ot_host *host,
+                             ot_service_stats *st, ot_err *err)
 {
     generation *g = calloc(1, sizeof *g);
     if (!g) {
@@ -168,7 +177,7 @@ static generation *gen_build(ot_plan *plan, inst *exp, size_t n_exp, ot_service_
         for (size_t j = pp->n_processors; j-- > 0;) {
             ot_consumer *next[OT_SIGNAL_COUNT] = {0};
             next[pp->signal] = tail;
-            if (inst_create(&pr->procs[j], plan, pp->processors[j], pp->signal, next, err) < 0)
+            if (inst_create(&pr->procs[j], plan, pp->processors[j], pp->signal, next, host, err) < 0)
                 goto fail;
             st->processors_created++;
             tail = pp->processors[j]->factory->consumer(pr->procs[j].self, pp->signal);
@@ -222,34 +231,51 @@ static ot_consumer *gen_receiver_target(generation *g, const char *id, ot_signal
 
 /* ---- exporters and receivers for a plan -------------------------------- */
 
-/* Fills out[] with one exporter instance per exporter in plan: kept from
- * old when its settings are the same, else created. */
-static int build_exporters(ot_service *s, ot_plan *plan, inst *out, size_t *n_out, ot_err *err)
+/* Fills out[] with one instance per exporter (or extension) in plan: kept
+ * from old when its settings are the same, else created. */
+static int build_shared(ot_service *s, ot_kind kind, ot_plan *plan, inst *old_v, size_t n_old,
+                        inst *out, size_t *n_out, ot_err *err)
 {
     size_t n = 0;
     for (size_t i = 0; i < plan->n_comps; i++) {
         ot_plan_comp *c = &plan->comps[i];
-        if (c->kind != OT_EXPORTER || !c->used)
+        if (c->kind != kind || !c->used)
             continue;
-        inst *old = s ? find_inst(s->exp, s->n_exp, c->id) : NULL;
+        inst *old = find_inst(old_v, n_old, c->id);
         if (old && old->self && strcmp(old->comp->yaml, c->yaml) == 0) {
             out[n] = *old;
             old->self = NULL; /* moved */
             out[n].kept = 1;
             out[n++].plan = ot_plan_ref(old->plan);
-            s->stats.exporters_kept++;
+            if (kind == OT_EXPORTER)
+                s->stats.exporters_kept++;
             continue;
         }
-        if (inst_create(&out[n], plan, c, OT_TRACES, NULL, err) < 0) {
+        if (inst_create(&out[n], plan, c, OT_TRACES, NULL, &s->host, err) < 0) {
             *n_out = n;
             return -1;
         }
         n++;
-        if (s)
+        if (kind == OT_EXPORTER)
             s->stats.exporters_created++;
     }
     *n_out = n;
     return 0;
+}
+
+/* Gives instances that were carried over back to the old list. */
+static void give_back(inst *v, size_t n, inst *old_v, size_t n_old)
+{
+    for (size_t i = 0; i < n; i++) {
+        inst *old = v[i].kept ? find_inst(old_v, n_old, v[i].comp->id) : NULL;
+        if (!old)
+            continue;
+        old->self = v[i].self;
+        memcpy(old->entry, v[i].entry, sizeof old->entry);
+        v[i].self = NULL;
+        v[i].started = 0;
+        memset(v[i].entry, 0, sizeof v[i].entry);
+    }
 }
 
 static int build_receivers(ot_service *s, ot_plan *plan, generation *g, inst *out, size_t *n_out,
@@ -285,7 +311,7 @@ static int build_receivers(ot_service *s, ot_plan *plan, generation *g, inst *ou
             }
             next[sig] = ot_entry_consumer(in->entry[sig]);
         }
-        if (inst_create(in, plan, c, OT_TRACES, next, err) < 0) {
+        if (inst_create(in, plan, c, OT_TRACES, next, &s->host, err) < 0) {
             *n_out = n;
             return -1;
         }
@@ -335,22 +361,31 @@ ot_service *ot_service_start(ot_plan *plan, ot_err *err)
 int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err)
 {
     int64_t deadline = ot_now_ns() + plan->telemetry.shutdown_timeout_ns;
+    inst *ext = calloc(count_kind(plan, OT_EXTENSION) + 1, sizeof *ext);
     inst *exp = calloc(count_kind(plan, OT_EXPORTER) + 1, sizeof *exp);
     inst *recv = calloc(count_kind(plan, OT_RECEIVER) + 1, sizeof *recv);
-    size_t n_exp = 0, n_recv = 0;
+    size_t n_ext = 0, n_exp = 0, n_recv = 0;
     generation *g = NULL;
-    if (!exp || !recv) {
+    if (!ext || !exp || !recv) {
         ot_err_set(err, "out of memory");
         goto undo;
     }
     /* Everything that can fail happens before the first swap, so a failed
-     * reload leaves the old pipelines exactly as they were. */
-    if (build_exporters(s, plan, exp, &n_exp, err) < 0)
+     * reload leaves the old pipelines exactly as they were. Extensions come
+     * first: components look them up through the host when created. */
+    if (build_shared(s, OT_EXTENSION, plan, s->ext, s->n_ext, ext, &n_ext, err) < 0)
+        goto undo;
+    for (size_t i = 0; i < n_ext; i++)
+        if (inst_start(&ext[i], err) < 0)
+            goto undo;
+    s->host.ext = ext;
+    s->host.n_ext = n_ext;
+    if (build_shared(s, OT_EXPORTER, plan, s->exp, s->n_exp, exp, &n_exp, err) < 0)
         goto undo;
     for (size_t i = 0; i < n_exp; i++)
         if (inst_start(&exp[i], err) < 0)
             goto undo;
-    g = gen_build(plan, exp, n_exp, &s->stats, err);
+    g = gen_build(plan, exp, n_exp, &s->host, &s->stats, err);
     if (!g || gen_start(g, err) < 0)
         goto undo;
     if (build_receivers(s, plan, g, recv, &n_recv, err) < 0)
@@ -378,9 +413,13 @@ int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err)
         }
     gen_stop(s->gen, deadline);
     stop_all(s->exp, s->n_exp, deadline);
+    stop_all(s->ext, s->n_ext, deadline);
     free_all(s->recv, s->n_recv);
     gen_free(s->gen);
     free_all(s->exp, s->n_exp);
+    free_all(s->ext, s->n_ext);
+    s->ext = ext;
+    s->n_ext = n_ext;
     s->recv = recv;
     s->n_recv = n_recv;
     s->exp = exp;
@@ -390,30 +429,19 @@ int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err)
 
 undo:
     /* Give kept instances back to the running service. */
-    for (size_t i = 0; i < n_exp; i++) {
-        inst *old = find_inst(s->exp, s->n_exp, exp[i].comp->id);
-        if (old && exp[i].kept) {
-            old->self = exp[i].self;
-            exp[i].self = NULL;
-            exp[i].started = 0;
-        }
-    }
-    for (size_t i = 0; i < n_recv; i++) {
-        inst *old = find_inst(s->recv, s->n_recv, recv[i].comp->id);
-        if (old && recv[i].kept) {
-            old->self = recv[i].self;
-            memcpy(old->entry, recv[i].entry, sizeof old->entry);
-            recv[i].self = NULL;
-            recv[i].started = 0;
-            memset(recv[i].entry, 0, sizeof recv[i].entry);
-        }
-    }
+    give_back(ext, n_ext, s->ext, s->n_ext);
+    give_back(exp, n_exp, s->exp, s->n_exp);
+    give_back(recv, n_recv, s->recv, s->n_recv);
+    s->host.ext = s->ext;
+    s->host.n_ext = s->n_ext;
     stop_all(recv, n_recv, deadline);
     gen_stop(g, deadline);
     stop_all(exp, n_exp, deadline);
+    stop_all(ext, n_ext, deadline);
     free_all(recv, n_recv);
     gen_free(g);
     free_all(exp, n_exp);
+    free_all(ext, n_ext);
     return -1;
 }
 
@@ -424,10 +452,18 @@ void ot_service_shutdown(ot_service *s, int64_t deadline)
     stop_all(s->recv, s->n_recv, deadline);
     gen_stop(s->gen, deadline);
     stop_all(s->exp, s->n_exp, deadline);
+    stop_all(s->ext, s->n_ext, deadline);
     free_all(s->recv, s->n_recv);
     gen_free(s->gen);
     free_all(s->exp, s->n_exp);
+    free_all(s->ext, s->n_ext);
     free(s);
+}
+
+void *ot_host_extension(ot_host *h, const char *id)
+{
+    inst *in = h ? find_inst(h->ext, h->n_ext, id) : NULL;
+    return in ? in->self : NULL;
 }
 
 ot_service_stats ot_service_get_stats(const ot_service *s)

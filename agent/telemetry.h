@@ -28,7 +28,12 @@ typedef struct ot_gauge {
 /* name: full metric name ("otelite_receiver_accepted_spans_total" for a
  * counter). labels: Prometheus label text without braces, e.g.
  * `receiver="otlp",transport="http"`, or "" . The same name+labels returns
- * the same cell. Never NULL (a static sink on out-of-memory). */
+ * the same cell, whatever the label order. Counter names end in _total,
+ * gauge names do not, help is required, and the process_* and
+ * otelite_build_info / otelite_uptime_seconds names are taken: a refused
+ * registration is logged as a warning and, like out-of-memory, gets a
+ * static sink that is never rendered. Never NULL. The first help text given
+ * for a name is the one rendered. */
 ot_counter *ot_tel_counter(const char *name, const char *help, const char *labels);
 ot_gauge *ot_tel_gauge(const char *name, const char *help, const char *labels);
 
@@ -51,10 +56,17 @@ void ot_tel_render(ot_buf *out);
 
 /* Readiness as /readyz reports it (pipelines started). */
 void ot_tel_set_ready(bool ready);
+bool ot_tel_ready(void);
 
 typedef struct ot_tel_server ot_tel_server;
-/* Serves /metrics, /healthz, /readyz on endpoint. */
+/* Serves /metrics, /healthz, /readyz on endpoint. The listening socket is
+ * bound before this returns, so "address in use" comes back here as NULL
+ * with err set. Port 0 picks a free port; a host that resolves to several
+ * addresses binds the first that works, IPv4 first. */
 ot_tel_server *ot_tel_server_start(const ot_endpoint *ep, ot_err *err);
+/* The bound port (the one picked when the endpoint said 0). */
+int ot_tel_server_port(const ot_tel_server *s);
+/* Stops serving and frees s; NULL is a no-op. */
 void ot_tel_server_stop(ot_tel_server *s);
 
 /* Frees every cell; call once at process exit. */

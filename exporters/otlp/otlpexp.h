@@ -1,0 +1,237 @@
+/* otlpexp.h: the parts of the `otlp` (gRPC) and `otlphttp` exporters that
+ * are shared between their files and checked by unit tests: OTLP/gRPC and
+ * OTLP/HTTP response rules (which failures are retryable, what the server
+ * asked us to wait), endpoint and URL building, the gzip step, and the two
+ * transports (an nghttp2 gRPC client with its own event loop, and a libcurl
+ * sender). Internal to exporters/otlp/. */
+#ifndef OT_OTLPEXP_H
+#define OT_OTLPEXP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "batch.h"
+#include "buf.h"
+#include "config.h"
+#include "consumer.h"
+#include "err.h"
+#include "otlp.h"
+
+/* ---- configuration shared by both exporters ----------------------------- */
+
+typedef struct ot_otlpexp_tls {
+    bool insecure;             /* gRPC: plaintext h2c (prior knowledge) */
+    bool insecure_skip_verify; /* TLS without checking the server's certificate */
+    const char *ca_file, *ca_pem;
+    const char *cert_file, *cert_pem;
+    const char *key_file, *key_pem;
+    const char *server_name_override;
+    int min_version; /* index into ot_otlpexp_tls_versions */
+    int max_version; /* 0 = no limit, else index */
+} ot_otlpexp_tls;
+
+extern const char *const ot_otlpexp_tls_versions[]; /* "", "1.0", "1.1", "1.2", "1.3" */
+extern const ot_key ot_otlpexp_tls_keys[];
+/* Cross-key checks of a tls table (cert without key, ca_file and ca_pem). */
+void ot_otlpexp_tls_validate(const ot_otlpexp_tls *t, const ot_node *node, const char *path,
+                             ot_diags *d);
+
+/* ---- what a send came to ------------------------------------------------ */
+
+typedef struct ot_otlpexp_result {
+    ot_status status;
+    int64_t retry_after_ns; /* > 0: what the server asked for */
+    char msg[256];
+    int64_t rejected;       /* partial success: items the server refused */
+    char partial_msg[256];
+} ot_otlpexp_result;
+
+/* ---- gRPC status rules -------------------------------------------------- */
+
+enum {
+    OT_GRPC_OK = 0,
+    OT_GRPC_CANCELLED = 1,
+    OT_GRPC_UNKNOWN = 2,
+    OT_GRPC_INVALID_ARGUMENT = 3,
+    OT_GRPC_DEADLINE_EXCEEDED = 4,
+    OT_GRPC_NOT_FOUND = 5,
+    OT_GRPC_ALREADY_EXISTS = 6,
+    OT_GRPC_PERMISSION_DENIED = 7,
+    OT_GRPC_RESOURCE_EXHAUSTED = 8,
+    OT_GRPC_FAILED_PRECONDITION = 9,
+    OT_GRPC_ABORTED = 10,
+    OT_GRPC_OUT_OF_RANGE = 11,
+    OT_GRPC_UNIMPLEMENTED = 12,
+    OT_GRPC_INTERNAL = 13,
+    OT_GRPC_UNAVAILABLE = 14,
+    OT_GRPC_DATA_LOSS = 15,
+    OT_GRPC_UNAUTHENTICATED = 16,
+};
+
+const char *ot_otlpexp_grpc_code_name(int code);
+/* The OTLP rule: OK, retryable (CANCELLED, DEADLINE_EXCEEDED, ABORTED,
+ * OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS, and RESOURCE_EXHAUSTED only when the
+ * server sent RetryInfo) or permanent. */
+ot_status ot_otlpexp_grpc_outcome(int code, bool has_retry_info);
+/* gRPC's mapping for a response that carries no grpc-status. */
+int ot_otlpexp_grpc_code_from_http(int http_status);
+int ot_otlpexp_grpc_code_from_h2(uint32_t h2_error);
+
+/* A decoded google.rpc.Status. */
+typedef struct ot_otlpexp_rpc_status {
+    int code;
+    char msg[256];
+    bool has_retry_info;
+    int64_t retry_delay_ns;
+} ot_otlpexp_rpc_status;
+
+/* Protobuf bytes of google.rpc.Status; -1 when they do not decode. */
+int ot_otlpexp_status_from_pb(const void *buf, size_t len, ot_otlpexp_rpc_status *out);
+/* The JSON form ({"code":..,"message":..}); -1 when it does not decode. */
+int ot_otlpexp_status_from_json(const char *buf, size_t len, ot_otlpexp_rpc_status *out);
+/* The grpc-status-details-bin header: base64 (padding optional) of the
+ * Status bytes. */
+int ot_otlpexp_status_from_bin_header(const char *b64, size_t len, ot_otlpexp_rpc_status *out);
+
+/* Base64 (standard or URL alphabet, padding optional) into out; returns the
+ * decoded length or -1. out needs len*3/4+3 bytes. */
+long ot_otlpexp_b64_decode(const char *in, size_t len, uint8_t *out);
+/* grpc-message is percent-encoded; decodes into out (NUL-terminated,
+ * truncated to cap). */
+void ot_otlpexp_percent_decode(const char *in, size_t len, char *out, size_t cap);
+/* The grpc-timeout header value for a remaining time ("4999m", "10S"). */
+void ot_otlpexp_grpc_timeout(int64_t ns, char out[16]);
+/* "/opentelemetry.proto.collector.traces.v1.TraceService/Export" … */
+const char *ot_otlpexp_grpc_path(ot_signal s);
+
+/* ---- HTTP rules --------------------------------------------------------- */
+
+/* Retry-After: delta-seconds or an HTTP-date (IMF-fixdate, RFC 850,
+ * asctime), against now (Unix seconds). A date in the past gives 0. -1 when
+ * the value is neither. */
+int ot_otlpexp_parse_retry_after(const char *v, time_t now, int64_t *ns);
+/* 2xx OK; 429, 502, 503, 504 retryable; everything else permanent. */
+ot_status ot_otlpexp_http_outcome(long http_status);
+
+/* ---- endpoints ---------------------------------------------------------- */
+
+typedef struct ot_otlpexp_target {
+    char host[256]; /* without brackets */
+    int port;
+    bool tls;
+    char authority[300]; /* host:port as :authority, IPv6 bracketed */
+} ot_otlpexp_target;
+
+/* The gRPC endpoint: "host:port", "[v6]:port", with an optional http:// or
+ * https:// scheme (stripped; https means TLS, http means plaintext) and an
+ * optional trailing "/". Without a scheme, TLS unless insecure. A missing
+ * port is 443 with TLS and 80 without, as gRPC clients do. */
+int ot_otlpexp_grpc_target(const char *endpoint, bool insecure, ot_otlpexp_target *out,
+                           ot_err *err);
+/* The otlphttp URL of a signal: the override when set, else the base with
+ * "/v1/<signal>" appended (one "/" between them). Both must be http(s). */
+int ot_otlpexp_signal_url(const char *base, const char *override, ot_signal s, char *out,
+                          size_t cap, ot_err *err);
+
+/* ---- response bodies ---------------------------------------------------- */
+
+/* The partial_success of an Export*ServiceResponse. rejected is 0 and msg
+ * empty when there is none. -1 when the body does not decode. */
+int ot_otlpexp_partial_from_pb(ot_signal s, const void *buf, size_t len, int64_t *rejected,
+                               char *msg, size_t cap);
+int ot_otlpexp_partial_from_json(ot_signal s, const char *buf, size_t len, int64_t *rejected,
+                                 char *msg, size_t cap);
+
+/* ---- gzip --------------------------------------------------------------- */
+
+/* One deflate state and one output buffer, reused by one sender at a time. */
+typedef struct ot_otlpexp_gzip {
+    z_stream zs;
+    bool ready;
+    ot_buf out;
+} ot_otlpexp_gzip;
+
+/* Replaces g->out with the gzip of in. */
+int ot_otlpexp_gzip_run(ot_otlpexp_gzip *g, const void *in, size_t len, ot_err *err);
+/* Gunzips (or zlib-inflates) in into out, at most max bytes. */
+int ot_otlpexp_gunzip(const void *in, size_t len, ot_buf *out, size_t max, ot_err *err);
+void ot_otlpexp_gzip_free(ot_otlpexp_gzip *g);
+
+/* ---- the gRPC client (grpc_client.c) ------------------------------------ */
+
+enum { OT_OTLPEXP_PICK_FIRST = 0, OT_OTLPEXP_ROUND_ROBIN = 1 };
+
+typedef struct ot_otlpexp_grpc_cfg {
+    const char *id; /* component id, for logs and metrics */
+    ot_otlpexp_target target;
+    const ot_otlpexp_tls *tls;
+    const ot_strmap *headers;
+    const char *authority; /* overrides :authority when set */
+    int num_connections;
+    int balancer;
+    bool wait_for_ready;
+    int64_t keepalive_time;    /* ns; 0 = no pings */
+    int64_t keepalive_timeout; /* ns */
+    bool keepalive_permit_without_stream;
+} ot_otlpexp_grpc_cfg;
+
+typedef struct ot_otlpexp_grpc ot_otlpexp_grpc;
+
+/* The answer to one call. */
+typedef struct ot_otlpexp_grpc_reply {
+    int code;
+    char msg[256];
+    bool has_retry_info;
+    int64_t retry_delay_ns;
+    ot_buf *resp; /* the response message, decompressed, without its prefix */
+} ot_otlpexp_grpc_reply;
+
+/* Builds TLS context and resolves nothing yet. cfg must outlive the
+ * client. */
+ot_otlpexp_grpc *ot_otlpexp_grpc_new(const ot_otlpexp_grpc_cfg *cfg, ot_err *err);
+/* Starts the event loop thread and begins connecting. */
+int ot_otlpexp_grpc_start(ot_otlpexp_grpc *g, ot_err *err);
+/* One unary call of the signal's Export method with an already serialized
+ * (and, when compressed, gzipped) message. Blocks the calling thread until
+ * the answer, the deadline (CLOCK_MONOTONIC ns) or stop. reply->resp must
+ * point to the caller's buffer; it is reset first. Thread-safe. */
+void ot_otlpexp_grpc_call(ot_otlpexp_grpc *g, ot_signal s, const uint8_t *msg, size_t len,
+                          bool compressed, int64_t deadline_ns, ot_otlpexp_grpc_reply *reply);
+/* Fails whatever is pending with UNAVAILABLE, closes connections, joins the
+ * loop thread. Idempotent. */
+void ot_otlpexp_grpc_stop(ot_otlpexp_grpc *g);
+void ot_otlpexp_grpc_free(ot_otlpexp_grpc *g);
+/* Connections in the READY state (for tests and the gauge). */
+int ot_otlpexp_grpc_ready(ot_otlpexp_grpc *g);
+
+/* ---- TLS for the gRPC client (tls.c) ------------------------------------ */
+
+typedef struct ssl_ctx_st SSL_CTX;
+/* An OpenSSL client context from the tls keys, with ALPN "h2". */
+SSL_CTX *ot_otlpexp_tls_ctx(const ot_otlpexp_tls *t, ot_err *err);
+
+/* ---- the OTLP/HTTP sender (http_client.c) ------------------------------- */
+
+typedef struct ot_otlpexp_http_cfg {
+    const char *id;
+    const char *url[OT_SIGNAL_COUNT];
+    bool json;
+    bool gzip;
+    const ot_strmap *headers;
+    const ot_otlpexp_tls *tls;
+    const char *proxy_url;
+} ot_otlpexp_http_cfg;
+
+typedef struct ot_otlpexp_http ot_otlpexp_http;
+
+ot_otlpexp_http *ot_otlpexp_http_new(const ot_otlpexp_http_cfg *cfg, ot_err *err);
+/* Sends one batch (encoded as configured) and reads the answer. Any number
+ * of threads may call at once; each borrows a connection-keeping handle. */
+void ot_otlpexp_http_send(ot_otlpexp_http *h, ot_batch *b, int64_t deadline_ns,
+                          ot_otlpexp_result *out);
+void ot_otlpexp_http_free(ot_otlpexp_http *h);
+
+#endif

@@ -1,0 +1,213 @@
+/* tls.c: the `tls` settings of the OTLP exporters (the collector's client
+ * TLS keys), their cross-key checks, and the OpenSSL client context the
+ * gRPC client builds from them. The HTTP exporter hands the same settings
+ * to libcurl instead (http_client.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "otlpexp.h"
+
+const char *const ot_otlpexp_tls_versions[] = {"", "1.0", "1.1", "1.2", "1.3", NULL};
+
+const ot_key ot_otlpexp_tls_keys[] = {
+    {.name = "insecure", .type = OT_KT_BOOL, .offset = offsetof(ot_otlpexp_tls, insecure),
+     .def = "false", .help = "gRPC: plaintext HTTP/2 (no TLS); otlphttp follows the URL scheme"},
+    {.name = "insecure_skip_verify", .type = OT_KT_BOOL,
+     .offset = offsetof(ot_otlpexp_tls, insecure_skip_verify), .def = "false",
+     .help = "use TLS but accept any server certificate"},
+    {.name = "ca_file", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, ca_file),
+     .help = "PEM file of CAs to trust instead of the system's"},
+    {.name = "ca_pem", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, ca_pem),
+     .help = "the same as ca_file, inline"},
+    {.name = "cert_file", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, cert_file),
+     .help = "client certificate (PEM) for mutual TLS"},
+    {.name = "cert_pem", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, cert_pem),
+     .help = "the same as cert_file, inline"},
+    {.name = "key_file", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, key_file),
+     .help = "private key (PEM) of the client certificate"},
+    {.name = "key_pem", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, key_pem),
+     .flags = OT_KF_SECRET, .help = "the same as key_file, inline"},
+    {.name = "server_name_override", .type = OT_KT_STRING,
+     .offset = offsetof(ot_otlpexp_tls, server_name_override),
+     .help = "name to send as SNI and to verify the certificate against"},
+    {.name = "min_version", .type = OT_KT_ENUM, .offset = offsetof(ot_otlpexp_tls, min_version),
+     .def = "1.2", .choices = ot_otlpexp_tls_versions, .help = "lowest TLS version offered"},
+    {.name = "max_version", .type = OT_KT_ENUM, .offset = offsetof(ot_otlpexp_tls, max_version),
+     .def = "", .choices = ot_otlpexp_tls_versions, .help = "highest TLS version offered (empty: newest)"},
+    {0},
+};
+
+static bool set(const char *s)
+{
+    return s && *s;
+}
+
+void ot_otlpexp_tls_validate(const ot_otlpexp_tls *t, const ot_node *node, const char *path,
+                             ot_diags *d)
+{
+    const ot_node *at = node ? node : NULL;
+    if (set(t->ca_file) && set(t->ca_pem))
+        ot_diag_add(d, OT_SEV_ERROR, at, path, "set ca_file or ca_pem, not both");
+    if (set(t->cert_file) && set(t->cert_pem))
+        ot_diag_add(d, OT_SEV_ERROR, at, path, "set cert_file or cert_pem, not both");
+    if (set(t->key_file) && set(t->key_pem))
+        ot_diag_add(d, OT_SEV_ERROR, at, path, "set key_file or key_pem, not both");
+    bool cert = set(t->cert_file) || set(t->cert_pem), key = set(t->key_file) || set(t->key_pem);
+    if (cert != key)
+        ot_diag_add(d, OT_SEV_ERROR, at, path,
+                    "a client certificate needs both a certificate (cert_file) and its key (key_file)");
+    if (t->max_version && t->min_version && t->max_version < t->min_version)
+        ot_diag_add(d, OT_SEV_ERROR, at, path, "max_version %s is below min_version %s",
+                    ot_otlpexp_tls_versions[t->max_version], ot_otlpexp_tls_versions[t->min_version]);
+}
+
+static int proto_version(int idx)
+{
+    switch (idx) {
+    case 1:
+        return TLS1_VERSION;
+    case 2:
+        return TLS1_1_VERSION;
+    case 3:
+        return TLS1_2_VERSION;
+    case 4:
+        return TLS1_3_VERSION;
+    default:
+        return 0;
+    }
+}
+
+static void ssl_errors(char *out, size_t cap)
+{
+    unsigned long e = ERR_get_error();
+    if (!e) {
+        snprintf(out, cap, "unknown error");
+        return;
+    }
+    ERR_error_string_n(e, out, cap);
+    ERR_clear_error();
+}
+
+static int load_ca_pem(SSL_CTX *ctx, const char *pem, ot_err *err)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    if (!bio)
+        return ot_err_set(err, "tls: out of memory");
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    int n = 0;
+    X509 *x;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        X509_STORE_add_cert(store, x);
+        X509_free(x);
+        n++;
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    if (!n)
+        return ot_err_set(err, "tls: ca_pem holds no certificate");
+    return 0;
+}
+
+static int load_cert_pem(SSL_CTX *ctx, const char *cert, const char *key, ot_err *err)
+{
+    char e[200];
+    BIO *cb = BIO_new_mem_buf(cert, -1);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    int ok = x && SSL_CTX_use_certificate(ctx, x) == 1;
+    /* Intermediates after the leaf. */
+    X509 *extra;
+    while (ok && (extra = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
+        if (SSL_CTX_add_extra_chain_cert(ctx, extra) != 1)
+            X509_free(extra);
+    X509_free(x);
+    BIO_free(cb);
+    if (!ok) {
+        ssl_errors(e, sizeof e);
+        return ot_err_set(err, "tls: cert_pem: %s", e);
+    }
+    ERR_clear_error();
+    BIO *kb = BIO_new_mem_buf(key, -1);
+    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    ok = k && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+    EVP_PKEY_free(k);
+    BIO_free(kb);
+    if (!ok) {
+        ssl_errors(e, sizeof e);
+        return ot_err_set(err, "tls: key_pem: %s", e);
+    }
+    return 0;
+}
+
+SSL_CTX *ot_otlpexp_tls_ctx(const ot_otlpexp_tls *t, ot_err *err)
+{
+    char e[200];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        ot_err_set(err, "tls: cannot create a context");
+        return NULL;
+    }
+    int minv = proto_version(t->min_version), maxv = proto_version(t->max_version);
+    if ((minv && SSL_CTX_set_min_proto_version(ctx, minv) != 1) ||
+        (maxv && SSL_CTX_set_max_proto_version(ctx, maxv) != 1)) {
+        ot_err_set(err, "tls: unsupported min_version/max_version");
+        goto fail;
+    }
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    /* gRPC needs HTTP/2; its TLS profile forbids renegotiation and
+     * compression. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    static const unsigned char alpn[] = {2, 'h', '2'};
+    if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn) != 0) {
+        ot_err_set(err, "tls: cannot set ALPN");
+        goto fail;
+    }
+    if (t->insecure_skip_verify) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        if (set(t->ca_file)) {
+            if (SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1) {
+                ssl_errors(e, sizeof e);
+                ot_err_set(err, "tls: ca_file %s: %s", t->ca_file, e);
+                goto fail;
+            }
+        } else if (set(t->ca_pem)) {
+            if (load_ca_pem(ctx, t->ca_pem, err) < 0)
+                goto fail;
+        } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+            ssl_errors(e, sizeof e);
+            ot_err_set(err, "tls: cannot load the system CAs: %s", e);
+            goto fail;
+        }
+    }
+    if (set(t->cert_file)) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1) {
+            ssl_errors(e, sizeof e);
+            ot_err_set(err, "tls: cert_file %s: %s", t->cert_file, e);
+            goto fail;
+        }
+        if (set(t->key_file) && SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1) {
+            ssl_errors(e, sizeof e);
+            ot_err_set(err, "tls: key_file %s: %s", t->key_file, e);
+            goto fail;
+        }
+    } else if (set(t->cert_pem) && set(t->key_pem)) {
+        if (load_cert_pem(ctx, t->cert_pem, t->key_pem, err) < 0)
+            goto fail;
+    }
+    if ((set(t->cert_file) || set(t->cert_pem)) && SSL_CTX_check_private_key(ctx) != 1) {
+        ot_err_set(err, "tls: the client key does not match the certificate");
+        goto fail;
+    }
+    return ctx;
+fail:
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return NULL;
+}
