@@ -35,7 +35,7 @@ static const char *quote_text(char *buf, size_t cap, const char *s, size_t len)
     size_t o = 0;
     buf[o++] = '"';
     for (size_t i = 0; i < len; i++) {
-        if (o + 8 > cap || i == 60) {
+        if (o + 10 > cap || i == 60) { /* room for an escape, "...", quote, NUL */
             memcpy(buf + o, "...", 3);
             o += 3;
             break;

@@ -624,6 +624,35 @@ bool ot_node_is_null(const ot_node *n)
     return !n || n->kind == OT_NODE_NULL;
 }
 
+/* Code point of the UTF-8 sequence at s (setting *n to its length), or -1
+ * when the bytes are not valid UTF-8. */
+static long utf8_decode(const unsigned char *s, size_t len, size_t *n)
+{
+    unsigned c = s[0];
+    size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (k == 0 || k > len)
+        return -1;
+    long cp = k == 1 ? (long)c : (long)(c & (0x7F >> k));
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return -1;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    static const long min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return -1;
+    *n = k;
+    return cp;
+}
+
+static bool valid_utf8(const char *s, size_t len)
+{
+    for (size_t i = 0, n = 1; i < len; i += n)
+        if (utf8_decode((const unsigned char *)s + i, len - i, &n) < 0)
+            return false;
+    return true;
+}
+
 /* ---- loading, merging, --set --------------------------------------------- */
 
 /* Later files win: maps merge key by key, anything else is replaced. */
@@ -669,6 +698,16 @@ static ot_node *plain_node(ot_arena *a, ot_node_kind kind, const char *file, int
     return n;
 }
 
+static int height(const ot_node *n)
+{
+    int h = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        int c = 1 + height(n->vals[i]);
+        h = c > h ? c : h;
+    }
+    return h;
+}
+
 static bool map_append(ot_arena *a, ot_node *map, ot_node *key, ot_node *val)
 {
     ot_node **k = ot_arena_alloc(a, (map->n + 1) * sizeof *k);
@@ -710,12 +749,16 @@ static void apply_set(ot_arena *a, ot_node *root, const char *arg, int line, ot_
         return;
     }
     /* Check every segment before touching the tree. */
-    for (const char *p = arg;;) {
+    int nseg = 1;
+    for (const char *p = arg;; nseg++) {
         const char *q = memmem(p, (size_t)(eq - p), sep, seplen);
         size_t n = q ? (size_t)(q - p) : (size_t)(eq - p);
-        if (n == 0 || n > MAX_KEY_LEN) {
-            ot_diag_add_at(d, OT_SEV_ERROR, "--set", line, (int)(p - arg) + 1, path,
-                           n ? "key is longer than 200 bytes" : "empty key in path");
+        const char *why = n == 0             ? "empty key in path"
+                          : n > MAX_KEY_LEN    ? "key is longer than 200 bytes"
+                          : !valid_utf8(p, n) ? "key is not valid UTF-8"
+                                               : NULL;
+        if (why) {
+            ot_diag_add_at(d, OT_SEV_ERROR, "--set", line, (int)(p - arg) + 1, path, "%s", why);
             return;
         }
         if (!q)
@@ -726,6 +769,11 @@ static void apply_set(ot_arena *a, ot_node *root, const char *arg, int line, ot_
                                    (int)(eq + 1 - arg), path);
     if (!cv)
         return;
+    if (nseg + height(cv) > MAX_DEPTH) {
+        ot_diag_add_at(d, OT_SEV_ERROR, "--set", line, 1, path, "nesting is deeper than %d levels",
+                       MAX_DEPTH);
+        return;
+    }
     ot_node *val = (ot_node *)cv, *cur = root;
     for (const char *p = arg;;) {
         const char *q = memmem(p, (size_t)(eq - p), sep, seplen);
@@ -870,27 +918,6 @@ void ot_config_free(ot_config *c)
 }
 
 /* ---- writing --------------------------------------------------------------- */
-
-/* Code point of the UTF-8 sequence at s (setting *n to its length), or -1
- * when the bytes are not valid UTF-8. */
-static long utf8_decode(const unsigned char *s, size_t len, size_t *n)
-{
-    unsigned c = s[0];
-    size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (k == 0 || k > len)
-        return -1;
-    long cp = k == 1 ? (long)c : (long)(c & (0x7F >> k));
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return -1;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    static const long min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return -1;
-    *n = k;
-    return cp;
-}
 
 /* What YAML lets stand unescaped: printable, and not a line break or BOM
  * (NEL, LS, PS) that a reader would turn into something else. */

@@ -15,6 +15,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,7 @@ struct ot_exph {
 
     exph_consumer cons[OT_SIGNAL_COUNT];
     sig_tel tel[OT_SIGNAL_COUNT];
+    atomic_bool tel_ready[OT_SIGNAL_COUNT]; /* tel[s] filled; read without mu */
     ot_gauge *tel_qsize, *tel_qcap;
     ot_counter *tel_retries;
     int64_t published; /* this helper's share of the queue_size gauge */
@@ -198,16 +200,20 @@ static sig_tel *tel_locked(ot_exph *h, ot_signal s)
         snprintf(help, sizeof help,
                  "Items (%s) refused because the sending queue was full or stopping", it);
         t->enqueue_failed = ot_tel_counter(name, help, h->labels);
+        atomic_store_explicit(&h->tel_ready[s], true, memory_order_release);
     }
     return t;
 }
 
+/* Per batch, so the common case takes no lock. */
 static sig_tel *tel(ot_exph *h, ot_signal s)
 {
-    pthread_mutex_lock(&h->mu);
-    sig_tel *t = tel_locked(h, s);
-    pthread_mutex_unlock(&h->mu);
-    return t;
+    if (!atomic_load_explicit(&h->tel_ready[s], memory_order_acquire)) {
+        pthread_mutex_lock(&h->mu);
+        tel_locked(h, s);
+        pthread_mutex_unlock(&h->mu);
+    }
+    return &h->tel[s];
 }
 
 /* Moves the queue_size gauge by the change since the last call, so helpers
@@ -429,15 +435,19 @@ static bool take(ot_exph *h, qitem *it, ot_segment_log_rec *rec)
     return got;
 }
 
-/* A record that was not in memory: read it back and rebuild the batch. */
-static ot_batch *load(ot_exph *h, const ot_segment_log_rec *rec, ot_buf *buf, ot_err *err)
+/* A record that was not in memory: read it back and rebuild the batch.
+ * NULL with *gone set when on_full: drop_oldest took it meanwhile. */
+static ot_batch *load(ot_exph *h, const ot_segment_log_rec *rec, ot_buf *buf, bool *gone,
+                      ot_err *err)
 {
     buf->len = 0;
     if (ot_buf_reserve(buf, rec->len ? rec->len : 1) < 0) {
         ot_err_set(err, "out of memory reading %zu bytes", rec->len);
         return NULL;
     }
-    if (ot_segment_log_read(h->log, rec->id, buf->data, buf->cap, err) < 0)
+    int rc = ot_segment_log_read(h->log, rec->id, buf->data, buf->cap, err);
+    *gone = rc == 1;
+    if (rc != 0)
         return NULL;
     return ot_batch_from_wire(rec->signal, buf->data, rec->len, rec->items, err);
 }
@@ -445,7 +455,10 @@ static ot_batch *load(ot_exph *h, const ot_segment_log_rec *rec, ot_buf *buf, ot
 static void send_stored(ot_exph *h, qitem it, const ot_segment_log_rec *rec, ot_buf *buf)
 {
     ot_err e = {{0}};
-    ot_batch *b = it.b ? it.b : load(h, rec, buf, &e);
+    bool gone = false;
+    ot_batch *b = it.b ? it.b : load(h, rec, buf, &gone, &e);
+    if (gone)
+        return;
     ot_send_result res = {0};
     enum outcome o;
     if (b) {
@@ -488,9 +501,12 @@ static void *sender_main(void *arg)
     qitem it;
     ot_segment_log_rec rec;
     while (take(h, &it, &rec)) {
-        if (h->log)
+        if (h->log) {
             send_stored(h, it, &rec, &buf);
-        else
+            /* Do not keep one huge batch's worth of memory per thread. */
+            if (buf.cap > (4u << 20) || buf.oom)
+                ot_buf_free(&buf);
+        } else
             send_memory(h, it);
     }
     ot_buf_free(&buf);
@@ -681,6 +697,7 @@ ot_exph *ot_exph_new(const char *id, const ot_exph_config *cfg, ot_send_fn send,
     for (int s = 0; s < OT_SIGNAL_COUNT; s++) {
         h->cons[s].base.consume = exph_consume;
         h->cons[s].h = h;
+        atomic_init(&h->tel_ready[s], false);
     }
 
     /* Label value escaped as the exposition format wants. */

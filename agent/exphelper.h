@@ -41,20 +41,21 @@ typedef struct ot_exph_config {
     ot_exph_retry_cfg retry;
 } ot_exph_config;
 
-/* Key tables for an exporter's own table. OT_EXPH_KEYS(my_cfg, field) gives
+/* Key tables for an exporter's own table. OT_EXPH_KEYS(my_cfg, member) gives
  * the three entries `timeout`, `sending_queue`, `retry_on_failure` for an
- * ot_exph_config member `field` of struct my_cfg. */
+ * ot_exph_config member `member` of struct type my_cfg. */
 extern const ot_key ot_exph_queue_keys[];
 extern const ot_key ot_exph_retry_keys[];
-#define OT_EXPH_KEYS(type, field)                                                          \
-    {.name = "timeout", .type = OT_KT_DURATION, .offset = offsetof(type, field.timeout),   \
-     .def = "5s", .help = "time allowed for one attempt to send a batch", .min = 0,        \
-     .max = 3600e9},                                                                       \
-    {.name = "sending_queue", .type = OT_KT_TABLE, .offset = offsetof(type, field.queue),  \
-     .help = "queue between the pipeline and the sender threads",                          \
-     .sub = ot_exph_queue_keys},                                                           \
-    {.name = "retry_on_failure", .type = OT_KT_TABLE, .offset = offsetof(type, field.retry), \
-     .help = "retries with exponential backoff for retryable failures",                    \
+#define OT_EXPH_KEYS(cfg_type, member)                                                        \
+    {.name = "timeout", .type = OT_KT_DURATION, .offset = offsetof(cfg_type, member.timeout), \
+     .def = "5s", .help = "time allowed for one attempt to send a batch", .min = 0,          \
+     .max = 3600e9},                                                                         \
+    {.name = "sending_queue", .type = OT_KT_TABLE, .offset = offsetof(cfg_type, member.queue), \
+     .help = "queue between the pipeline and the sender threads",                            \
+     .sub = ot_exph_queue_keys},                                                             \
+    {.name = "retry_on_failure", .type = OT_KT_TABLE,                                        \
+     .offset = offsetof(cfg_type, member.retry),                                             \
+     .help = "retries with exponential backoff for retryable failures",                      \
      .sub = ot_exph_retry_keys}
 
 /* The defaults the key tables write. */

@@ -105,6 +105,11 @@ int ot_ottl_set_init(ot_ottl_set *s, ot_ottl_ctx ctx, const ot_strlist *l, ot_ot
 int ot_ottl_set_eval(ot_ottl_set *s, const ot_ottl_item *it, ot_err *err);
 void ot_ottl_set_free(ot_ottl_set *s);
 
+/* Config check of one condition, written as the scalar at (may be NULL):
+ * an error or warning goes to d at file:line:col of the offending
+ * character. Returns 1 when the condition does not parse, else 0. */
+size_t ot_ottl_check(ot_ottl_ctx ctx, const char *text, size_t len, const ot_node *at,
+                     const char *path, ot_diags *d);
 /* Config check: parses each condition of l, and reports every error (and
  * warning) at its file:line:col, the column pointing at the offending
  * character inside the YAML string. Returns the number of errors. */

@@ -237,6 +237,9 @@ static ot_plan_comp **resolve(ot_plan *p, ot_kind kind, const ot_strlist *l, ot_
                                 : l->node;
         char *ipath = ot_arena_sprintf(a, "%s[%zu]", path, i);
         ot_plan_comp *c = ot_plan_find(p, kind, l->v[i]);
+        const ot_node *sec = ot_node_get(ot_config_root(p->config), ot_kind_section(kind));
+        if (!c && ot_node_get(sec, l->v[i]))
+            continue; /* written but refused: that error is already reported */
         if (!c) {
             char ids[512];
             defined_ids(p, kind, ids, sizeof ids);

@@ -570,8 +570,13 @@ ot_segment_log *ot_segment_log_open(const ot_segment_log_opts *o, const char *na
     l->o = *o;
     l->o.directory = NULL; /* not kept: the caller owns the string */
     if (l->o.segment_size == 0) {
-        uint64_t ss = l->o.storage_limit / 16;
-        l->o.segment_size = ss < (1u << 20) ? (1u << 20) : ss > (16u << 20) ? (16u << 20) : ss;
+        uint64_t lim = l->o.storage_limit, ss = lim / 16;
+        ss = ss < (1u << 20) ? (1u << 20) : ss > (16u << 20) ? (16u << 20) : ss;
+        /* A small quota still needs several segments, or one that never
+         * fills could never be deleted. */
+        if (lim && ss > lim / 4)
+            ss = lim / 4 > 4096 ? lim / 4 : 4096;
+        l->o.segment_size = ss;
     }
     l->name = clean_name(name);
     size_t plen = strlen(o->directory) + 1 + strlen(name) + 1;
@@ -697,6 +702,16 @@ ot_segment_log_rc ot_segment_log_append(ot_segment_log *l, ot_signal s, size_t i
     pthread_mutex_lock(&l->mu);
     ot_segment_log_rc rc = OT_SEGLOG_OK;
     while (l->o.storage_limit && l->bytes + need > l->o.storage_limit) {
+        /* A head holding only acks and acked records can go once it is not
+         * the head any more. */
+        if (head(l)->live == 0 && head(l)->size > 0 && l->segs[0].live == 0) {
+            if (new_head(l, err) < 0) {
+                rc = OT_SEGLOG_ERROR;
+                goto out;
+            }
+            trim_prefix(l);
+            continue;
+        }
         if (l->o.on_full != OT_ON_FULL_DROP_OLDEST || !drop_oldest(l, err)) {
             ot_err_set(err, "persistent queue is full (storage_limit %" PRIu64 " bytes)",
                        l->o.storage_limit);
@@ -804,6 +819,7 @@ int ot_segment_log_read(ot_segment_log *l, uint64_t id, void *buf, size_t cap, o
     int rc = -1;
     if (!find(l, id, &si, &r) || r->state == R_DONE) {
         ot_err_set(err, "record %" PRIu64 " is no longer queued", id);
+        rc = 1;
         goto out;
     }
     if (cap < r->len) {

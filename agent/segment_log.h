@@ -87,8 +87,9 @@ typedef struct ot_segment_log_rec {
  * filled, 0 when nothing is pending. Never blocks on I/O. */
 int ot_segment_log_next(ot_segment_log *l, ot_segment_log_rec *out);
 /* Reads the payload of a record (pending or in flight) into buf (at least
- * rec.len bytes) and checks its CRC again. -1 with err set when the record
- * is gone (dropped), unreadable or corrupt. */
+ * rec.len bytes) and checks its CRC again. 0 when read; 1 when the record
+ * is gone (dropped by on_full, already counted there); -1 with err set when
+ * it is unreadable or corrupt. */
 int ot_segment_log_read(ot_segment_log *l, uint64_t id, void *buf, size_t cap, ot_err *err);
 /* The backend has it, or it will never be sent: forget the record. Unknown
  * or already dropped ids are ignored. -1 only when the ack could not be

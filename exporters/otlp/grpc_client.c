@@ -251,10 +251,11 @@ static void stream_free(gconn *c, gstream *st)
  * the server may or may not have seen them, and OTLP receivers tolerate a
  * duplicate better than exporters tolerate loss. clean: the server ended it
  * in order, so reconnect without backing off. */
-static void conn_close(gconn *c, bool clean, const char *why)
+static void conn_close(gconn *c, bool clean, const char *reason)
 {
     ot_otlpexp_grpc *g = c->g;
-    char msg[256];
+    char why[160], msg[256];
+    snprintf(why, sizeof why, "%s", reason); /* reason is often c->err */
     snprintf(msg, sizeof msg, "connection to %s lost: %s", g->cfg->target.authority, why);
     while (c->streams) {
         gstream *st = c->streams;
@@ -941,7 +942,8 @@ static bool submit(ot_otlpexp_grpc *g, gconn *c, gcall *call)
     NV(":path", path, strlen(path));
     for (size_t i = 0; i < g->n_fixed; i++)
         nv[n++] = g->fixed[i];
-    NV("grpc-timeout", st->timeout, strlen(st->timeout));
+    if (call->deadline != INT64_MAX) /* the helper's "no timeout" */
+        NV("grpc-timeout", st->timeout, strlen(st->timeout));
     if (call->compressed)
         NV("grpc-encoding", "gzip", 4);
     for (size_t i = 0; i < g->n_hdr && n < sizeof nv / sizeof nv[0]; i++) {

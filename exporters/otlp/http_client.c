@@ -150,7 +150,8 @@ static hctx *ctx_new(ot_otlpexp_http *h)
         else if (set(t->key_pem))
             blob_opt(e, CURLOPT_SSLKEY_BLOB, t->key_pem);
         curl_easy_setopt(e, CURLOPT_SSLVERSION,
-                         (long)tls_version(t->min_version) | tls_max_version(t->max_version));
+                         (long)tls_version(ot_otlpexp_tls_version(t->min_version)) |
+                             tls_max_version(ot_otlpexp_tls_version(t->max_version)));
     }
     return x;
 }

@@ -29,12 +29,13 @@ typedef struct ot_otlpexp_tls {
     const char *cert_file, *cert_pem;
     const char *key_file, *key_pem;
     const char *server_name_override;
-    int min_version; /* index into ot_otlpexp_tls_versions */
-    int max_version; /* 0 = no limit, else index */
+    const char *min_version; /* "1.0" … "1.3" */
+    const char *max_version; /* empty: the newest the library has */
 } ot_otlpexp_tls;
 
-extern const char *const ot_otlpexp_tls_versions[]; /* "", "1.0", "1.1", "1.2", "1.3" */
 extern const ot_key ot_otlpexp_tls_keys[];
+/* "1.0" → 1 … "1.3" → 4; NULL or "" → 0; -1 when not a TLS version. */
+int ot_otlpexp_tls_version(const char *v);
 /* Cross-key checks of a tls table (cert without key, ca_file and ca_pem). */
 void ot_otlpexp_tls_validate(const ot_otlpexp_tls *t, const ot_node *node, const char *path,
                              ot_diags *d);
@@ -104,7 +105,7 @@ long ot_otlpexp_b64_decode(const char *in, size_t len, uint8_t *out);
 void ot_otlpexp_percent_decode(const char *in, size_t len, char *out, size_t cap);
 /* The grpc-timeout header value for a remaining time ("4999m", "10S"). */
 void ot_otlpexp_grpc_timeout(int64_t ns, char out[16]);
-/* "/opentelemetry.proto.collector.traces.v1.TraceService/Export" … */
+/* "/opentelemetry.proto.collector.trace.v1.TraceService/Export" … */
 const char *ot_otlpexp_grpc_path(ot_signal s);
 
 /* ---- HTTP rules --------------------------------------------------------- */

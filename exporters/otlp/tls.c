@@ -12,7 +12,16 @@
 
 #include "otlpexp.h"
 
-const char *const ot_otlpexp_tls_versions[] = {"", "1.0", "1.1", "1.2", "1.3", NULL};
+int ot_otlpexp_tls_version(const char *v)
+{
+    static const char *const names[] = {"1.0", "1.1", "1.2", "1.3"};
+    if (!v || !*v)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0)
+            return i + 1;
+    return -1;
+}
 
 const ot_key ot_otlpexp_tls_keys[] = {
     {.name = "insecure", .type = OT_KT_BOOL, .offset = offsetof(ot_otlpexp_tls, insecure),
@@ -35,10 +44,10 @@ const ot_key ot_otlpexp_tls_keys[] = {
     {.name = "server_name_override", .type = OT_KT_STRING,
      .offset = offsetof(ot_otlpexp_tls, server_name_override),
      .help = "name to send as SNI and to verify the certificate against"},
-    {.name = "min_version", .type = OT_KT_ENUM, .offset = offsetof(ot_otlpexp_tls, min_version),
-     .def = "1.2", .choices = ot_otlpexp_tls_versions, .help = "lowest TLS version offered"},
-    {.name = "max_version", .type = OT_KT_ENUM, .offset = offsetof(ot_otlpexp_tls, max_version),
-     .def = "", .choices = ot_otlpexp_tls_versions, .help = "highest TLS version offered (empty: newest)"},
+    {.name = "min_version", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, min_version),
+     .def = "1.2", .help = "lowest TLS version offered: 1.0, 1.1, 1.2 or 1.3"},
+    {.name = "max_version", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, max_version),
+     .help = "highest TLS version offered (unset: the newest)"},
     {0},
 };
 
@@ -50,7 +59,7 @@ static bool set(const char *s)
 void ot_otlpexp_tls_validate(const ot_otlpexp_tls *t, const ot_node *node, const char *path,
                              ot_diags *d)
 {
-    const ot_node *at = node ? node : NULL;
+    const ot_node *at = node;
     if (set(t->ca_file) && set(t->ca_pem))
         ot_diag_add(d, OT_SEV_ERROR, at, path, "set ca_file or ca_pem, not both");
     if (set(t->cert_file) && set(t->cert_pem))
@@ -61,9 +70,23 @@ void ot_otlpexp_tls_validate(const ot_otlpexp_tls *t, const ot_node *node, const
     if (cert != key)
         ot_diag_add(d, OT_SEV_ERROR, at, path,
                     "a client certificate needs both a certificate (cert_file) and its key (key_file)");
-    if (t->max_version && t->min_version && t->max_version < t->min_version)
+    else if (cert && set(t->cert_file) != set(t->key_file))
+        ot_diag_add(d, OT_SEV_ERROR, at, path, "use cert_file with key_file, or cert_pem with key_pem");
+    int minv = ot_otlpexp_tls_version(t->min_version), maxv = ot_otlpexp_tls_version(t->max_version);
+    char p[512];
+    if (minv < 0) {
+        snprintf(p, sizeof p, "%s.min_version", path);
+        ot_diag_add(d, OT_SEV_ERROR, ot_node_get(node, "min_version") ? ot_node_get(node, "min_version") : at,
+                    p, "expected 1.0, 1.1, 1.2 or 1.3, found \"%s\"", t->min_version);
+    }
+    if (maxv < 0) {
+        snprintf(p, sizeof p, "%s.max_version", path);
+        ot_diag_add(d, OT_SEV_ERROR, ot_node_get(node, "max_version") ? ot_node_get(node, "max_version") : at,
+                    p, "expected 1.0, 1.1, 1.2 or 1.3, found \"%s\"", t->max_version);
+    }
+    if (maxv > 0 && minv > 0 && maxv < minv)
         ot_diag_add(d, OT_SEV_ERROR, at, path, "max_version %s is below min_version %s",
-                    ot_otlpexp_tls_versions[t->max_version], ot_otlpexp_tls_versions[t->min_version]);
+                    t->max_version, t->min_version);
 }
 
 static int proto_version(int idx)
@@ -151,7 +174,8 @@ SSL_CTX *ot_otlpexp_tls_ctx(const ot_otlpexp_tls *t, ot_err *err)
         ot_err_set(err, "tls: cannot create a context");
         return NULL;
     }
-    int minv = proto_version(t->min_version), maxv = proto_version(t->max_version);
+    int minv = proto_version(ot_otlpexp_tls_version(t->min_version));
+    int maxv = proto_version(ot_otlpexp_tls_version(t->max_version));
     if ((minv && SSL_CTX_set_min_proto_version(ctx, minv) != 1) ||
         (maxv && SSL_CTX_set_max_proto_version(ctx, maxv) != 1)) {
         ot_err_set(err, "tls: unsupported min_version/max_version");

@@ -232,6 +232,8 @@ void ot_otlpexp_grpc_timeout(int64_t ns, char out[16])
      * deadline than ours. */
     if (ns < 1)
         ns = 1;
+    if (ns > INT64_MAX / 2) /* keeps the rounding below in range */
+        ns = INT64_MAX / 2;
     static const struct {
         int64_t unit;
         char c;

@@ -671,3 +671,117 @@ Test(exphelper, storage_needs_the_queue, .init = mk_tmp, .fini = rm_tmp)
     cr_assert(strstr(e.msg, "sending_queue.enabled"), "%s", e.msg);
     ot_segment_log_close(log);
 }
+
+/* ---- key tables -------------------------------------------------------- */
+
+typedef struct my_exporter_cfg {
+    const char *endpoint;
+    ot_exph_config exph;
+} my_exporter_cfg;
+
+static const ot_key my_keys[] = {
+    {.name = "endpoint", .type = OT_KT_STRING, .offset = offsetof(my_exporter_cfg, endpoint),
+     .help = "where"},
+    OT_EXPH_KEYS(my_exporter_cfg, exph),
+    {0},
+};
+
+static size_t fill(const char *yaml, my_exporter_cfg *out, ot_arena *a, ot_diags *d)
+{
+    const ot_node *n = yaml ? ot_node_parse(a, "test.yaml", yaml, strlen(yaml), d) : NULL;
+    if (yaml)
+        cr_assert_not_null(n);
+    memset(out, 0x5a, sizeof *out);
+    return ot_keys_fill(my_keys, n, out, a, "exporters.my", d);
+}
+
+Test(exphelper, key_table_defaults_match_config_default)
+{
+    ot_arena *a = ot_arena_new(0);
+    ot_diags d;
+    ot_diags_init(&d);
+    my_exporter_cfg c;
+    cr_assert_eq(fill(NULL, &c, a, &d), 0);
+    ot_exph_config want;
+    ot_exph_config_default(&want);
+    cr_assert_eq(c.exph.timeout, want.timeout);
+    cr_assert_eq(c.exph.queue.enabled, want.queue.enabled);
+    cr_assert_eq(c.exph.queue.num_consumers, 2);
+    cr_assert_eq(c.exph.queue.queue_size, want.queue.queue_size);
+    cr_assert_eq(c.exph.queue.queue_size_bytes, 16u << 20);
+    cr_assert_null(c.exph.queue.storage);
+    cr_assert_eq(c.exph.retry.enabled, want.retry.enabled);
+    cr_assert_eq(c.exph.retry.backoff.initial_interval, want.retry.backoff.initial_interval);
+    cr_assert_eq(c.exph.retry.backoff.randomization_factor,
+                 want.retry.backoff.randomization_factor);
+    cr_assert_eq(c.exph.retry.backoff.multiplier, want.retry.backoff.multiplier);
+    cr_assert_eq(c.exph.retry.backoff.max_interval, want.retry.backoff.max_interval);
+    cr_assert_eq(c.exph.retry.backoff.max_elapsed_time, 300 * 1000 * MS);
+    ot_diags_free(&d);
+    ot_arena_free(a);
+}
+
+Test(exphelper, key_tables_read_the_collector_layout)
+{
+    ot_arena *a = ot_arena_new(0);
+    ot_diags d;
+    ot_diags_init(&d);
+    my_exporter_cfg c;
+    const char *y = "endpoint: x\n"
+                    "timeout: 2s\n"
+                    "sending_queue: {num_consumers: 4, queue_size: 50, queue_size_bytes: 1MiB,\n"
+                    "                storage: file_storage/q}\n"
+                    "retry_on_failure: {initial_interval: 1s, max_interval: 500ms,\n"
+                    "                   max_elapsed_time: 0, multiplier: 2}\n";
+    cr_assert_eq(fill(y, &c, a, &d), 0);
+    cr_assert_eq(c.exph.timeout, 2000 * MS);
+    cr_assert_eq(c.exph.queue.num_consumers, 4);
+    cr_assert_eq(c.exph.queue.queue_size, 50);
+    cr_assert_eq(c.exph.queue.queue_size_bytes, 1u << 20);
+    cr_assert_str_eq(c.exph.queue.storage, "file_storage/q");
+    cr_assert_eq(c.exph.retry.backoff.max_elapsed_time, 0);
+    cr_assert_eq(c.exph.retry.backoff.multiplier, 2.0);
+    cr_assert_eq(c.exph.retry.backoff.randomization_factor, 0.5);
+    /* The walker cannot see that max_interval < initial_interval. */
+    ot_exph_validate(&c.exph, ot_node_parse(a, "test.yaml", y, strlen(y), NULL), "exporters.my",
+                     &d);
+    cr_assert_eq(d.errors, 1);
+    cr_assert_str_eq(d.v[0].path, "exporters.my.retry_on_failure.max_interval");
+    cr_assert_eq(d.v[0].line, 5);
+
+    ot_diags_free(&d);
+    ot_diags_init(&d);
+    cr_assert_gt(fill("sending_queue: {num_consumers: 0, queue_sise: 3}\n", &c, a, &d), 0);
+    cr_assert_geq(d.errors, 2);
+    ot_diags_free(&d);
+    ot_arena_free(a);
+}
+
+Test(exphelper, storage_key_table_defaults)
+{
+    ot_arena *a = ot_arena_new(0);
+    ot_diags d;
+    ot_diags_init(&d);
+    const char *y = "directory: /var/lib/otelite\n";
+    ot_segment_log_opts o, want;
+    cr_assert_eq(ot_keys_fill(ot_segment_log_keys, ot_node_parse(a, "t", y, strlen(y), NULL), &o,
+                              a, "extensions.file_storage", &d),
+                 0);
+    ot_segment_log_opts_default(&want);
+    cr_assert_str_eq(o.directory, "/var/lib/otelite");
+    cr_assert_eq(o.fsync, want.fsync);
+    cr_assert_eq(o.fsync_interval, want.fsync_interval);
+    cr_assert_eq(o.storage_limit, want.storage_limit);
+    cr_assert_eq(o.on_full, want.on_full);
+    y = "{directory: /x, on_full: drop_oldest, fsync: batch, storage_limit: 1GiB}\n";
+    cr_assert_eq(ot_keys_fill(ot_segment_log_keys, ot_node_parse(a, "t", y, strlen(y), NULL), &o,
+                              a, "extensions.file_storage", &d),
+                 0);
+    cr_assert_eq(o.on_full, OT_ON_FULL_DROP_OLDEST);
+    cr_assert_eq(o.fsync, OT_FSYNC_BATCH);
+    cr_assert_eq(o.storage_limit, 1ull << 30);
+    /* directory is required. */
+    cr_assert_gt(ot_keys_fill(ot_segment_log_keys, NULL, &o, a, "extensions.file_storage", &d), 0);
+    ot_diags_free(&d);
+    ot_arena_free(a);
+}

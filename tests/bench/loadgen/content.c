@@ -141,9 +141,7 @@ static ot_keyvalue **item_attrs(build *b, size_t i, uint64_t seq, size_t *n_out,
         case 4: v[k++] = kv_str(b, "server.address", "orders.shop.internal"); break;
         case 5: v[k++] = kv_int(b, "server.port", 8080); break;
         case 6:
-            v[k++] = kv_str(b, "user_agent.original",
-                            !strcmp(kind, "span") ? "Mozilla/5.0 (X11; Linux x86_64)"
-                                                  : "okhttp/4.12.0");
+            v[k++] = kv_str(b, "user_agent.original", "okhttp/4.12.0");
             break;
         case 7:
             snprintf(tmp, sizeof tmp, "10.%u.%u.%u", (unsigned)(lg_rand(&b->rng) % 255),
@@ -230,9 +228,6 @@ static ot_span *span(build *b, size_t i, uint64_t seq, uint32_t trace, size_t po
     opentelemetry__proto__trace__v1__span__event__init(e);
     e->time_unix_nano = time_marker(b, start + dur / 2);
     e->name = pos == 1 ? "db.query.retry" : "cache.miss";
-    e->attributes = NEWV(b, ot_keyvalue *, 1);
-    e->attributes[0] = kv_str(b, "cache.key", "order:12345");
-    e->n_attributes = 1;
     s->events = NEWV(b, ot_span_event *, 1);
     s->events[0] = e;
     s->n_events = 1;

@@ -179,7 +179,6 @@ static inline uint64_t lg_rand(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-int lg_wall_now_ns(int64_t *out);
 int64_t lg_wall_ns(void);
 
 /* ---- targets: each runs one worker until the run is over ---------------- */
@@ -189,9 +188,14 @@ int lg_grpc_worker(lg_worker *w);
 int lg_statsd_worker(lg_worker *w);
 int lg_file_worker(lg_worker *w);
 
-/* Resolves host:port into a connected non-blocking TCP socket attempt
- * (connect may be in progress). -1 with errno on failure. */
+/* A non-blocking TCP socket with TCP_NODELAY whose connect to host:port
+ * has started (it may still be in progress). -1 with errno on failure. */
 int lg_tcp_connect(const char *host, int port);
+/* Blocking check that host:port accepts TCP connections within timeout_ms;
+ * -1 with msg filled otherwise. */
+int lg_tcp_probe(const char *host, int port, int timeout_ms, char *msg, size_t cap);
+/* epoll_wait with a ns timeout (< 0: forever). */
+int lg_epoll_wait(int ep, void *events, int max, int64_t timeout_ns);
 
 /* ---- subcommands -------------------------------------------------------- */
 

@@ -27,7 +27,7 @@ struct lg_content {
     ot_buf bytes; /* the master encoding */
     uint64_t version;
     int seq_w;    /* protobuf: width of every seq varint; -1 when mixed */
-    uint32_t *seq_off, *seq_len;
+    uint32_t *seq_off, *seq_len, *seq_idx; /* per slot in the bytes */
     uint32_t *time_off, *id_off;
     uint8_t (*gid)[16];
 };
@@ -86,10 +86,11 @@ static void content_reset(lg_content *c)
     c->msg = NULL;
     free(c->seq_off);
     free(c->seq_len);
+    free(c->seq_idx);
     free(c->time_off);
     free(c->id_off);
     free(c->gid);
-    c->seq_off = c->seq_len = c->time_off = c->id_off = NULL;
+    c->seq_off = c->seq_len = c->seq_idx = c->time_off = c->id_off = NULL;
     c->gid = NULL;
 }
 
@@ -151,10 +152,11 @@ static int build_msg(lg_content *c, size_t n, ot_err *err)
     lg_msg *m = c->msg;
     c->seq_off = calloc(n ? n : 1, sizeof *c->seq_off);
     c->seq_len = calloc(n ? n : 1, sizeof *c->seq_len);
+    c->seq_idx = calloc(n ? n : 1, sizeof *c->seq_idx);
     c->time_off = calloc(m->n_times ? m->n_times : 1, sizeof *c->time_off);
     c->id_off = calloc(m->n_ids ? m->n_ids : 1, sizeof *c->id_off);
     c->gid = calloc(m->n_groups ? m->n_groups : 1, 16);
-    if (!c->seq_off || !c->seq_len || !c->time_off || !c->id_off || !c->gid)
+    if (!c->seq_off || !c->seq_len || !c->seq_idx || !c->time_off || !c->id_off || !c->gid)
         return ot_err_set(err, "out of memory");
     c->seq_w = -2; /* not encoded yet */
     return 0;
@@ -203,8 +205,18 @@ static int encode_pb(lg_content *c, uint64_t seq0, ot_err *err)
         if (!p || (size_t)(p - d) + sizeof pat + 1 >= dl || p[sizeof pat] != 0x18)
             return ot_err_set(err, "template: loadgen.seq %zu not found in the encoding", i);
         size_t off = (size_t)(p - d) + sizeof pat + 1;
+        /* Items are not in index order in the bytes (traces go round-robin
+         * over resources), so remember which seq each slot holds. */
+        uint64_t v = 0;
+        int w = 0;
+        while (off + (size_t)w < dl && w < 10) {
+            v |= (uint64_t)(d[off + (size_t)w] & 0x7f) << (7 * w);
+            if (!(d[off + (size_t)w++] & 0x80))
+                break;
+        }
         c->seq_off[i] = (uint32_t)off;
-        c->seq_len[i] = (uint32_t)vwidth(seq0 + i);
+        c->seq_len[i] = (uint32_t)w;
+        c->seq_idx[i] = (uint32_t)(v - seq0);
         from = off;
     }
     c->seq_w = w0 == w1 ? w0 : -1;
@@ -255,8 +267,10 @@ static int encode_json(lg_content *c, uint64_t seq0, ot_err *err)
             return ot_err_set(err, "template: loadgen.seq %zu not found in the JSON", i);
         size_t off = (size_t)(p - d) + sizeof spat - 1;
         size_t e = off;
+        uint64_t v = 0;
         while (e < dl && d[e] >= '0' && d[e] <= '9')
-            e++;
+            v = v * 10 + (uint64_t)(d[e++] - '0');
+        c->seq_idx[i] = (uint32_t)(v - seq0);
         c->seq_off[i] = (uint32_t)off;
         c->seq_len[i] = (uint32_t)(e - off);
         from = e;
@@ -310,7 +324,7 @@ int lg_content_body(lg_content *c, uint64_t seq0, size_t n, int64_t wall_ns, lg_
         for (size_t k = 0; k < m->n_ids; k++)
             memcpy(d + c->id_off[k], c->gid[m->id_group[k]], 16);
         for (size_t i = 0; i < n; i++)
-            put_varint_w(d + c->seq_off[i], seq0 + i, (int)c->seq_len[i]);
+            put_varint_w(d + c->seq_off[i], seq0 + c->seq_idx[i], (int)c->seq_len[i]);
         return 0;
     }
     if (c->seq_w < -1) {
@@ -333,7 +347,7 @@ int lg_content_body(lg_content *c, uint64_t seq0, size_t n, int64_t wall_ns, lg_
         dst += seg;
         char tmp[24];
         int l = 0;
-        uint64_t v = seq0 + i;
+        uint64_t v = seq0 + c->seq_idx[i];
         do {
             tmp[l++] = (char)('0' + v % 10);
             v /= 10;

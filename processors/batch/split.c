@@ -1,0 +1,356 @@
+/* split.c: windows onto part of a decoded request (see split.h). The batch
+ * processor packs a window when send_batch_max_size cuts through a request;
+ * everything a window leaves untouched is shared with the original. */
+#include "split.h"
+
+#include <string.h>
+
+typedef struct win {
+    size_t lo, hi;
+} win;
+
+enum { SKIP, WHOLE, PART };
+
+/* How an entry holding n items from item pos on falls in w. Its parent
+ * spans items [ps, pe) with pe > ps. An entry without items goes with the
+ * item before it inside the parent (the parent's first when none), which
+ * lies in exactly one window that also takes the parent in. */
+static int place(const win *w, size_t pos, size_t n, size_t ps, size_t pe)
+{
+    (void)pe;
+    if (n == 0) {
+        size_t c = pos > ps ? pos - 1 : ps;
+        return w->lo <= c && c < w->hi ? WHOLE : SKIP;
+    }
+    if (pos + n <= w->lo || pos >= w->hi)
+        return SKIP;
+    if (w->lo <= pos && pos + n <= w->hi)
+        return WHOLE;
+    return PART;
+}
+
+static void *dup(ot_arena *a, const void *p, size_t n)
+{
+    return ot_arena_memdup(a, p, n);
+}
+
+static void *ptrs(ot_arena *a, size_t n)
+{
+    return ot_arena_alloc(a, (n ? n : 1) * sizeof(void *));
+}
+
+/* The part [lo', hi') of an array of n items that starts at item pos. */
+static void overlap(const win *w, size_t pos, size_t n, size_t *a0, size_t *b0)
+{
+    size_t lo = w->lo > pos ? w->lo : pos;
+    size_t hi = w->hi < pos + n ? w->hi : pos + n;
+    *a0 = lo - pos;
+    *b0 = hi - pos;
+}
+
+/* ---- traces ------------------------------------------------------------ */
+
+static size_t rs_items(const ot_resource_spans *rs)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < rs->n_scope_spans; j++)
+        n += rs->scope_spans[j]->n_spans;
+    return n;
+}
+
+static ot_resource_spans *part_rs(ot_arena *a, const win *w, const ot_resource_spans *rs,
+                                  size_t pos, size_t n)
+{
+    ot_resource_spans *c = dup(a, rs, sizeof *rs);
+    if (!c || !(c->scope_spans = ptrs(a, rs->n_scope_spans)))
+        return NULL;
+    c->n_scope_spans = 0;
+    size_t q = pos;
+    for (size_t j = 0; j < rs->n_scope_spans; j++) {
+        ot_scope_spans *ss = rs->scope_spans[j];
+        size_t m = ss->n_spans;
+        int how = place(w, q, m, pos, pos + n);
+        if (how == WHOLE) {
+            c->scope_spans[c->n_scope_spans++] = ss;
+        } else if (how == PART) {
+            ot_scope_spans *cs = dup(a, ss, sizeof *ss);
+            if (!cs)
+                return NULL;
+            size_t a0, b0;
+            overlap(w, q, m, &a0, &b0);
+            cs->spans = ss->spans + a0;
+            cs->n_spans = b0 - a0;
+            c->scope_spans[c->n_scope_spans++] = cs;
+        }
+        q += m;
+    }
+    return c;
+}
+
+static ProtobufCMessage *view_traces(const ot_trace_req *r, const win *w, size_t total,
+                                     ot_arena *a)
+{
+    ot_trace_req *v = dup(a, r, sizeof *r);
+    if (!v || !(v->resource_spans = ptrs(a, r->n_resource_spans)))
+        return NULL;
+    v->n_resource_spans = 0;
+    size_t pos = 0;
+    for (size_t i = 0; i < r->n_resource_spans; i++) {
+        ot_resource_spans *rs = r->resource_spans[i];
+        size_t n = rs_items(rs);
+        int how = place(w, pos, n, 0, total);
+        if (how == WHOLE) {
+            v->resource_spans[v->n_resource_spans++] = rs;
+        } else if (how == PART) {
+            ot_resource_spans *c = part_rs(a, w, rs, pos, n);
+            if (!c)
+                return NULL;
+            v->resource_spans[v->n_resource_spans++] = c;
+        }
+        pos += n;
+    }
+    return &v->base;
+}
+
+/* ---- logs -------------------------------------------------------------- */
+
+static size_t rl_items(const ot_resource_logs *rl)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < rl->n_scope_logs; j++)
+        n += rl->scope_logs[j]->n_log_records;
+    return n;
+}
+
+static ot_resource_logs *part_rl(ot_arena *a, const win *w, const ot_resource_logs *rl,
+                                 size_t pos, size_t n)
+{
+    ot_resource_logs *c = dup(a, rl, sizeof *rl);
+    if (!c || !(c->scope_logs = ptrs(a, rl->n_scope_logs)))
+        return NULL;
+    c->n_scope_logs = 0;
+    size_t q = pos;
+    for (size_t j = 0; j < rl->n_scope_logs; j++) {
+        ot_scope_logs *sl = rl->scope_logs[j];
+        size_t m = sl->n_log_records;
+        int how = place(w, q, m, pos, pos + n);
+        if (how == WHOLE) {
+            c->scope_logs[c->n_scope_logs++] = sl;
+        } else if (how == PART) {
+            ot_scope_logs *cs = dup(a, sl, sizeof *sl);
+            if (!cs)
+                return NULL;
+            size_t a0, b0;
+            overlap(w, q, m, &a0, &b0);
+            cs->log_records = sl->log_records + a0;
+            cs->n_log_records = b0 - a0;
+            c->scope_logs[c->n_scope_logs++] = cs;
+        }
+        q += m;
+    }
+    return c;
+}
+
+static ProtobufCMessage *view_logs(const ot_logs_req *r, const win *w, size_t total, ot_arena *a)
+{
+    ot_logs_req *v = dup(a, r, sizeof *r);
+    if (!v || !(v->resource_logs = ptrs(a, r->n_resource_logs)))
+        return NULL;
+    v->n_resource_logs = 0;
+    size_t pos = 0;
+    for (size_t i = 0; i < r->n_resource_logs; i++) {
+        ot_resource_logs *rl = r->resource_logs[i];
+        size_t n = rl_items(rl);
+        int how = place(w, pos, n, 0, total);
+        if (how == WHOLE) {
+            v->resource_logs[v->n_resource_logs++] = rl;
+        } else if (how == PART) {
+            ot_resource_logs *c = part_rl(a, w, rl, pos, n);
+            if (!c)
+                return NULL;
+            v->resource_logs[v->n_resource_logs++] = c;
+        }
+        pos += n;
+    }
+    return &v->base;
+}
+
+/* ---- metrics ----------------------------------------------------------- */
+
+#define MCASE(x) OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_##x
+
+static size_t metric_points(const ot_metric *m)
+{
+    switch (m->data_case) {
+    case MCASE(GAUGE):
+        return m->gauge ? m->gauge->n_data_points : 0;
+    case MCASE(SUM):
+        return m->sum ? m->sum->n_data_points : 0;
+    case MCASE(HISTOGRAM):
+        return m->histogram ? m->histogram->n_data_points : 0;
+    case MCASE(EXPONENTIAL_HISTOGRAM):
+        return m->exponential_histogram ? m->exponential_histogram->n_data_points : 0;
+    case MCASE(SUMMARY):
+        return m->summary ? m->summary->n_data_points : 0;
+    default:
+        return 0;
+    }
+}
+
+/* The metric with only points [a0, b0): its own copy of the metric and of
+ * its data holder, the points themselves shared. */
+#define SLICE(field)                                                 \
+    do {                                                             \
+        c->field = dup(a, m->field, sizeof *m->field);               \
+        if (!c->field)                                               \
+            return NULL;                                             \
+        c->field->data_points = m->field->data_points + a0;          \
+        c->field->n_data_points = b0 - a0;                           \
+    } while (0)
+
+static ot_metric *slice_metric(ot_arena *a, const ot_metric *m, size_t a0, size_t b0)
+{
+    ot_metric *c = dup(a, m, sizeof *m);
+    if (!c)
+        return NULL;
+    switch (m->data_case) {
+    case MCASE(GAUGE):
+        SLICE(gauge);
+        break;
+    case MCASE(SUM):
+        SLICE(sum);
+        break;
+    case MCASE(HISTOGRAM):
+        SLICE(histogram);
+        break;
+    case MCASE(EXPONENTIAL_HISTOGRAM):
+        SLICE(exponential_histogram);
+        break;
+    case MCASE(SUMMARY):
+        SLICE(summary);
+        break;
+    default:
+        break;
+    }
+    return c;
+}
+
+static size_t sm_items(const ot_scope_metrics *sm)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < sm->n_metrics; k++)
+        n += metric_points(sm->metrics[k]);
+    return n;
+}
+
+static size_t rm_items(const ot_resource_metrics *rm)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < rm->n_scope_metrics; j++)
+        n += sm_items(rm->scope_metrics[j]);
+    return n;
+}
+
+static ot_scope_metrics *part_sm(ot_arena *a, const win *w, const ot_scope_metrics *sm,
+                                 size_t pos, size_t n)
+{
+    ot_scope_metrics *c = dup(a, sm, sizeof *sm);
+    if (!c || !(c->metrics = ptrs(a, sm->n_metrics)))
+        return NULL;
+    c->n_metrics = 0;
+    size_t q = pos;
+    for (size_t k = 0; k < sm->n_metrics; k++) {
+        ot_metric *m = sm->metrics[k];
+        size_t p = metric_points(m);
+        int how = place(w, q, p, pos, pos + n);
+        if (how == WHOLE) {
+            c->metrics[c->n_metrics++] = m;
+        } else if (how == PART) {
+            size_t a0, b0;
+            overlap(w, q, p, &a0, &b0);
+            ot_metric *cm = slice_metric(a, m, a0, b0);
+            if (!cm)
+                return NULL;
+            c->metrics[c->n_metrics++] = cm;
+        }
+        q += p;
+    }
+    return c;
+}
+
+static ot_resource_metrics *part_rm(ot_arena *a, const win *w, const ot_resource_metrics *rm,
+                                    size_t pos, size_t n)
+{
+    ot_resource_metrics *c = dup(a, rm, sizeof *rm);
+    if (!c || !(c->scope_metrics = ptrs(a, rm->n_scope_metrics)))
+        return NULL;
+    c->n_scope_metrics = 0;
+    size_t q = pos;
+    for (size_t j = 0; j < rm->n_scope_metrics; j++) {
+        ot_scope_metrics *sm = rm->scope_metrics[j];
+        size_t m = sm_items(sm);
+        int how = place(w, q, m, pos, pos + n);
+        if (how == WHOLE) {
+            c->scope_metrics[c->n_scope_metrics++] = sm;
+        } else if (how == PART) {
+            ot_scope_metrics *cs = part_sm(a, w, sm, q, m);
+            if (!cs)
+                return NULL;
+            c->scope_metrics[c->n_scope_metrics++] = cs;
+        }
+        q += m;
+    }
+    return c;
+}
+
+static ProtobufCMessage *view_metrics(const ot_metrics_req *r, const win *w, size_t total,
+                                      ot_arena *a)
+{
+    ot_metrics_req *v = dup(a, r, sizeof *r);
+    if (!v || !(v->resource_metrics = ptrs(a, r->n_resource_metrics)))
+        return NULL;
+    v->n_resource_metrics = 0;
+    size_t pos = 0;
+    for (size_t i = 0; i < r->n_resource_metrics; i++) {
+        ot_resource_metrics *rm = r->resource_metrics[i];
+        size_t n = rm_items(rm);
+        int how = place(w, pos, n, 0, total);
+        if (how == WHOLE) {
+            v->resource_metrics[v->n_resource_metrics++] = rm;
+        } else if (how == PART) {
+            ot_resource_metrics *c = part_rm(a, w, rm, pos, n);
+            if (!c)
+                return NULL;
+            v->resource_metrics[v->n_resource_metrics++] = c;
+        }
+        pos += n;
+    }
+    return &v->base;
+}
+
+ProtobufCMessage *ot_split_view(ot_signal s, const ProtobufCMessage *req, size_t lo, size_t hi,
+                                ot_arena *a)
+{
+    size_t total = ot_count_items(s, req);
+    if (hi > total)
+        hi = total;
+    if (lo > hi)
+        lo = hi;
+    /* Without items there is nothing to split: the one window is all of it. */
+    if (total == 0) {
+        lo = 0;
+        hi = 1;
+        total = 1;
+    }
+    win w = {lo, hi};
+    switch (s) {
+    case OT_TRACES:
+        return view_traces((const ot_trace_req *)req, &w, total, a);
+    case OT_METRICS:
+        return view_metrics((const ot_metrics_req *)req, &w, total, a);
+    case OT_LOGS:
+        return view_logs((const ot_logs_req *)req, &w, total, a);
+    default:
+        return NULL;
+    }
+}

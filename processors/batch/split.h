@@ -1,0 +1,25 @@
+/* split.h: a window onto part of a decoded export request, for the batch
+ * processor's send_batch_max_size. The window keeps every item's resource
+ * and scope; it is built from shallow copies that point into the original
+ * (which must outlive it), so taking it costs a few small structs and no
+ * copy of attributes or bodies. Packing the window gives the protobuf bytes
+ * of just those items. */
+#ifndef OT_SPLIT_H
+#define OT_SPLIT_H
+
+#include <stddef.h>
+
+#include "arena.h"
+#include "otlp.h"
+
+/* Items [lo, hi) of req (spans, data points or log records, counted in
+ * document order, as ot_count_items counts them) as a request of the same
+ * type, allocated in a. Resource, scope and metric entries that hold no
+ * items travel with the window that holds the item just before them (or
+ * the first item when none comes before), so windows that partition
+ * [0, total) carry every entry of req exactly once. hi is clamped to the
+ * item count. NULL only when a is out of memory. */
+ProtobufCMessage *ot_split_view(ot_signal s, const ProtobufCMessage *req, size_t lo, size_t hi,
+                                ot_arena *a);
+
+#endif
