@@ -120,7 +120,7 @@ check-unit: all $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
 
 check-e2e: all
-	OTELITE_BIN=$(BUILD)/otelite python3 -m pytest -q tests/e2e
+	OTELITE_BIN=$(BUILD)/otelite /usr/bin/python3 -m pytest -q tests/e2e
 
 # ---- fuzzing (clang + libFuzzer; its own build tree) -------------------
 FUZZ_BUILD := build/fuzz
@@ -155,6 +155,13 @@ fuzz: fuzz-build
 
 bench: all
 	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+# Instruction counts (callgrind) of decode, batch and encode on a fixed corpus.
+$(BUILD)/otelite-icount: $(BUILD)/obj/tests/bench/icount.o $(BUILD)/obj/tests/bench/loadgen/content.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+bench-icount: all $(BUILD)/otelite-icount
+	@BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench.py --icount
 
 clean:
 	rm -rf build

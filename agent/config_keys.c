@@ -275,12 +275,18 @@ static bool parse_double(const char *s, double *out)
 static void convert(walk *w, const ot_key *k, const ot_node *v, char *dst, const char *path,
                     bool is_def)
 {
-    if (k->type == OT_KT_STRLIST)
-        return fill_list(w, k, v, (ot_strlist *)dst, path, is_def);
-    if (k->type == OT_KT_STRMAP)
-        return fill_map(w, k, v, (ot_strmap *)dst, path, is_def);
-    if (v->kind != OT_NODE_SCALAR || (k->type != OT_KT_STRING && strlen(v->str) != v->len))
-        return bad(w, k, v, path, is_def, false, NULL);
+    if (k->type == OT_KT_STRLIST) {
+        fill_list(w, k, v, (ot_strlist *)dst, path, is_def);
+        return;
+    }
+    if (k->type == OT_KT_STRMAP) {
+        fill_map(w, k, v, (ot_strmap *)dst, path, is_def);
+        return;
+    }
+    if (v->kind != OT_NODE_SCALAR || (k->type != OT_KT_STRING && strlen(v->str) != v->len)) {
+        bad(w, k, v, path, is_def, false, NULL);
+        return;
+    }
     const char *s = v->str;
     bool ok = true, in_range = true;
     switch (k->type) {

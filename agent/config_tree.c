@@ -211,8 +211,10 @@ static bool expand(loader *ld, ot_buf *b, const ot_node *n, const char *raw, siz
 static void set_text(loader *ld, ot_node *n, const char *s, size_t len)
 {
     char *t = ot_arena_strndup(ld->a, s ? s : "", len);
-    if (!t)
-        return oom(ld);
+    if (!t) {
+        oom(ld);
+        return;
+    }
     n->str = t;
     n->len = len;
 }
@@ -235,7 +237,7 @@ static ot_node *scalar_node(loader *ld, const yaml_event_t *ev, int depth, bool 
         set_text(ld, n, raw, len);
         return n;
     }
-    bool one_line = !memchr(raw, '\n', len) && style != YAML_LITERAL_SCALAR_STYLE &&
+    bool one_line = ev->start_mark.line == ev->end_mark.line && style != YAML_LITERAL_SCALAR_STYLE &&
                     style != YAML_FOLDED_SCALAR_STYLE;
     int text_col = one_line ? n->col + (style == YAML_PLAIN_SCALAR_STYLE ? 0 : 1) : 0;
     ot_buf b = OT_BUF_INIT;

@@ -507,8 +507,11 @@ static void lex(parser *p)
                 t.k = !digits ? TK_BAD : flt ? TK_FLOAT : TK_INT;
             }
             /* "12abc" or "1.5.3" is one bad token, not two good ones. */
-            if (t.k != TK_BAD && k < n && (ident_char(s[k]) || s[k] == '.'))
-                t.k = TK_BAD, k++;
+            if (t.k != TK_BAD && k < n && (ident_char(s[k]) || s[k] == '.')) {
+                t.k = TK_BAD;
+                while (k < n && (ident_char(s[k]) || s[k] == '.'))
+                    k++;
+            }
             j = k > i ? k : i + 1;
         } else {
             t.k = TK_BAD;
@@ -1829,7 +1832,8 @@ static bool vals_equal(const val *a, const val *b, int depth)
     case T_NIL: return true;
     case T_BOOL: return a->u.b == b->u.b;
     case T_STR:
-    case T_BYTES: return a->u.s.n == b->u.s.n && memcmp(a->u.s.p, b->u.s.p, a->u.s.n) == 0;
+    case T_BYTES:
+        return a->u.s.n == b->u.s.n && (!a->u.s.n || memcmp(a->u.s.p, b->u.s.p, a->u.s.n) == 0);
     case T_LIST:
         if (a->u.l.n != b->u.l.n)
             return false;
@@ -2070,6 +2074,26 @@ int ot_ottl_set_init(ot_ottl_set *s, ot_ottl_ctx ctx, const ot_strlist *l, ot_ot
     return 0;
 }
 
+/* A log value in double quotes with \" and \\ escaped, cut to fit. */
+static const char *logfmt_quote(char *out, size_t cap, const char *s)
+{
+    size_t w = 0;
+    out[w++] = '"';
+    for (; *s && w + 5 < cap; s++) {
+        char c = *s == '\n' || *s == '\r' || *s == '\t' ? ' ' : *s;
+        if (c == '"' || c == '\\')
+            out[w++] = '\\';
+        out[w++] = c;
+    }
+    if (*s) {
+        out[w++] = '.';
+        out[w++] = '.';
+    }
+    out[w++] = '"';
+    out[w] = '\0';
+    return out;
+}
+
 int ot_ottl_set_eval(ot_ottl_set *s, const ot_ottl_item *it, ot_err *err)
 {
     for (size_t i = 0; i < s->n; i++) {
@@ -2086,9 +2110,12 @@ int ot_ottl_set_eval(ot_ottl_set *s, const ot_ottl_item *it, ot_err *err)
             int64_t now = ot_now_ns();
             int_fast64_t last = atomic_load_explicit(&s->logged, memory_order_relaxed);
             if ((last == 0 || now - last >= 1000000000) &&
-                atomic_compare_exchange_strong(&s->logged, &last, now))
-                ot_warn(s->who, "condition failed; taken as false", "condition=\"%s\" error=\"%s\"",
-                        s->conds[i]->text, e.msg);
+                atomic_compare_exchange_strong(&s->logged, &last, now)) {
+                char ct[300], em[300];
+                ot_warn(s->who, "condition failed; taken as false", "condition=%s error=%s",
+                        logfmt_quote(ct, sizeof ct, s->conds[i]->text),
+                        logfmt_quote(em, sizeof em, e.msg));
+            }
         }
     }
     return 0;

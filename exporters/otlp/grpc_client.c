@@ -119,6 +119,8 @@ struct gconn {
     bool dead; /* a callback saw a fatal socket error */
     int64_t last_rx;
     int64_t ping_at;
+    struct addrinfo *addrs; /* of the attempt under way */
+    size_t n_addrs, first, tried;
     char err[160];
 };
 
@@ -247,6 +249,14 @@ static void stream_free(gconn *c, gstream *st)
     free(st);
 }
 
+static void addrs_free(gconn *c)
+{
+    if (c->addrs)
+        freeaddrinfo(c->addrs);
+    c->addrs = NULL;
+    c->n_addrs = c->tried = 0;
+}
+
 /* Closes the socket and session. Calls still on it fail with UNAVAILABLE:
  * the server may or may not have seen them, and OTLP receivers tolerate a
  * duplicate better than exporters tolerate loss. clean: the server ended it
@@ -281,6 +291,7 @@ static void conn_close(gconn *c, bool clean, const char *reason)
     }
     c->fd = -1;
     c->events = 0;
+    addrs_free(c);
     c->want_write = false;
     c->goaway = false;
     c->dead = false;
@@ -738,6 +749,7 @@ static int start_h2(gconn *c)
     nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
     c->state = CS_READY;
     c->failures = 0;
+    addrs_free(c);
     c->last_rx = now_ns();
     set_ready_count(g, 1);
     ot_debug("otlp", "connected", "exporter=%s endpoint=%s conn=%d tls=%s", g->cfg->id,
@@ -810,6 +822,53 @@ static int on_connected(gconn *c)
     return tls_step(c);
 }
 
+/* Starts a TCP connect to the next address of this attempt: 0 when it is
+ * under way (or done), -1 with c->err set when it failed at once. */
+static int try_next_addr(gconn *c)
+{
+    struct addrinfo *ai = c->addrs;
+    for (size_t i = 0; i < (c->first + c->tried) % c->n_addrs; i++)
+        ai = ai->ai_next;
+    c->tried++;
+    c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        snprintf(c->err, sizeof c->err, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->state = CS_CONNECTING;
+    c->until = now_ns() + CONNECT_TIMEOUT;
+    if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0)
+        return on_connected(c);
+    if (errno != EINPROGRESS) {
+        snprintf(c->err, sizeof c->err, "connect: %s", strerror(errno));
+        return -1;
+    }
+    epoll_update(c);
+    return 0;
+}
+
+/* A TCP connect failed: try the host's other addresses (localhost is
+ * often ::1 and 127.0.0.1, and a server may listen on one only) before
+ * backing off. */
+static void connect_failed(gconn *c)
+{
+    while (c->tried < c->n_addrs) {
+        if (c->fd >= 0) {
+            epoll_ctl(c->g->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+            close(c->fd);
+            c->fd = -1;
+            c->events = 0;
+        }
+        if (try_next_addr(c) == 0)
+            return;
+        if (c->state != CS_CONNECTING) /* TCP worked, TLS or HTTP/2 setup did not */
+            break;
+    }
+    conn_close(c, false, c->err);
+}
+
 static void conn_connect(gconn *c)
 {
     ot_otlpexp_grpc *g = c->g;
@@ -817,56 +876,30 @@ static void conn_connect(gconn *c)
     char port[8];
     snprintf(port, sizeof port, "%d", t->port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
+    addrs_free(c);
+    c->err[0] = '\0';
+    c->state = CS_CONNECTING;
     /* Resolved on every attempt, so a moved server is found again. A slow
      * resolver stalls this exporter's loop only. */
-    int rc = getaddrinfo(t->host, port, &hints, &res);
-    if (rc != 0 || !res) {
+    int rc = getaddrinfo(t->host, port, &hints, &c->addrs);
+    if (rc != 0 || !c->addrs) {
         char why[160];
         snprintf(why, sizeof why, "resolve %s: %s", t->host, gai_strerror(rc));
-        c->state = CS_CONNECTING;
         conn_close(c, false, why);
         return;
     }
-    size_t naddr = 0;
-    for (struct addrinfo *a = res; a; a = a->ai_next)
-        naddr++;
-    size_t pick = g->cfg->balancer == OT_OTLPEXP_ROUND_ROBIN ? (size_t)c->idx + c->failures
-                                                            : c->failures;
-    struct addrinfo *ai = res;
-    for (size_t i = 0; i < pick % naddr; i++)
-        ai = ai->ai_next;
-    c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) {
-        freeaddrinfo(res);
-        char why[160];
-        snprintf(why, sizeof why, "socket: %s", strerror(errno));
-        c->state = CS_CONNECTING;
-        conn_close(c, false, why);
-        return;
-    }
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    rc = connect(c->fd, ai->ai_addr, ai->ai_addrlen);
-    int cerr = errno;
-    freeaddrinfo(res);
-    c->until = now_ns() + CONNECT_TIMEOUT;
-    c->err[0] = '\0';
-    if (rc == 0) {
-        c->state = CS_CONNECTING;
-        if (on_connected(c) < 0)
+    for (struct addrinfo *a = c->addrs; a; a = a->ai_next)
+        c->n_addrs++;
+    /* round_robin spreads connections over the addresses; pick_first
+     * starts every connection at the first. Each failed attempt moves on
+     * by one, so a dead first address is not retried forever. */
+    c->first = (g->cfg->balancer == OT_OTLPEXP_ROUND_ROBIN ? (size_t)c->idx : 0) + c->failures;
+    if (try_next_addr(c) < 0) {
+        if (c->state == CS_CONNECTING)
+            connect_failed(c);
+        else
             conn_close(c, false, c->err);
-        return;
     }
-    if (cerr != EINPROGRESS) {
-        char why[160];
-        snprintf(why, sizeof why, "connect: %s", strerror(cerr));
-        c->state = CS_CONNECTING;
-        conn_close(c, false, why);
-        return;
-    }
-    c->state = CS_CONNECTING;
-    epoll_update(c);
 }
 
 static void conn_event(gconn *c, uint32_t ev)
@@ -876,9 +909,8 @@ static void conn_event(gconn *c, uint32_t ev)
         socklen_t sl = sizeof soerr;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
         if (soerr) {
-            char why[160];
-            snprintf(why, sizeof why, "connect: %s", strerror(soerr));
-            conn_close(c, false, why);
+            snprintf(c->err, sizeof c->err, "connect: %s", strerror(soerr));
+            connect_failed(c);
             return;
         }
         if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))

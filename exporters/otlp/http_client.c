@@ -324,7 +324,8 @@ void ot_otlpexp_http_send(ot_otlpexp_http *h, ot_batch *b, int64_t deadline_ns,
     const char *url = h->cfg->url[s];
     if (!url) {
         out->status = OT_PERMANENT;
-        snprintf(out->msg, sizeof out->msg, "no URL for %s", ot_signal_name(s));
+        snprintf(out->msg, sizeof out->msg, "no URL for %s: set endpoint or %s_endpoint",
+                 ot_signal_name(s), ot_signal_name(s));
         return;
     }
     hctx *x = borrow(h);

@@ -184,20 +184,27 @@ static void http_validate(const void *vcfg, const ot_node *node, const char *pat
     const char *over[OT_SIGNAL_COUNT] = {c->traces_endpoint, c->metrics_endpoint, c->logs_endpoint};
     static const char *const over_keys[OT_SIGNAL_COUNT] = {"traces_endpoint", "metrics_endpoint",
                                                            "logs_endpoint"};
-    bool base_bad = false;
-    for (int s = 0; s < OT_SIGNAL_COUNT; s++) {
+    bool base_set = c->endpoint && *c->endpoint, any = base_set;
+    if (base_set) {
         ot_err err = {{0}};
-        if (ot_otlpexp_signal_url(c->endpoint, over[s], (ot_signal)s, url, sizeof url, &err) == 0)
-            continue;
-        if (over[s] && *over[s]) {
-            ot_diag_add(d, OT_SEV_ERROR, key_node(node, over_keys[s]),
-                        join_path(p, sizeof p, path, over_keys[s]), "%s", err.msg);
-        } else if (!base_bad) {
-            base_bad = true;
+        if (ot_otlpexp_signal_url(c->endpoint, NULL, OT_TRACES, url, sizeof url, &err) < 0)
             ot_diag_add(d, OT_SEV_ERROR, key_node(node, "endpoint"),
                         join_path(p, sizeof p, path, "endpoint"), "%s", err.msg);
-        }
     }
+    for (int s = 0; s < OT_SIGNAL_COUNT; s++) {
+        ot_err err = {{0}};
+        if (!over[s] || !*over[s])
+            continue;
+        any = true;
+        if (ot_otlpexp_signal_url(NULL, over[s], (ot_signal)s, url, sizeof url, &err) < 0)
+            ot_diag_add(d, OT_SEV_ERROR, key_node(node, over_keys[s]),
+                        join_path(p, sizeof p, path, over_keys[s]), "%s", err.msg);
+    }
+    /* Which signals reach this exporter is the pipelines' business; a
+     * batch of a signal without a URL is refused when it comes. */
+    if (!any)
+        ot_diag_add(d, OT_SEV_ERROR, node, path,
+                    "set endpoint (the base URL), or traces_endpoint, metrics_endpoint, logs_endpoint");
     ot_otlpexp_tls_validate(&c->tls, key_node(node, "tls"), join_path(p, sizeof p, path, "tls"), d);
     if (c->tls.server_name_override && *c->tls.server_name_override)
         ot_diag_add(d, OT_SEV_WARNING, key_node(ot_node_get(node, "tls"), "server_name_override"),

@@ -128,7 +128,8 @@ typedef struct ot_otlpexp_target {
 
 /* The gRPC endpoint: "host:port", "[v6]:port", with an optional http:// or
  * https:// scheme (stripped; https means TLS, http means plaintext) and an
- * optional trailing "/". Without a scheme, TLS unless insecure. A missing
+ * optional trailing "/"; gRPC's "dns:///" and "passthrough:///" prefixes
+ * are accepted and mean no scheme. Without a scheme, TLS unless insecure. A missing
  * port is 443 with TLS and 80 without, as gRPC clients do. */
 int ot_otlpexp_grpc_target(const char *endpoint, bool insecure, ot_otlpexp_target *out,
                            ot_err *err);

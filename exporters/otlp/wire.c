@@ -349,6 +349,10 @@ int ot_otlpexp_grpc_target(const char *endpoint, bool insecure, ot_otlpexp_targe
     } else if (has_prefix_ci(p, "http://")) {
         scheme = 1;
         p += 7;
+    } else if (has_prefix_ci(p, "dns:///") || has_prefix_ci(p, "passthrough:///")) {
+        /* gRPC resolver names, as collector configs sometimes carry them;
+         * both mean "resolve this host" here. */
+        p = strstr(p, ":///") + 4;
     } else if (strstr(p, "://")) {
         return ot_err_set(err, "endpoint \"%s\": expected host:port, optionally after http:// or https://",
                           endpoint);

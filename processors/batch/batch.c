@@ -69,7 +69,7 @@ static const ot_key batch_keys[] = {
     {.name = "max_pending_bytes", .type = OT_KT_SIZE,
      .offset = offsetof(batch_cfg, max_pending_bytes), .def = "64MiB", .min = 65536,
      .max = 1099511627776.0,
-     .help = "bytes held (pending and refused downstream) before data is refused (otelite)"},
+     .help = "bytes held (pending and refused downstream) before data is refused (an otelite key)"},
     {0},
 };
 
@@ -335,8 +335,11 @@ static int ob_reserve(proc *p, batcher *bt, size_t n)
     size_t want = bt->ob_len + n;
     size_t cap = bt->ob_cap * 2;
     if (!bt->ob_arena) {
-        /* About what the last flush held, so one arena usually does. */
+        /* About what the last flush held, so one arena usually does; one
+         * huge flush does not make every later buffer huge. */
         cap = bt->last_flush_len + bt->last_flush_len / 4;
+        if (cap > p->cfg->max_pending_bytes / 2)
+            cap = p->cfg->max_pending_bytes / 2;
         if (cap < 16384)
             cap = 16384;
     }
@@ -646,21 +649,19 @@ static void flush(proc *p, batcher *bt, int trig, bool all, int64_t now)
             upto = n - rest;
         }
     }
-    if (!max || n <= max) {
-        if (upto == n) {
-            ot_batch *b = ob_take(p, bt);
-            if (b) {
-                deliver(p, bt, b, trig, now);
-            } else {
-                ot_counter_add(p->dropped, n);
-                ot_error("batch", "out of memory sending a batch; items dropped",
-                         "processor=%s signal=%s items=%zu", p->id, ot_signal_name(p->signal),
-                         n);
-            }
-            return;
-        }
+    if (upto < n || (max && n > max)) {
+        flush_cut(p, bt, upto, max ? max : upto, trig, now);
+        return;
     }
-    flush_cut(p, bt, upto, max ? max : upto, trig, now);
+    /* The common case: the whole buffer goes, as it is. */
+    ot_batch *b = ob_take(p, bt);
+    if (b) {
+        deliver(p, bt, b, trig, now);
+    } else {
+        ot_counter_add(p->dropped, n);
+        ot_error("batch", "out of memory sending a batch; items dropped",
+                 "processor=%s signal=%s items=%zu", p->id, ot_signal_name(p->signal), n);
+    }
 }
 
 /* ---- metadata batchers ------------------------------------------------- */
@@ -762,7 +763,9 @@ static batcher *find_batcher(proc *p, const ot_batch *b, ot_err *err)
     } else {
         p->table[i] = bt;
         p->all[n] = bt;
-        atomic_store_explicit(&p->n_all, n + 1, memory_order_release);
+        /* Sequentially consistent, as shutdown's read: either shutdown sees
+         * this batcher, or this consume sees `stopped` once it holds it. */
+        atomic_store(&p->n_all, n + 1);
     }
     pthread_mutex_unlock(&p->map_mu);
     return bt;
@@ -802,7 +805,7 @@ static void *timer_main(void *arg)
     proc *p = arg;
     for (;;) {
         int64_t now = ot_now_ns(), next = INT64_MAX;
-        size_t n = atomic_load_explicit(&p->n_all, memory_order_acquire);
+        size_t n = atomic_load(&p->n_all);
         for (size_t i = 0; i < n; i++) {
             int64_t t = tick(p, p->all[i], now);
             if (t < next)
@@ -865,7 +868,7 @@ static ot_status batch_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 
     int64_t now = ot_now_ns();
     pthread_mutex_lock(&bt->mu);
-    if (bt->closed) {
+    if (bt->closed || atomic_load(&p->stopped)) {
         pthread_mutex_unlock(&bt->mu);
         return ot_consume(p->next, b, err);
     }
@@ -954,7 +957,8 @@ static void *batch_create(const ot_create_params *cp, ot_err *err)
     size_t big = (size_t)(c->send_batch_size > c->send_batch_max_size ? c->send_batch_size
                                                                       : c->send_batch_max_size);
     p->item_cap = 2 * big;
-    /* Retries come about as often as timed sends, within [10ms, 1s]. */
+    /* Retries come as often as timed sends, at most 1s apart; 100ms apart
+     * when the timeout is under 10ms (or 0: no timed sends at all). */
     p->retry_ns = c->timeout < 10000000 ? 100000000 : c->timeout > 1000000000 ? 1000000000
                                                                                : c->timeout;
 

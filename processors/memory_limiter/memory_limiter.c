@@ -61,12 +61,22 @@ static void key_error(ot_diags *d, const ot_node *node, const char *path, const 
     ot_diag_add(d, OT_SEV_ERROR, at ? at : node, kp, "%s", msg);
 }
 
+/* More than 0, or written with a bad value (its own error says why); 0 is
+ * how the collector spells "not set". */
+static bool is_set(const ot_node *node, const char *key, int64_t v)
+{
+    const ot_node *n = ot_node_get(node, key);
+    return v > 0 || (n && !(n->kind == OT_NODE_SCALAR && strcmp(n->str, "0") == 0) &&
+                     !ot_node_is_null(n));
+}
+
 static void ml_validate(const void *cfgp, const ot_node *node, const char *path, ot_diags *d)
 {
     const ml_cfg *c = cfgp;
     if (c->check_interval <= 0)
         key_error(d, node, path, "check_interval", "must be more than 0; found 0");
-    bool mib = c->limit_mib > 0, pct = c->limit_percentage > 0;
+    bool mib = is_set(node, "limit_mib", c->limit_mib);
+    bool pct = is_set(node, "limit_percentage", c->limit_percentage);
     if (mib == pct) {
         key_error(d, node, path, mib ? "limit_percentage" : "limit_mib",
                   mib ? "set limit_mib or limit_percentage, not both"
@@ -78,7 +88,7 @@ static void ml_validate(const void *cfgp, const ot_node *node, const char *path,
         if (c->spike_limit_percentage)
             key_error(d, node, path, "spike_limit_percentage",
                       "goes with limit_percentage; with limit_mib use spike_limit_mib");
-        if (c->spike_limit_mib >= c->limit_mib) {
+        if (c->limit_mib > 0 && c->spike_limit_mib >= c->limit_mib) {
             snprintf(msg, sizeof msg, "must be less than limit_mib (%lld); found %lld",
                      (long long)c->limit_mib, (long long)c->spike_limit_mib);
             key_error(d, node, path, "spike_limit_mib", msg);
@@ -87,7 +97,7 @@ static void ml_validate(const void *cfgp, const ot_node *node, const char *path,
         if (c->spike_limit_mib)
             key_error(d, node, path, "spike_limit_mib",
                       "goes with limit_mib; with limit_percentage use spike_limit_percentage");
-        if (c->spike_limit_percentage >= c->limit_percentage) {
+        if (c->limit_percentage > 0 && c->spike_limit_percentage >= c->limit_percentage) {
             snprintf(msg, sizeof msg, "must be less than limit_percentage (%lld); found %lld",
                      (long long)c->limit_percentage, (long long)c->spike_limit_percentage);
             key_error(d, node, path, "spike_limit_percentage", msg);

@@ -8,7 +8,8 @@
  * read, and an uncompressed message is read straight into the arena its
  * batch will own. Errors known from the headers (unknown method, bad
  * encoding, expired deadline) are answered at once, without reading the
- * body. */
+ * body; the stream is then reset with NO_ERROR so the client stops
+ * sending, and whatever still arrives is discarded. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -521,7 +522,8 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
     if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
         (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         gstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-        /* answered before the client finished sending: tell it to stop */
+        /* answered before the client finished sending: ask it to stop, as
+         * HTTP/2 (RFC 9113 8.1) and gRPC servers do */
         if (st && !st->request_done)
             nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
     }

@@ -38,6 +38,7 @@ HEADLINE = {"cpu_s_per_m": 1.4, "items_per_s": 750_000, "rss_mib": 64, "idle_rss
 
 
 def log(*a):
+    sys.stdout.flush()
     print(*a, file=sys.stderr, flush=True)
 
 
@@ -69,6 +70,14 @@ def proc_cpu(pid):
         s = f.read()
     fields = s[s.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_s():
+    """CPU seconds all processes on the machine have used (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / CLK_TCK
 
 
 def proc_status(pid, key):
@@ -154,7 +163,65 @@ class Agent:
             seen = True
         return int(total) if seen else 0
 
+    def delivered(self):
+        """Spans the file exporter wrote (None without telemetry)."""
+        return self.counter("otelite_exporter_sent_spans_total", 'exporter="file')
+
     def stop(self, timeout=20):
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.logf.close()
+        return self.p.returncode
+
+    def log_tail(self, n=8):
+        try:
+            with open(self.log_path) as f:
+                return "".join(f.readlines()[-n:]).strip()
+        except OSError:
+            return ""
+
+
+class Sink:
+    """`otelite-loadgen sink`: a null OTLP/HTTP server that counts spans."""
+
+    def __init__(self, loadgen, port, workdir, core):
+        self.json = os.path.join(workdir, "sink.json")
+        if os.path.exists(self.json):
+            os.unlink(self.json)
+        self.log_path = os.path.join(workdir, "sink.log")
+        self.logf = open(self.log_path, "w")
+        self.p = subprocess.Popen(pin(core) + [loadgen, "sink", "--http", str(port), "--walk", "traces",
+                                               "--json-out", self.json],
+                                  stdout=self.logf, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def wait_ready(self, ports, timeout=10.0):
+        end = time.time() + timeout
+        while time.time() < end and self.alive():
+            if all(port_open(p) for p in ports):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def delivered(self):
+        try:
+            with open(self.json) as f:
+                return json.load(f)["items"]
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    def stop(self, timeout=10):
         if self.alive():
             self.p.send_signal(signal.SIGTERM)
             try:
@@ -237,10 +304,17 @@ SCENARIOS = [
     {"name": "otlp-http json traces -> batch -> file", "key": "http-json",
      "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "file")],
      "target": "http", "json": True},
-    {"name": "forward: otlp-http -> batch -> otlphttp -> otelite", "key": "forward",
+    # The headline: the measured agent forwards to a null sink, so nothing
+    # downstream limits it (the sink shares core 1 with the generator).
+    {"name": "forward: otlp-http -> batch -> otlphttp -> null sink", "key": "forward",
+     "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "otlphttp")],
+     "target": "http", "forward": "sink", "headline": True},
+    # The same into a second otelite (receiver -> file /dev/null): shows the
+    # two agents interoperate; the downstream's JSON encoding on core 1 caps it.
+    {"name": "forward: otlp-http -> batch -> otlphttp -> otelite -> file", "key": "forward-otelite",
      "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "otlphttp"),
                ("exporters", "file")],
-     "target": "http", "forward": True, "headline": True},
+     "target": "http", "forward": "otelite"},
 ]
 
 
@@ -297,7 +371,14 @@ class Bench:
         Returns (agent, downstream, port of the receiver the generator uses)."""
         grpc_port, http_port, tel = free_port(), free_port(), free_port()
         down = None
-        if sc.get("forward"):
+        if sc.get("forward") == "sink":
+            d_http = free_port()
+            down = Sink(self.loadgen, d_http, workdir, 1)
+            if not down.wait_ready([d_http]):
+                rc = down.stop()
+                raise RuntimeError(f"sink did not start (exit {rc}): {down.log_tail()}")
+            cfg = cfg_forward("traces", http_port, d_http, tel)
+        elif sc.get("forward"):
             d_http, d_tel = free_port(), free_port()
             dcfg = os.path.join(workdir, "downstream.yaml")
             with open(dcfg, "w") as f:
@@ -334,7 +415,7 @@ class Bench:
             raise NotAvailable(f"config rejected: {first}")
 
     def delivered(self, sink_agent):
-        return sink_agent.counter("otelite_exporter_sent_spans_total", 'exporter="file')
+        return sink_agent.delivered()
 
     def wait_drained(self, sink_agent, want, quiet_s=1.5, timeout=20.0):
         """Polls the last exporter's sent counter until it reaches want or stops moving."""
@@ -356,14 +437,18 @@ class Bench:
     def measure(self, sc, agent, down, port, rate, seconds, workdir, tag):
         sink_agent = down or agent
         before = self.delivered(sink_agent) or 0
-        cpu0, t0 = proc_cpu(agent.pid), time.time()
+        d0 = proc_cpu(down.pid) if down else 0.0
+        cpu0, t0, m0 = proc_cpu(agent.pid), time.time(), machine_busy_s()
         lg = self.run_loadgen(sc, port, rate, seconds, workdir, tag)
         sent = lg["items_sent"]
         got = self.wait_drained(sink_agent, before + sent)
         t1 = time.time()
         if not agent.alive():
             raise RuntimeError(f"agent exited during the run: {agent.log_tail()}")
-        cpu1 = proc_cpu(agent.pid)
+        cpu1, m1 = proc_cpu(agent.pid), machine_busy_s()
+        d1 = proc_cpu(down.pid) if down and down.alive() else d0
+        # what the rest of the machine (other people's builds, fuzzers) took meanwhile
+        others = max(0.0, (m1 - m0) - (cpu1 - cpu0) - (d1 - d0) - lg["loadgen_cpu_s"])
         delivered = None if got is None else got - before
         # the generator's elapsed time plus the drain, so buffered items count once
         elapsed = lg["elapsed_s"] + max(0.0, (t1 - t0) - lg["loadgen_wall_s"])
@@ -381,6 +466,8 @@ class Bench:
             "p99_ms": lg["latency_ms"]["p99"],
             "p50_ms": lg["latency_ms"]["p50"],
             "loadgen_cpu_s": lg["loadgen_cpu_s"],
+            "downstream_cpu_s": d1 - d0,
+            "others_cores": others / (t1 - t0) if t1 > t0 else 0.0,
             "seconds": elapsed,
         }
 
@@ -392,6 +479,7 @@ class Bench:
             return row
         workdir = os.path.join(self.out, sc["key"])
         os.makedirs(workdir, exist_ok=True)
+        row["loadavg_start"] = round(os.getloadavg()[0], 2)
         out_file = os.path.join(workdir, "out.jsonl") if self.smoke else "/dev/null"
         if self.smoke and os.path.exists(out_file):
             os.unlink(out_file)
@@ -406,7 +494,7 @@ class Bench:
             else:
                 row.update(self.measure(sc, agent, down, port, 0, self.seconds, workdir, "max"))
             row["peak_rss_mib"] = proc_status(agent.pid, "VmHWM")
-            if down:
+            if down and sc.get("forward") == "otelite":
                 row["downstream_peak_rss_mib"] = proc_status(down.pid, "VmHWM")
         except NotAvailable as e:
             row.update(status="not available", reason=str(e))
@@ -424,7 +512,10 @@ class Bench:
                     row.update(status="failed", reason=f"{who} exited {rc} on SIGTERM")
                     self.failures.append(sc["key"])
         if self.smoke and row["status"] == "ok":
-            self.check_smoke(row, out_file)
+            if sc.get("forward") == "sink":
+                self.check_smoke_counts(row)
+            else:
+                self.check_smoke(row, out_file)
         return row
 
     def check_smoke(self, row, out_file):
@@ -446,6 +537,19 @@ class Bench:
             problems.append(f"{row['items_sent']} accepted but {c['distinct']} delivered")
         if c["duplicates"]:
             problems.append(f"{c['duplicates']} duplicates")
+        if row["items_refused"]:
+            problems.append(f"{row['items_refused']} refused {row['refused_by_code']}")
+        if problems:
+            row.update(status="failed", reason="; ".join(problems))
+            self.failures.append(row["key"])
+
+    def check_smoke_counts(self, row):
+        """Without a file (null sink): the sink's span count must match."""
+        problems = []
+        if row["items_sent"] == 0:
+            problems.append("nothing was accepted")
+        if row.get("items_delivered") != row["items_sent"]:
+            problems.append(f"{row['items_sent']} accepted but {row.get('items_delivered')} delivered")
         if row["items_refused"]:
             problems.append(f"{row['items_refused']} refused {row['refused_by_code']}")
         if problems:
@@ -543,6 +647,8 @@ class Bench:
                 note.append("smoke run: delivery checked, timing meaningless")
             elif r.get("offered_rate") == 0:
                 note.append("offered as fast as possible")
+            if r.get("others_cores", 0) > 0.15:
+                note.append(f"machine busy: other processes used {r['others_cores']:.1f} cores")
             if r.get("downstream_peak_rss_mib"):
                 note.append(f"downstream agent RSS {r['downstream_peak_rss_mib']:.1f} MiB")
             out.append(f"| {r['scenario']} | {r['items_per_s']:,.0f} | "
@@ -589,6 +695,12 @@ unset multiplot
         log(f"bench: mode {mode}, {self.seconds:g} s per scenario, agent on core 0, "
             f"loadgen on core 1 ({ncpu()} cpus)")
         rows = []
+        if self.smoke:
+            r = subprocess.run([self.loadgen, "selftest"], capture_output=True, text=True, timeout=120)
+            log("bench: " + (r.stdout.strip().splitlines() or ["selftest: no output"])[-1])
+            if r.returncode != 0:
+                log(r.stdout[-2000:])
+                self.failures.append("loadgen selftest")
         only = set(self.a.only.split(",")) if self.a.only else None
         for sc in SCENARIOS:
             if only and sc["key"] not in only:
@@ -662,7 +774,10 @@ def icount(args):
     for f in os.listdir(out):
         if f.startswith("callgrind.out"):
             os.unlink(os.path.join(out, f))
-    cmd = [vg, "--tool=callgrind", "--collect-atstart=no", "--instr-atstart=yes",
+    # --separate-threads: the counts of the thread that runs the phases; the
+    # batch processor's timer thread only waits here, and its wake-ups would
+    # make the totals differ by a few hundred instructions from run to run.
+    cmd = [vg, "--tool=callgrind", "--separate-threads=yes",
            f"--callgrind-out-file={base}", exe]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -670,14 +785,14 @@ def icount(args):
         return 1
     phases = []
     for f in sorted(os.listdir(out)):
-        if not f.startswith("callgrind.out"):
+        if not f.startswith("callgrind.out") or not f.endswith("-01"):
             continue
         desc, total = "", None
         with open(os.path.join(out, f)) as fh:
             for line in fh:
                 if line.startswith("desc: Trigger: Client Request: "):
                     desc = line.split("Client Request: ", 1)[1].strip()
-                elif line.startswith("totals:") or line.startswith("summary:"):
+                elif line.startswith("summary:"):
                     total = int(line.split()[1])
         if desc and total is not None:
             phases.append((desc, total))

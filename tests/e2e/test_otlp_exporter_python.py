@@ -11,6 +11,7 @@ Debian's protoc, so the test reads the wire with an independent decoder."""
 import gzip
 import importlib
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -639,3 +640,83 @@ def test_agent_to_agent_chain(agent_factory, tmp_path, pb, hop):
     assert logs[0]["body"]["stringValue"] == f"{hop} hello from the log"
     assert a.stop() == 0
     assert b.stop() == 0
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_grpc_exporter_sends_a_large_batch_through_flow_control(agent_factory, grpc_sink, pb,
+                                                                certs, tls):
+    if tls:
+        sink = grpc_sink(creds=grpc.ssl_server_credentials(
+            [(read(certs["ip"]["key"]), read(certs["ip"]["cert"]))]))
+        exp = (f"  otlp:\n    endpoint: 127.0.0.1:{sink.port}\n    compression: none\n"
+               f"    tls:\n      ca_file: {certs['ca']}\n")
+    else:
+        sink = grpc_sink()
+        exp = grpc_exporter(sink.port, "    compression: none\n")
+    agent, ports = agent_with(agent_factory, exp)
+    big = sample(pb, "logs")
+    rec = big.resource_logs[0].scope_logs[0].log_records[0]
+    # 3 MB of text, well past HTTP/2's 64 KiB default windows.
+    rec.body.string_value = os.urandom(3 * 512 * 1024).hex()
+    assert post_proto(ports["http"], "logs", big) == 200
+    calls = wait_for(lambda: sink.of("logs"), what="the large batch")
+    got = pb.logs.ExportLogsServiceRequest()
+    got.ParseFromString(calls[0][1])
+    assert got == big
+    agent.stop()
+
+
+def test_grpc_exporter_many_concurrent_batches(agent_factory, grpc_sink, pb):
+    sink = grpc_sink()
+    extra = "    num_connections: 2\n    sending_queue:\n      num_consumers: 4\n"
+    agent, ports = agent_with(agent_factory, grpc_exporter(sink.port, extra))
+    n = 200
+    errors = []
+
+    def post(i):
+        if post_proto(ports["http"], "traces", sample(pb, "traces", f"b{i}")) != 200:
+            errors.append(i)
+    with futures.ThreadPoolExecutor(8) as ex:
+        list(ex.map(post, range(n)))
+    assert not errors
+    wait_for(lambda: len(sink.of("traces")) >= n, timeout=20, what=f"{n} batches")
+    names = set()
+    for c in sink.of("traces"):
+        r = pb.trace.ExportTraceServiceRequest()
+        r.ParseFromString(c[1])
+        names |= {s.name.split()[0] for rs in r.resource_spans for ss in rs.scope_spans
+                  for s in ss.spans}
+    assert names == {f"b{i}" for i in range(n)}
+    assert agent.stop() == 0
+
+
+def test_grpc_exporter_persistent_queue_survives_kill_9(agent_factory, grpc_sink, pb, tmp_path):
+    port = free_port()  # nobody listens yet
+    ports = dict(http=free_port(), tel=free_port())
+    text = (f"receivers:\n  otlp:\n    protocols:\n      http:\n"
+            f"        endpoint: 127.0.0.1:{ports['http']}\n"
+            f"extensions:\n  file_storage:\n    directory: {tmp_path / 'queue'}\n"
+            f"exporters:\n" + grpc_exporter(port, "    sending_queue: {storage: file_storage}\n")
+            + PIPELINES.format(exp="otlp", tel=ports["tel"])
+            + "  extensions: [file_storage]\n")
+    a = agent_factory(text, name="a")
+    a.start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
+    tags = [f"kept{i}" for i in range(5)]
+    for t in tags:
+        assert post_proto(ports["http"], "traces", sample(pb, "traces", t)) == 200
+    a.proc.kill()
+    a.proc.wait()
+    sink = grpc_sink(port=port)
+    a2 = agent_factory(text, name="a2")
+    a2.start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
+
+    def seen():
+        names = set()
+        for c in sink.of("traces"):
+            r = pb.trace.ExportTraceServiceRequest()
+            r.ParseFromString(c[1])
+            names |= {s.name.split()[0] for rs in r.resource_spans for ss in rs.scope_spans
+                      for s in ss.spans}
+        return set(tags) <= names
+    wait_for(seen, timeout=15, what="the batches queued on disk before kill -9")
+    assert a2.stop() == 0

@@ -334,6 +334,24 @@ Test(config, set_errors)
     ot_diags_free(&d);
 }
 
+Test(config, set_nesting_is_bounded)
+{
+    char arg[400] = "";
+    for (int i = 0; i < 99; i++)
+        strcat(arg, "a.");
+    strcat(arg, "b=[[x]]");
+    const char *sets[] = {arg};
+    ot_diags d;
+    ot_diags_init(&d);
+    ot_config *c = ot_config_load(NULL, 0, sets, 1, &d);
+    cr_assert_not_null(c);
+    cr_assert_eq(d.errors, 1);
+    cr_assert_str_eq(d.v[0].msg, "nesting is deeper than 100 levels");
+    cr_assert_null(ot_node_get(ot_config_root(c), "a"));
+    ot_config_free(c);
+    ot_diags_free(&d);
+}
+
 Test(config, unreadable_file_returns_null)
 {
     const char *files[] = {"/nonexistent/otelite.yaml"};

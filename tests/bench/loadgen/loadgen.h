@@ -201,5 +201,6 @@ int lg_epoll_wait(int ep, void *events, int max, int64_t timeout_ns);
 
 int lg_count_main(int argc, char **argv);
 int lg_sink_main(int argc, char **argv);
+int lg_selftest_main(int argc, char **argv);
 
 #endif

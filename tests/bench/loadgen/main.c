@@ -316,9 +316,13 @@ static void report(const lg_opts *o, lg_stats *t, double secs, int fatal, const 
     if (!o->quiet) {
         printf("otelite-loadgen: %s -> %s %s, run %s\n", ot_signal_name(o->sig), target_name(o), where,
                o->run_id);
-        printf("  workers %d x %d connections%s, batch %zu, offered %s\n", o->workers, o->conns,
-               o->target == LG_T_GRPC ? " (streams each)" : "", o->batch,
-               o->rate > 0 ? "rate-limited" : "as fast as possible");
+        if (o->target == LG_T_GRPC)
+            printf("  workers %d x %d connections x %d streams", o->workers, o->conns, o->streams);
+        else if (o->target == LG_T_HTTP)
+            printf("  workers %d x %d connections", o->workers, o->conns);
+        else
+            printf("  workers %d", o->workers);
+        printf(", batch %zu, offered %s\n", o->batch, o->rate > 0 ? "rate-limited" : "as fast as possible");
         if (o->rate > 0)
             printf("  offered rate   %.0f items/s\n", o->rate);
         printf("  elapsed        %.3f s\n", secs);
@@ -378,6 +382,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "count"))
         return lg_count_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "selftest"))
+        return lg_selftest_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "sink"))
         return lg_sink_main(argc - 1, argv + 1);
     lg_opts o;

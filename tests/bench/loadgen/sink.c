@@ -35,20 +35,38 @@ static void on_sig(int s)
     g_stop = 1;
 }
 
+/* Rewritten while running, so a benchmark can watch delivery progress. */
+static void dump(const char *path, uint64_t reqs, uint64_t bytes, uint64_t items, uint64_t bad)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "{\"requests\":%llu,\"bytes\":%llu,\"items\":%llu,\"bad\":%llu}\n",
+            (unsigned long long)reqs, (unsigned long long)bytes, (unsigned long long)items,
+            (unsigned long long)bad);
+    fclose(f);
+    rename(tmp, path);
+}
+
 int lg_sink_main(int argc, char **argv)
 {
     int port = 0;
     double dur = 0;
     int walk = -1;
+    const char *json_out = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--http") && i + 1 < argc)
             port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
             dur = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--json-out") && i + 1 < argc)
+            json_out = argv[++i];
         else if (!strcmp(argv[i], "--walk") && i + 1 < argc)
             walk = ot_signal_parse(argv[i + 1], strlen(argv[i + 1])), i++;
         else
-            return fprintf(stderr, "usage: otelite-loadgen sink --http PORT [--duration SECONDS] [--walk traces|metrics|logs]\n"), 2;
+            return fprintf(stderr, "usage: otelite-loadgen sink --http PORT [--duration SECONDS] [--walk traces|metrics|logs] [--json-out FILE]\n"), 2;
     }
     if (port <= 0 || port > 65535)
         return fprintf(stderr, "otelite-loadgen sink: --http PORT is required\n"), 2;
@@ -72,13 +90,17 @@ int lg_sink_main(int argc, char **argv)
     epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
     fprintf(stderr, "sink: listening on 127.0.0.1:%d\n", port);
     uint64_t reqs = 0, bytes = 0, items = 0, bad = 0;
-    int64_t t0 = lg_now(), first = 0, last = 0;
+    int64_t t0 = lg_now(), first = 0, last = 0, dumped = 0;
     static const char ok_pb[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
     static const char ok_js[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
     static const char bad_rq[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     struct epoll_event evs[64];
     while (!g_stop && (dur <= 0 || lg_now() - t0 < (int64_t)(dur * 1e9))) {
         int n = epoll_wait(ep, evs, 64, 100);
+        if (json_out && lg_now() - dumped > 200000000) {
+            dump(json_out, reqs, bytes, items, bad);
+            dumped = lg_now();
+        }
         for (int i = 0; i < n; i++) {
             sconn *c = evs[i].data.ptr;
             if (!c) {
@@ -118,11 +140,14 @@ int lg_sink_main(int argc, char **argv)
                             break;
                         c->head = (size_t)(e - c->buf) + 4;
                         char *cl = NULL;
+                        bool cont = false;
                         for (char *l = c->buf; l && l < e; l = memchr(l, '\n', (size_t)(e - l))) {
                             if (*l == '\n')
                                 l++;
                             if (!strncasecmp(l, "content-length:", 15))
                                 cl = l + 15;
+                            if (!strncasecmp(l, "expect:", 7))
+                                cont = true;
                             if (!strncasecmp(l, "content-type:", 13))
                                 c->json = memmem(l, (size_t)(e - l) < 64 ? (size_t)(e - l) : 64,
                                                  "json", 4) != NULL;
@@ -135,6 +160,11 @@ int lg_sink_main(int argc, char **argv)
                             break;
                         }
                         c->need = c->head + (size_t)strtoull(cl, NULL, 10);
+                        if (cont) { /* the client waits for this before the body */
+                            static const char c100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                            ssize_t wr = write(c->fd, c100, sizeof c100 - 1);
+                            (void)wr;
+                        }
                     }
                     if (c->len < c->need)
                         break;
@@ -174,6 +204,8 @@ int lg_sink_main(int argc, char **argv)
     printf("sink: requests %llu, bytes %llu, items %llu, bad %llu, %.0f requests/s over %.2f s\n",
            (unsigned long long)reqs, (unsigned long long)bytes, (unsigned long long)items,
            (unsigned long long)bad, secs > 0 ? (double)reqs / secs : 0, secs);
+    if (json_out)
+        dump(json_out, reqs, bytes, items, bad);
     close(ls);
     close(ep);
     return 0;
