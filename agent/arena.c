@@ -55,9 +55,9 @@ ot_arena *ot_arena_new(size_t first_chunk)
     return a;
 }
 
-static void free_chain(chunk *c, chunk *stop)
+static void free_chain(chunk *c)
 {
-    while (c && c != stop) {
+    while (c) {
         chunk *n = c->next;
         free(c);
         c = n;
@@ -68,13 +68,19 @@ void ot_arena_free(ot_arena *a)
 {
     if (!a)
         return;
-    free_chain(a->head, NULL);
+    free_chain(a->head);
     free(a);
 }
 
 void ot_arena_reset(ot_arena *a)
 {
-    free_chain(a->head, a->first);
+    /* Big blocks may sit behind the first chunk too: walk the whole chain. */
+    for (chunk *c = a->head; c;) {
+        chunk *n = c->next;
+        if (c != a->first)
+            free(c);
+        c = n;
+    }
     a->head = a->first;
     a->first->used = 0;
     a->first->next = NULL;

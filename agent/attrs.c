@@ -4,6 +4,7 @@
  * in place, allocating replacements from the batch's arena. */
 #include "attrs.h"
 
+#include <errno.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -43,11 +44,25 @@ static bool is_bool_word(const char *s, bool *b)
 
 static bool is_number(const char *s, double *d)
 {
-    if (!((*s >= '0' && *s <= '9') || *s == '-' || *s == '+' || *s == '.'))
+    if (!((*s >= '0' && *s <= '9') || *s == '-' || *s == '+' || *s == '.') || strpbrk(s, "xX"))
         return false;
     char *end;
     *d = strtod(s, &end);
     return !*end && isfinite(*d);
+}
+
+/* YAML 1.2 writes ints in hex as 0x1F. */
+static bool hex_int(const char *s, int64_t *i)
+{
+    if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || !s[2])
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s + 2, &end, 16);
+    if (*end || errno || v > INT64_MAX || s[2] == '-' || s[2] == '+' || s[2] == ' ')
+        return false;
+    *i = (int64_t)v;
+    return true;
 }
 
 /* A YAML scalar as the attribute value a user meant by it. */
@@ -64,7 +79,7 @@ static int scalar_value(const ot_node *n, ot_anyvalue *out, ot_arena *a)
             out->bool_value = b;
             return 0;
         }
-        if (ot_parse_int(n->str, &i, NULL) == 0) {
+        if (ot_parse_int(n->str, &i, NULL) == 0 || hex_int(n->str, &i)) {
             out->value_case = AV(INT_VALUE);
             out->int_value = i;
             return 0;

@@ -28,6 +28,10 @@ enum {
 enum {
     FL_ITEM = 1,  /* each occurrence is one span / data point / log record */
     FL_ONEOF = 2, /* member of a oneof: protobuf-c keeps the last one only */
+    /* A singular message field whose type has a oneof. protobuf-c merges a
+     * second occurrence into the first, and that merge misreads its field
+     * table when neither has the oneof set; such input is refused. */
+    FL_ONCE = 4,
 };
 
 #define DENSE 32  /* field numbers below this are looked up by index */
@@ -71,6 +75,14 @@ static int msg_index(const ProtobufCMessageDescriptor *d)
         if (msgs[i].desc == d)
             return (int)i;
     return -1;
+}
+
+static bool has_oneof(const ProtobufCMessageDescriptor *d)
+{
+    for (unsigned i = 0; i < d->n_fields; i++)
+        if (d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+            return true;
+    return false;
 }
 
 static uint8_t kind_of(const ProtobufCFieldDescriptor *fd)
@@ -127,6 +139,9 @@ static int add_msg(const ProtobufCMessageDescriptor *d)
         w->name = fd->name;
         if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
             w->flags |= FL_ONEOF;
+        else if (fd->type == PROTOBUF_C_TYPE_MESSAGE && fd->label != PROTOBUF_C_LABEL_REPEATED &&
+                 has_oneof(fd->descriptor))
+            w->flags |= FL_ONCE;
         for (size_t k = 0; k < sizeof item_fields / sizeof item_fields[0]; k++)
             if (item_fields[k].desc == d && item_fields[k].field == fd->id)
                 w->flags |= FL_ITEM;
@@ -253,6 +268,7 @@ static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, 
                 size_t *items)
 {
     size_t n = 0, oneof_n = 0;
+    uint32_t seen_once = 0;
     while (p < end) {
         const uint8_t *field_at = p;
         uint64_t tag;
@@ -340,6 +356,11 @@ static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, 
                 return fail(w, field_at, m, fn, "wire type must be length-delimited");
             if (depth >= OT_PBWALK_MAX_DEPTH)
                 return fail(w, field_at, m, fn, "messages nested too deeply");
+            if (f->flags & FL_ONCE) {
+                if (seen_once & (1u << fn))
+                    return fail(w, field_at, m, fn, "singular field sent more than once");
+                seen_once |= 1u << fn;
+            }
             size_t sub_items = 0;
             if (walk(w, &msgs[f->sub], val, val + vlen, depth + 1, &sub_items) < 0)
                 return -1;

@@ -18,7 +18,8 @@ note() { printf '\n==== %s\n' "$*"; }
 note "unit tests ($BUILD/unit-tests)"
 out=$("$BUILD/unit-tests" -j2 --short-filename 2>&1)
 rc=$?
-printf '%s\n' "$out" | grep -vE '^\[----\]|^\[RUN |^\[PASS\]' | tail -40
+# Component log lines (ts=...) are noise here; failures and sanitizer reports are not.
+printf '%s\n' "$out" | grep -vE '^ts=|^\[----\]|^\[RUN |^\[PASS\]' | tail -200
 syn=$(printf '%s\n' "$out" | grep 'Synthesis:' | tail -1)
 t=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$syn")
 f=$(sed -n 's/.*Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2/p' <<<"$syn")

@@ -78,14 +78,16 @@ static void check_one(const char *t, size_t len, const ot_node *n, const char *i
         ot_diags_free(&tries[s]);
 }
 
-static void check_conditions(const match_cfg *m, const char *path, ot_diags *d)
+static void check_conditions(const match_cfg *m, const ot_node *at, const char *path,
+                             ot_diags *d)
 {
     if (!m->present)
         return;
     const ot_node *seq = m->conditions.node;
     char ipath[512];
     if (m->conditions.n == 0) {
-        ot_diag_add(d, OT_SEV_WARNING, seq, path, "no conditions");
+        /* "any of none" would select nothing, which nobody means */
+        ot_diag_add(d, OT_SEV_ERROR, seq ? seq : at, path, "expected at least one condition");
         return;
     }
     if (seq && seq->kind == OT_NODE_SEQ) {
@@ -110,9 +112,9 @@ static void attributes_validate(const void *cfgp, const ot_node *node, const cha
     snprintf(p, sizeof p, "%s.actions", path);
     ot_attrs_check(c->actions, p, d);
     snprintf(p, sizeof p, "%s.include.conditions", path);
-    check_conditions(&c->include, p, d);
+    check_conditions(&c->include, ot_node_get(node, "include"), p, d);
     snprintf(p, sizeof p, "%s.exclude.conditions", path);
-    check_conditions(&c->exclude, p, d);
+    check_conditions(&c->exclude, ot_node_get(node, "exclude"), p, d);
 }
 
 typedef struct attributes_proc {

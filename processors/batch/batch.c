@@ -9,9 +9,10 @@
  * protobuf bytes inside an arena; each incoming request is appended (its
  * bytes as received, or encoded once when a processor before us decoded
  * it) and released at once, so held memory is the wire size. A flush hands
- * the buffer's arena to the output batch: no copy, no re-encode. Only a cut
- * through a request (send_batch_max_size) decodes that one request and
- * packs the two windows (split.h).
+ * the buffer's arena to the output batch: no copy, no re-encode. A cut
+ * through a request (send_batch_max_size) rewrites only that request's
+ * bytes around the cut (split.h); it decodes it only when the bytes hold
+ * something the wire cut does not follow (a oneof given twice).
  *
  * Backpressure: a flush that the next consumer refuses as RETRYABLE is kept
  * (in order) and retried by the timer thread; later flushes queue behind
@@ -328,21 +329,23 @@ static ot_arena *buf_arena(size_t cap, uint8_t **data)
     return a;
 }
 
+/* The size a new open buffer starts at: about what the last flush held,
+ * so one arena usually does; one huge flush does not make every later
+ * buffer huge. */
+static size_t ob_estimate(const proc *p, const batcher *bt)
+{
+    size_t cap = bt->last_flush_len + bt->last_flush_len / 4;
+    if (cap > p->cfg->max_pending_bytes / 2)
+        cap = p->cfg->max_pending_bytes / 2;
+    return cap < 16384 ? 16384 : cap;
+}
+
 static int ob_reserve(proc *p, batcher *bt, size_t n)
 {
     if (bt->ob_arena && bt->ob_len + n <= bt->ob_cap)
         return 0;
     size_t want = bt->ob_len + n;
-    size_t cap = bt->ob_cap * 2;
-    if (!bt->ob_arena) {
-        /* About what the last flush held, so one arena usually does; one
-         * huge flush does not make every later buffer huge. */
-        cap = bt->last_flush_len + bt->last_flush_len / 4;
-        if (cap > p->cfg->max_pending_bytes / 2)
-            cap = p->cfg->max_pending_bytes / 2;
-        if (cap < 16384)
-            cap = 16384;
-    }
+    size_t cap = bt->ob_arena ? bt->ob_cap * 2 : ob_estimate(p, bt);
     if (cap < want)
         cap = want;
     uint8_t *data;
@@ -453,15 +456,25 @@ static const ProtobufCMessage *rec_msg(proc *p, batcher *bt, size_t r)
 }
 
 typedef struct piece {
-    const uint8_t *bytes; /* a run of whole records, or */
-    const ProtobufCMessage *view; /* a window of one record */
+    enum { P_BYTES, P_WIRE, P_VIEW } kind;
+    const uint8_t *bytes; /* P_BYTES: a run of whole records; P_WIRE: one */
+    size_t rec_len, rec_items, a0, b0; /* P_WIRE: the record and its window */
+    const ProtobufCMessage *view; /* P_VIEW: a window of one decoded record */
     size_t len, items;
 } piece;
 
-/* Items [a0, b0) of record r as a piece; false when r cannot be decoded or
- * memory ran out (its items are then lost, and counted). */
+/* Items [a0, b0) of record r as a piece: cut from its bytes, or else from
+ * its decoded form. False when neither works (the items are then lost, and
+ * counted). */
 static bool view_piece(proc *p, batcher *bt, size_t r, size_t a0, size_t b0, piece *out)
 {
+    const rec *rc = &bt->recs[r];
+    const uint8_t *rb = bt->ob + rc->off;
+    long n = ot_split_wire(p->signal, rb, rc->len, rc->items, a0, b0, NULL);
+    if (n >= 0) {
+        *out = (piece){P_WIRE, rb, rc->len, rc->items, a0, b0, NULL, (size_t)n, b0 - a0};
+        return true;
+    }
     const ProtobufCMessage *m = rec_msg(p, bt, r);
     if (m && !bt->views && !(bt->views = ot_arena_new(0)))
         m = NULL;
@@ -472,7 +485,7 @@ static bool view_piece(proc *p, batcher *bt, size_t r, size_t a0, size_t b0, pie
                  "processor=%s signal=%s items=%zu", p->id, ot_signal_name(p->signal), b0 - a0);
         return false;
     }
-    *out = (piece){NULL, v, protobuf_c_message_get_packed_size(v), b0 - a0};
+    *out = (piece){P_VIEW, NULL, 0, 0, 0, 0, v, protobuf_c_message_get_packed_size(v), b0 - a0};
     return true;
 }
 
@@ -516,17 +529,18 @@ static size_t cut_pieces(proc *p, batcher *bt, size_t lo, size_t hi, size_t *r, 
         for (size_t i = first; i <= last; i++)
             items += bt->recs[i].items;
         size_t off = bt->recs[first].off;
-        out[n++] = (piece){bt->ob + off, NULL, bt->recs[last].off + bt->recs[last].len - off,
-                           items};
+        out[n++] = (piece){P_BYTES, bt->ob + off, 0, 0, 0, 0, NULL,
+                           bt->recs[last].off + bt->recs[last].len - off, items};
     }
     if (tail && view_piece(p, bt, r1, 0, hi - s1, &out[n]))
         n++;
     return n;
 }
 
-/* Packs pieces one after another into a new arena: one request. */
-static ot_arena *pack_pieces(const piece *pc, size_t n, uint8_t **data, size_t *len,
-                             size_t *items)
+/* Packs pieces one after another into a new arena (with room for at
+ * least cap bytes): one request. */
+static ot_arena *pack_pieces(ot_signal p_signal, const piece *pc, size_t n, size_t cap,
+                             uint8_t **data, size_t *len, size_t *items)
 {
     size_t total = 0;
     *items = 0;
@@ -534,13 +548,16 @@ static ot_arena *pack_pieces(const piece *pc, size_t n, uint8_t **data, size_t *
         total += pc[i].len;
         *items += pc[i].items;
     }
-    ot_arena *a = buf_arena(total, data);
+    ot_arena *a = buf_arena(total > cap ? total : cap, data);
     if (!a)
         return NULL;
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        if (pc[i].bytes)
+        if (pc[i].kind == P_BYTES)
             memcpy(*data + off, pc[i].bytes, pc[i].len);
+        else if (pc[i].kind == P_WIRE)
+            ot_split_wire(p_signal, pc[i].bytes, pc[i].rec_len, pc[i].rec_items, pc[i].a0,
+                          pc[i].b0, *data + off);
         else
             protobuf_c_message_pack(pc[i].view, *data + off);
         off += pc[i].len;
@@ -561,11 +578,12 @@ static void flush_cut(proc *p, batcher *bt, size_t upto, size_t chunk, int trig,
         size_t n = cut_pieces(p, bt, lo, hi, &r, &start, pc);
         uint8_t *data;
         size_t len, items;
-        ot_arena *a = n ? pack_pieces(pc, n, &data, &len, &items) : NULL;
+        ot_arena *a = n ? pack_pieces(p->signal, pc, n, 0, &data, &len, &items) : NULL;
         ot_batch *b = a ? wrap(p, bt, a, data, len, items) : NULL;
         if (bt->views)
             ot_arena_reset(bt->views);
         if (b) {
+            bt->last_flush_len = len;
             deliver(p, bt, b, trig, now);
         } else if (n) {
             ot_counter_add(p->dropped, hi - lo);
@@ -584,7 +602,9 @@ static void flush_cut(proc *p, batcher *bt, size_t upto, size_t chunk, int trig,
     size_t n = cut_pieces(p, bt, upto, total, &r, &start, pc);
     uint8_t *data;
     size_t len = 0, items = 0;
-    ot_arena *a = n ? pack_pieces(pc, n, &data, &len, &items) : NULL;
+    /* Room for what comes next, as a fresh open buffer would have. */
+    size_t cap = ob_estimate(p, bt);
+    ot_arena *a = n ? pack_pieces(p->signal, pc, n, cap, &data, &len, &items) : NULL;
     if (bt->views)
         ot_arena_reset(bt->views);
     /* Records of the remainder, renumbered from the new buffer's start (in
@@ -593,7 +613,7 @@ static void flush_cut(proc *p, batcher *bt, size_t upto, size_t chunk, int trig,
     if (a) {
         size_t i0 = r, off = 0;
         if (upto != start) {
-            if (pc[0].view) {
+            if (pc[0].kind != P_BYTES) {
                 bt->recs[nr++] = (rec){0, pc[0].len, pc[0].items};
                 off = pc[0].len;
             }
@@ -609,15 +629,13 @@ static void flush_cut(proc *p, batcher *bt, size_t upto, size_t chunk, int trig,
                  "processor=%s signal=%s items=%zu", p->id, ot_signal_name(p->signal),
                  total - upto);
     }
-    size_t keep_flush = bt->last_flush_len;
     ob_release(p, bt);
-    bt->last_flush_len = keep_flush;
     if (!a)
         return;
     bt->ob_arena = a;
     bt->ob = data;
     bt->ob_len = len;
-    bt->ob_cap = len;
+    bt->ob_cap = len > cap ? len : cap;
     bt->ob_charged = ot_arena_reserved(a);
     charge(p, (int64_t)bt->ob_charged);
     bt->n_recs = nr;
@@ -957,10 +975,9 @@ static void *batch_create(const ot_create_params *cp, ot_err *err)
     size_t big = (size_t)(c->send_batch_size > c->send_batch_max_size ? c->send_batch_size
                                                                       : c->send_batch_max_size);
     p->item_cap = 2 * big;
-    /* Retries come as often as timed sends, at most 1s apart; 100ms apart
-     * when the timeout is under 10ms (or 0: no timed sends at all). */
-    p->retry_ns = c->timeout < 10000000 ? 100000000 : c->timeout > 1000000000 ? 1000000000
-                                                                               : c->timeout;
+    /* Retries come as often as timed sends would, within [10ms, 1s]. */
+    p->retry_ns = c->timeout < 10000000 ? 10000000 : c->timeout > 1000000000 ? 1000000000
+                                                                             : c->timeout;
 
     p->n_keys = c->metadata_keys.n;
     if (p->n_keys) {

@@ -1,8 +1,13 @@
-/* split.c: windows onto part of a decoded request (see split.h). The batch
- * processor packs a window when send_batch_max_size cuts through a request;
- * everything a window leaves untouched is shared with the original. */
+/* split.c: windows onto part of a request (see split.h), for the batch
+ * processor's cuts at send_batch_max_size. Two forms of the same window:
+ * on a decoded request (shallow copies sharing everything the window
+ * leaves untouched) and on its protobuf bytes (copied field by field,
+ * nothing decoded), which is what a cut costs when it goes well. Both place
+ * entries with one rule (place()), so they hold the same. */
 #include "split.h"
 
+#include <limits.h>
+#include <stdbool.h>
 #include <string.h>
 
 typedef struct win {
@@ -353,4 +358,205 @@ ProtobufCMessage *ot_split_view(ot_signal s, const ProtobufCMessage *req, size_t
     default:
         return NULL;
     }
+}
+
+/* ---- the same windows on protobuf bytes -------------------------------- */
+
+/* One level of a request, as the wire sees it: which fields hold the
+ * entries of the next level (or, at the last level, the items). */
+typedef struct wlevel {
+    uint32_t kids[5];
+    int n_kids;
+    const struct wlevel *next; /* NULL: each kid is one item */
+} wlevel;
+
+/* Traces and logs: request.resource_* (1) → scope_* (2) → spans / log
+ * records (2). Metrics: request (1) → scope_metrics (2) → metrics (2) →
+ * the data holder (gauge 5, sum 7, histogram 9, exponential 10, summary
+ * 11) → data_points (1). */
+static const wlevel w_items2 = {{2}, 1, NULL};
+static const wlevel w_scope = {{2}, 1, &w_items2};
+static const wlevel w_req = {{1}, 1, &w_scope};
+static const wlevel wm_points = {{1}, 1, NULL};
+static const wlevel wm_metric = {{5, 7, 9, 10, 11}, 5, &wm_points};
+static const wlevel wm_scope = {{2}, 1, &wm_metric};
+static const wlevel wm_res = {{2}, 1, &wm_scope};
+static const wlevel wm_req = {{1}, 1, &wm_res};
+
+typedef struct wfield {
+    const uint8_t *start, *end; /* the whole field, tag included */
+    const uint8_t *payload;     /* length-delimited: the contents */
+    size_t plen;
+    uint32_t num;
+    int wt;
+} wfield;
+
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The field at *p; 1 when one was read, 0 at the end, -1 on bad bytes. */
+static int next_field(const uint8_t **p, const uint8_t *end, wfield *f)
+{
+    if (*p >= end)
+        return 0;
+    f->start = *p;
+    uint64_t tag, v;
+    if (get_varint(p, end, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+        return -1;
+    f->num = (uint32_t)(tag >> 3);
+    f->wt = (int)(tag & 7);
+    f->payload = NULL;
+    switch (f->wt) {
+    case 0:
+        if (get_varint(p, end, &v) < 0)
+            return -1;
+        break;
+    case 1:
+        if (end - *p < 8)
+            return -1;
+        *p += 8;
+        break;
+    case 5:
+        if (end - *p < 4)
+            return -1;
+        *p += 4;
+        break;
+    case 2:
+        if (get_varint(p, end, &v) < 0 || v > (uint64_t)(end - *p))
+            return -1;
+        f->payload = *p;
+        f->plen = (size_t)v;
+        *p += v;
+        break;
+    default: /* groups: not in OTLP */
+        return -1;
+    }
+    f->end = *p;
+    return 1;
+}
+
+static bool is_kid(const wlevel *l, const wfield *f)
+{
+    for (int i = 0; i < l->n_kids; i++)
+        if (f->num == l->kids[i])
+            return f->wt == 2;
+    return false;
+}
+
+/* Items under one entry of level l; -1 on bad bytes. */
+static long wcount(const wlevel *l, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    long n = 0;
+    wfield f;
+    int rc;
+    while ((rc = next_field(&p, end, &f)) > 0) {
+        if (!is_kid(l, &f))
+            continue;
+        long k = l->next ? wcount(l->next, f.payload, f.plen) : 1;
+        if (k < 0)
+            return -1;
+        n += k;
+    }
+    return rc < 0 ? -1 : n;
+}
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *o, uint64_t v)
+{
+    while (v >= 0x80) {
+        *o++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *o++ = (uint8_t)v;
+    return o;
+}
+
+/* The window w of one entry of level l that holds items [pos, pos + n):
+ * its size, and its bytes at out when out is not NULL. Fields that are
+ * not entries are kept as they are; entries are placed as in the decoded
+ * windows (place()), so both kinds of window hold the same. */
+static long wwindow(const wlevel *l, const uint8_t *p, size_t len, size_t pos, size_t n,
+                    const win *w, uint8_t *out)
+{
+    const uint8_t *end = p + len;
+    size_t size = 0, q = pos;
+    wfield f;
+    int rc;
+    while ((rc = next_field(&p, end, &f)) > 0) {
+        size_t flen = (size_t)(f.end - f.start);
+        if (!is_kid(l, &f)) {
+            if (out)
+                memcpy(out + size, f.start, flen);
+            size += flen;
+            continue;
+        }
+        long m = l->next ? wcount(l->next, f.payload, f.plen) : 1;
+        if (m < 0)
+            return -1;
+        int how = place(w, q, (size_t)m, pos, pos + n);
+        if (how == WHOLE) {
+            if (out)
+                memcpy(out + size, f.start, flen);
+            size += flen;
+        } else if (how == PART) {
+            /* Only levels above the items have entries that split. */
+            long inner = wwindow(l->next, f.payload, f.plen, q, (size_t)m, w, NULL);
+            if (inner < 0)
+                return -1;
+            size_t head = varint_len((uint64_t)f.num << 3 | 2) + varint_len((uint64_t)inner);
+            if (out) {
+                uint8_t *o = put_varint(out + size, (uint64_t)f.num << 3 | 2);
+                o = put_varint(o, (uint64_t)inner);
+                wwindow(l->next, f.payload, f.plen, q, (size_t)m, w, o);
+            }
+            size += head + (size_t)inner;
+        }
+        q += (size_t)m;
+    }
+    return rc < 0 ? -1 : (long)size;
+}
+
+long ot_split_wire(ot_signal s, const uint8_t *buf, size_t len, size_t total, size_t lo,
+                   size_t hi, uint8_t *out)
+{
+    const wlevel *root = s == OT_TRACES || s == OT_LOGS ? &w_req
+                         : s == OT_METRICS              ? &wm_req
+                                                        : NULL;
+    if (!root || len > (size_t)LONG_MAX)
+        return -1;
+    long counted = wcount(root, buf, len);
+    if (counted < 0 || (size_t)counted != total)
+        return -1;
+    if (hi > total)
+        hi = total;
+    if (lo > hi)
+        lo = hi;
+    if (total == 0) {
+        lo = 0;
+        hi = 1;
+        total = 1;
+    }
+    win w = {lo, hi};
+    return wwindow(root, buf, len, 0, total, &w, out);
 }

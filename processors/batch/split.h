@@ -8,6 +8,7 @@
 #define OT_SPLIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "arena.h"
 #include "otlp.h"
@@ -21,5 +22,15 @@
  * item count. NULL only when a is out of memory. */
 ProtobufCMessage *ot_split_view(ot_signal s, const ProtobufCMessage *req, size_t lo, size_t hi,
                                 ot_arena *a);
+
+/* The same window cut straight from the protobuf bytes of a request, with
+ * no decode: fields outside the item lists are copied as they are, length
+ * prefixes are rewritten. total: the request's item count as the decoder
+ * counts it. Writes to out when out is not NULL (at most len bytes) and
+ * returns the window's size; -1 when the bytes do not parse or hold a
+ * different count than total (e.g. a oneof given twice), and the caller
+ * decodes instead. */
+long ot_split_wire(ot_signal s, const uint8_t *buf, size_t len, size_t total, size_t lo,
+                   size_t hi, uint8_t *out);
 
 #endif

@@ -450,9 +450,11 @@ class Bench:
         # what the rest of the machine (other people's builds, fuzzers) took meanwhile
         others = max(0.0, (m1 - m0) - (cpu1 - cpu0) - (d1 - d0) - lg["loadgen_cpu_s"])
         delivered = None if got is None else got - before
-        # the generator's elapsed time plus the drain, so buffered items count once
-        elapsed = lg["elapsed_s"] + max(0.0, (t1 - t0) - lg["loadgen_wall_s"])
-        thr_items = delivered if delivered is not None else sent
+        # Throughput over the generator's sending time: the drain after it
+        # (the batch timeout, the sink's 200 ms progress file) is a fixed
+        # delay, not work, and the queues that could hide a backlog are bounded.
+        elapsed = lg["elapsed_s"]
+        thr_items = min(delivered, sent) if delivered is not None else sent
         return {
             "offered_rate": rate,
             "items_sent": sent,
@@ -564,7 +566,7 @@ class Bench:
         while rate <= self.a.max_rate:
             m = self.measure(sc, agent, down, port, rate, step_s, workdir, f"rate{int(rate)}")
             clean = (m["items_refused"] == 0 and (m["items_lost"] or 0) == 0
-                     and m["items_per_s"] >= 0.95 * rate)
+                     and m["items_per_s"] >= 0.97 * rate)
             steps.append({"rate": rate, "clean": clean, "items_per_s": m["items_per_s"],
                           "refused": m["items_refused"], "lost": m["items_lost"],
                           "p99_ms": m["p99_ms"]})
@@ -642,12 +644,13 @@ class Bench:
                 continue
             note = []
             if self.a.mode == "max" and not self.smoke:
-                note.append(f"max clean rate {f(r.get('max_clean_rate'), '{:,.0f}')}/s")
+                mc = r.get("max_clean_rate")
+                note.append(f"max clean rate {mc:,.0f}/s" if mc else "no clean rate found")
             if self.smoke:
                 note.append("smoke run: delivery checked, timing meaningless")
             elif r.get("offered_rate") == 0:
                 note.append("offered as fast as possible")
-            if r.get("others_cores", 0) > 0.15:
+            if r.get("others_cores", 0) > 0.15 and not self.smoke:
                 note.append(f"machine busy: other processes used {r['others_cores']:.1f} cores")
             if r.get("downstream_peak_rss_mib"):
                 note.append(f"downstream agent RSS {r['downstream_peak_rss_mib']:.1f} MiB")
@@ -677,6 +680,7 @@ set style fill solid 0.8 border -1
 set boxwidth 0.7
 set grid ytics
 set yrange [0:*]
+set offsets 0, 0, graph 0.2, 0
 set xtics rotate by -20
 set title "throughput (k items/s)"
 plot "{dat}" using 2:xtic(1) notitle lc rgb "#3b75af", {HEADLINE['items_per_s'] / 1000} with lines dt 2 lc rgb "#c03030" title "target"

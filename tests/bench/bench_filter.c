@@ -32,15 +32,18 @@ static const char CONFIG[] =
     "true'\n"
     "    - 'Len(attributes[\"client.address\"]) > 64 or attributes[\"sampler.ratio\"] < 0.001'\n";
 
+/* Keeps what it gets, so freeing the batch is not timed as filtering. */
 typedef struct sink {
     ot_consumer base;
     size_t spans_out;
+    ot_batch *held;
 } sink;
 
 static ot_status sink_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 {
-    ((sink *)self)->spans_out += b->items;
-    ot_batch_unref(b);
+    sink *s = (sink *)self;
+    s->spans_out += b->items;
+    s->held = b;
     return OT_OK;
 }
 
@@ -72,7 +75,7 @@ int main(int argc, char **argv)
         ot_diags_print(&d, stderr);
         return 1;
     }
-    sink out = {{sink_consume, false}, 0};
+    sink out = {{sink_consume, false}, 0, NULL};
     ot_create_params p;
     memset(&p, 0, sizeof p);
     p.id = "filter/bench";
@@ -106,6 +109,8 @@ int main(int argc, char **argv)
         int64_t t0 = now_ns();
         ot_status st = ot_consume(filter, b, &err);
         spent += now_ns() - t0;
+        ot_batch_unref(out.held);
+        out.held = NULL;
         if (st != OT_OK) {
             fprintf(stderr, "consume: %s\n", err.msg);
             return 1;

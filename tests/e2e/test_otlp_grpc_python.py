@@ -281,3 +281,61 @@ def test_http_errors_carry_status(agent, pb):
     assert st == 400 and json.loads(body)["code"] == 3
     assert http_post(ports["http"], "/v1/logs", b"{}", "text/plain")[0] == 415
     assert http_post(ports["http"], "/v1/other", b"{}", "application/json")[0] == 404
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate."""
+    d = tmp_path_factory.mktemp("certs")
+
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/ca.key",
+        "-out", f"{d}/ca.pem", "-days", "2", "-subj", "/CN=otelite-test-ca")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        (d / f"{name}.ext").write_text(ext + "\n")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/{name}.key",
+            "-out", f"{d}/{name}.csr", "-subj", f"/CN={name}")
+        run("x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/ca.pem", "-CAkey",
+            f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/{name}.pem", "-days", "2",
+            "-extfile", f"{d}/{name}.ext")
+    return d
+
+
+def test_mtls_on_both_transports(agent_factory, tmp_path, pb, certs):
+    import ssl
+    ports = dict(grpc=free_port(), http=free_port(), tel=free_port())
+    out = tmp_path / "tls.jsonl"
+    tls = (f"        tls:\n          cert_file: {certs}/server.pem\n"
+           f"          key_file: {certs}/server.key\n"
+           f"          client_ca_file: {certs}/ca.pem\n")
+    cfg = (f"receivers:\n  otlp:\n    protocols:\n"
+           f"      grpc:\n        endpoint: 127.0.0.1:{ports['grpc']}\n{tls}"
+           f"      http:\n        endpoint: 127.0.0.1:{ports['http']}\n{tls}"
+           f"exporters:\n  file:\n    path: {out}\n" + PIPELINES.format(tel=ports["tel"]))
+    a = agent_factory(cfg, name="tls")
+    a.start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
+    ca, key, crt = ((certs / n).read_bytes() for n in ("ca.pem", "client.key", "client.pem"))
+    creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
+                                         certificate_chain=crt)
+    sent = sample(pb, "traces", "mtls")
+    with grpc.secure_channel(f"127.0.0.1:{ports['grpc']}", creds) as ch:
+        unary(ch, pb, "traces")(sent, timeout=5)
+    # without a client certificate the handshake fails
+    anon = grpc.ssl_channel_credentials(root_certificates=ca)
+    with grpc.secure_channel(f"127.0.0.1:{ports['grpc']}", anon) as ch:
+        with pytest.raises(grpc.RpcError) as e:
+            unary(ch, pb, "traces")(sent, timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    ctx.load_cert_chain(str(certs / "client.pem"), str(certs / "client.key"))
+    req = urllib.request.Request(f"https://127.0.0.1:{ports['http']}/v1/logs",
+                                 data=sample(pb, "logs", "mtls").SerializeToString(),
+                                 headers={"Content-Type": "application/x-protobuf"},
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+        assert r.status == 200
+    assert received(pb, out, "traces", 1) == [sent]
+    assert received(pb, out, "logs", 1)[0] == sample(pb, "logs", "mtls")
+    assert a.stop() == 0

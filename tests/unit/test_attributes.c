@@ -108,11 +108,14 @@ Test(attributes, update_upsert_and_value_types)
                   "  - {key: c, action: upsert, value: 1.5}\n"
                   "  - {key: d, action: insert, value: true}\n"
                   "  - {key: e, action: insert, value: '007'}\n"
-                  "  - {key: f, action: insert, value: -3}\n");
+                  "  - {key: f, action: insert, value: -3}\n"
+                  "  - {key: g, action: insert, value: 0x1F}\n"
+                  "  - {key: h, action: insert, value: 1e3}\n"
+                  "  - {key: i, action: insert, value: 1.2.3}\n");
     ot_err err;
     cr_assert_eq(harness_push(&h, harness_batch(OT_TRACES, TRACES(SPAN("x", "1", S("a", "old") "," S("b", "old")))), &err),
                  OT_OK);
-    cr_expect_str_eq(span_attrs(h.got[0], 0), "a=i:5,b=s:5,c=d:1.5,d=b:true,e=s:007,f=i:-3");
+    cr_expect_str_eq(span_attrs(h.got[0], 0), "a=i:5,b=s:5,c=d:1.5,d=b:true,e=s:007,f=i:-3,g=i:31,h=d:1000,i=s:1.2.3");
     harness_stop(&h);
 }
 
@@ -267,7 +270,11 @@ Test(attributes, config_errors)
     cr_expect_eq(h.diags.v[7].col, 16 + 1);
     harness_stop(&h);
 
-    cr_expect_gt(harness_check(&h, &ot_attributes_processor, "include: {conditions: []}"), 0);
+    cr_expect_eq(harness_check(&h, &ot_attributes_processor,
+                               "actions: [{key: a, action: delete}]\n"
+                               "exclude: {conditions: []}"),
+                 1);
+    cr_expect(strstr(h.diags.v[0].msg, "at least one condition"), "%s", h.diags.v[0].msg);
     harness_stop(&h);
     cr_expect_gt(harness_check(&h, &ot_attributes_processor, "actions: {key: a}"), 0);
     harness_stop(&h);

@@ -570,6 +570,8 @@ static ot_scope_spans *empty_ss(ot_arena *a, const char *url)
     return ss;
 }
 
+static void wire_equals_view(ot_signal s, const ProtobufCMessage *m);
+
 Test(split, windows_partition_items_and_carry_empty_entries_once)
 {
     ot_arena *a = ot_arena_new(0);
@@ -634,6 +636,7 @@ Test(split, windows_partition_items_and_carry_empty_entries_once)
         cr_assert_eq(empty_scope, 2, "window size %zu: empty scopes seen %d times", k,
                      empty_scope);
     }
+    wire_equals_view(OT_TRACES, &req.base);
     /* The original is untouched by taking windows. */
     cr_assert_eq(rs1->n_scope_spans, 4);
     cr_assert_eq(s_b->n_spans, 4);
@@ -662,6 +665,153 @@ Test(split, metric_windows_share_points_and_copy_only_holders)
     free(want);
     free(got);
     ot_arena_free(a);
+}
+
+static uint8_t *packed(const ProtobufCMessage *m, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(*len + 1);
+    protobuf_c_message_pack(m, b);
+    return b;
+}
+
+/* Every window of size k over m, cut from the bytes, equals the decoded
+ * window packed: byte for byte (protobuf-c writes fields in order, and so
+ * does the cut), hence also item for item. */
+static void wire_equals_view(ot_signal s, const ProtobufCMessage *m)
+{
+    size_t len, total = ot_count_items(s, m);
+    uint8_t *bytes = packed(m, &len);
+    for (size_t k = 1; k <= total + 1; k += (k < 8 ? 1 : 7)) {
+        for (size_t lo = 0; lo < (total ? total : 1); lo += k) {
+            ot_arena *w = ot_arena_new(0);
+            ProtobufCMessage *v = ot_split_view(s, m, lo, lo + k, w);
+            size_t vlen;
+            uint8_t *vb = packed(v, &vlen);
+            long n = ot_split_wire(s, bytes, len, total, lo, lo + k, NULL);
+            cr_assert_eq(n, (long)vlen, "%s window [%zu,+%zu): wire %ld bytes, view %zu",
+                         ot_signal_name(s), lo, k, n, vlen);
+            uint8_t *wb = malloc(len + 1);
+            cr_assert_eq(ot_split_wire(s, bytes, len, total, lo, lo + k, wb), n);
+            cr_assert_eq(memcmp(wb, vb, vlen), 0, "%s window [%zu,+%zu) differs",
+                         ot_signal_name(s), lo, k);
+            free(wb);
+            free(vb);
+            ot_arena_free(w);
+        }
+    }
+    free(bytes);
+}
+
+Test(split, wire_windows_equal_decoded_windows)
+{
+    ot_arena *a = ot_arena_new(0);
+    wire_equals_view(OT_TRACES, &ot_sample_traces_rich(a)->base);
+    wire_equals_view(OT_TRACES, ot_sample_request(a, OT_TRACES, 30, 2));
+    wire_equals_view(OT_METRICS, ot_sample_request(a, OT_METRICS, 40, 1));
+    wire_equals_view(OT_LOGS, ot_sample_request(a, OT_LOGS, 30, 2));
+    /* Two requests in one (bytes concatenated: resources joined). */
+    ot_metrics_req *m2 = ot_sample_metrics(a, 9, 1);
+    ot_metrics_req *m3 = ot_sample_metrics(a, 33, 0);
+    ot_resource_metrics *rms[2] = {m2->resource_metrics[0], m3->resource_metrics[0]};
+    ot_metrics_req both = *m2;
+    both.resource_metrics = rms;
+    both.n_resource_metrics = 2;
+    wire_equals_view(OT_METRICS, &both.base);
+    /* An empty request: the one window is all of it. */
+    ot_trace_req *empty = (ot_trace_req *)ot_sample_request(a, OT_TRACES, 1, 0);
+    empty->n_resource_spans = 0;
+    wire_equals_view(OT_TRACES, &empty->base);
+    cr_assert_eq(ot_split_wire(OT_TRACES, (const uint8_t *)"", 0, 0, 0, 0, NULL), 0);
+    ot_arena_free(a);
+}
+
+/* A metric that holds a gauge and then a sum: protobuf-c keeps the sum
+ * only (a oneof), so its items are the sum's points. */
+static uint8_t *oneof_twice(size_t *len, size_t *items)
+{
+    ot_arena *a = ot_arena_new(0);
+    ot_metrics_req *g = ot_sample_metrics(a, 4, 1); /* first metric: a gauge */
+    ot_metric *mg = g->resource_metrics[0]->scope_metrics[0]->metrics[0];
+    ot_metrics_req *s = ot_sample_metrics(a, 12, 1);
+    ot_metric *ms = NULL;
+    ot_scope_metrics *ssm = s->resource_metrics[0]->scope_metrics[0];
+    for (size_t i = 0; i < ssm->n_metrics && !ms; i++)
+        if (ssm->metrics[i]->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM)
+            ms = ssm->metrics[i];
+    cr_assert(mg->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE && ms);
+    ot_metric sum_only = *ms;
+    sum_only.name = (char *)protobuf_c_empty_string;
+    sum_only.description = (char *)protobuf_c_empty_string;
+    sum_only.unit = (char *)protobuf_c_empty_string;
+    size_t la, lb;
+    uint8_t *ba = packed(&mg->base, &la), *bb = packed(&sum_only.base, &lb);
+    /* request { resource_metrics { scope_metrics { metrics: A ++ B } } } */
+    uint8_t *buf = malloc(la + lb + 64), *o = buf + 32;
+    memcpy(o, ba, la);
+    memcpy(o + la, bb, lb);
+    size_t n = la + lb;
+    for (int level = 0; level < 3; level++) {
+        uint32_t field = level == 2 ? 1 : 2;
+        uint8_t hdr[12];
+        size_t h = 0;
+        hdr[h++] = (uint8_t)(field << 3 | 2);
+        for (size_t v = n; ; v >>= 7) {
+            hdr[h++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+            if (v < 0x80)
+                break;
+        }
+        o -= h;
+        memcpy(o, hdr, h);
+        n += h;
+    }
+    uint8_t *out = malloc(n);
+    memcpy(out, o, n);
+    *len = n;
+    ot_batch *d = ot_batch_decode(OT_METRICS, out, n, NULL);
+    cr_assert_not_null(d);
+    *items = d->items;
+    cr_assert_eq(*items, ms->sum->n_data_points, "the sum wins");
+    cr_assert_neq(*items, mg->gauge->n_data_points + ms->sum->n_data_points);
+    ot_batch_unref(d);
+    free(ba);
+    free(bb);
+    free(buf);
+    ot_arena_free(a);
+    return out;
+}
+
+Test(split, wire_cut_gives_way_when_a_oneof_comes_twice)
+{
+    size_t len, items;
+    uint8_t *b = oneof_twice(&len, &items);
+    cr_assert_eq(ot_split_wire(OT_METRICS, b, len, items, 0, 1, NULL), -1);
+    free(b);
+}
+
+Test(batch_proc, cuts_through_what_only_decoding_reads_right)
+{
+    proc_h h;
+    open_proc(&h, OT_METRICS, "send_batch_size: 2\nsend_batch_max_size: 2\ntimeout: 1h\n");
+    size_t len, items;
+    uint8_t *bytes = oneof_twice(&len, &items);
+    ot_batch *in = ot_batch_from_wire(OT_METRICS, bytes, len, items, NULL);
+    idlist *want = calloc(1, sizeof *want), *got = calloc(1, sizeof *got);
+    batch_ids(in, want);
+    ot_batch *more = req_batch(OT_METRICS, 3, 1, true);
+    batch_ids(more, want);
+    ot_consume(h.c, in, NULL);
+    ot_consume(h.c, more, NULL);
+    stop_proc(&h);
+    for (size_t i = 0; i < h.sk.n; i++) {
+        cr_assert_leq(h.sk.got[i]->items, 2);
+        batch_ids(h.sk.got[i], got);
+    }
+    assert_same_ids(want, got);
+    free(bytes);
+    free(want);
+    free(got);
+    close_proc(&h);
 }
 
 /* ---- metadata ---------------------------------------------------------- */

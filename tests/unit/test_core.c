@@ -2,6 +2,7 @@
  * and lazy decode, fan-out and the swappable entry consumer. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -157,7 +158,7 @@ typedef struct sink {
     ot_status answer;
     int calls;
     int refs_seen;
-    const char *name_seen;
+    char name_seen[32];
 } sink;
 
 static ot_status sink_consume(ot_consumer *self, ot_batch *b, ot_err *err)
@@ -171,7 +172,7 @@ static ot_status sink_consume(ot_consumer *self, ot_batch *b, ot_err *err)
         r->resource_spans[0]->scope_spans[0]->spans[0]->name = "mutated";
     }
     const ot_trace_req *r = (const ot_trace_req *)ot_batch_msg(b, err);
-    s->name_seen = r->resource_spans[0]->scope_spans[0]->spans[0]->name;
+    snprintf(s->name_seen, sizeof s->name_seen, "%s", r->resource_spans[0]->scope_spans[0]->spans[0]->name);
     ot_batch_unref(b);
     if (s->answer != OT_OK)
         ot_err_set(err, "sink says %s", ot_status_name(s->answer));
@@ -180,9 +181,9 @@ static ot_status sink_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 
 Test(fanout, every_target_gets_it_and_worst_status_wins)
 {
-    sink a = {{sink_consume, false}, OT_OK, 0, 0, NULL};
-    sink b = {{sink_consume, false}, OT_RETRYABLE, 0, 0, NULL};
-    sink c = {{sink_consume, false}, OT_OK, 0, 0, NULL};
+    sink a = {{sink_consume, false}, OT_OK, 0, 0, ""};
+    sink b = {{sink_consume, false}, OT_RETRYABLE, 0, 0, ""};
+    sink c = {{sink_consume, false}, OT_OK, 0, 0, ""};
     ot_consumer *t[] = {&a.base, &b.base, &c.base};
     ot_fanout *f = ot_fanout_new(t, 3);
     ot_err err = {{0}};
@@ -195,8 +196,8 @@ Test(fanout, every_target_gets_it_and_worst_status_wins)
 
 Test(fanout, mutating_target_does_not_change_what_siblings_see)
 {
-    sink m = {{sink_consume, true}, OT_OK, 0, 0, NULL};
-    sink r = {{sink_consume, false}, OT_OK, 0, 0, NULL};
+    sink m = {{sink_consume, true}, OT_OK, 0, 0, ""};
+    sink r = {{sink_consume, false}, OT_OK, 0, 0, ""};
     ot_consumer *t[] = {&m.base, &r.base};
     ot_fanout *f = ot_fanout_new(t, 2);
     cr_assert(ot_fanout_consumer(f)->mutates);

@@ -5,6 +5,8 @@
  * error_mode, untouched batches keeping their bytes, shared batches left
  * intact, and config checking. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -419,5 +421,74 @@ Test(filter, config_key_typos_and_no_conditions)
     cr_expect_eq(h.diags.warnings, 1);
     harness_stop(&h);
     cr_expect_gt(harness_check(&h, &ot_filter_processor, "error_mode: loud"), 0);
+    harness_stop(&h);
+}
+
+/* ---- threads: the filter runs inline on every receiver thread at once */
+
+typedef struct count_sink {
+    ot_consumer base;
+    atomic_size_t spans, batches;
+} count_sink;
+
+static ot_status count_consume(ot_consumer *self, ot_batch *b, ot_err *err)
+{
+    count_sink *s = (count_sink *)self;
+    atomic_fetch_add(&s->spans, b->items);
+    atomic_fetch_add(&s->batches, 1);
+    ot_batch_unref(b);
+    return OT_OK;
+}
+
+typedef struct worker {
+    ot_consumer *head;
+    int fails;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    for (int i = 0; i < 50; i++) {
+        ot_err err;
+        if (ot_consume(w->head, harness_batch(OT_TRACES, TWO_SERVICES), &err) != OT_OK)
+            w->fails++;
+    }
+    return NULL;
+}
+
+Test(filter, concurrent_batches_on_many_threads)
+{
+    harness h;
+    harness_start(&h, &ot_filter_processor, OT_TRACES,
+                  "traces:\n"
+                  "  span: ['IsMatch(attributes[\"http.route\"], \"^/health\")']\n"
+                  "  spanevent: ['IsMatch(name, \"^deb\")']\n");
+    /* rewire the processor's output to a thread-safe sink */
+    h.f->destroy(h.self);
+    count_sink sink = {{count_consume, false}, 0, 0};
+    ot_create_params p;
+    memset(&p, 0, sizeof p);
+    p.id = "filter";
+    p.config = h.cfg;
+    p.signal = OT_TRACES;
+    p.next[OT_TRACES] = &sink.base;
+    ot_err err;
+    h.self = h.f->create(&p, &err);
+    cr_assert_not_null(h.self);
+    h.head = h.f->consumer(h.self, OT_TRACES);
+    pthread_t t[4];
+    worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker){h.head, 0};
+        pthread_create(&t[i], NULL, work, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        cr_expect_eq(w[i].fails, 0);
+    }
+    cr_expect_eq(atomic_load(&sink.batches), 200);
+    cr_expect_eq(atomic_load(&sink.spans), 200);
+    cr_expect_eq(counter("otelite_processor_filter_dropped_spans_total"), 600);
+    cr_expect_eq(counter("otelite_processor_filter_dropped_span_events_total"), 200);
     harness_stop(&h);
 }

@@ -1239,3 +1239,35 @@ Test(otlp_recv, shutdown_with_idle_connections)
     ot_diags_free(&g.d);
     ot_arena_free(g.arena);
 }
+
+Test(otlp_recv, grpc_idle_connection_is_closed)
+{
+    rig g;
+    rig_start(&g,
+              "protocols: {grpc: {endpoint: 127.0.0.1:0, keepalive: {server_parameters: "
+              "{max_connection_idle: 300ms}}}}\n",
+              OT_SIG_ALL);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.grpc)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    static const char pre[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    cr_assert_eq(write(fd, pre, sizeof pre - 1), (ssize_t)(sizeof pre - 1));
+    struct timeval tv = {3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int64_t t0 = ot_now_ns();
+    uint8_t buf[4096];
+    bool goaway = false;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i + 9 <= n; i++)
+            if (buf[i + 3] == 0x07 && buf[i] == 0 && buf[i + 1] == 0 && buf[i + 2] == 8)
+                goaway = true; /* a GOAWAY frame header (length 8, type 7) */
+    cr_assert_eq(n, 0, "the server closed the connection");
+    cr_assert(goaway, "with a GOAWAY first");
+    int64_t took = ot_now_ns() - t0;
+    cr_assert(took >= 250000000LL && took < 2000000000LL, "after about 300ms, took %lld ns",
+              (long long)took);
+    close(fd);
+    rig_stop(&g);
+}

@@ -386,3 +386,18 @@ Test(pbwalk, random_mutations_never_fool_the_walker)
         free(b.p);
     }
 }
+
+Test(pbwalk, refuses_a_repeated_singular_anyvalue)
+{
+    /* KeyValue{key:"k", value:{}, value:{}} in a log record: protobuf-c
+     * would merge the two AnyValues and cannot when neither is set. */
+    const uint8_t req[] = {0x0a, 0x0d, 0x12, 0x0b, 0x12, 0x09, 0x32, 0x07,
+                           0x0a, 0x01, 'k',  0x12, 0x00, 0x12, 0x00};
+    expect_invalid(OT_LOGS, req, sizeof req, "more than once");
+    /* once is fine */
+    const uint8_t ok[] = {0x0a, 0x0b, 0x12, 0x09, 0x12, 0x07, 0x32, 0x05,
+                          0x0a, 0x01, 'k',  0x12, 0x00};
+    size_t items = 0;
+    cr_assert_eq(walk_and_check(OT_LOGS, ok, sizeof ok, &items, NULL), 0);
+    cr_assert_eq(items, 1);
+}

@@ -115,8 +115,7 @@ static ot_keyvalue *kv_int(build *b, const char *k, int64_t v)
 
 /* The attributes of item i (a span, point or record): loadgen.seq first,
  * loadgen.run, then --attributes - 2 from a pool of plausible ones. */
-static ot_keyvalue **item_attrs(build *b, size_t i, uint64_t seq, size_t *n_out,
-                                const char *kind)
+static ot_keyvalue **item_attrs(build *b, size_t i, uint64_t seq, size_t *n_out)
 {
     size_t want = b->o->attributes < 2 ? 2 : (size_t)b->o->attributes;
     size_t n = want + (b->payload_kv ? 1 : 0);
@@ -223,7 +222,7 @@ static ot_span *span(build *b, size_t i, uint64_t seq, uint32_t trace, size_t po
     int64_t dur = pos == 0 ? 12000000 : 800000 + (int64_t)(lg_rand(&b->rng) % 3000000);
     s->start_time_unix_nano = time_marker(b, start);
     s->end_time_unix_nano = time_marker(b, start + dur);
-    s->attributes = item_attrs(b, i, seq, &s->n_attributes, "span");
+    s->attributes = item_attrs(b, i, seq, &s->n_attributes);
     ot_span_event *e = NEW(b, ot_span_event);
     opentelemetry__proto__trace__v1__span__event__init(e);
     e->time_unix_nano = time_marker(b, start + dur / 2);
@@ -352,7 +351,7 @@ static void add_point(build *b, ot_metric *m, int type, size_t i, uint64_t seq)
             p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
             p->as_int = (int64_t)(lg_rand(&b->rng) % 1000000);
         }
-        p->attributes = item_attrs(b, i, seq, &p->n_attributes, "point");
+        p->attributes = item_attrs(b, i, seq, &p->n_attributes);
         if (type == M_GAUGE)
             m->gauge->data_points[m->gauge->n_data_points++] = p;
         else
@@ -379,7 +378,7 @@ static void add_point(build *b, ot_metric *m, int type, size_t i, uint64_t seq)
         p->min = 0.001;
         p->max_present_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__MAX_PRESENT_MAX;
         p->max = 7.5;
-        p->attributes = item_attrs(b, i, seq, &p->n_attributes, "point");
+        p->attributes = item_attrs(b, i, seq, &p->n_attributes);
         m->histogram->data_points[m->histogram->n_data_points++] = p;
         break;
     }
@@ -405,7 +404,7 @@ static void add_point(build *b, ot_metric *m, int type, size_t i, uint64_t seq)
         p->sum_present_case =
             OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM;
         p->sum = v * 10;
-        p->attributes = item_attrs(b, i, seq, &p->n_attributes, "point");
+        p->attributes = item_attrs(b, i, seq, &p->n_attributes);
         m->exponential_histogram->data_points[m->exponential_histogram->n_data_points++] = p;
         break;
     }
@@ -427,7 +426,7 @@ static void add_point(build *b, ot_metric *m, int type, size_t i, uint64_t seq)
             p->quantile_values[k] = q;
         }
         p->n_quantile_values = 3;
-        p->attributes = item_attrs(b, i, seq, &p->n_attributes, "point");
+        p->attributes = item_attrs(b, i, seq, &p->n_attributes);
         m->summary->data_points[m->summary->n_data_points++] = p;
         break;
     }
@@ -512,7 +511,7 @@ static ProtobufCMessage *build_logs(build *b, size_t n, uint64_t seq0)
             body->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
             body->string_value = (char *)bodies[which];
             lr->body = body;
-            lr->attributes = item_attrs(b, i, seq0 + i, &lr->n_attributes, "log");
+            lr->attributes = item_attrs(b, i, seq0 + i, &lr->n_attributes);
             if (k % 2 == 0) { /* half the records come from inside a span */
                 lr->trace_id = id_marker(b, trace++);
                 lr->span_id = rand_bytes(b, 8);

@@ -338,7 +338,14 @@ static void report(const lg_opts *o, lg_stats *t, double secs, int fatal, const 
             printf("    %-12s %llu items, %llu requests\n", n, (unsigned long long)t->items_by_code[c],
                    (unsigned long long)t->req_by_code[c]);
         }
-        printf("  achieved rate  %.0f items/s, %.1f MB/s\n", rate, secs > 0 ? (double)t->bytes / 1e6 / secs : 0);
+        if (t->connect_failures)
+            printf("  connect errors %llu (of %llu connections made)\n",
+                   (unsigned long long)t->connect_failures, (unsigned long long)t->connects);
+        if (t->connect_failures)
+            printf("  connect errors %llu (%llu connections made)\n",
+                   (unsigned long long)t->connect_failures, (unsigned long long)t->connects);
+        printf("  achieved rate  %.0f items/s, %.1f MB/s\n", rate,
+               secs > 0 ? (double)t->bytes / 1e6 / secs : 0);
         printf("  latency        p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", p50, p99, mx);
         if (fatal)
             printf("  error          %s\n", fatal_msg);
@@ -368,6 +375,8 @@ static void report(const lg_opts *o, lg_stats *t, double secs, int fatal, const 
             first = 0;
         }
         fprintf(f, "},\"bytes\":%llu,\"achieved_rate\":%.1f,", (unsigned long long)t->bytes, rate);
+        fprintf(f, "\"connects\":%llu,\"connect_failures\":%llu,", (unsigned long long)t->connects,
+                (unsigned long long)t->connect_failures);
         fprintf(f, "\"latency_ms\":{\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f},", p50, p99, mx);
         fprintf(f, "\"reachable\":%s}\n", fatal ? "false" : "true");
         fclose(f);
