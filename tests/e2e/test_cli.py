@@ -277,3 +277,44 @@ def test_run_refuses_invalid_config(tmp_path, agent_factory):
     a.start()
     assert a.proc.wait(10) == 1
     assert "invalid" in a.log()
+
+
+def test_file_exporter_rotates_by_size(tmp_path, agent_factory):
+    text, ports = good_config(tmp_path)
+    text = text.replace("    path: ", "    rotation: {max_megabytes: 1, max_backups: 2}\n    path: ")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    big = json.loads(json.dumps(SPAN_JSON))
+    span = big["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["attributes"].append({"key": "pad", "value": {"stringValue": "x" * 200_000}})
+    for _ in range(16):  # ~3.2 MB in 1 MB files: the oldest rotate away
+        assert post_json(ports["http"], "/v1/traces", big)[0] == 200
+    assert a.stop() == 0, a.log()
+    out = tmp_path / "out.jsonl"
+    sizes = [os.path.getsize(p) for p in (out, f"{out}.1", f"{out}.2")]
+    assert all(0 < s <= 1 << 20 for s in sizes), sizes
+    assert not os.path.exists(f"{out}.3")
+    for p in (out, f"{out}.1", f"{out}.2"):
+        for line in open(p):
+            assert json.loads(line)["resourceSpans"]  # whole lines only
+
+
+def test_reload_keeps_receiver_connections_open(tmp_path, agent_factory):
+    """An unchanged receiver is not restarted by SIGHUP: a keep-alive
+    connection opened before the reload still works after it."""
+    import http.client
+    text, ports = good_config(tmp_path)
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    conn = http.client.HTTPConnection("127.0.0.1", ports["http"], timeout=5)
+    body = json.dumps(SPAN_JSON)
+    conn.request("POST", "/v1/traces", body, {"Content-Type": "application/json"})
+    assert conn.getresponse().read() is not None
+    a.config.write_text(text.replace("out.jsonl", "after.jsonl"))
+    a.signal(signal.SIGHUP)
+    a.wait_log("config reloaded")
+    conn.request("POST", "/v1/traces", body, {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 200
+    wait_lines(tmp_path / "after.jsonl", 1)
+    conn.close()
+    assert a.stop() == 0, a.log()

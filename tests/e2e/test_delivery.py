@@ -265,3 +265,24 @@ def test_overload_pushes_back_with_bounded_memory(tmp_path, agent_factory, ports
     finally:
         assert a.stop() == 0, a.log()
         b.stop()
+
+
+def test_reload_keeps_unchanged_exporter_queue(tmp_path, agent_factory, ports):
+    """Data queued in an exporter (backend down) survives a SIGHUP that
+    changes something else: the exporter instance and its queue are kept."""
+    text = config(**ports)
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    names = [f"queued-{i}" for i in range(10)]
+    for n in names:
+        assert send(ports["http"], n) == 200
+    # Change only the self-telemetry log level: pipelines are rebuilt around
+    # the kept receiver and exporter.
+    a.config.write_text(text.replace("telemetry: {metrics:", "telemetry: {logs: {level: debug}, metrics:"))
+    a.signal(signal.SIGHUP)
+    a.wait_log("config reloaded")
+    b = Backend(ports["backend"]).start()
+    try:
+        b.wait_spans(names)
+    finally:
+        assert a.stop() == 0, a.log()
+        b.stop()
