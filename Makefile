@@ -120,7 +120,7 @@ check-unit: all $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
 
 check-e2e: all
-	OTELITE_BIN=$(BUILD)/otelite /usr/bin/python3 -m pytest -q tests/e2e
+	OTELITE_BIN=$(BUILD)/otelite /usr/bin/python3 -m pytest -q tests/e2e tests/interop
 
 # ---- fuzzing (clang + libFuzzer; its own build tree) -------------------
 FUZZ_BUILD := build/fuzz

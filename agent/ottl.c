@@ -934,7 +934,7 @@ static void compile_regex(parser *p, node *fn)
 }
 
 /* Checks a converter's arguments now, so a bad call is a config error. */
-static void check_call(parser *p, node *fn, const fndef *f, size_t name_len)
+static void check_call(parser *p, node *fn, const fndef *f)
 {
     if ((int)fn->n != f->nargs) {
         fail(p, fn->pos, "%s takes %d argument%s, found %zu", f->name, f->nargs,
@@ -984,7 +984,6 @@ static void check_call(parser *p, node *fn, const fndef *f, size_t name_len)
         }
         return;
     default:
-        (void)name_len;
         return;
     }
 }
@@ -1029,7 +1028,7 @@ static node *p_call(parser *p)
         }
     }
     lex(p);
-    check_call(p, fn, f, nlen);
+    check_call(p, fn, f);
     return p->failed ? NULL : fn;
 }
 
@@ -1914,13 +1913,11 @@ static int eval_ismatch(ev *e, const node *n, char *scratch)
         if (v.u.s.n > SCRATCH / 2 - 1)
             return ot_err_set(e->err, "IsMatch: a %zu-byte value is too long to match as hex",
                               v.u.s.n);
-        char tmp[SCRATCH];
         for (size_t i = 0; i < v.u.s.n; i++) {
-            tmp[2 * i] = hx[(uint8_t)v.u.s.p[i] >> 4];
-            tmp[2 * i + 1] = hx[(uint8_t)v.u.s.p[i] & 15];
+            scratch[2 * i] = hx[(uint8_t)v.u.s.p[i] >> 4];
+            scratch[2 * i + 1] = hx[(uint8_t)v.u.s.p[i] & 15];
         }
         len = 2 * v.u.s.n;
-        memcpy(scratch, tmp, len);
         s = scratch;
         break;
     }

@@ -29,10 +29,10 @@ if [ $rc -ne 0 ] && [ -z "$syn" ]; then failed=$((failed + 1)); failures+=("unit
 [ $rc -ne 0 ] && failures+=("unit")
 
 # ---- end-to-end and interop
-note "end-to-end tests (tests/e2e)"
+note "end-to-end and interop tests (tests/e2e, tests/interop)"
 export OTELITE_BIN="$PWD/$BUILD/otelite"
 export OTELITE_LOADGEN="$PWD/$BUILD/otelite-loadgen"
-out=$(/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e 2>&1)
+out=$(/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e tests/interop 2>&1)
 rc=$?
 printf '%s\n' "$out" | tail -60
 last=$(printf '%s\n' "$out" | grep -E '[0-9]+ (passed|failed|error)' | tail -1)

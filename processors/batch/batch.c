@@ -472,7 +472,8 @@ static bool view_piece(proc *p, batcher *bt, size_t r, size_t a0, size_t b0, pie
     const uint8_t *rb = bt->ob + rc->off;
     long n = ot_split_wire(p->signal, rb, rc->len, rc->items, a0, b0, NULL);
     if (n >= 0) {
-        *out = (piece){P_WIRE, rb, rc->len, rc->items, a0, b0, NULL, (size_t)n, b0 - a0};
+        *out = (piece){.kind = P_WIRE, .bytes = rb, .rec_len = rc->len, .rec_items = rc->items,
+                       .a0 = a0, .b0 = b0, .len = (size_t)n, .items = b0 - a0};
         return true;
     }
     const ProtobufCMessage *m = rec_msg(p, bt, r);
@@ -485,7 +486,8 @@ static bool view_piece(proc *p, batcher *bt, size_t r, size_t a0, size_t b0, pie
                  "processor=%s signal=%s items=%zu", p->id, ot_signal_name(p->signal), b0 - a0);
         return false;
     }
-    *out = (piece){P_VIEW, NULL, 0, 0, 0, 0, v, protobuf_c_message_get_packed_size(v), b0 - a0};
+    *out = (piece){.kind = P_VIEW, .view = v, .len = protobuf_c_message_get_packed_size(v),
+                   .items = b0 - a0};
     return true;
 }
 
@@ -529,8 +531,8 @@ static size_t cut_pieces(proc *p, batcher *bt, size_t lo, size_t hi, size_t *r, 
         for (size_t i = first; i <= last; i++)
             items += bt->recs[i].items;
         size_t off = bt->recs[first].off;
-        out[n++] = (piece){P_BYTES, bt->ob + off, 0, 0, 0, 0, NULL,
-                           bt->recs[last].off + bt->recs[last].len - off, items};
+        out[n++] = (piece){.kind = P_BYTES, .bytes = bt->ob + off,
+                           .len = bt->recs[last].off + bt->recs[last].len - off, .items = items};
     }
     if (tail && view_piece(p, bt, r1, 0, hi - s1, &out[n]))
         n++;

@@ -109,7 +109,7 @@ def start_batch_agent(agent_factory, tmp_path, batch_yaml, http_extra=""):
 
 def test_many_one_span_requests_become_few_lines(agent_factory, tmp_path):
     a, http, tel, out = start_batch_agent(
-        agent_factory, tmp_path, "    send_batch_size: 20\n    timeout: 300ms\n")
+        agent_factory, tmp_path, "    send_batch_size: 20\n    timeout: 1s\n")
     names = [f"span-{i}" for i in range(50)]
     for n in names:
         assert post(http, spans_body([n])) == 200
