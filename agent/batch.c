@@ -35,17 +35,31 @@ ot_batch *ot_batch_new(ot_signal s)
     return b;
 }
 
-ot_batch *ot_batch_adopt(ot_signal s, ot_arena *arena, ProtobufCMessage *msg)
+ot_batch *ot_batch_adopt_wire(ot_signal s, ot_arena *arena, const uint8_t *wire, size_t len,
+                              size_t items)
 {
     ot_batch *b = calloc(1, sizeof *b);
-    if (!b)
+    if (!b) {
+        ot_arena_free(arena);
         return NULL;
+    }
     b->arena = arena;
     b->signal = s;
-    b->msg = msg;
-    b->items = ot_count_items(s, msg);
+    b->wire = wire;
+    b->wire_len = len;
+    b->items = items;
     atomic_init(&b->refs, 1);
     pthread_mutex_init(&b->lock, NULL);
+    return b;
+}
+
+ot_batch *ot_batch_adopt(ot_signal s, ot_arena *arena, ProtobufCMessage *msg)
+{
+    ot_batch *b = ot_batch_adopt_wire(s, arena, NULL, 0, 0);
+    if (b) {
+        b->msg = msg;
+        b->items = ot_count_items(s, msg);
+    }
     return b;
 }
 

@@ -48,8 +48,14 @@ ot_batch *ot_batch_new(ot_signal s);
  * walked the bytes, else (size_t)-1 and the batch decodes to count. NULL
  * with err set when the bytes do not decode (only when it had to decode). */
 ot_batch *ot_batch_from_wire(ot_signal s, const void *buf, size_t len, size_t items, ot_err *err);
-/* Wraps a message already built in arena (which the batch now owns). */
+/* Wraps a message already built in arena (the batch now owns it). NULL
+ * (arena freed) on OOM. */
 ot_batch *ot_batch_adopt(ot_signal s, ot_arena *arena, ProtobufCMessage *msg);
+/* Wraps protobuf bytes that already live in arena (the batch now owns it):
+ * the receive and batching fast paths, with no copy. items must be the
+ * count the caller got from walking the bytes. NULL (arena freed) on OOM. */
+ot_batch *ot_batch_adopt_wire(ot_signal s, ot_arena *arena, const uint8_t *wire, size_t len,
+                              size_t items);
 /* Decodes now; NULL with err set when the bytes are not a valid request. */
 ot_batch *ot_batch_decode(ot_signal s, const void *buf, size_t len, ot_err *err);
 

@@ -1028,9 +1028,7 @@ ot_batch *ot_batch_from_json(ot_signal s, const char *json, size_t len, ot_err *
         return NULL;
     }
     ot_batch *b = ot_batch_adopt(s, a, msg);
-    if (!b) {
-        ot_arena_free(a);
+    if (!b)
         ot_err_set(err, "json decode: out of memory");
-    }
     return b;
 }

@@ -3,6 +3,7 @@
  * listening socket ourselves so a bind error is reported by
  * ot_tel_server_start itself, as a one-line error, instead of somewhere in
  * the library's log. */
+#include "net.h"
 #include "telemetry.h"
 
 #include <errno.h>
@@ -84,48 +85,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return reply(c, MHD_HTTP_OK, CT_METRICS, b.data, b.len, MHD_RESPMEM_MUST_FREE, NULL);
 }
 
-/* Tries the IPv4 results before the IPv6 ones, as most clients of
- * "localhost" do. */
-static int listen_on(const ot_endpoint *ep, const char *shown, ot_err *err)
-{
-    char port[16];
-    snprintf(port, sizeof port, "%d", ep->port);
-    const char *host = ep->host && *ep->host ? ep->host : NULL;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0)
-        return ot_err_set(err, "listen %s: %s", shown, gai_strerror(gai));
-    int fd = -1, last = EADDRNOTAVAIL;
-    for (int pass = 0; pass < 2 && fd < 0; pass++) {
-        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-            if ((ai->ai_family == AF_INET) != (pass == 0))
-                continue;
-            fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-            if (fd < 0) {
-                last = errno;
-                continue;
-            }
-            int on = 1;
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
-                break;
-            last = errno;
-            close(fd);
-            fd = -1;
-            /* a busy port is the answer; another address would hide it */
-            if (last == EADDRINUSE || last == EACCES)
-                pass = 2;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return ot_err_set(err, "listen %s: %s", shown, strerror(last));
-    return fd;
-}
-
 ot_tel_server *ot_tel_server_start(const ot_endpoint *ep, ot_err *err)
 {
     char shown[300];
@@ -145,7 +104,7 @@ ot_tel_server *ot_tel_server_start(const ot_endpoint *ep, ot_err *err)
         ot_err_set(err, "listen %s: out of memory", shown);
         return NULL;
     }
-    s->fd = listen_on(ep, shown, err);
+    s->fd = ot_net_listen(ep, 64, err);
     if (s->fd < 0) {
         free(s);
         return NULL;

@@ -396,14 +396,9 @@ static int set_meta(proc *p, batcher *bt, ot_batch *b)
 static ot_batch *wrap(proc *p, batcher *bt, ot_arena *a, const uint8_t *data, size_t len,
                       size_t items)
 {
-    ot_batch *b = ot_batch_adopt(p->signal, a, NULL);
-    if (!b) {
-        ot_arena_free(a);
+    ot_batch *b = ot_batch_adopt_wire(p->signal, a, data, len, items);
+    if (!b)
         return NULL;
-    }
-    b->wire = data;
-    b->wire_len = len;
-    b->items = items;
     if (set_meta(p, bt, b) < 0) {
         ot_batch_unref(b);
         return NULL;

@@ -27,6 +27,7 @@
 
 #include "grpc_frame.h"
 #include "log.h"
+#include "net.h"
 #include "otlp.h"
 #include "tls.h"
 
@@ -937,11 +938,11 @@ otlpr_grpc *ot_otlpr_grpc_start(otlpr *r, const otlpr_grpc_cfg *cfg, ot_err *err
     nghttp2_session_callbacks_set_on_frame_send_callback(g->cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(g->cbs, on_stream_close);
 
-    if (ot_otlpr_listen(&cfg->endpoint, &g->lfd, err) < 0) {
+    if ((g->lfd = ot_net_listen(&cfg->endpoint, 1024, err)) < 0) {
         free_grpc(g);
         return NULL;
     }
-    g->port = ot_otlpr_bound_port(g->lfd);
+    g->port = ot_net_bound_port(g->lfd);
     g->epfd = epoll_create1(EPOLL_CLOEXEC);
     g->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event el = {.events = EPOLLIN, .data.ptr = &g->lfd};

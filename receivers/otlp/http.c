@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net.h"
 #include "otlp.h"
 
 struct otlpr_http {
@@ -539,11 +540,11 @@ otlpr_http *ot_otlpr_http_start(otlpr *r, const otlpr_http_cfg *cfg, ot_err *err
         }
         flags |= MHD_USE_TLS;
     }
-    if (ot_otlpr_listen(&cfg->endpoint, &h->fd, err) < 0) {
+    if ((h->fd = ot_net_listen(&cfg->endpoint, 1024, err)) < 0) {
         free_http(h);
         return NULL;
     }
-    h->port = ot_otlpr_bound_port(h->fd);
+    h->port = ot_net_bound_port(h->fd);
     struct sockaddr_storage sa;
     socklen_t sl = sizeof sa;
     if (getsockname(h->fd, (struct sockaddr *)&sa, &sl) == 0 && sa.ss_family == AF_INET6)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net.h"
 #include "otlp.h"
 #include "otlp_json.h"
 #include "pbwalk.h"
@@ -291,15 +292,7 @@ ot_batch *ot_otlpr_batch(ot_signal s, otlpr_format f, ot_arena *arena, const uin
         if (arena) {
             /* The body already sits in an arena sized for it: the batch
              * takes the arena and points at the bytes, no copy. */
-            b = ot_batch_adopt(s, arena, NULL);
-            if (!b) {
-                ot_arena_free(arena);
-            } else {
-                b->msg = NULL;
-                b->wire = body;
-                b->wire_len = len;
-                b->items = items;
-            }
+            b = ot_batch_adopt_wire(s, arena, body, len, items);
         } else {
             b = ot_batch_from_wire(s, body, len, items, err);
         }
@@ -517,61 +510,6 @@ int ot_otlpr_status_body(otlpr_format f, int grpc_code, const char *msg, int ret
 }
 
 /* ---- listening ------------------------------------------------------------------ */
-
-int ot_otlpr_listen(const ot_endpoint *ep, int *out, ot_err *err)
-{
-    char port[16];
-    const char *shown = ep->text ? ep->text : "";
-    if (ep->port < 0 || ep->port > 65535)
-        return ot_err_set(err, "listen %s: port out of range", shown);
-    snprintf(port, sizeof port, "%d", ep->port);
-    const char *host = ep->host && *ep->host ? ep->host : NULL;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0)
-        return ot_err_set(err, "listen %s: %s", shown, gai_strerror(gai));
-    int fd = -1, last = EADDRNOTAVAIL;
-    /* IPv4 results first, as most clients of "localhost" try them first. */
-    for (int pass = 0; pass < 2 && fd < 0; pass++) {
-        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-            if ((ai->ai_family == AF_INET) != (pass == 0))
-                continue;
-            fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-            if (fd < 0) {
-                last = errno;
-                continue;
-            }
-            int on = 1;
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
-                break;
-            last = errno;
-            close(fd);
-            fd = -1;
-            if (last == EADDRINUSE || last == EACCES)
-                pass = 2; /* a busy port is the answer; another address would hide it */
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return ot_err_set(err, "listen %s: %s", shown, strerror(last));
-    *out = fd;
-    return 0;
-}
-
-int ot_otlpr_bound_port(int fd)
-{
-    struct sockaddr_storage sa;
-    socklen_t sl = sizeof sa;
-    if (getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
-        return 0;
-    if (sa.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&sa)->sin_port);
-}
 
 char *ot_otlpr_read_file(const char *path, size_t *len, ot_err *err)
 {

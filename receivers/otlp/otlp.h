@@ -206,8 +206,6 @@ int ot_otlpr_status_body(otlpr_format f, int grpc_code, const char *msg, int ret
 /* ---- listening ---------------------------------------------------------- */
 
 /* A non-blocking listening TCP socket on ep (port 0 picks one). */
-int ot_otlpr_listen(const ot_endpoint *ep, int *fd, ot_err *err);
-int ot_otlpr_bound_port(int fd);
 
 /* ---- transports ---------------------------------------------------------- */
 

@@ -559,11 +559,20 @@ class Bench:
             self.failures.append(row["key"])
 
     def find_max(self, sc, agent, down, port, workdir):
-        """Raises the offered rate by 25% a step until items are refused or lost,
-        or the achieved rate falls behind; returns the last clean step."""
-        rate, best, steps = self.a.start_rate, None, []
+        """The highest offered rate with nothing refused or lost and the
+        achieved rate within 3% of it. A first step as fast as possible
+        estimates the capacity C; the search then starts at BENCH_START_RATE
+        (default 0.6 C) and raises the rate by 15% a step until a step is not
+        clean (stepping down instead while the first ones are not)."""
         step_s = self.a.step_seconds
-        while rate <= self.a.max_rate:
+        probe = self.measure(sc, agent, down, port, 0, step_s, workdir, "probe")
+        log(f"  {sc['key']}: as fast as possible -> {probe['items_per_s']:,.0f}/s, "
+            f"refused {probe['items_refused']}")
+        rate = self.a.start_rate or max(1000.0, round(probe["items_per_s"] * 0.6, -3))
+        best, steps, going_up = None, [], None
+        for _ in range(24):
+            if rate > self.a.max_rate or rate < 500:
+                break
             m = self.measure(sc, agent, down, port, rate, step_s, workdir, f"rate{int(rate)}")
             clean = (m["items_refused"] == 0 and (m["items_lost"] or 0) == 0
                      and m["items_per_s"] >= 0.97 * rate)
@@ -573,15 +582,22 @@ class Bench:
             log(f"  {sc['key']}: offered {rate:,.0f}/s -> {m['items_per_s']:,.0f}/s, "
                 f"refused {m['items_refused']}, lost {m['items_lost']}, p99 {m['p99_ms']:.2f} ms"
                 f"{'' if clean else '  (not clean)'}")
-            if not clean:
-                break
-            best = m
-            rate *= 1.25
+            if clean:
+                best = m
+                if going_up is False:
+                    break  # stepped down to the first clean rate
+                going_up = True
+                rate *= 1.15
+            else:
+                if going_up:
+                    break
+                going_up = False
+                rate *= 0.8
         if best is None:
-            best = dict(m)
-            best["note"] = "no clean rate at or above the start rate"
-        best["max_clean_rate"] = steps[-2]["rate"] if len(steps) > 1 and not steps[-1]["clean"] \
-            else (steps[-1]["rate"] if steps and steps[-1]["clean"] else None)
+            best = dict(probe)
+            best["note"] = "no clean rate found"
+        best["max_clean_rate"] = max((st["rate"] for st in steps if st["clean"]), default=None)
+        best["probe_items_per_s"] = probe["items_per_s"]
         best["steps"] = steps
         return best
 
@@ -696,7 +712,8 @@ unset multiplot
 
     def run(self):
         mode = "smoke" if self.smoke else self.a.mode
-        log(f"bench: mode {mode}, {self.seconds:g} s per scenario, agent on core 0, "
+        per = f"{self.a.step_seconds:g} s per step" if mode == "max" else f"{self.seconds:g} s per scenario"
+        log(f"bench: mode {mode}, {per}, agent on core 0, "
             f"loadgen on core 1 ({ncpu()} cpus)")
         rows = []
         if self.smoke:
@@ -831,7 +848,7 @@ def main():
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
                     help="comma-separated scenario keys: grpc,http-proto,http-json,forward,idle")
     ap.add_argument("--smoke-rate", type=float, default=2000)
-    ap.add_argument("--start-rate", type=float, default=float(os.environ.get("BENCH_START_RATE", "100000")))
+    ap.add_argument("--start-rate", type=float, default=float(os.environ.get("BENCH_START_RATE", "0")))
     ap.add_argument("--max-rate", type=float, default=5e6)
     ap.add_argument("--step-seconds", type=float, default=float(os.environ.get("BENCH_STEP_SECONDS", "5")))
     ap.add_argument("--icount", action="store_true")

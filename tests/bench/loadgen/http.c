@@ -132,10 +132,12 @@ static int start_request(hctx *x, hconn *c, uint64_t seq0, size_t n, int64_t due
         snprintf(w->fatal_msg, sizeof w->fatal_msg, "%s", err.msg);
         return -1;
     }
+    bool v6 = strchr(o->host, ':') != NULL;
     int l = snprintf(c->hdr, sizeof c->hdr,
-                     "POST %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: otelite-loadgen\r\n"
+                     "POST %s HTTP/1.1\r\nHost: %s%s%s:%d\r\nUser-Agent: otelite-loadgen\r\n"
                      "Content-Type: application/%s\r\nContent-Length: %zu\r\n\r\n",
-                     o->path, o->host, o->port, o->json ? "json" : "x-protobuf", c->body.len);
+                     o->path, v6 ? "[" : "", o->host, v6 ? "]" : "", o->port,
+                     o->json ? "json" : "x-protobuf", c->body.len);
     c->hdr_len = (size_t)l;
     c->sent = 0;
     c->due = due;
