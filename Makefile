@@ -57,7 +57,7 @@ LOADGEN_SRC := $(wildcard tests/bench/loadgen/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/*.c)
 
-.PHONY: all deps run check check-unit check-e2e check-fuzz asan fuzz bench bench-icount clean
+.PHONY: docs all deps run check check-unit check-e2e check-fuzz asan fuzz bench bench-icount clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -107,6 +107,10 @@ $(BUILD)/unit-tests: $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC)) $(BUILD)/libot
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcriterion
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# docs/components.md is generated from the key tables; a test keeps it current.
+docs: all
+	$(BUILD)/otelite components --format markdown > docs/components.md
 
 run: all
 	$(BUILD)/otelite run --config conf/agent.yaml

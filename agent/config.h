@@ -191,6 +191,9 @@ size_t ot_keys_fill(const ot_key *keys, const ot_node *map, void *out, ot_arena 
 /* Prints one line per key ("  name  type  default  help"), nested tables
  * indented, for `otelite components`. */
 void ot_keys_describe(const ot_key *keys, FILE *out, int indent);
+/* The same as Markdown table rows (key, type, default, help), nested keys
+ * with dotted names under prefix. */
+void ot_keys_describe_md(const ot_key *keys, FILE *out, const char *prefix);
 const char *ot_key_type_name(ot_key_type t);
 
 #endif

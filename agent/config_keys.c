@@ -461,30 +461,58 @@ size_t ot_keys_fill(const ot_key *keys, const ot_node *map, void *out, ot_arena 
 
 /* ---- description ------------------------------------------------------------ */
 
+/* What a reader needs beyond the help line: choices, bounds, required. */
+static void key_notes(const ot_key *k, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    if (k->type == OT_KT_ENUM && k->choices && k->choices[0]) {
+        n += (size_t)snprintf(out + n, cap - n, " (one of: ");
+        for (size_t j = 0; k->choices[j] && n < cap; j++)
+            n += (size_t)snprintf(out + n, cap - n, "%s%s", j ? ", " : "", k->choices[j]);
+        if (n < cap)
+            n += (size_t)snprintf(out + n, cap - n, ")");
+    }
+    if (bounded(k) && k->type != OT_KT_ENUM && n < cap) {
+        char lo[48], hi[48];
+        fmt_bound(k, k->min, lo, sizeof lo);
+        fmt_bound(k, k->max, hi, sizeof hi);
+        n += (size_t)snprintf(out + n, cap - n, " (%s..%s)", lo, hi);
+    }
+    if ((k->flags & OT_KF_REQUIRED) && n < cap)
+        snprintf(out + n, cap - n, " (required)");
+}
+
+static const char *key_default(const ot_key *k)
+{
+    return !k->def ? "-" : (k->flags & OT_KF_SECRET) ? "(secret)" : k->def;
+}
+
 void ot_keys_describe(const ot_key *keys, FILE *out, int indent)
 {
     for (size_t i = 0; keys && keys[i].name; i++) {
         const ot_key *k = &keys[i];
-        const char *def = !k->def ? "-" : (k->flags & OT_KF_SECRET) ? "(secret)" : k->def;
+        char notes[512];
+        key_notes(k, notes, sizeof notes);
         int width = 26 - indent > 8 ? 26 - indent : 8;
-        fprintf(out, "%*s%-*s %-9s %-14s %s", indent + 2, "", width, k->name, ot_key_type_name(k->type),
-                def, k->help ? k->help : "");
-        if (k->type == OT_KT_ENUM) {
-            for (size_t j = 0; k->choices && k->choices[j]; j++)
-                fprintf(out, "%s%s", j ? ", " : " (one of: ", k->choices[j]);
-            if (k->choices && k->choices[0])
-                fputc(')', out);
-        }
-        if (bounded(k) && k->type != OT_KT_ENUM) {
-            char lo[48], hi[48];
-            fmt_bound(k, k->min, lo, sizeof lo);
-            fmt_bound(k, k->max, hi, sizeof hi);
-            fprintf(out, " (%s..%s)", lo, hi);
-        }
-        if (k->flags & OT_KF_REQUIRED)
-            fputs(" (required)", out);
-        fputc('\n', out);
+        fprintf(out, "%*s%-*s %-9s %-14s %s%s\n", indent + 2, "", width, k->name,
+                ot_key_type_name(k->type), key_default(k), k->help ? k->help : "", notes);
         if (k->type == OT_KT_TABLE)
             ot_keys_describe(k->sub, out, indent + 2);
+    }
+}
+
+void ot_keys_describe_md(const ot_key *keys, FILE *out, const char *prefix)
+{
+    for (size_t i = 0; keys && keys[i].name; i++) {
+        const ot_key *k = &keys[i];
+        char notes[512], name[256];
+        key_notes(k, notes, sizeof notes);
+        snprintf(name, sizeof name, "%s%s%s", prefix ? prefix : "", prefix && *prefix ? "." : "",
+                 k->name);
+        fprintf(out, "| `%s` | %s | `%s` | %s%s |\n", name, ot_key_type_name(k->type),
+                key_default(k), k->help ? k->help : "", notes);
+        if (k->type == OT_KT_TABLE)
+            ot_keys_describe_md(k->sub, out, name);
     }
 }

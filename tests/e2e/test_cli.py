@@ -318,3 +318,11 @@ def test_reload_keeps_receiver_connections_open(tmp_path, agent_factory):
     wait_lines(tmp_path / "after.jsonl", 1)
     conn.close()
     assert a.stop() == 0, a.log()
+
+
+def test_components_doc_is_current():
+    """docs/components.md is generated from the key tables (`make docs`)."""
+    r = run_cli("components", "--format", "markdown")
+    assert r.returncode == 0
+    with open(os.path.join(ROOT, "docs", "components.md")) as f:
+        assert f.read() == r.stdout, "docs/components.md is stale: run `make docs`"
