@@ -326,3 +326,21 @@ def test_components_doc_is_current():
     assert r.returncode == 0
     with open(os.path.join(ROOT, "docs", "components.md")) as f:
         assert f.read() == r.stdout, "docs/components.md is stale: run `make docs`"
+
+
+def test_readme_and_conf_examples_validate(tmp_path):
+    """Every full config shown in the README and shipped in conf/ is valid."""
+    import re
+    text = open(os.path.join(ROOT, "README.md")).read()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "service:" in b]
+    assert blocks
+    files = []
+    for i, b in enumerate(blocks):
+        p = tmp_path / f"readme{i}.yaml"
+        p.write_text(b)
+        files.append(str(p))
+    files += [os.path.join(ROOT, "conf", f) for f in sorted(os.listdir(os.path.join(ROOT, "conf")))
+              if f.endswith(".yaml")]
+    for f in files:
+        r = run_cli("validate", "--config", f)
+        assert r.returncode == 0, f"{f}:\n{r.stderr}"
