@@ -38,7 +38,7 @@ const ProtobufCMessageDescriptor *ot_signal_request_desc(ot_signal s)
     }
 }
 
-static size_t metric_points(const ot_metric *m)
+size_t ot_metric_point_count(const ot_metric *m)
 {
     switch (m->data_case) {
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
@@ -72,7 +72,7 @@ size_t ot_count_items(ot_signal s, const ProtobufCMessage *req)
             for (size_t j = 0; j < r->resource_metrics[i]->n_scope_metrics; j++) {
                 const ot_scope_metrics *sm = r->resource_metrics[i]->scope_metrics[j];
                 for (size_t k = 0; k < sm->n_metrics; k++)
-                    n += metric_points(sm->metrics[k]);
+                    n += ot_metric_point_count(sm->metrics[k]);
             }
     } else if (s == OT_LOGS) {
         const ot_logs_req *r = (const ot_logs_req *)req;

@@ -56,6 +56,8 @@ typedef Opentelemetry__Proto__Logs__V1__ResourceLogs ot_resource_logs;
 typedef Opentelemetry__Proto__Logs__V1__ScopeLogs ot_scope_logs;
 typedef Opentelemetry__Proto__Logs__V1__LogRecord ot_log_record;
 
+/* Data points of a metric, whatever its type; 0 when it has no data. */
+size_t ot_metric_point_count(const ot_metric *m);
 /* Items (spans, data points, log records) in a decoded request. */
 size_t ot_count_items(ot_signal s, const ProtobufCMessage *req);
 

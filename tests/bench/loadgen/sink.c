@@ -20,6 +20,7 @@
 #include "pbwalk.h"
 
 typedef struct sconn {
+    struct sconn *prev, *next; /* every open connection, to free them at exit */
     int fd;
     char *buf;
     size_t len, cap;
@@ -95,6 +96,7 @@ int lg_sink_main(int argc, char **argv)
     static const char ok_js[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
     static const char bad_rq[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     struct epoll_event evs[64];
+    sconn *conns = NULL;
     while (!g_stop && (dur <= 0 || lg_now() - t0 < (int64_t)(dur * 1e9))) {
         int n = epoll_wait(ep, evs, 64, 100);
         if (json_out && lg_now() - dumped > 200000000) {
@@ -109,6 +111,10 @@ int lg_sink_main(int argc, char **argv)
                     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                     sconn *nc = calloc(1, sizeof *nc);
                     nc->fd = fd;
+                    nc->next = conns;
+                    if (conns)
+                        conns->prev = nc;
+                    conns = nc;
                     nc->cap = 1 << 16;
                     nc->buf = malloc(nc->cap);
                     struct epoll_event e2 = {.events = EPOLLIN, .data.ptr = nc};
@@ -195,6 +201,12 @@ int lg_sink_main(int argc, char **argv)
             if (closed) {
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
+                if (c->prev)
+                    c->prev->next = c->next;
+                else
+                    conns = c->next;
+                if (c->next)
+                    c->next->prev = c->prev;
                 free(c->buf);
                 free(c);
             }
@@ -206,6 +218,13 @@ int lg_sink_main(int argc, char **argv)
            (unsigned long long)bad, secs > 0 ? (double)reqs / secs : 0, secs);
     if (json_out)
         dump(json_out, reqs, bytes, items, bad);
+    while (conns) {
+        sconn *c = conns;
+        conns = c->next;
+        close(c->fd);
+        free(c->buf);
+        free(c);
+    }
     close(ls);
     close(ep);
     return 0;
