@@ -171,6 +171,10 @@ class Relay:
         self.lsock.close()
         with self.lock:
             for s in self.socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)  # wakes a pump blocked in recv
+                except OSError:
+                    pass
                 s.close()
 
 
