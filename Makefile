@@ -117,7 +117,7 @@ run: all
 
 # The test command of the README. Each part prints its own summary; the
 # last line is the total, as "N passed, N failed".
-check: all $(BUILD)/unit-tests
+check: all $(BUILD)/unit-tests $(BUILD)/bench-filter
 	@BUILD=$(BUILD) bash tests/run-all.sh
 
 check-unit: all $(BUILD)/unit-tests
@@ -157,8 +157,14 @@ fuzz: fuzz-build
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 
-bench: all
+bench: all $(BUILD)/bench-filter
 	@BUILD=$(BUILD) bash tests/bench/run.sh
+	@echo; echo "filter processor, 5 conditions (tests/bench/bench_filter.c):"
+	@$(BUILD)/bench-filter
+
+# Filter cost per span with 5 conditions: a micro-benchmark, not a scenario.
+$(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # Instruction counts (callgrind) of decode, batch and encode on a fixed corpus.
 $(BUILD)/otelite-icount: $(BUILD)/obj/tests/bench/icount.o $(BUILD)/obj/tests/bench/loadgen/content.o $(BUILD)/libotelite.a

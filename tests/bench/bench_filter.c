@@ -4,10 +4,7 @@
  * the same batch; only the consume call is timed, so decoding and copying
  * are not counted. Prints one line: ns/span.
  *
- * Build (from the repo root, after `make`):
- *   cc -O2 -std=c11 -D_GNU_SOURCE -I agent -I build/gen -o build/bench_filter \
- *      tests/bench/bench_filter.c tests/unit/otlp_samples.c build/libotelite.a \
- *      $(pkg-config --cflags --libs <the Makefile's LIBS_PC>) -lm -pthread
+ * Built and run by `make bench` ($(BUILD)/bench-filter).
  * Run: build/bench_filter [spans per batch (1000)] [rounds (200)] */
 #include <stdio.h>
 #include <stdlib.h>
