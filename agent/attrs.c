@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
+
 typedef struct action_cfg {
     const char *key;
     int action;
@@ -348,12 +350,7 @@ static int hash_value(ot_arena *a, const ot_anyvalue *v, ot_anyvalue *out)
     char *hex = ot_arena_alloc(a, 2 * mdlen + 1);
     if (!hex)
         return -1;
-    static const char hx[] = "0123456789abcdef";
-    for (unsigned i = 0; i < mdlen; i++) {
-        hex[2 * i] = hx[md[i] >> 4];
-        hex[2 * i + 1] = hx[md[i] & 15];
-    }
-    hex[2 * mdlen] = '\0';
+    hex[ot_hex_encode(md, mdlen, hex, false)] = '\0';
     ot_anyvalue init = AV_INIT;
     *out = init;
     out->value_case = AV(STRING_VALUE);

@@ -20,15 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
+
 /* Message nesting allowed on both paths. An AnyValue inside an array costs
  * two levels (AnyValue, ArrayValue) and a request reaches its first
  * attribute value at about six, so this admits 64 nested AnyValues. The
  * same limit on both paths means whatever decodes also encodes. */
 #define MAX_DEPTH 140
-
-static const char hex_digits[16] = "0123456789abcdef";
-static const char b64_chars[65] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* OTLP writes these bytes fields as hex; everything else is base64. Returns
  * the expected byte length, or 0 for a base64 field. */
@@ -137,10 +135,14 @@ static char *u64_digits(uint64_t v, char *end)
     return end;
 }
 
-static void enc_u64(enc *e, uint64_t v, int quoted)
+/* An integer in decimal, negative when neg, in quotes when quoted (as
+ * OTLP JSON writes 64-bit integers). */
+static void enc_int(enc *e, uint64_t magnitude, bool neg, int quoted)
 {
     char tmp[24], *end = tmp + sizeof tmp;
-    char *s = u64_digits(v, end);
+    char *s = u64_digits(magnitude, end);
+    if (neg)
+        *--s = '-';
     char *p = enc_room(e, 24);
     if (!p)
         return;
@@ -153,23 +155,14 @@ static void enc_u64(enc *e, uint64_t v, int quoted)
     enc_done(e, p);
 }
 
+static void enc_u64(enc *e, uint64_t v, int quoted)
+{
+    enc_int(e, v, false, quoted);
+}
+
 static void enc_i64(enc *e, int64_t v, int quoted)
 {
-    char tmp[24], *end = tmp + sizeof tmp;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    char *s = u64_digits(u, end);
-    if (v < 0)
-        *--s = '-';
-    char *p = enc_room(e, 24);
-    if (!p)
-        return;
-    if (quoted)
-        *p++ = '"';
-    memcpy(p, s, (size_t)(end - s));
-    p += end - s;
-    if (quoted)
-        *p++ = '"';
-    enc_done(e, p);
+    enc_int(e, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0, quoted);
 }
 
 /* Shortest of %.15g..%.17g (or %.6g..%.9g for float) that reads back as the
@@ -210,49 +203,17 @@ static void enc_double(enc *e, double v, int is_float)
     enc_raw(e, tmp, (size_t)n);
 }
 
-static void enc_hex(enc *e, const ProtobufCBinaryData *bd)
+/* A bytes field: hex for the ids OTLP writes so, else padded base64. */
+static void enc_bytes(enc *e, const ProtobufCBinaryData *bd, bool hex)
 {
-    char *p = enc_room(e, bd->len * 2 + 2);
+    char *p = enc_room(e, (hex ? bd->len * 2 : ot_base64_len(bd->len, 0)) + 2);
     if (!p)
         return;
     *p++ = '"';
-    for (size_t i = 0; i < bd->len; i++) {
-        *p++ = hex_digits[bd->data[i] >> 4];
-        *p++ = hex_digits[bd->data[i] & 15];
-    }
-    *p++ = '"';
-    enc_done(e, p);
-}
-
-static void enc_base64(enc *e, const ProtobufCBinaryData *bd)
-{
-    size_t n = bd->len;
-    char *p = enc_room(e, (n + 2) / 3 * 4 + 2);
-    if (!p)
-        return;
-    const uint8_t *s = bd->data;
-    *p++ = '"';
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t w = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-        *p++ = b64_chars[w >> 18];
-        *p++ = b64_chars[(w >> 12) & 63];
-        *p++ = b64_chars[(w >> 6) & 63];
-        *p++ = b64_chars[w & 63];
-    }
-    if (n - i == 1) {
-        uint32_t w = (uint32_t)s[i] << 16;
-        *p++ = b64_chars[w >> 18];
-        *p++ = b64_chars[(w >> 12) & 63];
-        *p++ = '=';
-        *p++ = '=';
-    } else if (n - i == 2) {
-        uint32_t w = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
-        *p++ = b64_chars[w >> 18];
-        *p++ = b64_chars[(w >> 12) & 63];
-        *p++ = b64_chars[(w >> 6) & 63];
-        *p++ = '=';
-    }
+    if (hex)
+        p += ot_hex_encode(bd->data, bd->len, p, false);
+    else
+        p += ot_base64_encode(bd->data, bd->len, p, 0);
     *p++ = '"';
     enc_done(e, p);
 }
@@ -301,10 +262,7 @@ static void enc_value(enc *e, const ProtobufCFieldDescriptor *f, const void *v)
         break;
     }
     case PROTOBUF_C_TYPE_BYTES:
-        if (hex_id_len(f))
-            enc_hex(e, v);
-        else
-            enc_base64(e, v);
+        enc_bytes(e, v, hex_id_len(f) != 0);
         break;
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)v;
@@ -664,17 +622,6 @@ static int get_double(dec *d, const json_t *v, double *out)
     return 0;
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static COLD int fail_hex(dec *d, size_t want, const json_t *v)
 {
     char what[40];
@@ -698,30 +645,11 @@ static int get_hex(dec *d, const json_t *v, size_t want, ProtobufCBinaryData *ou
     uint8_t *p = ot_arena_alloc(d->arena, want);
     if (!p)
         return oom(d);
-    for (size_t i = 0; i < want; i++) {
-        int hi = hex_val(s[2 * i]), lo = hex_val(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return fail_hex(d, want, v);
-        p[i] = (uint8_t)(hi << 4 | lo);
-    }
+    if (ot_hex_decode(s, len, p) != want)
+        return fail_hex(d, want, v);
     out->data = p;
     out->len = want;
     return 0;
-}
-
-static int b64_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
 }
 
 /* Standard or URL-safe base64, padding optional. */
@@ -730,36 +658,15 @@ static int get_base64(dec *d, const json_t *v, ProtobufCBinaryData *out)
     static const char what[] = "a base64 string";
     if (!json_is_string(v))
         return fail_type(d, what, v);
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-    if (len % 4 == 0 && len >= 4) {
-        if (s[len - 1] == '=')
-            len--;
-        if (s[len - 1] == '=')
-            len--;
-    }
-    if (len % 4 == 1)
-        return fail_type(d, what, v);
-    size_t n = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-    uint8_t *p = n ? ot_arena_alloc(d->arena, n) : NULL;
-    if (n && !p)
+    size_t len = json_string_length(v), max = ot_base64_decoded_max(len);
+    uint8_t *p = max ? ot_arena_alloc(d->arena, max) : NULL;
+    if (max && !p)
         return oom(d);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int x = b64_val(s[i]);
-        if (x < 0)
-            return fail_type(d, what, v);
-        acc = (acc << 6) | (uint32_t)x;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            p[o++] = (uint8_t)(acc >> bits);
-        }
-    }
+    long n = ot_base64_decode(json_string_value(v), len, p);
+    if (n < 0)
+        return fail_type(d, what, v);
     out->data = p;
-    out->len = o;
+    out->len = (size_t)n;
     return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "codec.h"
 #include "factory.h"
 #include "log.h"
 
@@ -564,17 +565,6 @@ static const char *found(parser *p, char *buf, size_t cap)
 
 /* ---- literals ----------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static size_t put_utf8(char *o, uint32_t cp)
 {
     if (cp < 0x80) {
@@ -648,7 +638,7 @@ static bool decode_str(parser *p, const char **out, size_t *outlen)
         if (digits) {
             uint32_t cp = 0;
             for (int k = 0; k < digits; k++) {
-                int h = i + 1 + (size_t)k < n ? hexval(s[i + 1 + k]) : -1;
+                int h = i + 1 + (size_t)k < n ? ot_hex_digit((unsigned char)s[i + 1 + k]) : -1;
                 if (h < 0) {
                     fail(p, at, "invalid escape in string: \\%c needs %d hex digits", e, digits);
                     return false;
@@ -687,13 +677,10 @@ static bool decode_hex(parser *p, const char *s, size_t n, size_t pos, const cha
         fail(p, pos, "out of memory");
         return false;
     }
-    for (size_t i = 0; i < n; i += 2) {
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
-        if (hi < 0 || lo < 0) {
-            fail(p, pos, "expected hex digits, found \"%.*s\"", 2, s + i);
-            return false;
-        }
-        o[i / 2] = (uint8_t)(hi * 16 + lo);
+    size_t good = ot_hex_decode(s, n, o);
+    if (good != n / 2) {
+        fail(p, pos, "expected hex digits, found \"%.*s\"", 2, s + 2 * good);
+        return false;
     }
     *out = (const char *)o;
     *outlen = n / 2;
@@ -1528,15 +1515,10 @@ static void set_bytes(val *v, const ProtobufCBinaryData *b)
 
 static void set_hex(val *v, const ProtobufCBinaryData *b, char *scratch)
 {
-    static const char hx[] = "0123456789abcdef";
     size_t n = b->len < SCRATCH / 2 ? b->len : SCRATCH / 2 - 1;
-    for (size_t i = 0; i < n; i++) {
-        scratch[2 * i] = hx[b->data[i] >> 4];
-        scratch[2 * i + 1] = hx[b->data[i] & 15];
-    }
     v->t = T_STR;
     v->u.s.p = scratch;
-    v->u.s.n = 2 * n;
+    v->u.s.n = ot_hex_encode(b->data, n, scratch, false);
 }
 
 static int64_t metric_type(const ot_metric *m)
@@ -1909,15 +1891,10 @@ static int eval_ismatch(ev *e, const node *n, char *scratch)
     case T_DBL: len = fmt_double(v.u.d, scratch, SCRATCH), s = scratch; break;
     case T_BOOL: s = v.u.b ? "true" : "false", len = strlen(s); break;
     case T_BYTES: {
-        static const char hx[] = "0123456789abcdef";
         if (v.u.s.n > SCRATCH / 2 - 1)
             return ot_err_set(e->err, "IsMatch: a %zu-byte value is too long to match as hex",
                               v.u.s.n);
-        for (size_t i = 0; i < v.u.s.n; i++) {
-            scratch[2 * i] = hx[(uint8_t)v.u.s.p[i] >> 4];
-            scratch[2 * i + 1] = hx[(uint8_t)v.u.s.p[i] & 15];
-        }
-        len = 2 * v.u.s.n;
+        len = ot_hex_encode((const uint8_t *)v.u.s.p, v.u.s.n, scratch, false);
         s = scratch;
         break;
     }

@@ -1,10 +1,15 @@
-"""Shared fixtures for end-to-end tests: the real otelite binary over real
-loopback sockets. Each test gets its own ports and temp files."""
+"""Shared fixtures and helpers for end-to-end tests: the real otelite binary
+over real loopback sockets. Each test gets its own ports and temp files."""
+import importlib
+import json
 import os
+import pathlib
 import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -28,6 +33,113 @@ def http_get(url, timeout=2.0):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def http_post(url, data, headers=None, timeout=5.0):
+    """(status, headers, body) of a POST, without raising on HTTP errors."""
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def post_json(port, path, body, timeout=5.0):
+    """body as OTLP JSON to the agent's HTTP receiver: (status, body)."""
+    status, _, out = http_post(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
+                               {"Content-Type": "application/json"}, timeout)
+    return status, out
+
+
+def wait_for(cond, timeout=10.0, what="condition"):
+    """cond()'s first true value, polled until timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def read_json_lines(path):
+    """The documents a file exporter wrote so far; [] before the file exists
+    or while a line is half written."""
+    try:
+        return [json.loads(l) for l in pathlib.Path(path).read_text().splitlines() if l.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def wait_lines(path, n, timeout=10.0):
+    """The non-empty lines of path, once there are n."""
+    def enough():
+        if not os.path.exists(path):
+            return None
+        lines = [l for l in open(path).read().splitlines() if l.strip()]
+        return lines if len(lines) >= n else None
+    return wait_for(enough, timeout, f"{n} lines in {path}")
+
+
+# ---- protobuf --------------------------------------------------------------
+
+PROTO_DIR = os.path.join(ROOT, "agent", "proto")
+
+
+@pytest.fixture(scope="session")
+def otlp_pb2(tmp_path_factory):
+    """Python classes for the project's .proto files, generated with protoc,
+    so tests read the wire with a decoder independent of the agent's: a dict
+    from module name (trace_service_pb2, ..., status_pb2) to module."""
+    out = tmp_path_factory.mktemp("pb2")
+    protos = sorted(str(p) for p in pathlib.Path(PROTO_DIR).glob("*.proto"))
+    subprocess.run(["protoc", f"--python_out={out}", "-I", PROTO_DIR] + protos, check=True)
+    sys.path.insert(0, str(out))
+    try:
+        return {n: importlib.import_module(n) for n in
+                ("trace_service_pb2", "metrics_service_pb2", "logs_service_pb2", "status_pb2")}
+    finally:
+        sys.path.remove(str(out))
+
+
+def export_classes(pb2, signal):
+    """(Export*ServiceRequest, Export*ServiceResponse) of a signal."""
+    m = pb2[{"traces": "trace", "metrics": "metrics", "logs": "logs"}[signal] + "_service_pb2"]
+    name = {"traces": "Trace", "metrics": "Metrics", "logs": "Logs"}[signal]
+    return getattr(m, f"Export{name}ServiceRequest"), getattr(m, f"Export{name}ServiceResponse")
+
+
+# ---- TLS -------------------------------------------------------------------
+
+class TestCA:
+    """A throwaway certificate authority in directory d, made with the
+    openssl command, and the leaf certificates it signs."""
+    __test__ = False  # not a test class, whatever its name
+
+    def __init__(self, d, key="ec"):
+        self.dir = pathlib.Path(d)
+        self.newkey = (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+                       if key == "ec" else ["-newkey", "rsa:2048"]) + ["-nodes"]
+        self.ca = str(self.dir / "ca.pem")
+        self._run("req", "-x509", *self.newkey, "-keyout", f"{self.dir}/ca.key", "-out",
+                  self.ca, "-days", "2", "-subj", "/CN=otelite test CA")
+
+    @staticmethod
+    def _run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+
+    def leaf(self, name, ext):
+        """A certificate for CN=name with the X.509 extension lines ext:
+        {"cert": path, "key": path}."""
+        d = self.dir
+        self._run("req", *self.newkey, "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr",
+                  "-subj", f"/CN={name}")
+        (d / f"{name}.ext").write_text(ext + "\n")
+        self._run("x509", "-req", "-in", f"{d}/{name}.csr", "-CA", self.ca, "-CAkey",
+                  f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/{name}.pem", "-days", "2",
+                  "-extfile", f"{d}/{name}.ext")
+        return {"cert": f"{d}/{name}.pem", "key": f"{d}/{name}.key"}
 
 
 class Agent:

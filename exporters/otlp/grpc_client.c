@@ -540,8 +540,8 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
         st->have_status = true;
         st->grpc_status = v;
     } else if (IS("grpc-message")) {
-        ot_otlpexp_percent_decode((const char *)value, valuelen, st->grpc_message,
-                                  sizeof st->grpc_message);
+        ot_grpc_percent_decode((const char *)value, valuelen, st->grpc_message,
+                               sizeof st->grpc_message);
     } else if (IS("grpc-status-details-bin")) {
         st->have_details =
             ot_otlpexp_status_from_bin_header((const char *)value, valuelen, &st->details) == 0;
@@ -581,7 +581,7 @@ static int unframe(gstream *st, ot_buf *b, char *why, size_t cap)
         return -1;
     }
     const uint8_t *p = (const uint8_t *)b->data;
-    uint32_t mlen = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+    uint32_t mlen = ot_grpc_prefix_len(p);
     if (mlen > b->len - 5) {
         snprintf(why, cap, "truncated response message");
         return -1;
@@ -956,19 +956,15 @@ static bool submit(ot_otlpexp_grpc *g, gconn *c, gcall *call)
     st->call = call;
     st->body = call->msg;
     st->body_len = call->len;
-    st->prefix[0] = call->compressed ? 1 : 0;
-    st->prefix[1] = (uint8_t)(call->len >> 24);
-    st->prefix[2] = (uint8_t)(call->len >> 16);
-    st->prefix[3] = (uint8_t)(call->len >> 8);
-    st->prefix[4] = (uint8_t)call->len;
-    ot_otlpexp_grpc_timeout(call->deadline - now_ns(), st->timeout);
+    ot_grpc_prefix(st->prefix, call->compressed, (uint32_t)call->len);
+    ot_grpc_timeout_format(call->deadline - now_ns(), st->timeout);
 
     nghttp2_nv nv[16 + 64];
     size_t n = 0;
 #define NV(nm, val, vl)                                                                           \
     nv[n++] = (nghttp2_nv){(uint8_t *)(uintptr_t)(nm), (uint8_t *)(uintptr_t)(val), strlen(nm),   \
                            (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE}
-    const char *path = ot_otlpexp_grpc_path(call->sig);
+    const char *path = ot_grpc_path(call->sig);
     NV(":method", "POST", 4);
     NV(":scheme", g->ssl_ctx ? "https" : "http", g->ssl_ctx ? 5 : 4);
     NV(":path", path, strlen(path));

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "err.h"
+#include "grpc_wire.h"
 #include "otlp.h"
 
 /* ---- configuration shared by both exporters ----------------------------- */
@@ -50,27 +51,7 @@ typedef struct ot_otlpexp_result {
     char partial_msg[256];
 } ot_otlpexp_result;
 
-/* ---- gRPC status rules -------------------------------------------------- */
-
-enum {
-    OT_GRPC_OK = 0,
-    OT_GRPC_CANCELLED = 1,
-    OT_GRPC_UNKNOWN = 2,
-    OT_GRPC_INVALID_ARGUMENT = 3,
-    OT_GRPC_DEADLINE_EXCEEDED = 4,
-    OT_GRPC_NOT_FOUND = 5,
-    OT_GRPC_ALREADY_EXISTS = 6,
-    OT_GRPC_PERMISSION_DENIED = 7,
-    OT_GRPC_RESOURCE_EXHAUSTED = 8,
-    OT_GRPC_FAILED_PRECONDITION = 9,
-    OT_GRPC_ABORTED = 10,
-    OT_GRPC_OUT_OF_RANGE = 11,
-    OT_GRPC_UNIMPLEMENTED = 12,
-    OT_GRPC_INTERNAL = 13,
-    OT_GRPC_UNAVAILABLE = 14,
-    OT_GRPC_DATA_LOSS = 15,
-    OT_GRPC_UNAUTHENTICATED = 16,
-};
+/* ---- gRPC status rules (the codes: grpc_wire.h) ------------------------ */
 
 const char *ot_otlpexp_grpc_code_name(int code);
 /* The OTLP rule: OK, retryable (CANCELLED, DEADLINE_EXCEEDED, ABORTED,
@@ -96,17 +77,6 @@ int ot_otlpexp_status_from_json(const char *buf, size_t len, ot_otlpexp_rpc_stat
 /* The grpc-status-details-bin header: base64 (padding optional) of the
  * Status bytes. */
 int ot_otlpexp_status_from_bin_header(const char *b64, size_t len, ot_otlpexp_rpc_status *out);
-
-/* Base64 (standard or URL alphabet, padding optional) into out; returns the
- * decoded length or -1. out needs len*3/4+3 bytes. */
-long ot_otlpexp_b64_decode(const char *in, size_t len, uint8_t *out);
-/* grpc-message is percent-encoded; decodes into out (NUL-terminated,
- * truncated to cap). */
-void ot_otlpexp_percent_decode(const char *in, size_t len, char *out, size_t cap);
-/* The grpc-timeout header value for a remaining time ("4999m", "10S"). */
-void ot_otlpexp_grpc_timeout(int64_t ns, char out[16]);
-/* "/opentelemetry.proto.collector.trace.v1.TraceService/Export" … */
-const char *ot_otlpexp_grpc_path(ot_signal s);
 
 /* ---- HTTP rules --------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codec.h"
 #include "otlp_json.h"
 #include "otlpexp.h"
 
@@ -146,125 +147,19 @@ int ot_otlpexp_status_from_json(const char *buf, size_t len, ot_otlpexp_rpc_stat
     return rc;
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-long ot_otlpexp_b64_decode(const char *in, size_t len, uint8_t *out)
-{
-    while (len && in[len - 1] == '=')
-        len--;
-    if (len % 4 == 1)
-        return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    long n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return n;
-}
-
 int ot_otlpexp_status_from_bin_header(const char *b64, size_t len, ot_otlpexp_rpc_status *out)
 {
     memset(out, 0, sizeof *out);
     uint8_t stackbuf[1024];
-    uint8_t *raw = len / 4 * 3 + 3 <= sizeof stackbuf ? stackbuf : malloc(len / 4 * 3 + 3);
+    size_t max = ot_base64_decoded_max(len);
+    uint8_t *raw = max <= sizeof stackbuf ? stackbuf : malloc(max);
     if (!raw)
         return -1;
-    long n = ot_otlpexp_b64_decode(b64, len, raw);
+    long n = ot_base64_decode(b64, len, raw);
     int rc = n < 0 ? -1 : ot_otlpexp_status_from_pb(raw, (size_t)n, out);
     if (raw != stackbuf)
         free(raw);
     return rc;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-void ot_otlpexp_percent_decode(const char *in, size_t len, char *out, size_t cap)
-{
-    size_t o = 0;
-    if (!cap)
-        return;
-    for (size_t i = 0; i < len && o + 1 < cap; i++) {
-        int hi, lo;
-        if (in[i] == '%' && i + 2 < len && (hi = hexval((unsigned char)in[i + 1])) >= 0 &&
-            (lo = hexval((unsigned char)in[i + 2])) >= 0) {
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = in[i];
-        }
-    }
-    out[o] = '\0';
-}
-
-void ot_otlpexp_grpc_timeout(int64_t ns, char out[16])
-{
-    /* At most 8 digits; round up so the server never sees a shorter
-     * deadline than ours. */
-    if (ns < 1)
-        ns = 1;
-    if (ns > INT64_MAX / 2) /* keeps the rounding below in range */
-        ns = INT64_MAX / 2;
-    static const struct {
-        int64_t unit;
-        char c;
-    } units[] = {
-        {1, 'n'}, {1000, 'u'}, {1000000, 'm'}, {1000000000LL, 'S'},
-        {60000000000LL, 'M'}, {3600000000000LL, 'H'},
-    };
-    /* Milliseconds are what servers log; finer only for tiny values. */
-    size_t start = ns < 1000000 ? 0 : 2;
-    for (size_t i = start; i < sizeof units / sizeof units[0]; i++) {
-        int64_t v = (ns + units[i].unit - 1) / units[i].unit;
-        if (v <= 99999999) {
-            snprintf(out, 16, "%lld%c", (long long)v, units[i].c);
-            return;
-        }
-    }
-    snprintf(out, 16, "99999999H");
-}
-
-const char *ot_otlpexp_grpc_path(ot_signal s)
-{
-    switch (s) {
-    case OT_TRACES:
-        return "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-    case OT_METRICS:
-        return "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-    case OT_LOGS:
-        return "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-    default:
-        return "/";
-    }
 }
 
 /* ---- HTTP --------------------------------------------------------------- */

@@ -2,8 +2,10 @@
  * processor's cuts at send_batch_max_size. Two forms of the same window:
  * on a decoded request (shallow copies sharing everything the window
  * leaves untouched) and on its protobuf bytes (copied field by field,
- * nothing decoded), which is what a cut costs when it goes well. Both place
- * entries with one rule (place()), so they hold the same. */
+ * nothing decoded), which is what a cut costs when it goes well. Both walk
+ * one table of the levels of a request (wlevel, by field number; the
+ * decoded form reads the fields through the protobuf-c descriptors) and
+ * place entries with one rule (place()), so they hold the same. */
 #include "split.h"
 
 #include <limits.h>
@@ -53,317 +55,24 @@ static void overlap(const win *w, size_t pos, size_t n, size_t *a0, size_t *b0)
     *b0 = hi - pos;
 }
 
-/* ---- traces ------------------------------------------------------------ */
-
-static size_t rs_items(const ot_resource_spans *rs)
+/* The window [lo, hi) cut to the *total items there are. Without items
+ * there is nothing to split: the one window is all of it, and counts as
+ * one item so that it takes in the entries. */
+static win clamp(size_t lo, size_t hi, size_t *total)
 {
-    size_t n = 0;
-    for (size_t j = 0; j < rs->n_scope_spans; j++)
-        n += rs->scope_spans[j]->n_spans;
-    return n;
-}
-
-static ot_resource_spans *part_rs(ot_arena *a, const win *w, const ot_resource_spans *rs,
-                                  size_t pos, size_t n)
-{
-    ot_resource_spans *c = dup(a, rs, sizeof *rs);
-    if (!c || !(c->scope_spans = ptrs(a, rs->n_scope_spans)))
-        return NULL;
-    c->n_scope_spans = 0;
-    size_t q = pos;
-    for (size_t j = 0; j < rs->n_scope_spans; j++) {
-        ot_scope_spans *ss = rs->scope_spans[j];
-        size_t m = ss->n_spans;
-        int how = place(w, q, m, pos, pos + n);
-        if (how == WHOLE) {
-            c->scope_spans[c->n_scope_spans++] = ss;
-        } else if (how == PART) {
-            ot_scope_spans *cs = dup(a, ss, sizeof *ss);
-            if (!cs)
-                return NULL;
-            size_t a0, b0;
-            overlap(w, q, m, &a0, &b0);
-            cs->spans = ss->spans + a0;
-            cs->n_spans = b0 - a0;
-            c->scope_spans[c->n_scope_spans++] = cs;
-        }
-        q += m;
+    if (*total == 0) {
+        *total = 1;
+        return (win){0, 1};
     }
-    return c;
-}
-
-static ProtobufCMessage *view_traces(const ot_trace_req *r, const win *w, size_t total,
-                                     ot_arena *a)
-{
-    ot_trace_req *v = dup(a, r, sizeof *r);
-    if (!v || !(v->resource_spans = ptrs(a, r->n_resource_spans)))
-        return NULL;
-    v->n_resource_spans = 0;
-    size_t pos = 0;
-    for (size_t i = 0; i < r->n_resource_spans; i++) {
-        ot_resource_spans *rs = r->resource_spans[i];
-        size_t n = rs_items(rs);
-        int how = place(w, pos, n, 0, total);
-        if (how == WHOLE) {
-            v->resource_spans[v->n_resource_spans++] = rs;
-        } else if (how == PART) {
-            ot_resource_spans *c = part_rs(a, w, rs, pos, n);
-            if (!c)
-                return NULL;
-            v->resource_spans[v->n_resource_spans++] = c;
-        }
-        pos += n;
-    }
-    return &v->base;
-}
-
-/* ---- logs -------------------------------------------------------------- */
-
-static size_t rl_items(const ot_resource_logs *rl)
-{
-    size_t n = 0;
-    for (size_t j = 0; j < rl->n_scope_logs; j++)
-        n += rl->scope_logs[j]->n_log_records;
-    return n;
-}
-
-static ot_resource_logs *part_rl(ot_arena *a, const win *w, const ot_resource_logs *rl,
-                                 size_t pos, size_t n)
-{
-    ot_resource_logs *c = dup(a, rl, sizeof *rl);
-    if (!c || !(c->scope_logs = ptrs(a, rl->n_scope_logs)))
-        return NULL;
-    c->n_scope_logs = 0;
-    size_t q = pos;
-    for (size_t j = 0; j < rl->n_scope_logs; j++) {
-        ot_scope_logs *sl = rl->scope_logs[j];
-        size_t m = sl->n_log_records;
-        int how = place(w, q, m, pos, pos + n);
-        if (how == WHOLE) {
-            c->scope_logs[c->n_scope_logs++] = sl;
-        } else if (how == PART) {
-            ot_scope_logs *cs = dup(a, sl, sizeof *sl);
-            if (!cs)
-                return NULL;
-            size_t a0, b0;
-            overlap(w, q, m, &a0, &b0);
-            cs->log_records = sl->log_records + a0;
-            cs->n_log_records = b0 - a0;
-            c->scope_logs[c->n_scope_logs++] = cs;
-        }
-        q += m;
-    }
-    return c;
-}
-
-static ProtobufCMessage *view_logs(const ot_logs_req *r, const win *w, size_t total, ot_arena *a)
-{
-    ot_logs_req *v = dup(a, r, sizeof *r);
-    if (!v || !(v->resource_logs = ptrs(a, r->n_resource_logs)))
-        return NULL;
-    v->n_resource_logs = 0;
-    size_t pos = 0;
-    for (size_t i = 0; i < r->n_resource_logs; i++) {
-        ot_resource_logs *rl = r->resource_logs[i];
-        size_t n = rl_items(rl);
-        int how = place(w, pos, n, 0, total);
-        if (how == WHOLE) {
-            v->resource_logs[v->n_resource_logs++] = rl;
-        } else if (how == PART) {
-            ot_resource_logs *c = part_rl(a, w, rl, pos, n);
-            if (!c)
-                return NULL;
-            v->resource_logs[v->n_resource_logs++] = c;
-        }
-        pos += n;
-    }
-    return &v->base;
-}
-
-/* ---- metrics ----------------------------------------------------------- */
-
-#define MCASE(x) OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_##x
-
-static size_t metric_points(const ot_metric *m)
-{
-    switch (m->data_case) {
-    case MCASE(GAUGE):
-        return m->gauge ? m->gauge->n_data_points : 0;
-    case MCASE(SUM):
-        return m->sum ? m->sum->n_data_points : 0;
-    case MCASE(HISTOGRAM):
-        return m->histogram ? m->histogram->n_data_points : 0;
-    case MCASE(EXPONENTIAL_HISTOGRAM):
-        return m->exponential_histogram ? m->exponential_histogram->n_data_points : 0;
-    case MCASE(SUMMARY):
-        return m->summary ? m->summary->n_data_points : 0;
-    default:
-        return 0;
-    }
-}
-
-/* The metric with only points [a0, b0): its own copy of the metric and of
- * its data holder, the points themselves shared. */
-#define SLICE(field)                                                 \
-    do {                                                             \
-        c->field = dup(a, m->field, sizeof *m->field);               \
-        if (!c->field)                                               \
-            return NULL;                                             \
-        c->field->data_points = m->field->data_points + a0;          \
-        c->field->n_data_points = b0 - a0;                           \
-    } while (0)
-
-static ot_metric *slice_metric(ot_arena *a, const ot_metric *m, size_t a0, size_t b0)
-{
-    ot_metric *c = dup(a, m, sizeof *m);
-    if (!c)
-        return NULL;
-    switch (m->data_case) {
-    case MCASE(GAUGE):
-        SLICE(gauge);
-        break;
-    case MCASE(SUM):
-        SLICE(sum);
-        break;
-    case MCASE(HISTOGRAM):
-        SLICE(histogram);
-        break;
-    case MCASE(EXPONENTIAL_HISTOGRAM):
-        SLICE(exponential_histogram);
-        break;
-    case MCASE(SUMMARY):
-        SLICE(summary);
-        break;
-    default:
-        break;
-    }
-    return c;
-}
-
-static size_t sm_items(const ot_scope_metrics *sm)
-{
-    size_t n = 0;
-    for (size_t k = 0; k < sm->n_metrics; k++)
-        n += metric_points(sm->metrics[k]);
-    return n;
-}
-
-static size_t rm_items(const ot_resource_metrics *rm)
-{
-    size_t n = 0;
-    for (size_t j = 0; j < rm->n_scope_metrics; j++)
-        n += sm_items(rm->scope_metrics[j]);
-    return n;
-}
-
-static ot_scope_metrics *part_sm(ot_arena *a, const win *w, const ot_scope_metrics *sm,
-                                 size_t pos, size_t n)
-{
-    ot_scope_metrics *c = dup(a, sm, sizeof *sm);
-    if (!c || !(c->metrics = ptrs(a, sm->n_metrics)))
-        return NULL;
-    c->n_metrics = 0;
-    size_t q = pos;
-    for (size_t k = 0; k < sm->n_metrics; k++) {
-        ot_metric *m = sm->metrics[k];
-        size_t p = metric_points(m);
-        int how = place(w, q, p, pos, pos + n);
-        if (how == WHOLE) {
-            c->metrics[c->n_metrics++] = m;
-        } else if (how == PART) {
-            size_t a0, b0;
-            overlap(w, q, p, &a0, &b0);
-            ot_metric *cm = slice_metric(a, m, a0, b0);
-            if (!cm)
-                return NULL;
-            c->metrics[c->n_metrics++] = cm;
-        }
-        q += p;
-    }
-    return c;
-}
-
-static ot_resource_metrics *part_rm(ot_arena *a, const win *w, const ot_resource_metrics *rm,
-                                    size_t pos, size_t n)
-{
-    ot_resource_metrics *c = dup(a, rm, sizeof *rm);
-    if (!c || !(c->scope_metrics = ptrs(a, rm->n_scope_metrics)))
-        return NULL;
-    c->n_scope_metrics = 0;
-    size_t q = pos;
-    for (size_t j = 0; j < rm->n_scope_metrics; j++) {
-        ot_scope_metrics *sm = rm->scope_metrics[j];
-        size_t m = sm_items(sm);
-        int how = place(w, q, m, pos, pos + n);
-        if (how == WHOLE) {
-            c->scope_metrics[c->n_scope_metrics++] = sm;
-        } else if (how == PART) {
-            ot_scope_metrics *cs = part_sm(a, w, sm, q, m);
-            if (!cs)
-                return NULL;
-            c->scope_metrics[c->n_scope_metrics++] = cs;
-        }
-        q += m;
-    }
-    return c;
-}
-
-static ProtobufCMessage *view_metrics(const ot_metrics_req *r, const win *w, size_t total,
-                                      ot_arena *a)
-{
-    ot_metrics_req *v = dup(a, r, sizeof *r);
-    if (!v || !(v->resource_metrics = ptrs(a, r->n_resource_metrics)))
-        return NULL;
-    v->n_resource_metrics = 0;
-    size_t pos = 0;
-    for (size_t i = 0; i < r->n_resource_metrics; i++) {
-        ot_resource_metrics *rm = r->resource_metrics[i];
-        size_t n = rm_items(rm);
-        int how = place(w, pos, n, 0, total);
-        if (how == WHOLE) {
-            v->resource_metrics[v->n_resource_metrics++] = rm;
-        } else if (how == PART) {
-            ot_resource_metrics *c = part_rm(a, w, rm, pos, n);
-            if (!c)
-                return NULL;
-            v->resource_metrics[v->n_resource_metrics++] = c;
-        }
-        pos += n;
-    }
-    return &v->base;
-}
-
-ProtobufCMessage *ot_split_view(ot_signal s, const ProtobufCMessage *req, size_t lo, size_t hi,
-                                ot_arena *a)
-{
-    size_t total = ot_count_items(s, req);
-    if (hi > total)
-        hi = total;
+    if (hi > *total)
+        hi = *total;
     if (lo > hi)
         lo = hi;
-    /* Without items there is nothing to split: the one window is all of it. */
-    if (total == 0) {
-        lo = 0;
-        hi = 1;
-        total = 1;
-    }
-    win w = {lo, hi};
-    switch (s) {
-    case OT_TRACES:
-        return view_traces((const ot_trace_req *)req, &w, total, a);
-    case OT_METRICS:
-        return view_metrics((const ot_metrics_req *)req, &w, total, a);
-    case OT_LOGS:
-        return view_logs((const ot_logs_req *)req, &w, total, a);
-    default:
-        return NULL;
-    }
+    return (win){lo, hi};
 }
 
-/* ---- the same windows on protobuf bytes -------------------------------- */
-
-/* One level of a request, as the wire sees it: which fields hold the
- * entries of the next level (or, at the last level, the items). */
+/* One level of a request: which fields hold the entries of the next level
+ * (or, at the last level, the items). Both forms of window walk these. */
 typedef struct wlevel {
     uint32_t kids[5];
     int n_kids;
@@ -382,6 +91,136 @@ static const wlevel wm_metric = {{5, 7, 9, 10, 11}, 5, &wm_points};
 static const wlevel wm_scope = {{2}, 1, &wm_metric};
 static const wlevel wm_res = {{2}, 1, &wm_scope};
 static const wlevel wm_req = {{1}, 1, &wm_res};
+
+static const wlevel *root_level(ot_signal s)
+{
+    return s == OT_TRACES || s == OT_LOGS ? &w_req : s == OT_METRICS ? &wm_req : NULL;
+}
+
+/* ---- windows on a decoded request ---------------------------------------- */
+
+static void *member(const ProtobufCMessage *m, size_t off)
+{
+    return (char *)m + off;
+}
+
+/* One cut of a decoded request: the window, where the copies go, and the
+ * descriptors of the kid fields at each depth of the walk, looked up once
+ * per message type rather than once per entry. */
+typedef struct dwalk {
+    const win *w;
+    ot_arena *a;
+    struct {
+        const ProtobufCMessageDescriptor *msg;
+        const ProtobufCFieldDescriptor *kid[5];
+    } memo[5];
+} dwalk;
+
+static const ProtobufCFieldDescriptor *const *kid_fields(dwalk *dw, int depth, const wlevel *l,
+                                                        const ProtobufCMessage *m)
+{
+    if (dw->memo[depth].msg != m->descriptor) {
+        dw->memo[depth].msg = m->descriptor;
+        for (int i = 0; i < l->n_kids; i++)
+            dw->memo[depth].kid[i] = protobuf_c_message_descriptor_get_field(m->descriptor,
+                                                                             l->kids[i]);
+    }
+    return dw->memo[depth].kid;
+}
+
+/* The entries the kid field f of m holds, as an array of *n pointers. A
+ * repeated field is that already (protobuf-c keeps a count and an array of
+ * pointers); a oneof member (a metric's data) is one pointer, there when
+ * the case names it. */
+static void **kids(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, size_t *n)
+{
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        *n = *(const size_t *)member(m, f->quantifier_offset);
+        return *(void ***)member(m, f->offset);
+    }
+    void **one = member(m, f->offset);
+    *n = *(const uint32_t *)member(m, f->quantifier_offset) == f->id && *one ? 1 : 0;
+    return one;
+}
+
+/* Items under the decoded entry m of level l. */
+static size_t dcount(dwalk *dw, int depth, const wlevel *l, const ProtobufCMessage *m)
+{
+    const ProtobufCFieldDescriptor *const *f = kid_fields(dw, depth, l, m);
+    size_t n = 0;
+    for (int i = 0; i < l->n_kids; i++) {
+        size_t nk;
+        void **v = kids(m, f[i], &nk);
+        if (!l->next) {
+            n += nk;
+            continue;
+        }
+        for (size_t j = 0; j < nk; j++)
+            n += dcount(dw, depth + 1, l->next, v[j]);
+    }
+    return n;
+}
+
+/* The window of the decoded entry m of level l that holds items
+ * [pos, pos + n): a shallow copy of m whose lists keep the entries in the
+ * window, whole or themselves cut. The items are not copied: the copy's
+ * list is the part of m's array that falls in the window. */
+static ProtobufCMessage *dview(dwalk *dw, int depth, const wlevel *l, const ProtobufCMessage *m,
+                               size_t pos, size_t n)
+{
+    ProtobufCMessage *c = dup(dw->a, m, m->descriptor->sizeof_message);
+    if (!c)
+        return NULL;
+    const ProtobufCFieldDescriptor *const *fields = kid_fields(dw, depth, l, m);
+    size_t q = pos;
+    for (int i = 0; i < l->n_kids; i++) {
+        const ProtobufCFieldDescriptor *f = fields[i];
+        size_t nk, k = 0;
+        void **v = kids(m, f, &nk), **out;
+        bool repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
+        if (!l->next) {
+            size_t a0, b0;
+            overlap(dw->w, q, nk, &a0, &b0);
+            out = v + a0;
+            k = b0 - a0;
+            q += nk;
+        } else {
+            out = repeated ? ptrs(dw->a, nk) : member(c, f->offset);
+            if (!out)
+                return NULL;
+            for (size_t j = 0; j < nk; j++) {
+                size_t items = dcount(dw, depth + 1, l->next, v[j]);
+                int how = place(dw->w, q, items, pos, pos + n);
+                if (how == WHOLE) {
+                    out[k++] = v[j];
+                } else if (how == PART) {
+                    if (!(out[k++] = dview(dw, depth + 1, l->next, v[j], q, items)))
+                        return NULL;
+                }
+                q += items;
+            }
+        }
+        if (repeated) {
+            *(size_t *)member(c, f->quantifier_offset) = k;
+            *(void ***)member(c, f->offset) = out;
+        }
+    }
+    return c;
+}
+
+ProtobufCMessage *ot_split_view(ot_signal s, const ProtobufCMessage *req, size_t lo, size_t hi,
+                                ot_arena *a)
+{
+    const wlevel *root = root_level(s);
+    if (!root)
+        return NULL;
+    size_t total = ot_count_items(s, req);
+    win w = clamp(lo, hi, &total);
+    dwalk dw = {.w = &w, .a = a};
+    return dview(&dw, 0, root, req, 0, total);
+}
+
+/* ---- the same windows on protobuf bytes ---------------------------------- */
 
 typedef struct wfield {
     const uint8_t *start, *end; /* the whole field, tag included */
@@ -540,23 +379,12 @@ static long wwindow(const wlevel *l, const uint8_t *p, size_t len, size_t pos, s
 long ot_split_wire(ot_signal s, const uint8_t *buf, size_t len, size_t total, size_t lo,
                    size_t hi, uint8_t *out)
 {
-    const wlevel *root = s == OT_TRACES || s == OT_LOGS ? &w_req
-                         : s == OT_METRICS              ? &wm_req
-                                                        : NULL;
+    const wlevel *root = root_level(s);
     if (!root || len > (size_t)LONG_MAX)
         return -1;
     long counted = wcount(root, buf, len);
     if (counted < 0 || (size_t)counted != total)
         return -1;
-    if (hi > total)
-        hi = total;
-    if (lo > hi)
-        lo = hi;
-    if (total == 0) {
-        lo = 0;
-        hi = 1;
-        total = 1;
-    }
-    win w = {lo, hi};
+    win w = clamp(lo, hi, &total);
     return wwindow(root, buf, len, 0, total, &w, out);
 }

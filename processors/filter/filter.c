@@ -114,10 +114,13 @@ typedef struct filter_proc {
  * over on the copy. Every write below happens after a drop, so after
  * need_mut. */
 typedef struct walk {
+    filter_proc *fp;
     ot_batch *b;
     ProtobufCMessage *msg;
     bool mut;
     ot_err *err;
+    ot_ottl_item it;
+    size_t items, extra; /* dropped, for the two counters */
 } walk;
 
 enum { W_OK = 0, W_ERR = -1, W_RESTART = 1 };
@@ -140,18 +143,14 @@ static int need_mut(walk *w)
     return W_RESTART;
 }
 
-typedef struct counts {
-    size_t items, extra;
-} counts;
-
-/* Evaluates set on it and, on a match, makes the walk mutable: W_OK with
- * *drop set, or W_ERR / W_RESTART. */
-static int decide(ot_ottl_set *set, const ot_ottl_item *it, walk *w, bool *drop)
+/* Evaluates set on the current item and, on a match, makes the walk
+ * mutable: W_OK with *drop set, or W_ERR / W_RESTART. */
+static int decide(ot_ottl_set *set, walk *w, bool *drop)
 {
     *drop = false;
     if (!set->n)
         return W_OK;
-    int m = ot_ottl_set_eval(set, it, w->err);
+    int m = ot_ottl_set_eval(set, &w->it, w->err);
     if (m < 0)
         return W_ERR;
     if (!m)
@@ -160,306 +159,219 @@ static int decide(ot_ottl_set *set, const ot_ottl_item *it, walk *w, bool *drop)
     return need_mut(w);
 }
 
-/* ---- traces -------------------------------------------------------------- */
+/* Looks at one entry of a list: W_OK with *drop saying whether it goes. */
+typedef int (*visit_fn)(walk *w, void *entry, bool *drop);
 
-static int walk_span(filter_proc *fp, walk *w, ot_ottl_item *it, ot_span *sp, counts *c,
-                     bool *drop)
+/* Visits the entries v[0..*n) in order and closes the list up over the
+ * ones dropped. Every level of a request is such a list: protobuf-c keeps
+ * a repeated message field as an array of pointers, handled here as
+ * void * as protobuf-c itself does. */
+static int sweep(walk *w, void **v, size_t *n, visit_fn visit)
 {
-    it->span = sp;
-    int r = decide(&fp->sets[0], it, w, drop);
-    if (r || *drop || !fp->sets[1].n)
-        return r;
-    size_t k = 0, n = sp->n_events;
-    for (size_t i = 0; i < n; i++) {
-        bool d;
-        it->event = sp->events[i];
-        if ((r = decide(&fp->sets[1], it, w, &d)))
+    size_t k = 0, len = *n;
+    for (size_t i = 0; i < len; i++) {
+        bool drop;
+        int r = visit(w, v[i], &drop);
+        if (r)
             return r;
-        if (d) {
-            c->extra++;
+        if (drop)
             continue;
-        }
         if (k != i)
-            sp->events[k] = sp->events[i];
+            v[k] = v[i];
         k++;
     }
-    it->event = NULL;
-    if (k != n)
-        sp->n_events = k;
+    if (k != len)
+        *n = k;
     return W_OK;
 }
 
-static int walk_traces(filter_proc *fp, walk *w, counts *c)
+/* After the walk below an entry (r: how it went): a resource, scope or
+ * metric left with nothing in it goes too. */
+static int drop_if_empty(walk *w, int r, size_t left, bool *drop)
 {
-    ot_trace_req *req = (ot_trace_req *)w->msg;
-    ot_ottl_item it;
-    memset(&it, 0, sizeof it);
-    size_t rk = 0, rn = req->n_resource_spans;
-    for (size_t ri = 0; ri < rn; ri++) {
-        ot_resource_spans *rs = req->resource_spans[ri];
-        it.resource = rs->resource;
-        size_t sk = 0, sn = rs->n_scope_spans;
-        for (size_t si = 0; si < sn; si++) {
-            ot_scope_spans *ss = rs->scope_spans[si];
-            it.scope = ss->scope;
-            size_t k = 0, n = ss->n_spans;
-            for (size_t i = 0; i < n; i++) {
-                bool d;
-                int r = walk_span(fp, w, &it, ss->spans[i], c, &d);
-                if (r)
-                    return r;
-                if (d) {
-                    c->items++;
-                    continue;
-                }
-                if (k != i)
-                    ss->spans[k] = ss->spans[i];
-                k++;
-            }
-            if (k != n)
-                ss->n_spans = k;
-            if (k == 0) {
-                int r = need_mut(w);
-                if (r)
-                    return r;
-                continue;
-            }
-            if (sk != si)
-                rs->scope_spans[sk] = ss;
-            sk++;
-        }
-        if (sk != sn)
-            rs->n_scope_spans = sk;
-        if (sk == 0) {
-            int r = need_mut(w);
-            if (r)
-                return r;
-            continue;
-        }
-        if (rk != ri)
-            req->resource_spans[rk] = rs;
-        rk++;
-    }
-    if (rk != rn)
-        req->n_resource_spans = rk;
-    return W_OK;
+    *drop = false;
+    if (r || left)
+        return r;
+    *drop = true;
+    return need_mut(w);
+}
+
+/* ---- traces -------------------------------------------------------------- */
+
+static int visit_event(walk *w, void *e, bool *drop)
+{
+    w->it.event = e;
+    int r = decide(&w->fp->sets[1], w, drop);
+    if (!r && *drop)
+        w->extra++;
+    return r;
+}
+
+static int visit_span(walk *w, void *e, bool *drop)
+{
+    ot_span *sp = e;
+    w->it.span = sp;
+    int r = decide(&w->fp->sets[0], w, drop);
+    if (!r && *drop)
+        w->items++;
+    if (r || *drop || !w->fp->sets[1].n)
+        return r;
+    r = sweep(w, (void **)sp->events, &sp->n_events, visit_event);
+    w->it.event = NULL;
+    return r;
+}
+
+static int visit_scope_spans(walk *w, void *e, bool *drop)
+{
+    ot_scope_spans *ss = e;
+    w->it.scope = ss->scope;
+    int r = sweep(w, (void **)ss->spans, &ss->n_spans, visit_span);
+    return drop_if_empty(w, r, ss->n_spans, drop);
+}
+
+static int visit_resource_spans(walk *w, void *e, bool *drop)
+{
+    ot_resource_spans *rs = e;
+    w->it.resource = rs->resource;
+    int r = sweep(w, (void **)rs->scope_spans, &rs->n_scope_spans, visit_scope_spans);
+    return drop_if_empty(w, r, rs->n_scope_spans, drop);
 }
 
 /* ---- metrics -------------------------------------------------------------- */
 
-static size_t point_count(const ot_metric *m)
+/* The points of m (of the type m->data_case says) and where their count is. */
+static void **metric_points(ot_metric *m, size_t **n)
 {
     switch (m->data_case) {
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
-        return m->gauge ? m->gauge->n_data_points : 0;
+        if (!m->gauge)
+            return NULL;
+        *n = &m->gauge->n_data_points;
+        return (void **)m->gauge->data_points;
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
-        return m->sum ? m->sum->n_data_points : 0;
+        if (!m->sum)
+            return NULL;
+        *n = &m->sum->n_data_points;
+        return (void **)m->sum->data_points;
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
-        return m->histogram ? m->histogram->n_data_points : 0;
+        if (!m->histogram)
+            return NULL;
+        *n = &m->histogram->n_data_points;
+        return (void **)m->histogram->data_points;
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
-        return m->exponential_histogram ? m->exponential_histogram->n_data_points : 0;
+        if (!m->exponential_histogram)
+            return NULL;
+        *n = &m->exponential_histogram->n_data_points;
+        return (void **)m->exponential_histogram->data_points;
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY:
-        return m->summary ? m->summary->n_data_points : 0;
+        if (!m->summary)
+            return NULL;
+        *n = &m->summary->n_data_points;
+        return (void **)m->summary->data_points;
     default:
-        return 0;
+        return NULL;
     }
 }
 
-/* One function per point type: the arrays have different element types. */
-#define DEFINE_POINTS(fname, T)                                                       \
-    static int fname(filter_proc *fp, walk *w, ot_ottl_item *it, T **v, size_t *np,   \
-                     counts *c)                                                       \
-    {                                                                                 \
-        size_t k = 0, n = *np;                                                        \
-        for (size_t i = 0; i < n; i++) {                                              \
-            bool d;                                                                   \
-            it->point = v[i];                                                         \
-            int r = decide(&fp->sets[1], it, w, &d);                                  \
-            if (r)                                                                    \
-                return r;                                                             \
-            if (d) {                                                                  \
-                c->items++;                                                           \
-                continue;                                                             \
-            }                                                                         \
-            if (k != i)                                                               \
-                v[k] = v[i];                                                          \
-            k++;                                                                      \
-        }                                                                             \
-        it->point = NULL;                                                             \
-        if (k != n)                                                                   \
-            *np = k;                                                                  \
-        return W_OK;                                                                  \
-    }
-
-DEFINE_POINTS(number_points, ot_number_point)
-DEFINE_POINTS(histogram_points, ot_histogram_point)
-DEFINE_POINTS(exphistogram_points, ot_exphistogram_point)
-DEFINE_POINTS(summary_points, ot_summary_point)
-
-static int walk_metric(filter_proc *fp, walk *w, ot_ottl_item *it, ot_metric *m, counts *c,
-                       bool *drop)
+static int visit_point(walk *w, void *e, bool *drop)
 {
-    it->metric = m;
-    int r = decide(&fp->sets[0], it, w, drop);
+    w->it.point = e;
+    int r = decide(&w->fp->sets[1], w, drop);
+    if (!r && *drop)
+        w->items++;
+    return r;
+}
+
+static int visit_metric(walk *w, void *e, bool *drop)
+{
+    ot_metric *m = e;
+    w->it.metric = m;
+    int r = decide(&w->fp->sets[0], w, drop);
     if (r)
         return r;
     if (*drop) {
-        c->items += point_count(m);
-        c->extra++;
+        w->items += ot_metric_point_count(m);
+        w->extra++;
         return W_OK;
     }
-    if (!fp->sets[1].n)
+    if (!w->fp->sets[1].n)
         return W_OK;
-    switch (m->data_case) {
-    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
-        if (m->gauge)
-            r = number_points(fp, w, it, m->gauge->data_points, &m->gauge->n_data_points, c);
-        break;
-    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
-        if (m->sum)
-            r = number_points(fp, w, it, m->sum->data_points, &m->sum->n_data_points, c);
-        break;
-    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
-        if (m->histogram)
-            r = histogram_points(fp, w, it, m->histogram->data_points,
-                                 &m->histogram->n_data_points, c);
-        break;
-    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
-        if (m->exponential_histogram)
-            r = exphistogram_points(fp, w, it, m->exponential_histogram->data_points,
-                                    &m->exponential_histogram->n_data_points, c);
-        break;
-    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY:
-        if (m->summary)
-            r = summary_points(fp, w, it, m->summary->data_points, &m->summary->n_data_points,
-                               c);
-        break;
-    default:
-        break;
+    size_t *n;
+    void **points = metric_points(m, &n);
+    if (points) {
+        r = sweep(w, points, n, visit_point);
+        w->it.point = NULL;
     }
-    if (r)
-        return r;
-    if (point_count(m) == 0) {
-        /* nothing left to say: the metric goes too */
-        if ((r = need_mut(w)))
-            return r;
-        *drop = true;
-        c->extra++;
-    }
-    return W_OK;
+    /* a metric left without points has nothing left to say: it goes too */
+    r = drop_if_empty(w, r, ot_metric_point_count(m), drop);
+    if (!r && *drop)
+        w->extra++;
+    return r;
 }
 
-static int walk_metrics(filter_proc *fp, walk *w, counts *c)
+static int visit_scope_metrics(walk *w, void *e, bool *drop)
 {
-    ot_metrics_req *req = (ot_metrics_req *)w->msg;
-    ot_ottl_item it;
-    memset(&it, 0, sizeof it);
-    size_t rk = 0, rn = req->n_resource_metrics;
-    for (size_t ri = 0; ri < rn; ri++) {
-        ot_resource_metrics *rm = req->resource_metrics[ri];
-        it.resource = rm->resource;
-        size_t sk = 0, sn = rm->n_scope_metrics;
-        for (size_t si = 0; si < sn; si++) {
-            ot_scope_metrics *sm = rm->scope_metrics[si];
-            it.scope = sm->scope;
-            size_t k = 0, n = sm->n_metrics;
-            for (size_t i = 0; i < n; i++) {
-                bool d;
-                int r = walk_metric(fp, w, &it, sm->metrics[i], c, &d);
-                if (r)
-                    return r;
-                if (d)
-                    continue;
-                if (k != i)
-                    sm->metrics[k] = sm->metrics[i];
-                k++;
-            }
-            if (k != n)
-                sm->n_metrics = k;
-            if (k == 0) {
-                int r = need_mut(w);
-                if (r)
-                    return r;
-                continue;
-            }
-            if (sk != si)
-                rm->scope_metrics[sk] = sm;
-            sk++;
-        }
-        if (sk != sn)
-            rm->n_scope_metrics = sk;
-        if (sk == 0) {
-            int r = need_mut(w);
-            if (r)
-                return r;
-            continue;
-        }
-        if (rk != ri)
-            req->resource_metrics[rk] = rm;
-        rk++;
-    }
-    if (rk != rn)
-        req->n_resource_metrics = rk;
-    return W_OK;
+    ot_scope_metrics *sm = e;
+    w->it.scope = sm->scope;
+    int r = sweep(w, (void **)sm->metrics, &sm->n_metrics, visit_metric);
+    return drop_if_empty(w, r, sm->n_metrics, drop);
+}
+
+static int visit_resource_metrics(walk *w, void *e, bool *drop)
+{
+    ot_resource_metrics *rm = e;
+    w->it.resource = rm->resource;
+    int r = sweep(w, (void **)rm->scope_metrics, &rm->n_scope_metrics, visit_scope_metrics);
+    return drop_if_empty(w, r, rm->n_scope_metrics, drop);
 }
 
 /* ---- logs ------------------------------------------------------------------ */
 
-static int walk_logs(filter_proc *fp, walk *w, counts *c)
+static int visit_log(walk *w, void *e, bool *drop)
 {
-    ot_logs_req *req = (ot_logs_req *)w->msg;
-    ot_ottl_item it;
-    memset(&it, 0, sizeof it);
-    size_t rk = 0, rn = req->n_resource_logs;
-    for (size_t ri = 0; ri < rn; ri++) {
-        ot_resource_logs *rl = req->resource_logs[ri];
-        it.resource = rl->resource;
-        size_t sk = 0, sn = rl->n_scope_logs;
-        for (size_t si = 0; si < sn; si++) {
-            ot_scope_logs *sl = rl->scope_logs[si];
-            it.scope = sl->scope;
-            size_t k = 0, n = sl->n_log_records;
-            for (size_t i = 0; i < n; i++) {
-                bool d;
-                it.log = sl->log_records[i];
-                int r = decide(&fp->sets[0], &it, w, &d);
-                if (r)
-                    return r;
-                if (d) {
-                    c->items++;
-                    continue;
-                }
-                if (k != i)
-                    sl->log_records[k] = sl->log_records[i];
-                k++;
-            }
-            if (k != n)
-                sl->n_log_records = k;
-            if (k == 0) {
-                int r = need_mut(w);
-                if (r)
-                    return r;
-                continue;
-            }
-            if (sk != si)
-                rl->scope_logs[sk] = sl;
-            sk++;
-        }
-        if (sk != sn)
-            rl->n_scope_logs = sk;
-        if (sk == 0) {
-            int r = need_mut(w);
-            if (r)
-                return r;
-            continue;
-        }
-        if (rk != ri)
-            req->resource_logs[rk] = rl;
-        rk++;
+    w->it.log = e;
+    int r = decide(&w->fp->sets[0], w, drop);
+    if (!r && *drop)
+        w->items++;
+    return r;
+}
+
+static int visit_scope_logs(walk *w, void *e, bool *drop)
+{
+    ot_scope_logs *sl = e;
+    w->it.scope = sl->scope;
+    int r = sweep(w, (void **)sl->log_records, &sl->n_log_records, visit_log);
+    return drop_if_empty(w, r, sl->n_log_records, drop);
+}
+
+static int visit_resource_logs(walk *w, void *e, bool *drop)
+{
+    ot_resource_logs *rl = e;
+    w->it.resource = rl->resource;
+    int r = sweep(w, (void **)rl->scope_logs, &rl->n_scope_logs, visit_scope_logs);
+    return drop_if_empty(w, r, rl->n_scope_logs, drop);
+}
+
+/* One pass over the request, from the top. */
+static int walk_request(walk *w)
+{
+    memset(&w->it, 0, sizeof w->it);
+    w->items = w->extra = 0;
+    switch (w->fp->signal) {
+    case OT_TRACES: {
+        ot_trace_req *r = (ot_trace_req *)w->msg;
+        return sweep(w, (void **)r->resource_spans, &r->n_resource_spans, visit_resource_spans);
     }
-    if (rk != rn)
-        req->n_resource_logs = rk;
-    return W_OK;
+    case OT_METRICS: {
+        ot_metrics_req *r = (ot_metrics_req *)w->msg;
+        return sweep(w, (void **)r->resource_metrics, &r->n_resource_metrics,
+                     visit_resource_metrics);
+    }
+    default: {
+        ot_logs_req *r = (ot_logs_req *)w->msg;
+        return sweep(w, (void **)r->resource_logs, &r->n_resource_logs, visit_resource_logs);
+    }
+    }
 }
 
 static size_t n_resources(ot_signal s, const ProtobufCMessage *m)
@@ -483,17 +395,10 @@ static ot_status filter_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     }
     if (n_resources(fp->signal, m) == 0)
         return ot_consume(fp->next, b, err);
-    walk w = {.b = b, .msg = (ProtobufCMessage *)m, .err = err};
-    counts c;
+    walk w = {.fp = fp, .b = b, .msg = (ProtobufCMessage *)m, .err = err};
     int r;
-    do {
-        memset(&c, 0, sizeof c);
-        switch (fp->signal) {
-        case OT_TRACES: r = walk_traces(fp, &w, &c); break;
-        case OT_METRICS: r = walk_metrics(fp, &w, &c); break;
-        default: r = walk_logs(fp, &w, &c); break;
-        }
-    } while (r == W_RESTART);
+    while ((r = walk_request(&w)) == W_RESTART)
+        ;
     if (r < 0) {
         ot_batch_unref(w.b); /* NULL-safe: a failed copy already dropped it */
         return OT_PERMANENT;
@@ -501,9 +406,9 @@ static ot_status filter_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     if (!w.mut)
         return ot_consume(fp->next, w.b, err);
     ot_batch_recount(w.b);
-    ot_counter_add(fp->dropped, c.items);
+    ot_counter_add(fp->dropped, w.items);
     if (fp->dropped_extra)
-        ot_counter_add(fp->dropped_extra, c.extra);
+        ot_counter_add(fp->dropped_extra, w.extra);
     if (n_resources(fp->signal, w.msg) == 0) {
         ot_batch_unref(w.b);
         return OT_OK; /* all of it filtered out: consumed */

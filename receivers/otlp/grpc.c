@@ -25,31 +25,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "grpc_frame.h"
+#include "grpc_wire.h"
 #include "log.h"
 #include "net.h"
 #include "otlp.h"
 #include "tls.h"
 
-enum {
-    GRPC_OK = 0,
-    GRPC_INVALID_ARGUMENT = 3,
-    GRPC_DEADLINE_EXCEEDED = 4,
-    GRPC_RESOURCE_EXHAUSTED = 8,
-    GRPC_UNIMPLEMENTED = 12,
-    GRPC_INTERNAL = 13,
-    GRPC_UNAVAILABLE = 14,
-};
-
 #define ACCEPT_ENCODING "identity,gzip,deflate,zstd"
 #define READ_CHUNK 16384
 #define TICK_MS 200
-
-static const char *const service_paths[OT_SIGNAL_COUNT] = {
-    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-};
 
 typedef struct gconn gconn;
 
@@ -183,11 +169,11 @@ static void respond(gstream *st, int code, const char *msg)
     otlpr *r = c->g->r;
     c->ping_strikes = 0;
     ot_otlpr_count_request(r, OTLPR_GRPC, code);
-    if (code == GRPC_OK) {
+    if (code == OT_GRPC_OK) {
         uint8_t prefix[5];
         ot_buf body = OT_BUF_INIT;
         ot_otlpr_success_body((ot_signal)st->signal, OTLPR_PROTOBUF, 0, NULL, &body);
-        ot_grpcf_prefix(prefix, false, (uint32_t)body.len);
+        ot_grpc_prefix(prefix, false, (uint32_t)body.len);
         ot_buf_append(&st->resp, prefix, 5);
         ot_buf_append(&st->resp, body.data, body.len);
         ot_buf_free(&body);
@@ -197,23 +183,27 @@ static void respond(gstream *st, int code, const char *msg)
         if (!st->resp.oom &&
             nghttp2_submit_response(c->h2, st->id, hdrs, sizeof hdrs / sizeof hdrs[0], &dp) == 0)
             return;
-        code = GRPC_INTERNAL;
+        code = OT_GRPC_INTERNAL;
         msg = "out of memory";
     }
     char codebuf[16];
     snprintf(codebuf, sizeof codebuf, "%d", code);
     ot_buf pm = OT_BUF_INIT, details = OT_BUF_INIT;
-    ot_grpcf_percent_encode(msg ? msg : "", &pm);
+    ot_grpc_percent_encode(msg ? msg : "", &pm);
     ot_buf_putc(&pm, '\0');
     nghttp2_nv hdrs[6] = {NV(":status", "200"), NV("content-type", "application/grpc"),
                           NV("grpc-accept-encoding", ACCEPT_ENCODING), NV("grpc-status", codebuf),
                           NV("grpc-message", pm.data ? pm.data : "")};
     size_t n = 5;
-    if (code == GRPC_UNAVAILABLE) {
+    if (code == OT_GRPC_UNAVAILABLE) {
         ot_buf st_body = OT_BUF_INIT;
         ot_otlpr_status_body(OTLPR_PROTOBUF, code, msg, 1, &st_body);
-        ot_grpcf_base64((const uint8_t *)st_body.data, st_body.len, &details);
-        ot_buf_putc(&details, '\0');
+        /* -bin header values are base64, sent without padding */
+        if (ot_buf_reserve(&details, ot_base64_len(st_body.len, OT_B64_NOPAD)) == 0) {
+            details.len = ot_base64_encode((const uint8_t *)st_body.data, st_body.len,
+                                           details.data, OT_B64_NOPAD);
+            details.data[details.len] = '\0';
+        }
         ot_buf_free(&st_body);
         if (!details.oom)
             hdrs[n++] = (nghttp2_nv)NV("grpc-status-details-bin", details.data);
@@ -227,19 +217,19 @@ static int outcome_code(otlpr_outcome o)
 {
     switch (o) {
     case OTLPR_OK:
-        return GRPC_OK;
+        return OT_GRPC_OK;
     case OTLPR_INVALID:
     case OTLPR_PERMANENT:
-        return GRPC_INVALID_ARGUMENT;
+        return OT_GRPC_INVALID_ARGUMENT;
     case OTLPR_NOT_WIRED:
-        return GRPC_UNIMPLEMENTED;
+        return OT_GRPC_UNIMPLEMENTED;
     case OTLPR_RETRY:
     case OTLPR_BUSY:
-        return GRPC_UNAVAILABLE;
+        return OT_GRPC_UNAVAILABLE;
     case OTLPR_TOO_LARGE:
-        return GRPC_RESOURCE_EXHAUSTED;
+        return OT_GRPC_RESOURCE_EXHAUSTED;
     default:
-        return GRPC_INTERNAL;
+        return OT_GRPC_INTERNAL;
     }
 }
 
@@ -248,7 +238,7 @@ static void respond_http(gstream *st, const char *status)
     if (st->responded)
         return;
     st->responded = true;
-    ot_otlpr_count_request(st->c->g->r, OTLPR_GRPC, GRPC_INTERNAL);
+    ot_otlpr_count_request(st->c->g->r, OTLPR_GRPC, OT_GRPC_INTERNAL);
     nghttp2_nv hdrs[] = {NV(":status", status)};
     nghttp2_submit_response(st->c->h2, st->id, hdrs, 1, NULL);
 }
@@ -266,19 +256,20 @@ static void check_headers(gstream *st)
         return;
     }
     if (st->signal < 0) {
-        respond(st, GRPC_UNIMPLEMENTED, "unknown service or method");
+        respond(st, OT_GRPC_UNIMPLEMENTED, "unknown service or method");
         return;
     }
     if (!g->r->next[st->signal]) {
-        respond(st, GRPC_UNIMPLEMENTED, "this receiver is in no pipeline for this signal");
+        respond(st, OT_GRPC_UNIMPLEMENTED, "this receiver is in no pipeline for this signal");
         return;
     }
     if (st->enc < 0) {
-        respond(st, GRPC_UNIMPLEMENTED, "unsupported grpc-encoding; supported: " ACCEPT_ENCODING);
+        respond(st, OT_GRPC_UNIMPLEMENTED,
+                "unsupported grpc-encoding; supported: " ACCEPT_ENCODING);
         return;
     }
     if (st->deadline && st->deadline <= ot_now_ns()) {
-        respond(st, GRPC_DEADLINE_EXCEEDED, "deadline exceeded before the request was read");
+        respond(st, OT_GRPC_DEADLINE_EXCEEDED, "deadline exceeded before the request was read");
         return;
     }
 }
@@ -290,25 +281,25 @@ static void frame_error(gstream *st, int rc)
     case OT_GRPCF_TOO_LARGE:
         snprintf(msg, sizeof msg, "received message larger than max (%u vs. %zu)", st->rd.len,
                  st->c->g->max_msg);
-        respond(st, GRPC_RESOURCE_EXHAUSTED, msg);
+        respond(st, OT_GRPC_RESOURCE_EXHAUSTED, msg);
         break;
     case OT_GRPCF_REFUSED:
-        respond(st, GRPC_UNAVAILABLE, "too many request bytes in flight; retry later");
+        respond(st, OT_GRPC_UNAVAILABLE, "too many request bytes in flight; retry later");
         break;
     case OT_GRPCF_NOMEM:
-        respond(st, GRPC_INTERNAL, "out of memory");
+        respond(st, OT_GRPC_INTERNAL, "out of memory");
         break;
     case OT_GRPCF_EXTRA:
-        respond(st, GRPC_INTERNAL, "more than one request message on a unary call");
+        respond(st, OT_GRPC_INTERNAL, "more than one request message on a unary call");
         break;
     case OT_GRPCF_BAD_FLAG:
-        respond(st, GRPC_INTERNAL, "invalid compressed flag in message prefix");
+        respond(st, OT_GRPC_INTERNAL, "invalid compressed flag in message prefix");
         break;
     case OT_GRPCF_NO_MESSAGE:
-        respond(st, GRPC_INTERNAL, "no request message");
+        respond(st, OT_GRPC_INTERNAL, "no request message");
         break;
     default:
-        respond(st, GRPC_INTERNAL, "request message truncated");
+        respond(st, OT_GRPC_INTERNAL, "request message truncated");
         break;
     }
 }
@@ -325,7 +316,7 @@ static void process(gstream *st)
         return;
     }
     if (st->deadline && st->deadline <= ot_now_ns()) {
-        respond(st, GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+        respond(st, OT_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
         return;
     }
     otlpr_grpc *g = st->c->g;
@@ -335,7 +326,7 @@ static void process(gstream *st)
     ot_signal s = (ot_signal)st->signal;
     if (st->rd.compressed) {
         if (st->enc == OTLPR_ENC_IDENTITY) {
-            respond(st, GRPC_INTERNAL, "compressed message without grpc-encoding");
+            respond(st, OT_GRPC_INTERNAL, "compressed message without grpc-encoding");
             return;
         }
         uint8_t *plain = NULL;
@@ -433,9 +424,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
         return 0;
     if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
         st->path_seen = true;
-        for (int i = 0; i < OT_SIGNAL_COUNT; i++)
-            if (strlen(service_paths[i]) == vlen && memcmp(service_paths[i], value, vlen) == 0)
-                st->signal = i;
+        st->signal = ot_grpc_path_signal((const char *)value, vlen);
     } else if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
         st->post = vlen == 4 && memcmp(value, "POST", 4) == 0;
     } else if (nlen == 12 && memcmp(name, "content-type", 12) == 0) {
@@ -450,7 +439,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
         st->enc = vlen < sizeof v - 1 ? ot_otlpr_encoding(v) : -1;
     } else if (nlen == 12 && memcmp(name, "grpc-timeout", 12) == 0) {
         int64_t ns;
-        if (ot_grpcf_parse_timeout((const char *)value, vlen, &ns) == 0) {
+        if (ot_grpc_timeout_parse((const char *)value, vlen, &ns) == 0) {
             int64_t now = ot_now_ns();
             st->deadline = ns > INT64_MAX - now ? INT64_MAX : now + ns;
             if (st->deadline == 0)

@@ -1,18 +1,17 @@
-/* grpc_frame.h: gRPC's message framing and header values, as pure
- * functions over bytes (no sockets, no HTTP/2), so the server can be
- * tested and fuzzed piece by piece.
+/* grpc_frame.h: reading the request message of a gRPC call as its DATA
+ * arrives, as pure functions over bytes (no sockets, no HTTP/2), so the
+ * server can be tested and fuzzed piece by piece.
  *
- * A gRPC message on a stream is a 5-byte prefix (compressed flag, length as
- * big-endian uint32) and the message. OTLP's Export calls are unary: one
- * message per request stream. */
+ * A gRPC message on a stream is a 5-byte prefix (see grpc_wire.h) and the
+ * message. OTLP's Export calls are unary: one message per request stream.
+ * The prefix is checked before the message is read, so an oversized or
+ * unaffordable one is refused without reading it. */
 #ifndef OT_GRPC_FRAME_H
 #define OT_GRPC_FRAME_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "buf.h"
 
 enum {
     OT_GRPCF_OK = 0,
@@ -50,16 +49,5 @@ int ot_grpcf_feed(ot_grpcf_reader *r, const uint8_t *p, size_t n);
 int ot_grpcf_finish(const ot_grpcf_reader *r);
 /* True once the whole message is in. */
 bool ot_grpcf_complete(const ot_grpcf_reader *r);
-
-void ot_grpcf_prefix(uint8_t out[5], bool compressed, uint32_t len);
-
-/* grpc-timeout ("1S", "250m", "30000000n": at most 8 digits, then one of
- * H M S m u n) → ns. -1 when malformed. */
-int ot_grpcf_parse_timeout(const char *v, size_t n, int64_t *ns);
-
-/* grpc-message: percent-encodes bytes outside printable ASCII and '%'. */
-int ot_grpcf_percent_encode(const char *msg, ot_buf *out);
-/* Base64 without padding (for -bin header values). */
-int ot_grpcf_base64(const uint8_t *p, size_t n, ot_buf *out);
 
 #endif

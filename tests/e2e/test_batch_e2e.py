@@ -6,15 +6,13 @@ answered 503/429 while the agent's RSS stays under the hard limit, and data
 is accepted again once memory is released."""
 import collections
 import json
-import os
 import socket
 import threading
 import time
-import urllib.request
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, http_post, read_json_lines, wait_for
 
 
 def spans_body(names, service="checkout", attrs=0, resource_attrs=None):
@@ -41,19 +39,7 @@ def post(port, body, headers=None, timeout=10):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     h = {"Content-Type": "application/json"}
     h.update(headers or {})
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=data, headers=h,
-                                 method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-def read_lines(path):
-    if not os.path.exists(path):
-        return []
-    return [json.loads(l) for l in open(path).read().splitlines() if l.strip()]
+    return http_post(f"http://127.0.0.1:{port}/v1/traces", data, h, timeout)[0]
 
 
 def span_names(line):
@@ -65,13 +51,10 @@ def span_names(line):
 
 
 def wait_spans(path, n, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        lines = read_lines(path)
-        if sum(len(span_names(l)) for l in lines) >= n:
-            return lines
-        time.sleep(0.02)
-    raise AssertionError(f"{path}: fewer than {n} spans")
+    def enough():
+        lines = read_json_lines(path)
+        return lines if sum(len(span_names(l)) for l in lines) >= n else None
+    return wait_for(enough, timeout, f"{n} spans in {path}")
 
 
 CONFIG = """\
@@ -142,9 +125,9 @@ def test_shutdown_flushes_held_spans(agent_factory, tmp_path):
     for i in range(5):
         assert post(http, spans_body([f"held-{i}"])) == 200
     time.sleep(0.2)
-    assert read_lines(out) == []
+    assert read_json_lines(out) == []
     assert a.stop() == 0
-    lines = read_lines(out)
+    lines = read_json_lines(out)
     assert len(lines) == 1
     assert sorted(span_names(lines[0])) == [f"held-{i}" for i in range(5)]
 

@@ -5,12 +5,10 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-import urllib.request
 
 import pytest
 
-from conftest import ROOT, free_port, http_get, run_cli
+from conftest import ROOT, free_port, http_get, post_json, run_cli, wait_lines
 
 GOOD = """\
 receivers:
@@ -57,27 +55,6 @@ SPAN_JSON = {
         }],
     }]
 }
-
-
-def post_json(port, path, body):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-def wait_lines(path, n, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if os.path.exists(path):
-            lines = [l for l in open(path).read().splitlines() if l.strip()]
-            if len(lines) >= n:
-                return lines
-        time.sleep(0.05)
-    raise AssertionError(f"{path}: fewer than {n} lines")
 
 
 # ---- validate -----------------------------------------------------------

@@ -7,12 +7,11 @@ import os
 import signal
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import free_port, http_get
+from conftest import free_port, http_get, post_json
 
 
 class Backend:
@@ -115,14 +114,7 @@ def span_doc(name):
 
 
 def send(port, name):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces",
-                                 data=json.dumps(span_doc(name)).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    return post_json(port, "/v1/traces", span_doc(name))[0]
 
 
 def metric_value(tel, name):
@@ -196,15 +188,21 @@ def persistent_config(ports, qdir):
                   service_ext="extensions: [file_storage]")
 
 
-def test_kill_9_loses_nothing_acknowledged(tmp_path, agent_factory, ports):
-    qdir = tmp_path / "queue"
+def accept_then_kill_9(agent_factory, ports, qdir, names):
+    """An agent with a persistent queue in qdir and no backend up accepts a
+    span per name, and is killed with SIGKILL. Returns its config."""
     text = persistent_config(ports, qdir)
     a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
-    names = [f"durable-{i}" for i in range(20)]
     for n in names:
         assert send(ports["http"], n) == 200
     a.proc.send_signal(signal.SIGKILL)
     a.proc.wait()
+    return text
+
+
+def test_kill_9_loses_nothing_acknowledged(tmp_path, agent_factory, ports):
+    names = [f"durable-{i}" for i in range(20)]
+    text = accept_then_kill_9(agent_factory, ports, tmp_path / "queue", names)
     b = Backend(ports["backend"]).start()
     a2 = agent_factory(text, name="agent2").start(
         wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
@@ -217,13 +215,8 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path, agent_factory, ports):
 
 def test_corrupt_queue_tail_is_reported_and_rest_delivered(tmp_path, agent_factory, ports):
     qdir = tmp_path / "queue"
-    text = persistent_config(ports, qdir)
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
     names = [f"tail-{i}" for i in range(10)]
-    for n in names:
-        assert send(ports["http"], n) == 200
-    a.proc.send_signal(signal.SIGKILL)
-    a.proc.wait()
+    text = accept_then_kill_9(agent_factory, ports, qdir, names)
     segs = sorted(p for p in glob.glob(str(qdir / "**" / "*"), recursive=True) if os.path.isfile(p)
                   and os.path.getsize(p) > 0)
     assert segs, "no queue files written"

@@ -4,8 +4,7 @@ dropped counts on the self-telemetry endpoint; and `otelite validate`
 pointing at the offending character of a bad condition."""
 import json
 
-from conftest import free_port, http_get, run_cli
-from test_cli import post_json, wait_lines
+from conftest import free_port, http_get, post_json, run_cli, wait_lines
 
 CONFIG = """\
 receivers:

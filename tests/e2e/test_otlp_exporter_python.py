@@ -9,24 +9,19 @@ exporter retries and what it counts.
 Python message classes are generated at test time from agent/proto with
 Debian's protoc, so the test reads the wire with an independent decoder."""
 import gzip
-import importlib
 import json
 import os
 import ssl
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pytest
 
-from conftest import ROOT, free_port, http_get
-
-PROTO_DIR = f"{ROOT}/agent/proto"
+from conftest import (TestCA, export_classes, free_port, http_get, http_post,
+                      read_json_lines, wait_for)
 
 SERVICES = {
     "traces": "opentelemetry.proto.collector.trace.v1.TraceService",
@@ -38,34 +33,16 @@ SERVICES = {
 # ---- generated message classes ---------------------------------------------
 
 @pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pb2")
-    protos = sorted(str(p) for p in __import__("pathlib").Path(PROTO_DIR).glob("*.proto"))
-    subprocess.run(["protoc", f"--python_out={out}", "-I", PROTO_DIR] + protos, check=True)
-    sys.path.insert(0, str(out))
-    try:
-        mods = {n: importlib.import_module(n) for n in
-                ("trace_service_pb2", "metrics_service_pb2", "logs_service_pb2", "status_pb2")}
-    finally:
-        sys.path.remove(str(out))
-
+def pb(otlp_pb2):
     class PB:
-        trace = mods["trace_service_pb2"]
-        metrics = mods["metrics_service_pb2"]
-        logs = mods["logs_service_pb2"]
-        status = mods["status_pb2"]
+        trace = otlp_pb2["trace_service_pb2"]
+        metrics = otlp_pb2["metrics_service_pb2"]
+        logs = otlp_pb2["logs_service_pb2"]
+        status = otlp_pb2["status_pb2"]
 
         @staticmethod
         def request_class(signal):
-            return {"traces": PB.trace.ExportTraceServiceRequest,
-                    "metrics": PB.metrics.ExportMetricsServiceRequest,
-                    "logs": PB.logs.ExportLogsServiceRequest}[signal]
-
-        @staticmethod
-        def response_class(signal):
-            return {"traces": PB.trace.ExportTraceServiceResponse,
-                    "metrics": PB.metrics.ExportMetricsServiceResponse,
-                    "logs": PB.logs.ExportLogsServiceResponse}[signal]
+            return export_classes(otlp_pb2, signal)[0]
     return PB
 
 
@@ -117,24 +94,8 @@ def sample(pb, signal, tag="e2e"):
 
 
 def post_proto(port, signal, msg):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/{signal}",
-                                 data=msg.SerializeToString(),
-                                 headers={"Content-Type": "application/x-protobuf"}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-def wait_for(cond, timeout=10.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return http_post(f"http://127.0.0.1:{port}/v1/{signal}", msg.SerializeToString(),
+                     {"Content-Type": "application/x-protobuf"})[0]
 
 
 def metric_value(tel_port, name, labels):
@@ -424,22 +385,11 @@ def test_grpc_exporter_reconnects_after_the_server_restarts(agent_factory, grpc_
 def certs(tmp_path_factory):
     """A CA, a server certificate for the name otlp.test only, one for the
     IP 127.0.0.1, and a client certificate, all signed by the CA."""
-    d = tmp_path_factory.mktemp("certs")
-
-    def run(*args):
-        subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
-
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run("req", "-x509", *ec, "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem", "-days", "2",
-        "-subj", "/CN=otelite test CA")
+    ca = TestCA(tmp_path_factory.mktemp("certs"))
 
     def leaf(name, san, usage):
-        run("req", *ec, "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr", "-subj", f"/CN={name}")
-        (d / f"{name}.ext").write_text(f"subjectAltName={san}\nextendedKeyUsage={usage}\n")
-        run("x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
-            "-CAcreateserial", "-out", f"{d}/{name}.pem", "-days", "2", "-extfile", f"{d}/{name}.ext")
-        return {"cert": f"{d}/{name}.pem", "key": f"{d}/{name}.key"}
-    return {"ca": f"{d}/ca.pem",
+        return ca.leaf(name, f"subjectAltName={san}\nextendedKeyUsage={usage}")
+    return {"ca": ca.ca,
             "named": leaf("named", "DNS:otlp.test", "serverAuth"),
             "ip": leaf("ip", "IP:127.0.0.1", "serverAuth"),
             "client": leaf("client", "DNS:client", "clientAuth")}
@@ -600,13 +550,6 @@ def test_http_partial_success_json_is_counted(agent_factory, http_sink, pb):
 
 # ---- agent to agent --------------------------------------------------------
 
-def read_lines(path):
-    try:
-        return [json.loads(l) for l in open(path).read().splitlines() if l.strip()]
-    except (OSError, ValueError):
-        return []
-
-
 @pytest.mark.parametrize("hop", ["otlp", "otlphttp"])
 def test_agent_to_agent_chain(agent_factory, tmp_path, pb, hop):
     out = tmp_path / f"b-{hop}.jsonl"
@@ -627,7 +570,7 @@ def test_agent_to_agent_chain(agent_factory, tmp_path, pb, hop):
         assert post_proto(ports["http"], sig, sample(pb, sig, hop)) == 200
 
     def arrived():
-        lines = read_lines(out)
+        lines = read_json_lines(out)
         keys = {k for l in lines for k in l}
         return lines if {"resourceSpans", "resourceMetrics", "resourceLogs"} <= keys else None
     lines = wait_for(arrived, timeout=15, what="all three signals in agent B's file")

@@ -6,22 +6,15 @@ Message classes are generated at test time from agent/proto with Debian's
 protoc, so the check uses a decoder independent of the agent's."""
 import base64
 import gzip
-import importlib
 import json
-import pathlib
-import subprocess
-import sys
 import time
-import urllib.error
 import urllib.request
 
 import grpc
 import pytest
 from google.protobuf import json_format
 
-from conftest import ROOT, free_port
-
-PROTO_DIR = f"{ROOT}/agent/proto"
+from conftest import TestCA, export_classes, free_port, http_post, read_json_lines
 
 METHODS = {
     "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -33,28 +26,12 @@ HEX_ID_KEYS = {"traceId", "spanId", "parentSpanId"}
 
 
 @pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pb2")
-    protos = sorted(str(p) for p in pathlib.Path(PROTO_DIR).glob("*.proto"))
-    subprocess.run(["protoc", f"--python_out={out}", "-I", PROTO_DIR] + protos, check=True)
-    sys.path.insert(0, str(out))
-    try:
-        mods = {n: importlib.import_module(n) for n in
-                ("trace_service_pb2", "metrics_service_pb2", "logs_service_pb2", "status_pb2")}
-    finally:
-        sys.path.remove(str(out))
-    return mods
-
-
-def classes(pb, signal):
-    m = {"traces": pb["trace_service_pb2"], "metrics": pb["metrics_service_pb2"],
-         "logs": pb["logs_service_pb2"]}[signal]
-    name = {"traces": "Trace", "metrics": "Metrics", "logs": "Logs"}[signal]
-    return getattr(m, f"Export{name}ServiceRequest"), getattr(m, f"Export{name}ServiceResponse")
+def pb(otlp_pb2):
+    return otlp_pb2
 
 
 def sample(pb, signal, tag):
-    req_cls, _ = classes(pb, signal)
+    req_cls, _ = export_classes(pb, signal)
     r = req_cls()
     if signal == "traces":
         rs = r.resource_spans.add()
@@ -117,31 +94,27 @@ def sample(pb, signal, tag):
     return r
 
 
-def hex_ids_to_base64(doc):
-    """OTLP JSON writes trace and span ids as hex; protobuf's JSON mapping
-    reads bytes as base64."""
+def map_ids(doc, fn):
+    """doc with fn applied to every trace and span id in it: OTLP JSON writes
+    them as hex, protobuf's JSON mapping reads bytes as base64."""
     if isinstance(doc, dict):
-        return {k: (base64.b64encode(bytes.fromhex(v)).decode()
-                    if k in HEX_ID_KEYS and isinstance(v, str) else hex_ids_to_base64(v))
+        return {k: fn(v) if k in HEX_ID_KEYS and isinstance(v, str) else map_ids(v, fn)
                 for k, v in doc.items()}
     if isinstance(doc, list):
-        return [hex_ids_to_base64(v) for v in doc]
+        return [map_ids(v, fn) for v in doc]
     return doc
 
 
-def read_lines(path):
-    try:
-        return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
-    except (OSError, ValueError):
-        return []
+def hex_ids_to_base64(doc):
+    return map_ids(doc, lambda v: base64.b64encode(bytes.fromhex(v)).decode())
 
 
 def received(pb, path, signal, want, timeout=15.0):
     """The requests of a signal in the file, once there are want of them."""
-    req_cls, _ = classes(pb, signal)
+    req_cls, _ = export_classes(pb, signal)
     deadline = time.time() + timeout
     while time.time() < deadline:
-        docs = [d for d in read_lines(path) if TOP_KEY[signal] in d]
+        docs = [d for d in read_json_lines(path) if TOP_KEY[signal] in d]
         if len(docs) >= want:
             return [json_format.Parse(json.dumps(hex_ids_to_base64(d)), req_cls()) for d in docs]
         time.sleep(0.05)
@@ -175,7 +148,7 @@ def agent(agent_factory, tmp_path):
 
 
 def unary(channel, pb, signal):
-    req_cls, resp_cls = classes(pb, signal)
+    req_cls, resp_cls = export_classes(pb, signal)
     return channel.unary_unary(METHODS[signal], request_serializer=req_cls.SerializeToString,
                                response_deserializer=resp_cls.FromString)
 
@@ -228,17 +201,12 @@ def test_grpc_error_codes(agent, pb):
     assert received(pb, out, "traces", 1) == [sent]
 
 
-def http_post(port, path, body, ctype, encoding=None):
+def post(port, path, body, ctype, encoding=None):
     headers = {"Content-Type": ctype}
     if encoding:
         headers["Content-Encoding"] = encoding
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers,
-                                 method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, r.headers.get("Content-Type"), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read()
+    status, h, out = http_post(f"http://127.0.0.1:{port}{path}", body, headers)
+    return status, h.get("Content-Type"), out
 
 
 def test_http_protobuf_json_and_gzip(agent, pb):
@@ -246,25 +214,18 @@ def test_http_protobuf_json_and_gzip(agent, pb):
     paths = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
     for signal, path in paths.items():
         sent_pb = sample(pb, signal, "http-pb")
-        st, ct, body = http_post(ports["http"], path, sent_pb.SerializeToString(),
-                                 "application/x-protobuf")
+        st, ct, body = post(ports["http"], path, sent_pb.SerializeToString(),
+                            "application/x-protobuf")
         assert (st, ct, body) == (200, "application/x-protobuf", b"")
         sent_gz = sample(pb, signal, "http-gz")
-        st, _, _ = http_post(ports["http"], path, gzip.compress(sent_gz.SerializeToString()),
-                             "application/x-protobuf", "gzip")
+        st, _, _ = post(ports["http"], path, gzip.compress(sent_gz.SerializeToString()),
+                        "application/x-protobuf", "gzip")
         assert st == 200
         sent_json = sample(pb, signal, "http-json")
         doc = json_format.MessageToDict(sent_json)
         # OTLP JSON: ids as hex
-        def to_hex(d):
-            if isinstance(d, dict):
-                return {k: (base64.b64decode(v).hex() if k in HEX_ID_KEYS else to_hex(v))
-                        for k, v in d.items()}
-            if isinstance(d, list):
-                return [to_hex(v) for v in d]
-            return d
-        st, ct, body = http_post(ports["http"], path, json.dumps(to_hex(doc)).encode(),
-                                 "application/json")
+        doc = map_ids(doc, lambda v: base64.b64decode(v).hex())
+        st, ct, body = post(ports["http"], path, json.dumps(doc).encode(), "application/json")
         assert (st, ct) == (200, "application/json")
         assert json.loads(body) == {}
         assert received(pb, out, signal, 3) == [sent_pb, sent_gz, sent_json]
@@ -272,35 +233,23 @@ def test_http_protobuf_json_and_gzip(agent, pb):
 
 def test_http_errors_carry_status(agent, pb):
     a, ports, out = agent
-    st, ct, body = http_post(ports["http"], "/v1/traces", b"\x0a\x05\x00",
-                             "application/x-protobuf")
+    st, ct, body = post(ports["http"], "/v1/traces", b"\x0a\x05\x00", "application/x-protobuf")
     assert st == 400 and ct == "application/x-protobuf"
     status = pb["status_pb2"].Status.FromString(body)
     assert status.code == 3 and "offset" in status.message
-    st, ct, body = http_post(ports["http"], "/v1/logs", b"{nope", "application/json")
+    st, ct, body = post(ports["http"], "/v1/logs", b"{nope", "application/json")
     assert st == 400 and json.loads(body)["code"] == 3
-    assert http_post(ports["http"], "/v1/logs", b"{}", "text/plain")[0] == 415
-    assert http_post(ports["http"], "/v1/other", b"{}", "application/json")[0] == 404
+    assert post(ports["http"], "/v1/logs", b"{}", "text/plain")[0] == 415
+    assert post(ports["http"], "/v1/other", b"{}", "application/json")[0] == 404
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     """A CA, a server certificate for 127.0.0.1 and a client certificate."""
-    d = tmp_path_factory.mktemp("certs")
-
-    def run(*args):
-        subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/ca.key",
-        "-out", f"{d}/ca.pem", "-days", "2", "-subj", "/CN=otelite-test-ca")
-    for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-                      ("client", "extendedKeyUsage=clientAuth")):
-        (d / f"{name}.ext").write_text(ext + "\n")
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/{name}.key",
-            "-out", f"{d}/{name}.csr", "-subj", f"/CN={name}")
-        run("x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/ca.pem", "-CAkey",
-            f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/{name}.pem", "-days", "2",
-            "-extfile", f"{d}/{name}.ext")
-    return d
+    ca = TestCA(tmp_path_factory.mktemp("certs"), key="rsa")
+    ca.leaf("server", "subjectAltName=IP:127.0.0.1,DNS:localhost")
+    ca.leaf("client", "extendedKeyUsage=clientAuth")
+    return ca.dir
 
 
 def test_mtls_on_both_transports(agent_factory, tmp_path, pb, certs):

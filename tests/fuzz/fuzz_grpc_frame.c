@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "../../receivers/otlp/grpc_frame.h"
+#include "codec.h"
+#include "grpc_wire.h"
 
 typedef struct holder {
     uint8_t *buf;
@@ -68,21 +70,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(pieces.buf);
 
     int64_t ns;
-    if (ot_grpcf_parse_timeout((const char *)p, n < 12 ? n : 12, &ns) == 0 && ns < 0)
+    if (ot_grpc_timeout_parse((const char *)p, n < 12 ? n : 12, &ns) == 0 && ns < 0)
         abort();
     char *s = malloc(n + 1);
     memcpy(s, p, n);
     s[n] = '\0';
     ot_buf out = OT_BUF_INIT;
-    ot_grpcf_percent_encode(s, &out);
+    ot_grpc_percent_encode(s, &out);
     for (size_t i = 0; i < out.len; i++)
         if ((unsigned char)out.data[i] < 0x20 || (unsigned char)out.data[i] > 0x7e)
             abort();
     ot_buf_free(&out);
-    ot_grpcf_base64(p, n, &out);
-    if (out.len != n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0))
+    /* unpadded base64, as -bin headers carry it, and back */
+    char *b64 = malloc(ot_base64_len(n, OT_B64_NOPAD) + 1);
+    uint8_t *back = malloc(ot_base64_decoded_max(ot_base64_len(n, OT_B64_NOPAD)) + 1);
+    size_t bl = ot_base64_encode(p, n, b64, OT_B64_NOPAD);
+    if (bl != n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0) || ot_base64_decode(b64, bl, back) != (long)n ||
+        memcmp(back, p, n) != 0)
         abort();
-    ot_buf_free(&out);
+    free(b64);
+    free(back);
     free(s);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../../exporters/otlp/otlpexp.h"
+#include "codec.h"
 #include "factory.h"
 #include "log.h"
 
@@ -71,24 +72,9 @@ Test(otlpexp, responses_without_grpc_status_map_as_grpc_does)
 
 static size_t b64(const uint8_t *in, size_t n, char *out, bool pad)
 {
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
-                     (i + 2 < n ? in[i + 2] : 0);
-        out[o++] = a[v >> 18 & 63];
-        out[o++] = a[v >> 12 & 63];
-        if (i + 1 < n)
-            out[o++] = a[v >> 6 & 63];
-        else if (pad)
-            out[o++] = '=';
-        if (i + 2 < n)
-            out[o++] = a[v & 63];
-        else if (pad)
-            out[o++] = '=';
-    }
-    out[o] = '\0';
-    return o;
+    size_t len = ot_base64_encode(in, n, out, pad ? 0 : OT_B64_NOPAD);
+    out[len] = '\0';
+    return len;
 }
 
 /* A Status as a server would send it: code, message, and optionally a
@@ -157,9 +143,9 @@ Test(otlpexp, bad_status_details_are_refused)
     /* Valid base64 of bytes that are not a Status (field 1 as a length). */
     cr_expect_eq(ot_otlpexp_status_from_bin_header("Cv8=", 4, &st), -1);
     uint8_t out[8];
-    cr_expect_eq(ot_otlpexp_b64_decode("aGk", 3, out), 2);
+    cr_expect_eq(ot_base64_decode("aGk", 3, out), 2);
     cr_expect_eq(memcmp(out, "hi", 2), 0);
-    cr_expect_eq(ot_otlpexp_b64_decode("-_8", 3, out), 2); /* URL alphabet */
+    cr_expect_eq(ot_base64_decode("-_8", 3, out), 2); /* URL alphabet */
     cr_expect_eq(out[0], 0xfb);
     cr_expect_eq(out[1], 0xff);
 }
@@ -178,36 +164,36 @@ Test(otlpexp, grpc_message_is_percent_decoded)
 {
     char out[64];
     const char *in = "no%20space%3A left%";
-    ot_otlpexp_percent_decode(in, strlen(in), out, sizeof out);
+    ot_grpc_percent_decode(in, strlen(in), out, sizeof out);
     cr_expect_str_eq(out, "no space: left%");
-    ot_otlpexp_percent_decode("abcdef", 6, out, 4);
+    ot_grpc_percent_decode("abcdef", 6, out, 4);
     cr_expect_str_eq(out, "abc");
 }
 
 Test(otlpexp, grpc_timeout_header_rounds_up_and_fits_eight_digits)
 {
     char t[16];
-    ot_otlpexp_grpc_timeout(5 * SEC, t);
+    ot_grpc_timeout_format(5 * SEC, t);
     cr_expect_str_eq(t, "5000m");
-    ot_otlpexp_grpc_timeout(5 * SEC + 1, t);
+    ot_grpc_timeout_format(5 * SEC + 1, t);
     cr_expect_str_eq(t, "5001m");
-    ot_otlpexp_grpc_timeout(1500, t);
+    ot_grpc_timeout_format(1500, t);
     cr_expect_str_eq(t, "1500n");
-    ot_otlpexp_grpc_timeout(0, t);
+    ot_grpc_timeout_format(0, t);
     cr_expect_str_eq(t, "1n");
-    ot_otlpexp_grpc_timeout(200000 * SEC, t); /* 2e8 ms: too many digits */
+    ot_grpc_timeout_format(200000 * SEC, t); /* 2e8 ms: too many digits */
     cr_expect_str_eq(t, "200000S");
-    ot_otlpexp_grpc_timeout(INT64_MAX, t);
+    ot_grpc_timeout_format(INT64_MAX, t);
     cr_expect(strlen(t) <= 9 && strchr("SMH", t[strlen(t) - 1]), "%s", t);
 }
 
 Test(otlpexp, grpc_paths_name_the_export_methods)
 {
-    cr_expect_str_eq(ot_otlpexp_grpc_path(OT_TRACES),
+    cr_expect_str_eq(ot_grpc_path(OT_TRACES),
                      "/opentelemetry.proto.collector.trace.v1.TraceService/Export");
-    cr_expect_str_eq(ot_otlpexp_grpc_path(OT_METRICS),
+    cr_expect_str_eq(ot_grpc_path(OT_METRICS),
                      "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export");
-    cr_expect_str_eq(ot_otlpexp_grpc_path(OT_LOGS),
+    cr_expect_str_eq(ot_grpc_path(OT_LOGS),
                      "/opentelemetry.proto.collector.logs.v1.LogsService/Export");
 }
 
