@@ -42,7 +42,7 @@ VERSION := 0.1.0
 
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) $(SAN) -pthread \
 	-I agent -I $(BUILD)/gen $(PC_CFLAGS) \
-	-DOT_VERSION=\"$(VERSION)\" -DOT_GIT=\"$(GIT_VERSION)\" $(CFLAGS)
+	-DOT_VERSION=\"$(VERSION)\" $(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) -pthread $(LDFLAGS)
 LDLIBS_ALL = $(PC_LIBS) -lm $(LDLIBS)
 
@@ -86,6 +86,15 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: agent/proto/%.proto | deps
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	@echo "  CC $<"
 	@$(CC) $(filter-out -Wshadow,$(CFLAGS_ALL)) -c -o $@ $<
+
+# The revision header changes only when `git describe` does, so only
+# version.c recompiles after a commit.
+$(BUILD)/gen/revision.h: FORCE | deps
+	@mkdir -p $(BUILD)/gen
+	@echo '#define OT_REVISION "$(GIT_VERSION)"' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/obj/agent/version.o: $(BUILD)/gen/revision.h
+FORCE:
 
 # Every object waits for all generated headers: any file may include otlp.h.
 $(BUILD)/obj/%.o: %.c $(GEN_C) | deps
@@ -138,9 +147,12 @@ FUZZ_SECONDS ?= 60
 $(FUZZ_BUILD)/gen/%.pb-c.c: agent/proto/%.proto | deps
 	@mkdir -p $(FUZZ_BUILD)/gen
 	protoc-c --c_out=$(FUZZ_BUILD)/gen -I agent/proto $<
+$(FUZZ_BUILD)/gen/revision.h: FORCE
+	@mkdir -p $(FUZZ_BUILD)/gen
+	@echo '#define OT_REVISION "fuzz"' > $@
 $(FUZZ_BUILD)/gen/%.pb-c.o: $(FUZZ_BUILD)/gen/%.pb-c.c
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
-$(FUZZ_BUILD)/obj/%.o: %.c $(patsubst agent/proto/%.proto,$(FUZZ_BUILD)/gen/%.pb-c.c,$(PROTOS)) | deps
+$(FUZZ_BUILD)/obj/%.o: %.c $(patsubst agent/proto/%.proto,$(FUZZ_BUILD)/gen/%.pb-c.c,$(PROTOS)) $(FUZZ_BUILD)/gen/revision.h | deps
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
 $(FUZZ_BUILD)/libotelite.a: $(FUZZ_LIB_OBJ)

@@ -16,13 +16,8 @@
 #include "plan.h"
 #include "service.h"
 #include "telemetry.h"
+#include "version.h"
 
-#ifndef OT_VERSION
-#define OT_VERSION "0.0.0"
-#endif
-#ifndef OT_GIT
-#define OT_GIT "unknown"
-#endif
 
 #define EXIT_USAGE 2
 
@@ -384,7 +379,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(c.cmd, "version")) {
-        printf("otelite %s (%s)\n", OT_VERSION, OT_GIT);
+        printf("otelite %s (%s)\n", OT_VERSION, ot_revision());
         return 0;
     }
     if (!strcmp(c.cmd, "components"))

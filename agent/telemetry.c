@@ -4,6 +4,7 @@
  * the life of the process and only ever do an atomic add on it. The mutex
  * guards registration and rendering, never the hot path. */
 #include "telemetry.h"
+#include "version.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -18,12 +19,6 @@
 #include "arena.h"
 #include "log.h"
 
-#ifndef OT_VERSION
-#define OT_VERSION "unknown"
-#endif
-#ifndef OT_GIT
-#define OT_GIT "unknown"
-#endif
 
 #define MAX_LABELS 16
 
@@ -455,7 +450,7 @@ static void render_builtin(ot_buf *out, const builtin *b)
     if (strcmp(b->name, "otelite_build_info") == 0) {
         ot_buf lab = OT_BUF_INIT;
         ot_buf_puts(&lab, "revision=\"");
-        put_escaped(&lab, OT_GIT, strlen(OT_GIT), true);
+        put_escaped(&lab, ot_revision(), strlen(ot_revision()), true);
         ot_buf_puts(&lab, "\",version=\"");
         put_escaped(&lab, OT_VERSION, strlen(OT_VERSION), true);
         ot_buf_putc(&lab, '"');

@@ -45,9 +45,7 @@
 #include "otlpexp.h"
 #include "telemetry.h"
 
-#ifndef OT_VERSION
-#define OT_VERSION "0.0.0"
-#endif
+#include "version.h"
 
 #define OUT_HIGH (256u << 10)     /* stop taking frames from nghttp2 above this */
 #define RESP_MAX (4u << 20)       /* gRPC's default receive limit */

@@ -23,9 +23,7 @@
 #include "otlp_json.h"
 #include "otlpexp.h"
 
-#ifndef OT_VERSION
-#define OT_VERSION "0.0.0"
-#endif
+#include "version.h"
 
 #define RESP_KEEP (64u << 10) /* of a response body: enough for any Status */
 

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "telemetry.h"
+#include "version.h"
 
 static void setup(void)
 {
@@ -173,7 +174,7 @@ Test(telemetry, process_metrics)
     cr_assert(strstr(t, "\n# TYPE process_cpu_seconds_total counter\n"));
     char build[256];
     snprintf(build, sizeof build, "\notelite_build_info{revision=\"%s\",version=\"%s\"} 1\n",
-             OT_GIT, OT_VERSION);
+             ot_revision(), OT_VERSION);
     cr_assert(strstr(t, build), "%s", t);
     free(t);
 }
