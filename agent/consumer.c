@@ -72,7 +72,9 @@ void ot_fanout_free(ot_fanout *f)
 
 /* Each swap makes a new generation; callers pin the generation they entered
  * so the swapper waits only for those, never for callers that arrive after
- * the swap (which see the new target). */
+ * the swap (which see the new target). `entering` covers the instant
+ * between reading `cur` and pinning it: the swapper waits for it to drain
+ * before it trusts a generation's user count. */
 typedef struct entry_gen {
     ot_consumer *target;
     atomic_long users;
@@ -81,19 +83,16 @@ typedef struct entry_gen {
 struct ot_entry {
     ot_consumer base;
     _Atomic(entry_gen *) cur;
+    atomic_long entering;
 };
 
 static ot_status entry_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 {
     ot_entry *e = (ot_entry *)self;
-    entry_gen *g;
-    for (;;) {
-        g = atomic_load(&e->cur);
-        atomic_fetch_add(&g->users, 1);
-        if (atomic_load(&e->cur) == g)
-            break;
-        atomic_fetch_sub(&g->users, 1);
-    }
+    atomic_fetch_add(&e->entering, 1);
+    entry_gen *g = atomic_load(&e->cur);
+    atomic_fetch_add(&g->users, 1);
+    atomic_fetch_sub(&e->entering, 1);
     ot_status s;
     if (g->target) {
         s = ot_consume(g->target, b, err);
@@ -127,6 +126,7 @@ ot_entry *ot_entry_new(ot_consumer *target)
     }
     e->base.consume = entry_consume;
     atomic_init(&e->cur, g);
+    atomic_init(&e->entering, 0);
     return e;
 }
 
@@ -135,9 +135,13 @@ ot_consumer *ot_entry_consumer(ot_entry *e)
     return &e->base;
 }
 
-static void gen_retire(entry_gen *old)
+/* Frees a generation no longer reachable from cur, once nobody can still
+ * be pinning it or about to. */
+static void gen_retire(ot_entry *e, entry_gen *old)
 {
     struct timespec ts = {0, 200000};
+    while (atomic_load(&e->entering) != 0)
+        sched_yield();
     while (atomic_load(&old->users) != 0)
         nanosleep(&ts, NULL);
     free(old);
@@ -146,21 +150,18 @@ static void gen_retire(entry_gen *old)
 void ot_entry_swap(ot_entry *e, ot_consumer *target)
 {
     entry_gen *g = gen_new(target);
-    if (!g) {
-        /* Without memory for a generation, fall back to waiting for quiet. */
-        entry_gen *cur = atomic_load(&e->cur);
-        while (atomic_load(&cur->users) != 0)
-            sched_yield();
-        cur->target = target;
-        return;
+    while (!g) { /* 16 bytes; wait for memory rather than race callers */
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        g = gen_new(target);
     }
-    gen_retire(atomic_exchange(&e->cur, g));
+    gen_retire(e, atomic_exchange(&e->cur, g));
 }
 
 void ot_entry_free(ot_entry *e)
 {
     if (!e)
         return;
-    gen_retire(atomic_load(&e->cur));
+    gen_retire(e, atomic_load(&e->cur));
     free(e);
 }

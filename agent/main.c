@@ -293,11 +293,15 @@ static void reload(agent *a)
         return;
     }
     ot_err err = {{0}};
-    if (ot_service_reload(a->svc, p, &err) < 0) {
+    int rc = ot_service_reload(a->svc, p, &err);
+    if (rc < 0) {
         ot_error("agent", "reload failed; the running pipelines are kept", "error=\"%s\"", err.msg);
         ot_plan_unref(p);
         return;
     }
+    if (rc > 0)
+        ot_error("agent", "config reloaded with errors: a component did not start",
+                 "error=\"%s\"", err.msg);
     ot_plan_unref(a->plan);
     a->plan = p;
     apply_log_level(a);

@@ -8,6 +8,7 @@
  * flushed. */
 #include "service.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,7 +235,7 @@ static ot_consumer *gen_receiver_target(generation *g, const char *id, ot_signal
 /* Fills out[] with one instance per exporter (or extension) in plan: kept
  * from old when its settings are the same, else created. */
 static int build_shared(ot_service *s, ot_kind kind, ot_plan *plan, inst *old_v, size_t n_old,
-                        inst *out, size_t *n_out, ot_err *err)
+                        bool may_keep, inst *out, size_t *n_out, ot_err *err)
 {
     size_t n = 0;
     for (size_t i = 0; i < plan->n_comps; i++) {
@@ -242,7 +243,7 @@ static int build_shared(ot_service *s, ot_kind kind, ot_plan *plan, inst *old_v,
         if (c->kind != kind || !c->used)
             continue;
         inst *old = find_inst(old_v, n_old, c->id);
-        if (old && old->self && strcmp(old->comp->yaml, c->yaml) == 0) {
+        if (may_keep && old && old->self && strcmp(old->comp->yaml, c->yaml) == 0) {
             out[n] = *old;
             old->self = NULL; /* moved */
             out[n].kept = 1;
@@ -331,7 +332,8 @@ static void stop_all(inst *v, size_t n, int64_t deadline)
 static void free_all(inst *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (v[i].self || v[i].plan)
+        if (v[i].self || v[i].plan || v[i].entry[OT_TRACES] || v[i].entry[OT_METRICS] ||
+            v[i].entry[OT_LOGS])
             inst_free(&v[i]);
     free(v);
 }
@@ -351,8 +353,14 @@ ot_service *ot_service_start(ot_plan *plan, ot_err *err)
         ot_err_set(err, "out of memory");
         return NULL;
     }
-    if (ot_service_reload(s, plan, err) < 0) {
+    int rc = ot_service_reload(s, plan, err);
+    if (rc < 0) {
         free(s);
+        return NULL;
+    }
+    if (rc > 0) {
+        /* Something did not start: nothing is left running. */
+        ot_service_shutdown(s, ot_now_ns());
         return NULL;
     }
     return s;
@@ -373,18 +381,27 @@ int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err)
     /* Everything that can fail happens before the first swap, so a failed
      * reload leaves the old pipelines exactly as they were. Extensions come
      * first: components look them up through the host when created. */
-    if (build_shared(s, OT_EXTENSION, plan, s->ext, s->n_ext, ext, &n_ext, err) < 0)
+    if (build_shared(s, OT_EXTENSION, plan, s->ext, s->n_ext, true, ext, &n_ext, err) < 0)
         goto undo;
     for (size_t i = 0; i < n_ext; i++)
         if (inst_start(&ext[i], err) < 0)
             goto undo;
     s->host.ext = ext;
     s->host.n_ext = n_ext;
-    if (build_shared(s, OT_EXPORTER, plan, s->exp, s->n_exp, exp, &n_exp, err) < 0)
+    /* An exporter is kept only while the extensions it may use are too: a
+     * persistent queue must move when its storage settings change. */
+    bool ext_same = n_ext == s->n_ext;
+    for (size_t i = 0; i < n_ext; i++)
+        ext_same &= ext[i].kept;
+    if (build_shared(s, OT_EXPORTER, plan, s->exp, s->n_exp, ext_same, exp, &n_exp, err) < 0)
         goto undo;
-    for (size_t i = 0; i < n_exp; i++)
-        if (inst_start(&exp[i], err) < 0)
+    /* A replacement for a running exporter of the same id starts only after
+     * the old one stopped: both may want the same persistent queue. */
+    for (size_t i = 0; i < n_exp; i++) {
+        inst *old = find_inst(s->exp, s->n_exp, exp[i].comp->id);
+        if (!(old && old->self) && inst_start(&exp[i], err) < 0)
             goto undo;
+    }
     g = gen_build(plan, exp, n_exp, &s->host, &s->stats, err);
     if (!g || gen_start(g, err) < 0)
         goto undo;
@@ -392,7 +409,8 @@ int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err)
         goto undo;
 
     /* Commit. Kept receivers are pointed at the new generation; the swap
-     * returns once no call is still inside the old one. */
+     * returns once no call is still inside the old one. From here a failure
+     * no longer rolls back: it is reported as a reload applied with errors. */
     for (size_t i = 0; i < n_recv; i++) {
         inst *r = &recv[i];
         if (!r->kept)
@@ -404,16 +422,25 @@ int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err)
     /* Old receivers that were not kept stop before new ones bind, since a
      * changed receiver often listens on the same port. */
     stop_all(s->recv, s->n_recv, deadline);
-    int rc = 0;
-    for (size_t i = 0; i < n_recv; i++)
-        if (!recv[i].started && inst_start(&recv[i], err) < 0) {
-            ot_error("service", "receiver failed to start", "id=%s error=\"%s\"", recv[i].comp->id,
-                     err ? err->msg : "");
-            rc = -1;
-        }
     gen_stop(s->gen, deadline);
     stop_all(s->exp, s->n_exp, deadline);
     stop_all(s->ext, s->n_ext, deadline);
+    int rc = 0;
+    ot_err e2 = {{0}};
+    for (size_t i = 0; i < n_exp; i++)
+        if (!exp[i].started && inst_start(&exp[i], &e2) < 0) {
+            ot_error("service", "exporter failed to start", "id=%s error=\"%s\"", exp[i].comp->id,
+                     e2.msg);
+            rc = 1;
+        }
+    for (size_t i = 0; i < n_recv; i++)
+        if (!recv[i].started && inst_start(&recv[i], &e2) < 0) {
+            ot_error("service", "receiver failed to start", "id=%s error=\"%s\"", recv[i].comp->id,
+                     e2.msg);
+            rc = 1;
+        }
+    if (rc && err)
+        *err = e2;
     free_all(s->recv, s->n_recv);
     gen_free(s->gen);
     free_all(s->exp, s->n_exp);

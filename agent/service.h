@@ -13,7 +13,9 @@ typedef struct ot_service ot_service;
 /* Creates and starts everything in plan (takes a reference to it). On
  * failure nothing is left running. */
 ot_service *ot_service_start(ot_plan *plan, ot_err *err);
-/* Moves to a new plan. On failure the old pipelines keep running. */
+/* Moves to a new plan. -1: nothing changed, the old pipelines keep running.
+ * 0: done. 1: the new plan is in place but a component failed to start
+ * (logged; err holds the last failure). */
 int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err);
 /* Stops receivers, flushes processors and exporters until the deadline
  * (CLOCK_MONOTONIC ns), frees everything. */

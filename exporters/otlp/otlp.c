@@ -484,6 +484,12 @@ static void exp_shutdown(void *self, int64_t deadline_ns)
         ot_exph_shutdown(e->exph, deadline_ns);
     if (e->grpc)
         ot_otlpexp_grpc_stop(e->grpc);
+    /* The queue's directory lock goes now, not at destroy: a replacement
+     * exporter with the same id opens the same log during a reload. */
+    if (e->log) {
+        ot_segment_log_close(e->log);
+        e->log = NULL;
+    }
 }
 
 static void exp_destroy(void *self)

@@ -11,6 +11,7 @@
  * body; the stream is then reset with NO_ERROR so the client stops
  * sending, and whatever still arrives is discarded. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
@@ -36,6 +37,8 @@
 #define ACCEPT_ENCODING "identity,gzip,deflate,zstd"
 #define READ_CHUNK 16384
 #define TICK_MS 200
+/* Connections one receiver serves at once; more are accepted and closed. */
+#define OTLPR_GRPC_MAX_CONNS 4096
 
 typedef struct gconn gconn;
 
@@ -89,6 +92,7 @@ struct otlpr_grpc {
     nghttp2_option *opt;
     gconn *conns;
     size_t n_conns;
+    int spare_fd; /* given up to accept-and-close when out of descriptors */
     size_t max_msg;
     atomic_bool stopping;
     _Atomic int64_t deadline;
@@ -730,8 +734,25 @@ static void conn_accept(otlpr_grpc *g)
 {
     for (int i = 0; i < 64; i++) {
         int fd = accept4(g->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && g->spare_fd >= 0) {
+            /* Out of descriptors: the pending connection would keep the
+             * level-triggered listener readable and spin this loop. Accept
+             * it with the spare descriptor and close it at once. */
+            close(g->spare_fd);
+            fd = accept4(g->lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0)
+                close(fd);
+            g->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            ot_warn("otlp", "out of file descriptors; refused a gRPC connection",
+                    "connections=%zu", g->n_conns);
+            return;
+        }
         if (fd < 0)
             return;
+        if (g->n_conns >= OTLPR_GRPC_MAX_CONNS) {
+            close(fd); /* beyond the cap: refuse rather than grow */
+            continue;
+        }
         int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         gconn *c = calloc(1, sizeof *c);
@@ -889,6 +910,8 @@ static void free_grpc(otlpr_grpc *g)
         close(g->epfd);
     if (g->evfd >= 0)
         close(g->evfd);
+    if (g->spare_fd >= 0)
+        close(g->spare_fd);
     if (g->cbs)
         nghttp2_session_callbacks_del(g->cbs);
     if (g->opt)
@@ -908,6 +931,7 @@ otlpr_grpc *ot_otlpr_grpc_start(otlpr *r, const otlpr_grpc_cfg *cfg, ot_err *err
     g->r = r;
     g->cfg = cfg;
     g->lfd = g->epfd = g->evfd = -1;
+    g->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     g->max_msg = (size_t)cfg->max_recv_msg_size_mib << 20;
     atomic_init(&g->stopping, false);
     atomic_init(&g->deadline, 0);

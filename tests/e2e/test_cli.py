@@ -321,3 +321,20 @@ def test_readme_and_conf_examples_validate(tmp_path):
     for f in files:
         r = run_cli("validate", "--config", f)
         assert r.returncode == 0, f"{f}:\n{r.stderr}"
+
+
+def test_run_with_a_busy_port_fails_cleanly(tmp_path, agent_factory):
+    """A receiver that cannot bind stops the start; nothing is left running
+    and (under ASan) nothing leaks: the exit code is exactly 1."""
+    import socket
+    text, ports = good_config(tmp_path)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", ports["http"]))
+    blocker.listen()
+    a = agent_factory(text)
+    a.start()
+    try:
+        assert a.proc.wait(20) == 1, a.log()
+    finally:
+        blocker.close()
+    assert "Address already in use" in a.log()

@@ -279,3 +279,42 @@ def test_reload_keeps_unchanged_exporter_queue(tmp_path, agent_factory, ports):
     finally:
         assert a.stop() == 0, a.log()
         b.stop()
+
+
+def test_reload_replacing_exporter_moves_its_persistent_queue(tmp_path, agent_factory, ports):
+    """A changed exporter with a persistent queue is replaced on SIGHUP: the
+    old one lets go of the queue directory and the new one sends what it
+    holds."""
+    qdir = tmp_path / "queue"
+    text = persistent_config(ports, qdir).replace(
+        "extensions: [file_storage]", "extensions: [file_storage]\n  shutdown_timeout: 1s")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    names = [f"moved-{i}" for i in range(5)]
+    for n in names:
+        assert send(ports["http"], n) == 200
+    a.config.write_text(text.replace("timeout: 2s", "timeout: 3s"))
+    a.signal(signal.SIGHUP)
+    a.wait_log("config reloaded")
+    assert "with errors" not in a.log(), a.log()
+    b = Backend(ports["backend"]).start()
+    try:
+        b.wait_spans(names)
+    finally:
+        assert a.stop() == 0, a.log()
+        b.stop()
+
+
+def test_reload_with_a_receiver_that_cannot_start_says_so(tmp_path, agent_factory, ports):
+    import socket
+    text = config(**ports)
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    a.config.write_text(text.replace(str(ports["http"]), str(taken)))
+    a.signal(signal.SIGHUP)
+    a.wait_log("config reloaded with errors")
+    assert "Address already in use" in a.log()
+    blocker.close()
+    assert a.stop() == 0, a.log()
