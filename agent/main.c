@@ -4,6 +4,7 @@
  * `validate`, `components` and `print-config` are the same loading path
  * without starting anything. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,6 +325,12 @@ static int cmd_run(const cli *c)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    /* glibc gives each busy thread its own malloc arena and keeps what is
+     * freed there; with several I/O and sender threads that doubled peak
+     * RSS under load (JSON scenario: 95 → 48 MiB) for no speed. Two is
+     * enough for the threads that allocate on the hot path. */
+    mallopt(M_ARENA_MAX, 2);
 
     agent a;
     memset(&a, 0, sizeof a);

@@ -131,8 +131,11 @@ static ot_status file_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     file_consumer *fc = (file_consumer *)self;
     file_exp *fe = fc->fe;
     ot_status st = OT_OK;
-    const ProtobufCMessage *msg = ot_batch_msg(b, err);
+    /* Decode under the lock too: writes are one at a time anyway, and a
+     * decoded batch is several times its wire size, so letting every caller
+     * decode at once multiplied peak memory for no throughput. */
     pthread_mutex_lock(&fe->lock);
+    const ProtobufCMessage *msg = ot_batch_msg(b, err);
     ot_buf_reset(&fe->line);
     if (!msg || ot_json_encode(msg, &fe->line, err) < 0 || ot_buf_putc(&fe->line, '\n') < 0) {
         st = OT_PERMANENT;

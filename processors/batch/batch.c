@@ -68,7 +68,7 @@ static const ot_key batch_keys[] = {
      .offset = offsetof(batch_cfg, metadata_cardinality_limit), .def = "1000", .min = 1,
      .max = 100000, .help = "most distinct metadata value combinations; more are refused"},
     {.name = "max_pending_bytes", .type = OT_KT_SIZE,
-     .offset = offsetof(batch_cfg, max_pending_bytes), .def = "64MiB", .min = 65536,
+     .offset = offsetof(batch_cfg, max_pending_bytes), .def = "16MiB", .min = 65536,
      .max = 1099511627776.0,
      .help = "bytes held (pending and refused downstream) before data is refused (an otelite key)"},
     {0},
