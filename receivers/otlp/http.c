@@ -41,6 +41,7 @@ typedef struct hreq {
     uint64_t reserved; /* taken from the budget for buf */
     bool too_large, busy;
     size_t discarded;
+    int64_t deadline; /* read_timeout after the headers arrived */
 } hreq;
 
 static const char *const ct_names[] = {"application/x-protobuf", "application/json"};
@@ -310,6 +311,7 @@ static enum MHD_Result first_call(otlpr_http *h, struct MHD_Connection *c, const
     q->format = (otlpr_format)format;
     q->enc = (otlpr_enc)enc;
     q->reserved = len;
+    q->deadline = ot_now_ns() + h->cfg->read_timeout;
     if (!have_len) {
         q->growable = true;
     } else if (format == OTLPR_PROTOBUF && enc == OTLPR_ENC_IDENTITY) {
@@ -463,6 +465,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!q)
         return first_call(h, c, url, method, con_cls);
     if (*upload_data_size) {
+        if (ot_now_ns() > q->deadline) {
+            /* Closing the connection gives its reservation back (completed). */
+            ot_debug("otlp", "request body too slow; connection closed",
+                     "receiver=%s transport=http", h->r->id);
+            return MHD_NO;
+        }
         enum MHD_Result rc = append(h, q, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return rc;
@@ -556,7 +564,9 @@ otlpr_http *ot_otlpr_http_start(otlpr *r, const otlpr_http_cfg *cfg, ot_err *err
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, h->fd, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, 2, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+                                        (intptr_t)((cfg->read_timeout + 999999999) / 1000000000),
+                                        NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 4096, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, h};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, h};

@@ -125,6 +125,10 @@ static const ot_key http_keys[] = {
     {.name = "include_metadata", .type = OT_KT_BOOL,
      .offset = offsetof(otlpr_http_cfg, include_metadata), .def = "false",
      .help = "copy request headers into each batch"},
+    {.name = "read_timeout", .type = OT_KT_DURATION, .offset = offsetof(otlpr_http_cfg, read_timeout),
+     .def = "30s", .min = 1e9, .max = 3.6e12,
+     .help = "longest a request may take to arrive, and longest a connection may sit idle: "
+             "a client trickling a body cannot hold the in-flight budget longer"},
     {0},
 };
 

@@ -68,6 +68,7 @@ typedef struct otlpr_http_cfg {
     const char *metrics_url_path;
     const char *logs_url_path;
     uint64_t max_request_body_size;
+    int64_t read_timeout; /* ns: whole request, first byte to last */
     otlpr_cors_cfg cors;
     otlpr_tls_cfg tls;
     bool include_metadata;

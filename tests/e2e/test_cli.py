@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -338,3 +339,38 @@ def test_run_with_a_busy_port_fails_cleanly(tmp_path, agent_factory):
     finally:
         blocker.close()
     assert "Address already in use" in a.log()
+
+
+def test_slow_body_cannot_hold_the_inflight_budget(tmp_path, agent_factory):
+    """A client trickling its body is cut off after read_timeout, and the
+    bytes it reserved go back to the budget for everyone else."""
+    import socket
+    text, ports = good_config(tmp_path)
+    text = text.replace("        endpoint: 127.0.0.1:%d\n" % ports["http"],
+                        "        endpoint: 127.0.0.1:%d\n        read_timeout: 2s\n" % ports["http"])
+    text = text.replace("  otlp:\n    protocols:", "  otlp:\n    max_inflight_bytes: 128KiB\n    protocols:")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    slow = socket.create_connection(("127.0.0.1", ports["http"]))
+    slow.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100000\r\n\r\n{")
+    time.sleep(0.3)
+    big = json.loads(json.dumps(SPAN_JSON))
+    big["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"] = "x" * 60000
+    assert post_json(ports["http"], "/v1/traces", big)[0] == 503  # budget held by the slow one
+    slow.settimeout(0.5)
+    closed = False
+    t0 = time.time()
+    while time.time() - t0 < 8 and not closed:
+        try:
+            slow.sendall(b" ")
+            if slow.recv(1) == b"":
+                closed = True
+        except socket.timeout:
+            pass
+        except OSError:
+            closed = True
+    assert closed, "slow request was never cut off"
+    assert time.time() - t0 < 6
+    assert post_json(ports["http"], "/v1/traces", big)[0] == 200
+    slow.close()
+    assert a.stop() == 0, a.log()
