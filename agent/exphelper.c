@@ -437,11 +437,16 @@ static bool take(ot_exph *h, qitem *it, ot_segment_log_rec *rec)
 
 /* A record that was not in memory: read it back and rebuild the batch.
  * NULL with *gone set when on_full: drop_oldest took it meanwhile. */
+/* *transient: the batch could not be built for want of memory; it is
+ * still good on disk and worth another try. */
 static ot_batch *load(ot_exph *h, const ot_segment_log_rec *rec, ot_buf *buf, bool *gone,
-                      ot_err *err)
+                      bool *transient, ot_err *err)
 {
     buf->len = 0;
+    *gone = *transient = false;
     if (ot_buf_reserve(buf, rec->len ? rec->len : 1) < 0) {
+        buf->oom = 0;
+        *transient = true;
         ot_err_set(err, "out of memory reading %zu bytes", rec->len);
         return NULL;
     }
@@ -449,14 +454,25 @@ static ot_batch *load(ot_exph *h, const ot_segment_log_rec *rec, ot_buf *buf, bo
     *gone = rc == 1;
     if (rc != 0)
         return NULL;
-    return ot_batch_from_wire(rec->signal, buf->data, rec->len, rec->items, err);
+    ot_batch *b = ot_batch_from_wire(rec->signal, buf->data, rec->len, rec->items, err);
+    *transient = b == NULL;
+    return b;
 }
 
 static void send_stored(ot_exph *h, qitem it, const ot_segment_log_rec *rec, ot_buf *buf)
 {
     ot_err e = {{0}};
-    bool gone = false;
-    ot_batch *b = it.b ? it.b : load(h, rec, buf, &gone, &e);
+    bool gone = false, transient = false;
+    ot_batch *b = it.b;
+    /* Out of memory is not the batch's fault: wait and try again rather
+     * than acknowledge a good record away. Shutdown leaves it on disk. */
+    for (int64_t wait = 100000000; !b; wait = wait < 2000000000 ? wait * 2 : wait) {
+        b = load(h, rec, buf, &gone, &transient, &e);
+        if (b || gone || !transient)
+            break;
+        if (!wait_retry(h, ot_now_ns() + wait))
+            return;
+    }
     if (gone)
         return;
     ot_send_result res = {0};
