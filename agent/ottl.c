@@ -1775,10 +1775,18 @@ static size_t fmt_double(double d, char *out, size_t cap)
     const char *ep = strchr(tmp, 'e');
     int ex = ep ? atoi(ep + 1) : 0;
     int dec = prec - 1 - ex;
-    if (dec < 0)
-        dec = 0;
-    if (ex > 60) /* keep it inside the scratch space */
-        return (size_t)snprintf(out, cap, "%s", tmp);
+    if (dec < 0 && ep) {
+        /* An integer beyond the shortest digits: those digits, then zeros
+         * (what %f would print is the binary value's exact expansion). */
+        size_t n = 0;
+        for (const char *p = tmp; p < ep && n + 1 < cap; p++)
+            if (*p != '.')
+                out[n++] = *p;
+        for (int z = 0; z < -dec && n + 1 < cap; z++)
+            out[n++] = '0';
+        out[n] = '\0';
+        return n;
+    }
     int w = snprintf(out, cap, "%.*f", dec, d);
     return w < 0 ? 0 : (size_t)w >= cap ? cap - 1 : (size_t)w;
 }
@@ -1880,6 +1888,9 @@ static int compare(int op, const val *a, const val *b)
 
 static int eval_ismatch(ev *e, const node *n, char *scratch)
 {
+    /* Doubles print in full decimal as OTTL does: 1e-300 needs ~330 chars,
+     * more than the scratch space. */
+    char dbl[400];
     val v;
     if (eval_val(e, n->kids[0], &v, scratch) < 0)
         return -1;
@@ -1888,7 +1899,7 @@ static int eval_ismatch(ev *e, const node *n, char *scratch)
     switch (v.t) {
     case T_STR: s = v.u.s.p, len = v.u.s.n; break;
     case T_INT: len = (size_t)snprintf(scratch, SCRATCH, "%" PRId64, v.u.i), s = scratch; break;
-    case T_DBL: len = fmt_double(v.u.d, scratch, SCRATCH), s = scratch; break;
+    case T_DBL: len = fmt_double(v.u.d, dbl, sizeof dbl), s = dbl; break;
     case T_BOOL: s = v.u.b ? "true" : "false", len = strlen(s); break;
     case T_BYTES: {
         if (v.u.s.n > SCRATCH / 2 - 1)

@@ -675,11 +675,14 @@ static bool drop_oldest(ot_segment_log *l, ot_err *err)
     size_t n = 0, items = 0;
     for (size_t i = 0; i < s->n; i++) {
         rec *r = &s->r[i];
-        if (r->state == R_PENDING || r->state == R_INFLIGHT) {
+        /* A batch in flight may still be delivered: it leaves the log but
+         * is not counted as dropped. */
+        if (r->state == R_PENDING) {
             n++;
             items += r->items;
-            finish(l, s, r);
         }
+        if (r->state == R_PENDING || r->state == R_INFLIGHT)
+            finish(l, s, r);
     }
     l->dropped += n;
     l->dropped_items += items;

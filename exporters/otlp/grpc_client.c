@@ -1082,10 +1082,12 @@ static int64_t timers(ot_otlpexp_grpc *g)
                 gconn *c = call->st->c;
                 nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, call->st->id, NGHTTP2_CANCEL);
                 finish(g, call, OT_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
-                if (conn_flush(c) < 0) {
+                if (conn_flush(c) < 0)
                     conn_close(c, false, c->err);
-                    next = g->live;
-                }
+                /* The flush can close and finish other streams (a sender
+                 * then returns and its call is gone): start over from the
+                 * list, which holds only calls still live. */
+                next = g->live;
             } else {
                 finish(g, call, OT_GRPC_DEADLINE_EXCEEDED,
                        "deadline exceeded while waiting for a connection");

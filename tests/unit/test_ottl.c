@@ -660,3 +660,17 @@ Test(ottl, check_list_points_into_the_yaml_string)
     ot_diags_free(&d);
     ot_arena_free(a);
 }
+
+Test(ottl, ismatch_prints_tiny_and_huge_doubles_in_full)
+{
+    ot_anyvalue body = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+    body.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+    ot_log_record lr = OPENTELEMETRY__PROTO__LOGS__V1__LOG_RECORD__INIT;
+    lr.body = &body;
+    ot_ottl_item it = {0};
+    it.log = &lr;
+    body.double_value = 1e-300; /* ~300 decimals: more than a small buffer holds */
+    TRUE_IN(OT_OTTL_LOG, it, "IsMatch(body, \"^0\\\\.0+1$\")");
+    body.double_value = 1e300;
+    TRUE_IN(OT_OTTL_LOG, it, "IsMatch(body, \"^10+$\")");
+}
