@@ -109,6 +109,10 @@ struct gconn {
     size_t out_off;
     uint32_t events; /* registered with epoll */
     bool want_write;
+    /* TLS can need the other direction: a read that must write first (wait
+     * for EPOLLOUT, then read) or a write that must read first (wait for
+     * EPOLLIN, not a writable socket that would spin the loop). */
+    bool read_wants_write, write_wants_read;
     int64_t until; /* CONNECTING/TLS: give up; BACKOFF: try again */
     unsigned failures;
     size_t active;
@@ -221,7 +225,7 @@ static void epoll_update(gconn *c)
     if (c->fd < 0)
         return;
     uint32_t ev = EPOLLIN;
-    if (c->state == CS_CONNECTING || c->want_write || out_pending(c))
+    if (c->state == CS_CONNECTING || c->want_write || (out_pending(c) && !c->write_wants_read))
         ev |= EPOLLOUT;
     if (c->state == CS_CONNECTING)
         ev = EPOLLOUT;
@@ -467,12 +471,15 @@ static int conn_flush(gconn *c)
                 int r = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
                 if (r <= 0) {
                     int e = SSL_get_error(c->ssl, r);
-                    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+                    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                        c->write_wants_read = e == SSL_ERROR_WANT_READ;
                         break;
+                    }
                     snprintf(c->err, sizeof c->err, "tls write failed (%d)", e);
                     return -1;
                 }
                 w = r;
+                c->write_wants_read = false;
             } else {
                 w = send(c->fd, p, n, MSG_NOSIGNAL);
                 if (w < 0) {
@@ -691,6 +698,7 @@ static int conn_read(gconn *c)
                     return 0;
                 if (e == SSL_ERROR_WANT_WRITE) {
                     c->want_write = true;
+                    c->read_wants_write = true;
                     return 0;
                 }
                 if (e == SSL_ERROR_ZERO_RETURN) {
@@ -925,8 +933,10 @@ static void conn_event(gconn *c, uint32_t ev)
     if (c->state != CS_READY)
         return;
     c->want_write = false;
+    bool retry_read = c->read_wants_write && (ev & EPOLLOUT);
+    c->read_wants_write = false;
     int r = 0;
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+    if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) || retry_read)
         r = conn_read(c);
     if (r == 0 && conn_flush(c) < 0)
         r = -1;
