@@ -91,3 +91,13 @@ void ot_log(ot_log_level l, const char *component, const char *msg, const char *
     ssize_t w = write(atomic_load(&log_fd), line, n);
     (void)w;
 }
+
+bool ot_log_ratelimit(_Atomic int64_t *last_ns, int64_t interval_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t last = atomic_load(last_ns);
+    return (last == 0 || now - last >= interval_ns) &&
+           atomic_compare_exchange_strong(last_ns, &last, now);
+}

@@ -4,6 +4,10 @@
 #ifndef OT_LOG_H
 #define OT_LOG_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 typedef enum ot_log_level {
     OT_LOG_DEBUG = 0,
     OT_LOG_INFO = 1,
@@ -22,6 +26,10 @@ void ot_log_set_fd(int fd);
  * key=value pairs, written as given. */
 void ot_log(ot_log_level l, const char *component, const char *msg, const char *kv, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* True at most once per interval_ns for the call site that owns *last_ns:
+ * for warnings that a flood would otherwise repeat many times a second. */
+bool ot_log_ratelimit(_Atomic int64_t *last_ns, int64_t interval_ns);
 
 #define ot_debug(c, m, ...) ot_log(OT_LOG_DEBUG, c, m, __VA_ARGS__)
 #define ot_info(c, m, ...) ot_log(OT_LOG_INFO, c, m, __VA_ARGS__)

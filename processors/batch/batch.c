@@ -292,9 +292,11 @@ static void deliver(proc *p, batcher *bt, ot_batch *b, int trig, int64_t now)
         return;
     }
     if (retry_pending(bt) == 1) {
+        static _Atomic int64_t warned;
         bt->retry_at = now + p->retry_ns;
-        ot_warn("batch", "the next consumer refuses data; holding batches to retry",
-                "processor=%s signal=%s", p->id, ot_signal_name(p->signal));
+        if (ot_log_ratelimit(&warned, 10000000000LL))
+            ot_warn("batch", "the next consumer refuses data; holding batches to retry",
+                    "processor=%s signal=%s", p->id, ot_signal_name(p->signal));
     }
     bt->retry_items += items;
     charge(p, (int64_t)bytes);

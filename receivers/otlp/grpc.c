@@ -743,8 +743,10 @@ static void conn_accept(otlpr_grpc *g)
             if (fd >= 0)
                 close(fd);
             g->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            ot_warn("otlp", "out of file descriptors; refused a gRPC connection",
-                    "connections=%zu", g->n_conns);
+            static _Atomic int64_t warned;
+            if (ot_log_ratelimit(&warned, 10000000000LL))
+                ot_warn("otlp", "out of file descriptors; refusing gRPC connections",
+                        "connections=%zu", g->n_conns);
             return;
         }
         if (fd < 0)

@@ -256,3 +256,16 @@ Test(entry, swap_under_load_loses_nothing)
     cr_assert_eq(atomic_load(&a.n) + atomic_load(&b.n), atomic_load(&h.sent));
     ot_entry_free(h.e);
 }
+
+/* ---- log rate limit */
+
+#include "log.h"
+
+Test(log, ratelimit_lets_one_through_per_interval)
+{
+    _Atomic int64_t last = 0;
+    cr_assert(ot_log_ratelimit(&last, 10000000000LL));     /* first one passes */
+    cr_assert_not(ot_log_ratelimit(&last, 10000000000LL)); /* within 10 s: held */
+    usleep(20000);
+    cr_assert(ot_log_ratelimit(&last, 10000000)); /* 20 ms later, 10 ms interval */
+}
