@@ -1560,6 +1560,24 @@ static void metric_field(const ot_metric *m, int field, val *v)
     }
 }
 
+/* The fields every point type has, at a different place in each struct;
+ * false when field is not one of them. count is NULL for number points. */
+static bool point_common(val *v, int field, ot_keyvalue **attrs, size_t n_attrs, uint64_t start,
+                         uint64_t time, uint32_t flags, const uint64_t *count)
+{
+    switch (field) {
+    case F_ATTRS: v->t = T_MAP, v->u.m.kv = attrs, v->u.m.n = n_attrs; return true;
+    case F_START: set_int(v, (int64_t)start); return true;
+    case F_TIME: set_int(v, (int64_t)time); return true;
+    case F_FLAGS: set_int(v, flags); return true;
+    case F_COUNT: /* number points have none: nil */
+        if (count)
+            set_int(v, (int64_t)*count);
+        return true;
+    default: return false;
+    }
+}
+
 static void point_field(const ot_metric *m, const void *pt, int field, val *v)
 {
     if (!m || !pt)
@@ -1568,11 +1586,10 @@ static void point_field(const ot_metric *m, const void *pt, int field, val *v)
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM: {
         const ot_number_point *p = pt;
+        if (point_common(v, field, p->attributes, p->n_attributes, p->start_time_unix_nano,
+                         p->time_unix_nano, p->flags, NULL))
+            break;
         switch (field) {
-        case F_ATTRS: v->t = T_MAP, v->u.m.kv = p->attributes, v->u.m.n = p->n_attributes; break;
-        case F_START: set_int(v, (int64_t)p->start_time_unix_nano); break;
-        case F_TIME: set_int(v, (int64_t)p->time_unix_nano); break;
-        case F_FLAGS: set_int(v, p->flags); break;
         case F_VALUE_DOUBLE:
             if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE)
                 v->t = T_DBL, v->u.d = p->as_double;
@@ -1586,12 +1603,10 @@ static void point_field(const ot_metric *m, const void *pt, int field, val *v)
     }
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM: {
         const ot_histogram_point *p = pt;
+        if (point_common(v, field, p->attributes, p->n_attributes, p->start_time_unix_nano,
+                         p->time_unix_nano, p->flags, &p->count))
+            break;
         switch (field) {
-        case F_ATTRS: v->t = T_MAP, v->u.m.kv = p->attributes, v->u.m.n = p->n_attributes; break;
-        case F_START: set_int(v, (int64_t)p->start_time_unix_nano); break;
-        case F_TIME: set_int(v, (int64_t)p->time_unix_nano); break;
-        case F_FLAGS: set_int(v, p->flags); break;
-        case F_COUNT: set_int(v, (int64_t)p->count); break;
         case F_SUM:
             if (p->sum_present_case ==
                 OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM)
@@ -1602,12 +1617,10 @@ static void point_field(const ot_metric *m, const void *pt, int field, val *v)
     }
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM: {
         const ot_exphistogram_point *p = pt;
+        if (point_common(v, field, p->attributes, p->n_attributes, p->start_time_unix_nano,
+                         p->time_unix_nano, p->flags, &p->count))
+            break;
         switch (field) {
-        case F_ATTRS: v->t = T_MAP, v->u.m.kv = p->attributes, v->u.m.n = p->n_attributes; break;
-        case F_START: set_int(v, (int64_t)p->start_time_unix_nano); break;
-        case F_TIME: set_int(v, (int64_t)p->time_unix_nano); break;
-        case F_FLAGS: set_int(v, p->flags); break;
-        case F_COUNT: set_int(v, (int64_t)p->count); break;
         case F_SUM:
             if (p->sum_present_case ==
                 OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM)
@@ -1618,12 +1631,10 @@ static void point_field(const ot_metric *m, const void *pt, int field, val *v)
     }
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY: {
         const ot_summary_point *p = pt;
+        if (point_common(v, field, p->attributes, p->n_attributes, p->start_time_unix_nano,
+                         p->time_unix_nano, p->flags, &p->count))
+            break;
         switch (field) {
-        case F_ATTRS: v->t = T_MAP, v->u.m.kv = p->attributes, v->u.m.n = p->n_attributes; break;
-        case F_START: set_int(v, (int64_t)p->start_time_unix_nano); break;
-        case F_TIME: set_int(v, (int64_t)p->time_unix_nano); break;
-        case F_FLAGS: set_int(v, p->flags); break;
-        case F_COUNT: set_int(v, (int64_t)p->count); break;
         case F_SUM: v->t = T_DBL, v->u.d = p->sum; break;
         }
         break;
