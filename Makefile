@@ -50,18 +50,21 @@ PROTOS := $(wildcard agent/proto/*.proto)
 GEN_C := $(patsubst agent/proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_O := $(GEN_C:.c=.o)
 
-LIB_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c)) \
+LIB_SRC := $(wildcard agent/*/*.c) \
 	$(wildcard receivers/*/*.c processors/*/*.c exporters/*/*.c extensions/*/*.c)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(GEN_O)
 LOADGEN_SRC := $(wildcard tests/bench/loadgen/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/*.c)
 
-.PHONY: docs all deps run check check-unit check-e2e check-fuzz asan fuzz bench bench-icount clean
+layers:
+	@bash agent/layers.sh
+
+.PHONY: layers docs all deps run check check-unit check-e2e check-fuzz asan fuzz bench bench-icount clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: deps $(BUILD)/otelite $(if $(LOADGEN_SRC),$(BUILD)/otelite-loadgen)
+all: deps layers $(BUILD)/otelite $(if $(LOADGEN_SRC),$(BUILD)/otelite-loadgen)
 
 asan:
 	@:
@@ -93,7 +96,7 @@ $(BUILD)/gen/revision.h: FORCE | deps
 	@mkdir -p $(BUILD)/gen
 	@echo '#define OT_REVISION "$(GIT_VERSION)"' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
-$(BUILD)/obj/agent/version.o: $(BUILD)/gen/revision.h
+$(BUILD)/obj/agent/base/version.o: $(BUILD)/gen/revision.h
 FORCE:
 
 # Every object waits for all generated headers: any file may include otlp.h.

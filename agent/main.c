@@ -11,13 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "factory.h"
-#include "log.h"
-#include "plan.h"
-#include "service.h"
-#include "telemetry.h"
-#include "version.h"
+#include "config/config.h"
+#include "pipeline/factory.h"
+#include "base/log.h"
+#include "pipeline/plan.h"
+#include "pipeline/service.h"
+#include "telemetry/telemetry.h"
+#include "pipeline/telemetry_server.h"
+#include "base/version.h"
 
 
 #define EXIT_USAGE 2

@@ -11,11 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "factory.h"
-#include "log.h"
-#include "otlp_json.h"
-#include "telemetry.h"
+#include "base/buf.h"
+#include "pipeline/factory.h"
+#include "base/log.h"
+#include "model/otlp_json.h"
+#include "telemetry/telemetry.h"
 
 typedef struct file_rotation {
     bool present;

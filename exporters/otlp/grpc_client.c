@@ -39,13 +39,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "backoff.h"
-#include "factory.h"
-#include "log.h"
+#include "base/backoff.h"
+#include "pipeline/factory.h"
+#include "base/log.h"
 #include "otlpexp.h"
-#include "telemetry.h"
+#include "telemetry/telemetry.h"
 
-#include "version.h"
+#include "base/version.h"
 
 #define OUT_HIGH (256u << 10)     /* stop taking frames from nghttp2 above this */
 #define RESP_MAX (4u << 20)       /* gRPC's default receive limit */

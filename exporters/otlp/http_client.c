@@ -18,12 +18,12 @@
 
 #include <curl/curl.h>
 
-#include "factory.h"
-#include "log.h"
-#include "otlp_json.h"
+#include "pipeline/factory.h"
+#include "base/log.h"
+#include "model/otlp_json.h"
 #include "otlpexp.h"
 
-#include "version.h"
+#include "base/version.h"
 
 #define RESP_KEEP (64u << 10) /* of a response body: enough for any Status */
 

@@ -11,12 +11,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "exphelper.h"
-#include "factory.h"
-#include "log.h"
+#include "export/exphelper.h"
+#include "pipeline/factory.h"
+#include "base/log.h"
 #include "otlpexp.h"
-#include "segment_log.h"
-#include "telemetry.h"
+#include "export/segment_log.h"
+#include "telemetry/telemetry.h"
 
 /* ---- configuration -------------------------------------------------------- */
 

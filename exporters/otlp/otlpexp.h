@@ -13,13 +13,13 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "batch.h"
-#include "buf.h"
-#include "config.h"
-#include "consumer.h"
-#include "err.h"
-#include "grpc_wire.h"
-#include "otlp.h"
+#include "model/batch.h"
+#include "base/buf.h"
+#include "config/config.h"
+#include "model/consumer.h"
+#include "base/err.h"
+#include "net/grpc_wire.h"
+#include "model/otlp.h"
 
 /* ---- configuration shared by both exporters ----------------------------- */
 

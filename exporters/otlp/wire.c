@@ -9,8 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "codec.h"
-#include "otlp_json.h"
+#include "base/codec.h"
+#include "model/otlp_json.h"
 #include "otlpexp.h"
 
 /* ---- gRPC codes --------------------------------------------------------- */

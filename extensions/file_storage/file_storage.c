@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "factory.h"
-#include "segment_log.h"
+#include "pipeline/factory.h"
+#include "export/segment_log.h"
 
 static void fs_validate(const void *cfg, const ot_node *node, const char *path, ot_diags *d)
 {

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attrs.h"
-#include "factory.h"
-#include "ottl.h"
+#include "model/attrs.h"
+#include "pipeline/factory.h"
+#include "ottl/ottl.h"
 
 typedef struct match_cfg {
     bool present;

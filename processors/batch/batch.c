@@ -36,10 +36,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "factory.h"
-#include "log.h"
+#include "pipeline/factory.h"
+#include "base/log.h"
 #include "split.h"
-#include "telemetry.h"
+#include "telemetry/telemetry.h"
 
 /* ---- configuration ----------------------------------------------------- */
 

@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arena.h"
-#include "otlp.h"
+#include "base/arena.h"
+#include "model/otlp.h"
 
 /* Items [lo, hi) of req (spans, data points or log records, counted in
  * document order, as ot_count_items counts them) as a request of the same

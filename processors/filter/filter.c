@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "factory.h"
-#include "log.h"
-#include "ottl.h"
-#include "telemetry.h"
+#include "pipeline/factory.h"
+#include "base/log.h"
+#include "ottl/ottl.h"
+#include "telemetry/telemetry.h"
 
 typedef struct filter_traces {
     ot_strlist span;

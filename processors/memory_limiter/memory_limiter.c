@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "factory.h"
-#include "log.h"
+#include "pipeline/factory.h"
+#include "base/log.h"
 #include "memory_limiter.h"
-#include "telemetry.h"
+#include "telemetry/telemetry.h"
 
 typedef struct ml_cfg {
     int64_t check_interval; /* ns */

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "err.h"
+#include "base/err.h"
 
 /* The hard limit and the soft limit (hard minus spike) in bytes for a
  * config filled from the factory's key table. total: the memory the

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attrs.h"
-#include "factory.h"
+#include "model/attrs.h"
+#include "pipeline/factory.h"
 
 typedef struct resource_cfg {
     const ot_node *attributes;

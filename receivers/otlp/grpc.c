@@ -26,11 +26,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "codec.h"
+#include "base/codec.h"
 #include "grpc_frame.h"
-#include "grpc_wire.h"
-#include "log.h"
-#include "net.h"
+#include "net/grpc_wire.h"
+#include "base/log.h"
+#include "net/listen.h"
 #include "otlp.h"
 #include "tls.h"
 

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "grpc_wire.h"
+#include "net/grpc_wire.h"
 
 void ot_grpcf_reader_init(ot_grpcf_reader *r, size_t max_len, ot_grpcf_alloc_fn alloc, void *ctx)
 {

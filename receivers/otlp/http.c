@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "net.h"
+#include "base/log.h"
+#include "net/listen.h"
 #include "otlp.h"
 
 struct otlpr_http {

@@ -12,11 +12,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "net.h"
+#include "base/log.h"
+#include "net/listen.h"
 #include "otlp.h"
-#include "otlp_json.h"
-#include "pbwalk.h"
+#include "model/otlp_json.h"
+#include "model/pbwalk.h"
 
 /* ---- config --------------------------------------------------------------- */
 

@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "batch.h"
-#include "config.h"
-#include "consumer.h"
-#include "factory.h"
-#include "telemetry.h"
+#include "model/batch.h"
+#include "config/config.h"
+#include "model/consumer.h"
+#include "pipeline/factory.h"
+#include "telemetry/telemetry.h"
 
 /* ---- config (filled by the key walker from the collector's layout) ------ */
 

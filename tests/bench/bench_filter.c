@@ -12,9 +12,9 @@
 #include <time.h>
 
 #include "../unit/otlp_samples.h"
-#include "batch.h"
-#include "config.h"
-#include "factory.h"
+#include "model/batch.h"
+#include "config/config.h"
+#include "pipeline/factory.h"
 
 extern const ot_factory ot_filter_processor;
 

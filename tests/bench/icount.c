@@ -21,10 +21,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "factory.h"
+#include "pipeline/factory.h"
 #include "loadgen/loadgen.h"
-#include "otlp_json.h"
-#include "pbwalk.h"
+#include "model/otlp_json.h"
+#include "model/pbwalk.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/callgrind.h>)

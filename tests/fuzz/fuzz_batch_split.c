@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "../../processors/batch/split.h"
-#include "arena.h"
-#include "pbwalk.h"
+#include "base/arena.h"
+#include "model/pbwalk.h"
 
 static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
 {

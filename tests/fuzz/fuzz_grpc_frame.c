@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "../../receivers/otlp/grpc_frame.h"
-#include "codec.h"
-#include "grpc_wire.h"
+#include "base/codec.h"
+#include "net/grpc_wire.h"
 
 typedef struct holder {
     uint8_t *buf;

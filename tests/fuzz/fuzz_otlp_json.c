@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "otlp_json.h"
+#include "model/otlp_json.h"
 
 static void check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size)
 {

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "otlp_json.h"
-#include "ottl.h"
+#include "base/arena.h"
+#include "model/otlp_json.h"
+#include "ottl/ottl.h"
 
 static const char SPANS[] =
     "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "pbwalk.h"
+#include "model/pbwalk.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

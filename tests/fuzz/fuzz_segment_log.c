@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "segment_log.h"
+#include "base/log.h"
+#include "export/segment_log.h"
 
 static char root[64];
 

@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#include "arena.h"
-#include "otlp.h"
+#include "base/arena.h"
+#include "model/otlp.h"
 
 /* One service (resource) and one scope; n_spans spans in traces of up to 4
  * spans (parent chains), n_attrs attributes each of mixed value types

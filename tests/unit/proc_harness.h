@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "batch.h"
-#include "buf.h"
-#include "config.h"
-#include "factory.h"
-#include "otlp_json.h"
+#include "base/arena.h"
+#include "model/batch.h"
+#include "base/buf.h"
+#include "config/config.h"
+#include "pipeline/factory.h"
+#include "model/otlp_json.h"
 
 #define HARNESS_MAX 8
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "attrs.h"
+#include "model/attrs.h"
 #include "proc_harness.h"
 
 extern const ot_factory ot_attributes_processor, ot_resource_processor;

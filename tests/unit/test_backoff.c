@@ -2,7 +2,7 @@
  * sequence and an injected clock, the caps, giving up, and Retry-After. */
 #include <criterion/criterion.h>
 
-#include "backoff.h"
+#include "base/backoff.h"
 
 #define S(x) ((int64_t)((x) * 1e9))
 

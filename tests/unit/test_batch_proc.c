@@ -13,12 +13,12 @@
 #include <unistd.h>
 
 #include "../../processors/batch/split.h"
-#include "batch.h"
-#include "config.h"
-#include "consumer.h"
-#include "factory.h"
+#include "model/batch.h"
+#include "config/config.h"
+#include "model/consumer.h"
+#include "pipeline/factory.h"
 #include "otlp_samples.h"
-#include "telemetry.h"
+#include "telemetry/telemetry.h"
 
 extern const ot_factory ot_batch_processor;
 

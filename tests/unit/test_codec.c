@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "codec.h"
+#include "base/codec.h"
 
 /* RFC 4648 section 10. */
 static const struct {

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 
 /* Printed diagnostics, sorted, as one malloc'd string. */
 static char *diag_text(ot_diags *d)

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arena.h"
-#include "batch.h"
-#include "buf.h"
-#include "consumer.h"
+#include "base/arena.h"
+#include "model/batch.h"
+#include "base/buf.h"
+#include "model/consumer.h"
 
 /* ---- arena */
 
@@ -259,7 +259,7 @@ Test(entry, swap_under_load_loses_nothing)
 
 /* ---- log rate limit */
 
-#include "log.h"
+#include "base/log.h"
 
 Test(log, ratelimit_lets_one_through_per_interval)
 {

@@ -14,11 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exphelper.h"
-#include "factory.h"
-#include "log.h"
+#include "export/exphelper.h"
+#include "pipeline/factory.h"
+#include "base/log.h"
 #include "otlp_samples.h"
-#include "telemetry.h"
+#include "telemetry/telemetry.h"
 
 #define MS 1000000LL
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "proc_harness.h"
-#include "telemetry.h"
+#include "telemetry/telemetry.h"
 
 extern const ot_factory ot_filter_processor;
 

@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "grpc_wire.h"
+#include "net/grpc_wire.h"
 
 Test(grpc_wire, paths_name_a_signal_and_back)
 {

@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include "../../processors/memory_limiter/memory_limiter.h"
-#include "batch.h"
-#include "config.h"
-#include "consumer.h"
-#include "factory.h"
-#include "telemetry.h"
+#include "model/batch.h"
+#include "config/config.h"
+#include "model/consumer.h"
+#include "pipeline/factory.h"
+#include "telemetry/telemetry.h"
 
 extern const ot_factory ot_memory_limiter_processor;
 #define F ot_memory_limiter_processor

@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "../../exporters/otlp/otlpexp.h"
-#include "codec.h"
-#include "factory.h"
-#include "log.h"
+#include "base/codec.h"
+#include "pipeline/factory.h"
+#include "base/log.h"
 
 #define SEC 1000000000LL
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "otlp_json.h"
+#include "model/otlp_json.h"
 #include "otlp_samples.h"
 
 #define TRACE_REQ_DESC opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor

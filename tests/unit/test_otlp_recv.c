@@ -18,11 +18,11 @@
 
 #include "../../receivers/otlp/grpc_frame.h"
 #include "../../receivers/otlp/otlp.h"
-#include "codec.h"
-#include "grpc_wire.h"
+#include "base/codec.h"
+#include "net/grpc_wire.h"
 #include "otlp_samples.h"
-#include "log.h"
-#include "pbwalk.h"
+#include "base/log.h"
+#include "model/pbwalk.h"
 
 extern const ot_factory ot_otlp_receiver;
 

@@ -5,10 +5,10 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "arena.h"
-#include "log.h"
-#include "otlp_json.h"
-#include "ottl.h"
+#include "base/arena.h"
+#include "base/log.h"
+#include "model/otlp_json.h"
+#include "ottl/ottl.h"
 
 static const char SPANS[] =
     "{\"resourceSpans\":[{\"resource\":{\"attributes\":["

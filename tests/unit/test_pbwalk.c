@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
+#include "base/arena.h"
 #include "otlp_samples.h"
-#include "pbwalk.h"
+#include "model/pbwalk.h"
 
 typedef struct packed {
     uint8_t *p;

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "segment_log.h"
+#include "export/segment_log.h"
 
 static char tmp[64];
 

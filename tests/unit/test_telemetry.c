@@ -16,9 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "telemetry.h"
-#include "version.h"
+#include "base/log.h"
+#include "telemetry/telemetry.h"
+#include "pipeline/telemetry_server.h"
+#include "base/version.h"
 
 static void setup(void)
 {

@@ -12,10 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arena.h"
-#include "buf.h"
-#include "err.h"
-#include "otlp.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "model/otlp.h"
 
 /* ---- options ------------------------------------------------------------ */
 

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "loadgen.h"
-#include "otlp_json.h"
-#include "pbwalk.h"
+#include "model/otlp_json.h"
+#include "model/pbwalk.h"
 
 static int passed, failed;
 

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "loadgen.h"
-#include "pbwalk.h"
+#include "model/pbwalk.h"
 
 typedef struct sconn {
     struct sconn *prev, *next; /* every open connection, to free them at exit */

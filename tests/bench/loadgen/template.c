@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "loadgen.h"
-#include "otlp_json.h"
+#include "model/otlp_json.h"
 
 struct lg_content {
     const lg_opts *o;

@@ -1,0 +1,416 @@
+/* attrs.c: attribute actions (see attrs.h). The config side goes through
+ * the key walker per action, so a typo in an action gets the same "did you
+ * mean" as any other key; the data side edits protobuf-c attribute arrays
+ * in place, allocating replacements from the batch's arena. */
+#include "model/attrs.h"
+
+#include <errno.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/codec.h"
+
+typedef struct action_cfg {
+    const char *key;
+    int action;
+    const ot_node *value;
+    const char *from_attribute;
+} action_cfg;
+
+static const char *const action_names[] = {"insert", "update", "upsert", "delete", "hash", NULL};
+
+static const ot_key action_keys[] = {
+    {.name = "key", .type = OT_KT_STRING, .offset = offsetof(action_cfg, key),
+     .flags = OT_KF_REQUIRED, .help = "the attribute to act on"},
+    {.name = "action", .type = OT_KT_ENUM, .offset = offsetof(action_cfg, action),
+     .choices = action_names, .flags = OT_KF_REQUIRED,
+     .help = "insert (if absent), update (if present), upsert, delete, hash (SHA-256 hex)"},
+    {.name = "value", .type = OT_KT_NODE, .offset = offsetof(action_cfg, value),
+     .help = "the value; its YAML type is kept: 5 int, \"5\" string, 1.5 double, true bool"},
+    {.name = "from_attribute", .type = OT_KT_STRING, .offset = offsetof(action_cfg, from_attribute),
+     .help = "take the value from this attribute of the same item instead"},
+    {0},
+};
+
+#define KV_INIT OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT
+#define AV_INIT OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT
+#define AV(x) OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_##x
+
+static bool is_bool_word(const char *s, bool *b)
+{
+    return ot_parse_bool(s, b, NULL) == 0;
+}
+
+static bool is_number(const char *s, double *d)
+{
+    if (!((*s >= '0' && *s <= '9') || *s == '-' || *s == '+' || *s == '.') || strpbrk(s, "xX"))
+        return false;
+    char *end;
+    *d = strtod(s, &end);
+    return !*end && isfinite(*d);
+}
+
+/* YAML 1.2 writes ints in hex as 0x1F. */
+static bool hex_int(const char *s, int64_t *i)
+{
+    if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || !s[2])
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s + 2, &end, 16);
+    if (*end || errno || v > INT64_MAX || s[2] == '-' || s[2] == '+' || s[2] == ' ')
+        return false;
+    *i = (int64_t)v;
+    return true;
+}
+
+/* A YAML scalar as the attribute value a user meant by it. */
+static int scalar_value(const ot_node *n, ot_anyvalue *out, ot_arena *a)
+{
+    ot_anyvalue init = AV_INIT;
+    *out = init;
+    bool b;
+    int64_t i;
+    double d;
+    if (!n->quoted && strlen(n->str) == n->len) {
+        if (is_bool_word(n->str, &b)) {
+            out->value_case = AV(BOOL_VALUE);
+            out->bool_value = b;
+            return 0;
+        }
+        if (ot_parse_int(n->str, &i, NULL) == 0 || hex_int(n->str, &i)) {
+            out->value_case = AV(INT_VALUE);
+            out->int_value = i;
+            return 0;
+        }
+        if (is_number(n->str, &d)) {
+            out->value_case = AV(DOUBLE_VALUE);
+            out->double_value = d;
+            return 0;
+        }
+    }
+    out->value_case = AV(STRING_VALUE);
+    out->string_value = ot_arena_strndup(a, n->str, n->len);
+    return out->string_value ? 0 : -1;
+}
+
+static bool needs_value(int op)
+{
+    return op == OT_ATTRS_INSERT || op == OT_ATTRS_UPDATE || op == OT_ATTRS_UPSERT;
+}
+
+/* The checks across one action's keys; the walker did the keys one by one. */
+static size_t check_action(const action_cfg *c, const ot_node *item, const char *ipath,
+                           ot_diags *d)
+{
+    size_t errors = 0;
+    const char *name = action_names[c->action];
+    bool has_value = c->value != NULL, has_from = c->from_attribute != NULL;
+    if (c->key && !c->key[0]) {
+        ot_diag_add(d, OT_SEV_ERROR, ot_node_get(item, "key"), ipath, "key is empty");
+        errors++;
+    }
+    if (needs_value(c->action)) {
+        if (has_value && has_from) {
+            ot_diag_add(d, OT_SEV_ERROR, item, ipath,
+                        "%s takes value or from_attribute, not both", name);
+            errors++;
+        } else if (!has_value && !has_from) {
+            ot_diag_add(d, OT_SEV_ERROR, item, ipath, "%s needs value or from_attribute", name);
+            errors++;
+        } else if (has_value && c->value->kind != OT_NODE_SCALAR) {
+            ot_diag_add(d, OT_SEV_ERROR, c->value, ipath,
+                        "value: expected a string, number or bool, found %s",
+                        c->value->kind == OT_NODE_NULL  ? "nothing (write \"\" for an empty string)"
+                        : c->value->kind == OT_NODE_MAP ? "a map"
+                                                        : "a list");
+            errors++;
+        } else if (has_from && !c->from_attribute[0]) {
+            ot_diag_add(d, OT_SEV_ERROR, ot_node_get(item, "from_attribute"), ipath,
+                        "from_attribute is empty");
+            errors++;
+        }
+    } else if (has_value || has_from) {
+        ot_diag_add(d, OT_SEV_ERROR, ot_node_get(item, has_value ? "value" : "from_attribute"),
+                    ipath, "%s takes no %s", name, has_value ? "value" : "from_attribute");
+        errors++;
+    }
+    return errors;
+}
+
+size_t ot_attrs_check(const ot_node *actions, const char *path, ot_diags *d)
+{
+    if (!actions)
+        return 0; /* the walker reported the missing required key */
+    if (actions->kind != OT_NODE_SEQ) {
+        ot_diag_add(d, OT_SEV_ERROR, actions, path,
+                    "expected a list of actions ({key, action, value}), found %s",
+                    actions->kind == OT_NODE_NULL ? "nothing"
+                    : actions->kind == OT_NODE_MAP ? "a map"
+                                                   : "a scalar");
+        return 1;
+    }
+    if (actions->n == 0)
+        ot_diag_add(d, OT_SEV_WARNING, actions, path, "no actions: this processor changes nothing");
+    ot_arena *a = ot_arena_new(0);
+    if (!a) {
+        ot_diag_add(d, OT_SEV_ERROR, actions, path, "out of memory");
+        return 1;
+    }
+    size_t errors = 0;
+    for (size_t i = 0; i < actions->n; i++) {
+        char ipath[512];
+        snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+        action_cfg c;
+        memset(&c, 0, sizeof c);
+        size_t e = ot_keys_fill(action_keys, actions->vals[i], &c, a, ipath, d);
+        errors += e;
+        if (!e && actions->vals[i]->kind == OT_NODE_MAP)
+            errors += check_action(&c, actions->vals[i], ipath, d);
+    }
+    ot_arena_free(a);
+    return errors;
+}
+
+int ot_attrs_build(ot_attrs *out, const ot_node *actions, ot_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!actions || actions->kind != OT_NODE_SEQ)
+        return actions ? ot_err_set(err, "actions: expected a list") : 0;
+    if (!(out->arena = ot_arena_new(0)) ||
+        !(out->v = ot_arena_calloc(out->arena, (actions->n + 1) * sizeof *out->v))) {
+        ot_attrs_free(out);
+        return ot_err_set(err, "out of memory");
+    }
+    ot_diags d;
+    ot_diags_init(&d);
+    for (size_t i = 0; i < actions->n; i++) {
+        char ipath[64];
+        snprintf(ipath, sizeof ipath, "actions[%zu]", i);
+        action_cfg c;
+        memset(&c, 0, sizeof c);
+        if (ot_keys_fill(action_keys, actions->vals[i], &c, out->arena, ipath, &d) ||
+            check_action(&c, actions->vals[i], ipath, &d))
+            break;
+        ot_attrs_action *act = &out->v[out->n];
+        act->op = (ot_attrs_op)c.action;
+        act->key = c.key;
+        act->from = c.from_attribute;
+        if (needs_value(c.action) && c.value && scalar_value(c.value, &act->value, out->arena) < 0) {
+            ot_err_set(err, "out of memory");
+            ot_diags_free(&d);
+            ot_attrs_free(out);
+            return -1;
+        }
+        out->n++;
+    }
+    if (d.errors) {
+        if (d.n)
+            ot_err_set(err, "%s: %s", d.v[0].path, d.v[0].msg);
+        else
+            ot_err_set(err, "bad actions");
+        ot_diags_free(&d);
+        ot_attrs_free(out);
+        return -1;
+    }
+    ot_diags_free(&d);
+    return 0;
+}
+
+void ot_attrs_free(ot_attrs *a)
+{
+    ot_arena_free(a->arena);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- applying ------------------------------------------------------------ */
+
+int ot_attrs_begin(ot_attrs_batch *ab, const ot_attrs *a, ot_arena *arena)
+{
+    memset(ab, 0, sizeof *ab);
+    ab->a = a;
+    ab->arena = arena;
+    size_t n = a->n ? a->n : 1;
+    ab->keys = ot_arena_alloc(arena, n * sizeof *ab->keys);
+    ab->from = ot_arena_alloc(arena, n * sizeof *ab->from);
+    ab->vals = ot_arena_alloc(arena, n * sizeof *ab->vals);
+    if (!ab->keys || !ab->from || !ab->vals)
+        return -1;
+    for (size_t i = 0; i < a->n; i++) {
+        const ot_attrs_action *act = &a->v[i];
+        ab->keys[i] = ot_arena_strdup(arena, act->key);
+        ab->from[i] = act->from ? ot_arena_strdup(arena, act->from) : NULL;
+        ab->vals[i] = act->value;
+        if (!ab->keys[i] || (act->from && !ab->from[i]))
+            return -1;
+        if (act->value.value_case == AV(STRING_VALUE) &&
+            !(ab->vals[i].string_value = ot_arena_strdup(arena, act->value.string_value)))
+            return -1;
+    }
+    return 0;
+}
+
+static ssize_t find(ot_keyvalue *const *kv, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (kv[i] && kv[i]->key && strcmp(kv[i]->key, key) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* A fresh entry rather than an edit of the old one: entries may be shared
+ * with data this processor does not own. */
+static ot_keyvalue *new_kv(ot_arena *a, const char *key, const ot_anyvalue *v)
+{
+    ot_keyvalue init = KV_INIT;
+    ot_anyvalue vinit = AV_INIT;
+    ot_keyvalue *kv = ot_arena_alloc(a, sizeof *kv);
+    ot_anyvalue *av = ot_arena_alloc(a, sizeof *av);
+    if (!kv || !av)
+        return NULL;
+    *kv = init;
+    *av = vinit;
+    if (v) {
+        av->value_case = v->value_case;
+        switch (v->value_case) {
+        case AV(STRING_VALUE): av->string_value = v->string_value; break;
+        case AV(BOOL_VALUE): av->bool_value = v->bool_value; break;
+        case AV(INT_VALUE): av->int_value = v->int_value; break;
+        case AV(DOUBLE_VALUE): av->double_value = v->double_value; break;
+        case AV(ARRAY_VALUE): av->array_value = v->array_value; break;
+        case AV(KVLIST_VALUE): av->kvlist_value = v->kvlist_value; break;
+        case AV(BYTES_VALUE): av->bytes_value = v->bytes_value; break;
+        default: break;
+        }
+    }
+    kv->key = (char *)key;
+    kv->value = av;
+    return kv;
+}
+
+static int append(ot_arena *a, ot_keyvalue ***kv, size_t *n, ot_keyvalue *e)
+{
+    ot_keyvalue **v = ot_arena_alloc(a, (*n + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    if (*n)
+        memcpy(v, *kv, *n * sizeof *v);
+    v[*n] = e;
+    *kv = v;
+    (*n)++;
+    return 0;
+}
+
+/* The text a value hashes as: what a user would write for it. */
+static const char *hash_input(const ot_anyvalue *v, char *buf, size_t cap, size_t *len)
+{
+    switch (v->value_case) {
+    case AV(STRING_VALUE):
+        *len = v->string_value ? strlen(v->string_value) : 0;
+        return v->string_value ? v->string_value : "";
+    case AV(BOOL_VALUE):
+        *len = v->bool_value ? 4 : 5;
+        return v->bool_value ? "true" : "false";
+    case AV(INT_VALUE):
+        *len = (size_t)snprintf(buf, cap, "%lld", (long long)v->int_value);
+        return buf;
+    case AV(DOUBLE_VALUE): {
+        /* shortest text that reads back as the same double */
+        int p = 1;
+        for (; p < 17; p++) {
+            snprintf(buf, cap, "%.*g", p, v->double_value);
+            if (strtod(buf, NULL) == v->double_value)
+                break;
+        }
+        *len = (size_t)snprintf(buf, cap, "%.*g", p, v->double_value);
+        return buf;
+    }
+    case AV(BYTES_VALUE):
+        *len = v->bytes_value.len;
+        return (const char *)v->bytes_value.data;
+    default:
+        return NULL; /* maps, lists, empty: left as they are */
+    }
+}
+
+static int hash_value(ot_arena *a, const ot_anyvalue *v, ot_anyvalue *out)
+{
+    char buf[64];
+    size_t len = 0;
+    const char *in = hash_input(v, buf, sizeof buf, &len);
+    if (!in)
+        return 1;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(in, len, md, &mdlen, EVP_sha256(), NULL))
+        return -1;
+    char *hex = ot_arena_alloc(a, 2 * mdlen + 1);
+    if (!hex)
+        return -1;
+    hex[ot_hex_encode(md, mdlen, hex, false)] = '\0';
+    ot_anyvalue init = AV_INIT;
+    *out = init;
+    out->value_case = AV(STRING_VALUE);
+    out->string_value = hex;
+    return 0;
+}
+
+int ot_attrs_apply(ot_attrs_batch *ab, ot_keyvalue ***kv, size_t *n)
+{
+    ot_arena *a = ab->arena;
+    for (size_t i = 0; i < ab->a->n; i++) {
+        const ot_attrs_action *act = &ab->a->v[i];
+        ssize_t at = find(*kv, *n, ab->keys[i]);
+        const ot_anyvalue *src = &ab->vals[i];
+        if (ab->from[i]) {
+            ssize_t f = find(*kv, *n, ab->from[i]);
+            src = f >= 0 ? (*kv)[f]->value : NULL;
+        }
+        switch (act->op) {
+        case OT_ATTRS_INSERT:
+        case OT_ATTRS_UPDATE:
+        case OT_ATTRS_UPSERT: {
+            if (!src || (act->op == OT_ATTRS_INSERT && at >= 0) ||
+                (act->op == OT_ATTRS_UPDATE && at < 0))
+                break;
+            ot_keyvalue *e = new_kv(a, at >= 0 ? (*kv)[at]->key : ab->keys[i], src);
+            if (!e)
+                return -1;
+            if (at >= 0)
+                (*kv)[at] = e;
+            else if (append(a, kv, n, e) < 0)
+                return -1;
+            break;
+        }
+        case OT_ATTRS_DELETE: {
+            if (at < 0)
+                break;
+            size_t w = 0;
+            for (size_t r = 0; r < *n; r++)
+                if (!((*kv)[r] && (*kv)[r]->key && strcmp((*kv)[r]->key, ab->keys[i]) == 0))
+                    (*kv)[w++] = (*kv)[r];
+            *n = w;
+            break;
+        }
+        case OT_ATTRS_HASH: {
+            if (at < 0 || !(*kv)[at]->value)
+                break;
+            ot_anyvalue h;
+            int r = hash_value(a, (*kv)[at]->value, &h);
+            if (r < 0)
+                return -1;
+            if (r > 0)
+                break;
+            ot_keyvalue *e = new_kv(a, (*kv)[at]->key, &h);
+            if (!e)
+                return -1;
+            (*kv)[at] = e;
+            break;
+        }
+        }
+    }
+    return 0;
+}

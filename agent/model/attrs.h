@@ -1,0 +1,64 @@
+/* attrs.h: attribute actions (insert, update, upsert, delete, hash) as the
+ * collector's `attributes` and `resource` processors configure them. Both
+ * processors share this one implementation, and components may not
+ * include each other, so it lives in agent/.
+ *
+ * Config: a sequence of maps {key, action, value | from_attribute}. A
+ * `value` keeps its YAML type: 5 is an int, "5" a string, 1.5 a double,
+ * true a bool. `hash` replaces a value with the lowercase hex SHA-256 of
+ * its string form (maps and lists are left as they are). */
+#ifndef OT_ATTRS_H
+#define OT_ATTRS_H
+
+#include <stddef.h>
+
+#include "base/arena.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "model/otlp.h"
+
+typedef enum ot_attrs_op {
+    OT_ATTRS_INSERT = 0, /* only when the key is absent */
+    OT_ATTRS_UPDATE,     /* only when the key is present */
+    OT_ATTRS_UPSERT,
+    OT_ATTRS_DELETE,
+    OT_ATTRS_HASH,
+} ot_attrs_op;
+
+typedef struct ot_attrs_action {
+    ot_attrs_op op;
+    const char *key;
+    const char *from; /* from_attribute, or NULL */
+    ot_anyvalue value; /* when from is NULL (insert/update/upsert) */
+} ot_attrs_action;
+
+typedef struct ot_attrs {
+    ot_attrs_action *v;
+    size_t n;
+    ot_arena *arena; /* owns v and its strings */
+} ot_attrs;
+
+/* Config check of an `actions` node; every problem goes to d. Returns the
+ * number of errors. */
+size_t ot_attrs_check(const ot_node *actions, const char *path, ot_diags *d);
+/* Builds the actions from a node that passed the check. */
+int ot_attrs_build(ot_attrs *out, const ot_node *actions, ot_err *err);
+void ot_attrs_free(ot_attrs *a);
+
+/* The actions as one batch uses them: keys and values copied once into
+ * the batch's arena, because the data must not point into the config (a
+ * reload frees it) and copying per item would grow the batch per item. */
+typedef struct ot_attrs_batch {
+    const ot_attrs *a;
+    ot_arena *arena;
+    const char **keys;  /* per action */
+    const char **from;  /* per action, or NULL */
+    ot_anyvalue *vals;  /* per action */
+} ot_attrs_batch;
+
+int ot_attrs_begin(ot_attrs_batch *ab, const ot_attrs *a, ot_arena *arena);
+/* Applies every action, in order, to one attribute list; new entries and
+ * arrays come from the batch's arena. -1 on out-of-memory. */
+int ot_attrs_apply(ot_attrs_batch *ab, ot_keyvalue ***kv, size_t *n);
+
+#endif

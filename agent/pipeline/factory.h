@@ -1,0 +1,75 @@
+/* factory.h: what a component is to the agent. Each component type is one
+ * constant ot_factory: its name, the signals it handles, its key table and
+ * its lifecycle callbacks. agent/components.c lists them all; that list is
+ * the only place the agent names a component.
+ *
+ * Lifecycle: create → start → (consume …) → shutdown(deadline) → destroy.
+ * Receivers get their next consumers at create time (one per signal, NULL
+ * when the signal is not wired) and must not start I/O before start().
+ * Processors are created once per pipeline; exporters once per id and
+ * shared by every pipeline that lists them. */
+#ifndef OT_FACTORY_H
+#define OT_FACTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/clock.h"
+#include "config/config.h"
+#include "model/consumer.h"
+#include "base/err.h"
+#include "model/otlp.h"
+
+typedef enum ot_kind {
+    OT_RECEIVER = 0,
+    OT_PROCESSOR,
+    OT_EXPORTER,
+    OT_EXTENSION,
+    OT_KIND_COUNT
+} ot_kind;
+
+const char *ot_kind_name(ot_kind k);        /* "receiver" … */
+const char *ot_kind_section(ot_kind k);     /* "receivers" … */
+
+typedef struct ot_host ot_host;
+
+typedef struct ot_create_params {
+    const char *id;     /* "otlp" or "otlp/internal" */
+    const void *config; /* filled by the key walker; lives until destroy */
+    ot_signal signal;   /* processors: the pipeline's signal */
+    ot_consumer *next[OT_SIGNAL_COUNT];
+    ot_host *host;
+} ot_create_params;
+
+typedef struct ot_factory {
+    const char *type;
+    ot_kind kind;
+    unsigned signals; /* OT_SIGBIT mask */
+    const char *help; /* one line */
+    const ot_key *keys;
+    size_t config_size;
+
+    /* Checks across keys after the walker filled cfg; adds diagnostics. */
+    void (*validate)(const void *cfg, const ot_node *node, const char *path, ot_diags *d);
+    /* Endpoints a receiver will listen on, for the duplicate check. */
+    size_t (*listens)(const void *cfg, const ot_endpoint **out, size_t max);
+
+    void *(*create)(const ot_create_params *p, ot_err *err);
+    int (*start)(void *self, ot_err *err);
+    /* Stop taking data, flush what is held until deadline (CLOCK_MONOTONIC
+     * ns), then return. Called once. */
+    void (*shutdown)(void *self, int64_t deadline_ns);
+    void (*destroy)(void *self);
+    /* Processors and exporters: the consumer for a signal they handle. */
+    ot_consumer *(*consumer)(void *self, ot_signal s);
+} ot_factory;
+
+/* The table of every built-in component (agent/components.c). */
+extern const ot_factory *const ot_factories[];
+const ot_factory *ot_factory_find(ot_kind kind, const char *type, size_t type_len);
+
+/* Extensions a component may look up through the host (e.g. file_storage
+ * for persistent queues). NULL when not configured. */
+void *ot_host_extension(ot_host *h, const char *id);
+
+#endif

@@ -1,0 +1,499 @@
+/* service.c: instances and wiring (see service.h).
+ *
+ * Receivers talk to the pipelines through one ot_entry per signal, never
+ * directly: that indirection is what lets a reload swap every processor
+ * behind a receiver whose listener stays open. A "generation" is one set of
+ * processor instances and fan-outs built from one plan; a reload builds the
+ * next generation, swaps the entries, and retires the old one after it has
+ * flushed. */
+#include "pipeline/service.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+
+typedef struct inst {
+    ot_plan_comp *comp; /* in plan, which this instance holds a reference to */
+    ot_plan *plan;
+    void *self;
+    int started;
+    int kept;                         /* carried over from the previous plan */
+    unsigned signals;                 /* receivers: wired signals */
+    ot_entry *entry[OT_SIGNAL_COUNT]; /* receivers */
+} inst;
+
+typedef struct pipe_run {
+    ot_plan_pipe *pp;
+    inst *procs; /* n = pp->n_processors */
+    ot_fanout *exp_fan;
+    ot_consumer *head;
+} pipe_run;
+
+typedef struct generation {
+    ot_plan *plan;
+    pipe_run *pipes;
+    size_t n_pipes;
+    ot_fanout **fans; /* receiver fan-outs to several pipelines */
+    size_t n_fans;
+} generation;
+
+struct ot_host {
+    inst *ext; /* the extensions components created now may use */
+    size_t n_ext;
+};
+
+struct ot_service {
+    ot_host host;
+    inst *ext;
+    size_t n_ext;
+    inst *recv;
+    size_t n_recv;
+    inst *exp;
+    size_t n_exp;
+    generation *gen;
+    ot_service_stats stats;
+};
+
+static void inst_stop(inst *in, int64_t deadline)
+{
+    if (in->self && in->started && in->comp->factory->shutdown)
+        in->comp->factory->shutdown(in->self, deadline);
+    in->started = 0;
+}
+
+static void inst_free(inst *in)
+{
+    if (in->self && in->comp->factory->destroy)
+        in->comp->factory->destroy(in->self);
+    in->self = NULL;
+    for (int s = 0; s < OT_SIGNAL_COUNT; s++) {
+        ot_entry_free(in->entry[s]);
+        in->entry[s] = NULL;
+    }
+    ot_plan_unref(in->plan);
+    in->plan = NULL;
+}
+
+static int inst_create(inst *in, ot_plan *plan, ot_plan_comp *c, ot_signal sig,
+                       ot_consumer *const next[OT_SIGNAL_COUNT], ot_host *host, ot_err *err)
+{
+    ot_create_params p;
+    memset(&p, 0, sizeof p);
+    p.host = host;
+    p.id = c->id;
+    p.config = c->cfg;
+    p.signal = sig;
+    if (next)
+        memcpy(p.next, next, sizeof p.next);
+    in->comp = c;
+    in->self = c->factory->create(&p, err);
+    if (!in->self)
+        return ot_err_prefix(err, "%s %s", ot_kind_name(c->kind), c->id);
+    in->plan = ot_plan_ref(plan);
+    return 0;
+}
+
+static int inst_start(inst *in, ot_err *err)
+{
+    if (in->started)
+        return 0;
+    if (in->comp->factory->start && in->comp->factory->start(in->self, err) < 0)
+        return ot_err_prefix(err, "%s %s", ot_kind_name(in->comp->kind), in->comp->id);
+    in->started = 1;
+    return 0;
+}
+
+static inst *find_inst(inst *v, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].comp && strcmp(v[i].comp->id, id) == 0)
+            return &v[i];
+    return NULL;
+}
+
+/* ---- generations ------------------------------------------------------- */
+
+static void gen_stop(generation *g, int64_t deadline)
+{
+    /* Head to tail, so what a processor flushes meets live processors. */
+    for (size_t i = 0; g && i < g->n_pipes; i++)
+        for (size_t j = 0; j < g->pipes[i].pp->n_processors; j++)
+            inst_stop(&g->pipes[i].procs[j], deadline);
+}
+
+static void gen_free(generation *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->n_pipes; i++) {
+        pipe_run *pr = &g->pipes[i];
+        for (size_t j = 0; pr->procs && j < pr->pp->n_processors; j++)
+            inst_free(&pr->procs[j]);
+        free(pr->procs);
+        ot_fanout_free(pr->exp_fan);
+    }
+    for (size_t i = 0; i < g->n_fans; i++)
+        ot_fanout_free(g->fans[i]);
+    free(g->fans);
+    free(g->pipes);
+    ot_plan_unref(g->plan);
+    free(g);
+}
+
+static generation *gen_build(ot_plan *plan, inst *exp, size_t n_exp, ot_host *host,
+                             ot_service_stats *st, ot_err *err)
+{
+    generation *g = calloc(1, sizeof *g);
+    if (!g) {
+        ot_err_set(err, "out of memory");
+        return NULL;
+    }
+    g->plan = ot_plan_ref(plan);
+    g->pipes = calloc(plan->n_pipes + 1, sizeof *g->pipes);
+    g->fans = calloc((plan->n_comps + 1) * OT_SIGNAL_COUNT, sizeof *g->fans);
+    if (!g->pipes || !g->fans)
+        goto oom;
+    for (size_t i = 0; i < plan->n_pipes; i++) {
+        ot_plan_pipe *pp = &plan->pipes[i];
+        pipe_run *pr = &g->pipes[g->n_pipes++];
+        pr->pp = pp;
+        ot_consumer *targets[64];
+        size_t nt = 0;
+        for (size_t j = 0; j < pp->n_exporters && nt < 64; j++) {
+            inst *e = find_inst(exp, n_exp, pp->exporters[j]->id);
+            targets[nt++] = e->comp->factory->consumer(e->self, pp->signal);
+        }
+        ot_consumer *tail = targets[0];
+        if (nt > 1) {
+            pr->exp_fan = ot_fanout_new(targets, nt);
+            if (!pr->exp_fan)
+                goto oom;
+            tail = ot_fanout_consumer(pr->exp_fan);
+        }
+        pr->procs = calloc(pp->n_processors + 1, sizeof *pr->procs);
+        if (!pr->procs)
+            goto oom;
+        for (size_t j = pp->n_processors; j-- > 0;) {
+            ot_consumer *next[OT_SIGNAL_COUNT] = {0};
+            next[pp->signal] = tail;
+            if (inst_create(&pr->procs[j], plan, pp->processors[j], pp->signal, next, host, err) < 0)
+                goto fail;
+            st->processors_created++;
+            tail = pp->processors[j]->factory->consumer(pr->procs[j].self, pp->signal);
+        }
+        pr->head = tail;
+    }
+    return g;
+oom:
+    ot_err_set(err, "out of memory");
+fail:
+    gen_free(g);
+    return NULL;
+}
+
+static int gen_start(generation *g, ot_err *err)
+{
+    /* Tail to head: a processor never sees data before what follows it runs. */
+    for (size_t i = 0; i < g->n_pipes; i++)
+        for (size_t j = g->pipes[i].pp->n_processors; j-- > 0;)
+            if (inst_start(&g->pipes[i].procs[j], err) < 0)
+                return -1;
+    return 0;
+}
+
+/* The consumer a receiver's signal feeds in this generation: the head of
+ * the one pipeline that lists it, or a fan-out over several. */
+static ot_consumer *gen_receiver_target(generation *g, const char *id, ot_signal sig, ot_err *err)
+{
+    ot_consumer *heads[64];
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_pipes && n < 64; i++) {
+        ot_plan_pipe *pp = g->pipes[i].pp;
+        if (pp->signal != sig)
+            continue;
+        for (size_t j = 0; j < pp->n_receivers; j++)
+            if (strcmp(pp->receivers[j]->id, id) == 0)
+                heads[n++] = g->pipes[i].head;
+    }
+    if (n == 1)
+        return heads[0];
+    if (n == 0)
+        return NULL;
+    ot_fanout *f = ot_fanout_new(heads, n);
+    if (!f) {
+        ot_err_set(err, "out of memory");
+        return NULL;
+    }
+    g->fans[g->n_fans++] = f;
+    return ot_fanout_consumer(f);
+}
+
+/* ---- exporters and receivers for a plan -------------------------------- */
+
+/* Fills out[] with one instance per exporter (or extension) in plan: kept
+ * from old when its settings are the same, else created. */
+static int build_shared(ot_service *s, ot_kind kind, ot_plan *plan, inst *old_v, size_t n_old,
+                        bool may_keep, inst *out, size_t *n_out, ot_err *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < plan->n_comps; i++) {
+        ot_plan_comp *c = &plan->comps[i];
+        if (c->kind != kind || !c->used)
+            continue;
+        inst *old = find_inst(old_v, n_old, c->id);
+        if (may_keep && old && old->self && strcmp(old->comp->yaml, c->yaml) == 0) {
+            out[n] = *old;
+            old->self = NULL; /* moved */
+            out[n].kept = 1;
+            out[n++].plan = ot_plan_ref(old->plan);
+            if (kind == OT_EXPORTER)
+                s->stats.exporters_kept++;
+            continue;
+        }
+        if (inst_create(&out[n], plan, c, OT_TRACES, NULL, &s->host, err) < 0) {
+            *n_out = n;
+            return -1;
+        }
+        n++;
+        if (kind == OT_EXPORTER)
+            s->stats.exporters_created++;
+    }
+    *n_out = n;
+    return 0;
+}
+
+/* Gives instances that were carried over back to the old list. */
+static void give_back(inst *v, size_t n, inst *old_v, size_t n_old)
+{
+    for (size_t i = 0; i < n; i++) {
+        inst *old = v[i].kept ? find_inst(old_v, n_old, v[i].comp->id) : NULL;
+        if (!old)
+            continue;
+        old->self = v[i].self;
+        memcpy(old->entry, v[i].entry, sizeof old->entry);
+        v[i].self = NULL;
+        v[i].started = 0;
+        memset(v[i].entry, 0, sizeof v[i].entry);
+    }
+}
+
+static int build_receivers(ot_service *s, ot_plan *plan, generation *g, inst *out, size_t *n_out,
+                           ot_err *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < plan->n_comps; i++) {
+        ot_plan_comp *c = &plan->comps[i];
+        if (c->kind != OT_RECEIVER || !c->used)
+            continue;
+        inst *old = s ? find_inst(s->recv, s->n_recv, c->id) : NULL;
+        if (old && old->self && old->signals == c->signals &&
+            strcmp(old->comp->yaml, c->yaml) == 0) {
+            out[n] = *old; /* entries are swapped when the new generation commits */
+            old->self = NULL;
+            memset(old->entry, 0, sizeof old->entry);
+            out[n].kept = 1;
+            out[n++].plan = ot_plan_ref(old->plan);
+            s->stats.receivers_kept++;
+            continue;
+        }
+        inst *in = &out[n++];
+        ot_consumer *next[OT_SIGNAL_COUNT] = {0};
+        in->signals = c->signals;
+        for (int sig = 0; sig < OT_SIGNAL_COUNT; sig++) {
+            if (!(c->signals & OT_SIGBIT(sig)))
+                continue;
+            ot_consumer *t = gen_receiver_target(g, c->id, (ot_signal)sig, err);
+            in->entry[sig] = t ? ot_entry_new(t) : NULL;
+            if (!in->entry[sig]) {
+                *n_out = n;
+                return ot_err_set(err, "out of memory");
+            }
+            next[sig] = ot_entry_consumer(in->entry[sig]);
+        }
+        if (inst_create(in, plan, c, OT_TRACES, next, &s->host, err) < 0) {
+            *n_out = n;
+            return -1;
+        }
+        if (s)
+            s->stats.receivers_created++;
+    }
+    *n_out = n;
+    return 0;
+}
+
+static void stop_all(inst *v, size_t n, int64_t deadline)
+{
+    for (size_t i = 0; i < n; i++)
+        inst_stop(&v[i], deadline);
+}
+
+static void free_all(inst *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].self || v[i].plan || v[i].entry[OT_TRACES] || v[i].entry[OT_METRICS] ||
+            v[i].entry[OT_LOGS])
+            inst_free(&v[i]);
+    free(v);
+}
+
+static size_t count_kind(ot_plan *plan, ot_kind k)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < plan->n_comps; i++)
+        n += plan->comps[i].kind == k && plan->comps[i].used;
+    return n;
+}
+
+ot_service *ot_service_start(ot_plan *plan, ot_err *err)
+{
+    ot_service *s = calloc(1, sizeof *s);
+    if (!s) {
+        ot_err_set(err, "out of memory");
+        return NULL;
+    }
+    int rc = ot_service_reload(s, plan, err);
+    if (rc < 0) {
+        free(s);
+        return NULL;
+    }
+    if (rc > 0) {
+        /* Something did not start: nothing is left running. */
+        ot_service_shutdown(s, ot_now_ns());
+        return NULL;
+    }
+    return s;
+}
+
+int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err)
+{
+    int64_t deadline = ot_now_ns() + plan->telemetry.shutdown_timeout_ns;
+    inst *ext = calloc(count_kind(plan, OT_EXTENSION) + 1, sizeof *ext);
+    inst *exp = calloc(count_kind(plan, OT_EXPORTER) + 1, sizeof *exp);
+    inst *recv = calloc(count_kind(plan, OT_RECEIVER) + 1, sizeof *recv);
+    size_t n_ext = 0, n_exp = 0, n_recv = 0;
+    generation *g = NULL;
+    if (!ext || !exp || !recv) {
+        ot_err_set(err, "out of memory");
+        goto undo;
+    }
+    /* Everything that can fail happens before the first swap, so a failed
+     * reload leaves the old pipelines exactly as they were. Extensions come
+     * first: components look them up through the host when created. */
+    if (build_shared(s, OT_EXTENSION, plan, s->ext, s->n_ext, true, ext, &n_ext, err) < 0)
+        goto undo;
+    for (size_t i = 0; i < n_ext; i++)
+        if (inst_start(&ext[i], err) < 0)
+            goto undo;
+    s->host.ext = ext;
+    s->host.n_ext = n_ext;
+    /* An exporter is kept only while the extensions it may use are too: a
+     * persistent queue must move when its storage settings change. */
+    bool ext_same = n_ext == s->n_ext;
+    for (size_t i = 0; i < n_ext; i++)
+        ext_same &= ext[i].kept;
+    if (build_shared(s, OT_EXPORTER, plan, s->exp, s->n_exp, ext_same, exp, &n_exp, err) < 0)
+        goto undo;
+    /* A replacement for a running exporter of the same id starts only after
+     * the old one stopped: both may want the same persistent queue. */
+    for (size_t i = 0; i < n_exp; i++) {
+        inst *old = find_inst(s->exp, s->n_exp, exp[i].comp->id);
+        if (!(old && old->self) && inst_start(&exp[i], err) < 0)
+            goto undo;
+    }
+    g = gen_build(plan, exp, n_exp, &s->host, &s->stats, err);
+    if (!g || gen_start(g, err) < 0)
+        goto undo;
+    if (build_receivers(s, plan, g, recv, &n_recv, err) < 0)
+        goto undo;
+
+    /* Commit. Kept receivers are pointed at the new generation; the swap
+     * returns once no call is still inside the old one. From here a failure
+     * no longer rolls back: it is reported as a reload applied with errors. */
+    for (size_t i = 0; i < n_recv; i++) {
+        inst *r = &recv[i];
+        if (!r->kept)
+            continue;
+        for (int sig = 0; sig < OT_SIGNAL_COUNT; sig++)
+            if (r->entry[sig])
+                ot_entry_swap(r->entry[sig], gen_receiver_target(g, r->comp->id, (ot_signal)sig, err));
+    }
+    /* Old receivers that were not kept stop before new ones bind, since a
+     * changed receiver often listens on the same port. */
+    stop_all(s->recv, s->n_recv, deadline);
+    gen_stop(s->gen, deadline);
+    stop_all(s->exp, s->n_exp, deadline);
+    stop_all(s->ext, s->n_ext, deadline);
+    int rc = 0;
+    ot_err e2 = {{0}};
+    for (size_t i = 0; i < n_exp; i++)
+        if (!exp[i].started && inst_start(&exp[i], &e2) < 0) {
+            ot_error("service", "exporter failed to start", "id=%s error=\"%s\"", exp[i].comp->id,
+                     e2.msg);
+            rc = 1;
+        }
+    for (size_t i = 0; i < n_recv; i++)
+        if (!recv[i].started && inst_start(&recv[i], &e2) < 0) {
+            ot_error("service", "receiver failed to start", "id=%s error=\"%s\"", recv[i].comp->id,
+                     e2.msg);
+            rc = 1;
+        }
+    if (rc && err)
+        *err = e2;
+    free_all(s->recv, s->n_recv);
+    gen_free(s->gen);
+    free_all(s->exp, s->n_exp);
+    free_all(s->ext, s->n_ext);
+    s->ext = ext;
+    s->n_ext = n_ext;
+    s->recv = recv;
+    s->n_recv = n_recv;
+    s->exp = exp;
+    s->n_exp = n_exp;
+    s->gen = g;
+    return rc;
+
+undo:
+    /* Give kept instances back to the running service. */
+    give_back(ext, n_ext, s->ext, s->n_ext);
+    give_back(exp, n_exp, s->exp, s->n_exp);
+    give_back(recv, n_recv, s->recv, s->n_recv);
+    s->host.ext = s->ext;
+    s->host.n_ext = s->n_ext;
+    stop_all(recv, n_recv, deadline);
+    gen_stop(g, deadline);
+    stop_all(exp, n_exp, deadline);
+    stop_all(ext, n_ext, deadline);
+    free_all(recv, n_recv);
+    gen_free(g);
+    free_all(exp, n_exp);
+    free_all(ext, n_ext);
+    return -1;
+}
+
+void ot_service_shutdown(ot_service *s, int64_t deadline)
+{
+    if (!s)
+        return;
+    stop_all(s->recv, s->n_recv, deadline);
+    gen_stop(s->gen, deadline);
+    stop_all(s->exp, s->n_exp, deadline);
+    stop_all(s->ext, s->n_ext, deadline);
+    free_all(s->recv, s->n_recv);
+    gen_free(s->gen);
+    free_all(s->exp, s->n_exp);
+    free_all(s->ext, s->n_ext);
+    free(s);
+}
+
+void *ot_host_extension(ot_host *h, const char *id)
+{
+    inst *in = h ? find_inst(h->ext, h->n_ext, id) : NULL;
+    return in ? in->self : NULL;
+}
+
+ot_service_stats ot_service_get_stats(const ot_service *s)
+{
+    return s->stats;
+}

@@ -1,9 +1,0 @@
-/* version.c: the build's git revision (see version.h). */
-#include "version.h"
-
-#include "revision.h"
-
-const char *ot_revision(void)
-{
-    return OT_REVISION;
-}
