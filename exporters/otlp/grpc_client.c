@@ -1288,7 +1288,7 @@ ot_otlpexp_grpc *ot_otlpexp_grpc_new(const ot_otlpexp_grpc_cfg *cfg, ot_err *err
                                     .max_interval = 30000000000LL,
                                     .max_elapsed_time = 0};
     if (cfg->target.tls) {
-        g->ssl_ctx = ot_otlpexp_tls_ctx(cfg->tls, err);
+        g->ssl_ctx = ot_tls_client_ctx(cfg->tls, "h2", err);
         if (!g->ssl_ctx)
             goto fail;
         const char *sno = cfg->tls->server_name_override;

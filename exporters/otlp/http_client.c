@@ -129,7 +129,7 @@ static hctx *ctx_new(ot_otlpexp_http *h)
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     if (set(cfg->proxy_url))
         curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy_url);
-    const ot_otlpexp_tls *t = cfg->tls;
+    const ot_tls_client *t = cfg->tls;
     if (t) {
         if (t->insecure_skip_verify) {
             curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -148,8 +148,8 @@ static hctx *ctx_new(ot_otlpexp_http *h)
         else if (set(t->key_pem))
             blob_opt(e, CURLOPT_SSLKEY_BLOB, t->key_pem);
         curl_easy_setopt(e, CURLOPT_SSLVERSION,
-                         (long)tls_version(ot_otlpexp_tls_version(t->min_version)) |
-                             tls_max_version(ot_otlpexp_tls_version(t->max_version)));
+                         (long)tls_version(ot_tls_version(t->min_version)) |
+                             tls_max_version(ot_tls_version(t->max_version)));
     }
     return x;
 }

@@ -33,7 +33,7 @@ typedef struct grpc_keepalive {
 
 typedef struct grpc_cfg {
     const char *endpoint;
-    ot_otlpexp_tls tls;
+    ot_tls_client tls;
     ot_strmap headers;
     int compression;
     const char *authority;
@@ -50,7 +50,7 @@ typedef struct http_cfg {
     int encoding;
     int compression;
     ot_strmap headers;
-    ot_otlpexp_tls tls;
+    ot_tls_client tls;
     const char *proxy_url;
     ot_exph_config helper;
 } http_cfg;
@@ -72,7 +72,7 @@ static const ot_key grpc_keys[] = {
      .flags = OT_KF_REQUIRED,
      .help = "host:port of the OTLP/gRPC server; https:// means TLS, http:// plaintext"},
     {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(grpc_cfg, tls),
-     .sub = ot_otlpexp_tls_keys, .help = "TLS settings; TLS is on unless insecure: true"},
+     .sub = ot_tls_client_keys, .help = "TLS settings; TLS is on unless insecure: true"},
     {.name = "headers", .type = OT_KT_STRMAP, .offset = offsetof(grpc_cfg, headers),
      .flags = OT_KF_SECRET, .help = "metadata sent with every call (e.g. authorization)"},
     {.name = "compression", .type = OT_KT_ENUM, .offset = offsetof(grpc_cfg, compression),
@@ -116,7 +116,7 @@ static const ot_key http_keys[] = {
     {.name = "headers", .type = OT_KT_STRMAP, .offset = offsetof(http_cfg, headers),
      .flags = OT_KF_SECRET, .help = "HTTP headers sent with every request"},
     {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(http_cfg, tls),
-     .sub = ot_otlpexp_tls_keys, .help = "TLS settings for https:// URLs"},
+     .sub = ot_tls_client_keys, .help = "TLS settings for https:// URLs"},
     {.name = "proxy_url", .type = OT_KT_STRING, .offset = offsetof(http_cfg, proxy_url),
      .help = "HTTP proxy (the usual *_proxy environment variables apply otherwise)"},
     {.name = "timeout", .type = OT_KT_DURATION, .offset = offsetof(http_cfg, helper.timeout),
@@ -172,7 +172,7 @@ static void grpc_validate(const void *vcfg, const ot_node *node, const char *pat
     if (c->endpoint && ot_otlpexp_grpc_target(c->endpoint, c->tls.insecure, &t, &err) < 0)
         ot_diag_add(d, OT_SEV_ERROR, key_node(node, "endpoint"), join_path(p, sizeof p, path, "endpoint"),
                     "%s", err.msg);
-    ot_otlpexp_tls_validate(&c->tls, key_node(node, "tls"), join_path(p, sizeof p, path, "tls"), d);
+    ot_tls_client_validate(&c->tls, key_node(node, "tls"), join_path(p, sizeof p, path, "tls"), d);
     headers_validate(&c->headers, node, path, true, d);
     ot_exph_validate(&c->helper, node, path, d);
 }
@@ -205,7 +205,7 @@ static void http_validate(const void *vcfg, const ot_node *node, const char *pat
     if (!any)
         ot_diag_add(d, OT_SEV_ERROR, node, path,
                     "set endpoint (the base URL), or traces_endpoint, metrics_endpoint, logs_endpoint");
-    ot_otlpexp_tls_validate(&c->tls, key_node(node, "tls"), join_path(p, sizeof p, path, "tls"), d);
+    ot_tls_client_validate(&c->tls, key_node(node, "tls"), join_path(p, sizeof p, path, "tls"), d);
     if (c->tls.server_name_override && *c->tls.server_name_override)
         ot_diag_add(d, OT_SEV_WARNING, key_node(ot_node_get(node, "tls"), "server_name_override"),
                     join_path(p, sizeof p, path, "tls.server_name_override"),

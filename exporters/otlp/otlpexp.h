@@ -19,27 +19,8 @@
 #include "model/consumer.h"
 #include "base/err.h"
 #include "net/grpc_wire.h"
+#include "net/tls.h"
 #include "model/otlp.h"
-
-/* ---- configuration shared by both exporters ----------------------------- */
-
-typedef struct ot_otlpexp_tls {
-    bool insecure;             /* gRPC: plaintext h2c (prior knowledge) */
-    bool insecure_skip_verify; /* TLS without checking the server's certificate */
-    const char *ca_file, *ca_pem;
-    const char *cert_file, *cert_pem;
-    const char *key_file, *key_pem;
-    const char *server_name_override;
-    const char *min_version; /* "1.0" … "1.3" */
-    const char *max_version; /* empty: the newest the library has */
-} ot_otlpexp_tls;
-
-extern const ot_key ot_otlpexp_tls_keys[];
-/* "1.0" → 1 … "1.3" → 4; NULL or "" → 0; -1 when not a TLS version. */
-int ot_otlpexp_tls_version(const char *v);
-/* Cross-key checks of a tls table (cert without key, ca_file and ca_pem). */
-void ot_otlpexp_tls_validate(const ot_otlpexp_tls *t, const ot_node *node, const char *path,
-                             ot_diags *d);
 
 /* ---- what a send came to ------------------------------------------------ */
 
@@ -139,7 +120,7 @@ enum { OT_OTLPEXP_PICK_FIRST = 0, OT_OTLPEXP_ROUND_ROBIN = 1 };
 typedef struct ot_otlpexp_grpc_cfg {
     const char *id; /* component id, for logs and metrics */
     ot_otlpexp_target target;
-    const ot_otlpexp_tls *tls;
+    const ot_tls_client *tls;
     const ot_strmap *headers;
     const char *authority; /* overrides :authority when set */
     int num_connections;
@@ -179,12 +160,6 @@ void ot_otlpexp_grpc_free(ot_otlpexp_grpc *g);
 /* Connections in the READY state (for tests and the gauge). */
 int ot_otlpexp_grpc_ready(ot_otlpexp_grpc *g);
 
-/* ---- TLS for the gRPC client (tls.c) ------------------------------------ */
-
-typedef struct ssl_ctx_st SSL_CTX;
-/* An OpenSSL client context from the tls keys, with ALPN "h2". */
-SSL_CTX *ot_otlpexp_tls_ctx(const ot_otlpexp_tls *t, ot_err *err);
-
 /* ---- the OTLP/HTTP sender (http_client.c) ------------------------------- */
 
 typedef struct ot_otlpexp_http_cfg {
@@ -193,7 +168,7 @@ typedef struct ot_otlpexp_http_cfg {
     bool json;
     bool gzip;
     const ot_strmap *headers;
-    const ot_otlpexp_tls *tls;
+    const ot_tls_client *tls;
     const char *proxy_url;
 } ot_otlpexp_http_cfg;
 

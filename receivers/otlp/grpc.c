@@ -32,7 +32,7 @@
 #include "base/log.h"
 #include "net/listen.h"
 #include "otlp.h"
-#include "tls.h"
+#include "net/tls.h"
 
 #define ACCEPT_ENCODING "identity,gzip,deflate,zstd"
 #define READ_CHUNK 16384
@@ -937,7 +937,7 @@ otlpr_grpc *ot_otlpr_grpc_start(otlpr *r, const otlpr_grpc_cfg *cfg, ot_err *err
     g->max_msg = (size_t)cfg->max_recv_msg_size_mib << 20;
     atomic_init(&g->stopping, false);
     atomic_init(&g->deadline, 0);
-    if (cfg->tls.present && !(g->ssl_ctx = ot_otlpr_tls_server_ctx(&cfg->tls, err))) {
+    if (cfg->tls.present && !(g->ssl_ctx = ot_tls_server_ctx(&cfg->tls, "h2", err))) {
         free_grpc(g);
         return NULL;
     }

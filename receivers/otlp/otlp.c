@@ -20,21 +20,6 @@
 
 /* ---- config --------------------------------------------------------------- */
 
-static const char *const tls_versions[] = {"1.2", "1.3", NULL};
-
-static const ot_key tls_keys[] = {
-    {.name = "cert_file", .type = OT_KT_STRING, .offset = offsetof(otlpr_tls_cfg, cert_file),
-     .help = "server certificate chain (PEM)"},
-    {.name = "key_file", .type = OT_KT_STRING, .offset = offsetof(otlpr_tls_cfg, key_file),
-     .help = "private key of the certificate (PEM)"},
-    {.name = "client_ca_file", .type = OT_KT_STRING,
-     .offset = offsetof(otlpr_tls_cfg, client_ca_file),
-     .help = "CA bundle (PEM); when set, clients must present a certificate it signed (mTLS)"},
-    {.name = "min_version", .type = OT_KT_ENUM, .offset = offsetof(otlpr_tls_cfg, min_version),
-     .def = "1.2", .choices = tls_versions, .help = "lowest TLS version accepted"},
-    {0},
-};
-
 static const ot_key ka_server_keys[] = {
     {.name = "max_connection_idle", .type = OT_KT_DURATION,
      .offset = offsetof(otlpr_keepalive_server, max_connection_idle), .def = "0",
@@ -83,7 +68,7 @@ static const ot_key grpc_keys[] = {
      .max = 1 << 20, .help = "HTTP/2 streams a client may open at once per connection"},
     {.name = "keepalive", .type = OT_KT_TABLE, .offset = offsetof(otlpr_grpc_cfg, keepalive),
      .sub = keepalive_keys, .help = "connection keepalive"},
-    {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(otlpr_grpc_cfg, tls), .sub = tls_keys,
+    {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(otlpr_grpc_cfg, tls), .sub = ot_tls_server_keys,
      .flags = OT_KF_PRESENCE, .help = "serve TLS (h2 by ALPN); plaintext h2c unless set"},
     {.name = "include_metadata", .type = OT_KT_BOOL,
      .offset = offsetof(otlpr_grpc_cfg, include_metadata), .def = "false",
@@ -120,7 +105,7 @@ static const ot_key http_keys[] = {
      .max = 2147483647.0, .help = "largest body, before and after decompression"},
     {.name = "cors", .type = OT_KT_TABLE, .offset = offsetof(otlpr_http_cfg, cors),
      .sub = cors_keys, .help = "cross-origin requests from browsers"},
-    {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(otlpr_http_cfg, tls), .sub = tls_keys,
+    {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(otlpr_http_cfg, tls), .sub = ot_tls_server_keys,
      .flags = OT_KF_PRESENCE, .help = "serve HTTPS; plain HTTP unless set"},
     {.name = "include_metadata", .type = OT_KT_BOOL,
      .offset = offsetof(otlpr_http_cfg, include_metadata), .def = "false",
@@ -150,17 +135,6 @@ const ot_key ot_otlpr_keys[] = {
     {0},
 };
 
-static void check_tls(const otlpr_tls_cfg *t, const ot_node *node, const char *path,
-                      ot_diags *d)
-{
-    if (!t->present)
-        return;
-    const ot_node *at = ot_node_get(node, "tls");
-    if (!t->cert_file || !*t->cert_file || !t->key_file || !*t->key_file)
-        ot_diag_add(d, OT_SEV_ERROR, at ? at : node, path,
-                    "tls needs cert_file and key_file");
-}
-
 static void check_path(const char *p, const ot_node *node, const char *key, const char *path,
                        ot_diags *d)
 {
@@ -183,12 +157,12 @@ static void otlpr_validate(const void *cfgp, const ot_node *node, const char *pa
     char sub[512];
     if (c->protocols.grpc.present) {
         snprintf(sub, sizeof sub, "%s.protocols.grpc", path);
-        check_tls(&c->protocols.grpc.tls, ot_node_get(protos, "grpc"), sub, d);
+        ot_tls_server_validate(&c->protocols.grpc.tls, ot_node_get(protos, "grpc"), sub, d);
     }
     if (c->protocols.http.present) {
         const ot_node *h = ot_node_get(protos, "http");
         snprintf(sub, sizeof sub, "%s.protocols.http", path);
-        check_tls(&c->protocols.http.tls, h, sub, d);
+        ot_tls_server_validate(&c->protocols.http.tls, h, sub, d);
         check_path(c->protocols.http.traces_url_path, h, "traces_url_path", sub, d);
         check_path(c->protocols.http.metrics_url_path, h, "metrics_url_path", sub, d);
         check_path(c->protocols.http.logs_url_path, h, "logs_url_path", sub, d);

@@ -13,18 +13,11 @@
 #include "model/batch.h"
 #include "config/config.h"
 #include "model/consumer.h"
+#include "net/tls.h"
 #include "pipeline/factory.h"
 #include "telemetry/telemetry.h"
 
 /* ---- config (filled by the key walker from the collector's layout) ------ */
-
-typedef struct otlpr_tls_cfg {
-    bool present;
-    const char *cert_file;
-    const char *key_file;
-    const char *client_ca_file; /* set: clients must present a cert it signed */
-    int min_version;            /* index into "1.2", "1.3" */
-} otlpr_tls_cfg;
 
 typedef struct otlpr_keepalive_server {
     int64_t max_connection_idle;      /* ns; 0 = never */
@@ -51,7 +44,7 @@ typedef struct otlpr_grpc_cfg {
     int64_t max_recv_msg_size_mib;
     int64_t max_concurrent_streams;
     otlpr_keepalive keepalive;
-    otlpr_tls_cfg tls;
+    ot_tls_server tls;
     bool include_metadata;
 } otlpr_grpc_cfg;
 
@@ -70,7 +63,7 @@ typedef struct otlpr_http_cfg {
     uint64_t max_request_body_size;
     int64_t read_timeout; /* ns: whole request, first byte to last */
     otlpr_cors_cfg cors;
-    otlpr_tls_cfg tls;
+    ot_tls_server tls;
     bool include_metadata;
 } otlpr_http_cfg;
 

@@ -393,7 +393,7 @@ static int listen_port(int *fd_out, bool do_listen)
     return ntohs(a.sin_port);
 }
 
-static ot_otlpexp_grpc *client_to(int port, ot_otlpexp_grpc_cfg *cfg, ot_otlpexp_tls *tls)
+static ot_otlpexp_grpc *client_to(int port, ot_otlpexp_grpc_cfg *cfg, ot_tls_client *tls)
 {
     char ep[64];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", port);
@@ -417,7 +417,7 @@ Test(otlpexp, refused_connection_fails_fast_as_unavailable)
     int fd;
     int port = listen_port(&fd, false); /* bound, never listening: refused */
     ot_otlpexp_grpc_cfg cfg;
-    ot_otlpexp_tls tls;
+    ot_tls_client tls;
     ot_otlpexp_grpc *g = client_to(port, &cfg, &tls);
     ot_buf resp = OT_BUF_INIT;
     ot_otlpexp_grpc_reply r = {.resp = &resp};
@@ -437,7 +437,7 @@ Test(otlpexp, silent_server_hits_the_deadline)
     int fd;
     int port = listen_port(&fd, true); /* accepts (kernel backlog), never answers */
     ot_otlpexp_grpc_cfg cfg;
-    ot_otlpexp_tls tls;
+    ot_tls_client tls;
     ot_otlpexp_grpc *g = client_to(port, &cfg, &tls);
     ot_buf resp = OT_BUF_INIT;
     ot_otlpexp_grpc_reply r = {.resp = &resp};
@@ -461,30 +461,30 @@ Test(otlpexp, tls_settings_are_checked_together)
 {
     ot_diags d;
     ot_diags_init(&d);
-    ot_otlpexp_tls t;
+    ot_tls_client t;
     memset(&t, 0, sizeof t);
     t.cert_file = "c.pem";
-    ot_otlpexp_tls_validate(&t, NULL, "exporters.otlp.tls", &d);
+    ot_tls_client_validate(&t, NULL, "exporters.otlp.tls", &d);
     cr_expect_eq(d.errors, 1);
     t.key_pem = "k";
-    ot_otlpexp_tls_validate(&t, NULL, "exporters.otlp.tls", &d);
+    ot_tls_client_validate(&t, NULL, "exporters.otlp.tls", &d);
     cr_expect_eq(d.errors, 2); /* file with pem */
     memset(&t, 0, sizeof t);
     t.min_version = "1.3";
     t.max_version = "1.2";
-    ot_otlpexp_tls_validate(&t, NULL, "exporters.otlp.tls", &d);
+    ot_tls_client_validate(&t, NULL, "exporters.otlp.tls", &d);
     cr_expect_eq(d.errors, 3);
     t.min_version = "1.4";
     t.max_version = NULL;
-    ot_otlpexp_tls_validate(&t, NULL, "exporters.otlp.tls", &d);
+    ot_tls_client_validate(&t, NULL, "exporters.otlp.tls", &d);
     cr_expect_eq(d.errors, 4);
-    cr_expect_eq(ot_otlpexp_tls_version("1.2"), 3);
-    cr_expect_eq(ot_otlpexp_tls_version(""), 0);
+    cr_expect_eq(ot_tls_version("1.2"), 3);
+    cr_expect_eq(ot_tls_version(""), 0);
     ot_diags_free(&d);
     /* A CA file that does not exist fails the context, with its name. */
     memset(&t, 0, sizeof t);
     t.ca_file = "/nonexistent/ca.pem";
     ot_err e = {{0}};
-    cr_expect_null(ot_otlpexp_tls_ctx(&t, &e));
+    cr_expect_null(ot_tls_client_ctx(&t, "h2", &e));
     cr_expect(strstr(e.msg, "/nonexistent/ca.pem"), "%s", e.msg);
 }

@@ -1,30 +1,61 @@
-/* tls.c: the OpenSSL server context of the gRPC transport: certificate,
- * key, lowest version, ALPN "h2", and client certificates when a client
- * CA is configured (mTLS). The HTTP transport's TLS is libmicrohttpd's own
- * (GnuTLS) and is set up in http.c. */
+/* tls_server.c: the `tls` block of every server (its keys and checks) and
+ * the OpenSSL server context built from it: certificate, key, lowest
+ * version, ALPN, and client certificates when a client CA is configured
+ * (mTLS). Servers on libmicrohttpd do TLS with GnuTLS inside the library
+ * and take the same block's files instead of this context. */
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <stddef.h>
 #include <string.h>
 
-#include "otlp.h"
-#include "tls.h"
+#include "net/tls.h"
+
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
+
+const ot_key ot_tls_server_keys[] = {
+    {.name = "cert_file", .type = OT_KT_STRING, .offset = offsetof(ot_tls_server, cert_file),
+     .help = "server certificate chain (PEM)"},
+    {.name = "key_file", .type = OT_KT_STRING, .offset = offsetof(ot_tls_server, key_file),
+     .help = "private key of the certificate (PEM)"},
+    {.name = "client_ca_file", .type = OT_KT_STRING,
+     .offset = offsetof(ot_tls_server, client_ca_file),
+     .help = "CA bundle (PEM); when set, clients must present a certificate it signed (mTLS)"},
+    {.name = "min_version", .type = OT_KT_ENUM, .offset = offsetof(ot_tls_server, min_version),
+     .def = "1.2", .choices = tls_versions, .help = "lowest TLS version accepted"},
+    {0},
+};
+
+void ot_tls_server_validate(const ot_tls_server *t, const ot_node *node, const char *path,
+                            ot_diags *d)
+{
+    if (!t->present)
+        return;
+    const ot_node *at = ot_node_get(node, "tls");
+    if (!t->cert_file || !*t->cert_file || !t->key_file || !*t->key_file)
+        ot_diag_add(d, OT_SEV_ERROR, at ? at : node, path,
+                    "tls needs cert_file and key_file");
+}
+
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
+    const char *want = arg;
+    size_t wn = strlen(want);
     /* in: length-prefixed protocol names offered by the client */
     for (unsigned i = 0; i < inlen;) {
         unsigned n = in[i];
         if (i + 1 + n > inlen)
             break;
-        if (n == 2 && memcmp(in + i + 1, "h2", 2) == 0) {
+        if (n == wn && memcmp(in + i + 1, want, wn) == 0) {
             *out = in + i + 1;
-            *outlen = 2;
+            *outlen = (unsigned char)wn;
             return SSL_TLSEXT_ERR_OK;
         }
         i += 1 + n;
     }
-    /* gRPC is HTTP/2 only; a client that cannot speak it gets an alert */
+    /* gRPC is HTTP/2 only: a client that cannot speak the protocol gets an
+     * alert rather than a connection it cannot use */
     return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
@@ -38,7 +69,7 @@ static void ssl_err(ot_err *err, const char *what, const char *file)
     ot_err_set(err, "tls: %s %s: %s", what, file ? file : "", *buf ? buf : "failed");
 }
 
-SSL_CTX *ot_otlpr_tls_server_ctx(const otlpr_tls_cfg *t, ot_err *err)
+SSL_CTX *ot_tls_server_ctx(const ot_tls_server *t, const char *alpn, ot_err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
@@ -68,7 +99,8 @@ SSL_CTX *ot_otlpr_tls_server_ctx(const otlpr_tls_cfg *t, ot_err *err)
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
-    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    if (alpn && *alpn)
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, (void *)alpn);
     return ctx;
 fail:
     SSL_CTX_free(ctx);

@@ -1,7 +1,7 @@
-/* tls.c: the `tls` settings of the OTLP exporters (the collector's client
- * TLS keys), their cross-key checks, and the OpenSSL client context the
- * gRPC client builds from them. The HTTP exporter hands the same settings
- * to libcurl instead (http_client.c). */
+/* tls_client.c: the `tls` block of every client (the collector's client
+ * TLS keys), its cross-key checks, and the OpenSSL client context a
+ * transport that speaks OpenSSL itself (the gRPC client) builds from it.
+ * The HTTP client hands the same settings to libcurl instead. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,9 +10,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "otlpexp.h"
+#include "net/tls.h"
 
-int ot_otlpexp_tls_version(const char *v)
+int ot_tls_version(const char *v)
 {
     static const char *const names[] = {"1.0", "1.1", "1.2", "1.3"};
     if (!v || !*v)
@@ -23,30 +23,30 @@ int ot_otlpexp_tls_version(const char *v)
     return -1;
 }
 
-const ot_key ot_otlpexp_tls_keys[] = {
-    {.name = "insecure", .type = OT_KT_BOOL, .offset = offsetof(ot_otlpexp_tls, insecure),
+const ot_key ot_tls_client_keys[] = {
+    {.name = "insecure", .type = OT_KT_BOOL, .offset = offsetof(ot_tls_client, insecure),
      .def = "false", .help = "gRPC: plaintext HTTP/2 (no TLS); otlphttp follows the URL scheme"},
     {.name = "insecure_skip_verify", .type = OT_KT_BOOL,
-     .offset = offsetof(ot_otlpexp_tls, insecure_skip_verify), .def = "false",
+     .offset = offsetof(ot_tls_client, insecure_skip_verify), .def = "false",
      .help = "use TLS but accept any server certificate"},
-    {.name = "ca_file", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, ca_file),
+    {.name = "ca_file", .type = OT_KT_STRING, .offset = offsetof(ot_tls_client, ca_file),
      .help = "PEM file of CAs to trust instead of the system's"},
-    {.name = "ca_pem", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, ca_pem),
+    {.name = "ca_pem", .type = OT_KT_STRING, .offset = offsetof(ot_tls_client, ca_pem),
      .help = "the same as ca_file, inline"},
-    {.name = "cert_file", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, cert_file),
+    {.name = "cert_file", .type = OT_KT_STRING, .offset = offsetof(ot_tls_client, cert_file),
      .help = "client certificate (PEM) for mutual TLS"},
-    {.name = "cert_pem", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, cert_pem),
+    {.name = "cert_pem", .type = OT_KT_STRING, .offset = offsetof(ot_tls_client, cert_pem),
      .help = "the same as cert_file, inline"},
-    {.name = "key_file", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, key_file),
+    {.name = "key_file", .type = OT_KT_STRING, .offset = offsetof(ot_tls_client, key_file),
      .help = "private key (PEM) of the client certificate"},
-    {.name = "key_pem", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, key_pem),
+    {.name = "key_pem", .type = OT_KT_STRING, .offset = offsetof(ot_tls_client, key_pem),
      .flags = OT_KF_SECRET, .help = "the same as key_file, inline"},
     {.name = "server_name_override", .type = OT_KT_STRING,
-     .offset = offsetof(ot_otlpexp_tls, server_name_override),
+     .offset = offsetof(ot_tls_client, server_name_override),
      .help = "name to send as SNI and to verify the certificate against"},
-    {.name = "min_version", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, min_version),
+    {.name = "min_version", .type = OT_KT_STRING, .offset = offsetof(ot_tls_client, min_version),
      .def = "1.2", .help = "lowest TLS version offered: 1.0, 1.1, 1.2 or 1.3"},
-    {.name = "max_version", .type = OT_KT_STRING, .offset = offsetof(ot_otlpexp_tls, max_version),
+    {.name = "max_version", .type = OT_KT_STRING, .offset = offsetof(ot_tls_client, max_version),
      .help = "highest TLS version offered (unset: the newest)"},
     {0},
 };
@@ -56,7 +56,7 @@ static bool set(const char *s)
     return s && *s;
 }
 
-void ot_otlpexp_tls_validate(const ot_otlpexp_tls *t, const ot_node *node, const char *path,
+void ot_tls_client_validate(const ot_tls_client *t, const ot_node *node, const char *path,
                              ot_diags *d)
 {
     const ot_node *at = node;
@@ -72,7 +72,7 @@ void ot_otlpexp_tls_validate(const ot_otlpexp_tls *t, const ot_node *node, const
                     "a client certificate needs both a certificate (cert_file) and its key (key_file)");
     else if (cert && set(t->cert_file) != set(t->key_file))
         ot_diag_add(d, OT_SEV_ERROR, at, path, "use cert_file with key_file, or cert_pem with key_pem");
-    int minv = ot_otlpexp_tls_version(t->min_version), maxv = ot_otlpexp_tls_version(t->max_version);
+    int minv = ot_tls_version(t->min_version), maxv = ot_tls_version(t->max_version);
     char p[512];
     if (minv < 0) {
         snprintf(p, sizeof p, "%s.min_version", path);
@@ -166,7 +166,7 @@ static int load_cert_pem(SSL_CTX *ctx, const char *cert, const char *key, ot_err
     return 0;
 }
 
-SSL_CTX *ot_otlpexp_tls_ctx(const ot_otlpexp_tls *t, ot_err *err)
+SSL_CTX *ot_tls_client_ctx(const ot_tls_client *t, const char *alpn, ot_err *err)
 {
     char e[200];
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -174,8 +174,8 @@ SSL_CTX *ot_otlpexp_tls_ctx(const ot_otlpexp_tls *t, ot_err *err)
         ot_err_set(err, "tls: cannot create a context");
         return NULL;
     }
-    int minv = proto_version(ot_otlpexp_tls_version(t->min_version));
-    int maxv = proto_version(ot_otlpexp_tls_version(t->max_version));
+    int minv = proto_version(ot_tls_version(t->min_version));
+    int maxv = proto_version(ot_tls_version(t->max_version));
     if ((minv && SSL_CTX_set_min_proto_version(ctx, minv) != 1) ||
         (maxv && SSL_CTX_set_max_proto_version(ctx, maxv) != 1)) {
         ot_err_set(err, "tls: unsupported min_version/max_version");
@@ -183,13 +183,18 @@ SSL_CTX *ot_otlpexp_tls_ctx(const ot_otlpexp_tls *t, ot_err *err)
     }
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
-    /* gRPC needs HTTP/2; its TLS profile forbids renegotiation and
-     * compression. */
+    /* No renegotiation and no compression: gRPC's TLS profile forbids them
+     * and no other client needs them. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    static const unsigned char alpn[] = {2, 'h', '2'};
-    if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn) != 0) {
-        ot_err_set(err, "tls: cannot set ALPN");
-        goto fail;
+    unsigned char proto[256];
+    size_t an = alpn ? strlen(alpn) : 0;
+    if (an > 0 && an < sizeof proto) {
+        proto[0] = (unsigned char)an;
+        memcpy(proto + 1, alpn, an);
+        if (SSL_CTX_set_alpn_protos(ctx, proto, (unsigned)an + 1) != 0) {
+            ot_err_set(err, "tls: cannot set ALPN");
+            goto fail;
+        }
     }
     if (t->insecure_skip_verify) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
