@@ -30,7 +30,7 @@
 typedef struct hctx {
     struct hctx *next;
     CURL *easy;
-    ot_otlpexp_gzip gz;
+    ot_gzip gz;
     ot_buf json;
     ot_buf resp;
     char errbuf[CURL_ERROR_SIZE];
@@ -159,7 +159,7 @@ static void ctx_free(hctx *x)
     if (!x)
         return;
     curl_easy_cleanup(x->easy);
-    ot_otlpexp_gzip_free(&x->gz);
+    ot_gzip_free(&x->gz);
     ot_buf_free(&x->json);
     ot_buf_free(&x->resp);
     free(x);
@@ -292,11 +292,11 @@ static void read_answer(ot_otlpexp_http *h, hctx *x, ot_signal s, const char *ur
         return;
     }
     char detail[200] = "";
-    ot_otlpexp_rpc_status st;
+    ot_grpc_status st;
     if (x->resp.len) {
         if (json && ot_otlpexp_status_from_json(x->resp.data, x->resp.len, &st) == 0)
             snprintf(detail, sizeof detail, "%s", st.msg);
-        else if (proto && ot_otlpexp_status_from_pb(x->resp.data, x->resp.len, &st) == 0)
+        else if (proto && ot_grpc_status_from_pb(x->resp.data, x->resp.len, &st) == 0)
             snprintf(detail, sizeof detail, "%s", st.msg);
         else if (!json && !proto)
             text_excerpt(&x->resp, detail, sizeof detail);
@@ -351,7 +351,7 @@ void ot_otlpexp_http_send(ot_otlpexp_http *h, ot_batch *b, int64_t deadline_ns,
         goto done;
     }
     if (h->cfg->gzip) {
-        if (ot_otlpexp_gzip_run(&x->gz, body ? body : (const uint8_t *)"", len, &err) < 0) {
+        if (ot_gzip_run(&x->gz, body ? body : (const uint8_t *)"", len, &err) < 0) {
             out->status = OT_RETRYABLE;
             snprintf(out->msg, sizeof out->msg, "%s", err.msg);
             goto done;
