@@ -334,8 +334,8 @@ ot_grpc_client *ot_grpc_client_new(const ot_grpc_client_cfg *cfg, ot_err *err)
                                     .max_interval = 30000000000LL,
                                     .max_elapsed_time = 0};
     if (cfg->target.tls) {
-        g->ssl_ctx = ot_tls_client_ctx(cfg->tls, "h2", err);
-        if (!g->ssl_ctx)
+        g->tls = ot_tls_reloader_new(cfg->tls, "h2", g->log, cfg->id, err);
+        if (!g->tls)
             goto fail;
         const char *sno = cfg->tls->server_name_override;
         g->verify_name = sno && *sno ? sno : cfg->target.host;
@@ -515,8 +515,7 @@ void ot_grpc_client_free(ot_grpc_client *g)
     free(g->hdr_names);
     if (g->cbs)
         nghttp2_session_callbacks_del(g->cbs);
-    if (g->ssl_ctx)
-        SSL_CTX_free(g->ssl_ctx);
+    ot_tls_reloader_free(g->tls);
     if (g->epfd >= 0)
         close(g->epfd);
     if (g->evfd >= 0)

@@ -103,7 +103,7 @@ struct gconn {
 struct ot_grpc_client {
     const ot_grpc_client_cfg *cfg;
     const char *log; /* log module */
-    SSL_CTX *ssl_ctx;
+    ot_tls_reloader *tls; /* NULL: plaintext */
     const char *verify_name; /* server_name_override or host */
     bool verify_ip;
     nghttp2_session_callbacks *cbs;

@@ -380,9 +380,13 @@ static int tls_step(gconn *c)
 static int on_connected(gconn *c)
 {
     ot_grpc_client *g = c->g;
-    if (!g->ssl_ctx)
+    if (!g->tls)
         return start_h2(c);
-    c->ssl = SSL_new(g->ssl_ctx);
+    /* Each connection takes the context current now: a reload of the TLS
+     * files applies from the next connection on. */
+    SSL_CTX *ctx = ot_tls_reloader_ctx(g->tls);
+    c->ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx);
     if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
         snprintf(c->err, sizeof c->err, "tls: cannot create a session");
         return -1;

@@ -306,7 +306,7 @@ bool ot_grpcc_submit(ot_grpc_client *g, gconn *c, gcall *call)
     nv[n++] = (nghttp2_nv){(uint8_t *)(uintptr_t)(nm), (uint8_t *)(uintptr_t)(val), strlen(nm),   \
                            (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE}
     NV(":method", "POST", 4);
-    NV(":scheme", g->ssl_ctx ? "https" : "http", g->ssl_ctx ? 5 : 4);
+    NV(":scheme", g->tls ? "https" : "http", g->tls ? 5 : 4);
     /* The path and this call's metadata belong to the caller, who may be
      * gone (deadline) before HEADERS leaves: nghttp2 copies them. */
     nv[n++] = (nghttp2_nv){(uint8_t *)":path", (uint8_t *)(uintptr_t)call->path, 5,

@@ -7,6 +7,7 @@
 #define OT_TLS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "base/err.h"
 #include "config/config.h"
@@ -24,6 +25,8 @@ typedef struct ot_tls_client {
     const char *server_name_override;
     const char *min_version; /* "1.0" … "1.3" */
     const char *max_version; /* empty: the newest the library has */
+    int64_t reload_interval; /* ns; 0: the files are read once */
+    bool include_system_ca_certs_pool; /* trust the system's CAs besides ca_file/ca_pem */
 } ot_tls_client;
 
 extern const ot_key ot_tls_client_keys[];
@@ -35,6 +38,21 @@ void ot_tls_client_validate(const ot_tls_client *t, const ot_node *node, const c
 /* An OpenSSL client context from the keys; alpn is one protocol name
  * offered by ALPN ("h2") or NULL. NULL with err set. */
 SSL_CTX *ot_tls_client_ctx(const ot_tls_client *t, const char *alpn, ot_err *err);
+
+/* A client context that follows its files on disk: when reload_interval
+ * is set, ot_tls_reloader_ctx checks at most that often whether ca_file,
+ * cert_file or key_file changed (inode, size, mtime) and, when one did,
+ * builds a new context for the connections made from then on. A reload
+ * that fails is logged under log_module and the old context kept. t must
+ * outlive the reloader. Thread-safe. */
+typedef struct ot_tls_reloader ot_tls_reloader;
+
+ot_tls_reloader *ot_tls_reloader_new(const ot_tls_client *t, const char *alpn,
+                                     const char *log_module, const char *id, ot_err *err);
+/* The context for a new connection, as a reference of the caller's own
+ * (SSL_CTX_free it after SSL_new). */
+SSL_CTX *ot_tls_reloader_ctx(ot_tls_reloader *r);
+void ot_tls_reloader_free(ot_tls_reloader *r);
 
 /* ---- servers ------------------------------------------------------------ */
 

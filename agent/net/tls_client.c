@@ -1,15 +1,21 @@
 /* tls_client.c: the `tls` block of every client (the collector's client
  * TLS keys), its cross-key checks, and the OpenSSL client context a
- * transport that speaks OpenSSL itself (the gRPC client) builds from it.
- * The HTTP client hands the same settings to libcurl instead. */
+ * transport that speaks OpenSSL itself (the gRPC client) builds from it,
+ * re-built when its files change (reload_interval). The HTTP client hands
+ * the same settings to libcurl instead. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "base/clock.h"
+#include "base/log.h"
 #include "net/tls.h"
 
 int ot_tls_version(const char *v)
@@ -48,6 +54,12 @@ const ot_key ot_tls_client_keys[] = {
      .def = "1.2", .help = "lowest TLS version offered: 1.0, 1.1, 1.2 or 1.3"},
     {.name = "max_version", .type = OT_KT_STRING, .offset = offsetof(ot_tls_client, max_version),
      .help = "highest TLS version offered (unset: the newest)"},
+    {.name = "reload_interval", .type = OT_KT_DURATION,
+     .offset = offsetof(ot_tls_client, reload_interval), .def = "0", .min = 0, .max = 86400e9,
+     .help = "re-read ca_file, cert_file and key_file when they change, checked this often; 0 = never"},
+    {.name = "include_system_ca_certs_pool", .type = OT_KT_BOOL,
+     .offset = offsetof(ot_tls_client, include_system_ca_certs_pool), .def = "false",
+     .help = "trust the system's CAs as well as ca_file / ca_pem"},
     {0},
 };
 
@@ -209,7 +221,10 @@ SSL_CTX *ot_tls_client_ctx(const ot_tls_client *t, const char *alpn, ot_err *err
         } else if (set(t->ca_pem)) {
             if (load_ca_pem(ctx, t->ca_pem, err) < 0)
                 goto fail;
-        } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        }
+        bool own_ca = set(t->ca_file) || set(t->ca_pem);
+        if ((!own_ca || t->include_system_ca_certs_pool) &&
+            SSL_CTX_set_default_verify_paths(ctx) != 1) {
             ssl_errors(e, sizeof e);
             ot_err_set(err, "tls: cannot load the system CAs: %s", e);
             goto fail;
@@ -239,4 +254,107 @@ fail:
     ERR_clear_error();
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+/* ---- reloading ---------------------------------------------------------- */
+
+typedef struct file_id {
+    bool present;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns;
+} file_id;
+
+enum { F_CA, F_CERT, F_KEY, F_COUNT };
+
+struct ot_tls_reloader {
+    const ot_tls_client *t;
+    const char *alpn, *log_module, *id;
+    pthread_mutex_t mu;
+    SSL_CTX *ctx;     /* under mu */
+    int64_t next_check; /* under mu */
+    file_id seen[F_COUNT];
+};
+
+static void file_ids(const ot_tls_client *t, file_id out[F_COUNT])
+{
+    const char *paths[F_COUNT] = {t->ca_file, t->cert_file, t->key_file};
+    for (int i = 0; i < F_COUNT; i++) {
+        struct stat st;
+        memset(&out[i], 0, sizeof out[i]);
+        if (!set(paths[i]) || stat(paths[i], &st) != 0)
+            continue;
+        out[i] = (file_id){true, st.st_dev, st.st_ino, st.st_size,
+                           (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
+    }
+}
+
+static bool same_files(const file_id *a, const file_id *b)
+{
+    for (int i = 0; i < F_COUNT; i++)
+        if (a[i].present != b[i].present || a[i].dev != b[i].dev || a[i].ino != b[i].ino ||
+            a[i].size != b[i].size || a[i].mtime_ns != b[i].mtime_ns)
+            return false;
+    return true;
+}
+
+ot_tls_reloader *ot_tls_reloader_new(const ot_tls_client *t, const char *alpn,
+                                     const char *log_module, const char *id, ot_err *err)
+{
+    ot_tls_reloader *r = calloc(1, sizeof *r);
+    if (!r) {
+        ot_err_set(err, "out of memory");
+        return NULL;
+    }
+    *r = (ot_tls_reloader){.t = t, .alpn = alpn, .log_module = log_module ? log_module : "tls",
+                           .id = id ? id : ""};
+    /* Taken before the files are read: a change while they are read shows
+     * at the next check. */
+    file_ids(t, r->seen);
+    r->ctx = ot_tls_client_ctx(t, alpn, err);
+    if (!r->ctx) {
+        free(r);
+        return NULL;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    r->next_check = ot_now_ns() + t->reload_interval;
+    return r;
+}
+
+SSL_CTX *ot_tls_reloader_ctx(ot_tls_reloader *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int64_t now = r->t->reload_interval > 0 ? ot_now_ns() : 0;
+    if (r->t->reload_interval > 0 && now >= r->next_check) {
+        r->next_check = now + r->t->reload_interval;
+        file_id cur[F_COUNT];
+        file_ids(r->t, cur);
+        if (!same_files(cur, r->seen)) {
+            memcpy(r->seen, cur, sizeof cur);
+            ot_err err = {{0}};
+            SSL_CTX *n = ot_tls_client_ctx(r->t, r->alpn, &err);
+            if (n) {
+                SSL_CTX_free(r->ctx);
+                r->ctx = n;
+                ot_info(r->log_module, "tls files reloaded", "id=%s", r->id);
+            } else {
+                ot_warn(r->log_module, "tls reload failed, keeping the previous files",
+                        "id=%s error=\"%s\"", r->id, err.msg);
+            }
+        }
+    }
+    SSL_CTX *ctx = r->ctx;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_unlock(&r->mu);
+    return ctx;
+}
+
+void ot_tls_reloader_free(ot_tls_reloader *r)
+{
+    if (!r)
+        return;
+    SSL_CTX_free(r->ctx);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
 }
