@@ -468,16 +468,24 @@ static void make_certs(char *dir)
             "-CAkey ca2.key -CAcreateserial -out srv.pem -days 2 -extfile ext");
 }
 
-Test(grpc_client, tls_reload_interval_picks_up_a_replaced_ca_file)
+/* A TLS peer with the second CA's certificate; ca names trust.pem in dir,
+ * which holds the first CA. */
+static void tls_peer(peer *p, char *dir, char *ca)
 {
-    char dir[64], cert[128], key[128], ca[128];
+    char cert[128], key[128];
     make_certs(dir);
     snprintf(cert, sizeof cert, "%s/srv.pem", dir);
     snprintf(key, sizeof key, "%s/srv.key", dir);
-    snprintf(ca, sizeof ca, "%s/trust.pem", dir);
-    sh(dir, "cp ca1.pem trust.pem"); /* the wrong CA first */
+    snprintf(ca, 128, "%s/trust.pem", dir);
+    sh(dir, "cp ca1.pem trust.pem");
+    peer_start(p, ECHO, cert, key);
+}
+
+Test(grpc_client, tls_reload_interval_picks_up_a_replaced_ca_file)
+{
+    char dir[64], ca[128];
     peer p;
-    peer_start(&p, ECHO, cert, key);
+    tls_peer(&p, dir, ca); /* trusting the wrong CA first */
     ot_grpc_client_cfg cfg;
     ot_tls_client tls = {.ca_file = ca, .reload_interval = SEC / 10};
     ot_grpc_client *g = client(p.port, &cfg, &tls, true, NULL);
@@ -501,21 +509,14 @@ Test(grpc_client, tls_reload_interval_picks_up_a_replaced_ca_file)
     ot_grpc_client_free(g);
     peer_stop(&p);
     ot_buf_free(&resp);
-    char rm[128];
-    snprintf(rm, sizeof rm, "rm -rf %s", dir);
-    cr_expect_eq(system(rm), 0);
+    sh(dir, "rm -rf \"$PWD\"");
 }
 
 Test(grpc_client, without_reload_interval_the_files_are_read_once)
 {
-    char dir[64], cert[128], key[128], ca[128];
-    make_certs(dir);
-    snprintf(cert, sizeof cert, "%s/srv.pem", dir);
-    snprintf(key, sizeof key, "%s/srv.key", dir);
-    snprintf(ca, sizeof ca, "%s/trust.pem", dir);
-    sh(dir, "cp ca1.pem trust.pem");
+    char dir[64], ca[128];
     peer p;
-    peer_start(&p, ECHO, cert, key);
+    tls_peer(&p, dir, ca); /* trusting the wrong CA first */
     ot_grpc_client_cfg cfg;
     ot_tls_client tls = {.ca_file = ca};
     ot_grpc_client *g = client(p.port, &cfg, &tls, true, NULL);
@@ -535,7 +536,5 @@ Test(grpc_client, without_reload_interval_the_files_are_read_once)
     cr_expect_eq(r.code, OT_GRPC_UNAVAILABLE, "%d %s", r.code, r.msg);
     ot_grpc_client_free(g);
     peer_stop(&p);
-    char rm[128];
-    snprintf(rm, sizeof rm, "rm -rf %s", dir);
-    cr_expect_eq(system(rm), 0);
+    sh(dir, "rm -rf \"$PWD\"");
 }
