@@ -154,7 +154,7 @@ static int64_t timers(ot_grpc_client *g)
                 ot_grpcc_finish(g, call, OT_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
                 if (ot_grpcc_conn_flush(c) < 0)
                     ot_grpcc_conn_close(c, false, c->err);
-                /* The flush can close and finish other streams (a sender
+                /* The flush can close and finish other streams (a caller
                  * then returns and its call is gone): start over from the
                  * list, which holds only calls still live. */
                 next = g->live;

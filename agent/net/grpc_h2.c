@@ -230,8 +230,8 @@ static int cb_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
             if (st->resp_overflow) {
                 ot_buf_reset(r->resp);
             } else if (unframe(st, r->resp, why, sizeof why) < 0) {
-                /* The data was accepted; only its partial-success answer is
-                 * unreadable. */
+                /* The call succeeded; only its response message is
+                 * unreadable, which the caller sees as an empty one. */
                 ot_warn(g->log, "unreadable response", "exporter=%s error=\"%s\"", g->cfg->id, why);
                 ot_buf_reset(r->resp);
             }
