@@ -247,7 +247,7 @@ static void dgram_free(ot_dgram *d)
     for (unsigned i = 0; d->socks && i < d->nsocks; i++)
         if (d->socks[i].fd >= 0)
             close(d->socks[i].fd);
-    if (d->path && d->nsocks && d->socks[0].fd >= 0)
+    if (d->path && d->socks && d->socks[0].fd >= 0)
         ot_net_unlink_unix(d->path, &d->path_id);
     for (unsigned i = 0; d->readers && i < d->o.readers; i++) {
         reader *r = &d->readers[i];

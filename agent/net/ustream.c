@@ -119,17 +119,22 @@ static uint32_t le32(const uint8_t *p)
 }
 
 /* Hands over every whole frame in c->buf and keeps the rest at its
- * start. -1: a frame is too long, the connection must go. */
+ * start. Pending messages point into c->buf, so they are flushed before
+ * the buffer moves or the connection goes. -1: a frame is too long; -2:
+ * no memory to grow for one; either way the connection must go. */
 static int frames(ot_ustream *u, conn *c)
 {
     size_t off = 0;
     while (c->len - off >= 4) {
         uint32_t fl = le32(c->buf + off);
-        if (fl > u->o.max_packet_size)
+        if (fl > u->o.max_packet_size) {
+            flush(u); /* the whole frames before it were good */
             return -1;
+        }
         if (c->len - off - 4 < fl) {
             if (4 + (size_t)fl > c->cap) {
                 /* grow only for a frame that needs it; keep the partial */
+                flush(u);
                 memmove(c->buf, c->buf + off, c->len - off);
                 c->len -= off;
                 off = 0;
@@ -140,7 +145,7 @@ static int frames(ot_ustream *u, conn *c)
                     cap = 4 + u->o.max_packet_size;
                 uint8_t *nb = realloc(c->buf, cap);
                 if (!nb)
-                    return -2;
+                    return -2; /* nothing pending: flushed above */
                 c->buf = nb;
                 c->cap = cap;
             }

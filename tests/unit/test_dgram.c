@@ -647,19 +647,26 @@ Test(dgram, ustream_large_frame_within_limit)
     ot_ustream *u = ustream_at(path, &g, OT_USTREAM_FRAMED, 300000);
     int fd = unix_client(SOCK_STREAM, path);
     size_t len = 200000;
-    uint8_t *buf = malloc(4 + len);
+    uint8_t *buf = malloc(4 + len + 20);
     char *msg = malloc(len);
     for (size_t i = 0; i < len; i++)
         msg[i] = (char)(i * 7);
-    frame(buf, msg, len);
+    /* small frames first, in the same write: they are handed over before
+     * the buffer grows under them */
+    size_t total = frame(buf, "s1", 2);
+    total += frame(buf + total, "s2", 2);
+    total += frame(buf + total, msg, len);
     size_t off = 0;
-    while (off < 4 + len) {
-        ssize_t w = write(fd, buf + off, 4 + len - off);
+    while (off < total) {
+        ssize_t w = write(fd, buf + off, total - off);
         cr_assert(w > 0);
         off += (size_t)w;
     }
-    cr_assert(wait_count(&g.count, 1, 5000));
+    cr_assert(wait_count(&g.count, 3, 5000));
     pthread_mutex_lock(&g.mu);
+    cr_expect_eq(g.n, 2);
+    cr_expect_eq(memcmp(g.msgs[0], "s1", 2), 0);
+    cr_expect_eq(memcmp(g.msgs[1], "s2", 2), 0);
     cr_expect_eq(g.big_len, len);
     cr_expect(g.big && memcmp(g.big, msg, len) == 0);
     pthread_mutex_unlock(&g.mu);
@@ -699,21 +706,26 @@ Test(dgram, ustream_oversized_frame_closes_only_its_connection)
     size_t n = frame(buf, "ok1", 3);
     cr_assert_eq(write(good, buf, n), (ssize_t)n);
     cr_assert(wait_count(&g.count, 1, 5000));
+    /* the good frames before it in the same write still count */
     char filler[101] = {0};
-    n = frame(buf, filler, 101);
+    n = frame(buf, "pre", 3);
+    n += frame(buf + n, filler, 101);
     cr_assert_eq(write(bad, buf, n), (ssize_t)n);
     cr_expect(peer_closed(bad, 5000), "the oversized sender stays connected");
+    cr_assert(wait_count(&g.count, 2, 5000));
     n = frame(buf, "ok2", 3);
     cr_assert_eq(write(good, buf, n), (ssize_t)n);
-    cr_assert(wait_count(&g.count, 2, 5000));
+    cr_assert(wait_count(&g.count, 3, 5000));
     /* exactly the limit is fine */
     n = frame(buf, filler, 100);
     cr_assert_eq(write(good, buf, n), (ssize_t)n);
-    cr_assert(wait_count(&g.count, 3, 5000));
+    cr_assert(wait_count(&g.count, 4, 5000));
     pthread_mutex_lock(&g.mu);
-    cr_expect_eq(memcmp(g.msgs[1], "ok2", 3), 0);
-    cr_expect_eq(g.conns[0], g.conns[1]);
-    cr_expect_eq(g.lens[2], 100);
+    cr_expect_eq(memcmp(g.msgs[1], "pre", 3), 0);
+    cr_expect_neq(g.conns[1], g.conns[0]);
+    cr_expect_eq(memcmp(g.msgs[2], "ok2", 3), 0);
+    cr_expect_eq(g.conns[0], g.conns[2]);
+    cr_expect_eq(g.lens[3], 100);
     pthread_mutex_unlock(&g.mu);
     ot_ustream_stats s;
     ot_ustream_get_stats(u, &s);
