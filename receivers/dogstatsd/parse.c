@@ -1,9 +1,9 @@
 /* parse.c: DogStatsD lines to items (see parse.h for the contract). This
  * runs once per line at millions of lines per second, so it works in
- * slices over the datagram: short inline scans for delimiters, one word-at-a-time
- * pass for UTF-8 and NUL, a strtod-free path for plain decimals, and no
- * allocation at all. Every index is checked against the line's end before
- * it is read; there is no terminator to rely on. */
+ * slices over the datagram: short inline scans for delimiters, one
+ * word-at-a-time pass for UTF-8 and NUL, a strtod-free path for plain
+ * decimals, and no allocation at all. Every index is checked against the
+ * line's end before it is read; there is no terminator to rely on. */
 #include "parse.h"
 
 #include <math.h>
@@ -188,7 +188,8 @@ bool ot_dsd_parse_double(const char *s, size_t n, double *out)
         return false;
     /* Both m and 10^frac exact, so one IEEE division rounds correctly:
      * the same double strtod gives. */
-    if (i == n && ndig <= 19 && m <= (1ull << 53) && frac < sizeof dsd_pow10 / sizeof dsd_pow10[0]) {
+    if (i == n && ndig <= 19 && m <= (1ull << 53) &&
+        frac < sizeof dsd_pow10 / sizeof dsd_pow10[0]) {
         double v = (double)m;
         if (frac)
             v /= dsd_pow10[frac];
@@ -354,6 +355,8 @@ static ot_dsd_reason dsd_fields(const char *p, const char *end, ot_dsd_item *o, 
 static ot_dsd_reason dsd_metric_field(const char *f, size_t n, const char *end, ot_dsd_item *o,
                                       const char **next)
 {
+    (void)end;
+    (void)next;
     double rate;
     switch (f[0]) {
     case '@':
@@ -473,6 +476,8 @@ static bool dsd_len(const char *s, size_t n, size_t *i, char stop, size_t *out)
 static ot_dsd_reason dsd_event_field(const char *f, size_t n, const char *end, ot_dsd_item *o,
                                      const char **next)
 {
+    (void)end;
+    (void)next;
     ot_dsd_event *e = &o->u.event;
     if (n < 2 || f[1] != ':')
         return OT_DSD_REASON_COUNT;

@@ -57,7 +57,7 @@ typedef enum ot_dsd_reason {
     OT_DSD_OK = 0,
     OT_DSD_EMPTY_NAME,        /* nothing before ':' (":1|c", ":") */
     OT_DSD_NO_VALUE,          /* no ':' or nothing after it ("x|c", "x:|c") */
-    OT_DSD_BAD_VALUE,         /* a value that is not a finite decimal; an empty packed value */
+    OT_DSD_BAD_VALUE,         /* not a finite decimal, or an empty packed value */
     OT_DSD_NO_TYPE,           /* no '|' after the value, or an empty type ("x:1", "x:1|") */
     OT_DSD_BAD_TYPE,          /* a type other than c g ms h d s */
     OT_DSD_BAD_RATE,          /* "@" not followed by a number in (0, 1] */
@@ -66,7 +66,7 @@ typedef enum ot_dsd_reason {
     OT_DSD_TOO_MANY_TAGS,     /* more than OT_DSD_MAX_TAGS tags */
     OT_DSD_BAD_UTF8,          /* invalid UTF-8 anywhere in the line */
     OT_DSD_NUL_BYTE,          /* a NUL byte anywhere in the line */
-    OT_DSD_BAD_EVENT,         /* "_e{...}" lengths malformed or not matching the line; empty title */
+    OT_DSD_BAD_EVENT,         /* "_e{..}" lengths bad or not the line's; empty title */
     OT_DSD_BAD_SERVICE_CHECK, /* "_sc|" without a name, or a status other than 0..3 */
     OT_DSD_REASON_COUNT
 } ot_dsd_reason;
@@ -89,7 +89,11 @@ typedef enum ot_dsd_card {
     OT_DSD_CARD_HIGH,
 } ot_dsd_card;
 
-typedef enum ot_dsd_priority { OT_DSD_PRIO_UNSET, OT_DSD_PRIO_NORMAL, OT_DSD_PRIO_LOW } ot_dsd_priority;
+typedef enum ot_dsd_priority {
+    OT_DSD_PRIO_UNSET,
+    OT_DSD_PRIO_NORMAL,
+    OT_DSD_PRIO_LOW,
+} ot_dsd_priority;
 
 typedef enum ot_dsd_alert {
     OT_DSD_ALERT_UNSET,

@@ -14,7 +14,8 @@
 
 #include "../../receivers/dogstatsd/parse.h"
 
-static const char LINE[] = "http.request.duration:12.5|ms|@0.5|#env:prod,service:checkout,host:web-7";
+static const char LINE[] =
+    "http.request.duration:12.5|ms|@0.5|#env:prod,service:checkout,host:web-7";
 
 static const char *const MIX[] = {
     "http.request.duration:12.5|ms|@0.5|#env:prod,service:checkout,host:web-7",
@@ -85,8 +86,8 @@ int main(int argc, char **argv)
     printf("dogstatsd parse, 1 line/datagram (timer, @rate, 3 tags): %.2fM lines/s, %.0f ns/line\n",
            one / 1e6, 1e9 / one);
     double mix = run(dgram, len, seconds, &per);
-    printf("dogstatsd parse, %zu lines/datagram (c g ms d s, 3 tags each, %zu bytes): %.2fM lines/s, "
-           "%.0f ns/line\n",
+    printf("dogstatsd parse, %zu lines/datagram (c g ms d s, 3 tags each, %zu bytes): "
+           "%.2fM lines/s, %.0f ns/line\n",
            per, len, mix / 1e6, 1e9 / mix);
     return 0;
 }

@@ -100,7 +100,9 @@ static void check(const ot_dsd_item *it)
             in(m->set_value, it->line);
             break;
         }
-        if (m->nvalues == 0 || m->nvalues > OT_DSD_MAX_VALUES || (m->dropped && m->nvalues != OT_DSD_MAX_VALUES))
+        if (m->nvalues == 0 || m->nvalues > OT_DSD_MAX_VALUES)
+            abort();
+        if (m->dropped && m->nvalues != OT_DSD_MAX_VALUES)
             abort();
         /* At least two bytes (":" and a digit) per value on the line. */
         if ((size_t)(m->nvalues + m->dropped) * 2 > it->line.n)
@@ -157,8 +159,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(&it);
         /* The same line alone gives the same answer. */
         ot_dsd_parse_line(it.line.p, it.line.n, vals, signs, &again);
-        if (again.kind != it.kind || again.reason != it.reason || again.tags.count != it.tags.count ||
-            again.skipped_fields != it.skipped_fields)
+        if (again.kind != it.kind || again.reason != it.reason ||
+            again.tags.count != it.tags.count || again.skipped_fields != it.skipped_fields)
             abort();
         if (it.kind == OT_DSD_METRIC && it.u.metric.type != OT_DSD_SET &&
             (again.u.metric.nvalues != it.u.metric.nvalues ||

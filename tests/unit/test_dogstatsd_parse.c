@@ -182,8 +182,8 @@ static int tags(const ot_dsd_item *it, ot_dsd_tag *out, int max)
 
 Test(dogstatsd, tags_split_into_key_and_value)
 {
-    ot_dsd_item it = metric(
-        "x:1|c|#host:web-1,env:prod,service:checkout,version:1.2.3,canary,url:http://a:8/b,,k:");
+    ot_dsd_item it = metric("x:1|c|#host:web-1,env:prod,service:checkout,version:1.2.3,"
+                            "canary,url:http://a:8/b,,k:");
     ot_dsd_tag t[16];
     int n = tags(&it, t, 16);
     cr_assert_eq(n, 7);
@@ -198,6 +198,12 @@ Test(dogstatsd, tags_split_into_key_and_value)
     cr_expect(!t[6].bare); /* "k:" has a key and an empty value, not bare */
     cr_expect(!t[0].bare);
 
+    /* Multibyte UTF-8 is kept as it is. */
+    it = metric("x:1|c|#citt\xc3\xa0:Z\xc3\xbcrich");
+    cr_assert_eq(tags(&it, t, 16), 1);
+    expect_str(t[0].key, "citt\xc3\xa0");
+    expect_str(t[0].value, "Z\xc3\xbcrich");
+
     it = metric("x:1|c|#");
     cr_expect_eq(it.tags.count, 0);
     cr_expect_eq(tags(&it, t, 16), 0);
@@ -208,7 +214,8 @@ Test(dogstatsd, tags_split_into_key_and_value)
 
 Test(dogstatsd, container_timestamp_external_cardinality)
 {
-    ot_dsd_item it = metric("x:1|g|#a:b|c:83c0a99c0a54c0c187f461c7980e9b57f3f6a8b0c918c8d93df19a9de6f3fe1d"
+    ot_dsd_item it = metric("x:1|g|#a:b"
+                            "|c:83c0a99c0a54c0c187f461c7980e9b57f3f6a8b0c918c8d93df19a9de6f3fe1d"
                             "|T1656581400|e:it-false,cn-nginx,pu-75a2b6d5|card:orchestrator");
     expect_str(it.container_id, "83c0a99c0a54c0c187f461c7980e9b57f3f6a8b0c918c8d93df19a9de6f3fe1d");
     cr_expect(it.has_timestamp);
