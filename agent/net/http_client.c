@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/version.h"
 
 #define KEEP_AFTER_USE (16u << 20) /* a buffer above this is freed on return */
 
