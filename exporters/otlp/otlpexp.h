@@ -1,9 +1,9 @@
 /* otlpexp.h: the parts of the `otlp` (gRPC) and `otlphttp` exporters that
  * are shared between their files and checked by unit tests: OTLP/gRPC and
  * OTLP/HTTP response rules (which failures are retryable, what the server
- * asked us to wait), endpoint and URL building, the gzip step, and the two
- * transports (an nghttp2 gRPC client with its own event loop, and a libcurl
- * sender). Internal to exporters/otlp/. */
+ * asked us to wait), endpoint and URL building, and the two transports (an
+ * nghttp2 gRPC client with its own event loop, and the OTLP sender over
+ * net/http_client.h). Internal to exporters/otlp/. */
 #ifndef OT_OTLPEXP_H
 #define OT_OTLPEXP_H
 
@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "model/batch.h"
 #include "base/buf.h"
+#include "base/compress.h"
 #include "config/config.h"
 #include "model/consumer.h"
 #include "base/err.h"
@@ -59,15 +59,6 @@ int ot_otlpexp_status_from_json(const char *buf, size_t len, ot_otlpexp_rpc_stat
  * Status bytes. */
 int ot_otlpexp_status_from_bin_header(const char *b64, size_t len, ot_otlpexp_rpc_status *out);
 
-/* ---- HTTP rules --------------------------------------------------------- */
-
-/* Retry-After: delta-seconds or an HTTP-date (IMF-fixdate, RFC 850,
- * asctime), against now (Unix seconds). A date in the past gives 0. -1 when
- * the value is neither. */
-int ot_otlpexp_parse_retry_after(const char *v, time_t now, int64_t *ns);
-/* 2xx OK; 429, 502, 503, 504 retryable; everything else permanent. */
-ot_status ot_otlpexp_http_outcome(long http_status);
-
 /* ---- endpoints ---------------------------------------------------------- */
 
 typedef struct ot_otlpexp_target {
@@ -97,21 +88,6 @@ int ot_otlpexp_partial_from_pb(ot_signal s, const void *buf, size_t len, int64_t
                                char *msg, size_t cap);
 int ot_otlpexp_partial_from_json(ot_signal s, const char *buf, size_t len, int64_t *rejected,
                                  char *msg, size_t cap);
-
-/* ---- gzip --------------------------------------------------------------- */
-
-/* One deflate state and one output buffer, reused by one sender at a time. */
-typedef struct ot_otlpexp_gzip {
-    z_stream zs;
-    bool ready;
-    ot_buf out;
-} ot_otlpexp_gzip;
-
-/* Replaces g->out with the gzip of in. */
-int ot_otlpexp_gzip_run(ot_otlpexp_gzip *g, const void *in, size_t len, ot_err *err);
-/* Gunzips (or zlib-inflates) in into out, at most max bytes. */
-int ot_otlpexp_gunzip(const void *in, size_t len, ot_buf *out, size_t max, ot_err *err);
-void ot_otlpexp_gzip_free(ot_otlpexp_gzip *g);
 
 /* ---- the gRPC client (grpc_client.c) ------------------------------------ */
 
@@ -160,7 +136,7 @@ void ot_otlpexp_grpc_free(ot_otlpexp_grpc *g);
 /* Connections in the READY state (for tests and the gauge). */
 int ot_otlpexp_grpc_ready(ot_otlpexp_grpc *g);
 
-/* ---- the OTLP/HTTP sender (http_client.c) ------------------------------- */
+/* ---- the OTLP/HTTP sender (http_send.c) --------------------------------- */
 
 typedef struct ot_otlpexp_http_cfg {
     const char *id;
@@ -176,9 +152,10 @@ typedef struct ot_otlpexp_http ot_otlpexp_http;
 
 ot_otlpexp_http *ot_otlpexp_http_new(const ot_otlpexp_http_cfg *cfg, ot_err *err);
 /* Sends one batch (encoded as configured) and reads the answer. Any number
- * of threads may call at once; each borrows a connection-keeping handle. */
-void ot_otlpexp_http_send(ot_otlpexp_http *h, ot_batch *b, int64_t deadline_ns,
-                          ot_otlpexp_result *out);
+ * of threads may call at once, each with its own json (the encoded body, when
+ * JSON) and resp (the response body) buffers, reused from batch to batch. */
+void ot_otlpexp_http_send(ot_otlpexp_http *h, ot_batch *b, int64_t deadline_ns, ot_buf *json,
+                          ot_buf *resp, ot_otlpexp_result *out);
 void ot_otlpexp_http_free(ot_otlpexp_http *h);
 
 #endif

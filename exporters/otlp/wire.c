@@ -1,8 +1,9 @@
 /* wire.c: the protocol rules both OTLP exporters follow, kept free of I/O so
- * unit tests can check them one by one: which gRPC codes and HTTP statuses
- * are worth retrying, how long the server asked us to wait (Retry-After,
- * RetryInfo in grpc-status-details-bin), how endpoints become targets and
- * URLs, partial success in responses, and gzip. */
+ * unit tests can check them one by one: which gRPC codes are worth
+ * retrying, how long the server asked us to wait (RetryInfo in
+ * grpc-status-details-bin), how endpoints become targets and URLs, and
+ * partial success in responses. The generic HTTP rules (statuses,
+ * Retry-After) are in net/http_client.h. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,67 +161,6 @@ int ot_otlpexp_status_from_bin_header(const char *b64, size_t len, ot_otlpexp_rp
     if (raw != stackbuf)
         free(raw);
     return rc;
-}
-
-/* ---- HTTP --------------------------------------------------------------- */
-
-ot_status ot_otlpexp_http_outcome(long st)
-{
-    if (st >= 200 && st < 300)
-        return OT_OK;
-    if (st == 429 || st == 502 || st == 503 || st == 504)
-        return OT_RETRYABLE;
-    return OT_PERMANENT;
-}
-
-int ot_otlpexp_parse_retry_after(const char *v, time_t now, int64_t *ns)
-{
-    while (*v == ' ' || *v == '\t')
-        v++;
-    size_t n = strlen(v);
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n'))
-        n--;
-    if (!n)
-        return -1;
-    size_t digits = 0;
-    while (digits < n && isdigit((unsigned char)v[digits]))
-        digits++;
-    if (digits == n) {
-        int64_t s = 0;
-        for (size_t i = 0; i < n; i++) {
-            s = s * 10 + (v[i] - '0');
-            if (s > 100LL * 365 * 86400) {
-                s = 100LL * 365 * 86400;
-                break;
-            }
-        }
-        *ns = s * 1000000000LL;
-        return 0;
-    }
-    char tmp[64];
-    if (n >= sizeof tmp)
-        return -1;
-    memcpy(tmp, v, n);
-    tmp[n] = '\0';
-    /* The three date forms HTTP/1.1 says a recipient must accept. */
-    static const char *const forms[] = {
-        "%a, %d %b %Y %H:%M:%S GMT",
-        "%A, %d-%b-%y %H:%M:%S GMT",
-        "%a %b %e %H:%M:%S %Y",
-    };
-    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
-        struct tm tm;
-        memset(&tm, 0, sizeof tm);
-        const char *end = strptime(tmp, forms[i], &tm);
-        if (!end || *end)
-            continue;
-        time_t t = timegm(&tm);
-        if (t == (time_t)-1)
-            continue;
-        *ns = t > now ? (int64_t)(t - now) * 1000000000LL : 0;
-        return 0;
-    }
-    return -1;
 }
 
 /* ---- endpoints ---------------------------------------------------------- */
@@ -418,79 +358,4 @@ int ot_otlpexp_partial_from_json(ot_signal s, const char *buf, size_t len, int64
     int rc = m ? partial_of(s, m, rejected, msg, cap) : -1;
     ot_arena_free(a);
     return rc;
-}
-
-/* ---- gzip --------------------------------------------------------------- */
-
-int ot_otlpexp_gzip_run(ot_otlpexp_gzip *g, const void *in, size_t len, ot_err *err)
-{
-    if (!g->ready) {
-        memset(&g->zs, 0, sizeof g->zs);
-        /* Level 1, as the collector: exporters are CPU-bound long before
-         * the wire is. 15+16 asks zlib for the gzip wrapper. */
-        if (deflateInit2(&g->zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-            return ot_err_set(err, "gzip: cannot initialise");
-        g->ready = true;
-    } else if (deflateReset(&g->zs) != Z_OK) {
-        return ot_err_set(err, "gzip: cannot reset");
-    }
-    ot_buf_reset(&g->out);
-    size_t bound = deflateBound(&g->zs, (uLong)len);
-    if (ot_buf_reserve(&g->out, bound) < 0)
-        return ot_err_set(err, "gzip: out of memory");
-    g->zs.next_in = (Bytef *)(uintptr_t)in;
-    g->zs.avail_in = (uInt)len;
-    g->zs.next_out = (Bytef *)g->out.data;
-    g->zs.avail_out = (uInt)(g->out.cap - 1);
-    int rc = deflate(&g->zs, Z_FINISH);
-    if (rc != Z_STREAM_END)
-        return ot_err_set(err, "gzip: deflate failed (%d)", rc);
-    g->out.len = g->zs.total_out;
-    g->out.data[g->out.len] = '\0';
-    return 0;
-}
-
-int ot_otlpexp_gunzip(const void *in, size_t len, ot_buf *out, size_t max, ot_err *err)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    /* 32+15: zlib or gzip header, detected. */
-    if (inflateInit2(&zs, 32 + 15) != Z_OK)
-        return ot_err_set(err, "gunzip: cannot initialise");
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)len;
-    int rc = Z_OK;
-    while (rc != Z_STREAM_END) {
-        if (out->len >= max) {
-            inflateEnd(&zs);
-            return ot_err_set(err, "gunzip: more than %zu bytes", max);
-        }
-        if (ot_buf_reserve(out, len * 2 + 256) < 0) {
-            inflateEnd(&zs);
-            return ot_err_set(err, "gunzip: out of memory");
-        }
-        zs.next_out = (Bytef *)out->data + out->len;
-        zs.avail_out = (uInt)(out->cap - 1 - out->len);
-        rc = inflate(&zs, Z_NO_FLUSH);
-        out->len = out->cap - 1 - zs.avail_out;
-        out->data[out->len] = '\0';
-        if (rc != Z_OK && rc != Z_STREAM_END) {
-            inflateEnd(&zs);
-            return ot_err_set(err, "gunzip: corrupt data (%d)", rc);
-        }
-        if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
-            inflateEnd(&zs);
-            return ot_err_set(err, "gunzip: truncated data");
-        }
-    }
-    inflateEnd(&zs);
-    return 0;
-}
-
-void ot_otlpexp_gzip_free(ot_otlpexp_gzip *g)
-{
-    if (g->ready)
-        deflateEnd(&g->zs);
-    g->ready = false;
-    ot_buf_free(&g->out);
 }

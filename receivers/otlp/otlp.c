@@ -241,8 +241,7 @@ int ot_otlpr_encoding(const char *v)
 
 const char *ot_otlpr_encoding_name(otlpr_enc e)
 {
-    static const char *const names[] = {"identity", "gzip", "deflate", "zstd"};
-    return (unsigned)e < 4 ? names[e] : "unknown";
+    return ot_compression_name((ot_compression)e);
 }
 
 const char *ot_otlpr_outcome_name(otlpr_outcome o)
