@@ -129,7 +129,7 @@ run: all
 
 # The test command of the README. Each part prints its own summary; the
 # last line is the total, as "N passed, N failed".
-check: all $(BUILD)/unit-tests $(BUILD)/bench-filter
+check: all $(BUILD)/unit-tests $(BUILD)/bench-filter $(BUILD)/bench-store
 	@BUILD=$(BUILD) bash tests/run-all.sh
 
 check-unit: all $(BUILD)/unit-tests
@@ -172,10 +172,11 @@ fuzz: fuzz-build
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 
-bench: all $(BUILD)/bench-filter
+bench: all $(BUILD)/bench-filter $(BUILD)/bench-store
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 	@echo; echo "filter processor, 5 conditions (tests/bench/bench_filter.c):"
 	@$(BUILD)/bench-filter
+	@echo; $(BUILD)/bench-store
 
 # Filter cost per span with 5 conditions: a micro-benchmark, not a scenario.
 $(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
@@ -183,6 +184,10 @@ $(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/test
 
 # DogStatsD parser cost per line: a micro-benchmark, not yet part of make bench.
 $(BUILD)/bench-dsd-parse: $(BUILD)/obj/tests/bench/bench_dsd_parse.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# Metric stream store: lookups/s of existing streams, bytes per stream.
+$(BUILD)/bench-store: $(BUILD)/obj/tests/bench/bench_store.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # Instruction counts (callgrind) of decode, batch and encode on a fixed corpus.

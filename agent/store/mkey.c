@@ -85,9 +85,14 @@ static inline size_t put_varint_raw(uint8_t *o, uint64_t v)
     return i;
 }
 
+static inline int reserve(ot_buf *b, size_t n)
+{
+    return b->cap - b->len > n ? 0 : ot_buf_reserve(b, n);
+}
+
 static int put_varint(ot_buf *b, uint64_t v)
 {
-    if (ot_buf_reserve(b, 10) < 0)
+    if (reserve(b, 10) < 0)
         return -1;
     b->len += put_varint_raw((uint8_t *)b->data + b->len, v);
     return 0;
@@ -100,7 +105,7 @@ static int put_u8(ot_buf *b, uint8_t c)
 
 static int put_str(ot_buf *b, const char *s, size_t n)
 {
-    if (ot_buf_reserve(b, n + 10) < 0)
+    if (reserve(b, n + 10) < 0)
         return -1;
     uint8_t *o = (uint8_t *)b->data + b->len;
     size_t w = put_varint_raw(o, n);
@@ -129,10 +134,14 @@ typedef struct span {
     size_t off, len;
 } span;
 
-static int span_cmp(const uint8_t *base, const span *a, const span *b)
+static inline int span_cmp(const uint8_t *base, const span *a, const span *b)
 {
+    const uint8_t *x = base + a->off, *y = base + b->off;
+    /* Keys of different lengths differ in their first (length) byte. */
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
     size_t n = a->len < b->len ? a->len : b->len;
-    int c = memcmp(base + a->off, base + b->off, n);
+    int c = memcmp(x, y, n);
     if (c)
         return c;
     return a->len < b->len ? -1 : a->len > b->len;
@@ -222,11 +231,11 @@ static int enc_value(ot_mstore_key *k, ot_buf *b, const ot_anyvalue *v)
     }
 }
 
-/* The fast case of an entry: a string key with a string value, written
- * with one reserve. */
-static int enc_str_kv(ot_buf *b, const char *key, size_t kn, const char *val, size_t vn)
+/* The fast cases of an entry, a string key with a string or int value,
+ * are written with one reserve and no calls but memcpy. */
+static inline int enc_str_kv(ot_buf *b, const char *key, size_t kn, const char *val, size_t vn)
 {
-    if (ot_buf_reserve(b, kn + vn + 21) < 0)
+    if (reserve(b, kn + vn + 21) < 0)
         return -1;
     uint8_t *o = (uint8_t *)b->data + b->len, *s = o;
     o += put_varint_raw(o, kn);
@@ -236,6 +245,22 @@ static int enc_str_kv(ot_buf *b, const char *key, size_t kn, const char *val, si
     o += put_varint_raw(o, vn);
     memcpy(o, val, vn);
     o += vn;
+    b->len += (size_t)(o - s);
+    return 0;
+}
+
+static inline int enc_int_kv(ot_buf *b, const char *key, size_t kn, uint64_t v)
+{
+    if (reserve(b, kn + 19) < 0)
+        return -1;
+    uint8_t *o = (uint8_t *)b->data + b->len, *s = o;
+    o += put_varint_raw(o, kn);
+    memcpy(o, key, kn);
+    o += kn;
+    *o++ = 3;
+    for (int i = 0; i < 8; i++)
+        o[i] = (uint8_t)(v >> (8 * i));
+    o += 8;
     b->len += (size_t)(o - s);
     return 0;
 }
@@ -251,9 +276,13 @@ static int enc_kvs(ot_mstore_key *k, ot_buf *b, ot_keyvalue *const *kv, size_t n
         const char *key = e && e->key ? e->key : "";
         const ot_anyvalue *v = e ? e->value : NULL;
         sp[i].off = b->len;
-        if (v && v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+        int vc = v ? (int)v->value_case : 0;
+        if (vc == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
             const char *s = v->string_value ? v->string_value : "";
             if (enc_str_kv(b, key, strlen(key), s, strlen(s)) < 0)
+                goto out;
+        } else if (vc == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE) {
+            if (enc_int_kv(b, key, strlen(key), (uint64_t)v->int_value) < 0)
                 goto out;
         } else if (put_cstr(b, key) < 0 || enc_value(k, b, v) < 0) {
             goto out;
@@ -301,6 +330,8 @@ static void key_restart(ot_mstore_key *k)
         k->tmp = (ot_buf)OT_BUF_INIT;
     }
     k->buf.len = 0;
+    k->base_len = 0;
+    k->base_id = 0;
 }
 
 static int key_base_tail(ot_mstore_key *k, const char *sname, const char *sver,
@@ -314,6 +345,7 @@ static int key_base_tail(ot_mstore_key *k, const char *sname, const char *sver,
         return -1;
     k->base_len = b->len;
     k->base_hash = ot_mstore_hash(b->data, b->len, 0);
+    k->base_id = 0;
     k->hash = k->base_hash;
     return 0;
 }

@@ -11,12 +11,12 @@
  *
  * Each stripe is an open-addressing table (linear probing, 16-byte slots
  * with the full hash, backward-shift deletion so there are no tombstones)
- * grown at 3/4 load. The top 6 bits of the hash pick the stripe, the low
+ * grown at 3/4 load. The top 8 bits of the hash pick the stripe, the low
  * bits the slot. Collisions: a slot whose hash matches is a candidate
  * only; the stream is the same only when the point bytes and the shared
  * base bytes are equal too.
  *
- * Locks: each stripe has a mutex, held by the writer from ot_mstore_get to
+ * Locks: each stripe has a lock, held by the writer from ot_mstore_get to
  * ot_mstore_put, by a visitor or an expiry pass for one stripe. The table
  * of shared identities has its own mutex, taken after a stripe's, and only
  * when a stream is inserted or removed, never on a lookup. */
@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +34,15 @@
 
 #include "base/clock.h"
 
-#define NSTRIPES 64
-#define STRIPE_SHIFT 58
+#define NSTRIPES 256
+#define STRIPE_SHIFT 56
 #define FIRST_SLOTS 8
 /* malloc's own header per block (glibc keeps one size word). */
 #define CHUNK_OVERHEAD 8
 
 struct ot_mstore_base {
     struct ot_mstore_base *next;
+    uint64_t id; /* unique in the process, never reused */
     uint64_t hash;
     size_t refs; /* streams that share it */
     size_t len;
@@ -52,8 +54,48 @@ typedef struct slot {
     ot_mstore_stream *s; /* NULL: empty */
 } slot;
 
+/* A stripe lock: taken and released with one atomic each when free, the
+ * common case (a pthread mutex costs several times that on the writer's
+ * path). A holder keeps it for one lookup or one stripe's worth of a
+ * visit (microseconds), so a waiter spins that long; only then does it
+ * yield, for a holder that was preempted. Yielding sooner (or sleeping in
+ * the kernel, as a mutex does) hands the CPU to other processes on a busy
+ * machine and turns microsecond waits into milliseconds. */
+typedef struct lock {
+    atomic_int held;
+} lock;
+
+static void lock_wait(lock *l)
+{
+    for (unsigned spins = 0;; spins++) {
+        if (!atomic_load_explicit(&l->held, memory_order_relaxed) &&
+            !atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+            return;
+        if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#elif defined(__aarch64__)
+            __asm__ __volatile__("yield");
+#endif
+        } else {
+            sched_yield();
+        }
+    }
+}
+
+static inline void lock_take(lock *l)
+{
+    if (atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+        lock_wait(l);
+}
+
+static inline void lock_drop(lock *l)
+{
+    atomic_store_explicit(&l->held, 0, memory_order_release);
+}
+
 typedef struct stripe {
-    _Alignas(64) pthread_mutex_t mu;
+    _Alignas(64) lock mu;
     slot *slots;
     size_t mask; /* slots - 1 */
     size_t n;
@@ -89,7 +131,9 @@ static inline const uint8_t *stream_id(const ot_mstore_stream *s)
 
 /* ---- shared identities (base_mu held) ---------------------------------- */
 
-static struct ot_mstore_base *base_acquire(ot_mstore *st, const ot_mstore_key *k)
+static atomic_uint_fast64_t next_base_id = 1;
+
+static struct ot_mstore_base *base_acquire(ot_mstore *st, ot_mstore_key *k)
 {
     size_t len = k->base_len;
     pthread_mutex_lock(&st->base_mu);
@@ -100,6 +144,7 @@ static struct ot_mstore_base *base_acquire(ot_mstore *st, const ot_mstore_key *k
     b = malloc(sizeof *b + len);
     if (!b)
         goto out;
+    b->id = atomic_fetch_add(&next_base_id, 1);
     b->hash = k->base_hash;
     b->len = len;
     b->refs = 0;
@@ -127,6 +172,7 @@ static struct ot_mstore_base *base_acquire(ot_mstore *st, const ot_mstore_key *k
     }
 found:
     b->refs++;
+    k->base_id = b->id;
 out:
     pthread_mutex_unlock(&st->base_mu);
     return b;
@@ -233,15 +279,13 @@ ot_mstore *ot_mstore_new(const ot_mstore_opts *o, ot_err *err)
         if (!sp->slots)
             break;
         sp->mask = FIRST_SLOTS - 1;
-        pthread_mutex_init(&sp->mu, NULL);
+        atomic_init(&sp->mu.held, 0);
         atomic_fetch_add(&st->bytes, block_cost(sp->slots));
     }
     st->bases = calloc(FIRST_SLOTS, sizeof *st->bases);
     if (made < NSTRIPES || !st->bases) {
-        for (size_t i = 0; i < made; i++) {
-            pthread_mutex_destroy(&st->stripes[i].mu);
+        for (size_t i = 0; i < made; i++)
             free(st->stripes[i].slots);
-        }
         free(st->bases);
         free(st);
         return ot_err_set(err, "metric store: out of memory"), NULL;
@@ -271,12 +315,11 @@ void ot_mstore_free(ot_mstore *st)
         pthread_join(st->sw_thread, NULL);
     for (size_t k = 0; k < NSTRIPES; k++) {
         stripe *sp = &st->stripes[k];
-        pthread_mutex_lock(&sp->mu);
+        lock_take(&sp->mu);
         for (size_t i = 0; i <= sp->mask; i++)
             if (sp->slots[i].s)
                 stream_destroy(st, sp->slots[i].s, OT_MSTORE_CLOSED);
-        pthread_mutex_unlock(&sp->mu);
-        pthread_mutex_destroy(&sp->mu);
+        lock_drop(&sp->mu);
         free(sp->slots);
     }
     free(st->bases);
@@ -286,15 +329,22 @@ void ot_mstore_free(ot_mstore *st)
     free(st);
 }
 
-static inline bool same_stream(const ot_mstore_stream *s, const ot_mstore_key *k,
-                               const uint8_t *pt, size_t plen)
+/* The base compares by id once k has matched it; the first time, in full. */
+static inline bool same_stream(const ot_mstore_stream *s, ot_mstore_key *k, const uint8_t *pt,
+                               size_t plen)
 {
     const struct ot_mstore_base *b = s->base;
-    return s->id_len == plen && b->hash == k->base_hash && b->len == k->base_len &&
-           !memcmp(stream_id(s), pt, plen) && !memcmp(b->bytes, k->buf.data, b->len);
+    if (s->id_len != plen || memcmp(stream_id(s), pt, plen))
+        return false;
+    if (b->id == k->base_id)
+        return true;
+    if (b->hash != k->base_hash || b->len != k->base_len || memcmp(b->bytes, k->buf.data, b->len))
+        return false;
+    k->base_id = b->id;
+    return true;
 }
 
-ot_mstore_res ot_mstore_get(ot_mstore *st, const ot_mstore_key *k, int64_t now_ns,
+ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
                             size_t state_size, ot_mstore_ref *ref)
 {
     uint64_t h = k->hash;
@@ -302,7 +352,7 @@ ot_mstore_res ot_mstore_get(ot_mstore *st, const ot_mstore_key *k, int64_t now_n
     const uint8_t *pt = (const uint8_t *)k->buf.data + k->base_len;
     size_t plen = k->buf.len - k->base_len;
 
-    pthread_mutex_lock(&sp->mu);
+    lock_take(&sp->mu);
     size_t i = h & sp->mask;
     for (; sp->slots[i].s; i = (i + 1) & sp->mask) {
         ot_mstore_stream *s = sp->slots[i].s;
@@ -318,7 +368,7 @@ ot_mstore_res ot_mstore_get(ot_mstore *st, const ot_mstore_key *k, int64_t now_n
     if (ss > UINT32_MAX / 2 || plen > UINT32_MAX / 2 ||
         (st->o.max_streams && atomic_load(&st->live) >= st->o.max_streams) ||
         (st->o.max_bytes && atomic_load(&st->bytes) + need + CHUNK_OVERHEAD > st->o.max_bytes)) {
-        pthread_mutex_unlock(&sp->mu);
+        lock_drop(&sp->mu);
         atomic_fetch_add(&st->refused, 1);
         return OT_MSTORE_REFUSED;
     }
@@ -351,7 +401,7 @@ ot_mstore_res ot_mstore_get(ot_mstore *st, const ot_mstore_key *k, int64_t now_n
     *ref = (ot_mstore_ref){s, s->state, sp};
     return OT_MSTORE_NEW;
 oom:
-    pthread_mutex_unlock(&sp->mu);
+    lock_drop(&sp->mu);
     return OT_MSTORE_ERR;
 }
 
@@ -367,7 +417,7 @@ void ot_mstore_put(ot_mstore *st, ot_mstore_ref *ref, bool drop)
     ref->stream = NULL;
     ref->state = NULL;
     ref->stripe_ = NULL;
-    pthread_mutex_unlock(&sp->mu);
+    lock_drop(&sp->mu);
 }
 
 size_t ot_mstore_expire(ot_mstore *st, int64_t now_ns)
@@ -377,7 +427,7 @@ size_t ot_mstore_expire(ot_mstore *st, int64_t now_ns)
     size_t gone = 0;
     for (size_t k = 0; k < NSTRIPES; k++) {
         stripe *sp = &st->stripes[k];
-        pthread_mutex_lock(&sp->mu);
+        lock_take(&sp->mu);
         /* A removal may pull a later entry into slot i, so i is looked at
          * again; one pulled across the wrap to the end is looked at twice,
          * which is harmless. */
@@ -390,7 +440,7 @@ size_t ot_mstore_expire(ot_mstore *st, int64_t now_ns)
                 i++;
             }
         }
-        pthread_mutex_unlock(&sp->mu);
+        lock_drop(&sp->mu);
     }
     return gone;
 }
@@ -434,23 +484,88 @@ int ot_mstore_sweeper_start(ot_mstore *st, int64_t interval_ns, ot_err *err)
     return rc;
 }
 
+/* Visiting copies a stripe's streams out under its lock and calls fn on
+ * the copies after dropping it: the lock is held for a memcpy per stream,
+ * not for whatever fn does (a scrape formats text), so a reader that is
+ * preempted mid-visit rarely holds a lock the writer needs. Each copy is
+ * the stream as one ot_mstore_put left it. A copy's base points to a copy
+ * of the shared identity too (the original may go once the lock is
+ * dropped); a small cache copies each identity once per stripe. */
+typedef struct visit_buf {
+    ot_buf data;  /* copies, each at a 16-byte boundary */
+    ot_buf offs;  /* size_t offset of each stream copy in data */
+} visit_buf;
+
+static size_t copy_in(ot_buf *b, const void *p, size_t n)
+{
+    size_t at = (b->len + 15) & ~(size_t)15;
+    if (ot_buf_reserve(b, at - b->len + n) < 0)
+        return SIZE_MAX;
+    memset(b->data + b->len, 0, at - b->len);
+    memcpy(b->data + at, p, n);
+    b->len = at + n;
+    return at;
+}
+
+/* Copies stripe sp (locked) into vb; false on out-of-memory. */
+static bool visit_copy(const stripe *sp, visit_buf *vb)
+{
+    struct {
+        const struct ot_mstore_base *b;
+        size_t off;
+    } cache[16] = {{0}};
+    vb->data.len = vb->offs.len = 0;
+    for (size_t i = 0; i <= sp->mask; i++) {
+        const ot_mstore_stream *s = sp->slots[i].s;
+        if (!s)
+            continue;
+        const struct ot_mstore_base *b = s->base;
+        size_t c = ((uintptr_t)b >> 4) & 15;
+        if (cache[c].b != b) {
+            cache[c].b = b;
+            cache[c].off = copy_in(&vb->data, b, sizeof *b + b->len);
+        }
+        size_t off = copy_in(&vb->data, s, sizeof *s + s->state_size + s->id_len);
+        if (off == SIZE_MAX || cache[c].off == SIZE_MAX ||
+            ot_buf_append(&vb->offs, &off, sizeof off) < 0)
+            return false;
+        /* The base's offset rides in the pointer until the buffer stops moving. */
+        ((ot_mstore_stream *)(void *)(vb->data.data + off))->base =
+            (const struct ot_mstore_base *)(uintptr_t)cache[c].off;
+    }
+    return true;
+}
+
 int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx)
 {
-    for (size_t k = 0; k < NSTRIPES; k++) {
+    visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
+    int rc = 0;
+    for (size_t k = 0; k < NSTRIPES && !rc; k++) {
         stripe *sp = &st->stripes[k];
-        pthread_mutex_lock(&sp->mu);
-        for (size_t i = 0; i <= sp->mask; i++) {
-            if (!sp->slots[i].s)
-                continue;
-            int rc = fn(ctx, sp->slots[i].s);
-            if (rc) {
-                pthread_mutex_unlock(&sp->mu);
-                return rc;
-            }
+        lock_take(&sp->mu);
+        if (!visit_copy(sp, &vb)) { /* out of memory: visit in place instead */
+            for (size_t i = 0; i <= sp->mask && !rc; i++)
+                if (sp->slots[i].s)
+                    rc = fn(ctx, sp->slots[i].s);
+            lock_drop(&sp->mu);
+            ot_buf_free(&vb.data);
+            ot_buf_free(&vb.offs);
+            vb = (visit_buf){OT_BUF_INIT, OT_BUF_INIT};
+            continue;
         }
-        pthread_mutex_unlock(&sp->mu);
+        lock_drop(&sp->mu);
+        size_t n = vb.offs.len / sizeof(size_t);
+        for (size_t i = 0; i < n && !rc; i++) {
+            size_t off;
+            memcpy(&off, vb.offs.data + i * sizeof off, sizeof off);
+            ot_mstore_stream *c = (ot_mstore_stream *)(void *)(vb.data.data + off);
+            c->base = (const struct ot_mstore_base *)(void *)(vb.data.data + (uintptr_t)c->base);
+            rc = fn(ctx, c);
+        }
     }
-    return 0;
+    ot_buf_free(&vb.data);
+    ot_buf_free(&vb.offs);
+    return rc;
 }
 
 size_t ot_mstore_bytes(const ot_mstore *st)

@@ -19,11 +19,12 @@
  *
  * Threads. One writer (ot_mstore_get / ot_mstore_put) and any number of
  * readers (ot_mstore_visit) and one expiring thread (ot_mstore_expire, or
- * the sweeper thread) at the same time. Streams live in 64 stripes, each
+ * the sweeper thread) at the same time. Streams live in 256 stripes, each
  * with its own short lock and hash table; a reader or an expiry pass holds
- * one stripe at a time, so the writer waits at most for one stripe's worth
- * of work, and a visitor sees each stream's state as the writer left it at
- * an ot_mstore_put, never half-updated.
+ * one stripe at a time, for a copy of that stripe's streams, so the writer
+ * waits at most for one stripe's worth of memcpy, and a visitor sees each
+ * stream's state as the writer left it at an ot_mstore_put, never
+ * half-updated.
  *
  * Time is the caller's: every call takes now_ns on one clock (ot_now_ns,
  * which the sweeper uses), read once per batch rather than per point. */
@@ -70,9 +71,12 @@ typedef struct ot_mstore_key {
     size_t base_len;
     uint64_t base_hash; /* of the base bytes */
     uint64_t hash;      /* of the whole identity, once a point part is set */
+    /* The store's id of the shared identity these base bytes last matched
+     * (ids are never reused), so a hit compares 8 bytes, not the base. */
+    uint64_t base_id;
 } ot_mstore_key;
 
-#define OT_MSTORE_KEY_INIT {OT_BUF_INIT, OT_BUF_INIT, 0, 0, 0}
+#define OT_MSTORE_KEY_INIT {OT_BUF_INIT, OT_BUF_INIT, 0, 0, 0, 0}
 
 /* Sets the resource+scope+metric part from OTLP structs (any may be NULL)
  * and clears the point part. -1 on out-of-memory. */
@@ -146,9 +150,10 @@ typedef struct ot_mstore_ref {
 
 /* Finds the stream of k (after ot_mstore_key_point) or inserts it, sets
  * its last_ns to now_ns and holds its stripe until ot_mstore_put. Writer
- * thread only, one held at a time. state_size: of a new stream, 0 for the
+ * thread only, one held at a time; k remembers which shared identity it
+ * matched. state_size: of a new stream, 0 for the
  * store's default (a histogram can size its bucket array here). */
-ot_mstore_res ot_mstore_get(ot_mstore *st, const ot_mstore_key *k, int64_t now_ns,
+ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
                             size_t state_size, ot_mstore_ref *ref);
 /* Releases a held stream; drop removes it (on_remove with DROPPED). */
 void ot_mstore_put(ot_mstore *st, ot_mstore_ref *ref, bool drop);
@@ -160,9 +165,12 @@ size_t ot_mstore_expire(ot_mstore *st, int64_t now_ns);
  * ot_mstore_free. */
 int ot_mstore_sweeper_start(ot_mstore *st, int64_t interval_ns, ot_err *err);
 
-/* Calls fn for every stream, one stripe locked at a time (keep fn short:
- * the writer waits for the stripe). fn returning nonzero stops the walk,
- * and that value is returned. Any thread. */
+/* Calls fn for every stream with a copy of it taken under its stripe's
+ * lock (state as of an ot_mstore_put, identity readable with
+ * ot_mstore_stream_info); fn itself runs with no lock held, so it may be
+ * slow without stalling the writer, and the copy is valid only during the
+ * call. fn returning nonzero stops the walk, and that value is returned.
+ * Any thread. */
 typedef int (*ot_mstore_visit_fn)(void *ctx, const ot_mstore_stream *s);
 int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx);
 
