@@ -125,7 +125,8 @@ typedef void (*ot_mstore_remove_fn)(void *ctx, ot_mstore_stream *s, ot_mstore_wh
 typedef struct ot_mstore_opts {
     size_t state_size;   /* user state per stream unless ot_mstore_get asks otherwise */
     size_t max_streams;  /* live streams; 0 = no cap */
-    size_t max_bytes;    /* ot_mstore_bytes; 0 = no cap */
+    size_t max_bytes;    /* ot_mstore_bytes; 0 = no cap (a new shared metric
+                          * identity or table growth may pass it by one block) */
     int64_t max_idle_ns; /* ot_mstore_expire removes streams idle this long; 0 = never */
     ot_mstore_remove_fn on_remove; /* may be NULL */
     void *ctx;
