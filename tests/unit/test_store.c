@@ -390,6 +390,38 @@ Test(store, insert_then_lookup_returns_the_same_state)
     cr_expect_eq(log.why[0], OT_MSTORE_CLOSED);
 }
 
+Test(store, a_hash_collision_never_merges_streams)
+{
+    removed_log log = {0};
+    ot_mstore *st = store_new(&log, 0, 0);
+    ot_mstore_key a = OT_MSTORE_KEY_INIT, b = OT_MSTORE_KEY_INIT;
+    ot_mstore_ref ref;
+    key_series(&a, 1);
+    key_series(&b, 2);
+    b.hash = a.hash; /* as if the two identities hashed alike */
+    cr_assert_eq(ot_mstore_get(st, &a, 1, 0, &ref), OT_MSTORE_NEW);
+    ((counter_state *)ref.state)->value = 1;
+    ot_mstore_put(st, &ref, false);
+    cr_assert_eq(ot_mstore_get(st, &b, 1, 0, &ref), OT_MSTORE_NEW);
+    ((counter_state *)ref.state)->value = 2;
+    ot_mstore_put(st, &ref, false);
+    cr_assert_eq(ot_mstore_get(st, &a, 1, 0, &ref), OT_MSTORE_FOUND);
+    cr_expect_eq(((counter_state *)ref.state)->value, 1);
+    ot_mstore_put(st, &ref, false);
+    /* same point part, other metric, same hash: the base bytes decide */
+    ot_mstore_metric md = {.name = "other", .type = OT_MSTORE_GAUGE};
+    const char *keys[] = {"series"}, *vals[] = {"s1"};
+    cr_assert_eq(ot_mstore_key_base(&b, NULL, NULL, 0, &md), 0);
+    cr_assert_eq(ot_mstore_key_point_strs(&b, keys, vals, 1), 0);
+    b.hash = a.hash;
+    cr_assert_eq(ot_mstore_get(st, &b, 1, 0, &ref), OT_MSTORE_NEW);
+    ot_mstore_put(st, &ref, false);
+    ot_mstore_key_free(&a);
+    ot_mstore_key_free(&b);
+    ot_mstore_free(st);
+    cr_expect_eq(log.n, 3);
+}
+
 Test(store, reads_an_identity_back)
 {
     removed_log log = {0};
@@ -588,7 +620,7 @@ typedef struct conc {
     ot_mstore *st;
     atomic_bool done;
     atomic_long bad;
-    long visits;
+    atomic_long visits;
 } conc;
 
 static int check_stream(void *ctx, const ot_mstore_stream *s)
@@ -609,7 +641,7 @@ static void *reader_main(void *arg)
     conc *c = arg;
     while (!atomic_load(&c->done)) {
         ot_mstore_visit(c->st, check_stream, c);
-        c->visits++;
+        atomic_fetch_add(&c->visits, 1);
     }
     return NULL;
 }
@@ -629,11 +661,16 @@ Test(store, one_writer_with_a_reader_and_an_expirer)
     conc c = {.st = store_new(&log, 0, 5)};
     atomic_init(&c.done, false);
     atomic_init(&c.bad, 0);
+    atomic_init(&c.visits, 0);
     pthread_t rd, ex;
     cr_assert_eq(pthread_create(&rd, NULL, reader_main, &c), 0);
     cr_assert_eq(pthread_create(&ex, NULL, expirer_main, &c), 0);
     ot_mstore_key k = OT_MSTORE_KEY_INIT;
-    for (int round = 0; round < CONC_ROUNDS; round++) {
+    /* Enough rounds that the reader overlaps the writer a few times,
+     * however the threads are scheduled; bounded so it cannot hang. */
+    for (int round = 0; round < 100 * CONC_ROUNDS &&
+                        (round < CONC_ROUNDS || atomic_load(&c.visits) < 5);
+         round++) {
         for (int i = 0; i < CONC_SERIES; i++) {
             key_series(&k, i);
             ot_mstore_ref ref;
