@@ -14,7 +14,8 @@
  * grown at 3/4 load. The top 8 bits of the hash pick the stripe, the low
  * bits the slot. Collisions: a slot whose hash matches is a candidate
  * only; the stream is the same only when the point bytes and the shared
- * base bytes are equal too.
+ * base bytes are equal too (the base by its never-reused id once the key
+ * has matched it in full).
  *
  * Locks: each stripe has a lock, held by the writer from ot_mstore_get to
  * ot_mstore_put, by a visitor or an expiry pass for one stripe. The table
