@@ -7,6 +7,8 @@
  * reload_interval, and a context source for OpenSSL servers. */
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -200,15 +202,22 @@ int ot_tls_server_pems_load(const ot_tls_server *t, ot_tls_server_pems *out, ot_
     }
     /* GnuTLS would refuse a bad pair with a bare "cannot start"; OpenSSL
      * says which file and why. */
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    int rc = ctx ? ot_tls_use_cert_pem(ctx, out->cert, out->key, err) : -1;
-    if (rc == 0 && SSL_CTX_check_private_key(ctx) != 1)
-        rc = ot_err_set(err, "tls: the key %s does not match the certificate %s",
-                        set(t->key_file) ? t->key_file : "(key_pem)",
-                        set(t->cert_file) ? t->cert_file : "(cert_pem)");
-    else if (rc < 0 && set(t->cert_file))
-        ot_err_prefix(err, "%s", t->cert_file);
-    SSL_CTX_free(ctx);
+    const char *cname = set(t->cert_pem) ? "cert_pem" : t->cert_file;
+    const char *kname = set(t->key_pem) ? "key_pem" : t->key_file;
+    int rc = 0;
+    BIO *cb = BIO_new_mem_buf(out->cert, -1), *kb = BIO_new_mem_buf(out->key, -1);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    if (!x)
+        rc = ot_err_set(err, "tls: %s holds no PEM certificate", cname);
+    else if (!k)
+        rc = ot_err_set(err, "tls: %s holds no PEM private key", kname);
+    else if (X509_check_private_key(x, k) != 1)
+        rc = ot_err_set(err, "tls: the key %s does not match the certificate %s", kname, cname);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
     ERR_clear_error();
     if (rc < 0)
         ot_tls_server_pems_free(out);
