@@ -529,11 +529,11 @@ static struct MHD_Daemon *start_daemon(ot_http_server *s, const ot_tls_server_pe
             opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, p->client_ca};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    struct MHD_Daemon *d =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-    if (!d)
-        close(dfd);
-    return d;
+    /* A failed start closes the socket it was given (0.9.75 does, once the
+     * options are read); closing it again here could close a descriptor
+     * another thread has just been given the same number. */
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
+                            MHD_OPTION_END);
 }
 
 static void stop_daemon(struct MHD_Daemon *d)

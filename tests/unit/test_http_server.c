@@ -56,6 +56,7 @@ typedef struct call {
     bool chunked;
     const char *userpwd;
     const char *ca; /* https with this CA file */
+    const char *client_cert, *client_key;
 } call;
 
 static resp do_call(int port, call c)
@@ -95,6 +96,10 @@ static resp do_call(int port, call c)
         curl_easy_setopt(h, CURLOPT_CAINFO, c.ca);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    }
+    if (c.client_cert) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, c.client_cert);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, c.client_key);
     }
     r.rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
@@ -231,8 +236,8 @@ Test(http_server, body_limit_413_then_serves_on)
     ot_http_server *s = start(NULL, &err);
     cr_assert_not_null(s, "%s", err.msg);
     int port = ot_http_server_port(s);
-    static char body[4096];
-    memset(body, 'x', sizeof body);
+    static char body[4097]; /* NUL-terminated: chunked sends it as a string */
+    memset(body, 'x', sizeof body - 1);
     memcpy(body, "abcdefgh", 8);
 
     resp r = do_call(port, (call){.method = "POST", .url = "/echo", .body = body, .body_len = 1024});
@@ -456,6 +461,72 @@ Test(http_server, tls_inline_pem_and_bad_key)
     fclose(f);
     cr_assert_null(start(&o, &err));
     cr_assert(strstr(err.msg, "does not match"), "%s", err.msg);
+    rm_dir();
+}
+
+/* A self-signed client certificate client<n>.pem / client<n>.key. */
+static void make_client(int n)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+             "-nodes -keyout client%d.key -out client%d.pem -days 2 -subj /CN=client-%d "
+             "2>/dev/null",
+             dir, n, n, n);
+    cr_assert_eq(system(cmd), 0, "openssl failed");
+}
+
+Test(http_server, client_certificates_and_client_ca_reload)
+{
+    tls_dir();
+    make_cert(1);
+    make_client(1);
+    make_client(2);
+    char cert[128], key[128], ca1[128], cca[128], c1[128], k1[128], c2[128], k2[128];
+    snprintf(cert, sizeof cert, "%s", path_in("cert.pem"));
+    snprintf(key, sizeof key, "%s", path_in("key.pem"));
+    snprintf(ca1, sizeof ca1, "%s", path_in("ca1.pem"));
+    snprintf(cca, sizeof cca, "%s", path_in("clients.pem"));
+    snprintf(c1, sizeof c1, "%s", path_in("client1.pem"));
+    snprintf(k1, sizeof k1, "%s", path_in("client1.key"));
+    snprintf(c2, sizeof c2, "%s", path_in("client2.pem"));
+    snprintf(k2, sizeof k2, "%s", path_in("client2.key"));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cp %s %s", c1, cca);
+    cr_assert_eq(system(cmd), 0);
+
+    ot_tls_server t = {.present = true, .cert_file = cert, .key_file = key, .max_version = 1,
+                       .client_ca_file = cca, .client_ca_file_reload = true};
+    ot_err err = {{0}};
+    ot_http_server_opts o = {.tls = &t};
+    ot_http_server *s = start(&o, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    int port = ot_http_server_port(s);
+
+    resp r = do_call(port, (call){.url = "/hello", .ca = ca1, .client_cert = c1, .client_key = k1});
+    cr_assert_eq(r.status, 200, "%s", curl_easy_strerror(r.rc));
+    free_resp(&r);
+    r = do_call(port, (call){.url = "/hello", .ca = ca1});
+    cr_assert_eq(r.status, 401, "no client certificate: %ld %s", r.status, curl_easy_strerror(r.rc));
+    free_resp(&r);
+    r = do_call(port, (call){.url = "/hello", .ca = ca1, .client_cert = c2, .client_key = k2});
+    cr_assert_eq(r.status, 401);
+    free_resp(&r);
+
+    /* the client CA now trusts the second client only */
+    usleep(20000);
+    snprintf(cmd, sizeof cmd, "cp %s %s.new && mv %s.new %s", c2, cca, cca, cca);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(ot_http_server_reload(s, &err), 1, "%s", err.msg);
+    r = do_call(port, (call){.url = "/hello", .ca = ca1, .client_cert = c2, .client_key = k2});
+    cr_assert_eq(r.status, 200, "%s", curl_easy_strerror(r.rc));
+    free_resp(&r);
+    r = do_call(port, (call){.url = "/hello", .ca = ca1, .client_cert = c1, .client_key = k1});
+    cr_assert_eq(r.status, 401);
+    free_resp(&r);
+    /* nothing changed since: nothing to do */
+    cr_assert_eq(ot_http_server_reload(s, &err), 0);
+    ot_http_server_stop(s, 0);
     rm_dir();
 }
 
