@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/arena.h"
 #include "base/clock.h"
 #include "net/http_server.h"
 #include "net/tls.h"
@@ -560,4 +561,50 @@ Test(http_server, openssl_reloader_follows_files)
     SSL_CTX_free(c);
     ot_tls_reloader_free(rl);
     rm_dir();
+}
+
+/* ---- the server tls block's keys ------------------------------------------------- */
+
+static size_t tls_errors(const char *yaml, ot_tls_server *t, char *first, size_t cap)
+{
+    ot_arena *a = ot_arena_new(0);
+    ot_diags d;
+    ot_diags_init(&d);
+    const ot_node *n = ot_node_parse(a, "t.yaml", yaml, strlen(yaml), &d);
+    cr_assert_not_null(n);
+    ot_keys_fill(ot_tls_server_keys, ot_node_get(n, "tls"), t, a, "tls", &d);
+    t->present = true;
+    ot_tls_server_validate(t, n, "tls", &d);
+    size_t e = d.errors;
+    snprintf(first, cap, "%s", d.n ? d.v[0].msg : "");
+    ot_diags_free(&d);
+    ot_arena_free(a);
+    return e;
+}
+
+Test(http_server, tls_keys)
+{
+    ot_tls_server t = {0};
+    char msg[512];
+    cr_assert_eq(tls_errors("tls: {cert_file: c, key_file: k, reload_interval: 30s,"
+                            " min_version: '1.3'}\n", &t, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(t.reload_interval, 30000000000LL);
+    cr_assert_eq(t.min_version, 1);
+    cr_assert_eq(t.max_version, 1, "max_version defaults to 1.3");
+    cr_assert_eq(ot_tls_server_check_interval(&t), 30000000000LL);
+
+    cr_assert_eq(tls_errors("tls: {cert_file: c, key_file: k, min_version: '1.3',"
+                            " max_version: '1.2'}\n", &t, msg, sizeof msg), 1);
+    cr_assert(strstr(msg, "max_version"), "%s", msg);
+    cr_assert_eq(tls_errors("tls: {cert_pem: c, cert_file: c, key_pem: k}\n", &t, msg, sizeof msg), 1);
+    cr_assert(strstr(msg, "not both"), "%s", msg);
+    cr_assert_eq(tls_errors("tls: {cert_file: c}\n", &t, msg, sizeof msg), 1);
+    cr_assert_eq(tls_errors("tls: {cert_file: c, key_file: k, client_ca_file_reload: true}\n", &t,
+                            msg, sizeof msg), 1);
+    cr_assert(strstr(msg, "client_ca_file"), "%s", msg);
+    cr_assert_eq(tls_errors("tls: {cert_file: c, key_file: k, client_ca_file: ca,"
+                            " client_ca_file_reload: true}\n", &t, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(ot_tls_server_check_interval(&t), 1000000000LL);
+    cr_assert_eq(tls_errors("tls: {cert_file: c, key_file: k, min_version: '1.1'}\n", &t, msg,
+                            sizeof msg), 1);
 }
