@@ -116,7 +116,7 @@ static void ssl_errors(char *out, size_t cap)
     ERR_clear_error();
 }
 
-static int load_ca_pem(SSL_CTX *ctx, const char *pem, ot_err *err)
+int ot_tls_add_ca_pem(SSL_CTX *ctx, const char *pem, ot_err *err)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
     if (!bio)
@@ -136,7 +136,7 @@ static int load_ca_pem(SSL_CTX *ctx, const char *pem, ot_err *err)
     return 0;
 }
 
-static int load_cert_pem(SSL_CTX *ctx, const char *cert, const char *key, ot_err *err)
+int ot_tls_use_cert_pem(SSL_CTX *ctx, const char *cert, const char *key, ot_err *err)
 {
     char e[200];
     BIO *cb = BIO_new_mem_buf(cert, -1);
@@ -207,7 +207,7 @@ SSL_CTX *ot_tls_client_ctx(const ot_tls_client *t, const char *alpn, ot_err *err
                 goto fail;
             }
         } else if (set(t->ca_pem)) {
-            if (load_ca_pem(ctx, t->ca_pem, err) < 0)
+            if (ot_tls_add_ca_pem(ctx, t->ca_pem, err) < 0)
                 goto fail;
         } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
             ssl_errors(e, sizeof e);
@@ -227,7 +227,7 @@ SSL_CTX *ot_tls_client_ctx(const ot_tls_client *t, const char *alpn, ot_err *err
             goto fail;
         }
     } else if (set(t->cert_pem) && set(t->key_pem)) {
-        if (load_cert_pem(ctx, t->cert_pem, t->key_pem, err) < 0)
+        if (ot_tls_use_cert_pem(ctx, t->cert_pem, t->key_pem, err) < 0)
             goto fail;
     }
     if ((set(t->cert_file) || set(t->cert_pem)) && SSL_CTX_check_private_key(ctx) != 1) {
