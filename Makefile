@@ -14,6 +14,7 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	libmicrohttpd-dev libnghttp2-dev libssl-dev zlib1g-dev libzstd-dev \
 	libcurl4-openssl-dev libpcre2-dev libcriterion-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
+	python3-thrift thrift-compiler \
 	prometheus curl openssl valgrind gnuplot-nox nodejs npm
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
@@ -46,8 +47,12 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) $(SAN) -pthread 
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) -pthread $(LDFLAGS)
 LDLIBS_ALL = $(PC_LIBS) -lm $(LDLIBS)
 
-PROTOS := $(wildcard agent/proto/*.proto)
-GEN_C := $(patsubst agent/proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+# A component's own .proto files stay in its folder (exporters/NAME/proto/);
+# every file compiles into the one flat gen/ directory, so names are unique.
+PROTO_DIRS := agent/proto $(wildcard exporters/*/proto)
+PROTOS := $(wildcard $(addsuffix /*.proto,$(PROTO_DIRS)))
+vpath %.proto $(PROTO_DIRS)
+GEN_C := $(patsubst %.proto,$(BUILD)/gen/%.pb-c.c,$(notdir $(PROTOS)))
 GEN_O := $(GEN_C:.c=.o)
 
 LIB_SRC := $(wildcard agent/*/*.c) \
@@ -82,9 +87,9 @@ deps:
 	  apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: agent/proto/%.proto | deps
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: %.proto | deps
 	@mkdir -p $(BUILD)/gen
-	protoc-c --c_out=$(BUILD)/gen -I agent/proto $<
+	protoc-c --c_out=$(BUILD)/gen -I $(dir $<) $<
 
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	@echo "  CC $<"
@@ -143,19 +148,19 @@ FUZZ_BUILD := build/fuzz
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-I agent -I $(FUZZ_BUILD)/gen $(PC_CFLAGS)
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC)) \
-	$(patsubst agent/proto/%.proto,$(FUZZ_BUILD)/gen/%.pb-c.o,$(PROTOS))
+	$(patsubst %.proto,$(FUZZ_BUILD)/gen/%.pb-c.o,$(notdir $(PROTOS)))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
-$(FUZZ_BUILD)/gen/%.pb-c.c: agent/proto/%.proto | deps
+$(FUZZ_BUILD)/gen/%.pb-c.c: %.proto | deps
 	@mkdir -p $(FUZZ_BUILD)/gen
-	protoc-c --c_out=$(FUZZ_BUILD)/gen -I agent/proto $<
+	protoc-c --c_out=$(FUZZ_BUILD)/gen -I $(dir $<) $<
 $(FUZZ_BUILD)/gen/revision.h: FORCE
 	@mkdir -p $(FUZZ_BUILD)/gen
 	@echo '#define OT_REVISION "fuzz"' > $@
 $(FUZZ_BUILD)/gen/%.pb-c.o: $(FUZZ_BUILD)/gen/%.pb-c.c
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
-$(FUZZ_BUILD)/obj/%.o: %.c $(patsubst agent/proto/%.proto,$(FUZZ_BUILD)/gen/%.pb-c.c,$(PROTOS)) $(FUZZ_BUILD)/gen/revision.h | deps
+$(FUZZ_BUILD)/obj/%.o: %.c $(patsubst %.proto,$(FUZZ_BUILD)/gen/%.pb-c.c,$(notdir $(PROTOS))) $(FUZZ_BUILD)/gen/revision.h | deps
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
 $(FUZZ_BUILD)/libotelite.a: $(FUZZ_LIB_OBJ)
