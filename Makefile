@@ -123,6 +123,10 @@ $(BUILD)/otelite-loadgen: $(patsubst %.c,$(BUILD)/obj/%.o,$(LOADGEN_SRC)) $(BUIL
 $(BUILD)/unit-tests: $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC)) $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcriterion
 
+# Test helper for tests/interop/test_jaeger_decode.py; not in the agent.
+$(BUILD)/jaeger-encode: $(BUILD)/obj/tests/interop/jaeger_encode.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # docs/components.md is generated from the key tables; a test keeps it current.
@@ -134,13 +138,13 @@ run: all
 
 # The test command of the README. Each part prints its own summary; the
 # last line is the total, as "N passed, N failed".
-check: all $(BUILD)/unit-tests $(BUILD)/bench-filter
+check: all $(BUILD)/unit-tests $(BUILD)/bench-filter $(BUILD)/jaeger-encode
 	@BUILD=$(BUILD) bash tests/run-all.sh
 
 check-unit: all $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
 
-check-e2e: all
+check-e2e: all $(BUILD)/jaeger-encode
 	OTELITE_BIN=$(BUILD)/otelite /usr/bin/python3 -m pytest -q tests/e2e tests/interop
 
 # ---- fuzzing (clang + libFuzzer; its own build tree) -------------------
