@@ -27,109 +27,120 @@ enum {
 enum { TAG_STRING = 0, TAG_DOUBLE = 1, TAG_BOOL = 2, TAG_LONG = 3, TAG_BINARY = 4 };
 
 /* Room for n more bytes, or NULL once the buffer is out of memory (the
- * buffer remembers, and the caller checks once at the end). */
-static unsigned char *room(ot_buf *b, size_t n)
+ * buffer remembers, and the caller checks once at the end). The common case,
+ * room already there, stays inline: a span is about a hundred small writes. */
+static inline unsigned char *room(ot_buf *b, size_t n)
 {
-    if (b->oom || ot_buf_reserve(b, n) < 0)
+    if (b->oom || (b->cap - b->len < n && ot_buf_reserve(b, n) < 0))
         return NULL;
     unsigned char *p = (unsigned char *)b->data + b->len;
     b->len += n;
     return p;
 }
 
-static void put_be(unsigned char *p, uint64_t v, int bytes)
+static inline void put16(unsigned char *p, unsigned v)
 {
-    for (int i = bytes - 1; i >= 0; i--) {
-        p[i] = (unsigned char)v;
-        v >>= 8;
-    }
+    p[0] = (unsigned char)(v >> 8);
+    p[1] = (unsigned char)v;
 }
 
-static void w_field(ot_buf *b, int type, int id)
+static inline void put32(unsigned char *p, uint32_t v)
+{
+    v = __builtin_bswap32(v);
+    memcpy(p, &v, 4);
+}
+
+static inline void put64(unsigned char *p, uint64_t v)
+{
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+}
+
+static inline void w_field(ot_buf *b, int type, int id)
 {
     unsigned char *p = room(b, 3);
     if (p) {
         p[0] = (unsigned char)type;
-        put_be(p + 1, (uint64_t)id, 2);
+        put16(p + 1, (unsigned)id);
     }
 }
 
-static void w_stop(ot_buf *b)
+static inline void w_stop(ot_buf *b)
 {
     unsigned char *p = room(b, 1);
     if (p)
         *p = TT_STOP;
 }
 
-static void f_i64(ot_buf *b, int id, int64_t v)
+static inline void f_i64(ot_buf *b, int id, int64_t v)
 {
     unsigned char *p = room(b, 11);
     if (p) {
         p[0] = TT_I64;
-        put_be(p + 1, (uint64_t)id, 2);
-        put_be(p + 3, (uint64_t)v, 8);
+        put16(p + 1, (unsigned)id);
+        put64(p + 3, (uint64_t)v);
     }
 }
 
-static void f_i32(ot_buf *b, int id, int32_t v)
+static inline void f_i32(ot_buf *b, int id, int32_t v)
 {
     unsigned char *p = room(b, 7);
     if (p) {
         p[0] = TT_I32;
-        put_be(p + 1, (uint64_t)id, 2);
-        put_be(p + 3, (uint32_t)v, 4);
+        put16(p + 1, (unsigned)id);
+        put32(p + 3, (uint32_t)v);
     }
 }
 
-static void f_bool(ot_buf *b, int id, int v)
+static inline void f_bool(ot_buf *b, int id, int v)
 {
     unsigned char *p = room(b, 4);
     if (p) {
         p[0] = TT_BOOL;
-        put_be(p + 1, (uint64_t)id, 2);
+        put16(p + 1, (unsigned)id);
         p[3] = v ? 1 : 0;
     }
 }
 
-static void f_double(ot_buf *b, int id, double v)
+static inline void f_double(ot_buf *b, int id, double v)
 {
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
     unsigned char *p = room(b, 11);
     if (p) {
         p[0] = TT_DOUBLE;
-        put_be(p + 1, (uint64_t)id, 2);
-        put_be(p + 3, bits, 8);
+        put16(p + 1, (unsigned)id);
+        put64(p + 3, bits);
     }
 }
 
-static void f_bytes(ot_buf *b, int id, const void *s, size_t n)
+static inline void f_bytes(ot_buf *b, int id, const void *s, size_t n)
 {
     unsigned char *p = room(b, 7 + n);
     if (p) {
         p[0] = TT_STRING;
-        put_be(p + 1, (uint64_t)id, 2);
-        put_be(p + 3, (uint32_t)n, 4);
+        put16(p + 1, (unsigned)id);
+        put32(p + 3, (uint32_t)n);
         if (n)
             memcpy(p + 7, s, n);
     }
 }
 
-static void f_str(ot_buf *b, int id, const char *s)
+static inline void f_str(ot_buf *b, int id, const char *s)
 {
     s = s ? s : "";
     f_bytes(b, id, s, strlen(s));
 }
 
 /* A list field's header: field, element type, count. */
-static void f_list(ot_buf *b, int id, int elem, size_t n)
+static inline void f_list(ot_buf *b, int id, int elem, size_t n)
 {
     unsigned char *p = room(b, 8);
     if (p) {
         p[0] = TT_LIST;
-        put_be(p + 1, (uint64_t)id, 2);
+        put16(p + 1, (unsigned)id);
         p[3] = (unsigned char)elem;
-        put_be(p + 4, (uint32_t)n, 4);
+        put32(p + 4, (uint32_t)n);
     }
 }
 

@@ -515,13 +515,60 @@ int ot_jaeger_translate(const ot_trace_req *req, ot_arena *arena, ot_jaeger_out 
     return 0;
 }
 
+/* protobuf-c sizes every submessage again at each level it packs, so a tag
+ * four levels down (request, batch, span, tag) is sized four times. The two
+ * outer levels are written here, each span sized once for its length
+ * prefix; the bytes are the ones protobuf-c would write. */
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static char *put_len(char *p, int field, uint64_t len)
+{
+    *p++ = (char)(field << 3 | 2);
+    while (len >= 0x80) {
+        *p++ = (char)(len | 0x80);
+        len >>= 7;
+    }
+    *p++ = (char)len;
+    return p;
+}
+
 int ot_jaeger_proto_pack(const ot_jaeger_batch *b, ot_buf *out, ot_err *err)
 {
-    Jaeger__ApiV2__PostSpansRequest req = JAEGER__API_V2__POST_SPANS_REQUEST__INIT;
-    req.batch = (ot_jaeger_batch *)b;
-    size_t n = jaeger__api_v2__post_spans_request__get_packed_size(&req);
-    if (ot_buf_reserve(out, n) < 0)
-        return ot_err_set(err, "jaeger: out of memory for a %zu-byte request", n);
-    out->len += jaeger__api_v2__post_spans_request__pack(&req, (uint8_t *)out->data + out->len);
+    size_t *sz = malloc((b->n_spans ? b->n_spans : 1) * sizeof *sz);
+    if (!sz)
+        return ot_err_set(err, "jaeger: out of memory packing %zu spans", b->n_spans);
+    size_t batch_len = 0, psz = 0;
+    for (size_t i = 0; i < b->n_spans; i++) {
+        sz[i] = jaeger__api_v2__span__get_packed_size(b->spans[i]);
+        batch_len += 1 + varint_len(sz[i]) + sz[i];
+    }
+    if (b->process) {
+        psz = jaeger__api_v2__process__get_packed_size(b->process);
+        batch_len += 1 + varint_len(psz) + psz;
+    }
+    size_t total = 1 + varint_len(batch_len) + batch_len;
+    if (ot_buf_reserve(out, total) < 0) {
+        free(sz);
+        return ot_err_set(err, "jaeger: out of memory for a %zu-byte request", total);
+    }
+    char *p = put_len(out->data + out->len, 1, batch_len); /* PostSpansRequest.batch */
+    for (size_t i = 0; i < b->n_spans; i++) {
+        p = put_len(p, 1, sz[i]); /* Batch.spans */
+        p += jaeger__api_v2__span__pack(b->spans[i], (uint8_t *)p);
+    }
+    if (b->process) {
+        p = put_len(p, 2, psz); /* Batch.process */
+        p += jaeger__api_v2__process__pack(b->process, (uint8_t *)p);
+    }
+    out->len += total;
+    free(sz);
     return 0;
 }
