@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../exporters/jaeger/jaeger.h"
@@ -554,6 +555,63 @@ Test(jaeger, proto_pack_round_trips)
         jaeger__api_v2__post_spans_request__free_unpacked(r, NULL);
     }
     ot_buf_free(&buf);
+}
+
+/* apiv2.c writes by hand what protobuf-c would pack; the bytes must be the
+ * same, zero values and negative numbers included. */
+static void assert_packs_like_protobuf_c(const ot_jaeger_out *out)
+{
+    ot_buf mine = OT_BUF_INIT;
+    ot_err err;
+    for (size_t i = 0; i < out->n_batches; i++) {
+        ot_buf_reset(&mine);
+        cr_assert_eq(ot_jaeger_proto_pack(out->batches[i], &mine, &err), 0);
+        Jaeger__ApiV2__PostSpansRequest req = JAEGER__API_V2__POST_SPANS_REQUEST__INIT;
+        req.batch = out->batches[i];
+        size_t n = jaeger__api_v2__post_spans_request__get_packed_size(&req);
+        uint8_t *ref = malloc(n + 1);
+        cr_assert(ref);
+        cr_assert_eq(jaeger__api_v2__post_spans_request__pack(&req, ref), n);
+        cr_assert_eq(mine.len, n, "batch %zu: %zu bytes, protobuf-c %zu", i, mine.len, n);
+        cr_assert_eq(memcmp(mine.data, ref, n), 0, "batch %zu differs from protobuf-c", i);
+        free(ref);
+    }
+    ot_buf_free(&mine);
+}
+
+Test(jaeger, proto_bytes_are_protobuf_c_bytes)
+{
+    assert_packs_like_protobuf_c(&(ot_jaeger_out){0});
+    ot_jaeger_out rich = translate(ot_sample_traces_rich(A));
+    assert_packs_like_protobuf_c(&rich);
+    ot_jaeger_out many = translate(ot_sample_traces(A, 300, 12)); /* past 64 spans a batch */
+    assert_packs_like_protobuf_c(&many);
+
+    ot_trace_req *req;
+    ot_span *s = single(&req);
+    PUSH(s->attributes, s->n_attributes, kv("negzero", av_dbl(-0.0)));
+    PUSH(s->attributes, s->n_attributes, kv("zero", av_dbl(0.0)));
+    PUSH(s->attributes, s->n_attributes, kv("neg", av_int(-5)));
+    PUSH(s->attributes, s->n_attributes, kv("f", av_bool(0)));
+    PUSH(s->attributes, s->n_attributes, kv("", av_str("")));
+    ot_anyvalue *by = av(AVC(BYTES_VALUE));
+    PUSH(s->attributes, s->n_attributes, kv("nobytes", by));
+    s->parent_span_id = bytes(PARENT);
+    s->start_time_unix_nano = 0;
+    s->end_time_unix_nano = 0;
+    ot_span_event *e = mk(&opentelemetry__proto__trace__v1__span__event__descriptor);
+    PUSH(s->events, s->n_events, e);
+    ot_jaeger_out out = translate(req);
+    out.batches[0]->spans[0]->process_id = "p1";
+    char *warnings[] = {"w", ""};
+    out.batches[0]->spans[0]->warnings = warnings;
+    out.batches[0]->spans[0]->n_warnings = 2;
+    out.batches[0]->spans[0]->process = out.batches[0]->process;
+    out.batches[0]->spans[0]->references[0]->ref_type = 7; /* not a known enum value */
+    assert_packs_like_protobuf_c(&out);
+    out.batches[0]->process = NULL;
+    out.batches[0]->spans[0]->start_time = NULL;
+    assert_packs_like_protobuf_c(&out);
 }
 
 /* A batch small enough to write out by hand: service "s" with one LONG
