@@ -1,31 +1,17 @@
-/* config_tree.c: YAML text to the position-carrying node tree, and back.
- * libyaml's event stream is turned into ot_nodes in the config's arena so
- * every value remembers file:line:col; ${env:VAR} is expanded here, files
- * are merged and --set items applied, so the rest of the agent sees one
- * finished tree. The writer prints a tree as block YAML that loads back to
- * the same tree: print-config shows it and reloads compare it. */
-#include "config/config.h"
+/* tree.c: YAML text to the position-carrying node tree. libyaml's event
+ * stream is turned into ot_nodes in the config's arena so every value
+ * remembers file:line:col; ${env:VAR} is expanded and aliases are copied
+ * here, so the rest of the agent sees plain finished trees. Reading the
+ * tree is node.c, merging files and --set load.c, writing it write.c. */
+#include "config/tree_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <yaml.h>
 
 #include "base/buf.h"
-
-/* Limits that keep hostile input (fuzzing, a typo'd anchor) from costing
- * more than a config could ever need. */
-#define MAX_DEPTH 100           /* nesting of maps and lists */
-#define MAX_ALIAS_NODES 100000  /* nodes created by copying aliases */
-#define MAX_KEY_LEN 200         /* keeps written keys under YAML's 1024 limit */
-#define MAX_FILE_SIZE (16u << 20)
-
-struct ot_config {
-    ot_arena *arena;
-    ot_node *root;
-};
 
 /* ---- building nodes ------------------------------------------------------ */
 
@@ -123,7 +109,7 @@ static ot_node *node_at(loader *ld, ot_node_kind kind, yaml_mark_t m)
     return new_node(ld, kind, line, col);
 }
 
-static bool null_word(const char *s, size_t len)
+bool tree_null_word(const char *s, size_t len)
 {
     static const char *const w[] = {"~", "null", "Null", "NULL"};
     if (len == 0)
@@ -229,7 +215,7 @@ static ot_node *scalar_node(loader *ld, const yaml_event_t *ev, int depth, bool 
     if (!n)
         return NULL;
     n->quoted = style != YAML_PLAIN_SCALAR_STYLE || (tag && strcmp(tag, YAML_STR_TAG) == 0);
-    if (!is_key && !n->quoted && null_word(raw, len)) {
+    if (!is_key && !n->quoted && tree_null_word(raw, len)) {
         n->kind = OT_NODE_NULL;
         return n;
     }
@@ -346,19 +332,6 @@ static bool grow(loader *ld, ot_node *n, size_t *cap)
     return true;
 }
 
-static bool key_is(const ot_node *k, const char *s, size_t len)
-{
-    return k->len == len && memcmp(k->str, s, len) == 0;
-}
-
-static long find_key(const ot_node *map, const char *s, size_t len)
-{
-    for (size_t i = 0; i < map->n; i++)
-        if (key_is(map->keys[i], s, len))
-            return (long)i;
-    return -1;
-}
-
 static void syntax_error(loader *ld)
 {
     const yaml_parser_t *p = &ld->p;
@@ -447,7 +420,7 @@ static bool build_map(loader *ld, ot_node *n, int depth)
         } else if (key->len > MAX_KEY_LEN) {
             diag(ld, OT_SEV_ERROR, key->line, key->col, depth, "key is longer than %d bytes",
                  MAX_KEY_LEN);
-        } else if ((dup = find_key(n, key->str, key->len)) >= 0) {
+        } else if ((dup = tree_find_key(n, key->str, key->len)) >= 0) {
             const ot_node *first = n->keys[dup];
             diag(ld, OT_SEV_ERROR, key->line, key->col, depth,
                  "duplicate key \"%.*s\" (first at line %d, column %d)",
@@ -560,7 +533,7 @@ out:
     return root;
 }
 
-static ot_node *parse_text(ot_arena *a, const char *file, const char *text, size_t len,
+ot_node *tree_parse_text(ot_arena *a, const char *file, const char *text, size_t len,
                            ot_diags *d, int set_line, int set_col, const char *prefix)
 {
     loader *ld = calloc(1, sizeof *ld);
@@ -585,513 +558,5 @@ const ot_node *ot_node_parse(ot_arena *a, const char *name, const char *text, si
                              ot_diags *diags)
 {
     const char *file = ot_arena_strdup(a, name ? name : "-");
-    return file ? parse_text(a, file, text, len, diags, 0, 0, "") : NULL;
-}
-
-/* ---- lookup ---------------------------------------------------------------- */
-
-const ot_node *ot_node_get(const ot_node *map, const char *key)
-{
-    if (!map || map->kind != OT_NODE_MAP || !key)
-        return NULL;
-    long i = find_key(map, key, strlen(key));
-    return i < 0 ? NULL : map->vals[i];
-}
-
-/* Key paths split on "::" when they have one (keys with dots), else on ".". */
-static const char *path_sep(const char *s, size_t len, size_t *seplen)
-{
-    const char *p = memmem(s, len, "::", 2);
-    *seplen = p ? 2 : 1;
-    return p ? "::" : ".";
-}
-
-const ot_node *ot_node_path(const ot_node *root, const char *dotted)
-{
-    size_t seplen, len = strlen(dotted);
-    const char *sep = path_sep(dotted, len, &seplen);
-    const char *p = dotted, *end = dotted + len;
-    while (root && p < end) {
-        const char *q = memmem(p, (size_t)(end - p), sep, seplen);
-        size_t n = q ? (size_t)(q - p) : (size_t)(end - p);
-        long i = root->kind == OT_NODE_MAP ? find_key(root, p, n) : -1;
-        root = i < 0 ? NULL : root->vals[i];
-        p += n + (q ? seplen : 0);
-    }
-    return root;
-}
-
-bool ot_node_is_null(const ot_node *n)
-{
-    return !n || n->kind == OT_NODE_NULL;
-}
-
-/* Code point of the UTF-8 sequence at s (setting *n to its length), or -1
- * when the bytes are not valid UTF-8. */
-static long utf8_decode(const unsigned char *s, size_t len, size_t *n)
-{
-    unsigned c = s[0];
-    size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (k == 0 || k > len)
-        return -1;
-    long cp = k == 1 ? (long)c : (long)(c & (0x7F >> k));
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return -1;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    static const long min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return -1;
-    *n = k;
-    return cp;
-}
-
-static bool valid_utf8(const char *s, size_t len)
-{
-    for (size_t i = 0, n = 1; i < len; i += n)
-        if (utf8_decode((const unsigned char *)s + i, len - i, &n) < 0)
-            return false;
-    return true;
-}
-
-/* ---- loading, merging, --set --------------------------------------------- */
-
-/* Later files win: maps merge key by key, anything else is replaced. */
-static ot_node *merge(ot_arena *a, ot_node *dst, ot_node *src)
-{
-    if (!dst || dst->kind != OT_NODE_MAP || src->kind != OT_NODE_MAP)
-        return src;
-    size_t extra = 0;
-    for (size_t i = 0; i < src->n; i++)
-        extra += find_key(dst, src->keys[i]->str, src->keys[i]->len) < 0;
-    if (extra) {
-        ot_node **k = ot_arena_alloc(a, (dst->n + extra) * sizeof *k);
-        ot_node **v = ot_arena_alloc(a, (dst->n + extra) * sizeof *v);
-        if (!k || !v)
-            return dst;
-        if (dst->n) {
-            memcpy(k, dst->keys, dst->n * sizeof *k);
-            memcpy(v, dst->vals, dst->n * sizeof *v);
-        }
-        dst->keys = k;
-        dst->vals = v;
-    }
-    for (size_t i = 0; i < src->n; i++) {
-        long j = find_key(dst, src->keys[i]->str, src->keys[i]->len);
-        if (j >= 0) {
-            dst->vals[j] = merge(a, dst->vals[j], src->vals[i]);
-        } else {
-            dst->keys[dst->n] = src->keys[i];
-            dst->vals[dst->n++] = src->vals[i];
-        }
-    }
-    return dst;
-}
-
-static ot_node *plain_node(ot_arena *a, ot_node_kind kind, const char *file, int line, int col,
-                           const char *s, size_t len)
-{
-    ot_node *n = ot_arena_calloc(a, sizeof *n);
-    char *t = ot_arena_strndup(a, s, len);
-    if (!n || !t)
-        return NULL;
-    *n = (ot_node){.kind = kind, .file = file, .line = line, .col = col, .str = t, .len = len};
-    return n;
-}
-
-static int height(const ot_node *n)
-{
-    int h = 0;
-    for (size_t i = 0; i < n->n; i++) {
-        int c = 1 + height(n->vals[i]);
-        h = c > h ? c : h;
-    }
-    return h;
-}
-
-static bool map_append(ot_arena *a, ot_node *map, ot_node *key, ot_node *val)
-{
-    ot_node **k = ot_arena_alloc(a, (map->n + 1) * sizeof *k);
-    ot_node **v = ot_arena_alloc(a, (map->n + 1) * sizeof *v);
-    if (!k || !v)
-        return false;
-    if (map->n) {
-        memcpy(k, map->keys, map->n * sizeof *k);
-        memcpy(v, map->vals, map->n * sizeof *v);
-    }
-    k[map->n] = key;
-    v[map->n] = val;
-    map->keys = k;
-    map->vals = v;
-    map->n++;
-    return true;
-}
-
-/* "a.b.c=value": creates the maps on the way, then merges the value in as a
- * one-key file would. Positions: file "--set", line = the item's number,
- * column = offset in the argument. */
-static void apply_set(ot_arena *a, ot_node *root, const char *arg, int line, ot_diags *d)
-{
-    const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg) {
-        ot_diag_add_at(d, OT_SEV_ERROR, "--set", line, 1, "", "expected key.path=value, found \"%.*s\"",
-                       (int)strnlen(arg, 200), arg);
-        return;
-    }
-    size_t plen = (size_t)(eq - arg), seplen;
-    const char *sep = path_sep(arg, plen, &seplen);
-    char *path = ot_arena_strndup(a, arg, plen);
-    if (!path)
-        return;
-    if (root->kind != OT_NODE_MAP) {
-        ot_diag_add_at(d, OT_SEV_ERROR, "--set", line, 1, path,
-                       "cannot set a key: the top level of the config (%s:%d:%d) is not a map",
-                       root->file, root->line, root->col);
-        return;
-    }
-    /* Check every segment before touching the tree. */
-    int nseg = 1;
-    for (const char *p = arg;; nseg++) {
-        const char *q = memmem(p, (size_t)(eq - p), sep, seplen);
-        size_t n = q ? (size_t)(q - p) : (size_t)(eq - p);
-        const char *why = n == 0             ? "empty key in path"
-                          : n > MAX_KEY_LEN    ? "key is longer than 200 bytes"
-                          : !valid_utf8(p, n) ? "key is not valid UTF-8"
-                                               : NULL;
-        if (why) {
-            ot_diag_add_at(d, OT_SEV_ERROR, "--set", line, (int)(p - arg) + 1, path, "%s", why);
-            return;
-        }
-        if (!q)
-            break;
-        p = q + seplen;
-    }
-    const ot_node *cv = parse_text(a, "--set", eq + 1, strlen(eq + 1), d, line,
-                                   (int)(eq + 1 - arg), path);
-    if (!cv)
-        return;
-    if (nseg + height(cv) > MAX_DEPTH) {
-        ot_diag_add_at(d, OT_SEV_ERROR, "--set", line, 1, path, "nesting is deeper than %d levels",
-                       MAX_DEPTH);
-        return;
-    }
-    ot_node *val = (ot_node *)cv, *cur = root;
-    for (const char *p = arg;;) {
-        const char *q = memmem(p, (size_t)(eq - p), sep, seplen);
-        size_t n = q ? (size_t)(q - p) : (size_t)(eq - p);
-        int col = (int)(p - arg) + 1;
-        long i = find_key(cur, p, n);
-        ot_node *child = i >= 0 ? cur->vals[i] : NULL;
-        if (q && child && child->kind == OT_NODE_NULL) {
-            child->kind = OT_NODE_MAP;
-        } else if (q && child && child->kind != OT_NODE_MAP) {
-            ot_diag_add_at(d, OT_SEV_ERROR, "--set", line, col, path,
-                           "cannot set a key inside \"%.*s\": it is not a map (%s:%d:%d)", (int)n, p,
-                           child->file, child->line, child->col);
-            return;
-        }
-        if (!q && child) {
-            cur->vals[i] = merge(a, child, val);
-            return;
-        }
-        if (!child) {
-            ot_node *k = plain_node(a, OT_NODE_SCALAR, "--set", line, col, p, n);
-            child = q ? plain_node(a, OT_NODE_MAP, "--set", line, col, "", 0) : val;
-            if (!k || !child || !map_append(a, cur, k, child) || !q)
-                return;
-        }
-        cur = child;
-        p = q + seplen;
-    }
-}
-
-static int read_file(const char *path, char **text, size_t *len, ot_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ot_err_set(err, "cannot read the config file: %s", strerror(errno));
-    ot_buf b = OT_BUF_INIT;
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len <= MAX_FILE_SIZE)
-        ot_buf_append(&b, chunk, n);
-    int rerr = ferror(f) ? errno : 0;
-    fclose(f);
-    if (rerr || b.oom || b.len > MAX_FILE_SIZE) {
-        ot_buf_free(&b);
-        if (rerr)
-            return ot_err_set(err, "cannot read the config file: %s", strerror(rerr));
-        return ot_err_set(err, "the config file is larger than 16 MiB");
-    }
-    *text = b.data ? b.data : strdup("");
-    *len = b.len;
-    return *text ? 0 : ot_err_set(err, "out of memory");
-}
-
-static ot_config *config_new(ot_diags *d)
-{
-    ot_arena *a = ot_arena_new(0);
-    ot_config *c = a ? ot_arena_calloc(a, sizeof *c) : NULL;
-    if (!c) {
-        ot_arena_free(a);
-        ot_diag_add_at(d, OT_SEV_ERROR, NULL, 0, 0, "", "out of memory");
-        return NULL;
-    }
-    c->arena = a;
-    return c;
-}
-
-/* An empty document (or none at all) is an empty map, so callers always
- * get a root to look keys up in. */
-static ot_node *root_or_empty(ot_config *c, ot_node *root, const char *file)
-{
-    if (root && root->kind != OT_NODE_NULL)
-        return root;
-    return plain_node(c->arena, OT_NODE_MAP, file, 1, 1, "", 0);
-}
-
-ot_config *ot_config_load(const char *const *files, size_t nfiles, const char *const *sets,
-                          size_t nsets, ot_diags *diags)
-{
-    ot_config *c = config_new(diags);
-    if (!c)
-        return NULL;
-    ot_node *root = NULL;
-    const char *last = "--set";
-    bool fatal = false;
-    for (size_t i = 0; i < nfiles; i++) {
-        char *text = NULL;
-        size_t len = 0;
-        ot_err err;
-        const char *name = ot_arena_strdup(c->arena, files[i]);
-        if (!name || read_file(files[i], &text, &len, &err) < 0) {
-            ot_diag_add_at(diags, OT_SEV_ERROR, files[i], 0, 0, "", "%s",
-                           name ? err.msg : "out of memory");
-            fatal = true;
-            continue;
-        }
-        ot_node *doc = parse_text(c->arena, name, text, len, diags, 0, 0, "");
-        free(text);
-        last = name;
-        if (!doc)
-            fatal = true;
-        else if (doc->kind != OT_NODE_NULL) /* an empty file adds nothing */
-            root = merge(c->arena, root, doc);
-    }
-    if (fatal || !(root = root_or_empty(c, root, last))) {
-        ot_config_free(c);
-        return NULL;
-    }
-    for (size_t i = 0; i < nsets; i++)
-        apply_set(c->arena, root, sets[i], (int)i + 1, diags);
-    c->root = root;
-    return c;
-}
-
-ot_config *ot_config_load_string(const char *name, const char *yaml, size_t len, ot_diags *diags)
-{
-    ot_config *c = config_new(diags);
-    if (!c)
-        return NULL;
-    const char *file = ot_arena_strdup(c->arena, name ? name : "-");
-    ot_node *root = file ? parse_text(c->arena, file, yaml, len, diags, 0, 0, "") : NULL;
-    if (!root || !(c->root = root_or_empty(c, root, file))) {
-        ot_config_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-const ot_node *ot_config_root(const ot_config *c)
-{
-    return c ? c->root : NULL;
-}
-
-ot_arena *ot_config_arena(ot_config *c)
-{
-    return c->arena;
-}
-
-void ot_config_free(ot_config *c)
-{
-    if (c)
-        ot_arena_free(c->arena);
-}
-
-/* ---- writing --------------------------------------------------------------- */
-
-/* What YAML lets stand unescaped: printable, and not a line break or BOM
- * (NEL, LS, PS) that a reader would turn into something else. */
-static bool printable(long cp)
-{
-    return (cp >= 0x20 && cp <= 0x7E) || (cp >= 0xA0 && cp <= 0xD7FF && cp != 0x2028 && cp != 0x2029) ||
-           (cp >= 0xE000 && cp <= 0xFFFD && cp != 0xFEFF) || (cp >= 0x10000 && cp <= 0x10FFFF);
-}
-
-/* Whether s can be written without quotes and read back as the same text
- * (conservative: anything doubtful is quoted). */
-static bool plain_ok(const char *s, size_t len, bool is_key)
-{
-    if (len == 0 || (!is_key && null_word(s, len)))
-        return false;
-    if (strchr("?:,[]{}#&*!|>'\"%@` \t", s[0]) || s[len - 1] == ' ' || s[len - 1] == ':')
-        return false;
-    if (s[0] == '-' && (len == 1 || s[1] == ' ' || (len >= 3 && s[1] == '-' && s[2] == '-')))
-        return false;
-    if (len >= 3 && memcmp(s, "...", 3) == 0)
-        return false;
-    for (size_t i = 0; i < len;) {
-        size_t n = 1;
-        long cp = utf8_decode((const unsigned char *)s + i, len - i, &n);
-        if (cp < 0 || !printable(cp))
-            return false;
-        if ((s[i] == ':' && i + 1 < len && s[i + 1] == ' ') || (s[i] == '#' && i > 0 && s[i - 1] == ' '))
-            return false;
-        i += n;
-    }
-    return true;
-}
-
-static void write_quoted(FILE *o, const char *s, size_t len)
-{
-    fputc('"', o);
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t n = 1;
-        const char *esc = NULL;
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\0': esc = "\\0"; break;
-        case '\t': esc = "\\t"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case 0x1b: esc = "\\e"; break;
-        default: break;
-        }
-        if (esc) {
-            fputs(esc, o);
-            i++;
-            continue;
-        }
-        long cp = utf8_decode((const unsigned char *)s + i, len - i, &n);
-        if (cp >= 0 && printable(cp))
-            fwrite(s + i, 1, n, o);
-        else if (cp < 0) /* not UTF-8: the byte as a code point */
-            fprintf(o, "\\x%02X", c);
-        else if (cp <= 0xFF)
-            fprintf(o, "\\x%02lX", cp);
-        else
-            fprintf(o, "\\u%04lX", cp);
-        i += n;
-    }
-    fputc('"', o);
-}
-
-static void write_scalar(FILE *o, const ot_node *n, bool is_key)
-{
-    const char *s = n->str;
-    size_t len = n->len;
-    ot_buf b = OT_BUF_INIT;
-    if (!is_key && memchr(s, '$', len)) { /* values are expanded on load: $ must read back as $ */
-        for (size_t i = 0; i < len; i++)
-            ot_buf_append(&b, s[i] == '$' ? "$$" : s + i, s[i] == '$' ? 2 : 1);
-        if (!b.oom) {
-            s = b.data;
-            len = b.len;
-        }
-    }
-    if (!n->quoted && plain_ok(s, len, is_key))
-        fwrite(s, 1, len, o);
-    else
-        write_quoted(o, s, len);
-    ot_buf_free(&b);
-}
-
-static bool secret_key(const ot_node *k)
-{
-    static const char *const words[] = {"key", "token", "password", "secret"};
-    for (size_t w = 0; w < 4; w++) {
-        size_t wl = strlen(words[w]);
-        for (size_t i = 0; i + wl <= k->len; i++)
-            if (strncasecmp(k->str + i, words[w], wl) == 0)
-                return true;
-    }
-    return false;
-}
-
-static bool is_block(const ot_node *n)
-{
-    return (n->kind == OT_NODE_MAP || n->kind == OT_NODE_SEQ) && n->n > 0;
-}
-
-static void write_inline(FILE *o, const ot_node *n)
-{
-    if (n->kind == OT_NODE_SCALAR)
-        write_scalar(o, n, false);
-    else
-        fputs(n->kind == OT_NODE_MAP ? "{}" : n->kind == OT_NODE_SEQ ? "[]" : "null", o);
-}
-
-/* inl: the first line continues one already started ("- "). */
-static void write_block(FILE *o, const ot_node *n, int ind, bool inl, bool redact)
-{
-    for (size_t i = 0; i < n->n; i++) {
-        if (i || !inl)
-            fprintf(o, "%*s", ind, "");
-        const ot_node *v = n->vals[i];
-        if (n->kind == OT_NODE_MAP) {
-            write_scalar(o, n->keys[i], true);
-            fputc(':', o);
-            if (redact && v->kind != OT_NODE_NULL && secret_key(n->keys[i])) {
-                fputs(" \"[REDACTED]\"\n", o);
-            } else if (v->kind == OT_NODE_NULL) {
-                fputc('\n', o);
-            } else if (is_block(v)) {
-                fputc('\n', o);
-                write_block(o, v, ind + 2, false, redact);
-            } else {
-                fputc(' ', o);
-                write_inline(o, v);
-                fputc('\n', o);
-            }
-        } else {
-            fputs("- ", o);
-            if (is_block(v)) {
-                write_block(o, v, ind + 2, true, redact);
-            } else {
-                write_inline(o, v);
-                fputc('\n', o);
-            }
-        }
-    }
-}
-
-void ot_node_write_yaml(const ot_node *n, bool redact, FILE *out)
-{
-    if (n && is_block(n)) {
-        write_block(out, n, 0, false, redact);
-    } else {
-        if (n)
-            write_inline(out, n);
-        else
-            fputs("null", out);
-        fputc('\n', out);
-    }
-}
-
-char *ot_node_to_yaml(const ot_node *n, bool redact)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return NULL;
-    ot_node_write_yaml(n, redact, f);
-    if (fclose(f) != 0) {
-        free(text);
-        return NULL;
-    }
-    return text;
+    return file ? tree_parse_text(a, file, text, len, diags, 0, 0, "") : NULL;
 }

@@ -334,7 +334,7 @@ ot_grpc_client *ot_grpc_client_new(const ot_grpc_client_cfg *cfg, ot_err *err)
                                     .max_interval = 30000000000LL,
                                     .max_elapsed_time = 0};
     if (cfg->target.tls) {
-        g->tls = ot_tls_reloader_new(cfg->tls, "h2", g->log, cfg->id, err);
+        g->tls = ot_tls_client_reloader_new(cfg->tls, "h2", err);
         if (!g->tls)
             goto fail;
         const char *sno = cfg->tls->server_name_override;

@@ -384,7 +384,7 @@ static int on_connected(gconn *c)
         return start_h2(c);
     /* Each connection takes the context current now: a reload of the TLS
      * files applies from the next connection on. */
-    SSL_CTX *ctx = ot_tls_reloader_ctx(g->tls);
+    SSL_CTX *ctx = ot_tls_reloader_get(g->tls);
     c->ssl = SSL_new(ctx);
     SSL_CTX_free(ctx);
     if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base/gzip.h"
+#include "base/compress.h"
 #include "base/log.h"
 #include "net/grpc_client_int.h"
 
@@ -170,16 +170,18 @@ static int unframe(gstream *st, ot_buf *b, char *why, size_t cap)
             snprintf(why, cap, "compressed response without a known grpc-encoding");
             return -1;
         }
-        ot_buf plain = OT_BUF_INIT;
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        uint64_t taken = 0;
         ot_err e = {{0}};
-        if (ot_gunzip(p + 5, mlen, &plain, RESP_MAX, &e) < 0) {
-            ot_buf_free(&plain);
+        if (ot_decompress(OT_COMPRESS_GZIP, p + 5, mlen, RESP_MAX, NULL, &taken, &plain,
+                          &plain_len, &e) != OT_DECOMP_OK) {
             snprintf(why, cap, "%s", e.msg);
             return -1;
         }
         ot_buf_reset(b);
-        ot_buf_append(b, plain.data ? plain.data : "", plain.len);
-        ot_buf_free(&plain);
+        ot_buf_append(b, plain, plain_len);
+        free(plain);
     } else {
         memmove(b->data, b->data + 5, mlen);
         b->len = mlen;

@@ -3,19 +3,15 @@
  * transport that speaks OpenSSL itself (the gRPC client) builds from it,
  * re-built when its files change (reload_interval). The HTTP client hands
  * the same settings to libcurl instead. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "base/clock.h"
-#include "base/log.h"
 #include "net/tls.h"
 
 int ot_tls_version(const char *v)
@@ -128,7 +124,7 @@ static void ssl_errors(char *out, size_t cap)
     ERR_clear_error();
 }
 
-static int load_ca_pem(SSL_CTX *ctx, const char *pem, ot_err *err)
+int ot_tls_add_ca_pem(SSL_CTX *ctx, const char *pem, ot_err *err)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
     if (!bio)
@@ -148,7 +144,7 @@ static int load_ca_pem(SSL_CTX *ctx, const char *pem, ot_err *err)
     return 0;
 }
 
-static int load_cert_pem(SSL_CTX *ctx, const char *cert, const char *key, ot_err *err)
+int ot_tls_use_cert_pem(SSL_CTX *ctx, const char *cert, const char *key, ot_err *err)
 {
     char e[200];
     BIO *cb = BIO_new_mem_buf(cert, -1);
@@ -219,7 +215,7 @@ SSL_CTX *ot_tls_client_ctx(const ot_tls_client *t, const char *alpn, ot_err *err
                 goto fail;
             }
         } else if (set(t->ca_pem)) {
-            if (load_ca_pem(ctx, t->ca_pem, err) < 0)
+            if (ot_tls_add_ca_pem(ctx, t->ca_pem, err) < 0)
                 goto fail;
         }
         bool own_ca = set(t->ca_file) || set(t->ca_pem);
@@ -242,7 +238,7 @@ SSL_CTX *ot_tls_client_ctx(const ot_tls_client *t, const char *alpn, ot_err *err
             goto fail;
         }
     } else if (set(t->cert_pem) && set(t->key_pem)) {
-        if (load_cert_pem(ctx, t->cert_pem, t->key_pem, err) < 0)
+        if (ot_tls_use_cert_pem(ctx, t->cert_pem, t->key_pem, err) < 0)
             goto fail;
     }
     if ((set(t->cert_file) || set(t->cert_pem)) && SSL_CTX_check_private_key(ctx) != 1) {
@@ -258,103 +254,21 @@ fail:
 
 /* ---- reloading ---------------------------------------------------------- */
 
-typedef struct file_id {
-    bool present;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    int64_t mtime_ns;
-} file_id;
-
-enum { F_CA, F_CERT, F_KEY, F_COUNT };
-
-struct ot_tls_reloader {
-    const ot_tls_client *t;
-    const char *alpn, *log_module, *id;
-    pthread_mutex_t mu;
-    SSL_CTX *ctx;     /* under mu */
-    int64_t next_check; /* under mu */
-    file_id seen[F_COUNT];
-};
-
-static void file_ids(const ot_tls_client *t, file_id out[F_COUNT])
+static SSL_CTX *client_build(const void *t, const char *alpn, ot_err *err)
 {
-    const char *paths[F_COUNT] = {t->ca_file, t->cert_file, t->key_file};
-    for (int i = 0; i < F_COUNT; i++) {
-        struct stat st;
-        memset(&out[i], 0, sizeof out[i]);
-        if (!set(paths[i]) || stat(paths[i], &st) != 0)
-            continue;
-        out[i] = (file_id){true, st.st_dev, st.st_ino, st.st_size,
-                           (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
-    }
+    return ot_tls_client_ctx(t, alpn, err);
 }
 
-static bool same_files(const file_id *a, const file_id *b)
+static uint64_t client_stamp(const void *vt)
 {
-    for (int i = 0; i < F_COUNT; i++)
-        if (a[i].present != b[i].present || a[i].dev != b[i].dev || a[i].ino != b[i].ino ||
-            a[i].size != b[i].size || a[i].mtime_ns != b[i].mtime_ns)
-            return false;
-    return true;
+    const ot_tls_client *t = vt;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = ot_tls_stamp_file(h, t->ca_file);
+    h = ot_tls_stamp_file(h, t->cert_file);
+    return ot_tls_stamp_file(h, t->key_file);
 }
 
-ot_tls_reloader *ot_tls_reloader_new(const ot_tls_client *t, const char *alpn,
-                                     const char *log_module, const char *id, ot_err *err)
+ot_tls_reloader *ot_tls_client_reloader_new(const ot_tls_client *t, const char *alpn, ot_err *err)
 {
-    ot_tls_reloader *r = calloc(1, sizeof *r);
-    if (!r) {
-        ot_err_set(err, "out of memory");
-        return NULL;
-    }
-    *r = (ot_tls_reloader){.t = t, .alpn = alpn, .log_module = log_module ? log_module : "tls",
-                           .id = id ? id : ""};
-    /* Taken before the files are read: a change while they are read shows
-     * at the next check. */
-    file_ids(t, r->seen);
-    r->ctx = ot_tls_client_ctx(t, alpn, err);
-    if (!r->ctx) {
-        free(r);
-        return NULL;
-    }
-    pthread_mutex_init(&r->mu, NULL);
-    r->next_check = ot_now_ns() + t->reload_interval;
-    return r;
-}
-
-SSL_CTX *ot_tls_reloader_ctx(ot_tls_reloader *r)
-{
-    pthread_mutex_lock(&r->mu);
-    int64_t now = r->t->reload_interval > 0 ? ot_now_ns() : 0;
-    if (r->t->reload_interval > 0 && now >= r->next_check) {
-        r->next_check = now + r->t->reload_interval;
-        file_id cur[F_COUNT];
-        file_ids(r->t, cur);
-        if (!same_files(cur, r->seen)) {
-            memcpy(r->seen, cur, sizeof cur);
-            ot_err err = {{0}};
-            SSL_CTX *n = ot_tls_client_ctx(r->t, r->alpn, &err);
-            if (n) {
-                SSL_CTX_free(r->ctx);
-                r->ctx = n;
-                ot_info(r->log_module, "tls files reloaded", "id=%s", r->id);
-            } else {
-                ot_warn(r->log_module, "tls reload failed, keeping the previous files",
-                        "id=%s error=\"%s\"", r->id, err.msg);
-            }
-        }
-    }
-    SSL_CTX *ctx = r->ctx;
-    SSL_CTX_up_ref(ctx);
-    pthread_mutex_unlock(&r->mu);
-    return ctx;
-}
-
-void ot_tls_reloader_free(ot_tls_reloader *r)
-{
-    if (!r)
-        return;
-    SSL_CTX_free(r->ctx);
-    pthread_mutex_destroy(&r->mu);
-    free(r);
+    return ot_tls_reloader_make(t, alpn, client_build, client_stamp, t->reload_interval, err);
 }

@@ -227,7 +227,8 @@ typedef struct exp_consumer {
 /* What one sender thread reuses from batch to batch. */
 typedef struct sender_ctx {
     struct sender_ctx *next;
-    ot_gzip gz;
+    ot_compressor gz;
+    ot_buf json; /* otlphttp's body when encoding is json */
     ot_buf resp;
 } sender_ctx;
 
@@ -290,6 +291,8 @@ static void ctx_return(otlp_exp *e, sender_ctx *x)
 {
     if (x->gz.out.cap > (16u << 20))
         ot_buf_free(&x->gz.out);
+    if (x->json.cap > (16u << 20))
+        ot_buf_free(&x->json);
     pthread_mutex_lock(&e->pool_mu);
     x->next = e->pool;
     e->pool = x;
@@ -316,7 +319,7 @@ static void grpc_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_resu
     }
     bool gz = e->gc->compression == 0;
     if (gz) {
-        if (ot_gzip_run(&x->gz, msg ? msg : (const uint8_t *)"", len, &err) < 0) {
+        if (ot_compress(&x->gz, OT_COMPRESS_GZIP, msg, len, &err) < 0) {
             out->status = OT_RETRYABLE;
             snprintf(out->msg, sizeof out->msg, "%s", err.msg);
             ctx_return(e, x);
@@ -348,8 +351,15 @@ static void grpc_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_resu
 static void http_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result *out)
 {
     otlp_exp *e = self;
+    sender_ctx *x = ctx_borrow(e);
+    if (!x) {
+        out->status = OT_RETRYABLE;
+        snprintf(out->msg, sizeof out->msg, "out of memory");
+        return;
+    }
     ot_otlpexp_result r;
-    ot_otlpexp_http_send(e->httpc, b, deadline_ns, &r);
+    ot_otlpexp_http_send(e->httpc, b, deadline_ns, &x->json, &x->resp, &r);
+    ctx_return(e, x);
     out->status = r.status;
     out->retry_after_ns = r.status == OT_RETRYABLE ? r.retry_after_ns : 0;
     snprintf(out->msg, sizeof out->msg, "%s", r.msg);
@@ -507,7 +517,8 @@ static void exp_destroy(void *self)
     while (e->pool) {
         sender_ctx *x = e->pool;
         e->pool = x->next;
-        ot_gzip_free(&x->gz);
+        ot_compressor_free(&x->gz);
+        ot_buf_free(&x->json);
         ot_buf_free(&x->resp);
         free(x);
     }

@@ -1,8 +1,8 @@
 /* otlpexp.h: the parts of the `otlp` (gRPC) and `otlphttp` exporters that
  * are shared between their files and checked by unit tests: OTLP/gRPC and
  * OTLP/HTTP response rules (which failures are retryable, what the server
- * asked us to wait), URL building, and the libcurl sender. The gRPC
- * transport is net/grpc_client.h, gzip base/gzip.h. Internal to
+ * asked us to wait), URL building, and the OTLP sender over
+ * net/http_client.h. The gRPC transport is net/grpc_client.h. Internal to
  * exporters/otlp/. */
 #ifndef OT_OTLPEXP_H
 #define OT_OTLPEXP_H
@@ -14,10 +14,10 @@
 
 #include "model/batch.h"
 #include "base/buf.h"
+#include "base/compress.h"
 #include "config/config.h"
 #include "model/consumer.h"
 #include "base/err.h"
-#include "base/gzip.h"
 #include "net/grpc_client.h"
 #include "net/grpc_wire.h"
 #include "net/tls.h"
@@ -43,15 +43,6 @@ ot_status ot_otlpexp_grpc_outcome(int code, bool has_retry_info);
  * does not decode. */
 int ot_otlpexp_status_from_json(const char *buf, size_t len, ot_grpc_status *out);
 
-/* ---- HTTP rules --------------------------------------------------------- */
-
-/* Retry-After: delta-seconds or an HTTP-date (IMF-fixdate, RFC 850,
- * asctime), against now (Unix seconds). A date in the past gives 0. -1 when
- * the value is neither. */
-int ot_otlpexp_parse_retry_after(const char *v, time_t now, int64_t *ns);
-/* 2xx OK; 429, 502, 503, 504 retryable; everything else permanent. */
-ot_status ot_otlpexp_http_outcome(long http_status);
-
 /* ---- URLs --------------------------------------------------------------- */
 
 /* The otlphttp URL of a signal: the override when set, else the base with
@@ -68,7 +59,7 @@ int ot_otlpexp_partial_from_pb(ot_signal s, const void *buf, size_t len, int64_t
 int ot_otlpexp_partial_from_json(ot_signal s, const char *buf, size_t len, int64_t *rejected,
                                  char *msg, size_t cap);
 
-/* ---- the OTLP/HTTP sender (http_client.c) ------------------------------- */
+/* ---- the OTLP/HTTP sender (http_send.c) --------------------------------- */
 
 typedef struct ot_otlpexp_http_cfg {
     const char *id;
@@ -84,9 +75,10 @@ typedef struct ot_otlpexp_http ot_otlpexp_http;
 
 ot_otlpexp_http *ot_otlpexp_http_new(const ot_otlpexp_http_cfg *cfg, ot_err *err);
 /* Sends one batch (encoded as configured) and reads the answer. Any number
- * of threads may call at once; each borrows a connection-keeping handle. */
-void ot_otlpexp_http_send(ot_otlpexp_http *h, ot_batch *b, int64_t deadline_ns,
-                          ot_otlpexp_result *out);
+ * of threads may call at once, each with its own json (the encoded body, when
+ * JSON) and resp (the response body) buffers, reused from batch to batch. */
+void ot_otlpexp_http_send(ot_otlpexp_http *h, ot_batch *b, int64_t deadline_ns, ot_buf *json,
+                          ot_buf *resp, ot_otlpexp_result *out);
 void ot_otlpexp_http_free(ot_otlpexp_http *h);
 
 #endif

@@ -1,8 +1,10 @@
 /* wire.c: the protocol rules both OTLP exporters follow, kept free of I/O so
- * unit tests can check them one by one: which gRPC codes and HTTP statuses
- * are worth retrying, how long the server asked us to wait (Retry-After,
- * RetryInfo in grpc-status-details-bin), how endpoints become targets and
- * URLs, partial success in responses, and gzip. */
+ * unit tests can check them one by one: which gRPC codes are worth
+ * retrying (RESOURCE_EXHAUSTED only with RetryInfo), the JSON form of
+ * google.rpc.Status, how endpoints become URLs, and partial success in
+ * responses. The generic gRPC rules (code names, google.rpc.Status in
+ * protobuf, targets) are in net/grpc_wire.h, the HTTP ones (statuses,
+ * Retry-After) in net/http_client.h. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +38,7 @@ ot_status ot_otlpexp_grpc_outcome(int code, bool has_retry_info)
     }
 }
 
-/* ---- google.rpc.Status -------------------------------------------------- */
+/* ---- google.rpc.Status, JSON (the protobuf forms: net/grpc_wire.h) ------ */
 
 int ot_otlpexp_status_from_json(const char *buf, size_t len, ot_grpc_status *out)
 {
@@ -57,68 +59,7 @@ int ot_otlpexp_status_from_json(const char *buf, size_t len, ot_grpc_status *out
     return rc;
 }
 
-/* ---- HTTP --------------------------------------------------------------- */
-
-ot_status ot_otlpexp_http_outcome(long st)
-{
-    if (st >= 200 && st < 300)
-        return OT_OK;
-    if (st == 429 || st == 502 || st == 503 || st == 504)
-        return OT_RETRYABLE;
-    return OT_PERMANENT;
-}
-
-int ot_otlpexp_parse_retry_after(const char *v, time_t now, int64_t *ns)
-{
-    while (*v == ' ' || *v == '\t')
-        v++;
-    size_t n = strlen(v);
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n'))
-        n--;
-    if (!n)
-        return -1;
-    size_t digits = 0;
-    while (digits < n && isdigit((unsigned char)v[digits]))
-        digits++;
-    if (digits == n) {
-        int64_t s = 0;
-        for (size_t i = 0; i < n; i++) {
-            s = s * 10 + (v[i] - '0');
-            if (s > 100LL * 365 * 86400) {
-                s = 100LL * 365 * 86400;
-                break;
-            }
-        }
-        *ns = s * 1000000000LL;
-        return 0;
-    }
-    char tmp[64];
-    if (n >= sizeof tmp)
-        return -1;
-    memcpy(tmp, v, n);
-    tmp[n] = '\0';
-    /* The three date forms HTTP/1.1 says a recipient must accept. */
-    static const char *const forms[] = {
-        "%a, %d %b %Y %H:%M:%S GMT",
-        "%A, %d-%b-%y %H:%M:%S GMT",
-        "%a %b %e %H:%M:%S %Y",
-    };
-    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
-        struct tm tm;
-        memset(&tm, 0, sizeof tm);
-        const char *end = strptime(tmp, forms[i], &tm);
-        if (!end || *end)
-            continue;
-        time_t t = timegm(&tm);
-        if (t == (time_t)-1)
-            continue;
-        *ns = t > now ? (int64_t)(t - now) * 1000000000LL : 0;
-        return 0;
-    }
-    return -1;
-}
-
-/* ---- endpoints ---------------------------------------------------------- */
+/* ---- URLs --------------------------------------------------------------- */
 
 static bool has_prefix_ci(const char *s, const char *p)
 {
@@ -231,4 +172,3 @@ int ot_otlpexp_partial_from_json(ot_signal s, const char *buf, size_t len, int64
     ot_arena_free(a);
     return rc;
 }
-

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/compress.h"
 #include "model/batch.h"
 #include "config/config.h"
 #include "model/consumer.h"
@@ -98,10 +99,10 @@ void ot_otlpr_budget_give(otlpr_budget *b, uint64_t n);
 
 typedef enum otlpr_format { OTLPR_PROTOBUF = 0, OTLPR_JSON = 1 } otlpr_format;
 typedef enum otlpr_enc {
-    OTLPR_ENC_IDENTITY = 0,
-    OTLPR_ENC_GZIP,
-    OTLPR_ENC_DEFLATE, /* zlib stream, as HTTP's "deflate" is meant */
-    OTLPR_ENC_ZSTD,
+    OTLPR_ENC_IDENTITY = OT_COMPRESS_NONE,
+    OTLPR_ENC_GZIP = OT_COMPRESS_GZIP,
+    OTLPR_ENC_DEFLATE = OT_COMPRESS_DEFLATE, /* zlib stream, as HTTP's "deflate" is meant */
+    OTLPR_ENC_ZSTD = OT_COMPRESS_ZSTD,
 } otlpr_enc;
 
 /* Content-Type value → format; parameters (charset=…) are ignored. -1 when
@@ -113,11 +114,11 @@ int ot_otlpr_encoding(const char *value);
 const char *ot_otlpr_encoding_name(otlpr_enc e);
 
 enum {
-    OTLPR_DECOMP_OK = 0,
-    OTLPR_DECOMP_INVALID = -1,  /* corrupt or truncated stream */
-    OTLPR_DECOMP_TOO_LARGE = -2, /* output would pass the cap */
-    OTLPR_DECOMP_BUSY = -3,     /* the budget refused the output buffer */
-    OTLPR_DECOMP_NOMEM = -4,
+    OTLPR_DECOMP_OK = OT_DECOMP_OK,
+    OTLPR_DECOMP_INVALID = OT_DECOMP_INVALID,     /* corrupt or truncated stream */
+    OTLPR_DECOMP_TOO_LARGE = OT_DECOMP_TOO_LARGE, /* output would pass the cap */
+    OTLPR_DECOMP_BUSY = OT_DECOMP_BUSY,           /* the budget refused the output buffer */
+    OTLPR_DECOMP_NOMEM = OT_DECOMP_NOMEM,
 };
 
 /* Decompresses in into a malloc'd buffer of at most cap bytes. Memory for
@@ -216,10 +217,5 @@ void ot_otlpr_grpc_stop(otlpr_grpc *g, int64_t deadline_ns);
  * tests that listen on port 0. */
 int ot_otlpr_http_bound_port(void *receiver);
 int ot_otlpr_grpc_bound_port(void *receiver);
-
-/* ---- TLS ------------------------------------------------------------------ */
-
-/* Reads a whole file (PEM) into a NUL-terminated malloc'd buffer. */
-char *ot_otlpr_read_file(const char *path, size_t *len, ot_err *err);
 
 #endif

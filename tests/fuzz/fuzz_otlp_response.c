@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "../../exporters/otlp/otlpexp.h"
+#include "base/compress.h"
+#include "net/http_client.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ot_grpc_status_from_bin(text, size, &st);
         break;
     case 3:
-        ot_otlpexp_parse_retry_after(text, 1700000000, &ns);
+        ot_http_parse_retry_after(text, 1700000000, &ns);
         break;
     case 4: {
         ot_signal s = (ot_signal)((which / 6) % OT_SIGNAL_COUNT);
@@ -46,9 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     case 5: {
-        ot_buf out = OT_BUF_INIT;
-        ot_gunzip(data, size, &out, 1 << 20, &err);
-        ot_buf_free(&out);
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        uint64_t taken = 0;
+        ot_decompress(OT_COMPRESS_GZIP, data, size, 1 << 20, NULL, &taken, &out, &out_len, &err);
+        free(out);
         break;
     }
     }

@@ -6,12 +6,15 @@
 
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "../../exporters/otlp/otlpexp.h"
 #include "base/codec.h"
+#include "base/compress.h"
+#include "net/http_client.h"
 #include "pipeline/factory.h"
 #include "base/log.h"
 
@@ -211,42 +214,42 @@ Test(otlpexp, http_statuses_follow_the_otlp_http_rule)
         {500, OT_PERMANENT}, {501, OT_PERMANENT}, {301, OT_PERMANENT}, {0, OT_PERMANENT},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        cr_expect_eq(ot_otlpexp_http_outcome(t[i].st), t[i].want, "HTTP %ld", t[i].st);
+        cr_expect_eq(ot_http_status_outcome((int)t[i].st), t[i].want, "HTTP %ld", t[i].st);
 }
 
 Test(otlpexp, retry_after_seconds)
 {
     int64_t ns = -1;
-    cr_assert_eq(ot_otlpexp_parse_retry_after("120", 0, &ns), 0);
+    cr_assert_eq(ot_http_parse_retry_after("120", 0, &ns), 0);
     cr_expect_eq(ns, 120 * SEC);
-    cr_assert_eq(ot_otlpexp_parse_retry_after(" 1 \r\n", 0, &ns), 0);
+    cr_assert_eq(ot_http_parse_retry_after(" 1 \r\n", 0, &ns), 0);
     cr_expect_eq(ns, 1 * SEC);
-    cr_assert_eq(ot_otlpexp_parse_retry_after("0", 0, &ns), 0);
+    cr_assert_eq(ot_http_parse_retry_after("0", 0, &ns), 0);
     cr_expect_eq(ns, 0);
     /* Absurd values are capped, not wrapped. */
-    cr_assert_eq(ot_otlpexp_parse_retry_after("99999999999999999999999", 0, &ns), 0);
+    cr_assert_eq(ot_http_parse_retry_after("99999999999999999999999", 0, &ns), 0);
     cr_expect(ns > 0);
-    cr_expect_eq(ot_otlpexp_parse_retry_after("-5", 0, &ns), -1);
-    cr_expect_eq(ot_otlpexp_parse_retry_after("1.5", 0, &ns), -1);
-    cr_expect_eq(ot_otlpexp_parse_retry_after("soon", 0, &ns), -1);
-    cr_expect_eq(ot_otlpexp_parse_retry_after("", 0, &ns), -1);
+    cr_expect_eq(ot_http_parse_retry_after("-5", 0, &ns), -1);
+    cr_expect_eq(ot_http_parse_retry_after("1.5", 0, &ns), -1);
+    cr_expect_eq(ot_http_parse_retry_after("soon", 0, &ns), -1);
+    cr_expect_eq(ot_http_parse_retry_after("", 0, &ns), -1);
 }
 
 Test(otlpexp, retry_after_http_date_in_all_three_forms)
 {
     const time_t t = 1445412480; /* Wed, 21 Oct 2015 07:28:00 GMT */
     int64_t ns = -1;
-    cr_assert_eq(ot_otlpexp_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", t - 30, &ns), 0);
+    cr_assert_eq(ot_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", t - 30, &ns), 0);
     cr_expect_eq(ns, 30 * SEC);
-    cr_assert_eq(ot_otlpexp_parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", t - 2, &ns), 0);
+    cr_assert_eq(ot_http_parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", t - 2, &ns), 0);
     cr_expect_eq(ns, 2 * SEC);
-    cr_assert_eq(ot_otlpexp_parse_retry_after("Wed Oct 21 07:28:00 2015", t - 7, &ns), 0);
+    cr_assert_eq(ot_http_parse_retry_after("Wed Oct 21 07:28:00 2015", t - 7, &ns), 0);
     cr_expect_eq(ns, 7 * SEC);
     /* A date already past means "now". */
-    cr_assert_eq(ot_otlpexp_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", t + 100, &ns), 0);
+    cr_assert_eq(ot_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", t + 100, &ns), 0);
     cr_expect_eq(ns, 0);
-    cr_expect_eq(ot_otlpexp_parse_retry_after("Wed, 21 Oct 2015 07:28:00", t, &ns), -1);
-    cr_expect_eq(ot_otlpexp_parse_retry_after("Wed, 32 Oct 2015 07:28:00 GMT", t, &ns), -1);
+    cr_expect_eq(ot_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00", t, &ns), -1);
+    cr_expect_eq(ot_http_parse_retry_after("Wed, 32 Oct 2015 07:28:00 GMT", t, &ns), -1);
 }
 
 /* ---- endpoints ------------------------------------------------------------- */
@@ -354,28 +357,35 @@ Test(otlpexp, partial_success_from_json)
 
 Test(otlpexp, gzip_round_trips_and_reuses_its_state)
 {
-    ot_gzip g;
+    ot_compressor g;
     memset(&g, 0, sizeof g);
     char in[10000];
     for (size_t i = 0; i < sizeof in; i++)
         in[i] = (char)('a' + i % 7);
     ot_err e = {{0}};
+    uint64_t taken;
     for (int round = 0; round < 3; round++) {
         size_t n = sizeof in - (size_t)round * 1000;
-        cr_assert_eq(ot_gzip_run(&g, in, n, &e), 0, "%s", e.msg);
+        cr_assert_eq(ot_compress(&g, OT_COMPRESS_GZIP, in, n, &e), 0, "%s", e.msg);
         cr_expect(g.out.len > 10 && g.out.len < n);
         cr_expect_eq((uint8_t)g.out.data[0], 0x1f); /* gzip magic */
         cr_expect_eq((uint8_t)g.out.data[1], 0x8b);
-        ot_buf back = OT_BUF_INIT;
-        cr_assert_eq(ot_gunzip(g.out.data, g.out.len, &back, 1 << 20, &e), 0, "%s", e.msg);
-        cr_expect_eq(back.len, n);
-        cr_expect_eq(memcmp(back.data, in, n), 0);
-        ot_buf_free(&back);
+        uint8_t *back = NULL;
+        size_t back_len = 0;
+        cr_assert_eq(ot_decompress(OT_COMPRESS_GZIP, (const uint8_t *)g.out.data, g.out.len,
+                                   1 << 20, NULL, &taken, &back, &back_len, &e),
+                     OT_DECOMP_OK, "%s", e.msg);
+        cr_expect_eq(back_len, n);
+        cr_expect_eq(memcmp(back, in, n), 0);
+        free(back);
     }
-    ot_buf small = OT_BUF_INIT;
-    cr_expect_eq(ot_gunzip(g.out.data, g.out.len, &small, 100, &e), -1);
-    ot_buf_free(&small);
-    ot_gzip_free(&g);
+    uint8_t *small = NULL;
+    size_t small_len = 0;
+    cr_expect_eq(ot_decompress(OT_COMPRESS_GZIP, (const uint8_t *)g.out.data, g.out.len, 100,
+                               NULL, &taken, &small, &small_len, &e),
+                 OT_DECOMP_TOO_LARGE);
+    cr_expect_null(small);
+    ot_compressor_free(&g);
 }
 
 /* ---- the gRPC client's failure paths ---------------------------------------- */

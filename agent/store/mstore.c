@@ -1,0 +1,598 @@
+/* mstore.c: the stream store itself: striped hash tables, the shared
+ * metric identities, caps, memory accounting, expiry and the sweeper
+ * thread (see mstore.h for the contract).
+ *
+ * Layout. A stream is one malloc block: the ot_mstore_stream header, the
+ * user state, then the point part of its identity. Streams come and go one
+ * at a time, so an arena (which frees only as a whole) would grow without
+ * bound under churn; one block per stream keeps one owner (its stripe) and
+ * one free. The resource+scope+metric part is interned once per store in
+ * a refcounted table and shared by its streams.
+ *
+ * Each stripe is an open-addressing table (linear probing, 16-byte slots
+ * with the full hash, backward-shift deletion so there are no tombstones)
+ * grown at 3/4 load. The top 8 bits of the hash pick the stripe, the low
+ * bits the slot. Collisions: a slot whose hash matches is a candidate
+ * only; the stream is the same only when the point bytes and the shared
+ * base bytes are equal too (the base by its never-reused id once the key
+ * has matched it in full).
+ *
+ * Locks: each stripe has a lock, held by the writer from ot_mstore_get to
+ * ot_mstore_put, by a visitor or an expiry pass for one stripe. The table
+ * of shared identities has its own mutex, taken after a stripe's, and only
+ * when a stream is inserted or removed, never on a lookup. */
+#include "store/mstore.h"
+#include "store/mstore_int.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/clock.h"
+
+#define NSTRIPES 256
+#define STRIPE_SHIFT 56
+#define FIRST_SLOTS 8
+/* malloc's own header per block (glibc keeps one size word). */
+#define CHUNK_OVERHEAD 8
+
+struct ot_mstore_base {
+    struct ot_mstore_base *next;
+    uint64_t id; /* unique in the process, never reused */
+    uint64_t hash;
+    size_t refs; /* streams that share it */
+    size_t len;
+    uint8_t bytes[];
+};
+
+typedef struct slot {
+    uint64_t hash;
+    ot_mstore_stream *s; /* NULL: empty */
+} slot;
+
+/* A stripe lock: taken and released with one atomic each when free, the
+ * common case (a pthread mutex costs several times that on the writer's
+ * path). A holder keeps it for one lookup or one stripe's worth of a
+ * visit (microseconds), so a waiter spins that long; only then does it
+ * yield, for a holder that was preempted. Yielding sooner (or sleeping in
+ * the kernel, as a mutex does) hands the CPU to other processes on a busy
+ * machine and turns microsecond waits into milliseconds. */
+typedef struct lock {
+    atomic_int held;
+} lock;
+
+static void lock_wait(lock *l)
+{
+    for (unsigned spins = 0;; spins++) {
+        if (!atomic_load_explicit(&l->held, memory_order_relaxed) &&
+            !atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+            return;
+        if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#elif defined(__aarch64__)
+            __asm__ __volatile__("yield");
+#endif
+        } else {
+            sched_yield();
+        }
+    }
+}
+
+static inline void lock_take(lock *l)
+{
+    if (atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+        lock_wait(l);
+}
+
+static inline void lock_drop(lock *l)
+{
+    atomic_store_explicit(&l->held, 0, memory_order_release);
+}
+
+typedef struct stripe {
+    _Alignas(64) lock mu;
+    slot *slots;
+    size_t mask; /* slots - 1 */
+    size_t n;
+} stripe;
+
+struct ot_mstore {
+    stripe stripes[NSTRIPES];
+    ot_mstore_opts o;
+    atomic_size_t live;
+    atomic_size_t bytes;
+    atomic_uint_fast64_t inserted, refused, removed;
+
+    pthread_mutex_t base_mu;
+    struct ot_mstore_base **bases;
+    size_t bases_mask, n_bases;
+
+    pthread_mutex_t sw_mu;
+    pthread_cond_t sw_cv;
+    pthread_t sw_thread;
+    bool sw_running, sw_stop;
+    int64_t sw_interval_ns;
+};
+
+static size_t block_cost(void *p)
+{
+    return p ? malloc_usable_size(p) + CHUNK_OVERHEAD : 0;
+}
+
+/* What block_cost will say for a block of n bytes: glibc rounds a chunk
+ * to 16 bytes including its header; other allocators give less. A new
+ * shared identity or a table that grows is not foreseen, so the byte cap
+ * may be passed by that one allocation. */
+static inline size_t chunk_estimate(size_t n)
+{
+    return (n + CHUNK_OVERHEAD + 15) & ~(size_t)15;
+}
+
+static inline const uint8_t *stream_id(const ot_mstore_stream *s)
+{
+    return s->state + s->state_size;
+}
+
+/* ---- shared identities (base_mu held) ---------------------------------- */
+
+static atomic_uint_fast64_t next_base_id = 1;
+
+static struct ot_mstore_base *base_acquire(ot_mstore *st, ot_mstore_key *k)
+{
+    size_t len = k->base_len;
+    pthread_mutex_lock(&st->base_mu);
+    struct ot_mstore_base **bp = &st->bases[k->base_hash & st->bases_mask], *b;
+    for (b = *bp; b; b = b->next)
+        if (b->hash == k->base_hash && b->len == len && !memcmp(b->bytes, k->buf.data, len))
+            goto found;
+    b = malloc(sizeof *b + len);
+    if (!b)
+        goto out;
+    b->id = atomic_fetch_add(&next_base_id, 1);
+    b->hash = k->base_hash;
+    b->len = len;
+    b->refs = 0;
+    memcpy(b->bytes, k->buf.data, len);
+    b->next = *bp;
+    *bp = b;
+    st->n_bases++;
+    atomic_fetch_add(&st->bytes, block_cost(b));
+    if (st->n_bases > st->bases_mask + 1) { /* grow; on OOM keep the longer chains */
+        size_t cap = (st->bases_mask + 1) * 2;
+        struct ot_mstore_base **nb = calloc(cap, sizeof *nb);
+        if (nb) {
+            for (size_t i = 0; i <= st->bases_mask; i++)
+                for (struct ot_mstore_base *e = st->bases[i], *nx; e; e = nx) {
+                    nx = e->next;
+                    e->next = nb[e->hash & (cap - 1)];
+                    nb[e->hash & (cap - 1)] = e;
+                }
+            atomic_fetch_add(&st->bytes, block_cost(nb));
+            atomic_fetch_sub(&st->bytes, block_cost(st->bases));
+            free(st->bases);
+            st->bases = nb;
+            st->bases_mask = cap - 1;
+        }
+    }
+found:
+    b->refs++;
+    k->base_id = b->id;
+out:
+    pthread_mutex_unlock(&st->base_mu);
+    return b;
+}
+
+static void base_release(ot_mstore *st, struct ot_mstore_base *b)
+{
+    pthread_mutex_lock(&st->base_mu);
+    if (--b->refs == 0) {
+        struct ot_mstore_base **bp = &st->bases[b->hash & st->bases_mask];
+        while (*bp != b)
+            bp = &(*bp)->next;
+        *bp = b->next;
+        st->n_bases--;
+        atomic_fetch_sub(&st->bytes, block_cost(b));
+        free(b);
+    }
+    pthread_mutex_unlock(&st->base_mu);
+}
+
+/* ---- stripes (stripe locked) ------------------------------------------- */
+
+static int stripe_grow(ot_mstore *st, stripe *sp)
+{
+    size_t cap = (sp->mask + 1) * 2;
+    slot *ns = calloc(cap, sizeof *ns);
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i <= sp->mask; i++) {
+        if (!sp->slots[i].s)
+            continue;
+        size_t j = sp->slots[i].hash & (cap - 1);
+        while (ns[j].s)
+            j = (j + 1) & (cap - 1);
+        ns[j] = sp->slots[i];
+    }
+    atomic_fetch_add(&st->bytes, block_cost(ns));
+    atomic_fetch_sub(&st->bytes, block_cost(sp->slots));
+    free(sp->slots);
+    sp->slots = ns;
+    sp->mask = cap - 1;
+    return 0;
+}
+
+/* Empties slot i and moves later entries of its cluster back, so every
+ * entry stays reachable from its home slot without tombstones. */
+static void slot_clear(stripe *sp, size_t i)
+{
+    size_t mask = sp->mask, hole = i, j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!sp->slots[j].s)
+            break;
+        size_t home = sp->slots[j].hash & mask;
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            sp->slots[hole] = sp->slots[j];
+            hole = j;
+        }
+    }
+    sp->slots[hole] = (slot){0, NULL};
+    sp->n--;
+}
+
+static void stream_destroy(ot_mstore *st, ot_mstore_stream *s, ot_mstore_why why)
+{
+    if (st->o.on_remove)
+        st->o.on_remove(st->o.ctx, s, why);
+    base_release(st, (struct ot_mstore_base *)s->base);
+    atomic_fetch_sub(&st->bytes, block_cost(s));
+    atomic_fetch_sub(&st->live, 1);
+    free(s);
+}
+
+static void remove_at(ot_mstore *st, stripe *sp, size_t i, ot_mstore_why why)
+{
+    ot_mstore_stream *s = sp->slots[i].s;
+    slot_clear(sp, i);
+    if (why != OT_MSTORE_CLOSED)
+        atomic_fetch_add(&st->removed, 1);
+    stream_destroy(st, s, why);
+}
+
+/* ---- the store ---------------------------------------------------------- */
+
+ot_mstore *ot_mstore_new(const ot_mstore_opts *o, ot_err *err)
+{
+    if (o->state_size > UINT32_MAX / 2)
+        return ot_err_set(err, "metric store: state size %zu is too large", o->state_size), NULL;
+    size_t size = (sizeof(ot_mstore) + 63) & ~(size_t)63;
+    ot_mstore *st = aligned_alloc(64, size);
+    if (!st)
+        return ot_err_set(err, "metric store: out of memory"), NULL;
+    memset(st, 0, size);
+    st->o = *o;
+    atomic_init(&st->live, 0);
+    atomic_init(&st->bytes, block_cost(st));
+    atomic_init(&st->inserted, 0);
+    atomic_init(&st->refused, 0);
+    atomic_init(&st->removed, 0);
+    size_t made = 0;
+    for (; made < NSTRIPES; made++) {
+        stripe *sp = &st->stripes[made];
+        sp->slots = calloc(FIRST_SLOTS, sizeof *sp->slots);
+        if (!sp->slots)
+            break;
+        sp->mask = FIRST_SLOTS - 1;
+        atomic_init(&sp->mu.held, 0);
+        atomic_fetch_add(&st->bytes, block_cost(sp->slots));
+    }
+    st->bases = calloc(FIRST_SLOTS, sizeof *st->bases);
+    if (made < NSTRIPES || !st->bases) {
+        for (size_t i = 0; i < made; i++)
+            free(st->stripes[i].slots);
+        free(st->bases);
+        free(st);
+        return ot_err_set(err, "metric store: out of memory"), NULL;
+    }
+    st->bases_mask = FIRST_SLOTS - 1;
+    atomic_fetch_add(&st->bytes, block_cost(st->bases));
+    pthread_mutex_init(&st->base_mu, NULL);
+    pthread_mutex_init(&st->sw_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->sw_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return st;
+}
+
+void ot_mstore_free(ot_mstore *st)
+{
+    if (!st)
+        return;
+    pthread_mutex_lock(&st->sw_mu);
+    bool running = st->sw_running;
+    st->sw_stop = true;
+    pthread_cond_signal(&st->sw_cv);
+    pthread_mutex_unlock(&st->sw_mu);
+    if (running)
+        pthread_join(st->sw_thread, NULL);
+    for (size_t k = 0; k < NSTRIPES; k++) {
+        stripe *sp = &st->stripes[k];
+        lock_take(&sp->mu);
+        for (size_t i = 0; i <= sp->mask; i++)
+            if (sp->slots[i].s)
+                stream_destroy(st, sp->slots[i].s, OT_MSTORE_CLOSED);
+        lock_drop(&sp->mu);
+        free(sp->slots);
+    }
+    free(st->bases);
+    pthread_mutex_destroy(&st->base_mu);
+    pthread_mutex_destroy(&st->sw_mu);
+    pthread_cond_destroy(&st->sw_cv);
+    free(st);
+}
+
+/* The base compares by id once k has matched it; the first time, in full. */
+static inline bool same_stream(const ot_mstore_stream *s, ot_mstore_key *k, const uint8_t *pt,
+                               size_t plen)
+{
+    const struct ot_mstore_base *b = s->base;
+    if (s->id_len != plen || memcmp(stream_id(s), pt, plen))
+        return false;
+    if (b->id == k->base_id)
+        return true;
+    if (b->hash != k->base_hash || b->len != k->base_len || memcmp(b->bytes, k->buf.data, b->len))
+        return false;
+    k->base_id = b->id;
+    return true;
+}
+
+ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
+                            size_t state_size, ot_mstore_ref *ref)
+{
+    uint64_t h = k->hash;
+    stripe *sp = &st->stripes[h >> STRIPE_SHIFT];
+    const uint8_t *pt = (const uint8_t *)k->buf.data + k->base_len;
+    size_t plen = k->buf.len - k->base_len;
+
+    lock_take(&sp->mu);
+    size_t i = h & sp->mask;
+    for (; sp->slots[i].s; i = (i + 1) & sp->mask) {
+        ot_mstore_stream *s = sp->slots[i].s;
+        if (sp->slots[i].hash == h && same_stream(s, k, pt, plen)) {
+            s->last_ns = now_ns;
+            *ref = (ot_mstore_ref){s, s->state, sp};
+            return OT_MSTORE_FOUND;
+        }
+    }
+
+    size_t ss = state_size ? state_size : st->o.state_size;
+    size_t need = sizeof(ot_mstore_stream) + ss + plen;
+    if (ss > UINT32_MAX / 2 || plen > UINT32_MAX / 2 ||
+        (st->o.max_streams && atomic_load(&st->live) >= st->o.max_streams) ||
+        (st->o.max_bytes && atomic_load(&st->bytes) + chunk_estimate(need) > st->o.max_bytes)) {
+        lock_drop(&sp->mu);
+        atomic_fetch_add(&st->refused, 1);
+        return OT_MSTORE_REFUSED;
+    }
+    if ((sp->n + 1) * 4 > (sp->mask + 1) * 3) {
+        if (stripe_grow(st, sp) < 0)
+            goto oom;
+        for (i = h & sp->mask; sp->slots[i].s; i = (i + 1) & sp->mask)
+            ;
+    }
+    ot_mstore_stream *s = malloc(need);
+    if (!s)
+        goto oom;
+    struct ot_mstore_base *b = base_acquire(st, k);
+    if (!b) {
+        free(s);
+        goto oom;
+    }
+    memset(s, 0, sizeof *s + ss);
+    s->hash = h;
+    s->first_ns = s->last_ns = now_ns;
+    s->state_size = (uint32_t)ss;
+    s->id_len = (uint32_t)plen;
+    s->base = b;
+    memcpy(s->state + ss, pt, plen);
+    sp->slots[i] = (slot){h, s};
+    sp->n++;
+    atomic_fetch_add(&st->live, 1);
+    atomic_fetch_add(&st->bytes, block_cost(s));
+    atomic_fetch_add(&st->inserted, 1);
+    *ref = (ot_mstore_ref){s, s->state, sp};
+    return OT_MSTORE_NEW;
+oom:
+    lock_drop(&sp->mu);
+    return OT_MSTORE_ERR;
+}
+
+void ot_mstore_put(ot_mstore *st, ot_mstore_ref *ref, bool drop)
+{
+    stripe *sp = ref->stripe_;
+    if (drop) {
+        size_t i = ref->stream->hash & sp->mask;
+        while (sp->slots[i].s != ref->stream)
+            i = (i + 1) & sp->mask;
+        remove_at(st, sp, i, OT_MSTORE_DROPPED);
+    }
+    ref->stream = NULL;
+    ref->state = NULL;
+    ref->stripe_ = NULL;
+    lock_drop(&sp->mu);
+}
+
+size_t ot_mstore_expire(ot_mstore *st, int64_t now_ns)
+{
+    if (st->o.max_idle_ns <= 0)
+        return 0;
+    size_t gone = 0;
+    for (size_t k = 0; k < NSTRIPES; k++) {
+        stripe *sp = &st->stripes[k];
+        lock_take(&sp->mu);
+        /* A removal may pull a later entry into slot i, so i is looked at
+         * again; one pulled across the wrap to the end is looked at twice,
+         * which is harmless. */
+        for (size_t i = 0; i <= sp->mask;) {
+            ot_mstore_stream *s = sp->slots[i].s;
+            if (s && now_ns - s->last_ns >= st->o.max_idle_ns) {
+                remove_at(st, sp, i, OT_MSTORE_EXPIRED);
+                gone++;
+            } else {
+                i++;
+            }
+        }
+        lock_drop(&sp->mu);
+    }
+    return gone;
+}
+
+static void *sweeper_main(void *arg)
+{
+    ot_mstore *st = arg;
+    pthread_mutex_lock(&st->sw_mu);
+    while (!st->sw_stop) {
+        int64_t at = ot_now_ns() + st->sw_interval_ns;
+        struct timespec ts = {(time_t)(at / 1000000000), (long)(at % 1000000000)};
+        while (!st->sw_stop && pthread_cond_timedwait(&st->sw_cv, &st->sw_mu, &ts) != ETIMEDOUT)
+            ;
+        if (st->sw_stop)
+            break;
+        pthread_mutex_unlock(&st->sw_mu);
+        ot_mstore_expire(st, ot_now_ns());
+        pthread_mutex_lock(&st->sw_mu);
+    }
+    pthread_mutex_unlock(&st->sw_mu);
+    return NULL;
+}
+
+int ot_mstore_sweeper_start(ot_mstore *st, int64_t interval_ns, ot_err *err)
+{
+    if (interval_ns <= 0)
+        return ot_err_set(err, "metric store: sweep interval must be positive");
+    pthread_mutex_lock(&st->sw_mu);
+    int rc = 0;
+    if (st->sw_running) {
+        rc = ot_err_set(err, "metric store: the sweeper is already running");
+    } else {
+        st->sw_interval_ns = interval_ns;
+        int e = pthread_create(&st->sw_thread, NULL, sweeper_main, st);
+        if (e)
+            rc = ot_err_set(err, "metric store: cannot start the sweeper: %s", strerror(e));
+        else
+            st->sw_running = true;
+    }
+    pthread_mutex_unlock(&st->sw_mu);
+    return rc;
+}
+
+/* Visiting copies a stripe's streams out under its lock and calls fn on
+ * the copies after dropping it: the lock is held for a memcpy per stream,
+ * not for whatever fn does (a scrape formats text), so a reader that is
+ * preempted mid-visit rarely holds a lock the writer needs. Each copy is
+ * the stream as one ot_mstore_put left it. A copy's base points to a copy
+ * of the shared identity too (the original may go once the lock is
+ * dropped); a small cache copies each identity once per stripe. */
+typedef struct visit_buf {
+    ot_buf data;  /* copies, each at a 16-byte boundary */
+    ot_buf offs;  /* size_t offset of each stream copy in data */
+} visit_buf;
+
+static size_t copy_in(ot_buf *b, const void *p, size_t n)
+{
+    size_t at = (b->len + 15) & ~(size_t)15;
+    if (ot_buf_reserve(b, at - b->len + n) < 0)
+        return SIZE_MAX;
+    memset(b->data + b->len, 0, at - b->len);
+    memcpy(b->data + at, p, n);
+    b->len = at + n;
+    return at;
+}
+
+/* Copies stripe sp (locked) into vb; false on out-of-memory. */
+static bool visit_copy(const stripe *sp, visit_buf *vb)
+{
+    struct {
+        const struct ot_mstore_base *b;
+        size_t off;
+    } cache[16] = {{0}};
+    vb->data.len = vb->offs.len = 0;
+    for (size_t i = 0; i <= sp->mask; i++) {
+        const ot_mstore_stream *s = sp->slots[i].s;
+        if (!s)
+            continue;
+        const struct ot_mstore_base *b = s->base;
+        size_t c = ((uintptr_t)b >> 4) & 15;
+        if (cache[c].b != b) {
+            cache[c].b = b;
+            cache[c].off = copy_in(&vb->data, b, sizeof *b + b->len);
+        }
+        size_t off = copy_in(&vb->data, s, sizeof *s + s->state_size + s->id_len);
+        if (off == SIZE_MAX || cache[c].off == SIZE_MAX ||
+            ot_buf_append(&vb->offs, &off, sizeof off) < 0)
+            return false;
+        /* The base's offset rides in the pointer until the buffer stops moving. */
+        ((ot_mstore_stream *)(void *)(vb->data.data + off))->base =
+            (const struct ot_mstore_base *)(uintptr_t)cache[c].off;
+    }
+    return true;
+}
+
+int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx)
+{
+    visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
+    int rc = 0;
+    for (size_t k = 0; k < NSTRIPES && !rc; k++) {
+        stripe *sp = &st->stripes[k];
+        lock_take(&sp->mu);
+        if (!visit_copy(sp, &vb)) { /* out of memory: visit in place instead */
+            for (size_t i = 0; i <= sp->mask && !rc; i++)
+                if (sp->slots[i].s)
+                    rc = fn(ctx, sp->slots[i].s);
+            lock_drop(&sp->mu);
+            ot_buf_free(&vb.data);
+            ot_buf_free(&vb.offs);
+            vb = (visit_buf){OT_BUF_INIT, OT_BUF_INIT};
+            continue;
+        }
+        lock_drop(&sp->mu);
+        size_t n = vb.offs.len / sizeof(size_t);
+        for (size_t i = 0; i < n && !rc; i++) {
+            size_t off;
+            memcpy(&off, vb.offs.data + i * sizeof off, sizeof off);
+            ot_mstore_stream *c = (ot_mstore_stream *)(void *)(vb.data.data + off);
+            c->base = (const struct ot_mstore_base *)(void *)(vb.data.data + (uintptr_t)c->base);
+            rc = fn(ctx, c);
+        }
+    }
+    ot_buf_free(&vb.data);
+    ot_buf_free(&vb.offs);
+    return rc;
+}
+
+size_t ot_mstore_bytes(const ot_mstore *st)
+{
+    return atomic_load(&st->bytes);
+}
+
+void ot_mstore_stats_get(const ot_mstore *st, ot_mstore_stats *out)
+{
+    out->streams = atomic_load(&st->live);
+    out->bytes = atomic_load(&st->bytes);
+    out->inserted = atomic_load(&st->inserted);
+    out->refused = atomic_load(&st->refused);
+    out->removed = atomic_load(&st->removed);
+}
+
+void ot_mstore_stream_info(const ot_mstore_stream *s, ot_mstore_info *out)
+{
+    ot_mstore_decode_(s->base->bytes, s->base->len, stream_id(s), s->id_len, out);
+}
