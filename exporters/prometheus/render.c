@@ -146,6 +146,8 @@ static void header(rctx *r, fam *f, const char *otel_name, size_t otel_len, cons
         pm_core_help(r->c, otel_name, otel_len, &r->tmp);
     if (!r->tmp.len && otel_name)
         ot_buf_append(&r->tmp, otel_name, otel_len);
+    else if (!otel_name)
+        ot_buf_puts(&r->tmp, "Target metadata");
     ot_buf_puts(b, "# HELP ");
     ot_buf_append(b, f->name, nl);
     ot_buf_putc(b, ' ');
