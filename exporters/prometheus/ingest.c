@@ -2,10 +2,8 @@
  * each stream keeps what a scrape shows: the last value of gauges and
  * cumulative data, and running totals of delta data (sums monotonic or not,
  * histograms while their bounds stay the same), so every OTLP metric has a
- * cumulative Prometheus form. Exponential histograms are turned into
- * classic buckets here, one bucket per exponential bucket (downscaled to at
- * most MAX_EXP_BUCKETS), so the text format shows them without loss of
- * what it can express. */
+ * cumulative Prometheus form. Exponential histograms are kept native
+ * (render.c turns them into classic buckets for the text formats). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,9 +164,8 @@ typedef struct hist_in {
 /* Gets the stream of the key's current point, sized for a histogram or
  * summary of n entries; a stream held at another size is dropped and made
  * again. */
-static ot_mstore_res get_sized(pm_core *c, int64_t now, size_t n, size_t per, ot_mstore_ref *ref)
+static ot_mstore_res get_sized(pm_core *c, int64_t now, size_t size, ot_mstore_ref *ref)
 {
-    size_t size = sizeof(pm_state) + n * per + (per == 16 ? 8 : 0);
     ot_mstore_res r = ot_mstore_get(c->store, &c->key, now, size, ref);
     if (r == OT_MSTORE_FOUND && ref->stream->state_size < size) {
         ot_mstore_put(c->store, ref, true);
@@ -213,7 +210,7 @@ static size_t put_hist(pm_core *c, ot_keyvalue *const *attrs, size_t n_attrs, co
     ot_mstore_ref ref;
     if (h->n > MAX_BUCKETS || ot_mstore_key_point(&c->key, attrs, n_attrs) < 0)
         return 0;
-    ot_mstore_res r = get_sized(c, now, h->n, 16, &ref);
+    ot_mstore_res r = get_sized(c, now, sizeof(pm_state) + h->n * 16 + 8, &ref);
     if (r == OT_MSTORE_REFUSED)
         return 1;
     if (r == OT_MSTORE_ERR)
@@ -263,15 +260,15 @@ static size_t put_classic(pm_core *c, const ot_histogram_point *p, bool delta, i
                     (int64_t)p->time_unix_nano, delta, now);
 }
 
-/* Bucket counts of one side at scale, merged pairwise down to fit. */
-static int32_t downscale(const exp_buckets *b, int32_t shift, uint64_t *out, size_t *n_out)
+/* Bucket counts of one side shifted down (scale - shift), merged pairwise. */
+static int32_t downscale(const exp_buckets *b, int32_t shift, uint64_t *out, uint32_t *n_out)
 {
     *n_out = 0;
     if (!b || !b->n_bucket_counts)
         return 0;
     int32_t first = b->offset >> shift;
     for (size_t i = 0; i < b->n_bucket_counts; i++) {
-        size_t k = (size_t)(((b->offset + (int32_t)i) >> shift) - first);
+        uint32_t k = (uint32_t)(((b->offset + (int32_t)i) >> shift) - first);
         if (k >= *n_out) {
             memset(out + *n_out, 0, (k + 1 - *n_out) * sizeof *out);
             *n_out = k + 1;
@@ -281,47 +278,63 @@ static int32_t downscale(const exp_buckets *b, int32_t shift, uint64_t *out, siz
     return first;
 }
 
+/* Exponential histograms stay native, downscaled to schema 8 at most (what
+ * Prometheus takes) and to MAX_EXP_BUCKETS buckets. */
 static size_t put_exp(pm_core *c, const ot_exphistogram_point *p, bool delta, int64_t now)
 {
     size_t np = p->positive ? p->positive->n_bucket_counts : 0;
     size_t nn = p->negative ? p->negative->n_bucket_counts : 0;
-    int32_t shift = 0, scale = p->scale;
-    while ((np >> shift) + (nn >> shift) + 2 > MAX_EXP_BUCKETS && shift < 30)
+    int32_t shift = p->scale > 8 ? p->scale - 8 : 0;
+    while ((np >> shift) + (nn >> shift) + 2 > MAX_EXP_BUCKETS && shift < 62)
         shift++;
-    scale -= shift;
-    size_t cap = (np >> shift) + (nn >> shift) + 4;
-    uint64_t *pos = calloc(cap, sizeof *pos), *neg = calloc(cap, sizeof *neg);
-    double *bounds = calloc(2 * cap + 1, sizeof *bounds);
-    uint64_t *counts = calloc(2 * cap + 2, sizeof *counts);
+    size_t cap = (np >> shift) + (nn >> shift) + 2;
+    uint64_t *tmp = calloc(cap, sizeof *tmp);
+    if (!tmp)
+        return 0;
+    pm_exph h = {.scale = p->scale - shift, .zero_threshold = p->zero_threshold,
+                 .zero_count = p->zero_count};
+    h.neg_off = downscale(p->negative, shift, tmp, &h.nneg);
+    h.pos_off = downscale(p->positive, shift, tmp + h.nneg, &h.npos);
+    size_t n = h.nneg + h.npos;
+    ot_mstore_ref ref;
     size_t refused = 0;
-    if (pos && neg && bounds && counts) {
-        size_t npos, nneg, n = 0;
-        int32_t poff = downscale(p->positive, shift, pos, &npos);
-        int32_t noff = downscale(p->negative, shift, neg, &nneg);
-        double base_log = ldexp(1.0, -scale); /* log2 of the base */
-        /* Negative buckets, most negative first: bucket i holds values in
-         * [-base^(i+1), -base^i), so its upper bound is -base^i. */
-        for (size_t k = nneg; k-- > 0;) {
-            bounds[n] = -exp2((double)(noff + (int32_t)k) * base_log);
-            counts[n++] = neg[k];
+    if (ot_mstore_key_point(&c->key, p->attributes, p->n_attributes) < 0)
+        goto out;
+    ot_mstore_res r = get_sized(c, now, sizeof(pm_state) + sizeof(pm_exph) + n * 8, &ref);
+    if (r == OT_MSTORE_REFUSED)
+        refused = 1;
+    if (r == OT_MSTORE_REFUSED || r == OT_MSTORE_ERR)
+        goto out;
+    pm_state *s = ref.state;
+    pm_exph *e = pm_exph_of(s);
+    int64_t ts = (int64_t)p->time_unix_nano;
+    bool same = r == OT_MSTORE_FOUND && s->kind == PM_EXPHIST && e->scale == h.scale &&
+                e->pos_off == h.pos_off && e->neg_off == h.neg_off && e->npos == h.npos &&
+                e->nneg == h.nneg && e->zero_threshold == h.zero_threshold;
+    if (delta && same) {
+        if (ts == 0 || ts > s->ts_ns) {
+            uint64_t *cn = pm_exp_counts(s);
+            for (size_t i = 0; i < n; i++)
+                cn[i] += tmp[i];
+            e->zero_count += h.zero_count;
+            s->count += p->count;
+            s->value += p->sum;
         }
-        bounds[n] = p->zero_threshold;
-        counts[n++] = p->zero_count;
-        for (size_t k = 0; k < npos; k++) {
-            bounds[n] = exp2((double)(poff + (int32_t)k + 1) * base_log);
-            counts[n++] = pos[k];
-        }
-        counts[n] = 0; /* +Inf: every value has a bucket already */
-        hist_in h = {.n = n, .bounds = bounds, .counts = counts, .count = p->count,
-                     .sum = p->sum, .has_sum = p->sum_present_case != 0};
-        refused = put_hist(c, p->attributes, p->n_attributes, &h,
-                           (int64_t)p->start_time_unix_nano, (int64_t)p->time_unix_nano, delta,
-                           now);
+    } else { /* cumulative, the first delta, or a new layout: start from this point */
+        s->kind = PM_EXPHIST;
+        s->n = (uint32_t)n;
+        *e = h;
+        memcpy(pm_exp_counts(s), tmp, n * sizeof *tmp);
+        s->count = p->count;
+        s->value = p->sum;
+        s->start_ns = (int64_t)p->start_time_unix_nano;
     }
-    free(pos);
-    free(neg);
-    free(bounds);
-    free(counts);
+    s->flags = p->sum_present_case ? PM_F_HAS_SUM : 0;
+    if (ts > s->ts_ns || !delta)
+        s->ts_ns = ts;
+    ot_mstore_put(c->store, &ref, false);
+out:
+    free(tmp);
     return refused;
 }
 
@@ -331,7 +344,7 @@ static size_t put_summary(pm_core *c, const ot_summary_point *p, int64_t now)
     if (p->n_quantile_values > MAX_BUCKETS ||
         ot_mstore_key_point(&c->key, p->attributes, p->n_attributes) < 0)
         return 0;
-    ot_mstore_res r = get_sized(c, now, p->n_quantile_values, 16, &ref);
+    ot_mstore_res r = get_sized(c, now, sizeof(pm_state) + p->n_quantile_values * 16, &ref);
     if (r == OT_MSTORE_REFUSED)
         return 1;
     if (r == OT_MSTORE_ERR)

@@ -43,12 +43,14 @@ void pm_attr_text(ot_buf *out, const ot_mstore_val *v);
 
 /* ---- per-stream state (ingest.c) ---------------------------------------- */
 
-enum { PM_GAUGE = 1, PM_COUNTER = 2, PM_HISTOGRAM = 3, PM_SUMMARY = 4 };
+enum { PM_GAUGE = 1, PM_COUNTER = 2, PM_HISTOGRAM = 3, PM_SUMMARY = 4, PM_EXPHIST = 5 };
 enum { PM_F_HAS_SUM = 1, PM_F_NO_VALUE = 2 };
 
 /* What the store keeps per stream. Histograms are followed by n bounds and
  * n+1 per-bucket counts (not cumulative); summaries by n quantiles and n
- * values. */
+ * values; exponential histograms by a pm_exph and n = nneg + npos bucket
+ * counts (negative first), kept native so the protobuf exposition can send
+ * them as Prometheus native histograms. */
 typedef struct pm_state {
     uint8_t kind;
     uint8_t flags;
@@ -59,6 +61,18 @@ typedef struct pm_state {
     double value;     /* gauge and counter value, histogram and summary sum */
     uint64_t count;
 } pm_state;
+
+typedef struct pm_exph {
+    int32_t scale; /* at most 8, as Prometheus' schemas go */
+    int32_t pos_off, neg_off;
+    uint32_t npos, nneg;
+    uint32_t pad;
+    double zero_threshold;
+    uint64_t zero_count;
+} pm_exph;
+
+static inline pm_exph *pm_exph_of(pm_state *s) { return (pm_exph *)(void *)(s + 1); }
+static inline uint64_t *pm_exp_counts(pm_state *s) { return (uint64_t *)(void *)(pm_exph_of(s) + 1); }
 
 static inline double *pm_bounds(pm_state *s) { return (double *)(void *)(s + 1); }
 static inline uint64_t *pm_counts(pm_state *s) { return (uint64_t *)(void *)(pm_bounds(s) + s->n); }
@@ -107,7 +121,7 @@ void pm_core_help(pm_core *c, const char *name, size_t n, ot_buf *out);
 
 /* ---- rendering (render.c) ------------------------------------------------ */
 
-enum { PM_FMT_TEXT = 0, PM_FMT_OPENMETRICS = 1 };
+enum { PM_FMT_TEXT = 0, PM_FMT_OPENMETRICS = 1, PM_FMT_PROTOBUF = 2 };
 
 /* A scrape's families, each a finished buffer (HELP, TYPE, samples), in
  * name order; the response streams them one after the other. */

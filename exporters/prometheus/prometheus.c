@@ -1,7 +1,8 @@
 /* prometheus.c: the `prometheus` exporter as a component: its keys (the
  * collector's, plus max_series and basic_auth), the scrape endpoint (text
- * format 0.0.4, or OpenMetrics 1.0 when asked and enabled; gzip when the
- * scraper takes it, compressed as the response streams out) and the timer
+ * format 0.0.4, OpenMetrics 1.0 when asked and enabled, the protobuf
+ * exposition when asked; gzip when the scraper takes it, compressed as the
+ * response streams out) and the timer
  * that expires idle series whether or not anyone scrapes. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -273,8 +274,19 @@ static void pm_scrape_fn(ot_http_req *q, void *arg)
 {
     pm_exp *pe = arg;
     int64_t t0 = ot_now_ns();
-    bool om = pe->cfg->enable_open_metrics &&
-              accepts(ot_http_header(q, "Accept"), "application/openmetrics-text");
+    const char *accept = ot_http_header(q, "Accept");
+    int fmt = PM_FMT_TEXT;
+    if (accepts(accept, "application/vnd.google.protobuf") &&
+        strstr(accept, "io.prometheus.client.MetricFamily") && strstr(accept, "delimited"))
+        fmt = PM_FMT_PROTOBUF; /* what a scraper asks for only when it wants it first */
+    else if (pe->cfg->enable_open_metrics && accepts(accept, "application/openmetrics-text"))
+        fmt = PM_FMT_OPENMETRICS;
+    static const char *const ctypes[] = {
+        "text/plain; version=0.0.4; charset=utf-8",
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+        "encoding=delimited",
+    };
     scrape_out *o = calloc(1, sizeof *o);
     if (!o) {
         ot_http_reply(q, 500, "text/plain", "out of memory\n", 14);
@@ -284,7 +296,7 @@ static void pm_scrape_fn(ot_http_req *q, void *arg)
     if (o->gzip && deflateInit2(&o->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         o->gzip = false;
     }
-    if (pm_render(pe->core, om ? PM_FMT_OPENMETRICS : PM_FMT_TEXT, &o->s) < 0) {
+    if (pm_render(pe->core, fmt, &o->s) < 0) {
         scrape_release(o);
         ot_http_reply(q, 500, "text/plain", "out of memory\n", 14);
         return;
@@ -297,9 +309,7 @@ static void pm_scrape_fn(ot_http_req *q, void *arg)
     }
     ot_http_resp *r = ot_http_resp_stream(len, scrape_read, scrape_release, o);
     if (r) {
-        ot_http_resp_header(r, "Content-Type",
-                            om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-                               : "text/plain; version=0.0.4; charset=utf-8");
+        ot_http_resp_header(r, "Content-Type", ctypes[fmt]);
         if (o->gzip)
             ot_http_resp_header(r, "Content-Encoding", "gzip");
         ot_http_resp_header(r, "Vary", "Accept-Encoding");

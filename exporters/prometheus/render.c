@@ -6,16 +6,19 @@
  * and frees each once sent. What depends only on the metric (its family
  * name) or on the resource and scope (job, instance, scope labels,
  * target_info) is worked out once per scrape, not per stream. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "prom.h"
+#include "render_int.h"
 
 typedef struct fam {
     char *name;
     int kind;
-    ot_buf buf;
+    ot_buf buf;  /* text: HELP, TYPE, samples; protobuf: the metric fields */
+    char *help;  /* protobuf: written with the head once the body is done */
 } fam;
 
 typedef struct metric_ent {
@@ -50,6 +53,7 @@ typedef struct rctx {
     table resources;   /* res_ent */
     table targets;     /* res_ent (labels: target_info's), by resource bytes */
     ot_buf tmp, labels, name;
+    pm_pb_scratch pb;
     int err;
 } rctx;
 
@@ -148,6 +152,10 @@ static void header(rctx *r, fam *f, const char *otel_name, size_t otel_len, cons
         ot_buf_append(&r->tmp, otel_name, otel_len);
     else if (!otel_name)
         ot_buf_puts(&r->tmp, "Target metadata");
+    if (r->fmt == PM_FMT_PROTOBUF) {
+        f->help = strndup(r->tmp.data ? r->tmp.data : "", r->tmp.len);
+        return;
+    }
     ot_buf_puts(b, "# HELP ");
     ot_buf_append(b, f->name, nl);
     ot_buf_putc(b, ' ');
@@ -209,7 +217,7 @@ static fam *family(rctx *r, const char *name, int kind, const char *otel_name, s
         r->cap_fams = cap;
     }
     fam *f = &r->fams[r->n_fams];
-    *f = (fam){strdup(name), kind, OT_BUF_INIT};
+    *f = (fam){strdup(name), kind, OT_BUF_INIT, NULL};
     if (!f->name)
         return NULL;
     v[i] = (fam_slot){++r->n_fams, h};
@@ -230,8 +238,13 @@ typedef struct lab {
 
 #define MAX_LABELS 128
 
-static void put_label(ot_buf *b, const char *name, size_t nl, const char *val, size_t vl)
+/* One label: text (",name=\"value\"") or a protobuf LabelPair. */
+static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const char *val, size_t vl)
 {
+    if (pb) {
+        pm_pb_label(b, name, nl, val, vl);
+        return;
+    }
     ot_buf_putc(b, ',');
     ot_buf_append(b, name, nl);
     ot_buf_puts(b, "=\"");
@@ -289,20 +302,20 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
             ot_buf_putc(&vb, '/');
         }
         ot_buf_append(&vb, svc.p, svc.n);
-        put_label(&lb, "job", 3, vb.data, vb.len);
+        put_label(r->fmt == PM_FMT_PROTOBUF, &lb, "job", 3, vb.data, vb.len);
         names[nn++] = "job";
     }
     if (inst.n) {
-        put_label(&lb, "instance", 8, inst.p, inst.n);
+        put_label(r->fmt == PM_FMT_PROTOBUF, &lb, "instance", 8, inst.p, inst.n);
         names[nn++] = "instance";
     }
     size_t id_len = lb.len; /* job and instance: target_info's too */
     if (in->scope_name.n) {
-        put_label(&lb, "otel_scope_name", 15, in->scope_name.p, in->scope_name.n);
+        put_label(r->fmt == PM_FMT_PROTOBUF, &lb, "otel_scope_name", 15, in->scope_name.p, in->scope_name.n);
         names[nn++] = "otel_scope_name";
     }
     if (in->scope_version.n) {
-        put_label(&lb, "otel_scope_version", 18, in->scope_version.p, in->scope_version.n);
+        put_label(r->fmt == PM_FMT_PROTOBUF, &lb, "otel_scope_version", 18, in->scope_version.p, in->scope_version.n);
         names[nn++] = "otel_scope_version";
     }
     /* target_info's labels, and with resource_to_telemetry_conversion the
@@ -321,10 +334,10 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
             continue;
         ot_buf_reset(&vb);
         pm_attr_text(&vb, &v);
-        put_label(&tl, r->name.data, r->name.len, vb.data ? vb.data : "", vb.len);
+        put_label(r->fmt == PM_FMT_PROTOBUF, &tl, r->name.data, r->name.len, vb.data ? vb.data : "", vb.len);
         n_other++;
         if (r->c->o.resource_to_labels && nn < MAX_LABELS) {
-            put_label(&lb, r->name.data, r->name.len, vb.data ? vb.data : "", vb.len);
+            put_label(r->fmt == PM_FMT_PROTOBUF, &lb, r->name.data, r->name.len, vb.data ? vb.data : "", vb.len);
             own[nn] = true;
             names[nn++] = strndup(r->name.data, r->name.len);
         }
@@ -332,7 +345,7 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
     for (size_t i = 0; i < r->c->o.n_const && nn < MAX_LABELS + 8; i++) {
         ot_buf_reset(&r->name);
         pm_label_name(&r->name, r->c->o.const_keys[i], strlen(r->c->o.const_keys[i]));
-        put_label(&lb, r->name.data, r->name.len, r->c->o.const_vals[i],
+        put_label(r->fmt == PM_FMT_PROTOBUF, &lb, r->name.data, r->name.len, r->c->o.const_vals[i],
                   strlen(r->c->o.const_vals[i]));
         own[nn] = true;
         names[nn++] = strndup(r->name.data, r->name.len);
@@ -365,7 +378,10 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
             r->targets.n++;
             size_t idx;
             fam *f = family(r, "target_info", PM_GAUGE, NULL, 0, NULL, &idx);
-            if (f) {
+            if (f && r->fmt == PM_FMT_PROTOBUF) {
+                pm_state one = {.kind = PM_GAUGE, .value = 1};
+                pm_pb_metric(&f->buf, &r->pb, &tl, &one, 0);
+            } else if (f) {
                 ot_buf_puts(&f->buf, "target_info{");
                 ot_buf_append(&f->buf, tl.data + 1, tl.len - 1);
                 ot_buf_puts(&f->buf, "} 1\n");
@@ -433,7 +449,7 @@ static void stream_labels(rctx *r, const ot_mstore_info *in, const res_ent *re)
                     ot_buf_putc(&r->tmp, ';');
                 pm_attr_text(&r->tmp, &labs[j].val);
             }
-            put_label(b, labs[i].name, labs[i].name_len, r->tmp.data ? r->tmp.data : "",
+            put_label(r->fmt == PM_FMT_PROTOBUF, b, labs[i].name, labs[i].name_len, r->tmp.data ? r->tmp.data : "",
                       r->tmp.len);
         }
         i = e;
@@ -469,9 +485,53 @@ static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, con
     ot_buf_putc(b, '\n');
 }
 
+/* An exponential histogram's classic buckets: one per exponential bucket,
+ * at its upper bound (negative bucket i holds [-base^(i+1), -base^i), so
+ * its bound is -base^i; the zero bucket's is the zero threshold; positive
+ * bucket i's is base^(i+1)). Nothing is lost that classic buckets can
+ * say. */
+static void exp_as_classic(rctx *r, ot_buf *b, const char *nm, pm_state *s, bool om)
+{
+    pm_exph *e = pm_exph_of(s);
+    const uint64_t *cn = pm_exp_counts(s);
+    double lg = ldexp(1.0, -e->scale); /* log2 of the base */
+    uint64_t cum = 0;
+    char lv[48];
+    ot_buf vb = OT_BUF_INIT;
+    for (uint32_t i = 0; i <= e->nneg + e->npos; i++) {
+        double bound;
+        if (i < e->nneg) { /* most negative first */
+            uint32_t k = e->nneg - 1 - i;
+            cum += cn[k];
+            bound = -exp2((double)(e->neg_off + (int32_t)k) * lg);
+        } else if (i == e->nneg) {
+            cum += e->zero_count;
+            bound = e->zero_threshold;
+        } else {
+            uint32_t k = i - e->nneg - 1;
+            cum += cn[e->nneg + k];
+            bound = exp2((double)(e->pos_off + (int32_t)k + 1) * lg);
+        }
+        ot_buf_reset(&vb);
+        pm_value(&vb, bound, om);
+        snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
+        sample(r, b, nm, "_bucket", "le", lv, (double)cum, s);
+    }
+    ot_buf_free(&vb);
+    sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s);
+    if (s->flags & PM_F_HAS_SUM)
+        sample(r, b, nm, "_sum", NULL, NULL, s->value, s);
+    sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s);
+}
+
 static void samples(rctx *r, fam *f, pm_state *s)
 {
     ot_buf *b = &f->buf;
+    if (r->fmt == PM_FMT_PROTOBUF) {
+        pm_pb_metric(b, &r->pb, &r->labels, s,
+                     r->c->o.send_timestamps ? s->ts_ns / 1000000 : 0);
+        return;
+    }
     const char *nm = f->name;
     bool om = r->fmt == PM_FMT_OPENMETRICS;
     char lv[48];
@@ -501,6 +561,9 @@ static void samples(rctx *r, fam *f, pm_state *s)
         sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s);
         break;
     }
+    case PM_EXPHIST:
+        exp_as_classic(r, b, nm, s, om);
+        break;
     case PM_SUMMARY: {
         const double *qv = pm_bounds(s);
         for (uint32_t i = 0; i < s->n; i++) {
@@ -559,7 +622,8 @@ static int visit(void *ctx, const ot_mstore_stream *st)
         ot_buf_putc(&unit, 0);
         char *nm = r->name.data ? strdup(r->name.data) : NULL;
         size_t idx;
-        if (nm && !unit.oom && family(r, nm, s->kind, in.name.p, in.name.n, unit.data, &idx))
+        int kind = s->kind == PM_EXPHIST ? PM_HISTOGRAM : s->kind;
+        if (nm && !unit.oom && family(r, nm, kind, in.name.p, in.name.n, unit.data, &idx))
             me->fam = idx;
         free(nm);
         ot_buf_free(&unit);
@@ -601,6 +665,9 @@ static void free_tables(rctx *r)
     ot_buf_free(&r->tmp);
     ot_buf_free(&r->labels);
     ot_buf_free(&r->name);
+    ot_buf_free(&r->pb.m);
+    ot_buf_free(&r->pb.sub);
+    ot_buf_free(&r->pb.t);
 }
 
 int pm_render(pm_core *c, int fmt, pm_scrape *out)
@@ -609,16 +676,25 @@ int pm_render(pm_core *c, int fmt, pm_scrape *out)
     ot_mstore_visit(c->store, visit, &r);
     free_tables(&r);
     qsort(r.fams, r.n_fams, sizeof *r.fams, by_name);
-    out->parts = malloc((r.n_fams + 1) * sizeof *out->parts);
+    /* Protobuf: each family's head (length, name, help, type) is a part of
+     * its own before its body, so the body is not copied. */
+    out->parts = malloc((2 * r.n_fams + 1) * sizeof *out->parts);
     out->n = 0;
     if (!out->parts)
         r.err = -1;
     for (size_t i = 0; i < r.n_fams; i++) {
-        if (out->parts && !r.fams[i].buf.oom)
-            out->parts[out->n++] = r.fams[i].buf;
+        fam *f = &r.fams[i];
+        if (out->parts && !f->buf.oom && fmt == PM_FMT_PROTOBUF) {
+            ot_buf head = OT_BUF_INIT;
+            pm_pb_family_head(&head, f->name, f->help, f->kind, f->buf.len);
+            out->parts[out->n++] = head;
+        }
+        if (out->parts && !f->buf.oom)
+            out->parts[out->n++] = f->buf;
         else
-            ot_buf_free(&r.fams[i].buf);
-        free(r.fams[i].name);
+            ot_buf_free(&f->buf);
+        free(f->name);
+        free(f->help);
     }
     free(r.fams);
     if (out->parts && fmt == PM_FMT_OPENMETRICS) {

@@ -263,6 +263,39 @@ def prom_query(port, q):
     return [float(r["value"][1]) for r in res] or None
 
 
+class PromServer:
+    """Debian's Prometheus on loopback, scraping targets every second, its
+    storage in a temp dir; stopped by stop()."""
+
+    def __init__(self, tmp_path, jobs, features=()):
+        self.port = free_port()
+        cfg = "global:\n  scrape_interval: 1s\nscrape_configs:\n"
+        for job, port in jobs.items():
+            cfg += f"  - job_name: {job}\n    static_configs: [{{targets: [\"127.0.0.1:{port}\"]}}]\n"
+        d = tmp_path / f"prom-{self.port}"
+        d.mkdir()
+        (d / "prom.yml").write_text(cfg)
+        self.log = open(d / "prometheus.log", "wb")
+        args = ["prometheus", f"--config.file={d}/prom.yml", f"--storage.tsdb.path={d}/tsdb",
+                f"--web.listen-address=127.0.0.1:{self.port}"]
+        args += [f"--enable-feature={f}" for f in features]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        for job in jobs:
+            wait_for(lambda: self.query(f'up{{job="{job}"}}') == [1.0], 30, f"{job} up")
+
+    def query(self, q):
+        return prom_query(self.port, q)
+
+    def wait_value(self, q, v, timeout=15):
+        got = wait_for(lambda: self.query(q), timeout, q)
+        assert got == [v], (q, got)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(20)
+        self.log.close()
+
+
 @pytest.mark.skipif(not shutil.which("prometheus"), reason="prometheus not installed")
 def test_real_prometheus_scrapes_text_and_openmetrics(agent_factory, tmp_path):
     http, text_port, om_port, tel, web = (free_port() for _ in range(5))
@@ -272,22 +305,9 @@ def test_real_prometheus_scrapes_text_and_openmetrics(agent_factory, tmp_path):
     now = time.time()
     post_json(http, "/v1/metrics", metrics_body(now, 2))
     post_json(http, "/v1/metrics", metrics_body(now + 1, 3))
-    (tmp_path / "prom.yml").write_text(f"""\
-global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: text
-    static_configs: [{{targets: ["127.0.0.1:{text_port}"]}}]
-  - job_name: om
-    static_configs: [{{targets: ["127.0.0.1:{om_port}"]}}]
-""")
-    log = open(tmp_path / "prometheus.log", "wb")
-    p = subprocess.Popen(["prometheus", f"--config.file={tmp_path}/prom.yml",
-                          f"--storage.tsdb.path={tmp_path}/tsdb",
-                          f"--web.listen-address=127.0.0.1:{web}"], stdout=log, stderr=log)
+    p = PromServer(tmp_path, {"text": text_port, "om": om_port})
+    web = p.port
     try:
-        for job in ("text", "om"):
-            wait_for(lambda: prom_query(web, f'up{{job="{job}"}}') == [1.0], 30, f"{job} up")
         want = {
             'http_requests_total{job="%s",http_method="GET"}': 7,
             'jobs_done_total{job="%s"}': 5,
@@ -316,6 +336,36 @@ scrape_configs:
         q = prom_query(web, 'histogram_quantile(0.5, lat_seconds_bucket{job="text"})')
         assert q and 0.1 <= q[0] <= 1
     finally:
-        p.terminate()
-        p.wait(20)
-        log.close()
+        p.stop()
+
+
+@pytest.mark.skipif(not shutil.which("prometheus"), reason="prometheus not installed")
+def test_real_prometheus_scrapes_protobuf_with_native_histograms(agent_factory, tmp_path):
+    http, prom, tel = free_port(), free_port(), free_port()
+    start(agent_factory, config(http, prom, tel), tel)
+    now = time.time()
+    post_json(http, "/v1/metrics", metrics_body(now, 2))
+    post_json(http, "/v1/metrics", metrics_body(now + 1, 3))
+    # with native histograms on, Prometheus asks for the protobuf format first
+    p = PromServer(tmp_path, {"pb": prom}, features=["native-histograms"])
+    try:
+        for q, v in {
+            'http_requests_total{job="pb",http_method="GET"}': 7,
+            'jobs_done_total{job="pb"}': 5,
+            'queue_change{job="pb"}': -3,
+            'mem_used_bytes{job="pb"}': 1048576,
+            'lat_seconds_bucket{job="pb",le="1.0"}': 2,  # Prometheus 2 writes a float le so
+            'lat_seconds_bucket{job="pb",le="+Inf"}': 3,
+            'lat_seconds_count{job="pb"}': 3,
+            'rpc_seconds{job="pb",quantile="0.99"}': 2,
+            'target_info{job="pb",host_name="node1"}': 1,
+            # the exponential histogram, native
+            'histogram_count(size_bytes{job="pb"})': 4,
+            'histogram_sum(size_bytes{job="pb"})': 10,
+            # zero bucket 1, (1,2] 1, (2,4] 2: half the values are at most 2
+            'histogram_fraction(0, 2, size_bytes{job="pb"})': 0.5,
+        }.items():
+            p.wait_value(q, v)
+        assert p.query('size_bytes_bucket{job="pb"}') is None  # native, not classic
+    finally:
+        p.stop()
