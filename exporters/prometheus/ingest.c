@@ -164,14 +164,42 @@ typedef struct hist_in {
 /* Gets the stream of the key's current point, sized for a histogram or
  * summary of n entries; a stream held at another size is dropped and made
  * again. */
-static ot_mstore_res get_sized(pm_core *c, int64_t now, size_t size, ot_mstore_ref *ref)
+static ot_mstore_res get_sized(pm_core *c, int64_t now, size_t size, bool ex, ot_mstore_ref *ref)
 {
-    ot_mstore_res r = ot_mstore_get(c->store, &c->key, now, size, ref);
+    size_t want = size + (ex ? sizeof(pm_exemplar) : 0);
+    ot_mstore_res r = ot_mstore_get(c->store, &c->key, now, want, ref);
     if (r == OT_MSTORE_FOUND && ref->stream->state_size < size) {
         ot_mstore_put(c->store, ref, true);
-        r = ot_mstore_get(c->store, &c->key, now, size, ref);
+        r = ot_mstore_get(c->store, &c->key, now, want, ref);
     }
     return r;
+}
+
+typedef Opentelemetry__Proto__Metrics__V1__Exemplar otlp_exemplar;
+
+/* Keeps the point's last exemplar when the stream has room for it; a
+ * stream made without room goes without (remaking it would lose its
+ * running totals). keep: the state's layout did not change, so an older
+ * exemplar still stands when this point has none. */
+static void note_exemplar(ot_mstore_ref *ref, otlp_exemplar *const *ex, size_t n, bool keep)
+{
+    pm_state *s = ref->state;
+    if (!keep)
+        s->flags &= (uint8_t)~PM_F_EXEMPLAR;
+    if (!n || pm_state_len(s) + sizeof(pm_exemplar) > ref->stream->state_size)
+        return;
+    const otlp_exemplar *e = ex[n - 1];
+    s->flags |= PM_F_EXEMPLAR;
+    pm_exemplar *d = pm_ex(s);
+    memset(d, 0, sizeof *d);
+    if (e->trace_id.len == 16)
+        memcpy(d->trace_id, e->trace_id.data, 16);
+    if (e->span_id.len == 8)
+        memcpy(d->span_id, e->span_id.data, 8);
+    d->value = e->value_case == OPENTELEMETRY__PROTO__METRICS__V1__EXEMPLAR__VALUE_AS_INT
+                   ? (double)e->as_int
+                   : e->as_double;
+    d->ts_ns = (int64_t)e->time_unix_nano;
 }
 
 static size_t put_number(pm_core *c, const ot_number_point *p, int kind, bool delta, int64_t now)
@@ -179,7 +207,8 @@ static size_t put_number(pm_core *c, const ot_number_point *p, int kind, bool de
     ot_mstore_ref ref;
     if (ot_mstore_key_point(&c->key, p->attributes, p->n_attributes) < 0)
         return 0;
-    ot_mstore_res r = ot_mstore_get(c->store, &c->key, now, 0, &ref);
+    size_t size = p->n_exemplars && kind == PM_COUNTER ? sizeof(pm_state) + sizeof(pm_exemplar) : 0;
+    ot_mstore_res r = ot_mstore_get(c->store, &c->key, now, size, &ref);
     if (r == OT_MSTORE_REFUSED)
         return 1;
     if (r == OT_MSTORE_ERR)
@@ -196,21 +225,25 @@ static size_t put_number(pm_core *c, const ot_number_point *p, int kind, bool de
     } else if (!novalue && (ts == 0 || ts > s->ts_ns)) {
         s->value += v; /* a delta after the last one; a repeat or older one is not added twice */
     }
+    bool keep = s->kind == kind;
     s->kind = (uint8_t)kind;
-    s->flags = novalue ? PM_F_NO_VALUE : 0;
+    s->flags = (uint8_t)((s->flags & PM_F_EXEMPLAR) | (novalue ? PM_F_NO_VALUE : 0));
     if (ts > s->ts_ns || !delta)
         s->ts_ns = ts;
+    if (kind == PM_COUNTER)
+        note_exemplar(&ref, p->exemplars, p->n_exemplars, keep);
     ot_mstore_put(c->store, &ref, false);
     return 0;
 }
 
-static size_t put_hist(pm_core *c, ot_keyvalue *const *attrs, size_t n_attrs, const hist_in *h,
-                       int64_t start, int64_t ts, bool delta, int64_t now)
+static size_t put_hist(pm_core *c, const ot_histogram_point *p, const hist_in *h, bool delta,
+                       int64_t now)
 {
     ot_mstore_ref ref;
-    if (h->n > MAX_BUCKETS || ot_mstore_key_point(&c->key, attrs, n_attrs) < 0)
+    int64_t start = (int64_t)p->start_time_unix_nano, ts = (int64_t)p->time_unix_nano;
+    if (h->n > MAX_BUCKETS || ot_mstore_key_point(&c->key, p->attributes, p->n_attributes) < 0)
         return 0;
-    ot_mstore_res r = get_sized(c, now, sizeof(pm_state) + h->n * 16 + 8, &ref);
+    ot_mstore_res r = get_sized(c, now, sizeof(pm_state) + h->n * 16 + 8, p->n_exemplars > 0, &ref);
     if (r == OT_MSTORE_REFUSED)
         return 1;
     if (r == OT_MSTORE_ERR)
@@ -235,9 +268,10 @@ static size_t put_hist(pm_core *c, ot_keyvalue *const *attrs, size_t n_attrs, co
         s->value = h->sum;
         s->start_ns = start;
     }
-    s->flags = h->has_sum ? PM_F_HAS_SUM : 0;
+    s->flags = (uint8_t)((s->flags & PM_F_EXEMPLAR) | (h->has_sum ? PM_F_HAS_SUM : 0));
     if (ts > s->ts_ns || !delta)
         s->ts_ns = ts;
+    note_exemplar(&ref, p->exemplars, p->n_exemplars, same);
     ot_mstore_put(c->store, &ref, false);
     return 0;
 }
@@ -256,8 +290,7 @@ static size_t put_classic(pm_core *c, const ot_histogram_point *p, bool delta, i
     } else if (p->n_bucket_counts != p->n_explicit_bounds + 1) {
         return 0; /* not a histogram OTLP allows */
     }
-    return put_hist(c, p->attributes, p->n_attributes, &h, (int64_t)p->start_time_unix_nano,
-                    (int64_t)p->time_unix_nano, delta, now);
+    return put_hist(c, p, &h, delta, now);
 }
 
 /* Bucket counts of one side shifted down (scale - shift), merged pairwise. */
@@ -300,7 +333,8 @@ static size_t put_exp(pm_core *c, const ot_exphistogram_point *p, bool delta, in
     size_t refused = 0;
     if (ot_mstore_key_point(&c->key, p->attributes, p->n_attributes) < 0)
         goto out;
-    ot_mstore_res r = get_sized(c, now, sizeof(pm_state) + sizeof(pm_exph) + n * 8, &ref);
+    ot_mstore_res r = get_sized(c, now, sizeof(pm_state) + sizeof(pm_exph) + n * 8,
+                                p->n_exemplars > 0, &ref);
     if (r == OT_MSTORE_REFUSED)
         refused = 1;
     if (r == OT_MSTORE_REFUSED || r == OT_MSTORE_ERR)
@@ -329,9 +363,10 @@ static size_t put_exp(pm_core *c, const ot_exphistogram_point *p, bool delta, in
         s->value = p->sum;
         s->start_ns = (int64_t)p->start_time_unix_nano;
     }
-    s->flags = p->sum_present_case ? PM_F_HAS_SUM : 0;
+    s->flags = (uint8_t)((s->flags & PM_F_EXEMPLAR) | (p->sum_present_case ? PM_F_HAS_SUM : 0));
     if (ts > s->ts_ns || !delta)
         s->ts_ns = ts;
+    note_exemplar(&ref, p->exemplars, p->n_exemplars, same);
     ot_mstore_put(c->store, &ref, false);
 out:
     free(tmp);
@@ -344,7 +379,7 @@ static size_t put_summary(pm_core *c, const ot_summary_point *p, int64_t now)
     if (p->n_quantile_values > MAX_BUCKETS ||
         ot_mstore_key_point(&c->key, p->attributes, p->n_attributes) < 0)
         return 0;
-    ot_mstore_res r = get_sized(c, now, sizeof(pm_state) + p->n_quantile_values * 16, &ref);
+    ot_mstore_res r = get_sized(c, now, sizeof(pm_state) + p->n_quantile_values * 16, false, &ref);
     if (r == OT_MSTORE_REFUSED)
         return 1;
     if (r == OT_MSTORE_ERR)

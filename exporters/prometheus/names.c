@@ -209,10 +209,20 @@ void pm_value(ot_buf *out, double v, bool om)
     }
     char b[40];
     if (v == floor(v) && fabs(v) < 9.007199254740992e15) {
-        snprintf(b, sizeof b, "%lld%s", (long long)v, om ? ".0" : "");
-        if (v == 0 && signbit(v))
-            snprintf(b, sizeof b, "%s", om ? "-0.0" : "-0");
-        ot_buf_puts(out, b);
+        /* Integers, the common case of a scrape, without printf. */
+        char *e = b + sizeof b, *p = e;
+        if (om) {
+            *--p = '0';
+            *--p = '.';
+        }
+        uint64_t u = (uint64_t)fabs(v);
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (signbit(v))
+            *--p = '-';
+        ot_buf_append(out, p, (size_t)(e - p));
         return;
     }
     /* %g drops trailing zeros, so the first precision that reads back the

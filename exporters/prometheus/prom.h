@@ -44,7 +44,7 @@ void pm_attr_text(ot_buf *out, const ot_mstore_val *v);
 /* ---- per-stream state (ingest.c) ---------------------------------------- */
 
 enum { PM_GAUGE = 1, PM_COUNTER = 2, PM_HISTOGRAM = 3, PM_SUMMARY = 4, PM_EXPHIST = 5 };
-enum { PM_F_HAS_SUM = 1, PM_F_NO_VALUE = 2 };
+enum { PM_F_HAS_SUM = 1, PM_F_NO_VALUE = 2, PM_F_EXEMPLAR = 4 };
 
 /* What the store keeps per stream. Histograms are followed by n bounds and
  * n+1 per-bucket counts (not cumulative); summaries by n quantiles and n
@@ -73,6 +73,35 @@ typedef struct pm_exph {
 
 static inline pm_exph *pm_exph_of(pm_state *s) { return (pm_exph *)(void *)(s + 1); }
 static inline uint64_t *pm_exp_counts(pm_state *s) { return (uint64_t *)(void *)(pm_exph_of(s) + 1); }
+
+/* The last exemplar of a counter or histogram, kept after the state when the
+ * stream was made with room for it (its first point had exemplars). */
+typedef struct pm_exemplar {
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    double value;
+    int64_t ts_ns;
+} pm_exemplar;
+
+/* Bytes of a state before its exemplar. */
+static inline size_t pm_state_len(const pm_state *s)
+{
+    switch (s->kind) {
+    case PM_HISTOGRAM:
+        return sizeof *s + s->n * 16 + 8;
+    case PM_SUMMARY:
+        return sizeof *s + s->n * 16;
+    case PM_EXPHIST:
+        return sizeof *s + sizeof(pm_exph) + s->n * 8;
+    default:
+        return sizeof *s;
+    }
+}
+
+static inline pm_exemplar *pm_ex(pm_state *s)
+{
+    return (s->flags & PM_F_EXEMPLAR) ? (pm_exemplar *)(void *)((char *)s + pm_state_len(s)) : NULL;
+}
 
 static inline double *pm_bounds(pm_state *s) { return (double *)(void *)(s + 1); }
 static inline uint64_t *pm_counts(pm_state *s) { return (uint64_t *)(void *)(pm_bounds(s) + s->n); }

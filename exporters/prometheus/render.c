@@ -459,8 +459,40 @@ static void stream_labels(rctx *r, const ot_mstore_info *in, const res_ent *re)
 
 /* ---- samples ------------------------------------------------------------- */
 
+static void hex(ot_buf *b, const uint8_t *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        ot_buf_putc(b, digits[p[i] >> 4]);
+        ot_buf_putc(b, digits[p[i] & 15]);
+    }
+}
+
+/* OpenMetrics: " # {trace_id=…,span_id=…} value timestamp". */
+static void exemplar(ot_buf *b, const pm_exemplar *e)
+{
+    static const uint8_t zero[16];
+    bool t = memcmp(e->trace_id, zero, 16) != 0, sp = memcmp(e->span_id, zero, 8) != 0;
+    ot_buf_puts(b, " # {");
+    if (t) {
+        ot_buf_puts(b, "trace_id=\"");
+        hex(b, e->trace_id, 16);
+        ot_buf_putc(b, '"');
+    }
+    if (sp) {
+        ot_buf_puts(b, t ? ",span_id=\"" : "span_id=\"");
+        hex(b, e->span_id, 8);
+        ot_buf_putc(b, '"');
+    }
+    ot_buf_puts(b, "} ");
+    pm_value(b, e->value, false);
+    if (e->ts_ns > 0)
+        ot_buf_printf(b, " %lld.%09lld", (long long)(e->ts_ns / 1000000000),
+                      (long long)(e->ts_ns % 1000000000));
+}
+
 static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, const char *xname,
-                   const char *xval, double v, const pm_state *s)
+                   const char *xval, double v, const pm_state *s, const pm_exemplar *ex)
 {
     ot_buf_puts(b, name);
     ot_buf_puts(b, suffix);
@@ -469,8 +501,14 @@ static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, con
         ot_buf_putc(b, '{');
         if (l->len)
             ot_buf_append(b, l->data + 1, l->len - 1);
-        if (xname)
-            ot_buf_printf(b, "%s%s=\"%s\"", l->len ? "," : "", xname, xval);
+        if (xname) {
+            if (l->len)
+                ot_buf_putc(b, ',');
+            ot_buf_puts(b, xname);
+            ot_buf_puts(b, "=\"");
+            ot_buf_puts(b, xval);
+            ot_buf_putc(b, '"');
+        }
         ot_buf_putc(b, '}');
     }
     ot_buf_putc(b, ' ');
@@ -482,6 +520,8 @@ static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, con
         else
             ot_buf_printf(b, " %lld", (long long)(s->ts_ns / 1000000));
     }
+    if (ex && r->fmt == PM_FMT_OPENMETRICS)
+        exemplar(b, ex);
     ot_buf_putc(b, '\n');
 }
 
@@ -515,13 +555,13 @@ static void exp_as_classic(rctx *r, ot_buf *b, const char *nm, pm_state *s, bool
         ot_buf_reset(&vb);
         pm_value(&vb, bound, om);
         snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
-        sample(r, b, nm, "_bucket", "le", lv, (double)cum, s);
+        sample(r, b, nm, "_bucket", "le", lv, (double)cum, s, NULL);
     }
     ot_buf_free(&vb);
-    sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s);
+    sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s, NULL);
     if (s->flags & PM_F_HAS_SUM)
-        sample(r, b, nm, "_sum", NULL, NULL, s->value, s);
-    sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s);
+        sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
+    sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
 }
 
 static void samples(rctx *r, fam *f, pm_state *s)
@@ -541,24 +581,29 @@ static void samples(rctx *r, fam *f, pm_state *s)
     case PM_COUNTER: {
         size_t nl = strlen(nm);
         bool add_total = om && s->kind == PM_COUNTER && !(nl > 6 && !strcmp(nm + nl - 6, "_total"));
-        sample(r, b, nm, add_total ? "_total" : "", NULL, NULL, s->value, s);
+        sample(r, b, nm, add_total ? "_total" : "", NULL, NULL, s->value, s,
+               s->kind == PM_COUNTER ? pm_ex(s) : NULL);
         break;
     }
     case PM_HISTOGRAM: {
         const double *bd = pm_bounds(s);
         const uint64_t *cn = pm_counts(s);
+        const pm_exemplar *ex = pm_ex(s); /* on the first bucket that holds its value */
         uint64_t cum = 0;
         for (uint32_t i = 0; i < s->n; i++) {
             cum += cn[i];
             ot_buf_reset(&vb);
             pm_value(&vb, bd[i], om);
             snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
-            sample(r, b, nm, "_bucket", "le", lv, (double)cum, s);
+            bool here = ex && ex->value <= bd[i];
+            sample(r, b, nm, "_bucket", "le", lv, (double)cum, s, here ? ex : NULL);
+            if (here)
+                ex = NULL;
         }
-        sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s);
+        sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s, ex);
         if (s->flags & PM_F_HAS_SUM)
-            sample(r, b, nm, "_sum", NULL, NULL, s->value, s);
-        sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s);
+            sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
+        sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
         break;
     }
     case PM_EXPHIST:
@@ -570,10 +615,10 @@ static void samples(rctx *r, fam *f, pm_state *s)
             ot_buf_reset(&vb);
             pm_value(&vb, qv[2 * i], om);
             snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
-            sample(r, b, nm, "", "quantile", lv, qv[2 * i + 1], s);
+            sample(r, b, nm, "", "quantile", lv, qv[2 * i + 1], s, NULL);
         }
-        sample(r, b, nm, "_sum", NULL, NULL, s->value, s);
-        sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s);
+        sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
+        sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
         break;
     }
     default:

@@ -104,6 +104,33 @@ static void spans_deltas(ot_buf *b, unsigned span_f, unsigned delta_f, int32_t o
     }
 }
 
+/* An Exemplar: trace_id and span_id labels, value, timestamp. */
+static void f_exemplar(ot_buf *b, unsigned field, const pm_exemplar *e, ot_buf *tmp)
+{
+    static const char digits[] = "0123456789abcdef";
+    char t[32], sp[16];
+    for (int i = 0; i < 16; i++) {
+        t[2 * i] = digits[e->trace_id[i] >> 4];
+        t[2 * i + 1] = digits[e->trace_id[i] & 15];
+    }
+    for (int i = 0; i < 8; i++) {
+        sp[2 * i] = digits[e->span_id[i] >> 4];
+        sp[2 * i + 1] = digits[e->span_id[i] & 15];
+    }
+    ot_buf_reset(tmp);
+    pm_pb_label(tmp, "trace_id", 8, t, 32);
+    pm_pb_label(tmp, "span_id", 7, sp, 16);
+    f_double(tmp, 2, e->value);
+    if (e->ts_ns > 0) { /* google.protobuf.Timestamp */
+        ot_buf ts = OT_BUF_INIT;
+        f_uint(&ts, 1, (uint64_t)(e->ts_ns / 1000000000));
+        f_uint(&ts, 2, (uint64_t)(e->ts_ns % 1000000000));
+        f_bytes(tmp, 3, ts.data, ts.len);
+        ot_buf_free(&ts);
+    }
+    f_bytes(b, field, tmp->data, tmp->len);
+}
+
 void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, pm_state *s,
                   int64_t ts_ms)
 {
@@ -115,6 +142,8 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, pm_state 
     case PM_GAUGE:
     case PM_COUNTER:
         f_double(sub, 1, s->value);
+        if (s->kind == PM_COUNTER && pm_ex(s))
+            f_exemplar(sub, 2, pm_ex(s), t);
         f_bytes(m, s->kind == PM_GAUGE ? M_GAUGE : M_COUNTER, sub->data, sub->len);
         break;
     case PM_SUMMARY: {
@@ -133,6 +162,7 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, pm_state 
     case PM_HISTOGRAM: {
         const double *bd = pm_bounds(s);
         const uint64_t *cn = pm_counts(s);
+        const pm_exemplar *ex = pm_ex(s);
         uint64_t cum = 0;
         f_uint(sub, H_COUNT, s->count);
         f_double(sub, H_SUM, (s->flags & PM_F_HAS_SUM) ? s->value : 0);
@@ -141,6 +171,12 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, pm_state 
             ot_buf_reset(t);
             f_uint(t, 1, cum);
             f_double(t, 2, bd[i]);
+            if (ex && ex->value <= bd[i]) {
+                ot_buf et = OT_BUF_INIT;
+                f_exemplar(t, 3, ex, &et);
+                ot_buf_free(&et);
+                ex = NULL;
+            }
             f_bytes(sub, H_BUCKET, t->data, t->len);
         }
         f_bytes(m, M_HISTOGRAM, sub->data, sub->len);

@@ -27,6 +27,9 @@ RESOURCE = {"attributes": [sattr("service.name", "api"), sattr("service.instance
                            sattr("host.name", "node1")]}
 
 
+TRACE_ID, SPAN_ID = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
+
+
 def metrics_body(t, delta_value=2):
     """One of each OTLP metric type; t is the point time (s), delta_value the
     delta counter's increment."""
@@ -37,7 +40,9 @@ def metrics_body(t, delta_value=2):
             {"name": "http.requests", "description": "Requests served.", "unit": "{request}",
              "sum": {"aggregationTemporality": 2, "isMonotonic": True, "dataPoints": [
                  {"asInt": "7", "startTimeUnixNano": "1", "timeUnixNano": ts,
-                  "attributes": [sattr("http.method", "GET")]}]}},
+                  "attributes": [sattr("http.method", "GET")],
+                  "exemplars": [{"asDouble": 1, "timeUnixNano": ts, "traceId": TRACE_ID,
+                                 "spanId": SPAN_ID}]}]}},
             {"name": "jobs.done", "sum": {"aggregationTemporality": 1, "isMonotonic": True,
                                           "dataPoints": [{"asInt": str(delta_value),
                                                           "timeUnixNano": ts}]}},
@@ -187,6 +192,10 @@ def test_protobuf_in_and_openmetrics_out(agent_factory, ports, otlp_pb2):
     assert text.endswith("# EOF\n")
     assert "# TYPE net_io_bytes counter\n# UNIT net_io_bytes bytes\n" in text
     assert 'net_io_bytes_total{job="pb"} 42\n' in text
+    post_json(http, "/v1/metrics", metrics_body(time.time()))
+    _, _, body = scrape(prom, {"Accept": "application/openmetrics-text;version=1.0.0"})
+    assert (f'http_requests_total{{http_method="GET",{L}}} 7 # {{trace_id="{TRACE_ID}",'
+            f'span_id="{SPAN_ID}"}} 1 ') in body.decode()
     _, _, body = scrape(prom)
     promtool_check(body.decode())
 
@@ -305,7 +314,7 @@ def test_real_prometheus_scrapes_text_and_openmetrics(agent_factory, tmp_path):
     now = time.time()
     post_json(http, "/v1/metrics", metrics_body(now, 2))
     post_json(http, "/v1/metrics", metrics_body(now + 1, 3))
-    p = PromServer(tmp_path, {"text": text_port, "om": om_port})
+    p = PromServer(tmp_path, {"text": text_port, "om": om_port}, features=["exemplar-storage"])
     web = p.port
     try:
         want = {
@@ -332,6 +341,14 @@ def test_real_prometheus_scrapes_text_and_openmetrics(agent_factory, tmp_path):
         # the target's own job label is kept as exported_job
         assert prom_query(web, 'up{job="text"}') == [1.0]
         assert prom_query(web, 'mem_used_bytes{job="text",exported_job="api",exported_instance="i1"}') == [1048576]
+        # the counter's exemplar came through OpenMetrics
+        def exemplars():
+            url = (f"http://127.0.0.1:{web}/api/v1/query_exemplars?" + urllib.parse.urlencode(
+                {"query": 'http_requests_total{job="om"}', "start": now - 3600, "end": time.time() + 60}))
+            data = json.loads(http_get(url, 5)[1])["data"]
+            return [e for d in data for e in d["exemplars"]]
+        ex = wait_for(exemplars, 15, "exemplars")
+        assert ex[0]["labels"] == {"trace_id": TRACE_ID, "span_id": SPAN_ID} and ex[0]["value"] == "1"
         # a histogram Prometheus can compute on
         q = prom_query(web, 'histogram_quantile(0.5, lat_seconds_bucket{job="text"})')
         assert q and 0.1 <= q[0] <= 1

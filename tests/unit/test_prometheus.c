@@ -368,3 +368,83 @@ Test(prometheus, cap_refuses_new_series_and_keeps_updating_old)
     cr_assert_null(strstr(t, "k=\"b\""));
     pm_core_free(c);
 }
+
+#define EXEMPLAR(v)                                                                            \
+    "\"exemplars\":[{\"asDouble\":" v ",\"timeUnixNano\":\"1700000000500000000\","             \
+    "\"traceId\":\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"eee19b7ec3c1b174\"}]"
+
+Test(prometheus, openmetrics_exemplars)
+{
+    pm_core *c = core();
+    ingest(c, RES("{\"name\":\"req\",\"sum\":{\"aggregationTemporality\":2,\"isMonotonic\":true,"
+                  "\"dataPoints\":[{\"asInt\":\"3\"," EXEMPLAR("1") "}]}},"
+                  "{\"name\":\"lat\",\"histogram\":{\"aggregationTemporality\":2,\"dataPoints\":[{"
+                  "\"count\":\"2\",\"sum\":1,\"bucketCounts\":[\"1\",\"1\"],\"explicitBounds\":[0.5],"
+                  EXEMPLAR("0.75") "}]}}"),
+           1);
+    char *t = scrape(c, PM_FMT_OPENMETRICS);
+    const char *ex = " # {trace_id=\"5b8efff798038103d269b633813fc60c\","
+                     "span_id=\"eee19b7ec3c1b174\"}";
+    char want[512];
+    snprintf(want, sizeof want, "req_total{" L "} 3%s 1 1700000000.500000000\n", ex);
+    cr_assert(strstr(t, want), "%s", t);
+    snprintf(want, sizeof want, "lat_bucket{" L ",le=\"0.5\"} 1\nlat_bucket{" L
+             ",le=\"+Inf\"} 2%s 0.75 1700000000.500000000\n", ex);
+    cr_assert(strstr(t, want), "%s", t);
+    /* Not in the 0.0.4 text format, which has no exemplars. */
+    cr_assert_null(strstr(scrape(c, PM_FMT_TEXT), "trace_id"));
+    /* A later point without exemplars keeps the last one. */
+    ingest(c, RES("{\"name\":\"req\",\"sum\":{\"aggregationTemporality\":2,\"isMonotonic\":true,"
+                  "\"dataPoints\":[{\"asInt\":\"4\"}]}}"),
+           2);
+    snprintf(want, sizeof want, "req_total{" L "} 4%s 1 1700000000.500000000\n", ex);
+    cr_assert(strstr(scrape(c, PM_FMT_OPENMETRICS), want));
+    pm_core_free(c);
+}
+
+Test(prometheus, exponential_histogram_downscaled_to_schema_8)
+{
+    pm_core *c = core();
+    /* scale 9, buckets 0..3: at scale 8 they are buckets 0 and 1. */
+    ingest(c, RES("{\"name\":\"e\",\"exponentialHistogram\":{\"aggregationTemporality\":1,"
+                  "\"dataPoints\":[{\"count\":\"4\",\"sum\":4.2,\"scale\":9,"
+                  "\"positive\":{\"offset\":0,\"bucketCounts\":[\"1\",\"1\",\"1\",\"1\"]},"
+                  "\"timeUnixNano\":\"1\"}]}}"),
+           1);
+    /* the same layout again: a delta, added */
+    ingest(c, RES("{\"name\":\"e\",\"exponentialHistogram\":{\"aggregationTemporality\":1,"
+                  "\"dataPoints\":[{\"count\":\"4\",\"sum\":4.2,\"scale\":9,"
+                  "\"positive\":{\"offset\":0,\"bucketCounts\":[\"1\",\"1\",\"1\",\"1\"]},"
+                  "\"timeUnixNano\":\"2\"}]}}"),
+           2);
+    char *t = scrape(c, PM_FMT_TEXT);
+    /* base 2^(2^-8): bounds base^1 and base^2 */
+    cr_assert(strstr(t, "e_bucket{" L ",le=\"0\"} 0\n"), "%s", t);
+    cr_assert(strstr(t, "e_bucket{" L ",le=\"1.0027112750502025\"} 4\n"), "%s", t);
+    cr_assert(strstr(t, "e_bucket{" L ",le=\"1.0054299011128027\"} 8\n"), "%s", t);
+    cr_assert(strstr(t, "e_count{" L "} 8\n"), "%s", t);
+    cr_assert(strstr(t, "e_sum{" L "} 8.4\n"), "%s", t);
+    pm_core_free(c);
+}
+
+Test(prometheus, protobuf_gauge_bytes)
+{
+    pm_core *c = core();
+    ingest(c, "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"g\","
+              "\"description\":\"G.\",\"gauge\":{\"dataPoints\":[{\"asDouble\":1.5,"
+              "\"attributes\":[{\"key\":\"k\",\"value\":{\"stringValue\":\"v\"}}]}]}}]}]}]}",
+           1);
+    ot_buf out = OT_BUF_INIT;
+    cr_assert_eq(pm_render_text(c, PM_FMT_PROTOBUF, &out), 0);
+    /* MetricFamily{name "g", help "G.", type GAUGE, metric{label{k,v},
+     * gauge{value 1.5}}}, length-delimited. */
+    static const unsigned char want[] = {
+        30,   0x0a, 1,    'g',  0x12, 2,    'G',  '.',  0x18, 1,    0x22, 19,
+        0x0a, 6,    0x0a, 1,    'k',  0x12, 1,    'v',  0x12, 9,    0x09, 0,
+        0,    0,    0,    0,    0,    0xf8, 0x3f,
+    };
+    cr_assert_eq(out.len, sizeof want);
+    cr_assert_eq(memcmp(out.data, want, sizeof want), 0);
+    ot_buf_free(&out);
+    pm_core_free(c);
+}
