@@ -720,7 +720,8 @@ int pm_render(pm_core *c, int fmt, pm_scrape *out)
     rctx r = {.c = c, .fmt = fmt};
     ot_mstore_visit(c->store, visit, &r);
     free_tables(&r);
-    qsort(r.fams, r.n_fams, sizeof *r.fams, by_name);
+    if (r.n_fams)
+        qsort(r.fams, r.n_fams, sizeof *r.fams, by_name);
     /* Protobuf: each family's head (length, name, help, type) is a part of
      * its own before its body, so the body is not copied. */
     out->parts = malloc((2 * r.n_fams + 1) * sizeof *out->parts);
