@@ -404,7 +404,8 @@ static size_t put_summary(pm_core *c, const ot_summary_point *p, int64_t now)
 static size_t put_metric(pm_core *c, const ot_metric *m, int64_t now)
 {
     size_t refused = 0;
-    const int DELTA = OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA;
+    const int DELTA =
+        OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA;
     switch (m->data_case) {
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
         for (size_t i = 0; m->gauge && i < m->gauge->n_data_points; i++)
@@ -425,7 +426,8 @@ static size_t put_metric(pm_core *c, const ot_metric *m, int64_t now)
         if (!h || h->aggregation_temporality == 0)
             break;
         for (size_t i = 0; i < h->n_data_points; i++)
-            refused += put_classic(c, h->data_points[i], (int)h->aggregation_temporality == DELTA, now);
+            refused += put_classic(c, h->data_points[i],
+                                   (int)h->aggregation_temporality == DELTA, now);
         break;
     }
     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM: {
@@ -457,7 +459,8 @@ size_t pm_core_ingest(pm_core *c, const ot_metrics_req *req, int64_t now_ns)
             const ot_scope_metrics *sm = rm->scope_metrics[j];
             for (size_t k = 0; k < sm->n_metrics; k++) {
                 const ot_metric *m = sm->metrics[k];
-                if (!m->name || !*m->name || ot_mstore_key_otlp(&c->key, rm->resource, sm->scope, m) < 0)
+                if (!m->name || !*m->name ||
+                    ot_mstore_key_otlp(&c->key, rm->resource, sm->scope, m) < 0)
                     continue;
                 pthread_mutex_lock(&c->help_mu);
                 help_note(c, m->name, m->description, now_ns);

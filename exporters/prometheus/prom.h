@@ -72,7 +72,10 @@ typedef struct pm_exph {
 } pm_exph;
 
 static inline pm_exph *pm_exph_of(pm_state *s) { return (pm_exph *)(void *)(s + 1); }
-static inline uint64_t *pm_exp_counts(pm_state *s) { return (uint64_t *)(void *)(pm_exph_of(s) + 1); }
+static inline uint64_t *pm_exp_counts(pm_state *s)
+{
+    return (uint64_t *)(void *)(pm_exph_of(s) + 1);
+}
 
 /* The last exemplar of a counter or histogram, kept after the state when the
  * stream was made with room for it (its first point had exemplars). */

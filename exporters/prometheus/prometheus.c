@@ -75,9 +75,11 @@ static const ot_key pm_keys[] = {
      .offset = offsetof(pm_cfg, add_metric_suffixes), .def = "true",
      .help = "unit suffixes, _total on counters, _ratio on unit-1 gauges"},
     {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(pm_cfg, tls),
-     .sub = ot_tls_server_keys, .flags = OT_KF_PRESENCE, .help = "serve HTTPS; plain HTTP unless set"},
-    {.name = "max_series", .type = OT_KT_INT, .offset = offsetof(pm_cfg, max_series), .def = "0",
-     .min = 0, .max = 1e9, .help = "new series beyond this are refused and counted; 0: no cap"},
+     .sub = ot_tls_server_keys, .flags = OT_KF_PRESENCE,
+     .help = "serve HTTPS; plain HTTP unless set"},
+    {.name = "max_series", .type = OT_KT_INT, .offset = offsetof(pm_cfg, max_series),
+     .def = "0", .min = 0, .max = 1e9,
+     .help = "new series beyond this are refused and counted; 0: no cap"},
     {.name = "basic_auth", .type = OT_KT_TABLE, .offset = offsetof(pm_cfg, basic_auth),
      .sub = basic_keys, .help = "require HTTP basic auth on scrapes"},
     {0},
@@ -194,6 +196,8 @@ static void *timer_main(void *arg)
 /* ---- the scrape ------------------------------------------------------------- */
 
 typedef struct scrape_out {
+    ot_counter *scrape_us;
+    int64_t t0;
     pm_scrape s;
     size_t part, off;
     bool gzip, zdone;
@@ -248,6 +252,8 @@ static ssize_t scrape_read(void *ctx, char *buf, size_t cap)
 static void scrape_release(void *ctx)
 {
     scrape_out *o = ctx;
+    if (o->scrape_us) /* from the request to the last byte handed to the socket */
+        ot_counter_add(o->scrape_us, (uint64_t)((ot_now_ns() - o->t0) / 1000));
     pm_scrape_free(&o->s);
     if (o->gzip)
         deflateEnd(&o->z);
@@ -314,9 +320,12 @@ static void pm_scrape_fn(ot_http_req *q, void *arg)
             ot_http_resp_header(r, "Content-Encoding", "gzip");
         ot_http_resp_header(r, "Vary", "Accept-Encoding");
     }
+    if (r) {
+        o->scrape_us = pe->scrape_us;
+        o->t0 = t0;
+    }
     ot_http_send(q, 200, r);
     ot_counter_add(pe->scrapes, 1);
-    ot_counter_add(pe->scrape_us, (uint64_t)((ot_now_ns() - t0) / 1000));
 }
 
 /* ---- lifecycle ---------------------------------------------------------------- */
@@ -379,7 +388,7 @@ static void *pm_create(const ot_create_params *p, ot_err *err)
     pe->scrapes = ot_tel_counter("otelite_exporter_prometheus_scrapes_total",
                                  "Scrapes answered.", labels);
     pe->scrape_us = ot_tel_counter("otelite_exporter_prometheus_scrape_microseconds_total",
-                                   "Time spent rendering scrapes.", labels);
+                                   "Time from scrape request to the last byte sent.", labels);
     pe->sent = ot_tel_counter("otelite_exporter_sent_metric_points_total",
                               "Items an exporter delivered.", labels);
     pe->failed = ot_tel_counter("otelite_exporter_send_failed_metric_points_total",

@@ -261,6 +261,7 @@ static bool is_str(const ot_mstore_val *v, const ot_mstore_str *k, const char *n
  * resource's target_info series. */
 static res_ent *resource(rctx *r, const ot_mstore_info *in)
 {
+    bool pb = r->fmt == PM_FMT_PROTOBUF;
     ot_buf *key = &r->tmp;
     ot_buf_reset(key);
     ot_buf_append(key, in->resource.p, (size_t)(in->resource.end - in->resource.p));
@@ -302,20 +303,21 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
             ot_buf_putc(&vb, '/');
         }
         ot_buf_append(&vb, svc.p, svc.n);
-        put_label(r->fmt == PM_FMT_PROTOBUF, &lb, "job", 3, vb.data, vb.len);
+        put_label(pb, &lb, "job", 3, vb.data, vb.len);
         names[nn++] = "job";
     }
     if (inst.n) {
-        put_label(r->fmt == PM_FMT_PROTOBUF, &lb, "instance", 8, inst.p, inst.n);
+        put_label(pb, &lb, "instance", 8, inst.p, inst.n);
         names[nn++] = "instance";
     }
     size_t id_len = lb.len; /* job and instance: target_info's too */
     if (in->scope_name.n) {
-        put_label(r->fmt == PM_FMT_PROTOBUF, &lb, "otel_scope_name", 15, in->scope_name.p, in->scope_name.n);
+        put_label(pb, &lb, "otel_scope_name", 15, in->scope_name.p, in->scope_name.n);
         names[nn++] = "otel_scope_name";
     }
     if (in->scope_version.n) {
-        put_label(r->fmt == PM_FMT_PROTOBUF, &lb, "otel_scope_version", 18, in->scope_version.p, in->scope_version.n);
+        put_label(pb, &lb, "otel_scope_version", 18, in->scope_version.p,
+                  in->scope_version.n);
         names[nn++] = "otel_scope_version";
     }
     /* target_info's labels, and with resource_to_telemetry_conversion the
@@ -334,10 +336,11 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
             continue;
         ot_buf_reset(&vb);
         pm_attr_text(&vb, &v);
-        put_label(r->fmt == PM_FMT_PROTOBUF, &tl, r->name.data, r->name.len, vb.data ? vb.data : "", vb.len);
+        const char *val = vb.data ? vb.data : "";
+        put_label(pb, &tl, r->name.data, r->name.len, val, vb.len);
         n_other++;
         if (r->c->o.resource_to_labels && nn < MAX_LABELS) {
-            put_label(r->fmt == PM_FMT_PROTOBUF, &lb, r->name.data, r->name.len, vb.data ? vb.data : "", vb.len);
+            put_label(pb, &lb, r->name.data, r->name.len, val, vb.len);
             own[nn] = true;
             names[nn++] = strndup(r->name.data, r->name.len);
         }
@@ -345,7 +348,7 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
     for (size_t i = 0; i < r->c->o.n_const && nn < MAX_LABELS + 8; i++) {
         ot_buf_reset(&r->name);
         pm_label_name(&r->name, r->c->o.const_keys[i], strlen(r->c->o.const_keys[i]));
-        put_label(r->fmt == PM_FMT_PROTOBUF, &lb, r->name.data, r->name.len, r->c->o.const_vals[i],
+        put_label(pb, &lb, r->name.data, r->name.len, r->c->o.const_vals[i],
                   strlen(r->c->o.const_vals[i]));
         own[nn] = true;
         names[nn++] = strndup(r->name.data, r->name.len);
@@ -398,6 +401,7 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
  * braces. */
 static void stream_labels(rctx *r, const ot_mstore_info *in, const res_ent *re)
 {
+    bool pb = r->fmt == PM_FMT_PROTOBUF;
     lab labs[MAX_LABELS];
     size_t n = 0;
     ot_buf *names = &r->name;
@@ -449,8 +453,8 @@ static void stream_labels(rctx *r, const ot_mstore_info *in, const res_ent *re)
                     ot_buf_putc(&r->tmp, ';');
                 pm_attr_text(&r->tmp, &labs[j].val);
             }
-            put_label(r->fmt == PM_FMT_PROTOBUF, b, labs[i].name, labs[i].name_len, r->tmp.data ? r->tmp.data : "",
-                      r->tmp.len);
+            put_label(pb, b, labs[i].name, labs[i].name_len,
+                      r->tmp.data ? r->tmp.data : "", r->tmp.len);
         }
         i = e;
     }

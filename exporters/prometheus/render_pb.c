@@ -219,8 +219,8 @@ void pm_pb_family_head(ot_buf *out, const char *name, const char *help, int kind
                : kind == PM_SUMMARY   ? T_SUMMARY
                : kind == PM_HISTOGRAM ? T_HISTOGRAM
                                       : T_GAUGE;
-    size_t len = 1 + varint_len(nl) + nl + 1 + varint_len(hl) + hl + 1 + varint_len((uint64_t)type) +
-                 body_len;
+    size_t len = 1 + varint_len(nl) + nl + 1 + varint_len(hl) + hl + 1 +
+                 varint_len((uint64_t)type) + body_len;
     pm_pb_varint(out, len);
     f_bytes(out, MF_NAME, name, nl);
     f_bytes(out, MF_HELP, help ? help : "", hl);

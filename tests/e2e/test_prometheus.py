@@ -386,3 +386,26 @@ def test_real_prometheus_scrapes_protobuf_with_native_histograms(agent_factory, 
         assert p.query('size_bytes_bucket{job="pb"}') is None  # native, not classic
     finally:
         p.stop()
+
+
+def test_reload_keeps_series_and_rebinds_a_changed_exporter(agent_factory, ports):
+    import signal
+    http, prom, tel = ports
+    a = start(agent_factory, config(http, prom, tel), tel)
+    post_json(http, "/v1/metrics", metrics_body(time.time()))
+    # the exporter's config is unchanged (only the telemetry level is): it is kept, series too
+    a.config.write_text(config(http, prom, tel).replace(
+        "  telemetry:\n", "  telemetry:\n    logs:\n      level: debug\n"))
+    a.signal(signal.SIGHUP)
+    a.wait_log("config reloaded")
+    text = scrape(prom)[2].decode()
+    assert f"mem_used_bytes{{{L}}} 1048576\n" in text
+    # a changed exporter is a new one on the same port, which it can bind
+    a.config.write_text(config(http, prom, tel, "    namespace: app\n"))
+    a.signal(signal.SIGHUP)
+    a.wait_log("config reloaded", count=2)
+    post_json(http, "/v1/metrics", metrics_body(time.time()))
+    text = wait_for(lambda: (lambda t: t if "app_mem_used_bytes" in t else None)(
+        scrape(prom)[2].decode()), 10, "namespaced series")
+    assert "\nmem_used_bytes" not in text
+    assert a.stop() == 0
