@@ -19,7 +19,32 @@ typedef struct fam {
     int kind;
     ot_buf buf;  /* text: HELP, TYPE, samples; protobuf: the metric fields */
     char *help;  /* protobuf: written with the head once the body is done */
+    /* Full blocks before buf: a big family grows by blocks, never by
+     * copying what it holds, and each block is freed once sent. */
+    ot_buf *done;
+    size_t n_done, cap_done;
+    size_t done_len;
 } fam;
+
+#define BLOCK (256u << 10)
+
+/* Moves a full buf to the done blocks. */
+static void next_block(fam *f)
+{
+    if (f->buf.len < BLOCK || f->buf.oom)
+        return;
+    if (f->n_done == f->cap_done) {
+        size_t cap = f->cap_done ? f->cap_done * 2 : 8;
+        ot_buf *d = realloc(f->done, cap * sizeof *d);
+        if (!d)
+            return; /* buf keeps growing instead */
+        f->done = d;
+        f->cap_done = cap;
+    }
+    f->done_len += f->buf.len;
+    f->done[f->n_done++] = f->buf;
+    f->buf = (ot_buf)OT_BUF_INIT;
+}
 
 typedef struct metric_ent {
     char *key; /* name \0 unit \0 type monotonic */
@@ -217,7 +242,7 @@ static fam *family(rctx *r, const char *name, int kind, const char *otel_name, s
         r->cap_fams = cap;
     }
     fam *f = &r->fams[r->n_fams];
-    *f = (fam){strdup(name), kind, OT_BUF_INIT, NULL};
+    *f = (fam){strdup(name), kind, OT_BUF_INIT, NULL, NULL, 0, 0, 0};
     if (!f->name)
         return NULL;
     v[i] = (fam_slot){++r->n_fams, h};
@@ -684,6 +709,7 @@ static int visit(void *ctx, const ot_mstore_stream *st)
     if (!re)
         return r->err = -1;
     stream_labels(r, &in, re);
+    next_block(&r->fams[fi]);
     samples(r, &r->fams[fi], s);
     return 0;
 }
@@ -728,21 +754,36 @@ int pm_render(pm_core *c, int fmt, pm_scrape *out)
         qsort(r.fams, r.n_fams, sizeof *r.fams, by_name);
     /* Protobuf: each family's head (length, name, help, type) is a part of
      * its own before its body, so the body is not copied. */
-    out->parts = malloc((2 * r.n_fams + 1) * sizeof *out->parts);
+    size_t n_parts = 2 * r.n_fams + 1;
+    for (size_t i = 0; i < r.n_fams; i++)
+        n_parts += r.fams[i].n_done;
+    out->parts = malloc(n_parts * sizeof *out->parts);
     out->n = 0;
     if (!out->parts)
         r.err = -1;
     for (size_t i = 0; i < r.n_fams; i++) {
         fam *f = &r.fams[i];
-        if (out->parts && !f->buf.oom && fmt == PM_FMT_PROTOBUF) {
+        bool ok = out->parts && !f->buf.oom;
+        for (size_t k = 0; k < f->n_done; k++)
+            ok = ok && !f->done[k].oom;
+        if (ok && fmt == PM_FMT_PROTOBUF) {
             ot_buf head = OT_BUF_INIT;
-            pm_pb_family_head(&head, f->name, f->help, f->kind, f->buf.len);
+            pm_pb_family_head(&head, f->name, f->help, f->kind, f->done_len + f->buf.len);
             out->parts[out->n++] = head;
         }
-        if (out->parts && !f->buf.oom)
+        for (size_t k = 0; k < f->n_done; k++) {
+            if (ok)
+                out->parts[out->n++] = f->done[k];
+            else
+                ot_buf_free(&f->done[k]);
+        }
+        if (ok)
             out->parts[out->n++] = f->buf;
         else
             ot_buf_free(&f->buf);
+        if (!ok)
+            r.err = -1;
+        free(f->done);
         free(f->name);
         free(f->help);
     }

@@ -409,3 +409,22 @@ def test_reload_keeps_series_and_rebinds_a_changed_exporter(agent_factory, ports
         scrape(prom)[2].decode()), 10, "namespaced series")
     assert "\nmem_used_bytes" not in text
     assert a.stop() == 0
+
+
+def test_big_scrape_streams_plain_and_gzip_the_same(agent_factory, ports):
+    http, prom, tel = ports
+    start(agent_factory, config(http, prom, tel), tel)
+    for r in range(4):
+        pts = [{"asInt": str(i), "attributes": [sattr("series", f"s-{r}-{i:05d}-" + "x" * 40)]}
+               for i in range(2500)]
+        body = {"resourceMetrics": [{"resource": RESOURCE, "scopeMetrics": [{"metrics": [
+            {"name": "many", "gauge": {"dataPoints": pts}}]}]}]}
+        assert post_json(http, "/v1/metrics", body)[0] == 200
+    _, headers, plain = scrape(prom)
+    assert int(headers["Content-Length"]) == len(plain) > 3 * 256 * 1024  # several blocks
+    _, headers, gz = scrape(prom, {"Accept-Encoding": "gzip"})
+    assert headers["Content-Encoding"] == "gzip" and len(gz) < len(plain) // 4
+    text = gzip.decompress(gz).decode()
+    assert text == plain.decode()
+    assert text.count("\nmany{") + text.startswith("many{") == 10000
+    promtool_check(text)

@@ -448,3 +448,42 @@ Test(prometheus, protobuf_gauge_bytes)
     ot_buf_free(&out);
     pm_core_free(c);
 }
+
+Test(prometheus, a_big_family_spans_blocks_and_stays_one_family)
+{
+    pm_core *c = core();
+    ot_buf json = OT_BUF_INIT;
+    for (int round = 0; round < 10; round++) {
+        ot_buf_reset(&json);
+        ot_buf_puts(&json, "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":"
+                           "\"many\",\"gauge\":{\"dataPoints\":[");
+        for (int i = 0; i < 1000; i++)
+            ot_buf_printf(&json, "%s{\"asInt\":\"%d\",\"attributes\":[{\"key\":\"a_fairly_long"
+                                 "_attribute_name\",\"value\":{\"stringValue\":\"value-%06d-pad"
+                                 "ding-padding-padding\"}}]}",
+                          i ? "," : "", i, round * 1000 + i);
+        ot_buf_puts(&json, "]}}]}]}]}");
+        ot_buf_putc(&json, 0);
+        ingest(c, json.data, 1);
+    }
+    ot_buf_free(&json);
+    pm_scrape s;
+    cr_assert_eq(pm_render(c, PM_FMT_TEXT, &s), 0);
+    cr_assert_gt(s.n, 2, "one family in several blocks");
+    ot_buf all = OT_BUF_INIT;
+    for (size_t i = 0; i < s.n; i++)
+        ot_buf_append(&all, s.parts[i].data, s.parts[i].len);
+    pm_scrape_free(&s);
+    ot_buf_putc(&all, 0);
+    size_t lines = 0, helps = 0;
+    for (const char *p = all.data; (p = strchr(p, '\n')); p++)
+        lines++;
+    for (const char *p = all.data; (p = strstr(p, "# HELP")); p++)
+        helps++;
+    cr_assert_eq(lines, 10002);
+    cr_assert_eq(helps, 1);
+    cr_assert(strstr(all.data, "many{a_fairly_long_attribute_name=\"value-009999-padding-padding-"
+                               "padding\"} 999\n"));
+    ot_buf_free(&all);
+    pm_core_free(c);
+}
