@@ -246,6 +246,7 @@ def test_basic_auth_and_tls(agent_factory, ports, tmp_path, monkeypatch):
     auth = "Basic " + base64.b64encode(b"scraper:s3cret").decode()
     status, _, body = scrape(prom, {"Authorization": auth}, ctx=ctx, scheme="https")
     assert status == 200 and b"http_requests_total" in body
+    promtool_check(body.decode())
 
 
 def test_duplicate_listener_is_a_config_error(tmp_path):
@@ -408,6 +409,7 @@ def test_reload_keeps_series_and_rebinds_a_changed_exporter(agent_factory, ports
     text = wait_for(lambda: (lambda t: t if "app_mem_used_bytes" in t else None)(
         scrape(prom)[2].decode()), 10, "namespaced series")
     assert "\nmem_used_bytes" not in text
+    promtool_check(text)
     assert a.stop() == 0
 
 
