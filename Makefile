@@ -181,13 +181,15 @@ fuzz: fuzz-build
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 
-bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger
+bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BUILD)/bench-prom
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 	@echo; echo "filter processor, 5 conditions (tests/bench/bench_filter.c):"
 	@$(BUILD)/bench-filter
 	@echo; $(BUILD)/bench-store
 	@echo; echo "jaeger translation and encoding (tests/bench/bench_jaeger.c):"
 	@$(BUILD)/bench-jaeger
+	@echo; $(BUILD)/bench-prom 100000
+	@echo; $(BUILD)/bench-prom 1000000
 
 # Filter cost per span with 5 conditions: a micro-benchmark, not a scenario.
 $(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
@@ -199,6 +201,10 @@ $(BUILD)/bench-dsd-parse: $(BUILD)/obj/tests/bench/bench_dsd_parse.o $(BUILD)/li
 
 # Metric stream store: lookups/s of existing streams, bytes per stream.
 $(BUILD)/bench-store: $(BUILD)/obj/tests/bench/bench_store.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# Prometheus exporter: ingestion, bytes per series, scrape time, ingestion while scraped.
+$(BUILD)/bench-prom: $(BUILD)/obj/tests/bench/bench_prom.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # Jaeger translation and encoding cost per span: a micro-benchmark.

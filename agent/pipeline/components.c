@@ -6,6 +6,7 @@
 
 extern const ot_factory ot_otlp_receiver;
 extern const ot_factory ot_file_exporter;
+extern const ot_factory ot_prometheus_exporter;
 extern const ot_factory ot_otlp_exporter, ot_otlp_grpc_exporter, ot_otlphttp_exporter;
 extern const ot_factory ot_file_storage_extension;
 extern const ot_factory ot_batch_processor, ot_memory_limiter_processor;
@@ -14,6 +15,7 @@ extern const ot_factory ot_filter_processor, ot_attributes_processor, ot_resourc
 const ot_factory *const ot_factories[] = {
     &ot_otlp_receiver,
     &ot_file_exporter,
+    &ot_prometheus_exporter,
     &ot_otlp_exporter,
     &ot_otlp_grpc_exporter,
     &ot_otlphttp_exporter,

@@ -338,14 +338,15 @@ static void check_endpoints(ot_plan *p, const svc_config *sc, ot_diags *d)
         recs[n++] = (listen_rec){&p->telemetry.metrics_endpoint, "service.telemetry.metrics"};
     for (size_t i = 0; i < p->n_comps; i++) {
         ot_plan_comp *c = &p->comps[i];
-        if (c->kind != OT_RECEIVER || !c->factory->listens || !c->used)
+        if ((c->kind != OT_RECEIVER && c->kind != OT_EXPORTER) || !c->factory->listens || !c->used)
             continue;
         const ot_endpoint *eps[8];
         size_t k = c->factory->listens(c->cfg, eps, 8);
         for (size_t j = 0; j < k && n < 64; j++) {
             for (size_t m = 0; m < n; m++)
                 if (same_endpoint(eps[j], recs[m].ep)) {
-                    char *path = ot_arena_sprintf(ot_config_arena(p->config), "receivers.%s", c->id);
+                    char *path = ot_arena_sprintf(ot_config_arena(p->config), "%s.%s",
+                                                  ot_kind_section(c->kind), c->id);
                     ot_diag_add(d, OT_SEV_ERROR, c->node, path,
                                 "endpoint %s is also used by %s", eps[j]->text, recs[m].who);
                 }

@@ -1,0 +1,816 @@
+/* render.c: a scrape of the prometheus exporter. One walk of the store
+ * (ot_mstore_visit copies a stripe at a time, so ingestion never waits on a
+ * scrape for more than one stripe's copy) writes each stream's samples into
+ * its family's buffer, so a family is one block however its streams are
+ * spread over the store; the response then sends the blocks in name order
+ * and frees each once sent. What depends only on the metric (its family
+ * name) or on the resource and scope (job, instance, scope labels,
+ * target_info) is worked out once per scrape, not per stream. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prom.h"
+#include "render_int.h"
+
+typedef struct fam {
+    char *name;
+    int kind;
+    ot_buf buf;  /* text: HELP, TYPE, samples; protobuf: the metric fields */
+    char *help;  /* protobuf: written with the head once the body is done */
+    /* Full blocks before buf: a big family grows by blocks, never by
+     * copying what it holds, and each block is freed once sent. */
+    ot_buf *done;
+    size_t n_done, cap_done;
+    size_t done_len;
+} fam;
+
+#define BLOCK (256u << 10)
+
+/* Moves a full buf to the done blocks. */
+static void next_block(fam *f)
+{
+    if (f->buf.len < BLOCK || f->buf.oom)
+        return;
+    if (f->n_done == f->cap_done) {
+        size_t cap = f->cap_done ? f->cap_done * 2 : 8;
+        ot_buf *d = realloc(f->done, cap * sizeof *d);
+        if (!d)
+            return; /* buf keeps growing instead */
+        f->done = d;
+        f->cap_done = cap;
+    }
+    f->done_len += f->buf.len;
+    f->done[f->n_done++] = f->buf;
+    f->buf = (ot_buf)OT_BUF_INIT;
+}
+
+typedef struct metric_ent {
+    char *key; /* name \0 unit \0 type monotonic */
+    size_t key_len;
+    size_t fam; /* index into families; (size_t)-1: unused slot */
+    bool used;
+} metric_ent;
+
+typedef struct res_ent {
+    char *key; /* resource bytes, scope name \0 version */
+    size_t key_len;
+    char *labels; /* ,job="…",… as they follow a stream's own labels */
+    size_t labels_len;
+    char **names; /* the label names in labels: a point attribute of the same name gives way */
+    size_t n_names;
+    bool used;
+} res_ent;
+
+typedef struct table {
+    void *v;
+    size_t n, cap;
+} table;
+
+typedef struct rctx {
+    pm_core *c;
+    int fmt;
+    fam *fams;
+    size_t n_fams, cap_fams;
+    table fam_by_name; /* size_t indexes + 1, hashed by name */
+    table metrics;     /* metric_ent */
+    table resources;   /* res_ent */
+    table targets;     /* res_ent (labels: target_info's), by resource bytes */
+    ot_buf tmp, labels, name;
+    pm_pb_scratch pb;
+    int err;
+} rctx;
+
+/* ---- small hash tables -------------------------------------------------- */
+
+static void *slot_of(table *t, size_t esz, uint64_t h, const char *key, size_t len,
+                     bool (*same)(const void *e, const char *key, size_t len),
+                     bool (*used)(const void *e), bool *found)
+{
+    if ((t->n + 1) * 2 > t->cap)
+        return NULL;
+    size_t i = (size_t)h & (t->cap - 1);
+    for (;;) {
+        char *e = (char *)t->v + i * esz;
+        if (!used(e)) {
+            *found = false;
+            return e;
+        }
+        if (same(e, key, len)) {
+            *found = true;
+            return e;
+        }
+        i = (i + 1) & (t->cap - 1);
+    }
+}
+
+static int grow(table *t, size_t esz, uint64_t (*hash_of)(const void *e),
+                bool (*used)(const void *e))
+{
+    if ((t->n + 1) * 2 <= t->cap)
+        return 0;
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    char *v = calloc(cap, esz);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < t->cap; i++) {
+        char *e = (char *)t->v + i * esz;
+        if (!used(e))
+            continue;
+        size_t j = (size_t)hash_of(e) & (cap - 1);
+        while (used(v + j * esz))
+            j = (j + 1) & (cap - 1);
+        memcpy(v + j * esz, e, esz);
+    }
+    free(t->v);
+    t->v = v;
+    t->cap = cap;
+    return 0;
+}
+
+static bool me_used(const void *e) { return ((const metric_ent *)e)->used; }
+static bool me_same(const void *e, const char *k, size_t n)
+{
+    const metric_ent *m = e;
+    return m->key_len == n && memcmp(m->key, k, n) == 0;
+}
+static uint64_t me_hash(const void *e)
+{
+    const metric_ent *m = e;
+    return ot_mstore_hash(m->key, m->key_len, 1);
+}
+static bool re_used(const void *e) { return ((const res_ent *)e)->used; }
+static bool re_same(const void *e, const char *k, size_t n)
+{
+    const res_ent *r = e;
+    return r->key_len == n && memcmp(r->key, k, n) == 0;
+}
+static uint64_t re_hash(const void *e)
+{
+    const res_ent *r = e;
+    return ot_mstore_hash(r->key, r->key_len, 2);
+}
+
+typedef struct fam_slot {
+    size_t idx1; /* index + 1; 0: empty */
+    uint64_t h;
+} fam_slot;
+
+/* ---- families ----------------------------------------------------------- */
+
+static void header(rctx *r, fam *f, const char *otel_name, size_t otel_len, const char *unit)
+{
+    ot_buf *b = &f->buf;
+    const char *type = f->kind == PM_COUNTER ? "counter"
+                       : f->kind == PM_HISTOGRAM ? "histogram"
+                       : f->kind == PM_SUMMARY ? "summary"
+                                               : "gauge";
+    size_t nl = strlen(f->name);
+    if (r->fmt == PM_FMT_OPENMETRICS && f->kind == PM_COUNTER && nl > 6 &&
+        strcmp(f->name + nl - 6, "_total") == 0)
+        nl -= 6; /* the family is named without it; the sample keeps it */
+    ot_buf_reset(&r->tmp);
+    if (otel_name)
+        pm_core_help(r->c, otel_name, otel_len, &r->tmp);
+    if (!r->tmp.len && otel_name)
+        ot_buf_append(&r->tmp, otel_name, otel_len);
+    else if (!otel_name)
+        ot_buf_puts(&r->tmp, "Target metadata");
+    if (r->fmt == PM_FMT_PROTOBUF) {
+        f->help = strndup(r->tmp.data ? r->tmp.data : "", r->tmp.len);
+        return;
+    }
+    ot_buf_puts(b, "# HELP ");
+    ot_buf_append(b, f->name, nl);
+    ot_buf_putc(b, ' ');
+    pm_escape(b, r->tmp.data ? r->tmp.data : "", r->tmp.len, r->fmt != PM_FMT_OPENMETRICS);
+    ot_buf_puts(b, "\n# TYPE ");
+    ot_buf_append(b, f->name, nl);
+    ot_buf_printf(b, " %s\n", type);
+    size_t ul = unit ? strlen(unit) : 0;
+    if (r->fmt == PM_FMT_OPENMETRICS && ul && nl > ul + 1 && f->name[nl - ul - 1] == '_' &&
+        memcmp(f->name + nl - ul, unit, ul) == 0) {
+        ot_buf_puts(b, "# UNIT ");
+        ot_buf_append(b, f->name, nl);
+        ot_buf_printf(b, " %s\n", unit);
+    }
+}
+
+/* The family named name (created with kind when new); NULL when the name
+ * belongs to a family of another kind, or on out-of-memory. */
+static fam *family(rctx *r, const char *name, int kind, const char *otel_name, size_t otel_len,
+                   const char *unit, size_t *idx)
+{
+    table *t = &r->fam_by_name;
+    size_t nl = strlen(name);
+    uint64_t h = ot_mstore_hash(name, nl, 3);
+    if ((t->n + 1) * 2 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        fam_slot *v = calloc(cap, sizeof *v);
+        if (!v)
+            return NULL;
+        for (size_t i = 0; i < t->cap; i++) {
+            fam_slot *e = (fam_slot *)t->v + i;
+            if (!e->idx1)
+                continue;
+            size_t j = (size_t)e->h & (cap - 1);
+            while (v[j].idx1)
+                j = (j + 1) & (cap - 1);
+            v[j] = *e;
+        }
+        free(t->v);
+        t->v = v;
+        t->cap = cap;
+    }
+    fam_slot *v = t->v;
+    size_t i = (size_t)h & (t->cap - 1);
+    while (v[i].idx1) {
+        fam *f = &r->fams[v[i].idx1 - 1];
+        if (v[i].h == h && strcmp(f->name, name) == 0) {
+            *idx = v[i].idx1 - 1;
+            return f->kind == kind ? f : NULL;
+        }
+        i = (i + 1) & (t->cap - 1);
+    }
+    if (r->n_fams == r->cap_fams) {
+        size_t cap = r->cap_fams ? r->cap_fams * 2 : 32;
+        fam *nf = realloc(r->fams, cap * sizeof *nf);
+        if (!nf)
+            return NULL;
+        r->fams = nf;
+        r->cap_fams = cap;
+    }
+    fam *f = &r->fams[r->n_fams];
+    *f = (fam){strdup(name), kind, OT_BUF_INIT, NULL, NULL, 0, 0, 0};
+    if (!f->name)
+        return NULL;
+    v[i] = (fam_slot){++r->n_fams, h};
+    t->n++;
+    *idx = r->n_fams - 1;
+    header(r, f, otel_name, otel_len, unit);
+    return f;
+}
+
+/* ---- labels ------------------------------------------------------------- */
+
+typedef struct lab {
+    char *name; /* sanitised, in r->tmp-independent storage */
+    size_t name_len;
+    ot_mstore_str key;
+    ot_mstore_val val;
+} lab;
+
+#define MAX_LABELS 128
+
+/* One label: text (",name=\"value\"") or a protobuf LabelPair. */
+static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const char *val, size_t vl)
+{
+    if (pb) {
+        pm_pb_label(b, name, nl, val, vl);
+        return;
+    }
+    ot_buf_putc(b, ',');
+    ot_buf_append(b, name, nl);
+    ot_buf_puts(b, "=\"");
+    pm_escape(b, val, vl, false);
+    ot_buf_putc(b, '"');
+}
+
+static bool is_str(const ot_mstore_val *v, const ot_mstore_str *k, const char *name)
+{
+    return k->n == strlen(name) && memcmp(k->p, name, k->n) == 0 && v->type;
+}
+
+/* The labels every stream of a resource and scope carries, and the
+ * resource's target_info series. */
+static res_ent *resource(rctx *r, const ot_mstore_info *in)
+{
+    bool pb = r->fmt == PM_FMT_PROTOBUF;
+    ot_buf *key = &r->tmp;
+    ot_buf_reset(key);
+    ot_buf_append(key, in->resource.p, (size_t)(in->resource.end - in->resource.p));
+    size_t res_len = key->len;
+    ot_buf_append(key, in->scope_name.p, in->scope_name.n);
+    ot_buf_putc(key, 0);
+    ot_buf_append(key, in->scope_version.p, in->scope_version.n);
+    if (key->oom || grow(&r->resources, sizeof(res_ent), re_hash, re_used) < 0)
+        return NULL;
+    bool found = false;
+    res_ent *e = slot_of(&r->resources, sizeof(res_ent), ot_mstore_hash(key->data, key->len, 2),
+                         key->data, key->len, re_same, re_used, &found);
+    if (!e)
+        return NULL;
+    if (found)
+        return e;
+    ot_buf lb = OT_BUF_INIT, vb = OT_BUF_INIT, tl = OT_BUF_INIT;
+    char *names[MAX_LABELS + 8];
+    bool own[MAX_LABELS + 8] = {0};
+    size_t nn = 0;
+    ot_mstore_iter it = in->resource;
+    ot_mstore_str k;
+    ot_mstore_val v;
+    ot_mstore_str svc = {0}, ns = {0}, inst = {0};
+    while (ot_mstore_next_kv(&it, &k, &v)) {
+        if (v.type != OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE)
+            continue;
+        if (is_str(&v, &k, "service.name"))
+            svc = v.s;
+        else if (is_str(&v, &k, "service.namespace"))
+            ns = v.s;
+        else if (is_str(&v, &k, "service.instance.id"))
+            inst = v.s;
+    }
+    if (svc.n) {
+        ot_buf_reset(&vb);
+        if (ns.n) {
+            ot_buf_append(&vb, ns.p, ns.n);
+            ot_buf_putc(&vb, '/');
+        }
+        ot_buf_append(&vb, svc.p, svc.n);
+        put_label(pb, &lb, "job", 3, vb.data, vb.len);
+        names[nn++] = "job";
+    }
+    if (inst.n) {
+        put_label(pb, &lb, "instance", 8, inst.p, inst.n);
+        names[nn++] = "instance";
+    }
+    size_t id_len = lb.len; /* job and instance: target_info's too */
+    if (in->scope_name.n) {
+        put_label(pb, &lb, "otel_scope_name", 15, in->scope_name.p, in->scope_name.n);
+        names[nn++] = "otel_scope_name";
+    }
+    if (in->scope_version.n) {
+        put_label(pb, &lb, "otel_scope_version", 18, in->scope_version.p,
+                  in->scope_version.n);
+        names[nn++] = "otel_scope_version";
+    }
+    /* target_info's labels, and with resource_to_telemetry_conversion the
+     * same on every series. */
+    ot_buf_append(&tl, lb.data ? lb.data : "", id_len);
+    size_t n_other = 0;
+    it = in->resource;
+    while (ot_mstore_next_kv(&it, &k, &v)) {
+        if (is_str(&v, &k, "service.name") || is_str(&v, &k, "service.namespace") ||
+            is_str(&v, &k, "service.instance.id"))
+            continue;
+        ot_buf_reset(&r->name);
+        pm_label_name(&r->name, k.p, k.n);
+        if (!r->name.len || (r->name.len == 3 && !memcmp(r->name.data, "job", 3)) ||
+            (r->name.len == 8 && !memcmp(r->name.data, "instance", 8)))
+            continue;
+        ot_buf_reset(&vb);
+        pm_attr_text(&vb, &v);
+        const char *val = vb.data ? vb.data : "";
+        put_label(pb, &tl, r->name.data, r->name.len, val, vb.len);
+        n_other++;
+        if (r->c->o.resource_to_labels && nn < MAX_LABELS) {
+            put_label(pb, &lb, r->name.data, r->name.len, val, vb.len);
+            own[nn] = true;
+            names[nn++] = strndup(r->name.data, r->name.len);
+        }
+    }
+    for (size_t i = 0; i < r->c->o.n_const && nn < MAX_LABELS + 8; i++) {
+        ot_buf_reset(&r->name);
+        pm_label_name(&r->name, r->c->o.const_keys[i], strlen(r->c->o.const_keys[i]));
+        put_label(pb, &lb, r->name.data, r->name.len, r->c->o.const_vals[i],
+                  strlen(r->c->o.const_vals[i]));
+        own[nn] = true;
+        names[nn++] = strndup(r->name.data, r->name.len);
+    }
+    *e = (res_ent){malloc(key->len ? key->len : 1), key->len, NULL, 0, NULL, nn, true};
+    if (e->key)
+        memcpy(e->key, key->data, key->len);
+    e->labels = lb.data ? lb.data : strdup("");
+    e->labels_len = lb.len;
+    e->names = malloc((nn ? nn : 1) * sizeof *e->names);
+    for (size_t i = 0; i < nn; i++) {
+        char *s = own[i] ? names[i] : strdup(names[i]);
+        if (e->names)
+            e->names[i] = s;
+        else
+            free(s);
+    }
+    if (!e->names)
+        e->n_names = 0;
+    r->resources.n++;
+    /* One target_info per resource (not per scope), when it says more than
+     * job and instance. */
+    if (n_other && grow(&r->targets, sizeof(res_ent), re_hash, re_used) == 0) {
+        res_ent *t = slot_of(&r->targets, sizeof(res_ent), ot_mstore_hash(e->key, res_len, 2),
+                             e->key, res_len, re_same, re_used, &found);
+        if (!found && t) {
+            *t = (res_ent){malloc(res_len ? res_len : 1), res_len, NULL, 0, NULL, 0, true};
+            if (t->key)
+                memcpy(t->key, e->key, res_len);
+            r->targets.n++;
+            size_t idx;
+            fam *f = family(r, "target_info", PM_GAUGE, NULL, 0, NULL, &idx);
+            if (f && r->fmt == PM_FMT_PROTOBUF) {
+                pm_state one = {.kind = PM_GAUGE, .value = 1};
+                pm_pb_metric(&f->buf, &r->pb, &tl, &one, 0);
+            } else if (f) {
+                ot_buf_puts(&f->buf, "target_info{");
+                ot_buf_append(&f->buf, tl.data + 1, tl.len - 1);
+                ot_buf_puts(&f->buf, "} 1\n");
+            }
+        }
+    }
+    ot_buf_free(&vb);
+    ot_buf_free(&tl);
+    return e;
+}
+
+/* The stream's own labels, sanitised, sorted, names that collide joined
+ * with ';' in key order; then the resource's. Into r->labels, without
+ * braces. */
+static void stream_labels(rctx *r, const ot_mstore_info *in, const res_ent *re)
+{
+    bool pb = r->fmt == PM_FMT_PROTOBUF;
+    lab labs[MAX_LABELS];
+    size_t n = 0;
+    ot_buf *names = &r->name;
+    ot_buf_reset(names);
+    ot_mstore_iter it = in->attrs;
+    ot_mstore_str k;
+    ot_mstore_val v;
+    size_t offs[MAX_LABELS];
+    while (n < MAX_LABELS && ot_mstore_next_kv(&it, &k, &v)) {
+        offs[n] = names->len;
+        pm_label_name(names, k.p, k.n);
+        labs[n] = (lab){NULL, names->len - offs[n], k, v};
+        n++;
+    }
+    if (names->oom)
+        n = 0;
+    for (size_t i = 0; i < n; i++)
+        labs[i].name = names->data + offs[i];
+    for (size_t i = 1; i < n; i++) { /* insertion sort: stable, and n is small */
+        lab x = labs[i];
+        size_t j = i;
+        while (j > 0) {
+            lab *p = &labs[j - 1];
+            size_t m = p->name_len < x.name_len ? p->name_len : x.name_len;
+            int c = memcmp(p->name, x.name, m);
+            if (c < 0 || (c == 0 && p->name_len <= x.name_len))
+                break;
+            labs[j] = *p;
+            j--;
+        }
+        labs[j] = x;
+    }
+    ot_buf *b = &r->labels;
+    ot_buf_reset(b);
+    for (size_t i = 0; i < n;) {
+        bool shadowed = false;
+        for (size_t j = 0; j < re->n_names; j++)
+            if (strlen(re->names[j]) == labs[i].name_len &&
+                memcmp(re->names[j], labs[i].name, labs[i].name_len) == 0)
+                shadowed = true;
+        size_t e = i + 1;
+        while (e < n && labs[e].name_len == labs[i].name_len &&
+               memcmp(labs[e].name, labs[i].name, labs[i].name_len) == 0)
+            e++;
+        if (!shadowed) {
+            ot_buf_reset(&r->tmp);
+            for (size_t j = i; j < e; j++) {
+                if (j > i)
+                    ot_buf_putc(&r->tmp, ';');
+                pm_attr_text(&r->tmp, &labs[j].val);
+            }
+            put_label(pb, b, labs[i].name, labs[i].name_len,
+                      r->tmp.data ? r->tmp.data : "", r->tmp.len);
+        }
+        i = e;
+    }
+    ot_buf_append(b, re->labels, re->labels_len);
+}
+
+/* ---- samples ------------------------------------------------------------- */
+
+static void hex(ot_buf *b, const uint8_t *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        ot_buf_putc(b, digits[p[i] >> 4]);
+        ot_buf_putc(b, digits[p[i] & 15]);
+    }
+}
+
+/* OpenMetrics: " # {trace_id=…,span_id=…} value timestamp". */
+static void exemplar(ot_buf *b, const pm_exemplar *e)
+{
+    static const uint8_t zero[16];
+    bool t = memcmp(e->trace_id, zero, 16) != 0, sp = memcmp(e->span_id, zero, 8) != 0;
+    ot_buf_puts(b, " # {");
+    if (t) {
+        ot_buf_puts(b, "trace_id=\"");
+        hex(b, e->trace_id, 16);
+        ot_buf_putc(b, '"');
+    }
+    if (sp) {
+        ot_buf_puts(b, t ? ",span_id=\"" : "span_id=\"");
+        hex(b, e->span_id, 8);
+        ot_buf_putc(b, '"');
+    }
+    ot_buf_puts(b, "} ");
+    pm_value(b, e->value, false);
+    if (e->ts_ns > 0)
+        ot_buf_printf(b, " %lld.%09lld", (long long)(e->ts_ns / 1000000000),
+                      (long long)(e->ts_ns % 1000000000));
+}
+
+static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, const char *xname,
+                   const char *xval, double v, const pm_state *s, const pm_exemplar *ex)
+{
+    ot_buf_puts(b, name);
+    ot_buf_puts(b, suffix);
+    const ot_buf *l = &r->labels;
+    if (l->len || xname) {
+        ot_buf_putc(b, '{');
+        if (l->len)
+            ot_buf_append(b, l->data + 1, l->len - 1);
+        if (xname) {
+            if (l->len)
+                ot_buf_putc(b, ',');
+            ot_buf_puts(b, xname);
+            ot_buf_puts(b, "=\"");
+            ot_buf_puts(b, xval);
+            ot_buf_putc(b, '"');
+        }
+        ot_buf_putc(b, '}');
+    }
+    ot_buf_putc(b, ' ');
+    pm_value(b, v, false);
+    if (r->c->o.send_timestamps && s->ts_ns > 0) {
+        if (r->fmt == PM_FMT_OPENMETRICS)
+            ot_buf_printf(b, " %lld.%03lld", (long long)(s->ts_ns / 1000000000),
+                          (long long)(s->ts_ns / 1000000 % 1000));
+        else
+            ot_buf_printf(b, " %lld", (long long)(s->ts_ns / 1000000));
+    }
+    if (ex && r->fmt == PM_FMT_OPENMETRICS)
+        exemplar(b, ex);
+    ot_buf_putc(b, '\n');
+}
+
+/* An exponential histogram's classic buckets: one per exponential bucket,
+ * at its upper bound (negative bucket i holds [-base^(i+1), -base^i), so
+ * its bound is -base^i; the zero bucket's is the zero threshold; positive
+ * bucket i's is base^(i+1)). Nothing is lost that classic buckets can
+ * say. */
+static void exp_as_classic(rctx *r, ot_buf *b, const char *nm, pm_state *s, bool om)
+{
+    pm_exph *e = pm_exph_of(s);
+    const uint64_t *cn = pm_exp_counts(s);
+    double lg = ldexp(1.0, -e->scale); /* log2 of the base */
+    uint64_t cum = 0;
+    char lv[48];
+    ot_buf vb = OT_BUF_INIT;
+    for (uint32_t i = 0; i <= e->nneg + e->npos; i++) {
+        double bound;
+        if (i < e->nneg) { /* most negative first */
+            uint32_t k = e->nneg - 1 - i;
+            cum += cn[k];
+            bound = -exp2((double)(e->neg_off + (int32_t)k) * lg);
+        } else if (i == e->nneg) {
+            cum += e->zero_count;
+            bound = e->zero_threshold;
+        } else {
+            uint32_t k = i - e->nneg - 1;
+            cum += cn[e->nneg + k];
+            bound = exp2((double)(e->pos_off + (int32_t)k + 1) * lg);
+        }
+        ot_buf_reset(&vb);
+        pm_value(&vb, bound, om);
+        snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
+        sample(r, b, nm, "_bucket", "le", lv, (double)cum, s, NULL);
+    }
+    ot_buf_free(&vb);
+    sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s, NULL);
+    if (s->flags & PM_F_HAS_SUM)
+        sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
+    sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
+}
+
+static void samples(rctx *r, fam *f, pm_state *s)
+{
+    ot_buf *b = &f->buf;
+    if (r->fmt == PM_FMT_PROTOBUF) {
+        pm_pb_metric(b, &r->pb, &r->labels, s,
+                     r->c->o.send_timestamps ? s->ts_ns / 1000000 : 0);
+        return;
+    }
+    const char *nm = f->name;
+    bool om = r->fmt == PM_FMT_OPENMETRICS;
+    char lv[48];
+    ot_buf vb = OT_BUF_INIT;
+    switch (s->kind) {
+    case PM_GAUGE:
+    case PM_COUNTER: {
+        size_t nl = strlen(nm);
+        bool add_total = om && s->kind == PM_COUNTER && !(nl > 6 && !strcmp(nm + nl - 6, "_total"));
+        sample(r, b, nm, add_total ? "_total" : "", NULL, NULL, s->value, s,
+               s->kind == PM_COUNTER ? pm_ex(s) : NULL);
+        break;
+    }
+    case PM_HISTOGRAM: {
+        const double *bd = pm_bounds(s);
+        const uint64_t *cn = pm_counts(s);
+        const pm_exemplar *ex = pm_ex(s); /* on the first bucket that holds its value */
+        uint64_t cum = 0;
+        for (uint32_t i = 0; i < s->n; i++) {
+            cum += cn[i];
+            ot_buf_reset(&vb);
+            pm_value(&vb, bd[i], om);
+            snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
+            bool here = ex && ex->value <= bd[i];
+            sample(r, b, nm, "_bucket", "le", lv, (double)cum, s, here ? ex : NULL);
+            if (here)
+                ex = NULL;
+        }
+        sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s, ex);
+        if (s->flags & PM_F_HAS_SUM)
+            sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
+        sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
+        break;
+    }
+    case PM_EXPHIST:
+        exp_as_classic(r, b, nm, s, om);
+        break;
+    case PM_SUMMARY: {
+        const double *qv = pm_bounds(s);
+        for (uint32_t i = 0; i < s->n; i++) {
+            ot_buf_reset(&vb);
+            pm_value(&vb, qv[2 * i], om);
+            snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
+            sample(r, b, nm, "", "quantile", lv, qv[2 * i + 1], s, NULL);
+        }
+        sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
+        sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
+        break;
+    }
+    default:
+        break;
+    }
+    ot_buf_free(&vb);
+}
+
+static int visit(void *ctx, const ot_mstore_stream *st)
+{
+    rctx *r = ctx;
+    pm_state *s = (pm_state *)(void *)st->state;
+    if (!s->kind || (s->flags & PM_F_NO_VALUE))
+        return 0;
+    ot_mstore_info in;
+    ot_mstore_stream_info(st, &in);
+    /* The family of the metric identity, once per scrape. */
+    ot_buf *key = &r->tmp;
+    ot_buf_reset(key);
+    ot_buf_append(key, in.name.p, in.name.n);
+    ot_buf_putc(key, 0);
+    ot_buf_append(key, in.unit.p, in.unit.n);
+    ot_buf_putc(key, 0);
+    ot_buf_putc(key, (char)in.type);
+    ot_buf_putc(key, (char)in.monotonic);
+    ot_buf_putc(key, (char)s->kind);
+    if (key->oom || grow(&r->metrics, sizeof(metric_ent), me_hash, me_used) < 0)
+        return r->err = -1;
+    bool found = false;
+    metric_ent *me = slot_of(&r->metrics, sizeof(metric_ent),
+                             ot_mstore_hash(key->data, key->len, 1), key->data, key->len, me_same,
+                             me_used, &found);
+    if (!me)
+        return r->err = -1;
+    if (!found) {
+        *me = (metric_ent){malloc(key->len), key->len, (size_t)-1, true};
+        if (!me->key)
+            return r->err = -1;
+        memcpy(me->key, key->data, key->len);
+        r->metrics.n++;
+        ot_buf unit = OT_BUF_INIT;
+        ot_buf_reset(&r->name);
+        pm_metric_name(&r->name, r->c->o.ns, in.name.p, in.name.n, in.unit.p, in.unit.n, in.type,
+                       in.monotonic, r->c->o.suffixes, &unit);
+        ot_buf_putc(&r->name, 0);
+        ot_buf_putc(&unit, 0);
+        char *nm = r->name.data ? strdup(r->name.data) : NULL;
+        size_t idx;
+        int kind = s->kind == PM_EXPHIST ? PM_HISTOGRAM : s->kind;
+        if (nm && !unit.oom && family(r, nm, kind, in.name.p, in.name.n, unit.data, &idx))
+            me->fam = idx;
+        free(nm);
+        ot_buf_free(&unit);
+    }
+    if (me->fam == (size_t)-1)
+        return 0; /* its name is a family of another type: not shown */
+    size_t fi = me->fam;
+    res_ent *re = resource(r, &in);
+    if (!re)
+        return r->err = -1;
+    stream_labels(r, &in, re);
+    next_block(&r->fams[fi]);
+    samples(r, &r->fams[fi], s);
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const fam *)a)->name, ((const fam *)b)->name);
+}
+
+static void free_tables(rctx *r)
+{
+    for (size_t i = 0; i < r->metrics.cap; i++)
+        free(((metric_ent *)r->metrics.v)[i].key);
+    for (size_t i = 0; i < r->resources.cap; i++) {
+        res_ent *e = &((res_ent *)r->resources.v)[i];
+        free(e->key);
+        free(e->labels);
+        for (size_t j = 0; e->names && j < e->n_names; j++)
+            free(e->names[j]);
+        free(e->names);
+    }
+    for (size_t i = 0; i < r->targets.cap; i++)
+        free(((res_ent *)r->targets.v)[i].key);
+    free(r->metrics.v);
+    free(r->resources.v);
+    free(r->targets.v);
+    free(r->fam_by_name.v);
+    ot_buf_free(&r->tmp);
+    ot_buf_free(&r->labels);
+    ot_buf_free(&r->name);
+    ot_buf_free(&r->pb.m);
+    ot_buf_free(&r->pb.sub);
+    ot_buf_free(&r->pb.t);
+}
+
+int pm_render(pm_core *c, int fmt, pm_scrape *out)
+{
+    rctx r = {.c = c, .fmt = fmt};
+    ot_mstore_visit(c->store, visit, &r);
+    free_tables(&r);
+    if (r.n_fams)
+        qsort(r.fams, r.n_fams, sizeof *r.fams, by_name);
+    /* Protobuf: each family's head (length, name, help, type) is a part of
+     * its own before its body, so the body is not copied. */
+    size_t n_parts = 2 * r.n_fams + 1;
+    for (size_t i = 0; i < r.n_fams; i++)
+        n_parts += r.fams[i].n_done;
+    out->parts = malloc(n_parts * sizeof *out->parts);
+    out->n = 0;
+    if (!out->parts)
+        r.err = -1;
+    for (size_t i = 0; i < r.n_fams; i++) {
+        fam *f = &r.fams[i];
+        bool ok = out->parts && !f->buf.oom;
+        for (size_t k = 0; k < f->n_done; k++)
+            ok = ok && !f->done[k].oom;
+        if (ok && fmt == PM_FMT_PROTOBUF) {
+            ot_buf head = OT_BUF_INIT;
+            pm_pb_family_head(&head, f->name, f->help, f->kind, f->done_len + f->buf.len);
+            out->parts[out->n++] = head;
+        }
+        for (size_t k = 0; k < f->n_done; k++) {
+            if (ok)
+                out->parts[out->n++] = f->done[k];
+            else
+                ot_buf_free(&f->done[k]);
+        }
+        if (ok)
+            out->parts[out->n++] = f->buf;
+        else
+            ot_buf_free(&f->buf);
+        if (!ok)
+            r.err = -1;
+        free(f->done);
+        free(f->name);
+        free(f->help);
+    }
+    free(r.fams);
+    if (out->parts && fmt == PM_FMT_OPENMETRICS) {
+        ot_buf eof = OT_BUF_INIT;
+        ot_buf_puts(&eof, "# EOF\n");
+        out->parts[out->n++] = eof;
+    }
+    return r.err;
+}
+
+void pm_scrape_free(pm_scrape *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        ot_buf_free(&s->parts[i]);
+    free(s->parts);
+    s->parts = NULL;
+    s->n = 0;
+}
+
+int pm_render_text(pm_core *c, int fmt, ot_buf *out)
+{
+    pm_scrape s;
+    int rc = pm_render(c, fmt, &s);
+    for (size_t i = 0; i < s.n; i++)
+        ot_buf_append(out, s.parts[i].data, s.parts[i].len);
+    pm_scrape_free(&s);
+    return rc;
+}

@@ -1,0 +1,489 @@
+/* Unit tests for the prometheus exporter's core (exporters/prometheus): the
+ * exact text a scrape shows for every OTLP metric type, delta accumulation
+ * and resets, the name and label translation table, value formatting,
+ * OpenMetrics, two resources with one metric name, expiry and the cap.
+ * Input is OTLP JSON decoded by the agent's own decoder. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../exporters/prometheus/prom.h"
+#include "base/buf.h"
+#include "model/batch.h"
+#include "model/otlp_json.h"
+
+static pm_core *core_with(pm_opts o)
+{
+    ot_err err = {0};
+    pm_core *c = pm_core_new(&o, &err);
+    cr_assert(c);
+    return c;
+}
+
+static pm_core *core(void)
+{
+    return core_with((pm_opts){.suffixes = true});
+}
+
+static size_t ingest(pm_core *c, const char *json, int64_t now)
+{
+    ot_err err = {0};
+    ot_batch *b = ot_batch_from_json(OT_METRICS, json, strlen(json), &err);
+    cr_assert(b, "json: %s", json);
+    const ot_metrics_req *req = (const ot_metrics_req *)ot_batch_msg(b, &err);
+    cr_assert(req);
+    size_t refused = pm_core_ingest(c, req, now);
+    ot_batch_unref(b);
+    return refused;
+}
+
+static char *scrape(pm_core *c, int fmt)
+{
+    static ot_buf out;
+    ot_buf_free(&out);
+    cr_assert_eq(pm_render_text(c, fmt, &out), 0);
+    ot_buf_putc(&out, 0);
+    return out.data;
+}
+
+/* One resource (service api, instance i1), one scope, the given metrics. */
+#define RES(metrics)                                                                          \
+    "{\"resourceMetrics\":[{\"resource\":{\"attributes\":["                                   \
+    "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"api\"}},"                         \
+    "{\"key\":\"service.instance.id\",\"value\":{\"stringValue\":\"i1\"}}]},"                 \
+    "\"scopeMetrics\":[{\"scope\":{\"name\":\"s\"},\"metrics\":[" metrics "]}]}]}"
+
+#define L "job=\"api\",instance=\"i1\",otel_scope_name=\"s\""
+
+Test(prometheus, gauge_and_cumulative_counter)
+{
+    pm_core *c = core();
+    ingest(c, RES("{\"name\":\"mem.used\",\"description\":\"Memory in use.\",\"unit\":\"By\","
+                  "\"gauge\":{\"dataPoints\":[{\"asDouble\":0.25,\"timeUnixNano\":\"5\"}]}},"
+                  "{\"name\":\"http.requests\",\"unit\":\"{request}\",\"sum\":{"
+                  "\"aggregationTemporality\":2,\"isMonotonic\":true,\"dataPoints\":[{\"asInt\":\"7\","
+                  "\"timeUnixNano\":\"5\",\"attributes\":[{\"key\":\"http.method\","
+                  "\"value\":{\"stringValue\":\"GET\"}}]}]}}"),
+           1);
+    cr_assert_str_eq(scrape(c, PM_FMT_TEXT),
+                     "# HELP http_requests_total http.requests\n"
+                     "# TYPE http_requests_total counter\n"
+                     "http_requests_total{http_method=\"GET\"," L "} 7\n"
+                     "# HELP mem_used_bytes Memory in use.\n"
+                     "# TYPE mem_used_bytes gauge\n"
+                     "mem_used_bytes{" L "} 0.25\n");
+    pm_core_free(c);
+}
+
+#define DSUM(mono, v, t)                                                                       \
+    RES("{\"name\":\"d\",\"sum\":{\"aggregationTemporality\":1,\"isMonotonic\":" mono            \
+        ",\"dataPoints\":[{\"asDouble\":" v ",\"startTimeUnixNano\":\"1\",\"timeUnixNano\":\"" t \
+        "\"}]}}")
+
+Test(prometheus, delta_sums_accumulate)
+{
+    pm_core *c = core();
+    ingest(c, DSUM("true", "2", "10"), 1);
+    ingest(c, DSUM("true", "3", "20"), 2);
+    ingest(c, DSUM("true", "3", "20"), 3); /* the same point again is not added twice */
+    cr_assert_str_eq(scrape(c, PM_FMT_TEXT), "# HELP d_total d\n# TYPE d_total counter\n"
+                                             "d_total{" L "} 5\n");
+    pm_core_free(c);
+    c = core();
+    ingest(c, DSUM("false", "2", "10"), 1);
+    ingest(c, DSUM("false", "-5", "20"), 2);
+    cr_assert_str_eq(scrape(c, PM_FMT_TEXT), "# HELP d d\n# TYPE d gauge\nd{" L "} -3\n");
+    pm_core_free(c);
+}
+
+Test(prometheus, cumulative_reset_shows_the_new_value)
+{
+    pm_core *c = core();
+    const char *a = RES("{\"name\":\"c\",\"sum\":{\"aggregationTemporality\":2,\"isMonotonic\":true,"
+                        "\"dataPoints\":[{\"asInt\":\"100\",\"startTimeUnixNano\":\"1\",\"timeUnixNano\":\"9\"}]}}");
+    const char *b = RES("{\"name\":\"c\",\"sum\":{\"aggregationTemporality\":2,\"isMonotonic\":true,"
+                        "\"dataPoints\":[{\"asInt\":\"4\",\"startTimeUnixNano\":\"10\",\"timeUnixNano\":\"11\"}]}}");
+    ingest(c, a, 1);
+    ingest(c, b, 2);
+    cr_assert(strstr(scrape(c, PM_FMT_TEXT), "c_total{" L "} 4\n"));
+    pm_core_free(c);
+}
+
+#define HIST(temp, bounds, counts, cnt, sum)                                                   \
+    RES("{\"name\":\"lat\",\"unit\":\"s\",\"histogram\":{\"aggregationTemporality\":" temp     \
+        ",\"dataPoints\":[{\"count\":\"" cnt "\",\"sum\":" sum ",\"bucketCounts\":[" counts   \
+        "],\"explicitBounds\":[" bounds "],\"timeUnixNano\":\"" cnt "\"}]}}")
+
+Test(prometheus, histogram_cumulative_buckets)
+{
+    pm_core *c = core();
+    ingest(c, HIST("2", "0.1,1", "\"1\",\"2\",\"3\"", "6", "7.5"), 1);
+    cr_assert_str_eq(scrape(c, PM_FMT_TEXT),
+                     "# HELP lat_seconds lat\n# TYPE lat_seconds histogram\n"
+                     "lat_seconds_bucket{" L ",le=\"0.1\"} 1\n"
+                     "lat_seconds_bucket{" L ",le=\"1\"} 3\n"
+                     "lat_seconds_bucket{" L ",le=\"+Inf\"} 6\n"
+                     "lat_seconds_sum{" L "} 7.5\n"
+                     "lat_seconds_count{" L "} 6\n");
+    cr_assert(strstr(scrape(c, PM_FMT_OPENMETRICS),
+                     "# UNIT lat_seconds seconds\nlat_seconds_bucket{" L ",le=\"0.1\"} 1\n"
+                     "lat_seconds_bucket{" L ",le=\"1.0\"} 3\n"));
+    pm_core_free(c);
+}
+
+Test(prometheus, delta_histograms_accumulate_while_bounds_match)
+{
+    pm_core *c = core();
+    ingest(c, HIST("1", "1", "\"1\",\"1\"", "2", "3"), 1);
+    ingest(c, HIST("1", "1", "\"2\",\"1\"", "3", "4"), 2);
+    char *t = scrape(c, PM_FMT_TEXT);
+    cr_assert(strstr(t, "lat_seconds_bucket{" L ",le=\"1\"} 3\n"), "%s", t);
+    cr_assert(strstr(t, "lat_seconds_bucket{" L ",le=\"+Inf\"} 5\n"), "%s", t);
+    cr_assert(strstr(t, "lat_seconds_sum{" L "} 7\n"), "%s", t);
+    /* New bounds: the running total starts again from this point. */
+    ingest(c, HIST("1", "0.5,2", "\"1\",\"0\",\"0\"", "4", "0.25"), 3);
+    t = scrape(c, PM_FMT_TEXT);
+    cr_assert(strstr(t, "lat_seconds_bucket{" L ",le=\"0.5\"} 1\n"), "%s", t);
+    cr_assert(strstr(t, "lat_seconds_count{" L "} 4\n"), "%s", t);
+    cr_assert_null(strstr(t, "le=\"1\""), "%s", t);
+    pm_core_free(c);
+}
+
+Test(prometheus, summary)
+{
+    pm_core *c = core();
+    ingest(c, RES("{\"name\":\"rpc\",\"unit\":\"ms\",\"summary\":{\"dataPoints\":[{\"count\":\"4\","
+                  "\"sum\":10,\"quantileValues\":[{\"quantile\":0.5,\"value\":2},"
+                  "{\"quantile\":0.99,\"value\":4.5}],\"timeUnixNano\":\"1\"}]}}"),
+           1);
+    cr_assert_str_eq(scrape(c, PM_FMT_TEXT),
+                     "# HELP rpc_milliseconds rpc\n# TYPE rpc_milliseconds summary\n"
+                     "rpc_milliseconds{" L ",quantile=\"0.5\"} 2\n"
+                     "rpc_milliseconds{" L ",quantile=\"0.99\"} 4.5\n"
+                     "rpc_milliseconds_sum{" L "} 10\n"
+                     "rpc_milliseconds_count{" L "} 4\n");
+    pm_core_free(c);
+}
+
+Test(prometheus, exponential_histogram_as_classic_buckets)
+{
+    pm_core *c = core();
+    /* scale 0: base 2. Positive buckets 1 and 2 are (2,4] and (4,8];
+     * negative bucket 0 is [-2,-1). */
+    ingest(c, RES("{\"name\":\"e\",\"exponentialHistogram\":{\"aggregationTemporality\":2,"
+                  "\"dataPoints\":[{\"count\":\"6\",\"sum\":12,\"scale\":0,\"zeroCount\":\"1\","
+                  "\"positive\":{\"offset\":1,\"bucketCounts\":[\"2\",\"2\"]},"
+                  "\"negative\":{\"offset\":0,\"bucketCounts\":[\"1\"]},\"timeUnixNano\":\"1\"}]}}"),
+           1);
+    cr_assert_str_eq(scrape(c, PM_FMT_TEXT),
+                     "# HELP e e\n# TYPE e histogram\n"
+                     "e_bucket{" L ",le=\"-1\"} 1\n"
+                     "e_bucket{" L ",le=\"0\"} 2\n"
+                     "e_bucket{" L ",le=\"4\"} 4\n"
+                     "e_bucket{" L ",le=\"8\"} 6\n"
+                     "e_bucket{" L ",le=\"+Inf\"} 6\n"
+                     "e_sum{" L "} 12\n"
+                     "e_count{" L "} 6\n");
+    pm_core_free(c);
+}
+
+Test(prometheus, families_group_across_resources_and_target_info)
+{
+    pm_core *c = core();
+    for (int i = 0; i < 2; i++) {
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"resourceMetrics\":[{\"resource\":{\"attributes\":["
+                 "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"svc%d\"}},"
+                 "{\"key\":\"service.namespace\",\"value\":{\"stringValue\":\"shop\"}},"
+                 "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h%d\"}}]},"
+                 "\"scopeMetrics\":[{\"metrics\":["
+                 "{\"name\":\"up\",\"gauge\":{\"dataPoints\":[{\"asInt\":\"%d\"}]}},"
+                 "{\"name\":\"other\",\"gauge\":{\"dataPoints\":[{\"asInt\":\"1\"}]}}]}]}]}",
+                 i, i, i);
+        ingest(c, json, 1);
+    }
+    /* Series of a family come in store order; families in name order,
+     * each one block with one HELP and TYPE. */
+    char *t = scrape(c, PM_FMT_TEXT);
+    const char *want[] = {
+        "# HELP other other\n# TYPE other gauge\nother{job=\"shop/svc",
+        "other{job=\"shop/svc0\"} 1\n", "other{job=\"shop/svc1\"} 1\n",
+        "# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{",
+        "target_info{job=\"shop/svc0\",host_name=\"h0\"} 1\n",
+        "target_info{job=\"shop/svc1\",host_name=\"h1\"} 1\n",
+        "# HELP up up\n# TYPE up gauge\nup{", "up{job=\"shop/svc0\"} 0\n",
+        "up{job=\"shop/svc1\"} 1\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert(strstr(t, want[i]), "%s not in\n%s", want[i], t);
+    cr_assert(strstr(t, "# TYPE other") < strstr(t, "# TYPE target_info"));
+    cr_assert(strstr(t, "# TYPE target_info") < strstr(t, "# TYPE up"));
+    cr_assert(strstr(t, "target_info{job=\"shop/svc0") < strstr(t, "# TYPE up"));
+    cr_assert(strstr(t, "target_info{job=\"shop/svc1") < strstr(t, "# TYPE up"));
+    size_t lines = 0;
+    for (const char *p = t; *p; p++)
+        lines += *p == '\n';
+    cr_assert_eq(lines, 12, "%s", t);
+    pm_core_free(c);
+}
+
+Test(prometheus, label_sanitising_and_collisions)
+{
+    pm_core *c = core_with((pm_opts){.suffixes = true, .ns = "app"});
+    ingest(c, RES("{\"name\":\"g\",\"gauge\":{\"dataPoints\":[{\"asInt\":\"1\",\"attributes\":["
+                  "{\"key\":\"a.b\",\"value\":{\"stringValue\":\"x\"}},"
+                  "{\"key\":\"a_b\",\"value\":{\"stringValue\":\"y\"}},"
+                  "{\"key\":\"1st\",\"value\":{\"intValue\":\"3\"}},"
+                  "{\"key\":\"_p\",\"value\":{\"boolValue\":true}},"
+                  "{\"key\":\"q\",\"value\":{\"stringValue\":\"say \\\"hi\\\"\\n\"}}]}]}}"),
+           1);
+    cr_assert_str_eq(scrape(c, PM_FMT_TEXT),
+                     "# HELP app_g g\n# TYPE app_g gauge\n"
+                     "app_g{a_b=\"x;y\",key_1st=\"3\",key_p=\"true\",q=\"say \\\"hi\\\"\\n\"," L
+                     "} 1\n");
+    pm_core_free(c);
+}
+
+static char *name_of(const char *name, const char *unit, ot_mstore_type t, bool mono, bool sfx)
+{
+    static ot_buf b;
+    ot_buf_reset(&b);
+    pm_metric_name(&b, NULL, name, strlen(name), unit, strlen(unit), t, mono, sfx, NULL);
+    ot_buf_putc(&b, 0);
+    return b.data;
+}
+
+Test(prometheus, name_translation_table)
+{
+    struct {
+        const char *name, *unit;
+        ot_mstore_type t;
+        bool mono;
+        const char *want;
+    } cases[] = {
+        {"http.server.duration", "s", OT_MSTORE_HISTOGRAM, false, "http_server_duration_seconds"},
+        {"system.memory.usage", "By", OT_MSTORE_SUM, false, "system_memory_usage_bytes"},
+        {"net.io", "By", OT_MSTORE_SUM, true, "net_io_bytes_total"},
+        {"rx", "By/s", OT_MSTORE_GAUGE, false, "rx_bytes_per_second"},
+        {"cpu.utilization", "1", OT_MSTORE_GAUGE, false, "cpu_utilization_ratio"},
+        {"requests", "{request}", OT_MSTORE_SUM, true, "requests_total"},
+        {"requests_total", "1", OT_MSTORE_SUM, true, "requests_total"},
+        {"total.requests", "", OT_MSTORE_SUM, true, "requests_total"},
+        {"latency_seconds", "s", OT_MSTORE_GAUGE, false, "latency_seconds"},
+        {"2xx", "", OT_MSTORE_GAUGE, false, "_2xx"},
+        {"temp", "Cel", OT_MSTORE_GAUGE, false, "temp_celsius"},
+        {"odd..name__x", "m/h", OT_MSTORE_GAUGE, false, "odd_name_x_meters_per_hour"},
+        {"custom", "widgets", OT_MSTORE_GAUGE, false, "custom_widgets"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_expect_str_eq(name_of(cases[i].name, cases[i].unit, cases[i].t, cases[i].mono, true),
+                         cases[i].want, "%s [%s]", cases[i].name, cases[i].unit);
+    cr_expect_str_eq(name_of("net.io", "By", OT_MSTORE_SUM, true, false), "net_io");
+}
+
+static char *val(double v, bool om)
+{
+    static ot_buf b;
+    ot_buf_reset(&b);
+    pm_value(&b, v, om);
+    ot_buf_putc(&b, 0);
+    return b.data;
+}
+
+Test(prometheus, value_formatting)
+{
+    cr_expect_str_eq(val(NAN, false), "NaN");
+    cr_expect_str_eq(val(INFINITY, false), "+Inf");
+    cr_expect_str_eq(val(-INFINITY, false), "-Inf");
+    cr_expect_str_eq(val(1e6, false), "1000000");
+    cr_expect_str_eq(val(123456789012.0, false), "123456789012");
+    cr_expect_str_eq(val(0.1, false), "0.1");
+    cr_expect_str_eq(val(0.1 + 0.2, false), "0.30000000000000004");
+    cr_expect_str_eq(val(1e-7, false), "1e-07");
+    cr_expect_str_eq(val(1e300, false), "1e+300");
+    cr_expect_str_eq(val(2, true), "2.0");
+    cr_expect_str_eq(val(-0.5, false), "-0.5");
+}
+
+Test(prometheus, openmetrics_counter_and_eof)
+{
+    pm_core *c = core();
+    ingest(c, RES("{\"name\":\"io\",\"unit\":\"By\",\"sum\":{\"aggregationTemporality\":2,"
+                  "\"isMonotonic\":true,\"dataPoints\":[{\"asInt\":\"9\"}]}}"),
+           1);
+    cr_assert_str_eq(scrape(c, PM_FMT_OPENMETRICS),
+                     "# HELP io_bytes io\n# TYPE io_bytes counter\n# UNIT io_bytes bytes\n"
+                     "io_bytes_total{" L "} 9\n# EOF\n");
+    pm_core_free(c);
+}
+
+Test(prometheus, timestamps_and_const_labels)
+{
+    const char *k[] = {"region"}, *v[] = {"eu"};
+    pm_core *c = core_with((pm_opts){.suffixes = true, .send_timestamps = true,
+                                     .const_keys = k, .const_vals = v, .n_const = 1});
+    ingest(c, RES("{\"name\":\"g\",\"gauge\":{\"dataPoints\":[{\"asInt\":\"1\","
+                  "\"timeUnixNano\":\"1700000000123456789\"}]}}"),
+           1);
+    cr_assert_str_eq(scrape(c, PM_FMT_TEXT), "# HELP g g\n# TYPE g gauge\n"
+                                             "g{" L ",region=\"eu\"} 1 1700000000123\n");
+    pm_core_free(c);
+}
+
+#define GPT(attr) RES("{\"name\":\"g\",\"gauge\":{\"dataPoints\":[{\"asInt\":\"1\",\"attributes\":[" \
+                      "{\"key\":\"k\",\"value\":{\"stringValue\":\"" attr "\"}}]}]}}")
+
+Test(prometheus, expiry_without_a_scrape)
+{
+    pm_core *c = core_with((pm_opts){.suffixes = true, .expiration_ns = 1000});
+    ingest(c, GPT("a"), 100);
+    ingest(c, GPT("b"), 600);
+    cr_assert_eq(pm_core_expire(c, 1200), 1); /* a: idle 1100 */
+    cr_assert_eq(atomic_load(&c->expired), 1);
+    char *t = scrape(c, PM_FMT_TEXT);
+    cr_assert_null(strstr(t, "k=\"a\""), "%s", t);
+    cr_assert(strstr(t, "k=\"b\""), "%s", t);
+    cr_assert_eq(pm_core_expire(c, 5000), 1);
+    cr_assert_str_eq(scrape(c, PM_FMT_TEXT), "");
+    ot_mstore_stats st;
+    ot_mstore_stats_get(c->store, &st);
+    cr_assert_eq(st.streams, 0);
+    pm_core_free(c);
+}
+
+Test(prometheus, cap_refuses_new_series_and_keeps_updating_old)
+{
+    pm_core *c = core_with((pm_opts){.suffixes = true, .max_series = 1});
+    cr_assert_eq(ingest(c, GPT("a"), 1), 0);
+    cr_assert_eq(ingest(c, GPT("b"), 2), 1);
+    cr_assert_eq(ingest(c, GPT("a"), 3), 0);
+    ot_mstore_stats st;
+    ot_mstore_stats_get(c->store, &st);
+    cr_assert_eq(st.streams, 1);
+    cr_assert_eq(st.refused, 1);
+    char *t = scrape(c, PM_FMT_TEXT);
+    cr_assert(strstr(t, "k=\"a\""));
+    cr_assert_null(strstr(t, "k=\"b\""));
+    pm_core_free(c);
+}
+
+#define EXEMPLAR(v)                                                                            \
+    "\"exemplars\":[{\"asDouble\":" v ",\"timeUnixNano\":\"1700000000500000000\","             \
+    "\"traceId\":\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"eee19b7ec3c1b174\"}]"
+
+Test(prometheus, openmetrics_exemplars)
+{
+    pm_core *c = core();
+    ingest(c, RES("{\"name\":\"req\",\"sum\":{\"aggregationTemporality\":2,\"isMonotonic\":true,"
+                  "\"dataPoints\":[{\"asInt\":\"3\"," EXEMPLAR("1") "}]}},"
+                  "{\"name\":\"lat\",\"histogram\":{\"aggregationTemporality\":2,\"dataPoints\":[{"
+                  "\"count\":\"2\",\"sum\":1,\"bucketCounts\":[\"1\",\"1\"],\"explicitBounds\":[0.5],"
+                  EXEMPLAR("0.75") "}]}}"),
+           1);
+    char *t = scrape(c, PM_FMT_OPENMETRICS);
+    const char *ex = " # {trace_id=\"5b8efff798038103d269b633813fc60c\","
+                     "span_id=\"eee19b7ec3c1b174\"}";
+    char want[512];
+    snprintf(want, sizeof want, "req_total{" L "} 3%s 1 1700000000.500000000\n", ex);
+    cr_assert(strstr(t, want), "%s", t);
+    snprintf(want, sizeof want, "lat_bucket{" L ",le=\"0.5\"} 1\nlat_bucket{" L
+             ",le=\"+Inf\"} 2%s 0.75 1700000000.500000000\n", ex);
+    cr_assert(strstr(t, want), "%s", t);
+    /* Not in the 0.0.4 text format, which has no exemplars. */
+    cr_assert_null(strstr(scrape(c, PM_FMT_TEXT), "trace_id"));
+    /* A later point without exemplars keeps the last one. */
+    ingest(c, RES("{\"name\":\"req\",\"sum\":{\"aggregationTemporality\":2,\"isMonotonic\":true,"
+                  "\"dataPoints\":[{\"asInt\":\"4\"}]}}"),
+           2);
+    snprintf(want, sizeof want, "req_total{" L "} 4%s 1 1700000000.500000000\n", ex);
+    cr_assert(strstr(scrape(c, PM_FMT_OPENMETRICS), want));
+    pm_core_free(c);
+}
+
+Test(prometheus, exponential_histogram_downscaled_to_schema_8)
+{
+    pm_core *c = core();
+    /* scale 9, buckets 0..3: at scale 8 they are buckets 0 and 1. */
+    ingest(c, RES("{\"name\":\"e\",\"exponentialHistogram\":{\"aggregationTemporality\":1,"
+                  "\"dataPoints\":[{\"count\":\"4\",\"sum\":4.2,\"scale\":9,"
+                  "\"positive\":{\"offset\":0,\"bucketCounts\":[\"1\",\"1\",\"1\",\"1\"]},"
+                  "\"timeUnixNano\":\"1\"}]}}"),
+           1);
+    /* the same layout again: a delta, added */
+    ingest(c, RES("{\"name\":\"e\",\"exponentialHistogram\":{\"aggregationTemporality\":1,"
+                  "\"dataPoints\":[{\"count\":\"4\",\"sum\":4.2,\"scale\":9,"
+                  "\"positive\":{\"offset\":0,\"bucketCounts\":[\"1\",\"1\",\"1\",\"1\"]},"
+                  "\"timeUnixNano\":\"2\"}]}}"),
+           2);
+    char *t = scrape(c, PM_FMT_TEXT);
+    /* base 2^(2^-8): bounds base^1 and base^2 */
+    cr_assert(strstr(t, "e_bucket{" L ",le=\"0\"} 0\n"), "%s", t);
+    cr_assert(strstr(t, "e_bucket{" L ",le=\"1.0027112750502025\"} 4\n"), "%s", t);
+    cr_assert(strstr(t, "e_bucket{" L ",le=\"1.0054299011128027\"} 8\n"), "%s", t);
+    cr_assert(strstr(t, "e_count{" L "} 8\n"), "%s", t);
+    cr_assert(strstr(t, "e_sum{" L "} 8.4\n"), "%s", t);
+    pm_core_free(c);
+}
+
+Test(prometheus, protobuf_gauge_bytes)
+{
+    pm_core *c = core();
+    ingest(c, "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"g\","
+              "\"description\":\"G.\",\"gauge\":{\"dataPoints\":[{\"asDouble\":1.5,"
+              "\"attributes\":[{\"key\":\"k\",\"value\":{\"stringValue\":\"v\"}}]}]}}]}]}]}",
+           1);
+    ot_buf out = OT_BUF_INIT;
+    cr_assert_eq(pm_render_text(c, PM_FMT_PROTOBUF, &out), 0);
+    /* MetricFamily{name "g", help "G.", type GAUGE, metric{label{k,v},
+     * gauge{value 1.5}}}, length-delimited. */
+    static const unsigned char want[] = {
+        30,   0x0a, 1,    'g',  0x12, 2,    'G',  '.',  0x18, 1,    0x22, 19,
+        0x0a, 6,    0x0a, 1,    'k',  0x12, 1,    'v',  0x12, 9,    0x09, 0,
+        0,    0,    0,    0,    0,    0xf8, 0x3f,
+    };
+    cr_assert_eq(out.len, sizeof want);
+    cr_assert_eq(memcmp(out.data, want, sizeof want), 0);
+    ot_buf_free(&out);
+    pm_core_free(c);
+}
+
+Test(prometheus, a_big_family_spans_blocks_and_stays_one_family)
+{
+    pm_core *c = core();
+    ot_buf json = OT_BUF_INIT;
+    for (int round = 0; round < 10; round++) {
+        ot_buf_reset(&json);
+        ot_buf_puts(&json, "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":"
+                           "\"many\",\"gauge\":{\"dataPoints\":[");
+        for (int i = 0; i < 1000; i++)
+            ot_buf_printf(&json, "%s{\"asInt\":\"%d\",\"attributes\":[{\"key\":\"a_fairly_long"
+                                 "_attribute_name\",\"value\":{\"stringValue\":\"value-%06d-pad"
+                                 "ding-padding-padding\"}}]}",
+                          i ? "," : "", i, round * 1000 + i);
+        ot_buf_puts(&json, "]}}]}]}]}");
+        ot_buf_putc(&json, 0);
+        ingest(c, json.data, 1);
+    }
+    ot_buf_free(&json);
+    pm_scrape s;
+    cr_assert_eq(pm_render(c, PM_FMT_TEXT, &s), 0);
+    cr_assert_gt(s.n, 2, "one family in several blocks");
+    ot_buf all = OT_BUF_INIT;
+    for (size_t i = 0; i < s.n; i++)
+        ot_buf_append(&all, s.parts[i].data, s.parts[i].len);
+    pm_scrape_free(&s);
+    ot_buf_putc(&all, 0);
+    size_t lines = 0, helps = 0;
+    for (const char *p = all.data; (p = strchr(p, '\n')); p++)
+        lines++;
+    for (const char *p = all.data; (p = strstr(p, "# HELP")); p++)
+        helps++;
+    cr_assert_eq(lines, 10002);
+    cr_assert_eq(helps, 1);
+    cr_assert(strstr(all.data, "many{a_fairly_long_attribute_name=\"value-009999-padding-padding-"
+                               "padding\"} 999\n"));
+    ot_buf_free(&all);
+    pm_core_free(c);
+}
