@@ -35,7 +35,7 @@ typedef struct dsdr_cfg {
     ot_endpoint endpoint;
     int transport;
     const char *socket_path;
-    int64_t socket_permissions;
+    const char *socket_permissions_text; /* octal, checked by validate */
     int64_t readers;
     uint64_t receive_buffer_bytes;
     int64_t max_packet_size;
@@ -70,6 +70,11 @@ typedef struct dsdr_agg_opts {
 
 typedef struct dsdr_agg dsdr_agg;
 
+/* One pair of an identity: tag key/value slices. */
+typedef struct dsdr_pair {
+    ot_dsd_str k, v;
+} dsdr_pair;
+
 typedef struct dsdr_agg_stats {
     uint64_t series;      /* live, summed over shards */
     uint64_t refused;     /* new series refused by max_series */
@@ -93,6 +98,25 @@ void ot_dsdr_agg_end(dsdr_agg *a, unsigned r);
 ot_batch *ot_dsdr_agg_flush(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t *npoints,
                             ot_err *err);
 void ot_dsdr_agg_stats(dsdr_agg *a, dsdr_agg_stats *out);
+
+/* ---- events and service checks as log records (events.c) --------------- */
+
+/* The log records of one reader callback, built in one arena. */
+typedef struct dsdr_logs {
+    ot_arena *ar;
+    void **v; /* ot_resource_logs * */
+    size_t n, cap;
+    char *unesc;    /* room for unescaping one line */
+    size_t unesc_cap;
+    dsdr_pair *res, *attrs;
+} dsdr_logs;
+
+/* Adds an event or service check as a record; -1 on out-of-memory. */
+int ot_dsdr_logs_add(dsdr_logs *l, const ot_dsd_item *it, int64_t now_unix_ns);
+/* The records so far as one logs batch (NULL when none or on
+ * out-of-memory); the builder is empty again afterwards. */
+ot_batch *ot_dsdr_logs_take(dsdr_logs *l, size_t *n);
+void ot_dsdr_logs_free(dsdr_logs *l);
 
 /* ---- shared by agg.c and flush.c -------------------------------------- */
 
@@ -136,11 +160,6 @@ void ot_dsdr_slot_free(dsdr_slot *s);
 /* The flush's half of the epoch protocol: moves to the next epoch, waits
  * until no reader still writes the old one, and returns the old one. */
 uint64_t ot_dsdr_agg_close_epoch(dsdr_agg *a);
-
-/* One pair of an identity: tag key/value slices. */
-typedef struct dsdr_pair {
-    ot_dsd_str k, v;
-} dsdr_pair;
 
 /* Splits an item's tags into resource pairs (OTLP keys) and point
  * attribute pairs; both arrays hold OT_DSD_MAX_TAGS + 1 entries. Later
