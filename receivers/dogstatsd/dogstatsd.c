@@ -172,20 +172,24 @@ static int64_t wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Hands a batch on; on RETRYABLE the caller may keep it (keep != NULL). */
+/* Hands a batch on, with the caller's reference. With keep, a batch the
+ * pipeline refuses as RETRYABLE is kept there (one more reference). */
 static ot_status send_batch(dsdr *r, ot_consumer *c, ot_batch *b, ot_batch **keep)
 {
     ot_err e = {{0}};
-    ot_batch_ref(b);
+    if (keep)
+        ot_batch_ref(b);
     ot_status st = ot_consume(c, b, &e);
-    if (st == OT_RETRYABLE && keep) {
-        *keep = b;
-        return st;
+    if (keep) {
+        if (st == OT_RETRYABLE) {
+            *keep = b;
+            return st;
+        }
+        ot_batch_unref(b);
     }
     if (st != OT_OK)
         ot_warn("dogstatsd", "pipeline refused a batch", "receiver=%s status=%s error=\"%s\"",
                 r->id, ot_status_name(st), e.msg);
-    ot_batch_unref(b);
     return st;
 }
 
@@ -297,14 +301,14 @@ static void flush_once(dsdr *r)
         else if (!r->pending)
             ot_counter_add(r->points_dropped, items);
     }
-    if (b) {
-        ot_status st = r->next_metrics ? send_batch(r, r->next_metrics, b, &r->pending)
-                                       : OT_PERMANENT;
+    if (b && !r->next_metrics) {
+        ot_batch_unref(b);
+    } else if (b) {
+        ot_status st = send_batch(r, r->next_metrics, b, &r->pending);
         if (st == OT_OK)
             ot_counter_add(r->points_sent, n);
         else if (st != OT_RETRYABLE)
             ot_counter_add(r->points_dropped, n);
-        ot_batch_unref(b);
     }
     dsdr_agg_stats s;
     ot_dsdr_agg_stats(r->agg, &s);
@@ -380,9 +384,9 @@ static void *dsdr_create(const ot_create_params *p, ot_err *err)
         snprintf(extra, sizeof extra, ",reason=\"%s\"", ot_dsd_reason_name((ot_dsd_reason)i));
         r->errors[i] = cnt(id, "errors", "Lines or fields a DogStatsD receiver could not take, by reason.", extra);
     }
-    r->err_skipped = cnt(id, "errors", "", ",reason=\"unknown_field\"");
-    r->err_refused = cnt(id, "errors", "", ",reason=\"series_refused\"");
-    r->err_cut = cnt(id, "errors", "", ",reason=\"truncated\"");
+    r->err_skipped = cnt(id, "errors", "Lines or fields a DogStatsD receiver could not take, by reason.", ",reason=\"unknown_field\"");
+    r->err_refused = cnt(id, "errors", "Lines or fields a DogStatsD receiver could not take, by reason.", ",reason=\"series_refused\"");
+    r->err_cut = cnt(id, "errors", "Lines or fields a DogStatsD receiver could not take, by reason.", ",reason=\"truncated\"");
     r->series_refused = cnt(id, "series_refused", "New series refused by max_series.", NULL);
     r->points_sent = cnt(id, "points_sent", "Aggregated points handed to the pipeline.", NULL);
     r->points_dropped = cnt(id, "points_dropped", "Aggregated points the pipeline refused, dropped.", NULL);

@@ -108,7 +108,8 @@ def test_malformed_lines_counted_and_agent_keeps_serving(agent_factory, tmp_path
     a = DsdAgent(agent_factory, tmp_path)
     a.send("\n".join([
         "good.a:1|c",
-        "no_pipe_at_all",            # no type
+        "no_pipe_at_all",            # no value
+        "no.type:1",                 # no type
         ":",                          # empty name
         "x:|c",                       # no value
         "x:abc|c",                    # bad value
