@@ -70,6 +70,16 @@ typedef struct dsdr_agg_opts {
 
 typedef struct dsdr_agg dsdr_agg;
 
+/* ---- points of the sampled types (points.c) ------------------------------ */
+
+struct dsdr_slot;
+/* Built in ar from a slot's samples (the summary sorts them in place);
+ * times and attributes are the caller's. NULL on out-of-memory. */
+ot_summary_point *ot_dsdr_summary_point(ot_arena *ar, struct dsdr_slot *s);
+ot_histogram_point *ot_dsdr_histogram_point(ot_arena *ar, const double *bounds, size_t nb,
+                                            const struct dsdr_slot *s);
+ot_exphistogram_point *ot_dsdr_exp_point(ot_arena *ar, const struct dsdr_slot *s);
+
 /* One pair of an identity: tag key/value slices. */
 typedef struct dsdr_pair {
     ot_dsd_str k, v;
