@@ -267,6 +267,7 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
         sh->rng = 0x853c49e6748fea9bull + i;
         sh->res = malloc((OT_DSD_MAX_TAGS + 1) * sizeof *sh->res);
         sh->attrs = malloc((OT_DSD_MAX_TAGS + 1) * sizeof *sh->attrs);
+        sh->kc = calloc(DSDR_KCACHE, sizeof *sh->kc);
         for (int k = 0; k < 2; k++) {
             ot_mstore_opts so = {
                 .state_size = sizeof(dsdr_state),
@@ -282,7 +283,7 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
             if (!sh->st[k])
                 break;
         }
-        if (!sh->st[0] || !sh->st[1] || !sh->res || !sh->attrs) {
+        if (!sh->st[0] || !sh->st[1] || !sh->res || !sh->attrs || !sh->kc) {
             ot_dsdr_agg_free(a);
             if (err && !err->msg[0])
                 ot_err_set(err, "out of memory");
@@ -306,6 +307,11 @@ void ot_dsdr_agg_free(dsdr_agg *a)
         ot_buf_free(&sh->ts_lines);
         free(sh->res);
         free(sh->attrs);
+        for (size_t k = 0; sh->kc && k < DSDR_KCACHE; k++) {
+            free(sh->kc[k].raw);
+            ot_mstore_key_free(&sh->kc[k].key);
+        }
+        free(sh->kc);
         pthread_mutex_destroy(&sh->ts_lock);
     }
     free(a->sh);
@@ -356,6 +362,22 @@ static int add_timestamped(dsdr_agg *a, dsdr_shard *sh, const ot_dsd_item *it)
     return rc;
 }
 
+/* The update of one metric item once its stream key is known. */
+static int add_keyed(dsdr_agg *a, dsdr_shard *sh, bool counter, ot_mstore_key *key,
+                     const ot_dsd_item *it)
+{
+    ot_mstore *st = sh->st[counter ? 0 : 1];
+    ot_mstore_ref ref;
+    ot_mstore_res res = ot_mstore_get(st, key, sh->mono_ns, 0, &ref);
+    if (res == OT_MSTORE_REFUSED || res == OT_MSTORE_ERR)
+        return -1;
+    dsdr_state *state = ref.state;
+    int rc = ot_dsdr_state_add(&a->o, state, (unsigned)(sh->epoch & 1), sh->epoch, it,
+                               sh->unix_ns, &sh->rng);
+    ot_mstore_put(st, &ref, false);
+    return rc;
+}
+
 int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
 {
     dsdr_shard *sh = &a->sh[r];
@@ -364,6 +386,34 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
     if (it->has_timestamp)
         return add_timestamped(a, sh, it);
     const ot_dsd_metric *m = &it->u.metric;
+    bool counter = m->type == OT_DSD_COUNTER;
+    /* the identity as written: name ':' type tags '\n' container id (a
+     * name holds no ':', tags no '\n', so the text is unambiguous) */
+    char raw[DSDR_KCACHE_RAW];
+    size_t rn = m->name.n + 2 + it->tags.raw.n + 1 + it->container_id.n;
+    dsdr_kent *ce = NULL;
+    uint64_t rh = 0;
+    if (rn <= sizeof raw) {
+        char *w = raw;
+        memcpy(w, m->name.p, m->name.n);
+        w += m->name.n;
+        *w++ = ':';
+        *w++ = (char)('0' + m->type);
+        memcpy(w, it->tags.raw.p, it->tags.raw.n);
+        w += it->tags.raw.n;
+        *w++ = '\n';
+        memcpy(w, it->container_id.p, it->container_id.n);
+        rh = ot_mstore_hash(raw, rn, 0x6b63);
+        dsdr_kent *set = &sh->kc[(rh & (DSDR_KCACHE / 2 - 1)) * 2];
+        sh->kc_uses++;
+        for (int way = 0; way < 2; way++)
+            if (set[way].raw && set[way].h == rh && set[way].n == rn &&
+                memcmp(set[way].raw, raw, rn) == 0) {
+                set[way].used = sh->kc_uses;
+                return add_keyed(a, sh, counter, &set[way].key, it);
+            }
+        ce = set[0].used <= set[1].used ? &set[0] : &set[1];
+    }
     size_t nres, nat;
     ot_dsdr_split_tags(it, sh->res, &nres, sh->attrs, &nat);
 
@@ -394,7 +444,6 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
         ak[i] = b->data + offs[base + 2 * i];
         av[i] = b->data + offs[base + 2 * i + 1];
     }
-    bool counter = m->type == OT_DSD_COUNTER;
     ot_mstore_metric mm = {
         .name = b->data + name_off,
         .type = counter ? OT_MSTORE_SUM : OT_MSTORE_GAUGE,
@@ -406,16 +455,31 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
     if (ot_mstore_key_base(&sh->key, rk, rv, nres, &mm) < 0 ||
         ot_mstore_key_point_strs(&sh->key, ak, av, nat) < 0)
         return -1;
-    ot_mstore *st = sh->st[counter ? 0 : 1];
-    ot_mstore_ref ref;
-    ot_mstore_res res = ot_mstore_get(st, &sh->key, sh->mono_ns, 0, &ref);
-    if (res == OT_MSTORE_REFUSED || res == OT_MSTORE_ERR)
-        return -1;
-    dsdr_state *state = ref.state;
-    int rc = ot_dsdr_state_add(&a->o, state, (unsigned)(sh->epoch & 1), sh->epoch, it,
-                               sh->unix_ns, &sh->rng);
-    ot_mstore_put(st, &ref, false);
-    return rc;
+    if (ce) {
+        /* remember the key built (replacing whatever shared the slot) */
+        char *nr = rn <= ce->cap ? ce->raw : realloc(ce->raw, rn);
+        if (nr) {
+            memcpy(nr, raw, rn);
+            if (nr != ce->raw)
+                ce->cap = (uint32_t)rn;
+            ce->raw = nr;
+            ce->n = (uint32_t)rn;
+            ce->h = rh;
+            ce->used = sh->kc_uses;
+            ot_buf_reset(&ce->key.buf);
+            ot_buf_append(&ce->key.buf, sh->key.buf.data, sh->key.buf.len);
+            ce->key.base_len = sh->key.base_len;
+            ce->key.base_hash = sh->key.base_hash;
+            ce->key.hash = sh->key.hash;
+            ce->key.base_id = sh->key.base_id;
+            if (ce->key.buf.oom) {
+                free(ce->raw);
+                ce->raw = NULL;
+                ce->cap = 0;
+            }
+        }
+    }
+    return add_keyed(a, sh, counter, &sh->key, it);
 }
 
 void ot_dsdr_agg_stats(dsdr_agg *a, dsdr_agg_stats *out)

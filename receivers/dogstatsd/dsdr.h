@@ -177,6 +177,20 @@ uint64_t ot_dsdr_agg_close_epoch(dsdr_agg *a);
 void ot_dsdr_split_tags(const ot_dsd_item *it, dsdr_pair *res, size_t *nres, dsdr_pair *attrs,
                         size_t *nattrs);
 
+/* A reader's cache of built stream keys, by the line's identity text
+ * (name, type, tags as written, container id): a series seen again skips
+ * splitting, sorting, copying and encoding its tags. Two-way set
+ * associative, the least recently used way replaced. */
+#define DSDR_KCACHE 16384
+#define DSDR_KCACHE_RAW 512
+typedef struct dsdr_kent {
+    uint64_t h;
+    uint32_t n, cap;
+    uint64_t used; /* the shard's use count when last hit or filled */
+    char *raw;
+    ot_mstore_key key;
+} dsdr_kent;
+
 typedef struct dsdr_shard {
     ot_mstore *st[2]; /* [0] counters, [1] the other types: their idle limits differ */
     ot_mstore_key key;
@@ -186,6 +200,8 @@ typedef struct dsdr_shard {
     uint64_t rng;
     ot_buf scratch;         /* NUL-terminated copies of an item's strings */
     dsdr_pair *res, *attrs; /* OT_DSD_MAX_TAGS + 1 each */
+    dsdr_kent *kc;          /* DSDR_KCACHE entries */
+    uint64_t kc_uses;
     pthread_mutex_t ts_lock; /* timestamped lines, handed to the flush */
     ot_buf ts_lines;         /* u32 length, then the line, repeated */
     uint64_t ts_dropped;
