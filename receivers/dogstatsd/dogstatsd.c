@@ -187,9 +187,13 @@ static ot_status send_batch(dsdr *r, ot_consumer *c, ot_batch *b, ot_batch **kee
         }
         ot_batch_unref(b);
     }
-    if (st != OT_OK)
-        ot_warn("dogstatsd", "pipeline refused a batch", "receiver=%s status=%s error=\"%s\"",
-                r->id, ot_status_name(st), e.msg);
+    /* refusals are counted by the callers; a pipeline under pressure
+     * would otherwise log once per flush */
+    if (st == OT_PERMANENT)
+        ot_warn("dogstatsd", "pipeline refused a batch", "receiver=%s error=\"%s\"", r->id, e.msg);
+    else if (st != OT_OK)
+        ot_debug("dogstatsd", "pipeline refused a batch", "receiver=%s status=%s error=\"%s\"",
+                 r->id, ot_status_name(st), e.msg);
     return st;
 }
 
