@@ -220,3 +220,22 @@ service:
     assert r.returncode != 0
     out = r.stdout + r.stderr
     assert "socket_path" in out and "explicit_bounds" in out and "socket_permissions" in out
+
+
+def test_two_receivers_on_one_udp_endpoint_refused(tmp_path):
+    import subprocess
+    from conftest import BIN
+    cfg = tmp_path / "dup.yaml"
+    cfg.write_text("""\
+receivers:
+  dogstatsd: {endpoint: "127.0.0.1:8125"}
+  statsd/etsy: {endpoint: "127.0.0.1:8125"}
+exporters:
+  file: {path: /dev/null}
+service:
+  pipelines:
+    metrics: {receivers: [dogstatsd, statsd/etsy], exporters: [file]}
+""")
+    r = subprocess.run([BIN, "validate", "--config", str(cfg)], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "endpoint 127.0.0.1:8125 is also used by" in r.stdout + r.stderr
