@@ -399,10 +399,12 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
         w += m->name.n;
         *w++ = ':';
         *w++ = (char)('0' + m->type);
-        memcpy(w, it->tags.raw.p, it->tags.raw.n);
+        if (it->tags.raw.n)
+            memcpy(w, it->tags.raw.p, it->tags.raw.n);
         w += it->tags.raw.n;
         *w++ = '\n';
-        memcpy(w, it->container_id.p, it->container_id.n);
+        if (it->container_id.n)
+            memcpy(w, it->container_id.p, it->container_id.n);
         rh = ot_mstore_hash(raw, rn, 0x6b63);
         dsdr_kent *set = &sh->kc[(rh & (DSDR_KCACHE / 2 - 1)) * 2];
         sh->kc_uses++;

@@ -97,7 +97,7 @@ ot_histogram_point *ot_dsdr_histogram_point(ot_arena *ar, const double *bounds, 
     p->n_bucket_counts = nb + 1;
     p->bucket_counts = counts;
     p->n_explicit_bounds = nb;
-    p->explicit_bounds = ot_arena_memdup(ar, bounds, nb * sizeof(double) + 1);
+    p->explicit_bounds = nb ? ot_arena_memdup(ar, bounds, nb * sizeof(double)) : NULL;
     p->sum_present_case = M_(HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM);
     p->sum = s->sum;
     p->min_present_case = M_(HISTOGRAM_DATA_POINT__MIN_PRESENT_MIN);
