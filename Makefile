@@ -14,6 +14,7 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	libmicrohttpd-dev libnghttp2-dev libssl-dev zlib1g-dev libzstd-dev \
 	libcurl4-openssl-dev libpcre2-dev libcriterion-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
+	python3-thrift thrift-compiler \
 	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
@@ -46,8 +47,12 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) $(SAN) -pthread 
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) -pthread $(LDFLAGS)
 LDLIBS_ALL = $(PC_LIBS) -lm $(LDLIBS)
 
-PROTOS := $(wildcard agent/proto/*.proto)
-GEN_C := $(patsubst agent/proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+# A component's own .proto files stay in its folder (exporters/NAME/proto/);
+# every file compiles into the one flat gen/ directory, so names are unique.
+PROTO_DIRS := agent/proto $(wildcard exporters/*/proto)
+PROTOS := $(wildcard $(addsuffix /*.proto,$(PROTO_DIRS)))
+vpath %.proto $(PROTO_DIRS)
+GEN_C := $(patsubst %.proto,$(BUILD)/gen/%.pb-c.c,$(notdir $(PROTOS)))
 GEN_O := $(GEN_C:.c=.o)
 
 LIB_SRC := $(wildcard agent/*/*.c) \
@@ -82,9 +87,9 @@ deps:
 	  apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: agent/proto/%.proto | deps
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: %.proto | deps
 	@mkdir -p $(BUILD)/gen
-	protoc-c --c_out=$(BUILD)/gen -I agent/proto $<
+	protoc-c --c_out=$(BUILD)/gen -I $(dir $<) $<
 
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	@echo "  CC $<"
@@ -118,6 +123,10 @@ $(BUILD)/otelite-loadgen: $(patsubst %.c,$(BUILD)/obj/%.o,$(LOADGEN_SRC)) $(BUIL
 $(BUILD)/unit-tests: $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC)) $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcriterion
 
+# Test helper for tests/interop/test_jaeger_decode.py; not in the agent.
+$(BUILD)/jaeger-encode: $(BUILD)/obj/tests/interop/jaeger_encode.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # docs/components.md is generated from the key tables; a test keeps it current.
@@ -129,13 +138,13 @@ run: all
 
 # The test command of the README. Each part prints its own summary; the
 # last line is the total, as "N passed, N failed".
-check: all $(BUILD)/unit-tests $(BUILD)/bench-filter $(BUILD)/bench-store
+check: all $(BUILD)/unit-tests $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/jaeger-encode
 	@BUILD=$(BUILD) bash tests/run-all.sh
 
 check-unit: all $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
 
-check-e2e: all
+check-e2e: all $(BUILD)/jaeger-encode
 	OTELITE_BIN=$(BUILD)/otelite /usr/bin/python3 -m pytest -q tests/e2e tests/interop
 
 # ---- fuzzing (clang + libFuzzer; its own build tree) -------------------
@@ -143,19 +152,19 @@ FUZZ_BUILD := build/fuzz
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-I agent -I $(FUZZ_BUILD)/gen $(PC_CFLAGS)
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC)) \
-	$(patsubst agent/proto/%.proto,$(FUZZ_BUILD)/gen/%.pb-c.o,$(PROTOS))
+	$(patsubst %.proto,$(FUZZ_BUILD)/gen/%.pb-c.o,$(notdir $(PROTOS)))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
-$(FUZZ_BUILD)/gen/%.pb-c.c: agent/proto/%.proto | deps
+$(FUZZ_BUILD)/gen/%.pb-c.c: %.proto | deps
 	@mkdir -p $(FUZZ_BUILD)/gen
-	protoc-c --c_out=$(FUZZ_BUILD)/gen -I agent/proto $<
+	protoc-c --c_out=$(FUZZ_BUILD)/gen -I $(dir $<) $<
 $(FUZZ_BUILD)/gen/revision.h: FORCE
 	@mkdir -p $(FUZZ_BUILD)/gen
 	@echo '#define OT_REVISION "fuzz"' > $@
 $(FUZZ_BUILD)/gen/%.pb-c.o: $(FUZZ_BUILD)/gen/%.pb-c.c
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
-$(FUZZ_BUILD)/obj/%.o: %.c $(patsubst agent/proto/%.proto,$(FUZZ_BUILD)/gen/%.pb-c.c,$(PROTOS)) $(FUZZ_BUILD)/gen/revision.h | deps
+$(FUZZ_BUILD)/obj/%.o: %.c $(patsubst %.proto,$(FUZZ_BUILD)/gen/%.pb-c.c,$(notdir $(PROTOS))) $(FUZZ_BUILD)/gen/revision.h | deps
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
 $(FUZZ_BUILD)/libotelite.a: $(FUZZ_LIB_OBJ)
@@ -172,11 +181,13 @@ fuzz: fuzz-build
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 
-bench: all $(BUILD)/bench-filter $(BUILD)/bench-store
+bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 	@echo; echo "filter processor, 5 conditions (tests/bench/bench_filter.c):"
 	@$(BUILD)/bench-filter
 	@echo; $(BUILD)/bench-store
+	@echo; echo "jaeger translation and encoding (tests/bench/bench_jaeger.c):"
+	@$(BUILD)/bench-jaeger
 
 # Filter cost per span with 5 conditions: a micro-benchmark, not a scenario.
 $(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
@@ -188,6 +199,10 @@ $(BUILD)/bench-dsd-parse: $(BUILD)/obj/tests/bench/bench_dsd_parse.o $(BUILD)/li
 
 # Metric stream store: lookups/s of existing streams, bytes per stream.
 $(BUILD)/bench-store: $(BUILD)/obj/tests/bench/bench_store.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# Jaeger translation and encoding cost per span: a micro-benchmark.
+$(BUILD)/bench-jaeger: $(BUILD)/obj/tests/bench/bench_jaeger.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # Instruction counts (callgrind) of decode, batch and encode on a fixed corpus.

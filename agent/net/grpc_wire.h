@@ -1,8 +1,10 @@
 /* grpc_wire.h: the parts of gRPC's wire protocol that both ends here
- * speak, the OTLP receiver's server and the OTLP exporter's client, as
- * pure functions over bytes and strings: status codes, the Export method
- * paths, the 5-byte message prefix, and the grpc-timeout and grpc-message
- * header values. Sockets, HTTP/2 and TLS stay with each component. */
+ * speak, the OTLP receiver's server and the gRPC client (net/grpc_client.h),
+ * as pure functions over bytes and strings: status codes and their names,
+ * what a failure without grpc-status means, google.rpc.Status with
+ * RetryInfo, the OTLP Export method paths, the 5-byte message prefix, the
+ * grpc-timeout and grpc-message header values, and the target an endpoint
+ * names. Sockets, HTTP/2 and TLS are elsewhere. */
 #ifndef OT_GRPC_WIRE_H
 #define OT_GRPC_WIRE_H
 
@@ -11,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "base/err.h"
 #include "model/otlp.h"
 
 /* grpc-status values. */
@@ -33,6 +36,27 @@ enum {
     OT_GRPC_DATA_LOSS = 15,
     OT_GRPC_UNAUTHENTICATED = 16,
 };
+
+/* "UNAVAILABLE" …; "UNKNOWN" for a code outside the table. */
+const char *ot_grpc_code_name(int code);
+/* gRPC's mapping for a response that carries no grpc-status: from its HTTP
+ * status, or from the HTTP/2 error code of a RST_STREAM. */
+int ot_grpc_code_from_http(int http_status);
+int ot_grpc_code_from_h2(uint32_t h2_error);
+
+/* A decoded google.rpc.Status, with the delay of a RetryInfo detail. */
+typedef struct ot_grpc_status {
+    int code;
+    char msg[256];
+    bool has_retry_info;
+    int64_t retry_delay_ns;
+} ot_grpc_status;
+
+/* Protobuf bytes of google.rpc.Status; -1 when they do not decode. */
+int ot_grpc_status_from_pb(const void *buf, size_t len, ot_grpc_status *out);
+/* The grpc-status-details-bin header: base64 (padding optional) of the
+ * Status bytes; -1 when it does not decode. */
+int ot_grpc_status_from_bin(const char *b64, size_t len, ot_grpc_status *out);
 
 /* "/opentelemetry.proto.collector.trace.v1.TraceService/Export" … ("/"
  * for no signal). */
@@ -58,5 +82,20 @@ int ot_grpc_percent_encode(const char *msg, ot_buf *out);
 /* The reverse, into out (NUL-terminated, truncated to cap); a '%' not
  * followed by two hex digits stays as it is. */
 void ot_grpc_percent_decode(const char *in, size_t len, char *out, size_t cap);
+
+/* Where a client connects. */
+typedef struct ot_grpc_target {
+    char host[256]; /* without brackets */
+    int port;
+    bool tls;
+    char authority[300]; /* host:port as :authority, IPv6 bracketed */
+} ot_grpc_target;
+
+/* A gRPC endpoint: "host:port", "[v6]:port", with an optional http:// or
+ * https:// scheme (https means TLS, http plaintext) and an optional
+ * trailing "/"; gRPC's "dns:///" and "passthrough:///" prefixes mean no
+ * scheme. Without a scheme, TLS unless insecure. A missing port is 443
+ * with TLS and 80 without, as gRPC clients do. */
+int ot_grpc_target_parse(const char *endpoint, bool insecure, ot_grpc_target *out, ot_err *err);
 
 #endif

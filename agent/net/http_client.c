@@ -127,6 +127,16 @@ static void tls_opts(CURL *e, const ot_tls_client *t)
     curl_easy_setopt(e, CURLOPT_SSLVERSION,
                      tls_version(ot_tls_version(t->min_version)) |
                          tls_max_version(ot_tls_version(t->max_version)));
+    if (t->reload_interval > 0) {
+        /* libcurl reads certificate and key files for each new connection
+         * but caches the CA store and keeps connections alive: bound both
+         * by reload_interval so a replaced file is in use that soon. */
+        long secs = (long)(t->reload_interval / 1000000000);
+        if (secs < 1)
+            secs = 1;
+        curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, secs);
+        curl_easy_setopt(e, CURLOPT_MAXLIFETIME_CONN, secs);
+    }
 }
 
 static handle *handle_new(ot_http_client *c)

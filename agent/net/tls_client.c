@@ -1,8 +1,10 @@
 /* tls_client.c: the `tls` block of every client (the collector's client
  * TLS keys), its cross-key checks, and the OpenSSL client context a
- * transport that speaks OpenSSL itself (the gRPC client) builds from it.
- * The HTTP client hands the same settings to libcurl instead. */
+ * transport that speaks OpenSSL itself (the gRPC client) builds from it,
+ * re-built when its files change (reload_interval). The HTTP client hands
+ * the same settings to libcurl instead. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -48,6 +50,12 @@ const ot_key ot_tls_client_keys[] = {
      .def = "1.2", .help = "lowest TLS version offered: 1.0, 1.1, 1.2 or 1.3"},
     {.name = "max_version", .type = OT_KT_STRING, .offset = offsetof(ot_tls_client, max_version),
      .help = "highest TLS version offered (unset: the newest)"},
+    {.name = "reload_interval", .type = OT_KT_DURATION,
+     .offset = offsetof(ot_tls_client, reload_interval), .def = "0", .min = 0, .max = 86400e9,
+     .help = "re-read ca_file, cert_file and key_file when they change, checked this often; 0 = never"},
+    {.name = "include_system_ca_certs_pool", .type = OT_KT_BOOL,
+     .offset = offsetof(ot_tls_client, include_system_ca_certs_pool), .def = "false",
+     .help = "trust the system's CAs as well as ca_file / ca_pem"},
     {0},
 };
 
@@ -116,7 +124,7 @@ static void ssl_errors(char *out, size_t cap)
     ERR_clear_error();
 }
 
-static int load_ca_pem(SSL_CTX *ctx, const char *pem, ot_err *err)
+int ot_tls_add_ca_pem(SSL_CTX *ctx, const char *pem, ot_err *err)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
     if (!bio)
@@ -136,7 +144,7 @@ static int load_ca_pem(SSL_CTX *ctx, const char *pem, ot_err *err)
     return 0;
 }
 
-static int load_cert_pem(SSL_CTX *ctx, const char *cert, const char *key, ot_err *err)
+int ot_tls_use_cert_pem(SSL_CTX *ctx, const char *cert, const char *key, ot_err *err)
 {
     char e[200];
     BIO *cb = BIO_new_mem_buf(cert, -1);
@@ -207,9 +215,12 @@ SSL_CTX *ot_tls_client_ctx(const ot_tls_client *t, const char *alpn, ot_err *err
                 goto fail;
             }
         } else if (set(t->ca_pem)) {
-            if (load_ca_pem(ctx, t->ca_pem, err) < 0)
+            if (ot_tls_add_ca_pem(ctx, t->ca_pem, err) < 0)
                 goto fail;
-        } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        }
+        bool own_ca = set(t->ca_file) || set(t->ca_pem);
+        if ((!own_ca || t->include_system_ca_certs_pool) &&
+            SSL_CTX_set_default_verify_paths(ctx) != 1) {
             ssl_errors(e, sizeof e);
             ot_err_set(err, "tls: cannot load the system CAs: %s", e);
             goto fail;
@@ -227,7 +238,7 @@ SSL_CTX *ot_tls_client_ctx(const ot_tls_client *t, const char *alpn, ot_err *err
             goto fail;
         }
     } else if (set(t->cert_pem) && set(t->key_pem)) {
-        if (load_cert_pem(ctx, t->cert_pem, t->key_pem, err) < 0)
+        if (ot_tls_use_cert_pem(ctx, t->cert_pem, t->key_pem, err) < 0)
             goto fail;
     }
     if ((set(t->cert_file) || set(t->cert_pem)) && SSL_CTX_check_private_key(ctx) != 1) {
@@ -239,4 +250,25 @@ fail:
     ERR_clear_error();
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+/* ---- reloading ---------------------------------------------------------- */
+
+static SSL_CTX *client_build(const void *t, const char *alpn, ot_err *err)
+{
+    return ot_tls_client_ctx(t, alpn, err);
+}
+
+static uint64_t client_stamp(const void *vt)
+{
+    const ot_tls_client *t = vt;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = ot_tls_stamp_file(h, t->ca_file);
+    h = ot_tls_stamp_file(h, t->cert_file);
+    return ot_tls_stamp_file(h, t->key_file);
+}
+
+ot_tls_reloader *ot_tls_client_reloader_new(const ot_tls_client *t, const char *alpn, ot_err *err)
+{
+    return ot_tls_reloader_make(t, alpn, client_build, client_stamp, t->reload_interval, err);
 }

@@ -90,11 +90,11 @@ static void read_answer(ot_otlpexp_http *h, const ot_http_response *r, ot_signal
         return;
     }
     char detail[200] = "";
-    ot_otlpexp_rpc_status st;
+    ot_grpc_status st;
     if (body->len) {
         if (json && ot_otlpexp_status_from_json(body->data, body->len, &st) == 0)
             snprintf(detail, sizeof detail, "%s", st.msg);
-        else if (proto && ot_otlpexp_status_from_pb(body->data, body->len, &st) == 0)
+        else if (proto && ot_grpc_status_from_pb(body->data, body->len, &st) == 0)
             snprintf(detail, sizeof detail, "%s", st.msg);
         else if (!json && !proto)
             text_excerpt(body, detail, sizeof detail);

@@ -168,8 +168,8 @@ static void grpc_validate(const void *vcfg, const ot_node *node, const char *pat
     const grpc_cfg *c = vcfg;
     char p[512];
     ot_err err = {{0}};
-    ot_otlpexp_target t;
-    if (c->endpoint && ot_otlpexp_grpc_target(c->endpoint, c->tls.insecure, &t, &err) < 0)
+    ot_grpc_target t;
+    if (c->endpoint && ot_grpc_target_parse(c->endpoint, c->tls.insecure, &t, &err) < 0)
         ot_diag_add(d, OT_SEV_ERROR, key_node(node, "endpoint"), join_path(p, sizeof p, path, "endpoint"),
                     "%s", err.msg);
     ot_tls_client_validate(&c->tls, key_node(node, "tls"), join_path(p, sizeof p, path, "tls"), d);
@@ -243,8 +243,8 @@ struct otlp_exp {
     ot_counter *rejected[OT_SIGNAL_COUNT];
 
     const grpc_cfg *gc;
-    ot_otlpexp_grpc_cfg grpc_cfg;
-    ot_otlpexp_grpc *grpc;
+    ot_grpc_client_cfg grpc_cfg;
+    ot_grpc_client *grpc;
     pthread_mutex_t pool_mu;
     sender_ctx *pool;
 
@@ -328,20 +328,21 @@ static void grpc_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_resu
         msg = (const uint8_t *)x->gz.out.data;
         len = x->gz.out.len;
     }
-    ot_otlpexp_grpc_reply r;
+    ot_grpc_reply r;
     memset(&r, 0, sizeof r);
     r.resp = &x->resp;
-    ot_otlpexp_grpc_call(e->grpc, b->signal, msg, len, gz, deadline_ns, &r);
-    out->status = ot_otlpexp_grpc_outcome(r.code, r.has_retry_info);
+    ot_grpc_client_call(e->grpc, ot_grpc_path(b->signal), msg, len, gz, deadline_ns, NULL, &r);
+    bool retry_info = r.has_details && r.details.has_retry_info;
+    out->status = ot_otlpexp_grpc_outcome(r.code, retry_info);
     if (out->status == OT_OK) {
         int64_t rej = 0;
         char pm[256];
         if (ot_otlpexp_partial_from_pb(b->signal, x->resp.data, x->resp.len, &rej, pm, sizeof pm) == 0)
             note_partial(e, b->signal, rej, pm);
     } else {
-        if (out->status == OT_RETRYABLE && r.has_retry_info)
-            out->retry_after_ns = r.retry_delay_ns;
-        snprintf(out->msg, sizeof out->msg, "rpc error: %s: %s", ot_otlpexp_grpc_code_name(r.code),
+        if (out->status == OT_RETRYABLE && retry_info)
+            out->retry_after_ns = r.details.retry_delay_ns;
+        snprintf(out->msg, sizeof out->msg, "rpc error: %s: %s", ot_grpc_code_name(r.code),
                  r.msg[0] ? r.msg : "(no message)");
     }
     ctx_return(e, x);
@@ -399,22 +400,23 @@ static void *grpc_create(const ot_create_params *p, ot_err *err)
     const grpc_cfg *c = p->config;
     e->gc = c;
     e->hcfg = &c->helper;
-    ot_otlpexp_grpc_cfg *g = &e->grpc_cfg;
+    ot_grpc_client_cfg *g = &e->grpc_cfg;
     g->id = e->id;
-    if (ot_otlpexp_grpc_target(c->endpoint, c->tls.insecure, &g->target, err) < 0)
+    g->log_module = "otlp";
+    if (ot_grpc_target_parse(c->endpoint, c->tls.insecure, &g->target, err) < 0)
         goto fail;
     g->tls = &c->tls;
-    g->headers = &c->headers;
+    g->metadata = &c->headers;
     g->authority = c->authority;
     g->num_connections = (int)c->num_connections;
-    g->balancer = c->balancer_name == 1 ? OT_OTLPEXP_ROUND_ROBIN : OT_OTLPEXP_PICK_FIRST;
+    g->balancer = c->balancer_name == 1 ? OT_GRPC_ROUND_ROBIN : OT_GRPC_PICK_FIRST;
     g->wait_for_ready = c->wait_for_ready;
     if (c->keepalive.present) {
         g->keepalive_time = c->keepalive.time;
         g->keepalive_timeout = c->keepalive.timeout;
         g->keepalive_permit_without_stream = c->keepalive.permit_without_stream;
     }
-    e->grpc = ot_otlpexp_grpc_new(g, err);
+    e->grpc = ot_grpc_client_new(g, err);
     if (!e->grpc)
         goto fail;
     return e;
@@ -457,7 +459,7 @@ static void *http_create(const ot_create_params *p, ot_err *err)
 static int exp_start(void *self, ot_err *err)
 {
     otlp_exp *e = self;
-    if (!e->http && ot_otlpexp_grpc_start(e->grpc, err) < 0)
+    if (!e->http && ot_grpc_client_start(e->grpc, err) < 0)
         return -1;
     const char *storage = e->hcfg->queue.storage;
     if (storage && *storage) {
@@ -493,7 +495,7 @@ static void exp_shutdown(void *self, int64_t deadline_ns)
     if (e->exph)
         ot_exph_shutdown(e->exph, deadline_ns);
     if (e->grpc)
-        ot_otlpexp_grpc_stop(e->grpc);
+        ot_grpc_client_stop(e->grpc);
     /* The queue's directory lock goes now, not at destroy: a replacement
      * exporter with the same id opens the same log during a reload. */
     if (e->log) {
@@ -510,7 +512,7 @@ static void exp_destroy(void *self)
     ot_exph_free(e->exph);
     if (e->log)
         ot_segment_log_close(e->log);
-    ot_otlpexp_grpc_free(e->grpc);
+    ot_grpc_client_free(e->grpc);
     ot_otlpexp_http_free(e->httpc);
     while (e->pool) {
         sender_ctx *x = e->pool;

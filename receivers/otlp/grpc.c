@@ -268,8 +268,10 @@ static void conn_accept(otlpr_grpc *g)
         };
         nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
         nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, 8 << 20);
-        if (g->ssl_ctx) {
-            c->ssl = SSL_new(g->ssl_ctx);
+        if (g->tls) {
+            SSL_CTX *ctx = ot_tls_reloader_get(g->tls);
+            c->ssl = SSL_new(ctx);
+            SSL_CTX_free(ctx);
             if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
                 if (c->ssl)
                     SSL_free(c->ssl);
@@ -409,8 +411,7 @@ static void free_grpc(otlpr_grpc *g)
         nghttp2_session_callbacks_del(g->cbs);
     if (g->opt)
         nghttp2_option_del(g->opt);
-    if (g->ssl_ctx)
-        SSL_CTX_free(g->ssl_ctx);
+    ot_tls_reloader_free(g->tls);
     free(g);
 }
 
@@ -428,7 +429,7 @@ otlpr_grpc *ot_otlpr_grpc_start(otlpr *r, const otlpr_grpc_cfg *cfg, ot_err *err
     g->max_msg = (size_t)cfg->max_recv_msg_size_mib << 20;
     atomic_init(&g->stopping, false);
     atomic_init(&g->deadline, 0);
-    if (cfg->tls.present && !(g->ssl_ctx = ot_tls_server_ctx(&cfg->tls, "h2", err))) {
+    if (cfg->tls.present && !(g->tls = ot_tls_reloader_new(&cfg->tls, "h2", err))) {
         free_grpc(g);
         return NULL;
     }

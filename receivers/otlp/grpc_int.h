@@ -62,7 +62,7 @@ struct otlpr_grpc {
     int lfd, epfd, evfd;
     int port;
     pthread_t thread;
-    SSL_CTX *ssl_ctx;
+    ot_tls_reloader *tls; /* the current context for each new connection */
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
     gconn *conns;

@@ -1,5 +1,7 @@
-/* http.c: OTLP/HTTP on libmicrohttpd. Two epoll threads accept and serve
- * connections and call the pipeline on their own stack.
+/* http.c: OTLP/HTTP on net/http_server.h (libmicrohttpd underneath). Two
+ * epoll threads accept and serve connections and call the pipeline on
+ * their own stack. The receiver routes itself and takes the body in parts,
+ * so what it reserves and how long a body may take stay its own.
  *
  * Everything that can be judged from the headers (method, path, content
  * type and encoding, declared length, in-flight budget) is answered before
@@ -7,27 +9,19 @@
  * Content-Length: for uncompressed protobuf that buffer lives in the arena
  * the batch will own, so the body is copied once, from the socket. */
 #include <ctype.h>
-#include <dlfcn.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "base/log.h"
-#include "net/listen.h"
+#include "net/http_server.h"
 #include "otlp.h"
 
 struct otlpr_http {
     otlpr *r;
     const otlpr_http_cfg *cfg;
-    struct MHD_Daemon *mhd;
-    int fd;
-    int port;
-    atomic_int active; /* requests past their headers, not yet completed */
-    char *pem_key, *pem_cert, *pem_ca;
+    ot_http_server *srv;
 };
 
 typedef struct hreq {
@@ -72,12 +66,12 @@ static bool origin_matches(const char *pattern, const char *origin)
 }
 
 /* The request's Origin when CORS allows it, else NULL. */
-static const char *allowed_origin(otlpr_http *h, struct MHD_Connection *c)
+static const char *allowed_origin(otlpr_http *h, ot_http_req *c)
 {
     const ot_strlist *ao = &h->cfg->cors.allowed_origins;
     if (ao->n == 0)
         return NULL;
-    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *origin = ot_http_header(c, "Origin");
     if (!origin || !*origin)
         return NULL;
     for (size_t i = 0; i < ao->n; i++)
@@ -86,77 +80,84 @@ static const char *allowed_origin(otlpr_http *h, struct MHD_Connection *c)
     return NULL;
 }
 
-static enum MHD_Result send_reply(otlpr_http *h, struct MHD_Connection *c, unsigned status,
-                                  const char *ctype, const void *body, size_t len,
-                                  bool retry_after)
+static void send_reply(otlpr_http *h, ot_http_req *c, unsigned status, const char *ctype,
+                       const void *body, size_t len, bool retry_after)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
+    ot_http_resp *resp = ot_http_resp_copy(body, len);
     if (ctype)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+        ot_http_resp_header(resp, "Content-Type", ctype);
     if (retry_after)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-                                h->cfg->cors.allowed_origins.n ? "POST, OPTIONS" : "POST");
+        ot_http_resp_header(resp, "Retry-After", "1");
+    if (status == 405)
+        ot_http_resp_header(resp, "Allow",
+                            h->cfg->cors.allowed_origins.n ? "POST, OPTIONS" : "POST");
     const char *origin = allowed_origin(h, c);
     if (origin) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+        ot_http_resp_header(resp, "Access-Control-Allow-Origin", origin);
+        ot_http_resp_header(resp, "Vary", "Origin");
     }
-    enum MHD_Result rc = MHD_queue_response(c, status, resp);
-    MHD_destroy_response(resp);
+    ot_http_send(c, status, resp);
     ot_otlpr_count_request(h->r, OTLPR_HTTP, (int)status);
-    return rc;
 }
 
 /* An error answer: google.rpc.Status in the request's format, or text
  * when the format is not known (yet). */
-static enum MHD_Result send_error(otlpr_http *h, struct MHD_Connection *c, unsigned status,
-                                  int format, int grpc_code, const char *msg)
+static void send_error(otlpr_http *h, ot_http_req *c, unsigned status, int format,
+                       int grpc_code, const char *msg)
 {
-    bool retry = status == MHD_HTTP_SERVICE_UNAVAILABLE;
+    bool retry = status == 503;
     if (format < 0) {
         char text[600];
         int n = snprintf(text, sizeof text, "%s\n", msg);
-        return send_reply(h, c, status, "text/plain; charset=utf-8", text,
-                          n < 0 ? 0 : (size_t)n >= sizeof text ? sizeof text - 1 : (size_t)n,
-                          retry);
+        send_reply(h, c, status, "text/plain; charset=utf-8", text,
+                   n < 0 ? 0 : (size_t)n >= sizeof text ? sizeof text - 1 : (size_t)n, retry);
+        return;
     }
     ot_buf b = OT_BUF_INIT;
     ot_otlpr_status_body((otlpr_format)format, grpc_code, msg, retry ? 1 : 0, &b);
-    enum MHD_Result rc = send_reply(h, c, status, ct_names[format], b.data, b.len, retry);
+    send_reply(h, c, status, ct_names[format], b.data, b.len, retry);
     ot_buf_free(&b);
-    return rc;
 }
 
-static enum MHD_Result send_outcome(otlpr_http *h, struct MHD_Connection *c, ot_signal s,
-                                    otlpr_format f, otlpr_outcome o, const char *msg)
+static void send_outcome(otlpr_http *h, ot_http_req *c, ot_signal s, otlpr_format f,
+                         otlpr_outcome o, const char *msg)
 {
     switch (o) {
     case OTLPR_OK: {
         ot_buf b = OT_BUF_INIT;
         ot_otlpr_success_body(s, f, 0, NULL, &b);
-        enum MHD_Result rc = send_reply(h, c, MHD_HTTP_OK, ct_names[f], b.data, b.len, false);
+        send_reply(h, c, 200, ct_names[f], b.data, b.len, false);
         ot_buf_free(&b);
-        return rc;
+        return;
     }
     case OTLPR_INVALID:
     case OTLPR_PERMANENT:
-        return send_error(h, c, MHD_HTTP_BAD_REQUEST, (int)f, 3, msg);
+        send_error(h, c, 400, (int)f, 3, msg);
+        return;
     case OTLPR_NOT_WIRED:
-        return send_error(h, c, MHD_HTTP_NOT_FOUND, (int)f, 5, msg);
+        send_error(h, c, 404, (int)f, 5, msg);
+        return;
     case OTLPR_RETRY:
     case OTLPR_BUSY:
-        return send_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, (int)f, 14, msg);
+        send_error(h, c, 503, (int)f, 14, msg);
+        return;
     case OTLPR_TOO_LARGE:
-        return send_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, (int)f, 8, msg);
+        send_error(h, c, 413, (int)f, 8, msg);
+        return;
     case OTLPR_INTERNAL:
     default:
-        return send_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, (int)f, 13, msg);
+        send_error(h, c, 500, (int)f, 13, msg);
+        return;
     }
+}
+
+/* The server's own refusals (a missing client certificate) in the
+ * request's format, as every other answer here. */
+static void refuse(ot_http_req *c, unsigned status, const char *msg, void *arg)
+{
+    int code = status == 401 ? 16 : status == 404 ? 5 : status == 405 ? 12 : status == 413 ? 8 : 13;
+    send_error(arg, c, status, ot_otlpr_content_type(ot_http_header(c, "Content-Type")), code,
+               msg);
 }
 
 /* ---- CORS preflight ------------------------------------------------------------ */
@@ -176,16 +177,12 @@ static bool header_allowed(otlpr_http *h, const char *name, size_t n)
     return false;
 }
 
-static enum MHD_Result preflight(otlpr_http *h, struct MHD_Connection *c)
+static void preflight(otlpr_http *h, ot_http_req *c)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    if (!resp)
-        return MHD_NO;
+    ot_http_resp *resp = ot_http_resp_copy(NULL, 0);
     const char *origin = allowed_origin(h, c);
-    const char *method =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Method");
-    const char *req_headers =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+    const char *method = ot_http_header(c, "Access-Control-Request-Method");
+    const char *req_headers = ot_http_header(c, "Access-Control-Request-Headers");
     bool ok = origin && method && strcmp(method, "POST") == 0;
     for (const char *p = req_headers; ok && p && *p;) {
         while (*p == ' ' || *p == ',')
@@ -195,43 +192,20 @@ static enum MHD_Result preflight(otlpr_http *h, struct MHD_Connection *c)
             ok = false;
         p += n;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+    ot_http_resp_header(resp, "Vary", "Origin");
     if (ok) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "POST");
+        ot_http_resp_header(resp, "Access-Control-Allow-Origin", origin);
+        ot_http_resp_header(resp, "Access-Control-Allow-Methods", "POST");
         if (req_headers && *req_headers)
-            MHD_add_response_header(resp, "Access-Control-Allow-Headers", req_headers);
+            ot_http_resp_header(resp, "Access-Control-Allow-Headers", req_headers);
         if (h->cfg->cors.max_age > 0) {
             char age[32];
             snprintf(age, sizeof age, "%lld", (long long)h->cfg->cors.max_age);
-            MHD_add_response_header(resp, "Access-Control-Max-Age", age);
+            ot_http_resp_header(resp, "Access-Control-Max-Age", age);
         }
     }
-    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, resp);
-    MHD_destroy_response(resp);
-    ot_otlpr_count_request(h->r, OTLPR_HTTP, MHD_HTTP_NO_CONTENT);
-    return rc;
-}
-
-/* ---- mTLS ------------------------------------------------------------------------- */
-
-/* Debian's libmicrohttpd does TLS with GnuTLS and only asks for a client
- * certificate; checking it takes one GnuTLS call. The library is loaded
- * already (libmicrohttpd needs it), so the call is looked up at run time
- * rather than adding a link dependency for one function. */
-typedef int (*verify_peers_fn)(void *session, unsigned *status);
-
-static bool client_cert_ok(struct MHD_Connection *c)
-{
-    static verify_peers_fn verify;
-    if (!verify)
-        verify = (verify_peers_fn)dlsym(RTLD_DEFAULT, "gnutls_certificate_verify_peers2");
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (!verify || !ci || !ci->tls_session)
-        return false;
-    unsigned status = 1;
-    return verify(ci->tls_session, &status) == 0 && status == 0;
+    ot_http_send(c, 204, resp);
+    ot_otlpr_count_request(h->r, OTLPR_HTTP, 204);
 }
 
 /* ---- the request ------------------------------------------------------------------- */
@@ -246,39 +220,49 @@ static int path_signal(otlpr_http *h, const char *url)
     return -1;
 }
 
-static enum MHD_Result first_call(otlpr_http *h, struct MHD_Connection *c, const char *url,
-                                  const char *method, void **con_cls)
+/* The headers are in: everything that can be judged from them is answered
+ * here, before a byte of the body is read. */
+static void begin(ot_http_req *c, void *arg)
 {
+    otlpr_http *h = arg;
+    hreq *q = ot_http_req_state(c);
     const otlpr_http_cfg *cfg = h->cfg;
-    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    int format = ot_otlpr_content_type(ctype);
-    if (cfg->tls.present && cfg->tls.client_ca_file && *cfg->tls.client_ca_file &&
-        !client_cert_ok(c))
-        return send_error(h, c, MHD_HTTP_UNAUTHORIZED, format, 16,
-                          "a valid client certificate is required");
-    if (strcmp(method, "OPTIONS") == 0 && cfg->cors.allowed_origins.n)
-        return preflight(h, c);
-    if (strcmp(method, "POST") != 0)
-        return send_error(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, format, 12,
-                          "method not allowed; OTLP/HTTP takes POST");
+    const char *method = ot_http_method(c), *url = ot_http_path(c);
+    int format = ot_otlpr_content_type(ot_http_header(c, "Content-Type"));
+    if (strcmp(method, "OPTIONS") == 0 && cfg->cors.allowed_origins.n) {
+        preflight(h, c);
+        return;
+    }
+    if (strcmp(method, "POST") != 0) {
+        send_error(h, c, 405, format, 12,
+                   "method not allowed; OTLP/HTTP takes POST");
+        return;
+    }
     int s = path_signal(h, url);
-    if (s < 0)
-        return send_error(h, c, MHD_HTTP_NOT_FOUND, format, 5, "404 page not found");
-    if (!h->r->next[s])
-        return send_error(h, c, MHD_HTTP_NOT_FOUND, format, 12,
+    if (s < 0) {
+        send_error(h, c, 404, format, 5, "404 page not found");
+        return;
+    }
+    if (!h->r->next[s]) {
+        send_error(h, c, 404, format, 12,
                           "this receiver is in no pipeline for this signal");
-    if (format < 0)
-        return send_error(h, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, -1, 3,
-                          "unsupported Content-Type; use application/x-protobuf or "
-                          "application/json");
-    int enc = ot_otlpr_encoding(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                            "Content-Encoding"));
-    if (enc < 0)
-        return send_error(h, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, format, 3,
-                          "unsupported Content-Encoding; use gzip, deflate, zstd or none");
+        return;
+    }
+    if (format < 0) {
+        send_error(h, c, 415, -1, 3,
+                   "unsupported Content-Type; use application/x-protobuf or "
+                   "application/json");
+        return;
+    }
+    int enc = ot_otlpr_encoding(ot_http_header(c, "Content-Encoding"));
+    if (enc < 0) {
+        send_error(h, c, 415, format, 3,
+                   "unsupported Content-Encoding; use gzip, deflate, zstd or none");
+        return;
+    }
 
     uint64_t max = cfg->max_request_body_size;
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    const char *cl = ot_http_header(c, "Content-Length");
     bool have_len = false;
     uint64_t len = 0;
     if (cl && *cl) {
@@ -293,20 +277,20 @@ static enum MHD_Result first_call(otlpr_http *h, struct MHD_Connection *c, const
         char msg[160];
         snprintf(msg, sizeof msg, "body of %llu bytes exceeds max_request_body_size (%llu)",
                  (unsigned long long)len, (unsigned long long)max);
-        return send_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, format, 8, msg);
+        send_error(h, c, 413, format, 8, msg);
+        return;
     }
-    if (len > h->r->budget.max)
-        return send_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, format, 8,
-                          "body exceeds max_inflight_bytes; it could never be accepted");
-    if (!ot_otlpr_budget_take(&h->r->budget, len))
-        return send_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, format, 14,
-                          "too many request bytes in flight; retry later");
+    if (len > h->r->budget.max) {
+        send_error(h, c, 413, format, 8,
+                   "body exceeds max_inflight_bytes; it could never be accepted");
+        return;
+    }
+    if (!ot_otlpr_budget_take(&h->r->budget, len)) {
+        send_error(h, c, 503, format, 14,
+                   "too many request bytes in flight; retry later");
+        return;
+    }
 
-    hreq *q = calloc(1, sizeof *q);
-    if (!q) {
-        ot_otlpr_budget_give(&h->r->budget, len);
-        return send_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, format, 13, "out of memory");
-    }
     q->signal = (ot_signal)s;
     q->format = (otlpr_format)format;
     q->enc = (otlpr_enc)enc;
@@ -322,31 +306,32 @@ static enum MHD_Result first_call(otlpr_http *h, struct MHD_Connection *c, const
         q->buf = malloc(len ? len : 1);
         q->cap = len;
     }
-    if (!q->growable && !q->buf) {
-        ot_arena_free(q->arena);
-        free(q);
-        ot_otlpr_budget_give(&h->r->budget, len);
-        return send_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, format, 13, "out of memory");
-    }
-    atomic_fetch_add(&h->active, 1);
-    *con_cls = q;
-    return MHD_YES;
+    if (!q->growable && !q->buf)
+        send_error(h, c, 500, format, 13, "out of memory"); /* done() gives back */
 }
 
-static enum MHD_Result append(otlpr_http *h, hreq *q, const char *data, size_t n)
+static bool append(ot_http_req *c, const uint8_t *data, size_t n, void *arg)
 {
+    otlpr_http *h = arg;
+    hreq *q = ot_http_req_state(c);
+    if (ot_now_ns() > q->deadline) {
+        /* Closing the connection gives its reservation back (done). */
+        ot_debug("otlp", "request body too slow; connection closed",
+                 "receiver=%s transport=http", h->r->id);
+        return false;
+    }
     uint64_t max = h->cfg->max_request_body_size;
     if (q->too_large || q->busy) {
         /* Drain so the error can be answered; a client that keeps going
          * far past the limit is cut off instead. */
         q->discarded += n;
-        return q->discarded > 4 * max ? MHD_NO : MHD_YES;
+        return q->discarded <= 4 * max;
     }
     if (q->len + n > q->cap) {
         if (!q->growable || q->len + n > max) {
             q->too_large = true;
             q->discarded = n;
-            return MHD_YES;
+            return true;
         }
         size_t ncap = q->cap ? q->cap * 2 : 65536;
         if (ncap < q->len + n)
@@ -355,13 +340,13 @@ static enum MHD_Result append(otlpr_http *h, hreq *q, const char *data, size_t n
             ncap = max;
         if (!ot_otlpr_budget_take(&h->r->budget, ncap - q->cap)) {
             q->busy = true;
-            return MHD_YES;
+            return true;
         }
         uint8_t *nb = realloc(q->buf, ncap);
         if (!nb) {
             ot_otlpr_budget_give(&h->r->budget, ncap - q->cap);
             q->busy = true;
-            return MHD_YES;
+            return true;
         }
         q->reserved += ncap - q->cap;
         q->buf = nb;
@@ -369,7 +354,7 @@ static enum MHD_Result append(otlpr_http *h, hreq *q, const char *data, size_t n
     }
     memcpy(q->buf + q->len, data, n);
     q->len += n;
-    return MHD_YES;
+    return true;
 }
 
 typedef struct meta_acc {
@@ -378,15 +363,14 @@ typedef struct meta_acc {
     size_t n, cap;
 } meta_acc;
 
-static enum MHD_Result add_meta(void *cls, enum MHD_ValueKind kind, const char *key,
-                                const char *value)
+static bool add_meta(void *cls, const char *key, const char *value)
 {
     meta_acc *m = cls;
     if (m->n == m->cap) {
         size_t ncap = m->cap ? m->cap * 2 : 16;
         ot_meta_kv *nv = ot_arena_alloc(m->a, ncap * sizeof *nv);
         if (!nv)
-            return MHD_NO;
+            return false;
         if (m->n)
             memcpy(nv, m->v, m->n * sizeof *nv);
         m->v = nv;
@@ -394,32 +378,37 @@ static enum MHD_Result add_meta(void *cls, enum MHD_ValueKind kind, const char *
     }
     char *k = ot_arena_strdup(m->a, key);
     if (!k)
-        return MHD_NO;
+        return false;
     for (char *p = k; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     m->v[m->n].key = k;
     m->v[m->n].value = value ? value : "";
     m->n++;
-    return MHD_YES;
+    return true;
 }
 
-static enum MHD_Result finish(otlpr_http *h, struct MHD_Connection *c, hreq *q)
+static void finish(ot_http_req *c, void *arg)
 {
+    otlpr_http *h = arg;
+    hreq *q = ot_http_req_state(c);
     if (q->too_large) {
         char msg[160];
         snprintf(msg, sizeof msg, "body exceeds max_request_body_size (%llu)",
                  (unsigned long long)h->cfg->max_request_body_size);
-        return send_outcome(h, c, q->signal, q->format, OTLPR_TOO_LARGE, msg);
+        send_outcome(h, c, q->signal, q->format, OTLPR_TOO_LARGE, msg);
+        return;
     }
-    if (q->busy)
-        return send_outcome(h, c, q->signal, q->format, OTLPR_BUSY,
-                            "too many request bytes in flight; retry later");
+    if (q->busy) {
+        send_outcome(h, c, q->signal, q->format, OTLPR_BUSY,
+                   "too many request bytes in flight; retry later");
+        return;
+    }
 
     meta_acc meta = {0};
     if (h->cfg->include_metadata) {
         meta.a = ot_arena_new(4096);
         if (meta.a)
-            MHD_get_connection_values(c, MHD_HEADER_KIND, add_meta, &meta);
+            ot_http_each_header(c, add_meta, &meta);
     }
     ot_err err = {{0}};
     otlpr_outcome o;
@@ -453,70 +442,29 @@ static enum MHD_Result finish(otlpr_http *h, struct MHD_Connection *c, hreq *q)
     if (o != OTLPR_OK)
         ot_debug("otlp", "request refused", "receiver=%s transport=http signal=%s outcome=%s err=\"%s\"",
                  h->r->id, ot_signal_name(q->signal), ot_otlpr_outcome_name(o), err.msg);
-    return send_outcome(h, c, q->signal, q->format, o, err.msg);
+    send_outcome(h, c, q->signal, q->format, o, err.msg);
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+static void done(ot_http_req *c, void *arg)
 {
-    otlpr_http *h = cls;
-    hreq *q = *con_cls;
-    if (!q)
-        return first_call(h, c, url, method, con_cls);
-    if (*upload_data_size) {
-        if (ot_now_ns() > q->deadline) {
-            /* Closing the connection gives its reservation back (completed). */
-            ot_debug("otlp", "request body too slow; connection closed",
-                     "receiver=%s transport=http", h->r->id);
-            return MHD_NO;
-        }
-        enum MHD_Result rc = append(h, q, upload_data, *upload_data_size);
-        *upload_data_size = 0;
-        return rc;
-    }
-    return finish(h, c, q);
-}
-
-static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                      enum MHD_RequestTerminationCode toe)
-{
-    otlpr_http *h = cls;
-    hreq *q = *con_cls;
-    if (!q)
-        return;
-    *con_cls = NULL;
+    otlpr_http *h = arg;
+    hreq *q = ot_http_req_state(c);
     if (q->arena)
         ot_arena_free(q->arena);
     else if (q->buf)
         free(q->buf);
     ot_otlpr_budget_give(&h->r->budget, q->reserved);
-    free(q);
-    atomic_fetch_sub(&h->active, 1);
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    for (char *p = line; *p; p++)
-        if (*p == '"')
-            *p = '\'';
-    ot_debug("otlp", "http server", "detail=\"%s\"", line);
 }
 
 /* ---- start and stop ----------------------------------------------------------------- */
 
-static void free_http(otlpr_http *h)
-{
-    free(h->pem_key);
-    free(h->pem_cert);
-    free(h->pem_ca);
-    free(h);
-}
+static const ot_http_stream stream = {
+    .begin = begin,
+    .data = append,
+    .end = finish,
+    .done = done,
+    .state_size = sizeof(hreq),
+};
 
 otlpr_http *ot_otlpr_http_start(otlpr *r, const otlpr_http_cfg *cfg, ot_err *err)
 {
@@ -527,65 +475,20 @@ otlpr_http *ot_otlpr_http_start(otlpr *r, const otlpr_http_cfg *cfg, ot_err *err
     }
     h->r = r;
     h->cfg = cfg;
-    h->fd = -1;
-    atomic_init(&h->active, 0);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
-    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
-        flags |= MHD_USE_EPOLL;
-    if (cfg->tls.present) {
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            ot_err_set(err, "this libmicrohttpd has no TLS support");
-            free_http(h);
-            return NULL;
-        }
-        h->pem_cert = ot_otlpr_read_file(cfg->tls.cert_file, NULL, err);
-        h->pem_key = h->pem_cert ? ot_otlpr_read_file(cfg->tls.key_file, NULL, err) : NULL;
-        if (h->pem_key && cfg->tls.client_ca_file && *cfg->tls.client_ca_file)
-            h->pem_ca = ot_otlpr_read_file(cfg->tls.client_ca_file, NULL, err);
-        if (!h->pem_key || (cfg->tls.client_ca_file && *cfg->tls.client_ca_file && !h->pem_ca)) {
-            free_http(h);
-            return NULL;
-        }
-        flags |= MHD_USE_TLS;
-    }
-    if ((h->fd = ot_net_listen(&cfg->endpoint, 1024, err)) < 0) {
-        free_http(h);
-        return NULL;
-    }
-    h->port = ot_net_bound_port(h->fd);
-    struct sockaddr_storage sa;
-    socklen_t sl = sizeof sa;
-    if (getsockname(h->fd, (struct sockaddr *)&sa, &sl) == 0 && sa.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-
-    const char *prio = cfg->tls.min_version == 1 ? "NORMAL:-VERS-ALL:+VERS-TLS1.3"
-                                                 : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
-    struct MHD_OptionItem opts[12];
-    int n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, h->fd, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, 2, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
-                                        (intptr_t)((cfg->read_timeout + 999999999) / 1000000000),
-                                        NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 4096, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, h};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, h};
-    if (cfg->tls.present) {
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->pem_cert};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->pem_key};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)prio};
-        if (h->pem_ca)
-            opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, h->pem_ca};
-    }
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    h->mhd = MHD_start_daemon(flags | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, h,
-                              MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-    if (!h->mhd) {
-        ot_err_set(err, "listen %s: cannot start the HTTP server%s",
-                   cfg->endpoint.text ? cfg->endpoint.text : "",
-                   cfg->tls.present ? " (check the certificate and key)" : "");
-        close(h->fd);
-        free_http(h);
+    ot_http_server_opts o = {
+        .log_component = "otlp",
+        .threads = 2,
+        .max_connections = 4096,
+        .timeout_s = (unsigned)((cfg->read_timeout + 999999999) / 1000000000),
+        .backlog = 1024,
+        .max_body = cfg->max_request_body_size,
+        .tls = &cfg->tls,
+        .stream = &stream,
+        .refuse = refuse,
+        .arg = h,
+    };
+    if (!(h->srv = ot_http_server_start(&cfg->endpoint, &o, err))) {
+        free(h);
         return NULL;
     }
     return h;
@@ -593,21 +496,13 @@ otlpr_http *ot_otlpr_http_start(otlpr *r, const otlpr_http_cfg *cfg, ot_err *err
 
 int ot_otlpr_http_port(const otlpr_http *h)
 {
-    return h ? h->port : 0;
+    return h ? ot_http_server_port(h->srv) : 0;
 }
 
 void ot_otlpr_http_stop(otlpr_http *h, int64_t deadline_ns)
 {
     if (!h)
         return;
-    /* No new connections; requests already reading their body finish
-     * until the deadline, then everything closes. */
-    int lfd = MHD_quiesce_daemon(h->mhd);
-    if (lfd >= 0)
-        close(lfd);
-    struct timespec ts = {0, 2 * 1000 * 1000};
-    while (atomic_load(&h->active) > 0 && ot_now_ns() < deadline_ns)
-        nanosleep(&ts, NULL);
-    MHD_stop_daemon(h->mhd);
-    free_http(h);
+    ot_http_server_stop(h->srv, deadline_ns);
+    free(h);
 }

@@ -486,32 +486,6 @@ int ot_otlpr_status_body(otlpr_format f, int grpc_code, const char *msg, int ret
     return pack_into(&st.base, out);
 }
 
-/* ---- listening ------------------------------------------------------------------ */
-
-char *ot_otlpr_read_file(const char *path, size_t *len, ot_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ot_err_set(err, "open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    ot_buf b = OT_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        ot_buf_append(&b, chunk, n);
-    bool bad = ferror(f) || b.oom || b.len > (16u << 20);
-    fclose(f);
-    if (bad || ot_buf_putc(&b, '\0') < 0) {
-        ot_buf_free(&b);
-        ot_err_set(err, "read %s: failed or too large", path);
-        return NULL;
-    }
-    if (len)
-        *len = b.len - 1;
-    return b.data;
-}
-
 /* ---- lifecycle --------------------------------------------------------------------- */
 
 static void *otlpr_create(const ot_create_params *p, ot_err *err)

@@ -218,9 +218,4 @@ void ot_otlpr_grpc_stop(otlpr_grpc *g, int64_t deadline_ns);
 int ot_otlpr_http_bound_port(void *receiver);
 int ot_otlpr_grpc_bound_port(void *receiver);
 
-/* ---- TLS ------------------------------------------------------------------ */
-
-/* Reads a whole file (PEM) into a NUL-terminated malloc'd buffer. */
-char *ot_otlpr_read_file(const char *path, size_t *len, ot_err *err);
-
 #endif

@@ -198,13 +198,14 @@ class Agent:
 class Sink:
     """`otelite-loadgen sink`: a null OTLP/HTTP server that counts spans."""
 
-    def __init__(self, loadgen, port, workdir, core):
+    def __init__(self, loadgen, port, workdir, core, grpc=False):
         self.json = os.path.join(workdir, "sink.json")
         if os.path.exists(self.json):
             os.unlink(self.json)
         self.log_path = os.path.join(workdir, "sink.log")
         self.logf = open(self.log_path, "w")
-        self.p = subprocess.Popen(pin(core) + [loadgen, "sink", "--http", str(port), "--walk", "traces",
+        self.p = subprocess.Popen(pin(core) + [loadgen, "sink", "--grpc" if grpc else "--http", str(port),
+                                               "--walk", "traces",
                                                "--json-out", self.json],
                                   stdout=self.logf, stderr=subprocess.STDOUT)
 
@@ -292,6 +293,17 @@ def cfg_sink(out_path, signal_name, grpc_port, http_port, tel_port):
             + telemetry_yaml(tel_port))
 
 
+def cfg_forward_grpc(signal_name, http_port, down_port, tel_port):
+    return (cfg_receiver(None, http_port)
+            + "processors:\n" + BATCH
+            + "exporters:\n  otlp:\n"
+            + f"    endpoint: 127.0.0.1:{down_port}\n"
+            + "    tls:\n      insecure: true\n    compression: none\n"
+            + f"service:\n  pipelines:\n    {signal_name}:\n      receivers: [otlp]\n"
+            + "      processors: [batch]\n      exporters: [otlp]\n"
+            + telemetry_yaml(tel_port))
+
+
 def cfg_forward(signal_name, http_port, down_port, tel_port):
     return (cfg_receiver(None, http_port)
             + "processors:\n" + BATCH
@@ -318,6 +330,10 @@ SCENARIOS = [
     {"name": "forward: otlp-http -> batch -> otlphttp -> null sink", "key": "forward",
      "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "otlphttp")],
      "target": "http", "forward": "sink", "headline": True},
+    # The same through the otlp (gRPC) exporter into the sink's h2c twin.
+    {"name": "forward: otlp-http -> batch -> otlp grpc -> null sink", "key": "forward-grpc",
+     "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "otlp")],
+     "target": "http", "forward": "sink", "grpc_out": True},
     # The same into a second otelite (receiver -> file /dev/null): shows the
     # two agents interoperate; the downstream's JSON encoding on core 1 caps it.
     {"name": "forward: otlp-http -> batch -> otlphttp -> otelite -> file", "key": "forward-otelite",
@@ -399,11 +415,12 @@ class Bench:
         down = None
         if sc.get("forward") == "sink":
             d_http = free_port()
-            down = Sink(self.loadgen, d_http, workdir, 1)
+            grpc_out = sc.get("grpc_out", False)
+            down = Sink(self.loadgen, d_http, workdir, 1, grpc=grpc_out)
             if not down.wait_ready([d_http]):
                 rc = down.stop()
                 raise RuntimeError(f"sink did not start (exit {rc}): {down.log_tail()}")
-            cfg = cfg_forward("traces", http_port, d_http, tel)
+            cfg = (cfg_forward_grpc if grpc_out else cfg_forward)("traces", http_port, d_http, tel)
         elif sc.get("forward"):
             d_http, d_tel = free_port(), free_port()
             dcfg = os.path.join(workdir, "downstream.yaml")
@@ -987,7 +1004,7 @@ def main():
     ap.add_argument("--mode", default=os.environ.get("BENCH_MODE", "fixed"), choices=["fixed", "max"])
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "0")))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
-                    help="comma-separated scenario keys: grpc,http-proto,http-json,forward,idle")
+                    help="comma-separated scenario keys: grpc,http-proto,http-json,forward,forward-grpc,idle")
     ap.add_argument("--smoke-rate", type=float, default=2000)
     ap.add_argument("--start-rate", type=float, default=float(os.environ.get("BENCH_START_RATE", "0")))
     ap.add_argument("--max-rate", type=float, default=5e6)

@@ -2,8 +2,8 @@
 # `make bench`: runs the benchmark scenarios (tests/bench/bench.py) against
 # the binaries in $BUILD. BENCH_SMOKE=1 is the quick delivery check that
 # `make check` runs; BENCH_MODE=max searches each scenario's highest clean
-# rate; BENCH_SECONDS and BENCH_ONLY (grpc,http-proto,http-json,forward,idle)
-# narrow a run.
+# rate; BENCH_SECONDS and BENCH_ONLY (grpc,http-proto,http-json,
+# forward,forward-grpc,idle) narrow a run.
 set -u
 BUILD=${BUILD:-build}
 cd "$(dirname "$0")/../.."

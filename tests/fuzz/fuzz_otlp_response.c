@@ -22,19 +22,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data, size);
     text[size] = '\0';
-    ot_otlpexp_rpc_status st;
+    ot_grpc_status st;
     int64_t ns = 0, rejected = 0;
     char msg[128];
     ot_err err;
     switch (which % 6) {
     case 0:
-        ot_otlpexp_status_from_pb(data, size, &st);
+        ot_grpc_status_from_pb(data, size, &st);
         break;
     case 1:
         ot_otlpexp_status_from_json(text, size, &st);
         break;
     case 2:
-        ot_otlpexp_status_from_bin_header(text, size, &st);
+        ot_grpc_status_from_bin(text, size, &st);
         break;
     case 3:
         ot_http_parse_retry_after(text, 1700000000, &ns);

@@ -53,22 +53,22 @@ Test(otlpexp, grpc_codes_follow_the_otlp_retry_rule)
         cr_expect_eq(ot_otlpexp_grpc_outcome(t[i].code, true), t[i].with, "code %d + RetryInfo",
                      t[i].code);
     }
-    cr_expect_str_eq(ot_otlpexp_grpc_code_name(OT_GRPC_RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
-    cr_expect_str_eq(ot_otlpexp_grpc_code_name(99), "UNKNOWN");
+    cr_expect_str_eq(ot_grpc_code_name(OT_GRPC_RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
+    cr_expect_str_eq(ot_grpc_code_name(99), "UNKNOWN");
 }
 
 Test(otlpexp, responses_without_grpc_status_map_as_grpc_does)
 {
-    cr_expect_eq(ot_otlpexp_grpc_code_from_http(400), OT_GRPC_INTERNAL);
-    cr_expect_eq(ot_otlpexp_grpc_code_from_http(401), OT_GRPC_UNAUTHENTICATED);
-    cr_expect_eq(ot_otlpexp_grpc_code_from_http(403), OT_GRPC_PERMISSION_DENIED);
-    cr_expect_eq(ot_otlpexp_grpc_code_from_http(404), OT_GRPC_UNIMPLEMENTED);
-    cr_expect_eq(ot_otlpexp_grpc_code_from_http(503), OT_GRPC_UNAVAILABLE);
-    cr_expect_eq(ot_otlpexp_grpc_code_from_http(500), OT_GRPC_UNKNOWN);
-    cr_expect_eq(ot_otlpexp_grpc_code_from_h2(0x7), OT_GRPC_UNAVAILABLE); /* REFUSED_STREAM */
-    cr_expect_eq(ot_otlpexp_grpc_code_from_h2(0x8), OT_GRPC_CANCELLED);
-    cr_expect_eq(ot_otlpexp_grpc_code_from_h2(0xb), OT_GRPC_RESOURCE_EXHAUSTED);
-    cr_expect_eq(ot_otlpexp_grpc_code_from_h2(0x2), OT_GRPC_INTERNAL);
+    cr_expect_eq(ot_grpc_code_from_http(400), OT_GRPC_INTERNAL);
+    cr_expect_eq(ot_grpc_code_from_http(401), OT_GRPC_UNAUTHENTICATED);
+    cr_expect_eq(ot_grpc_code_from_http(403), OT_GRPC_PERMISSION_DENIED);
+    cr_expect_eq(ot_grpc_code_from_http(404), OT_GRPC_UNIMPLEMENTED);
+    cr_expect_eq(ot_grpc_code_from_http(503), OT_GRPC_UNAVAILABLE);
+    cr_expect_eq(ot_grpc_code_from_http(500), OT_GRPC_UNKNOWN);
+    cr_expect_eq(ot_grpc_code_from_h2(0x7), OT_GRPC_UNAVAILABLE); /* REFUSED_STREAM */
+    cr_expect_eq(ot_grpc_code_from_h2(0x8), OT_GRPC_CANCELLED);
+    cr_expect_eq(ot_grpc_code_from_h2(0xb), OT_GRPC_RESOURCE_EXHAUSTED);
+    cr_expect_eq(ot_grpc_code_from_h2(0x2), OT_GRPC_INTERNAL);
 }
 
 /* ---- google.rpc.Status ------------------------------------------------------ */
@@ -115,8 +115,8 @@ Test(otlpexp, status_details_bin_yields_retry_info)
     size_t n = make_status(raw, OT_GRPC_RESOURCE_EXHAUSTED, "slow down", 1, 500000000, true);
     for (int pad = 0; pad <= 1; pad++) {
         size_t el = b64(raw, n, enc, pad);
-        ot_otlpexp_rpc_status st;
-        cr_assert_eq(ot_otlpexp_status_from_bin_header(enc, el, &st), 0);
+        ot_grpc_status st;
+        cr_assert_eq(ot_grpc_status_from_bin(enc, el, &st), 0);
         cr_expect_eq(st.code, OT_GRPC_RESOURCE_EXHAUSTED);
         cr_expect_str_eq(st.msg, "slow down");
         cr_expect(st.has_retry_info);
@@ -130,8 +130,8 @@ Test(otlpexp, status_without_retry_info_is_permanent_exhaustion)
     uint8_t raw[256];
     char enc[400];
     size_t n = make_status(raw, OT_GRPC_RESOURCE_EXHAUSTED, "too big", 0, 0, false);
-    ot_otlpexp_rpc_status st;
-    cr_assert_eq(ot_otlpexp_status_from_bin_header(enc, b64(raw, n, enc, true), &st), 0);
+    ot_grpc_status st;
+    cr_assert_eq(ot_grpc_status_from_bin(enc, b64(raw, n, enc, true), &st), 0);
     cr_expect_eq(st.code, OT_GRPC_RESOURCE_EXHAUSTED);
     cr_expect_not(st.has_retry_info);
     cr_expect_eq(st.retry_delay_ns, 0);
@@ -140,11 +140,11 @@ Test(otlpexp, status_without_retry_info_is_permanent_exhaustion)
 
 Test(otlpexp, bad_status_details_are_refused)
 {
-    ot_otlpexp_rpc_status st;
-    cr_expect_eq(ot_otlpexp_status_from_bin_header("!!!!", 4, &st), -1);
-    cr_expect_eq(ot_otlpexp_status_from_bin_header("A", 1, &st), -1);
+    ot_grpc_status st;
+    cr_expect_eq(ot_grpc_status_from_bin("!!!!", 4, &st), -1);
+    cr_expect_eq(ot_grpc_status_from_bin("A", 1, &st), -1);
     /* Valid base64 of bytes that are not a Status (field 1 as a length). */
-    cr_expect_eq(ot_otlpexp_status_from_bin_header("Cv8=", 4, &st), -1);
+    cr_expect_eq(ot_grpc_status_from_bin("Cv8=", 4, &st), -1);
     uint8_t out[8];
     cr_expect_eq(ot_base64_decode("aGk", 3, out), 2);
     cr_expect_eq(memcmp(out, "hi", 2), 0);
@@ -156,7 +156,7 @@ Test(otlpexp, bad_status_details_are_refused)
 Test(otlpexp, status_json_body_gives_the_message)
 {
     const char *j = "{\"code\":3,\"message\":\"bad span\",\"details\":[]}";
-    ot_otlpexp_rpc_status st;
+    ot_grpc_status st;
     cr_assert_eq(ot_otlpexp_status_from_json(j, strlen(j), &st), 0);
     cr_expect_eq(st.code, 3);
     cr_expect_str_eq(st.msg, "bad span");
@@ -256,41 +256,41 @@ Test(otlpexp, retry_after_http_date_in_all_three_forms)
 
 Test(otlpexp, grpc_endpoint_scheme_and_insecure_pick_tls)
 {
-    ot_otlpexp_target t;
+    ot_grpc_target t;
     ot_err e = {{0}};
-    cr_assert_eq(ot_otlpexp_grpc_target("collector:4317", false, &t, &e), 0, "%s", e.msg);
+    cr_assert_eq(ot_grpc_target_parse("collector:4317", false, &t, &e), 0, "%s", e.msg);
     cr_expect(t.tls);
     cr_expect_str_eq(t.host, "collector");
     cr_expect_eq(t.port, 4317);
     cr_expect_str_eq(t.authority, "collector:4317");
-    cr_assert_eq(ot_otlpexp_grpc_target("collector:4317", true, &t, &e), 0);
+    cr_assert_eq(ot_grpc_target_parse("collector:4317", true, &t, &e), 0);
     cr_expect_not(t.tls);
-    cr_assert_eq(ot_otlpexp_grpc_target("http://collector:4317", false, &t, &e), 0);
+    cr_assert_eq(ot_grpc_target_parse("http://collector:4317", false, &t, &e), 0);
     cr_expect_not(t.tls);
     cr_expect_str_eq(t.host, "collector");
-    cr_assert_eq(ot_otlpexp_grpc_target("HTTPS://collector:4317/", true, &t, &e), 0);
+    cr_assert_eq(ot_grpc_target_parse("HTTPS://collector:4317/", true, &t, &e), 0);
     cr_expect(t.tls);
     cr_expect_eq(t.port, 4317);
-    cr_assert_eq(ot_otlpexp_grpc_target("https://ingest.example.com", false, &t, &e), 0);
+    cr_assert_eq(ot_grpc_target_parse("https://ingest.example.com", false, &t, &e), 0);
     cr_expect_eq(t.port, 443);
-    cr_assert_eq(ot_otlpexp_grpc_target("http://ingest.example.com", false, &t, &e), 0);
+    cr_assert_eq(ot_grpc_target_parse("http://ingest.example.com", false, &t, &e), 0);
     cr_expect_eq(t.port, 80);
-    cr_assert_eq(ot_otlpexp_grpc_target("dns:///collector:4317", false, &t, &e), 0);
+    cr_assert_eq(ot_grpc_target_parse("dns:///collector:4317", false, &t, &e), 0);
     cr_expect(t.tls);
     cr_expect_str_eq(t.host, "collector");
-    cr_assert_eq(ot_otlpexp_grpc_target("[::1]:4317", true, &t, &e), 0);
+    cr_assert_eq(ot_grpc_target_parse("[::1]:4317", true, &t, &e), 0);
     cr_expect_str_eq(t.host, "::1");
     cr_expect_str_eq(t.authority, "[::1]:4317");
 }
 
 Test(otlpexp, bad_grpc_endpoints_say_why)
 {
-    ot_otlpexp_target t;
+    ot_grpc_target t;
     const char *bad[] = {"", "host:0", "host:65536", "host:http", "host:4317/v1/traces",
                          "grpc://host:4317", "::1:4317", "[::1", "[::1]4317", ":4317"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ot_err e = {{0}};
-        cr_expect_eq(ot_otlpexp_grpc_target(bad[i], false, &t, &e), -1, "%s accepted", bad[i]);
+        cr_expect_eq(ot_grpc_target_parse(bad[i], false, &t, &e), -1, "%s accepted", bad[i]);
         cr_expect(e.msg[0], "no message for %s", bad[i]);
     }
 }
@@ -403,7 +403,7 @@ static int listen_port(int *fd_out, bool do_listen)
     return ntohs(a.sin_port);
 }
 
-static ot_otlpexp_grpc *client_to(int port, ot_otlpexp_grpc_cfg *cfg, ot_tls_client *tls)
+static ot_grpc_client *client_to(int port, ot_grpc_client_cfg *cfg, ot_tls_client *tls)
 {
     char ep[64];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", port);
@@ -415,10 +415,10 @@ static ot_otlpexp_grpc *client_to(int port, ot_otlpexp_grpc_cfg *cfg, ot_tls_cli
     cfg->num_connections = 1;
     ot_log_set_level(OT_LOG_ERROR); /* the expected connect failures are not news */
     ot_err e = {{0}};
-    cr_assert_eq(ot_otlpexp_grpc_target(ep, true, &cfg->target, &e), 0);
-    ot_otlpexp_grpc *g = ot_otlpexp_grpc_new(cfg, &e);
+    cr_assert_eq(ot_grpc_target_parse(ep, true, &cfg->target, &e), 0);
+    ot_grpc_client *g = ot_grpc_client_new(cfg, &e);
     cr_assert(g, "%s", e.msg);
-    cr_assert_eq(ot_otlpexp_grpc_start(g, &e), 0, "%s", e.msg);
+    cr_assert_eq(ot_grpc_client_start(g, &e), 0, "%s", e.msg);
     return g;
 }
 
@@ -426,18 +426,18 @@ Test(otlpexp, refused_connection_fails_fast_as_unavailable)
 {
     int fd;
     int port = listen_port(&fd, false); /* bound, never listening: refused */
-    ot_otlpexp_grpc_cfg cfg;
+    ot_grpc_client_cfg cfg;
     ot_tls_client tls;
-    ot_otlpexp_grpc *g = client_to(port, &cfg, &tls);
+    ot_grpc_client *g = client_to(port, &cfg, &tls);
     ot_buf resp = OT_BUF_INIT;
-    ot_otlpexp_grpc_reply r = {.resp = &resp};
+    ot_grpc_reply r = {.resp = &resp};
     int64_t t0 = ot_now_ns();
-    ot_otlpexp_grpc_call(g, OT_TRACES, (const uint8_t *)"", 0, false, t0 + 5 * SEC, &r);
+    ot_grpc_client_call(g, ot_grpc_path(OT_TRACES), (const uint8_t *)"", 0, false, t0 + 5 * SEC, NULL, &r);
     cr_expect_eq(r.code, OT_GRPC_UNAVAILABLE, "%d %s", r.code, r.msg);
     cr_expect(strstr(r.msg, "refused"), "%s", r.msg);
     cr_expect(ot_now_ns() - t0 < 2 * SEC, "did not fail fast");
-    cr_expect_eq(ot_otlpexp_grpc_ready(g), 0);
-    ot_otlpexp_grpc_free(g);
+    cr_expect_eq(ot_grpc_client_ready(g), 0);
+    ot_grpc_client_free(g);
     ot_buf_free(&resp);
     close(fd);
 }
@@ -446,23 +446,23 @@ Test(otlpexp, silent_server_hits_the_deadline)
 {
     int fd;
     int port = listen_port(&fd, true); /* accepts (kernel backlog), never answers */
-    ot_otlpexp_grpc_cfg cfg;
+    ot_grpc_client_cfg cfg;
     ot_tls_client tls;
-    ot_otlpexp_grpc *g = client_to(port, &cfg, &tls);
+    ot_grpc_client *g = client_to(port, &cfg, &tls);
     ot_buf resp = OT_BUF_INIT;
-    ot_otlpexp_grpc_reply r = {.resp = &resp};
+    ot_grpc_reply r = {.resp = &resp};
     static uint8_t body[100000];
     int64_t t0 = ot_now_ns();
-    ot_otlpexp_grpc_call(g, OT_LOGS, body, sizeof body, false, t0 + SEC / 5, &r);
+    ot_grpc_client_call(g, ot_grpc_path(OT_LOGS), body, sizeof body, false, t0 + SEC / 5, NULL, &r);
     int64_t took = ot_now_ns() - t0;
     cr_expect_eq(r.code, OT_GRPC_DEADLINE_EXCEEDED, "%d %s", r.code, r.msg);
     cr_expect(took >= SEC / 5 && took < 2 * SEC, "took %lld ns", (long long)took);
     cr_expect_eq(ot_otlpexp_grpc_outcome(r.code, false), OT_RETRYABLE);
-    ot_otlpexp_grpc_stop(g);
+    ot_grpc_client_stop(g);
     /* After stop, calls fail at once instead of hanging. */
-    ot_otlpexp_grpc_call(g, OT_LOGS, body, 10, false, ot_now_ns() + SEC, &r);
+    ot_grpc_client_call(g, ot_grpc_path(OT_LOGS), body, 10, false, ot_now_ns() + SEC, NULL, &r);
     cr_expect_eq(r.code, OT_GRPC_UNAVAILABLE);
-    ot_otlpexp_grpc_free(g);
+    ot_grpc_client_free(g);
     ot_buf_free(&resp);
     close(fd);
 }

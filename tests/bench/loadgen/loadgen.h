@@ -7,6 +7,7 @@
 #ifndef LG_LOADGEN_H
 #define LG_LOADGEN_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -202,6 +203,18 @@ int lg_epoll_wait(int ep, void *events, int max, int64_t timeout_ns);
 
 int lg_count_main(int argc, char **argv);
 int lg_sink_main(int argc, char **argv);
+
+/* What a sink has seen; walk is the signal bodies are checked as, or -1. */
+typedef struct lg_sink_counts {
+    uint64_t reqs, bytes, items, bad;
+    int64_t first, last; /* lg_now() of the first and the latest request */
+    int walk;
+} lg_sink_counts;
+/* Rewrites the progress file a benchmark watches. */
+void lg_sink_dump(const char *path, const lg_sink_counts *k);
+/* The gRPC sink's loop on a listening socket, until *stop or dur seconds. */
+int lg_sink_grpc_run(int ls, lg_sink_counts *k, volatile sig_atomic_t *stop, double dur,
+                     const char *json_out);
 int lg_selftest_main(int argc, char **argv);
 
 #endif

@@ -24,7 +24,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: otelite-loadgen traces|metrics|logs TARGET [OPTIONS]\n"
             "       otelite-loadgen count FILE [--run ID] [--json]\n"
-            "       otelite-loadgen sink --http PORT [--duration 10s] [--walk traces|metrics|logs]\n"
+            "       otelite-loadgen sink --http PORT | --grpc PORT [--duration 10s] [--walk traces|metrics|logs]\n"
             "\n"
             "targets (one):\n"
             "  --otlp-grpc HOST:PORT   OTLP/gRPC (h2c, several streams per connection)\n"

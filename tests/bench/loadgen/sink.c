@@ -1,4 +1,5 @@
-/* sink.c: `otelite-loadgen sink --http PORT`, a null OTLP/HTTP server.
+/* sink.c: `otelite-loadgen sink --http PORT`, a null OTLP/HTTP server
+ * (`--grpc PORT` is its OTLP/gRPC twin, sink_grpc.c).
  * It answers every POST with 200 and an empty Export response, so the
  * generator can be measured without an agent in the way (how fast can it
  * offer load on this machine?). One thread, epoll, keep-alive. With --walk
@@ -37,7 +38,7 @@ static void on_sig(int s)
 }
 
 /* Rewritten while running, so a benchmark can watch delivery progress. */
-static void dump(const char *path, uint64_t reqs, uint64_t bytes, uint64_t items, uint64_t bad)
+void lg_sink_dump(const char *path, const lg_sink_counts *k)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -45,21 +46,35 @@ static void dump(const char *path, uint64_t reqs, uint64_t bytes, uint64_t items
     if (!f)
         return;
     fprintf(f, "{\"requests\":%llu,\"bytes\":%llu,\"items\":%llu,\"bad\":%llu}\n",
-            (unsigned long long)reqs, (unsigned long long)bytes, (unsigned long long)items,
-            (unsigned long long)bad);
+            (unsigned long long)k->reqs, (unsigned long long)k->bytes,
+            (unsigned long long)k->items, (unsigned long long)k->bad);
     fclose(f);
     rename(tmp, path);
 }
 
+static int report(const lg_sink_counts *k, const char *json_out)
+{
+    double secs = k->last > k->first ? (double)(k->last - k->first) / 1e9 : 0;
+    printf("sink: requests %llu, bytes %llu, items %llu, bad %llu, %.0f requests/s over %.2f s\n",
+           (unsigned long long)k->reqs, (unsigned long long)k->bytes,
+           (unsigned long long)k->items, (unsigned long long)k->bad,
+           secs > 0 ? (double)k->reqs / secs : 0, secs);
+    if (json_out)
+        lg_sink_dump(json_out, k);
+    return 0;
+}
+
 int lg_sink_main(int argc, char **argv)
 {
-    int port = 0;
+    int port = 0, gport = 0;
     double dur = 0;
     int walk = -1;
     const char *json_out = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--http") && i + 1 < argc)
             port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--grpc") && i + 1 < argc)
+            gport = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
             dur = atof(argv[++i]);
         else if (!strcmp(argv[i], "--json-out") && i + 1 < argc)
@@ -67,10 +82,13 @@ int lg_sink_main(int argc, char **argv)
         else if (!strcmp(argv[i], "--walk") && i + 1 < argc)
             walk = ot_signal_parse(argv[i + 1], strlen(argv[i + 1])), i++;
         else
-            return fprintf(stderr, "usage: otelite-loadgen sink --http PORT [--duration SECONDS] [--walk traces|metrics|logs] [--json-out FILE]\n"), 2;
+            return fprintf(stderr, "usage: otelite-loadgen sink --http PORT | --grpc PORT [--duration SECONDS] [--walk traces|metrics|logs] [--json-out FILE]\n"), 2;
     }
+    bool grpc = gport != 0;
+    if (grpc)
+        port = gport;
     if (port <= 0 || port > 65535)
-        return fprintf(stderr, "otelite-loadgen sink: --http PORT is required\n"), 2;
+        return fprintf(stderr, "otelite-loadgen sink: --http PORT or --grpc PORT is required\n"), 2;
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -86,10 +104,16 @@ int lg_sink_main(int argc, char **argv)
         fprintf(stderr, "otelite-loadgen sink: 127.0.0.1:%d: %s\n", port, strerror(errno));
         return 1;
     }
+    fprintf(stderr, "sink: listening on 127.0.0.1:%d%s\n", port, grpc ? " (gRPC)" : "");
+    lg_sink_counts k = {.walk = walk};
+    if (grpc) {
+        lg_sink_grpc_run(ls, &k, &g_stop, dur, json_out);
+        close(ls);
+        return report(&k, json_out);
+    }
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
-    fprintf(stderr, "sink: listening on 127.0.0.1:%d\n", port);
     uint64_t reqs = 0, bytes = 0, items = 0, bad = 0;
     int64_t t0 = lg_now(), first = 0, last = 0, dumped = 0;
     static const char ok_pb[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
@@ -100,7 +124,8 @@ int lg_sink_main(int argc, char **argv)
     while (!g_stop && (dur <= 0 || lg_now() - t0 < (int64_t)(dur * 1e9))) {
         int n = epoll_wait(ep, evs, 64, 100);
         if (json_out && lg_now() - dumped > 200000000) {
-            dump(json_out, reqs, bytes, items, bad);
+            k = (lg_sink_counts){reqs, bytes, items, bad, first, last, walk};
+            lg_sink_dump(json_out, &k);
             dumped = lg_now();
         }
         for (int i = 0; i < n; i++) {
@@ -212,12 +237,6 @@ int lg_sink_main(int argc, char **argv)
             }
         }
     }
-    double secs = last > first ? (double)(last - first) / 1e9 : 0;
-    printf("sink: requests %llu, bytes %llu, items %llu, bad %llu, %.0f requests/s over %.2f s\n",
-           (unsigned long long)reqs, (unsigned long long)bytes, (unsigned long long)items,
-           (unsigned long long)bad, secs > 0 ? (double)reqs / secs : 0, secs);
-    if (json_out)
-        dump(json_out, reqs, bytes, items, bad);
     while (conns) {
         sconn *c = conns;
         conns = c->next;
@@ -227,5 +246,6 @@ int lg_sink_main(int argc, char **argv)
     }
     close(ls);
     close(ep);
-    return 0;
+    k = (lg_sink_counts){reqs, bytes, items, bad, first, last, walk};
+    return report(&k, json_out);
 }

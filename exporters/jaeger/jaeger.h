@@ -1,0 +1,53 @@
+/* jaeger.h: what the jaeger exporter sends, apart from how it sends it.
+ * OTLP spans become Jaeger api_v2 structs (one Batch per OTLP resource) in
+ * one walk; those structs are packed as a gRPC PostSpansRequest or written
+ * as a Thrift binary-protocol Batch for Jaeger's HTTP endpoint. The
+ * translation follows what the collector's Jaeger translator did, so a
+ * Jaeger UI shows otelite's spans as it showed the collector's.
+ *
+ * Memory: every struct the translation builds lives in the caller's arena.
+ * Strings and bytes point into the OTLP request where they can, so the
+ * request must outlive the Jaeger structs (a batch and its arena do). */
+#ifndef OT_JAEGER_H
+#define OT_JAEGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "model/otlp.h"
+#include "jaeger_collector.pb-c.h"
+
+typedef Jaeger__ApiV2__Batch ot_jaeger_batch;
+typedef Jaeger__ApiV2__Span ot_jaeger_span;
+typedef Jaeger__ApiV2__KeyValue ot_jaeger_kv;
+
+/* The service name Jaeger gets for a resource without a string
+ * service.name attribute. */
+#define OT_JAEGER_UNKNOWN_SERVICE "unknown_service"
+
+typedef struct ot_jaeger_out {
+    ot_jaeger_batch **batches; /* one per OTLP resource that has spans */
+    size_t n_batches;
+    size_t n_spans; /* over all batches */
+} ot_jaeger_out;
+
+/* Translates a whole request into arena. Resources without spans give no
+ * batch. -1 with err set only when the arena runs out of memory. */
+int ot_jaeger_translate(const ot_trace_req *req, ot_arena *arena, ot_jaeger_out *out,
+                        ot_err *err);
+
+/* Appends the protobuf bytes of a PostSpansRequest holding b (the body of
+ * one gRPC call, without the 5-byte gRPC frame header). */
+int ot_jaeger_proto_pack(const ot_jaeger_batch *b, ot_buf *out, ot_err *err);
+
+/* Appends b as a Thrift binary-protocol jaeger.Batch struct (the body of
+ * one POST to /api/traces). Times become microseconds; ids become signed
+ * 64-bit halves (trace ids are 16 bytes and span ids 8, as the translation
+ * makes them); parentSpanId is the first CHILD_OF reference in the same
+ * trace, or 0. */
+int ot_jaeger_thrift_batch(const ot_jaeger_batch *b, ot_buf *out, ot_err *err);
+
+#endif
