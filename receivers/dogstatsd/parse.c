@@ -222,7 +222,8 @@ static bool dsd_parse_ts(const char *s, size_t n, int64_t *out)
 void ot_dsd_tags_begin(const ot_dsd_tags *tags, ot_dsd_tag_iter *ti)
 {
     ti->p = tags->raw.p;
-    ti->end = tags->raw.p + tags->raw.n;
+    /* no tags: raw.p may be NULL, and NULL + 0 is undefined */
+    ti->end = tags->raw.n ? tags->raw.p + tags->raw.n : tags->raw.p;
 }
 
 bool ot_dsd_tag_next(ot_dsd_tag_iter *ti, ot_dsd_tag *out)

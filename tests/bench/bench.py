@@ -340,7 +340,24 @@ SCENARIOS = [
      "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "otlphttp"),
                ("exporters", "file")],
      "target": "http", "forward": "otelite"},
+    # DogStatsD over UDP into the aggregator, 10k distinct series; the
+    # loss is counted from the agent's own line counter (the kernel's drops
+    # are reported beside it).
+    {"name": "dogstatsd udp, 50 metrics/datagram, 10k series -> file", "key": "dogstatsd-50",
+     "needs": [("receivers", "dogstatsd"), ("exporters", "file")],
+     "target": "dogstatsd", "per_datagram": 50},
+    {"name": "dogstatsd udp, 1 metric/datagram, 10k series -> file", "key": "dogstatsd-1",
+     "needs": [("receivers", "dogstatsd"), ("exporters", "file")],
+     "target": "dogstatsd", "per_datagram": 1},
 ]
+
+
+def cfg_dogstatsd(port, out_path, tel_port):
+    return (f"receivers:\n  dogstatsd:\n    endpoint: 127.0.0.1:{port}\n"
+            "    aggregation_interval: 1s\n    receive_buffer_bytes: 32MiB\n"
+            f"exporters:\n  file:\n    path: {out_path}\n"
+            "service:\n  pipelines:\n    metrics:\n      receivers: [dogstatsd]\n"
+            "      exporters: [file]\n" + telemetry_yaml(tel_port))
 
 
 class Bench:
@@ -505,6 +522,8 @@ class Bench:
         if missing:
             row.update(status="not available", reason="not built yet: " + ", ".join(missing))
             return row
+        if sc["target"] == "dogstatsd":
+            return self.dogstatsd(sc, row)
         workdir = os.path.join(self.out, sc["key"])
         os.makedirs(workdir, exist_ok=True)
         row["loadavg_start"] = round(os.getloadavg()[0], 2)
@@ -544,6 +563,117 @@ class Bench:
                 self.check_smoke_counts(row)
             else:
                 self.check_smoke(row, out_file)
+        return row
+
+    def dsd_measure(self, sc, agent, port, rate, seconds, workdir, tag):
+        """One run of the generator; UDP has no answer, so what the agent
+        took is its own line counter and sent minus that is the loss (the
+        kernel's drops are part of it)."""
+        lines = lambda: agent.counter("otelite_dogstatsd_metrics_total")  # noqa: E731
+        drops = lambda: agent.counter("otelite_dogstatsd_kernel_drops_total")  # noqa: E731
+        m0, k0 = lines(), drops()
+        cpu0 = proc_cpu(agent.pid)
+        jout = os.path.join(workdir, f"loadgen-{tag}.json")
+        cmd = pin(1) + [self.loadgen, "metrics", "--dogstatsd", f"127.0.0.1:{port}",
+                        "--rate", str(int(rate)), "--duration", f"{seconds}s",
+                        "--batch", str(sc["per_datagram"]), "--series", "10000",
+                        "--attributes", "5", "--json-out", jout, "--quiet", "--seed", "1"]
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=seconds + 60)
+        with open(jout) as f:
+            lg = json.load(f)
+        sent = lg["items_sent"]
+        # the readers drain the socket buffers; wait until the count stops
+        last, t_end = -1, time.time() + 10
+        while time.time() < t_end:
+            got = lines() - m0
+            if got >= sent or got == last:
+                break
+            last = got
+            time.sleep(0.3)
+        got = lines() - m0
+        cpu = proc_cpu(agent.pid) - cpu0
+        elapsed = lg["elapsed_s"]
+        kd = drops() - k0
+        return {"offered_rate": rate, "items_sent": sent, "items_refused": 0,
+                "refused_by_code": {}, "items_delivered": got, "items_lost": max(0, sent - got),
+                "items_per_s": min(got, sent) / elapsed if elapsed > 0 else 0,
+                "agent_cpu_s": cpu, "cpu_s_per_million": cpu / got * 1e6 if got else None,
+                "p99_ms": 0.0, "p50_ms": 0.0, "kernel_drops": kd,
+                "per_datagram": sc["per_datagram"],
+                "extra_note": f"{sc['per_datagram']} per datagram; kernel drops {kd:,} "
+                              "datagrams; latency n/a (UDP)"}
+
+    def dsd_max(self, sc, agent, port, workdir):
+        """The highest offered rate at 0 % loss, as find_max: a probe as
+        fast as possible, then 15 % steps from 0.6 of it."""
+        step_s = self.a.step_seconds
+        probe = self.dsd_measure(sc, agent, port, 0, step_s, workdir, "probe")
+        rate = self.a.start_rate or max(1000.0, round(probe["items_per_s"] * 0.6, -3))
+        best, steps, going_up = None, [], None
+        for _ in range(24):
+            if rate > self.a.max_rate or rate < 500:
+                break
+            m = self.dsd_measure(sc, agent, port, rate, step_s, workdir, f"rate{int(rate)}")
+            clean = m["items_lost"] == 0 and m["items_per_s"] >= 0.97 * rate
+            steps.append({"rate": rate, "clean": clean, "items_per_s": m["items_per_s"],
+                          "lost": m["items_lost"], "kernel_drops": m["kernel_drops"]})
+            log(f"  {sc['key']}: offered {rate:,.0f}/s -> {m['items_per_s']:,.0f}/s, "
+                f"lost {m['items_lost']}{'' if clean else '  (not clean)'}")
+            if clean:
+                best = m
+                if going_up is False:
+                    break
+                going_up = True
+                rate *= 1.15
+            else:
+                if going_up:
+                    break
+                going_up = False
+                rate *= 0.8
+        if best is None:
+            best = dict(probe)
+        best["max_clean_rate"] = max((st["rate"] for st in steps if st["clean"]), default=None)
+        best["probe_items_per_s"] = probe["items_per_s"]
+        best["steps"] = steps
+        return best
+
+    def dogstatsd(self, sc, row):
+        workdir = os.path.join(self.out, sc["key"])
+        os.makedirs(workdir, exist_ok=True)
+        row["loadavg_start"] = round(os.getloadavg()[0], 2)
+        port, tel = free_port(), free_port()
+        path = os.path.join(workdir, "agent.yaml")
+        with open(path, "w") as f:
+            f.write(cfg_dogstatsd(port, "/dev/null", tel))
+        agent = None
+        try:
+            self.validate(path)
+            agent = Agent(self.otelite, path, workdir, "agent", 0, tel)
+            if not agent.wait_ready([]):
+                raise RuntimeError(f"agent did not start: {agent.log_tail()}")
+            if self.smoke:
+                row.update(self.dsd_measure(sc, agent, port, self.a.smoke_rate, self.seconds,
+                                            workdir, "smoke"))
+            elif self.a.mode == "max":
+                row.update(self.dsd_max(sc, agent, port, workdir))
+            else:
+                row.update(self.dsd_measure(sc, agent, port, 0, self.seconds, workdir, "max"))
+            row["peak_rss_mib"] = proc_status(agent.pid, "VmHWM")
+            if self.smoke and row["items_lost"]:
+                row.update(status="failed", reason=f"smoke: {row['items_lost']} metrics lost")
+                self.failures.append(sc["key"])
+        except NotAvailable as e:
+            row.update(status="not available", reason=str(e))
+        except Exception as e:
+            row.update(status="failed", reason=str(e)[:400])
+            self.failures.append(sc["key"])
+        finally:
+            if agent:
+                rc = agent.stop()
+                if rc not in (0, None) and row["status"] == "ok":
+                    row.update(status="failed", reason=f"agent exited {rc} on SIGTERM")
+                    self.failures.append(sc["key"])
         return row
 
     def check_smoke(self, row, out_file):
@@ -694,6 +824,8 @@ class Bench:
                 note.append("offered as fast as possible")
             if r.get("others_cores", 0) > 0.15 and not self.smoke:
                 note.append(f"machine busy: other processes used {r['others_cores']:.1f} cores")
+            if r.get("extra_note"):
+                note.append(r["extra_note"])
             if r.get("downstream_peak_rss_mib"):
                 note.append(f"downstream agent RSS {r['downstream_peak_rss_mib']:.1f} MiB")
             out.append(f"| {r['scenario']} | {r['items_per_s']:,.0f} | "

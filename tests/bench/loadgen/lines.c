@@ -67,16 +67,24 @@ void lg_statsd_line(ot_buf *out, const lg_opts *o, uint64_t seq, uint64_t rnd)
                                         "http.server.duration", "db.query.duration",
                                         "queue.latency"};
     static const char *const types[] = {"c", "g", "h", "d", "ms"};
-    size_t k = seq % 5;
-    const char *svc = services[(rnd >> 8) % 6];
+    /* With --series the line is a function of seq % series alone, so
+     * exactly that many series exist; without, loadgen.seq makes each
+     * line its own series (and lets `count` tally them). */
+    uint64_t idx = o->series ? seq % o->series : seq;
+    size_t k = idx % 5;
+    const char *svc = services[o->series ? (idx / 5) % 6 : (rnd >> 8) % 6];
     if (k == 0)
         ot_buf_printf(out, "%s:1|c", names[k]);
     else if (k == 1)
         ot_buf_printf(out, "%s:%u|g", names[k], (unsigned)(rnd % 200));
     else
         ot_buf_printf(out, "%s:%.3f|%s", names[k], (double)(rnd % 100000) / 1000.0, types[k]);
-    ot_buf_printf(out, "|#service:%s,env:production,route:/api/v1/orders,loadgen.seq:%llu,loadgen.run:%s",
-                  svc, (unsigned long long)seq, o->run_id);
+    if (o->series)
+        ot_buf_printf(out, "|#service:%s,env:production,route:/api/v1/orders,series:%llu,loadgen.run:%s",
+                      svc, (unsigned long long)idx, o->run_id);
+    else
+        ot_buf_printf(out, "|#service:%s,env:production,route:/api/v1/orders,loadgen.seq:%llu,loadgen.run:%s",
+                      svc, (unsigned long long)seq, o->run_id);
     int extra = o->attributes - 5;
     for (int i = 0; i < extra; i++)
         ot_buf_printf(out, ",tag%d:value%d", i, (int)((rnd >> i) & 7));

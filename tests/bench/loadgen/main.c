@@ -41,6 +41,7 @@ static void usage(FILE *out)
             "  --streams N         gRPC: concurrent streams per connection (default 8)\n"
             "  --batch N           items per request (default 100)\n"
             "  --attributes N      attributes per item, loadgen.seq and loadgen.run included (default 10)\n"
+            "  --series N          dogstatsd: N distinct series, a `series` tag instead of loadgen.seq\n"
             "  --payload-bytes N   add a string attribute of N bytes to every item\n"
             "  --seed N            content seed (default 1); the same seed gives the same bodies\n"
             "  --run-id ID         the loadgen.run value (default: random)\n"
@@ -211,6 +212,11 @@ static int parse_args(int argc, char **argv, lg_opts *o)
             if (parse_u64(v, &u) < 0 || u > 1000)
                 BAD();
             o->attributes = (int)u;
+        } else if (!strcmp(a, "--series")) {
+            NEED();
+            if (parse_u64(v, &u) < 0 || u > 100000000)
+                BAD();
+            o->series = u;
         } else if (!strcmp(a, "--payload-bytes")) {
             NEED();
             if (parse_u64(v, &u) < 0 || u > (64u << 20))

@@ -1,0 +1,509 @@
+/* agg.c: the reader side of DogStatsD aggregation. Each reader thread
+ * turns parsed metric lines into updates of its own shard's stream stores
+ * (no lock shared with other readers: see dsdr.h for the epoch protocol
+ * that lets the flush thread read without stopping them). What a value
+ * does to a series per type is here, in ot_dsdr_state_add, once. */
+#include <math.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsdr.h"
+
+/* ---- per-type rules ---------------------------------------------------- */
+
+static uint64_t next_rand(uint64_t *s)
+{
+    /* xorshift64*: the reservoir needs speed, not quality */
+    uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+int ot_dsdr_set_insert(dsdr_slot *s, uint64_t h)
+{
+    if (h == 0)
+        h = 1; /* 0 marks an empty cell */
+    if ((uint64_t)(s->n + 1) * 4 > (uint64_t)s->cap * 3) {
+        uint32_t ncap = s->cap ? s->cap * 2 : 16;
+        uint64_t *t = calloc(ncap, sizeof *t);
+        if (!t)
+            return -1;
+        for (uint32_t i = 0; i < s->cap; i++) {
+            uint64_t v = s->u.set[i];
+            if (!v)
+                continue;
+            uint32_t j = (uint32_t)v & (ncap - 1);
+            while (t[j])
+                j = (j + 1) & (ncap - 1);
+            t[j] = v;
+        }
+        free(s->u.set);
+        s->u.set = t;
+        s->cap = ncap;
+    }
+    uint32_t j = (uint32_t)h & (s->cap - 1);
+    while (s->u.set[j]) {
+        if (s->u.set[j] == h)
+            return 0;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->u.set[j] = h;
+    s->n++;
+    return 0;
+}
+
+static void slot_reset(dsdr_slot *s, uint64_t epoch, bool is_set)
+{
+    s->epoch = epoch;
+    s->sum = s->count = s->gauge = 0;
+    s->min = INFINITY;
+    s->max = -INFINITY;
+    s->seen = 0;
+    if (is_set && s->u.set) {
+        /* a set table that grew large for one burst is not kept forever */
+        if (s->cap > 1024) {
+            free(s->u.set);
+            s->u.set = NULL;
+            s->cap = 0;
+        } else {
+            memset(s->u.set, 0, (size_t)s->cap * sizeof *s->u.set);
+        }
+    }
+    s->n = 0;
+}
+
+void ot_dsdr_slot_free(dsdr_slot *s)
+{
+    free(s->u.samples); /* the union's pointers are one allocation either way */
+    s->u.samples = NULL;
+    s->n = s->cap = 0;
+}
+
+static int add_sample(dsdr_slot *s, double v, double w, uint64_t *rng)
+{
+    s->sum += v * w;
+    s->count += w;
+    if (v < s->min)
+        s->min = v;
+    if (v > s->max)
+        s->max = v;
+    s->seen++;
+    if (s->n < DSDR_MAX_SAMPLES) {
+        if (s->n == s->cap) {
+            uint32_t ncap = s->cap ? s->cap * 2 : 8;
+            if (ncap > DSDR_MAX_SAMPLES)
+                ncap = DSDR_MAX_SAMPLES;
+            dsdr_sample *p = realloc(s->u.samples, (size_t)ncap * sizeof *p);
+            if (!p)
+                return -1;
+            s->u.samples = p;
+            s->cap = ncap;
+        }
+        s->u.samples[s->n++] = (dsdr_sample){v, w};
+        return 0;
+    }
+    uint64_t j = next_rand(rng) % s->seen; /* Algorithm R */
+    if (j < DSDR_MAX_SAMPLES)
+        s->u.samples[j] = (dsdr_sample){v, w};
+    return 0;
+}
+
+int ot_dsdr_state_add(const dsdr_agg_opts *o, dsdr_state *st, unsigned which, uint64_t epoch,
+                      const ot_dsd_item *it, int64_t unix_ns, uint64_t *rng)
+{
+    const ot_dsd_metric *m = &it->u.metric;
+    dsdr_slot *s = &st->slot[which];
+    if (s->epoch != epoch)
+        slot_reset(s, epoch, m->type == OT_DSD_SET);
+    st->type = (uint8_t)m->type;
+    s->last_unix_ns = unix_ns;
+    switch (m->type) {
+    case OT_DSD_COUNTER:
+        for (uint32_t i = 0; i < m->nvalues; i++) {
+            double v = m->values[i] / m->rate;
+            s->sum += v;
+            st->cum += v;
+        }
+        if (!st->cum_live) {
+            st->cum_live = true;
+            st->cum_start_unix_ns = unix_ns;
+        }
+        s->count += m->nvalues;
+        return 0;
+    case OT_DSD_GAUGE:
+        for (uint32_t i = 0; i < m->nvalues; i++) {
+            double v = m->values[i];
+            if (o->relative_gauges && m->explicit_sign[i])
+                v += st->gauge_has ? st->gauge_cur : 0;
+            st->gauge_cur = v;
+            st->gauge_has = true;
+        }
+        s->gauge = st->gauge_cur;
+        s->count += m->nvalues;
+        return 0;
+    case OT_DSD_SET:
+        s->count += 1;
+        return ot_dsdr_set_insert(s, ot_mstore_hash(m->set_value.p, m->set_value.n, 0x5e7));
+    default:
+        for (uint32_t i = 0; i < m->nvalues; i++)
+            if (add_sample(s, m->values[i], 1.0 / m->rate, rng) < 0)
+                return -1;
+        return 0;
+    }
+}
+
+/* ---- tags to identity -------------------------------------------------- */
+
+static const struct {
+    const char *tag, *key;
+} resource_tags[] = {
+    {"host", "host.name"},
+    {"env", "deployment.environment.name"},
+    {"service", "service.name"},
+    {"version", "service.version"},
+    {"c", "container.id"},
+};
+#define N_RES_TAGS (sizeof resource_tags / sizeof resource_tags[0])
+
+static bool str_is(ot_dsd_str s, const char *z)
+{
+    size_t n = strlen(z);
+    return s.n == n && memcmp(s.p, z, n) == 0;
+}
+
+static int pair_cmp(const void *pa, const void *pb)
+{
+    const dsdr_pair *a = pa, *b = pb;
+    size_t n = a->k.n < b->k.n ? a->k.n : b->k.n;
+    int c = memcmp(a->k.p, b->k.p, n);
+    if (c)
+        return c;
+    if (a->k.n != b->k.n)
+        return a->k.n < b->k.n ? -1 : 1;
+    /* equal keys: by position (v.p), so that the later one can win */
+    return a->v.p < b->v.p ? -1 : a->v.p > b->v.p;
+}
+
+void ot_dsdr_split_tags(const ot_dsd_item *it, dsdr_pair *res, size_t *nres, dsdr_pair *attrs,
+                        size_t *nattrs)
+{
+    ot_dsd_str slots[N_RES_TAGS];
+    bool have[N_RES_TAGS] = {0};
+    size_t na = 0;
+    ot_dsd_tag_iter ti;
+    ot_dsd_tag t;
+    ot_dsd_tags_begin(&it->tags, &ti);
+    while (ot_dsd_tag_next(&ti, &t) && na < OT_DSD_MAX_TAGS) {
+        size_t r = N_RES_TAGS;
+        if (!t.bare)
+            for (r = 0; r < N_RES_TAGS; r++)
+                if (str_is(t.key, resource_tags[r].tag))
+                    break;
+        if (r < N_RES_TAGS) {
+            slots[r] = t.value;
+            have[r] = true;
+        } else {
+            attrs[na++] = (dsdr_pair){t.key, t.value};
+        }
+    }
+    if (it->container_id.n) {
+        slots[N_RES_TAGS - 1] = it->container_id;
+        have[N_RES_TAGS - 1] = true;
+    }
+    size_t nr = 0;
+    for (size_t r = 0; r < N_RES_TAGS; r++)
+        if (have[r])
+            res[nr++] = (dsdr_pair){{resource_tags[r].key, strlen(resource_tags[r].key)}, slots[r]};
+    qsort(res, nr, sizeof *res, pair_cmp);
+    if (na > 1) {
+        qsort(attrs, na, sizeof *attrs, pair_cmp);
+        size_t w = 0;
+        for (size_t i = 0; i < na; i++) {
+            if (i + 1 < na && attrs[i + 1].k.n == attrs[i].k.n &&
+                memcmp(attrs[i + 1].k.p, attrs[i].k.p, attrs[i].k.n) == 0)
+                continue; /* a later tag with the same key wins */
+            attrs[w++] = attrs[i];
+        }
+        na = w;
+    }
+    *nres = nr;
+    *nattrs = na;
+}
+
+/* ---- shards ------------------------------------------------------------ */
+
+static void on_remove(void *ctx, ot_mstore_stream *s, ot_mstore_why why)
+{
+    (void)ctx;
+    (void)why;
+    dsdr_state *st = (dsdr_state *)s->state;
+    ot_dsdr_slot_free(&st->slot[0]);
+    ot_dsdr_slot_free(&st->slot[1]);
+}
+
+dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
+{
+    dsdr_agg *a = calloc(1, sizeof *a);
+    unsigned n = o->readers ? o->readers : 1;
+    if (!a || !(a->sh = calloc(n, sizeof *a->sh))) {
+        free(a);
+        ot_err_set(err, "out of memory");
+        return NULL;
+    }
+    a->o = *o;
+    a->n = n;
+    a->last_flush_unix_ns = o->start_unix_ns;
+    atomic_init(&a->epoch, 1);
+    for (unsigned i = 0; i < n; i++) {
+        dsdr_shard *sh = &a->sh[i];
+        pthread_mutex_init(&sh->ts_lock, NULL);
+        sh->key = (ot_mstore_key)OT_MSTORE_KEY_INIT;
+        sh->scratch = (ot_buf)OT_BUF_INIT;
+        sh->ts_lines = (ot_buf)OT_BUF_INIT;
+        sh->rng = 0x853c49e6748fea9bull + i;
+        sh->res = malloc((OT_DSD_MAX_TAGS + 1) * sizeof *sh->res);
+        sh->attrs = malloc((OT_DSD_MAX_TAGS + 1) * sizeof *sh->attrs);
+        sh->kc = calloc(DSDR_KCACHE, sizeof *sh->kc);
+        for (int k = 0; k < 2; k++) {
+            ot_mstore_opts so = {
+                .state_size = sizeof(dsdr_state),
+                .max_streams = o->max_series ? (o->max_series + n - 1) / n : 0,
+                /* delta series go after two intervals idle; cumulative
+                 * counters keep their running total for five minutes */
+                .max_idle_ns = (k == 0 && o->temporality == DSDR_CUMULATIVE)
+                                   ? 300 * 1000000000LL
+                                   : 2 * o->interval_ns,
+                .on_remove = on_remove,
+            };
+            sh->st[k] = ot_mstore_new(&so, err);
+            if (!sh->st[k])
+                break;
+        }
+        if (!sh->st[0] || !sh->st[1] || !sh->res || !sh->attrs || !sh->kc) {
+            ot_dsdr_agg_free(a);
+            if (err && !err->msg[0])
+                ot_err_set(err, "out of memory");
+            return NULL;
+        }
+    }
+    return a;
+}
+
+void ot_dsdr_agg_free(dsdr_agg *a)
+{
+    if (!a)
+        return;
+    for (unsigned i = 0; i < a->n; i++) {
+        dsdr_shard *sh = &a->sh[i];
+        for (int k = 0; k < 2; k++)
+            if (sh->st[k])
+                ot_mstore_free(sh->st[k]);
+        ot_mstore_key_free(&sh->key);
+        ot_buf_free(&sh->scratch);
+        ot_buf_free(&sh->ts_lines);
+        free(sh->res);
+        free(sh->attrs);
+        for (size_t k = 0; sh->kc && k < DSDR_KCACHE; k++) {
+            free(sh->kc[k].raw);
+            ot_mstore_key_free(&sh->kc[k].key);
+        }
+        free(sh->kc);
+        pthread_mutex_destroy(&sh->ts_lock);
+    }
+    free(a->sh);
+    free(a);
+}
+
+void ot_dsdr_agg_begin(dsdr_agg *a, unsigned r, int64_t unix_ns, int64_t mono_ns)
+{
+    dsdr_shard *sh = &a->sh[r];
+    uint64_t e;
+    /* Publish the epoch we write before writing, then check the flusher
+     * did not move on meanwhile (both seq_cst: see dsdr.h). */
+    do {
+        e = atomic_load(&a->epoch);
+        atomic_store(&sh->busy, e);
+    } while (atomic_load(&a->epoch) != e);
+    sh->epoch = e;
+    sh->unix_ns = unix_ns;
+    sh->mono_ns = mono_ns;
+}
+
+void ot_dsdr_agg_end(dsdr_agg *a, unsigned r)
+{
+    atomic_store(&a->sh[r].busy, 0);
+}
+
+static void copy_z(ot_buf *b, ot_dsd_str s, size_t *off)
+{
+    *off = b->len;
+    ot_buf_append(b, s.p, s.n);
+    ot_buf_putc(b, '\0');
+}
+
+static int add_timestamped(dsdr_agg *a, dsdr_shard *sh, const ot_dsd_item *it)
+{
+    int rc = 0;
+    pthread_mutex_lock(&sh->ts_lock);
+    if (sh->ts_lines.len + it->line.n + 4 > DSDR_MAX_TS_BYTES) {
+        atomic_fetch_add(&a->ts_dropped, 1);
+        rc = -1;
+    } else {
+        uint32_t n = (uint32_t)it->line.n;
+        ot_buf_append(&sh->ts_lines, &n, sizeof n);
+        ot_buf_append(&sh->ts_lines, it->line.p, it->line.n);
+        rc = sh->ts_lines.oom ? -1 : 0;
+    }
+    pthread_mutex_unlock(&sh->ts_lock);
+    return rc;
+}
+
+/* The update of one metric item once its stream key is known. */
+static int add_keyed(dsdr_agg *a, dsdr_shard *sh, bool counter, ot_mstore_key *key,
+                     const ot_dsd_item *it)
+{
+    ot_mstore *st = sh->st[counter ? 0 : 1];
+    ot_mstore_ref ref;
+    ot_mstore_res res = ot_mstore_get(st, key, sh->mono_ns, 0, &ref);
+    if (res == OT_MSTORE_REFUSED || res == OT_MSTORE_ERR)
+        return -1;
+    dsdr_state *state = ref.state;
+    int rc = ot_dsdr_state_add(&a->o, state, (unsigned)(sh->epoch & 1), sh->epoch, it,
+                               sh->unix_ns, &sh->rng);
+    ot_mstore_put(st, &ref, false);
+    return rc;
+}
+
+int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
+{
+    dsdr_shard *sh = &a->sh[r];
+    if (it->kind != OT_DSD_METRIC)
+        return 0;
+    if (it->has_timestamp)
+        return add_timestamped(a, sh, it);
+    const ot_dsd_metric *m = &it->u.metric;
+    bool counter = m->type == OT_DSD_COUNTER;
+    /* the identity as written: name ':' type tags '\n' container id (a
+     * name holds no ':', tags no '\n', so the text is unambiguous) */
+    char raw[DSDR_KCACHE_RAW];
+    size_t rn = m->name.n + 2 + it->tags.raw.n + 1 + it->container_id.n;
+    dsdr_kent *ce = NULL;
+    uint64_t rh = 0;
+    if (rn <= sizeof raw) {
+        char *w = raw;
+        memcpy(w, m->name.p, m->name.n);
+        w += m->name.n;
+        *w++ = ':';
+        *w++ = (char)('0' + m->type);
+        if (it->tags.raw.n)
+            memcpy(w, it->tags.raw.p, it->tags.raw.n);
+        w += it->tags.raw.n;
+        *w++ = '\n';
+        if (it->container_id.n)
+            memcpy(w, it->container_id.p, it->container_id.n);
+        rh = ot_mstore_hash(raw, rn, 0x6b63);
+        dsdr_kent *set = &sh->kc[(rh & (DSDR_KCACHE / 2 - 1)) * 2];
+        sh->kc_uses++;
+        for (int way = 0; way < 2; way++)
+            if (set[way].raw && set[way].h == rh && set[way].n == rn &&
+                memcmp(set[way].raw, raw, rn) == 0) {
+                set[way].used = sh->kc_uses;
+                return add_keyed(a, sh, counter, &set[way].key, it);
+            }
+        ce = set[0].used <= set[1].used ? &set[0] : &set[1];
+    }
+    size_t nres, nat;
+    ot_dsdr_split_tags(it, sh->res, &nres, sh->attrs, &nat);
+
+    /* The store wants NUL-terminated strings: copy them once into scratch,
+     * then point at them (scratch does not move after the copies). */
+    ot_buf *b = &sh->scratch;
+    b->len = 0;
+    size_t name_off, offs[2 * (OT_DSD_MAX_TAGS + 1)];
+    copy_z(b, m->name, &name_off);
+    for (size_t i = 0; i < nres; i++) {
+        copy_z(b, sh->res[i].k, &offs[2 * i]);
+        copy_z(b, sh->res[i].v, &offs[2 * i + 1]);
+    }
+    size_t base = 2 * nres;
+    for (size_t i = 0; i < nat; i++) {
+        copy_z(b, sh->attrs[i].k, &offs[base + 2 * i]);
+        copy_z(b, sh->attrs[i].v, &offs[base + 2 * i + 1]);
+    }
+    if (b->oom)
+        return -1;
+    const char *rk[OT_DSD_MAX_TAGS + 1], *rv[OT_DSD_MAX_TAGS + 1];
+    const char *ak[OT_DSD_MAX_TAGS + 1], *av[OT_DSD_MAX_TAGS + 1];
+    for (size_t i = 0; i < nres; i++) {
+        rk[i] = b->data + offs[2 * i];
+        rv[i] = b->data + offs[2 * i + 1];
+    }
+    for (size_t i = 0; i < nat; i++) {
+        ak[i] = b->data + offs[base + 2 * i];
+        av[i] = b->data + offs[base + 2 * i + 1];
+    }
+    ot_mstore_metric mm = {
+        .name = b->data + name_off,
+        .type = counter ? OT_MSTORE_SUM : OT_MSTORE_GAUGE,
+        .temporality = counter ? (a->o.temporality == DSDR_CUMULATIVE ? 2 : 1) : 0,
+        .monotonic = counter,
+        /* the DogStatsD type keeps a set and a gauge of one name apart */
+        .scope_name = ot_dsd_type_name(m->type),
+    };
+    if (ot_mstore_key_base(&sh->key, rk, rv, nres, &mm) < 0 ||
+        ot_mstore_key_point_strs(&sh->key, ak, av, nat) < 0)
+        return -1;
+    if (ce) {
+        /* remember the key built (replacing whatever shared the slot) */
+        char *nr = rn <= ce->cap ? ce->raw : realloc(ce->raw, rn);
+        if (nr) {
+            memcpy(nr, raw, rn);
+            if (nr != ce->raw)
+                ce->cap = (uint32_t)rn;
+            ce->raw = nr;
+            ce->n = (uint32_t)rn;
+            ce->h = rh;
+            ce->used = sh->kc_uses;
+            ot_buf_reset(&ce->key.buf);
+            ot_buf_append(&ce->key.buf, sh->key.buf.data, sh->key.buf.len);
+            ce->key.base_len = sh->key.base_len;
+            ce->key.base_hash = sh->key.base_hash;
+            ce->key.hash = sh->key.hash;
+            ce->key.base_id = sh->key.base_id;
+            if (ce->key.buf.oom) {
+                free(ce->raw);
+                ce->raw = NULL;
+                ce->cap = 0;
+            }
+        }
+    }
+    return add_keyed(a, sh, counter, &sh->key, it);
+}
+
+void ot_dsdr_agg_stats(dsdr_agg *a, dsdr_agg_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < a->n; i++)
+        for (int k = 0; k < 2; k++) {
+            ot_mstore_stats s;
+            ot_mstore_stats_get(a->sh[i].st[k], &s);
+            out->series += s.streams;
+            out->refused += s.refused;
+        }
+    out->ts_dropped = atomic_load(&a->ts_dropped);
+}
+
+/* The flush's half of the epoch protocol: after this, no reader writes
+ * the closed epoch's slots. */
+uint64_t ot_dsdr_agg_close_epoch(dsdr_agg *a)
+{
+    uint64_t e = atomic_fetch_add(&a->epoch, 1);
+    for (unsigned i = 0; i < a->n; i++)
+        while (atomic_load(&a->sh[i].busy) == e)
+            sched_yield();
+    return e;
+}

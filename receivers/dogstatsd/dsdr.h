@@ -1,0 +1,220 @@
+/* dsdr.h: the DogStatsD receiver's parts as they see each other: its
+ * config, and the aggregator (agg.c, flush.c) that the socket side
+ * (dogstatsd.c) feeds and that unit tests drive without sockets.
+ *
+ * Aggregation is sharded per reader thread so that no line takes a lock
+ * shared with another reader: each reader is the one writer of its own
+ * metric stream stores. Each stream keeps two slots, one per interval
+ * parity; the flush thread closes interval E by moving the global epoch to
+ * E+1, waits until no reader is still inside a callback that started in E
+ * (at most one recvmmsg batch), then reads slot E&1 of every stream of
+ * every shard, merges equal series across shards and builds one batch.
+ * A reader only touches slot E&1 again in interval E+2, after that flush
+ * has finished, so the flusher reads it without a lock. */
+#ifndef OT_DSDR_H
+#define OT_DSDR_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pthread.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "store/mstore.h"
+#include "config/config.h"
+#include "model/batch.h"
+#include "parse.h"
+
+enum { DSDR_UDP = 0, DSDR_UNIXGRAM = 1, DSDR_UNIX = 2 };
+enum { DSDR_DELTA = 0, DSDR_CUMULATIVE = 1 };
+enum { DSDR_SUMMARY = 0, DSDR_HISTOGRAM = 1, DSDR_EXPHIST = 2 };
+
+typedef struct dsdr_cfg {
+    ot_endpoint endpoint;
+    int transport;
+    const char *socket_path;
+    const char *socket_permissions_text; /* octal, checked by validate */
+    int64_t readers;
+    uint64_t receive_buffer_bytes;
+    int64_t max_packet_size;
+    int64_t aggregation_interval;
+    int counter_temporality;
+    int timer_histogram_mapping;
+    ot_strlist explicit_bounds;
+    bool relative_gauges;
+    bool enable_metric_type_attribute;
+    int64_t max_series;
+} dsdr_cfg;
+
+/* Samples of ms/h/d kept per series, per reader, per interval; beyond it
+ * the kept ones are a uniform sample (count, sum, min, max stay exact). */
+#define DSDR_MAX_SAMPLES 16384
+/* Bytes of timestamped lines (|T) a reader holds until the next flush. */
+#define DSDR_MAX_TS_BYTES (4u << 20)
+#define DSDR_EXP_MAX_BUCKETS 160
+
+typedef struct dsdr_agg_opts {
+    unsigned readers;
+    int64_t interval_ns;
+    int temporality;       /* DSDR_DELTA / DSDR_CUMULATIVE (counters) */
+    int mapping;           /* ms and h */
+    const double *bounds;  /* DSDR_HISTOGRAM, ascending */
+    size_t n_bounds;
+    bool relative_gauges;
+    bool metric_type_attr;
+    size_t max_series;     /* 0: no cap; split evenly over the readers */
+    int64_t start_unix_ns; /* the start of the first delta interval */
+} dsdr_agg_opts;
+
+typedef struct dsdr_agg dsdr_agg;
+
+/* ---- points of the sampled types (points.c) ------------------------------ */
+
+struct dsdr_slot;
+/* Built in ar from a slot's samples (the summary sorts them in place);
+ * times and attributes are the caller's. NULL on out-of-memory. */
+ot_summary_point *ot_dsdr_summary_point(ot_arena *ar, struct dsdr_slot *s);
+ot_histogram_point *ot_dsdr_histogram_point(ot_arena *ar, const double *bounds, size_t nb,
+                                            const struct dsdr_slot *s);
+ot_exphistogram_point *ot_dsdr_exp_point(ot_arena *ar, const struct dsdr_slot *s);
+
+/* One pair of an identity: tag key/value slices. */
+typedef struct dsdr_pair {
+    ot_dsd_str k, v;
+} dsdr_pair;
+
+typedef struct dsdr_agg_stats {
+    uint64_t series;      /* live, summed over shards */
+    uint64_t refused;     /* new series refused by max_series */
+    uint64_t ts_dropped;  /* timestamped lines over DSDR_MAX_TS_BYTES */
+} dsdr_agg_stats;
+
+dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err);
+void ot_dsdr_agg_free(dsdr_agg *a);
+
+/* Reader `r` brackets each callback with begin/end; between them it adds
+ * metric items. unix_ns is the wall clock (for timestamps), mono_ns the
+ * store clock. Returns -1 when the series was refused (cap) or memory ran
+ * out, 0 otherwise. */
+void ot_dsdr_agg_begin(dsdr_agg *a, unsigned r, int64_t unix_ns, int64_t mono_ns);
+int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it);
+void ot_dsdr_agg_end(dsdr_agg *a, unsigned r);
+
+/* Closes the interval: a batch of every point aggregated since the last
+ * flush (NULL with *npoints 0 when there is none, or on out-of-memory
+ * with err set), then drops series idle too long. Flush thread only. */
+ot_batch *ot_dsdr_agg_flush(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t *npoints,
+                            ot_err *err);
+void ot_dsdr_agg_stats(dsdr_agg *a, dsdr_agg_stats *out);
+
+/* ---- events and service checks as log records (events.c) --------------- */
+
+/* The log records of one reader callback, built in one arena. */
+typedef struct dsdr_logs {
+    ot_arena *ar;
+    void **v; /* ot_resource_logs * */
+    size_t n, cap;
+    char *unesc;    /* room for unescaping one line */
+    size_t unesc_cap;
+    dsdr_pair *res, *attrs;
+} dsdr_logs;
+
+/* Adds an event or service check as a record; -1 on out-of-memory. */
+int ot_dsdr_logs_add(dsdr_logs *l, const ot_dsd_item *it, int64_t now_unix_ns);
+/* The records so far as one logs batch (NULL when none or on
+ * out-of-memory); the builder is empty again afterwards. */
+ot_batch *ot_dsdr_logs_take(dsdr_logs *l, size_t *n);
+void ot_dsdr_logs_free(dsdr_logs *l);
+
+/* ---- shared by agg.c and flush.c -------------------------------------- */
+
+typedef struct dsdr_sample {
+    double v, w; /* value and weight (1 / sample rate) */
+} dsdr_sample;
+
+typedef struct dsdr_slot {
+    uint64_t epoch;     /* the interval this slot holds; 0: none yet */
+    double sum;         /* counter: sum of value/rate; samples: sum of v*w */
+    double count;       /* samples: sum of weights */
+    double gauge;       /* gauge: the last value */
+    double min, max;
+    int64_t last_unix_ns; /* the last update (gauges merge by it) */
+    uint64_t seen;      /* samples offered (reservoir) */
+    union {
+        dsdr_sample *samples; /* ms h d */
+        uint64_t *set;        /* s: open-addressing table of member hashes */
+    } u;
+    uint32_t n, cap;    /* samples kept / set members; allocated entries */
+} dsdr_slot;
+
+typedef struct dsdr_state {
+    uint8_t type;       /* ot_dsd_type */
+    bool cum_live;      /* cumulative counter with a first sample */
+    bool gauge_has;     /* relative gauges: gauge_cur is set */
+    double cum;         /* cumulative counter total */
+    int64_t cum_start_unix_ns;
+    double gauge_cur;   /* relative gauges adjust this */
+    dsdr_slot slot[2];
+} dsdr_state;
+
+/* Inserts h into a slot's set table (grows it); -1 on out-of-memory. */
+int ot_dsdr_set_insert(dsdr_slot *s, uint64_t h);
+/* Adds one metric item to slot `which` of st (resetting the slot when it
+ * holds another epoch); the one rule for every type, used by the readers
+ * and, for points with their own timestamp, by the flush. */
+int ot_dsdr_state_add(const dsdr_agg_opts *o, dsdr_state *st, unsigned which, uint64_t epoch,
+                      const ot_dsd_item *it, int64_t unix_ns, uint64_t *rng);
+void ot_dsdr_slot_free(dsdr_slot *s);
+/* The flush's half of the epoch protocol: moves to the next epoch, waits
+ * until no reader still writes the old one, and returns the old one. */
+uint64_t ot_dsdr_agg_close_epoch(dsdr_agg *a);
+
+/* Splits an item's tags into resource pairs (OTLP keys) and point
+ * attribute pairs; both arrays hold OT_DSD_MAX_TAGS + 1 entries. Later
+ * duplicates win. */
+void ot_dsdr_split_tags(const ot_dsd_item *it, dsdr_pair *res, size_t *nres, dsdr_pair *attrs,
+                        size_t *nattrs);
+
+/* A reader's cache of built stream keys, by the line's identity text
+ * (name, type, tags as written, container id): a series seen again skips
+ * splitting, sorting, copying and encoding its tags. Two-way set
+ * associative, the least recently used way replaced. */
+#define DSDR_KCACHE 16384
+#define DSDR_KCACHE_RAW 512
+typedef struct dsdr_kent {
+    uint64_t h;
+    uint32_t n, cap;
+    uint64_t used; /* the shard's use count when last hit or filled */
+    char *raw;
+    ot_mstore_key key;
+} dsdr_kent;
+
+typedef struct dsdr_shard {
+    ot_mstore *st[2]; /* [0] counters, [1] the other types: their idle limits differ */
+    ot_mstore_key key;
+    _Atomic uint64_t busy; /* the epoch of the callback running, 0 between callbacks */
+    uint64_t epoch;
+    int64_t unix_ns, mono_ns;
+    uint64_t rng;
+    ot_buf scratch;         /* NUL-terminated copies of an item's strings */
+    dsdr_pair *res, *attrs; /* OT_DSD_MAX_TAGS + 1 each */
+    dsdr_kent *kc;          /* DSDR_KCACHE entries */
+    uint64_t kc_uses;
+    pthread_mutex_t ts_lock; /* timestamped lines, handed to the flush */
+    ot_buf ts_lines;         /* u32 length, then the line, repeated */
+    uint64_t ts_dropped;
+    char pad_[64];
+} dsdr_shard;
+
+struct dsdr_agg {
+    dsdr_agg_opts o;
+    unsigned n;
+    dsdr_shard *sh;
+    _Atomic uint64_t epoch;
+    int64_t last_flush_unix_ns;
+    _Atomic uint64_t ts_dropped;
+};
+
+#endif
