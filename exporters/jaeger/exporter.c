@@ -9,8 +9,8 @@
  * Jaeger takes one process (resource) per call, so an OTLP request with N
  * resources is N calls. If call 2 of 3 failed and the helper retried the
  * whole batch, the spans of call 1 would arrive twice. So consume() splits
- * a batch into one batch per resource before it is queued (split_resources):
- * each queued batch is then exactly one call, retried on its own. */
+ * a batch into one batch per distinct resource before it is queued
+ * (split.c): each queued batch is then exactly one call, retried alone. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,114 +356,49 @@ static void jg_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
 
 /* ---- one queued batch per resource ------------------------------------- */
 
-static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+typedef struct split_ctx {
+    ot_consumer *next;
+    ot_err *err;
+    ot_status st;
+} split_ctx;
+
+static int queue_one(void *vctx, const uint8_t *req, size_t len)
 {
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t byte = *(*p)++;
-        r |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            *v = r;
-            return 0;
-        }
+    split_ctx *c = vctx;
+    ot_batch *one = ot_batch_from_wire(OT_TRACES, req, len, (size_t)-1, c->err);
+    if (!one) {
+        c->st = OT_RETRYABLE;
+        return 1;
     }
-    return -1;
+    if (one->items == 0) { /* a resource without spans gives no Jaeger batch */
+        ot_batch_unref(one);
+        return 0;
+    }
+    c->st = ot_consume(c->next, one, c->err);
+    return c->st == OT_OK ? 0 : 1;
 }
 
-/* The ExportTraceServiceRequest field 1 (resource_spans) entries of the
- * wire form: each [start, end) holds the tag, the length and the message,
- * so on its own it is a valid request of one resource. Other fields are
- * skipped (a request has none today). Returns the count, -1 when the
- * bytes are malformed (they were checked on receipt; not expected). */
-static int resource_ranges(const uint8_t *buf, size_t len, size_t (*ranges)[2], int max)
-{
-    const uint8_t *p = buf, *end = buf + len;
-    int n = 0;
-    while (p < end) {
-        const uint8_t *start = p;
-        uint64_t key, l;
-        if (read_varint(&p, end, &key) < 0)
-            return -1;
-        switch (key & 7) {
-        case 0:
-            if (read_varint(&p, end, &l) < 0)
-                return -1;
-            break;
-        case 1:
-            if (end - p < 8)
-                return -1;
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4)
-                return -1;
-            p += 4;
-            break;
-        case 2:
-            if (read_varint(&p, end, &l) < 0 || l > (uint64_t)(end - p))
-                return -1;
-            p += l;
-            break;
-        default:
-            return -1;
-        }
-        if (key == ((1u << 3) | 2)) {
-            if (n < max) {
-                ranges[n][0] = (size_t)(start - buf);
-                ranges[n][1] = (size_t)(p - buf);
-            }
-            n++;
-        }
-    }
-    return n;
-}
-
-/* Hands b to the helper as one batch per resource that has spans. When the
- * queue fills part way, the resources already queued stay queued and the
- * caller gets OT_RETRYABLE: a sender that retries repeats those (at least
- * once), which is what any exporter's queue-full answer means. */
+/* Hands b to the helper as one batch per distinct resource (split.c says
+ * why). When the queue fills part way, what is already queued stays queued
+ * and the caller gets OT_RETRYABLE: a sender that retries repeats those
+ * resources (at least once), as any exporter's queue-full answer means. */
 static ot_status split_resources(jg_exp *e, ot_batch *b, ot_err *err)
 {
     ot_consumer *next = ot_exph_consumer(e->exph, OT_TRACES);
     const uint8_t *wire;
     size_t len;
-    enum { MAX_INLINE = 64 };
-    size_t inline_ranges[MAX_INLINE][2];
     if (ot_batch_wire(b, &wire, &len, err) < 0) {
         ot_batch_unref(b);
         return OT_PERMANENT;
     }
-    int n = resource_ranges(wire, len, inline_ranges, MAX_INLINE);
-    if (n <= 1)
-        return ot_consume(next, b, err);
-    size_t (*ranges)[2] = inline_ranges;
-    if (n > MAX_INLINE) {
-        ranges = malloc((size_t)n * sizeof *ranges);
-        if (!ranges) {
-            ot_batch_unref(b);
-            ot_err_set(err, "out of memory");
-            return OT_RETRYABLE;
-        }
-        resource_ranges(wire, len, ranges, n);
-    }
-    ot_status st = OT_OK;
-    for (int i = 0; i < n && st == OT_OK; i++) {
-        ot_batch *one = ot_batch_from_wire(OT_TRACES, wire + ranges[i][0],
-                                           ranges[i][1] - ranges[i][0], (size_t)-1, err);
-        if (!one) {
-            st = OT_RETRYABLE;
-            break;
-        }
-        if (one->items == 0) {
-            ot_batch_unref(one);
-            continue;
-        }
-        st = ot_consume(next, one, err);
-    }
-    if (ranges != inline_ranges)
-        free(ranges);
+    ot_buf scratch = {0};
+    split_ctx c = {next, err, OT_OK};
+    int rc = ot_jaeger_split(wire, len, &scratch, queue_one, &c, err);
+    ot_buf_free(&scratch);
     ot_batch_unref(b);
-    return st;
+    if (rc < 0)
+        return OT_PERMANENT; /* the receiver checked the bytes: not expected */
+    return c.st;
 }
 
 static ot_status jg_consume(ot_consumer *self, ot_batch *b, ot_err *err)

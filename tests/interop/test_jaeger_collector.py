@@ -316,3 +316,21 @@ def test_thrift_with_gzip_is_refused(agent_factory):
     a.start()
     assert a.proc.wait(10) != 0
     assert "compression" in a.log()
+
+
+def test_equal_resources_share_one_call(agent_factory, grpc_collector, otlp):
+    """A request holding the same resource twice (what the batch processor
+    makes of two clients' requests) is one PostSpans with both spans lists."""
+    col = grpc_collector()
+    a, ports = start_agent(agent_factory, grpc_yaml(col.port))
+    one = build_request(otlp)
+    req = build_request(otlp)
+    req.resource_spans.add().CopyFrom(one.resource_spans[0])
+    want = expected(otlp, one)[0]
+    assert post(ports, req) == 200
+    wait_for(lambda: len(col.batches) >= 2, what="PostSpans calls")
+    time.sleep(0.3)
+    assert col.calls == 2, "checkout twice is one call, unknown_service another"
+    (b,) = by_service(col.batches, lambda b: b.process.service_name)["checkout"]
+    assert [s.span_id for s in b.spans] == [s["span_id"] for s in want["spans"]] * 2
+    assert a.stop() == 0
