@@ -25,6 +25,7 @@
 typedef struct rs_entry {
     size_t start, end; /* the ResourceSpans message, without its tag and length */
     uint64_t hash;     /* of the key fields */
+    size_t spans;      /* in its scope_spans */
     size_t group;      /* index of the group's first entry */
 } rs_entry;
 
@@ -94,16 +95,34 @@ static int next_key_field(const uint8_t **p, const uint8_t *end, const uint8_t *
     return 0;
 }
 
+/* The entry's key hash and span count (ScopeSpans.spans entries, field 2:
+ * counted without entering the spans, so the queued batch need not be
+ * decoded to know its size). */
 static int key_of(const uint8_t *w, rs_entry *e)
 {
     uint64_t h = 0xcbf29ce484222325ull;
-    const uint8_t *p = w + e->start, *end = w + e->end, *fs, *fe;
-    int r;
-    while ((r = next_key_field(&p, end, &fs, &fe)) == 1)
-        for (; fs < fe; fs++)
-            h = (h ^ *fs) * 0x100000001b3ull;
+    const uint8_t *p = w + e->start, *end = w + e->end;
+    e->spans = 0;
+    while (p < end) {
+        const uint8_t *start = p, *payload;
+        uint64_t num;
+        if (next_field(&p, end, &num, &payload) < 0)
+            return -1;
+        if (num != RS_SCOPE_SPANS) {
+            for (const uint8_t *c = start; c < p; c++)
+                h = (h ^ *c) * 0x100000001b3ull;
+            continue;
+        }
+        for (const uint8_t *q = payload; q < p;) {
+            const uint8_t *inner;
+            uint64_t n2;
+            if (next_field(&q, p, &n2, &inner) < 0)
+                return -1;
+            e->spans += n2 == 2;
+        }
+    }
     e->hash = h;
-    return r;
+    return 0;
 }
 
 static bool same_key(const uint8_t *w, const rs_entry *a, const rs_entry *b)
@@ -201,10 +220,12 @@ int ot_jaeger_split(const uint8_t *wire, size_t len, ot_buf *scratch, ot_jaeger_
     for (size_t g = 0; g < n && rc == 0; g++) {
         if (es[g].group != g)
             continue;
-        size_t body = fields_len(wire, &es[g], true);
+        size_t body = fields_len(wire, &es[g], true), spans = 0;
         for (size_t i = g; i < n; i++)
-            if (es[i].group == g)
+            if (es[i].group == g) {
                 body += fields_len(wire, &es[i], false);
+                spans += es[i].spans;
+            }
         int oom = 0;
         ot_buf_reset(scratch);
         put_varint(scratch, (1u << 3) | 2, &oom);
@@ -215,7 +236,7 @@ int ot_jaeger_split(const uint8_t *wire, size_t len, ot_buf *scratch, ot_jaeger_
                 put_fields(scratch, wire, &es[i], false, &oom);
         if (oom)
             goto oom;
-        rc = emit(ctx, (const uint8_t *)scratch->data, scratch->len);
+        rc = emit(ctx, (const uint8_t *)scratch->data, scratch->len, spans);
     }
     free(es);
     return rc;

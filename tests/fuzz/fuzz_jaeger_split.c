@@ -17,12 +17,12 @@ typedef struct sum {
     int bad;
 } sum;
 
-static int add(void *vctx, const uint8_t *req, size_t len)
+static int add(void *vctx, const uint8_t *req, size_t len, size_t spans)
 {
     sum *s = vctx;
     size_t n = 0;
     ot_err err;
-    if (ot_pbwalk(OT_TRACES, req, len, &n, &err) < 0)
+    if (ot_pbwalk(OT_TRACES, req, len, &n, &err) < 0 || n != spans)
         s->bad = 1;
     s->items += n;
     return 0;
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0)
         abort(); /* a request the receiver takes, refused by the split */
     if (s.bad)
-        abort(); /* emitted a request that is not valid */
+        abort(); /* emitted a request that is not valid, or miscounted it */
     if (s.items != items)
         abort(); /* spans lost or invented */
     return 0;

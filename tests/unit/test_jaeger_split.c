@@ -27,13 +27,14 @@ typedef struct got {
     int stop_after; /* 0: never */
 } got;
 
-static int collect(void *vctx, const uint8_t *req, size_t len)
+static int collect(void *vctx, const uint8_t *req, size_t len, size_t spans)
 {
     got *g = vctx;
     cr_assert_lt(g->n, MAX_OUT);
     g->req[g->n] = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
         NULL, len, req);
     cr_assert(g->req[g->n], "emitted request %zu does not decode", g->n);
+    cr_assert_eq(ot_count_items(OT_TRACES, &g->req[g->n]->base), spans, "span count of %zu", g->n);
     g->n++;
     return g->stop_after && (int)g->n == g->stop_after ? 7 : 0;
 }
