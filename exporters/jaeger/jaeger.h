@@ -50,4 +50,16 @@ int ot_jaeger_proto_pack(const ot_jaeger_batch *b, ot_buf *out, ot_err *err);
  * trace, or 0. */
 int ot_jaeger_thrift_batch(const ot_jaeger_batch *b, ot_buf *out, ot_err *err);
 
+/* Splits an ExportTraceServiceRequest, in its wire form, into one request
+ * per distinct resource (split.c): entries whose resource and schema_url
+ * bytes are equal become one entry holding all their scope_spans, in
+ * order. emit gets each request (valid only during the call) with its span
+ * count, and returns 0 to go on or a positive value to stop, which is
+ * returned. The bytes must be what the receivers' walker accepts (span
+ * counts are taken from the outer fields only); -1 with err set when they
+ * do not parse or memory runs out. scratch: the caller's reusable buffer. */
+typedef int (*ot_jaeger_emit_fn)(void *ctx, const uint8_t *req, size_t len, size_t spans);
+int ot_jaeger_split(const uint8_t *wire, size_t len, ot_buf *scratch, ot_jaeger_emit_fn emit,
+                    void *ctx, ot_err *err);
+
 #endif

@@ -298,29 +298,34 @@ def test_api_v2_decodes_with_protobuf(otlp, jaeger_pb2):
     want = expected(otlp, req)
     bodies = encode(req.SerializeToString(), "proto")
     assert len(bodies) == len(want) == 2
-    ref_name = {0: "CHILD_OF", 1: "FOLLOWS_FROM"}
     for body, wb in zip(bodies, want):
         r = jaeger_pb2.PostSpansRequest()
         r.ParseFromString(body)
         assert r.SerializeToString() == body, "canonical encoding: nothing unknown, nothing out of order"
-        b = r.batch
-        assert b.process.service_name == wb["service"]
-        json_aware(wb["process_tags"], [pb_tag(t) for t in b.process.tags])
-        assert len(b.spans) == len(wb["spans"])
-        for s, ws in zip(b.spans, wb["spans"]):
-            assert s.trace_id == ws["trace_id"] and len(s.trace_id) == 16
-            assert s.span_id == ws["span_id"] and len(s.span_id) == 8
-            assert s.operation_name == ws["name"]
-            assert s.flags == ws["flags"]
-            assert s.start_time.seconds * 10**9 + s.start_time.nanos == ws["start"]
-            assert s.duration.seconds * 10**9 + s.duration.nanos == ws["duration"]
-            assert [(x.trace_id, x.span_id, ref_name[x.ref_type]) for x in s.references] == ws["refs"]
-            json_aware(ws["tags"], [pb_tag(t) for t in s.tags])
-            assert len(s.logs) == len(ws["logs"])
-            for l, (ts, fields) in zip(s.logs, ws["logs"]):
-                assert l.timestamp.seconds * 10**9 + l.timestamp.nanos == ts
-                json_aware(fields, [pb_tag(t) for t in l.fields])
-            assert not s.HasField("process") and s.process_id == "" and not s.warnings
+        check_pb_batch(r.batch, wb)
+
+
+def check_pb_batch(b, wb):
+    """An api_v2 Batch against one batch of expected() (also used by
+    test_jaeger_collector.py on what a collector received)."""
+    ref_name = {0: "CHILD_OF", 1: "FOLLOWS_FROM"}
+    assert b.process.service_name == wb["service"]
+    json_aware(wb["process_tags"], [pb_tag(t) for t in b.process.tags])
+    assert len(b.spans) == len(wb["spans"])
+    for s, ws in zip(b.spans, wb["spans"]):
+        assert s.trace_id == ws["trace_id"] and len(s.trace_id) == 16
+        assert s.span_id == ws["span_id"] and len(s.span_id) == 8
+        assert s.operation_name == ws["name"]
+        assert s.flags == ws["flags"]
+        assert s.start_time.seconds * 10**9 + s.start_time.nanos == ws["start"]
+        assert s.duration.seconds * 10**9 + s.duration.nanos == ws["duration"]
+        assert [(x.trace_id, x.span_id, ref_name[x.ref_type]) for x in s.references] == ws["refs"]
+        json_aware(ws["tags"], [pb_tag(t) for t in s.tags])
+        assert len(s.logs) == len(ws["logs"])
+        for l, (ts, fields) in zip(s.logs, ws["logs"]):
+            assert l.timestamp.seconds * 10**9 + l.timestamp.nanos == ts
+            json_aware(fields, [pb_tag(t) for t in l.fields])
+        assert not s.HasField("process") and s.process_id == "" and not s.warnings
 
 
 # ---- Thrift --------------------------------------------------------------
@@ -362,35 +367,42 @@ def test_thrift_decodes_with_python_thrift(otlp, thrift_types):
     want = expected(otlp, req)
     bodies = encode(req.SerializeToString(), "thrift")
     assert len(bodies) == len(want) == 2
+    saw_negative = False
+    for body, wb in zip(bodies, want):
+        saw_negative |= check_thrift_batch(thrift_types, thrift_decode(thrift_types, body), wb)
+    assert saw_negative, "the sample must exercise ids with the top bit set"
+
+
+def check_thrift_batch(thrift_types, b, wb):
+    """A decoded Thrift Batch against one batch of expected(); True when an
+    id had its top bit set (also used by test_jaeger_collector.py)."""
     R = thrift_types.SpanRefType
     ref_name = {R.CHILD_OF: "CHILD_OF", R.FOLLOWS_FROM: "FOLLOWS_FROM"}
     saw_negative = False
-    for body, wb in zip(bodies, want):
-        b = thrift_decode(thrift_types, body)
-        assert b.process.serviceName == wb["service"]
-        json_aware(wb["process_tags"], [th_tag(thrift_types, t) for t in b.process.tags or []])
-        assert (b.process.tags is None) == (not wb["process_tags"]), "optional list only when not empty"
-        assert len(b.spans) == len(wb["spans"])
-        for s, ws in zip(b.spans, wb["spans"]):
-            hi, lo = halves(ws["trace_id"])
-            saw_negative |= hi < 0 or lo < 0
-            assert (s.traceIdHigh, s.traceIdLow) == (hi, lo)
-            assert s.spanId == struct.unpack(">q", ws["span_id"])[0]
-            parents = [r for r in ws["refs"] if r[2] == "CHILD_OF" and r[0] == ws["trace_id"]]
-            assert s.parentSpanId == (struct.unpack(">q", parents[0][1])[0] if parents else 0)
-            assert s.operationName == ws["name"]
-            assert s.flags == ws["flags"]
-            assert s.startTime == to_us(ws["start"])
-            assert s.duration == to_us(ws["duration"])
-            got_refs = [(struct.pack(">qq", r.traceIdHigh, r.traceIdLow), struct.pack(">q", r.spanId),
-                         ref_name[r.refType]) for r in s.references or []]
-            assert got_refs == ws["refs"]
-            json_aware(ws["tags"], [th_tag(thrift_types, t) for t in s.tags or []])
-            assert len(s.logs or []) == len(ws["logs"])
-            for l, (ts, fields) in zip(s.logs or [], ws["logs"]):
-                assert l.timestamp == to_us(ts)
-                json_aware(fields, [th_tag(thrift_types, t) for t in l.fields])
-    assert saw_negative, "the sample must exercise ids with the top bit set"
+    assert b.process.serviceName == wb["service"]
+    json_aware(wb["process_tags"], [th_tag(thrift_types, t) for t in b.process.tags or []])
+    assert (b.process.tags is None) == (not wb["process_tags"]), "optional list only when not empty"
+    assert len(b.spans) == len(wb["spans"])
+    for s, ws in zip(b.spans, wb["spans"]):
+        hi, lo = halves(ws["trace_id"])
+        saw_negative |= hi < 0 or lo < 0
+        assert (s.traceIdHigh, s.traceIdLow) == (hi, lo)
+        assert s.spanId == struct.unpack(">q", ws["span_id"])[0]
+        parents = [r for r in ws["refs"] if r[2] == "CHILD_OF" and r[0] == ws["trace_id"]]
+        assert s.parentSpanId == (struct.unpack(">q", parents[0][1])[0] if parents else 0)
+        assert s.operationName == ws["name"]
+        assert s.flags == ws["flags"]
+        assert s.startTime == to_us(ws["start"])
+        assert s.duration == to_us(ws["duration"])
+        got_refs = [(struct.pack(">qq", r.traceIdHigh, r.traceIdLow), struct.pack(">q", r.spanId),
+                     ref_name[r.refType]) for r in s.references or []]
+        assert got_refs == ws["refs"]
+        json_aware(ws["tags"], [th_tag(thrift_types, t) for t in s.tags or []])
+        assert len(s.logs or []) == len(ws["logs"])
+        for l, (ts, fields) in zip(s.logs or [], ws["logs"]):
+            assert l.timestamp == to_us(ts)
+            json_aware(fields, [th_tag(thrift_types, t) for t in l.fields])
+    return saw_negative
 
 
 def test_expected_covers_the_issue(otlp):

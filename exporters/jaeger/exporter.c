@@ -1,0 +1,535 @@
+/* exporter.c: the `jaeger` exporter as a component, for Jaeger v1 fleets
+ * that take only their own protocols: api_v2 gRPC (PostSpans) over the
+ * project's gRPC client, or a Thrift Batch POSTed over the HTTP client.
+ * translate.c, apiv2.c and thrift.c make the bytes; this file holds the key
+ * table, the checks across keys, and the glue behind the exporter helper
+ * (queue, senders, retry): which answers are retryable or permanent, and
+ * how a request with several resources is kept from being sent twice.
+ *
+ * Jaeger takes one process (resource) per call, so an OTLP request with N
+ * resources is N calls. If call 2 of 3 failed and the helper retried the
+ * whole batch, the spans of call 1 would arrive twice. So consume() splits
+ * a batch into one batch per distinct resource before it is queued
+ * (split.c): each queued batch is then exactly one call, retried alone. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/compress.h"
+#include "base/log.h"
+#include "export/exphelper.h"
+#include "export/segment_log.h"
+#include "jaeger.h"
+#include "net/grpc_client.h"
+#include "net/grpc_wire.h"
+#include "net/http_client.h"
+#include "net/tls.h"
+#include "pipeline/factory.h"
+
+#define JG_GRPC_DEFAULT "127.0.0.1:14250"
+#define JG_THRIFT_DEFAULT "http://127.0.0.1:14268/api/traces"
+#define JG_POST_SPANS "/jaeger.api_v2.CollectorService/PostSpans"
+#define RESP_KEEP (16u << 10) /* of a Thrift error body: enough for the log */
+
+/* ---- configuration -------------------------------------------------------- */
+
+enum { PROTO_GRPC = 0, PROTO_THRIFT_HTTP = 1 };
+enum { COMP_NONE = 0, COMP_GZIP = 1 };
+
+static const char *const protocols[] = {"grpc", "thrift_http", NULL};
+static const char *const compressions[] = {"none", "gzip", NULL};
+
+typedef struct jg_cfg {
+    int protocol;
+    const char *endpoint;
+    ot_tls_client tls;
+    ot_strmap headers;
+    int compression;
+    ot_exph_config helper;
+} jg_cfg;
+
+static const ot_key jg_keys[] = {
+    {.name = "protocol", .type = OT_KT_ENUM, .offset = offsetof(jg_cfg, protocol), .def = "grpc",
+     .choices = protocols,
+     .help = "api_v2 gRPC (collector port 14250) or Thrift over HTTP (collector port 14268)"},
+    {.name = "endpoint", .type = OT_KT_STRING, .offset = offsetof(jg_cfg, endpoint),
+     .help = "grpc: host:port (default " JG_GRPC_DEFAULT "; TLS unless tls.insecure or http://); "
+             "thrift_http: URL (default " JG_THRIFT_DEFAULT ")"},
+    {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(jg_cfg, tls),
+     .sub = ot_tls_client_keys, .help = "TLS settings (insecure: plaintext gRPC)"},
+    {.name = "headers", .type = OT_KT_STRMAP, .offset = offsetof(jg_cfg, headers),
+     .flags = OT_KF_SECRET, .help = "gRPC metadata or HTTP headers sent with every call"},
+    {.name = "compression", .type = OT_KT_ENUM, .offset = offsetof(jg_cfg, compression),
+     .def = "none", .choices = compressions,
+     .help = "gRPC message compression (Thrift bodies are never compressed)"},
+    /* Spelled out rather than OT_EXPH_KEYS: that macro's parameter named
+     * `type` also rewrites the `.type` designators inside it. */
+    {.name = "timeout", .type = OT_KT_DURATION, .offset = offsetof(jg_cfg, helper.timeout),
+     .def = "5s", .min = 0, .max = 3600e9, .help = "time allowed for one call"},
+    {.name = "sending_queue", .type = OT_KT_TABLE, .offset = offsetof(jg_cfg, helper.queue),
+     .help = "queue between the pipeline and the sender threads", .sub = ot_exph_queue_keys},
+    {.name = "retry_on_failure", .type = OT_KT_TABLE, .offset = offsetof(jg_cfg, helper.retry),
+     .help = "retries with exponential backoff for retryable failures", .sub = ot_exph_retry_keys},
+    {0},
+};
+
+static const char *endpoint_of(const jg_cfg *c)
+{
+    if (c->endpoint && *c->endpoint)
+        return c->endpoint;
+    return c->protocol == PROTO_GRPC ? JG_GRPC_DEFAULT : JG_THRIFT_DEFAULT;
+}
+
+static const ot_node *key_node(const ot_node *map, const char *key)
+{
+    const ot_node *n = ot_node_get(map, key);
+    return n ? n : map;
+}
+
+static void jg_validate(const void *vcfg, const ot_node *node, const char *path, ot_diags *d)
+{
+    const jg_cfg *c = vcfg;
+    char p[512];
+    const char *ep = endpoint_of(c);
+    snprintf(p, sizeof p, "%s.endpoint", path);
+    if (c->protocol == PROTO_GRPC) {
+        ot_err err = {{0}};
+        ot_grpc_target t;
+        if (ot_grpc_target_parse(ep, c->tls.insecure, &t, &err) < 0)
+            ot_diag_add(d, OT_SEV_ERROR, key_node(node, "endpoint"), p, "%s", err.msg);
+    } else {
+        if (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8))
+            ot_diag_add(d, OT_SEV_ERROR, key_node(node, "endpoint"), p,
+                        "thrift_http needs an http:// or https:// URL, not \"%s\"", ep);
+        if (c->compression == COMP_GZIP) {
+            snprintf(p, sizeof p, "%s.compression", path);
+            ot_diag_add(d, OT_SEV_ERROR, key_node(node, "compression"), p,
+                        "Jaeger's Thrift endpoint takes no compressed bodies; use protocol: grpc "
+                        "or compression: none");
+        }
+    }
+    for (size_t i = 0; i < c->headers.n; i++) {
+        const char *k = c->headers.keys[i];
+        bool bad = !*k || k[0] == ':';
+        for (const char *ch = k; *ch && !bad; ch++)
+            bad = *ch <= ' ' || *ch >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *ch);
+        if (bad) {
+            snprintf(p, sizeof p, "%s.headers", path);
+            ot_diag_add(d, OT_SEV_ERROR, key_node(ot_node_get(node, "headers"), k), p,
+                        "\"%s\" is not a header name", k);
+        }
+    }
+    snprintf(p, sizeof p, "%s.tls", path);
+    ot_tls_client_validate(&c->tls, key_node(node, "tls"), p, d);
+    ot_exph_validate(&c->helper, node, path, d);
+}
+
+/* ---- the exporter ---------------------------------------------------------- */
+
+/* What one sender thread reuses from batch to batch: the translation's
+ * arena (reset per send, so the batch's own arena, which other exporters
+ * may be reading, is never written), the encoded body, gzip's output and
+ * the response. */
+typedef struct sender_ctx {
+    struct sender_ctx *next;
+    ot_arena *arena;
+    ot_buf body;
+    ot_compressor gz;
+    ot_buf resp;
+} sender_ctx;
+
+typedef struct jg_exp {
+    ot_consumer cons;
+    char *id;
+    const jg_cfg *c;
+    ot_host *host;
+    ot_exph *exph;
+    ot_segment_log *log;
+    pthread_mutex_t pool_mu;
+    sender_ctx *pool;
+
+    ot_grpc_client_cfg grpc_cfg;
+    ot_grpc_client *grpc;
+    ot_http_client *http;
+    const char *url;
+} jg_exp;
+
+static sender_ctx *ctx_borrow(jg_exp *e)
+{
+    pthread_mutex_lock(&e->pool_mu);
+    sender_ctx *x = e->pool;
+    if (x)
+        e->pool = x->next;
+    pthread_mutex_unlock(&e->pool_mu);
+    if (x)
+        return x;
+    x = calloc(1, sizeof *x);
+    if (x && !(x->arena = ot_arena_new(64u << 10))) {
+        free(x);
+        x = NULL;
+    }
+    return x;
+}
+
+static void ctx_free(sender_ctx *x)
+{
+    ot_arena_free(x->arena);
+    ot_buf_free(&x->body);
+    ot_compressor_free(&x->gz);
+    ot_buf_free(&x->resp);
+    free(x);
+}
+
+static void ctx_return(jg_exp *e, sender_ctx *x)
+{
+    /* A rare huge batch should not pin its memory for good. */
+    if (ot_arena_reserved(x->arena) > (64u << 20)) {
+        ctx_free(x);
+        return;
+    }
+    if (x->body.cap > (16u << 20))
+        ot_buf_free(&x->body);
+    if (x->gz.out.cap > (16u << 20))
+        ot_buf_free(&x->gz.out);
+    pthread_mutex_lock(&e->pool_mu);
+    x->next = e->pool;
+    e->pool = x;
+    pthread_mutex_unlock(&e->pool_mu);
+}
+
+/* Jaeger's collector answers RESOURCE_EXHAUSTED when its queue is full,
+ * with or without RetryInfo, so unlike OTLP it is always retried. */
+static ot_status grpc_outcome(int code)
+{
+    switch (code) {
+    case OT_GRPC_OK:
+        return OT_OK;
+    case OT_GRPC_CANCELLED:
+    case OT_GRPC_DEADLINE_EXCEEDED:
+    case OT_GRPC_RESOURCE_EXHAUSTED:
+    case OT_GRPC_ABORTED:
+    case OT_GRPC_OUT_OF_RANGE:
+    case OT_GRPC_UNAVAILABLE:
+    case OT_GRPC_DATA_LOSS:
+        return OT_RETRYABLE;
+    default:
+        return OT_PERMANENT;
+    }
+}
+
+/* Jaeger answers 500 when its span queue is full ("Cannot submit Jaeger
+ * batch"): every 5xx is worth another try, unlike the generic rule. */
+static ot_status thrift_outcome(int status)
+{
+    if (status >= 200 && status < 300)
+        return OT_OK;
+    if (status == 429 || status == 408 || (status >= 500 && status < 600))
+        return OT_RETRYABLE;
+    return OT_PERMANENT;
+}
+
+static void send_grpc(jg_exp *e, sender_ctx *x, const ot_jaeger_batch *jb, int64_t deadline_ns,
+                      ot_send_result *out)
+{
+    ot_err err = {{0}};
+    ot_buf_reset(&x->body);
+    if (ot_jaeger_proto_pack(jb, &x->body, &err) < 0) {
+        out->status = OT_RETRYABLE; /* only out of memory */
+        snprintf(out->msg, sizeof out->msg, "%s", err.msg);
+        return;
+    }
+    const uint8_t *msg = (const uint8_t *)x->body.data;
+    size_t len = x->body.len;
+    bool gz = e->c->compression == COMP_GZIP;
+    if (gz) {
+        if (ot_compress(&x->gz, OT_COMPRESS_GZIP, msg, len, &err) < 0) {
+            out->status = OT_RETRYABLE;
+            snprintf(out->msg, sizeof out->msg, "%s", err.msg);
+            return;
+        }
+        msg = (const uint8_t *)x->gz.out.data;
+        len = x->gz.out.len;
+    }
+    ot_grpc_reply r;
+    memset(&r, 0, sizeof r);
+    r.resp = &x->resp;
+    ot_grpc_client_call(e->grpc, JG_POST_SPANS, msg, len, gz, deadline_ns, NULL, &r);
+    out->status = grpc_outcome(r.code);
+    if (out->status == OT_OK)
+        return;
+    if (out->status == OT_RETRYABLE && r.has_details && r.details.has_retry_info)
+        out->retry_after_ns = r.details.retry_delay_ns;
+    snprintf(out->msg, sizeof out->msg, "rpc error: %s: %s", ot_grpc_code_name(r.code),
+             r.msg[0] ? r.msg : "(no message)");
+}
+
+/* Printable start of an error body, for the log. */
+static void text_excerpt(const ot_buf *b, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < b->len && o + 1 < cap && o < 160; i++) {
+        unsigned char ch = (unsigned char)b->data[i];
+        out[o++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
+    }
+    while (o > 0 && out[o - 1] == ' ')
+        o--;
+    out[o] = '\0';
+}
+
+static void send_thrift(jg_exp *e, sender_ctx *x, const ot_jaeger_batch *jb, int64_t deadline_ns,
+                        ot_send_result *out)
+{
+    ot_err err = {{0}};
+    ot_buf_reset(&x->body);
+    if (ot_jaeger_thrift_batch(jb, &x->body, &err) < 0) {
+        out->status = OT_RETRYABLE;
+        snprintf(out->msg, sizeof out->msg, "%s", err.msg);
+        return;
+    }
+    static const char *const ct[] = {"Content-Type: application/x-thrift"};
+    ot_http_request req = {
+        .method = OT_HTTP_POST,
+        .url = e->url,
+        .headers = ct,
+        .n_headers = 1,
+        .body = x->body.data,
+        .body_len = x->body.len,
+        .compression = OT_COMPRESS_NONE,
+        .deadline_ns = deadline_ns,
+        .max_body = RESP_KEEP,
+    };
+    ot_http_response r = {.body = &x->resp};
+    if (ot_http_client_do(e->http, &req, &r) < 0) {
+        out->status = r.permanent ? OT_PERMANENT : OT_RETRYABLE;
+        snprintf(out->msg, sizeof out->msg, "%s", r.error);
+        return;
+    }
+    out->status = thrift_outcome(r.status);
+    if (out->status == OT_OK)
+        return;
+    char detail[200];
+    text_excerpt(&x->resp, detail, sizeof detail);
+    snprintf(out->msg, sizeof out->msg, "HTTP %d from %s%s%s", r.status, e->url,
+             detail[0] ? ": " : "", detail);
+    if (out->status == OT_RETRYABLE && r.has_retry_after)
+        out->retry_after_ns = r.retry_after_ns;
+}
+
+/* One attempt. After split_resources a batch holds one resource with
+ * spans, so this is one call; the loop stops at the first failure so a
+ * batch that still held several (none should) is at worst sent again
+ * from its first resource. */
+static void jg_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result *out)
+{
+    jg_exp *e = self;
+    ot_err err = {{0}};
+    const ot_trace_req *req = (const ot_trace_req *)ot_batch_msg(b, &err);
+    if (!req) {
+        out->status = OT_PERMANENT;
+        snprintf(out->msg, sizeof out->msg, "cannot decode the batch: %s", err.msg);
+        return;
+    }
+    sender_ctx *x = ctx_borrow(e);
+    if (!x) {
+        out->status = OT_RETRYABLE;
+        snprintf(out->msg, sizeof out->msg, "out of memory");
+        return;
+    }
+    ot_arena_reset(x->arena);
+    ot_jaeger_out jo;
+    if (ot_jaeger_translate(req, x->arena, &jo, &err) < 0) {
+        out->status = OT_RETRYABLE;
+        snprintf(out->msg, sizeof out->msg, "%s", err.msg);
+        ctx_return(e, x);
+        return;
+    }
+    out->status = OT_OK;
+    for (size_t i = 0; i < jo.n_batches && out->status == OT_OK; i++) {
+        if (e->grpc)
+            send_grpc(e, x, jo.batches[i], deadline_ns, out);
+        else
+            send_thrift(e, x, jo.batches[i], deadline_ns, out);
+    }
+    ctx_return(e, x);
+}
+
+/* ---- one queued batch per resource ------------------------------------- */
+
+typedef struct split_ctx {
+    ot_consumer *next;
+    ot_err *err;
+    ot_status st;
+} split_ctx;
+
+/* The batch stays in wire form: it is decoded by the sender thread that
+ * translates it, and is a third the size while it waits in the queue. */
+static int queue_one(void *vctx, const uint8_t *req, size_t len, size_t spans)
+{
+    split_ctx *c = vctx;
+    if (spans == 0) /* a resource without spans gives no Jaeger batch */
+        return 0;
+    ot_batch *one = ot_batch_from_wire(OT_TRACES, req, len, spans, c->err);
+    if (!one) {
+        c->st = OT_RETRYABLE;
+        return 1;
+    }
+    c->st = ot_consume(c->next, one, c->err);
+    return c->st == OT_OK ? 0 : 1;
+}
+
+/* Hands b to the helper as one batch per distinct resource (split.c says
+ * why). When the queue fills part way, what is already queued stays queued
+ * and the caller gets OT_RETRYABLE: a sender that retries repeats those
+ * resources (at least once), as any exporter's queue-full answer means. */
+static ot_status split_resources(jg_exp *e, ot_batch *b, ot_err *err)
+{
+    ot_consumer *next = ot_exph_consumer(e->exph, OT_TRACES);
+    const uint8_t *wire;
+    size_t len;
+    if (ot_batch_wire(b, &wire, &len, err) < 0) {
+        ot_batch_unref(b);
+        return OT_PERMANENT;
+    }
+    ot_buf scratch = {0};
+    split_ctx c = {next, err, OT_OK};
+    int rc = ot_jaeger_split(wire, len, &scratch, queue_one, &c, err);
+    ot_buf_free(&scratch);
+    ot_batch_unref(b);
+    if (rc < 0)
+        return OT_PERMANENT; /* the receiver checked the bytes: not expected */
+    return c.st;
+}
+
+static ot_status jg_consume(ot_consumer *self, ot_batch *b, ot_err *err)
+{
+    jg_exp *e = (jg_exp *)self;
+    if (!e->exph) {
+        ot_batch_unref(b);
+        ot_err_set(err, "exporter %s is not running", e->id);
+        return OT_RETRYABLE;
+    }
+    return split_resources(e, b, err);
+}
+
+static void jg_destroy(void *self);
+
+static void *jg_create(const ot_create_params *p, ot_err *err)
+{
+    jg_exp *e = calloc(1, sizeof *e);
+    if (!e || !(e->id = strdup(p->id))) {
+        free(e);
+        ot_err_set(err, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&e->pool_mu, NULL);
+    e->cons = (ot_consumer){jg_consume, false};
+    e->host = p->host;
+    const jg_cfg *c = p->config;
+    e->c = c;
+    if (c->protocol == PROTO_GRPC) {
+        ot_grpc_client_cfg *g = &e->grpc_cfg;
+        g->id = e->id;
+        g->log_module = "jaeger";
+        if (ot_grpc_target_parse(endpoint_of(c), c->tls.insecure, &g->target, err) < 0)
+            goto fail;
+        g->tls = &c->tls;
+        g->metadata = &c->headers;
+        g->num_connections = 1;
+        g->balancer = OT_GRPC_ROUND_ROBIN;
+        if (!(e->grpc = ot_grpc_client_new(g, err)))
+            goto fail;
+    } else {
+        e->url = endpoint_of(c);
+        ot_http_client_cfg hc = {.id = e->id, .tls = &c->tls, .headers = &c->headers};
+        if (!(e->http = ot_http_client_new(&hc, err)))
+            goto fail;
+    }
+    return e;
+fail:
+    jg_destroy(e);
+    return NULL;
+}
+
+static int jg_start(void *self, ot_err *err)
+{
+    jg_exp *e = self;
+    if (e->grpc && ot_grpc_client_start(e->grpc, err) < 0)
+        return -1;
+    const char *storage = e->c->helper.queue.storage;
+    if (storage && *storage) {
+        const ot_segment_log_opts *o = ot_host_extension(e->host, storage);
+        if (!o)
+            return ot_err_set(err, "sending_queue.storage: no extension \"%s\" is configured", storage);
+        e->log = ot_segment_log_open(o, e->id, err);
+        if (!e->log)
+            return ot_err_prefix(err, "sending_queue.storage");
+    }
+    /* Made here, not at create: the persistent queue opens only once its
+     * extension has started (receivers start after exporters). */
+    e->exph = ot_exph_new(e->id, &e->c->helper, jg_send, e, e->log, err);
+    if (!e->exph || ot_exph_start(e->exph, err) < 0)
+        return -1;
+    if (e->grpc)
+        ot_info("jaeger", "exporting", "exporter=%s protocol=grpc endpoint=%s tls=%s compression=%s",
+                e->id, e->grpc_cfg.target.authority, e->grpc_cfg.target.tls ? "true" : "false",
+                compressions[e->c->compression]);
+    else
+        ot_info("jaeger", "exporting", "exporter=%s protocol=thrift_http url=%s", e->id, e->url);
+    return 0;
+}
+
+static void jg_shutdown(void *self, int64_t deadline_ns)
+{
+    jg_exp *e = self;
+    if (e->exph)
+        ot_exph_shutdown(e->exph, deadline_ns);
+    if (e->grpc)
+        ot_grpc_client_stop(e->grpc);
+    /* The queue's directory lock goes now: a replacement exporter with the
+     * same id opens the same log during a reload. */
+    if (e->log) {
+        ot_segment_log_close(e->log);
+        e->log = NULL;
+    }
+}
+
+static void jg_destroy(void *self)
+{
+    jg_exp *e = self;
+    if (!e)
+        return;
+    ot_exph_free(e->exph);
+    if (e->log)
+        ot_segment_log_close(e->log);
+    ot_grpc_client_free(e->grpc);
+    ot_http_client_free(e->http);
+    while (e->pool) {
+        sender_ctx *x = e->pool;
+        e->pool = x->next;
+        ctx_free(x);
+    }
+    pthread_mutex_destroy(&e->pool_mu);
+    free(e->id);
+    free(e);
+}
+
+static ot_consumer *jg_consumer_for(void *self, ot_signal s)
+{
+    return s == OT_TRACES ? &((jg_exp *)self)->cons : NULL;
+}
+
+const ot_factory ot_jaeger_exporter = {
+    .type = "jaeger",
+    .kind = OT_EXPORTER,
+    .signals = OT_SIGBIT(OT_TRACES),
+    .help = "sends traces to a Jaeger v1 collector: api_v2 gRPC or Thrift over HTTP",
+    .keys = jg_keys,
+    .config_size = sizeof(jg_cfg),
+    .validate = jg_validate,
+    .create = jg_create,
+    .start = jg_start,
+    .shutdown = jg_shutdown,
+    .destroy = jg_destroy,
+    .consumer = jg_consumer_for,
+};
