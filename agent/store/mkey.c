@@ -574,3 +574,10 @@ void ot_mstore_decode_(const uint8_t *base, size_t blen, const uint8_t *pt, size
     p = pt;
     get_attrs(&p, pt + plen, &out->attrs);
 }
+
+void ot_mstore_decode_attrs_(const uint8_t *pt, size_t plen, ot_mstore_iter *out)
+{
+    const uint8_t *p = pt;
+    *out = (ot_mstore_iter){pt, pt, 0};
+    get_attrs(&p, pt + plen, out);
+}

@@ -517,33 +517,56 @@ static size_t copy_in(ot_buf *b, const void *p, size_t n)
     return at;
 }
 
+typedef struct base_cache {
+    const struct ot_mstore_base *b;
+    size_t off;
+} base_cache;
+
+/* Copies one stream (its stripe locked) into vb; false on out-of-memory. */
+static bool copy_stream(const ot_mstore_stream *s, visit_buf *vb, base_cache cache[16])
+{
+    const struct ot_mstore_base *b = s->base;
+    size_t c = ((uintptr_t)b >> 4) & 15;
+    if (cache[c].b != b) {
+        cache[c].b = b;
+        cache[c].off = copy_in(&vb->data, b, sizeof *b + b->len);
+    }
+    size_t off = copy_in(&vb->data, s, sizeof *s + s->state_size + s->id_len);
+    if (off == SIZE_MAX || cache[c].off == SIZE_MAX ||
+        ot_buf_append(&vb->offs, &off, sizeof off) < 0)
+        return false;
+    /* The base's offset rides in the pointer until the buffer stops moving. */
+    ((ot_mstore_stream *)(void *)(vb->data.data + off))->base =
+        (const struct ot_mstore_base *)(uintptr_t)cache[c].off;
+    return true;
+}
+
 /* Copies stripe sp (locked) into vb; false on out-of-memory. */
 static bool visit_copy(const stripe *sp, visit_buf *vb)
 {
-    struct {
-        const struct ot_mstore_base *b;
-        size_t off;
-    } cache[16] = {{0}};
+    base_cache cache[16] = {{0}};
     vb->data.len = vb->offs.len = 0;
     for (size_t i = 0; i <= sp->mask; i++) {
         const ot_mstore_stream *s = sp->slots[i].s;
-        if (!s)
-            continue;
-        const struct ot_mstore_base *b = s->base;
-        size_t c = ((uintptr_t)b >> 4) & 15;
-        if (cache[c].b != b) {
-            cache[c].b = b;
-            cache[c].off = copy_in(&vb->data, b, sizeof *b + b->len);
-        }
-        size_t off = copy_in(&vb->data, s, sizeof *s + s->state_size + s->id_len);
-        if (off == SIZE_MAX || cache[c].off == SIZE_MAX ||
-            ot_buf_append(&vb->offs, &off, sizeof off) < 0)
+        if (s && !copy_stream(s, vb, cache))
             return false;
-        /* The base's offset rides in the pointer until the buffer stops moving. */
-        ((ot_mstore_stream *)(void *)(vb->data.data + off))->base =
-            (const struct ot_mstore_base *)(uintptr_t)cache[c].off;
     }
     return true;
+}
+
+/* Calls fn on the copies in vb (no lock held). */
+static int visit_copies(visit_buf *vb, ot_mstore_visit_fn fn, void *ctx)
+{
+    int rc = 0;
+    size_t n = vb->offs.len / sizeof(size_t);
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t off;
+        memcpy(&off, vb->offs.data + i * sizeof off, sizeof off);
+        ot_mstore_stream *c = (ot_mstore_stream *)(void *)(vb->data.data + off);
+        c->base = (const struct ot_mstore_base *)(void *)(vb->data.data + (uintptr_t)c->base);
+        rc = fn(ctx, c);
+    }
+    return rc;
 }
 
 int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx)
@@ -564,14 +587,64 @@ int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx)
             continue;
         }
         lock_drop(&sp->mu);
-        size_t n = vb.offs.len / sizeof(size_t);
-        for (size_t i = 0; i < n && !rc; i++) {
-            size_t off;
-            memcpy(&off, vb.offs.data + i * sizeof off, sizeof off);
-            ot_mstore_stream *c = (ot_mstore_stream *)(void *)(vb.data.data + off);
-            c->base = (const struct ot_mstore_base *)(void *)(vb.data.data + (uintptr_t)c->base);
-            rc = fn(ctx, c);
+        rc = visit_copies(&vb, fn, ctx);
+    }
+    ot_buf_free(&vb.data);
+    ot_buf_free(&vb.offs);
+    return rc;
+}
+
+int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, size_t n),
+                    void *ctx)
+{
+    ot_mstore_idx *v = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (size_t k = 0; k < NSTRIPES && !rc; k++) {
+        stripe *sp = &st->stripes[k];
+        lock_take(&sp->mu);
+        if (sp->n > cap) { /* sized under the lock: n cannot change meanwhile */
+            size_t nc = sp->n * 2;
+            ot_mstore_idx *nv = realloc(v, nc * sizeof *nv);
+            if (!nv) {
+                lock_drop(&sp->mu);
+                rc = -1;
+                break;
+            }
+            v = nv;
+            cap = nc;
         }
+        size_t n = 0;
+        for (size_t i = 0; i <= sp->mask; i++)
+            if (sp->slots[i].s)
+                v[n++] = (ot_mstore_idx){sp->slots[i].hash, sp->slots[i].s->base->id};
+        lock_drop(&sp->mu);
+        if (n)
+            rc = fn(ctx, v, n);
+    }
+    free(v);
+    return rc;
+}
+
+int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
+                           ot_mstore_visit_fn fn, void *ctx)
+{
+    visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
+    int rc = 0;
+    for (size_t at = 0; at < n && !rc;) {
+        stripe *sp = &st->stripes[hashes[at] >> STRIPE_SHIFT];
+        base_cache cache[16] = {{0}};
+        bool ok = true;
+        vb.data.len = vb.offs.len = 0;
+        lock_take(&sp->mu);
+        for (; at < n && &st->stripes[hashes[at] >> STRIPE_SHIFT] == sp; at++) {
+            uint64_t h = hashes[at];
+            for (size_t i = h & sp->mask; ok && sp->slots[i].s; i = (i + 1) & sp->mask)
+                if (sp->slots[i].hash == h)
+                    ok = copy_stream(sp->slots[i].s, &vb, cache);
+        }
+        lock_drop(&sp->mu);
+        rc = ok ? visit_copies(&vb, fn, ctx) : -1;
     }
     ot_buf_free(&vb.data);
     ot_buf_free(&vb.offs);
@@ -595,4 +668,14 @@ void ot_mstore_stats_get(const ot_mstore *st, ot_mstore_stats *out)
 void ot_mstore_stream_info(const ot_mstore_stream *s, ot_mstore_info *out)
 {
     ot_mstore_decode_(s->base->bytes, s->base->len, stream_id(s), s->id_len, out);
+}
+
+uint64_t ot_mstore_stream_base_id(const ot_mstore_stream *s)
+{
+    return s->base->id;
+}
+
+void ot_mstore_stream_attrs(const ot_mstore_stream *s, ot_mstore_iter *out)
+{
+    ot_mstore_decode_attrs_(stream_id(s), s->id_len, out);
 }
