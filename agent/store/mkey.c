@@ -577,7 +577,11 @@ void ot_mstore_decode_(const uint8_t *base, size_t blen, const uint8_t *pt, size
 
 void ot_mstore_decode_attrs_(const uint8_t *pt, size_t plen, ot_mstore_iter *out)
 {
+    /* The point part is the list alone, so its end is known without
+     * walking it as get_attrs does. */
     const uint8_t *p = pt;
-    *out = (ot_mstore_iter){pt, pt, 0};
-    get_attrs(&p, pt + plen, out);
+    uint64_t n;
+    if (!get_varint(&p, pt + plen, &n))
+        n = 0;
+    *out = (ot_mstore_iter){p, pt + plen, (size_t)n};
 }

@@ -636,13 +636,31 @@ int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
         base_cache cache[16] = {{0}};
         bool ok = true;
         vb.data.len = vb.offs.len = 0;
+        /* Streams are found first and copied a batch later, each fetched
+         * from memory meanwhile: the copies are cache misses otherwise,
+         * one after the other, with the lock held. */
+        const ot_mstore_stream *found[32];
+        size_t nf = 0;
         lock_take(&sp->mu);
         for (; at < n && &st->stripes[hashes[at] >> STRIPE_SHIFT] == sp; at++) {
             uint64_t h = hashes[at];
-            for (size_t i = h & sp->mask; ok && sp->slots[i].s; i = (i + 1) & sp->mask)
-                if (sp->slots[i].hash == h)
-                    ok = copy_stream(sp->slots[i].s, &vb, cache);
+            for (size_t i = h & sp->mask; sp->slots[i].s; i = (i + 1) & sp->mask) {
+                if (sp->slots[i].hash != h)
+                    continue;
+                if (nf == 32) {
+                    for (size_t j = 0; j < nf && ok; j++)
+                        ok = copy_stream(found[j], &vb, cache);
+                    nf = 0;
+                }
+                const char *sp_ = (const char *)sp->slots[i].s;
+                __builtin_prefetch(sp_);
+                __builtin_prefetch(sp_ + 64);
+                __builtin_prefetch(sp_ + 128);
+                found[nf++] = sp->slots[i].s;
+            }
         }
+        for (size_t j = 0; j < nf && ok; j++)
+            ok = copy_stream(found[j], &vb, cache);
         lock_drop(&sp->mu);
         rc = ok ? visit_copies(&vb, fn, ctx) : -1;
     }

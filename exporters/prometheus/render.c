@@ -189,6 +189,12 @@ static pm_fam *family(rctx *r, const char *name, int kind, const char *otel_name
 
 /* ---- labels ------------------------------------------------------------- */
 
+static inline char *wr(char *d, const char *p, size_t n)
+{
+    memcpy(d, p, n);
+    return d + n;
+}
+
 /* One label: text (",name=\"value\"") or a protobuf LabelPair. */
 static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const char *val, size_t vl)
 {
@@ -196,9 +202,14 @@ static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const cha
         pm_pb_label(b, name, nl, val, vl);
         return;
     }
-    ot_buf_putc(b, ',');
-    ot_buf_append(b, name, nl);
-    ot_buf_puts(b, "=\"");
+    if (ot_buf_reserve(b, nl + vl + 4) < 0)
+        return;
+    char *d = b->data + b->len;
+    *d++ = ',';
+    d = wr(d, name, nl);
+    *d++ = '=';
+    *d++ = '"';
+    b->len = (size_t)(d - b->data);
     pm_escape(b, val, vl, false);
     ot_buf_putc(b, '"');
 }
@@ -348,16 +359,15 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
 }
 
 /* Makes r->plan the plan of the stream's key list (its first MAX_LABELS
- * keys) against re; false on OOM. */
-static bool plan_for(rctx *r, ot_mstore_iter it, const res_ent *re)
+ * keys) against re, and their values into vals; false on OOM. */
+static bool plan_for(rctx *r, ot_mstore_iter it, const res_ent *re, ot_mstore_val *vals)
 {
     lplan *pl = &r->plan;
     ot_buf *keys = &r->tmp;
     ot_buf_reset(keys);
     ot_mstore_str k;
-    ot_mstore_val v;
     size_t n = 0;
-    while (n < MAX_LABELS && ot_mstore_next_kv(&it, &k, &v)) {
+    while (n < MAX_LABELS && ot_mstore_next_kv(&it, &k, &vals[n])) {
         n++;
         ot_buf_append(keys, &k.n, sizeof k.n);
         ot_buf_append(keys, k.p, k.n);
@@ -432,16 +442,17 @@ void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re)
     ot_mstore_stream_attrs(st, &it);
     ot_buf *b = &r->labels;
     ot_buf_reset(b);
-    if (plan_for(r, it, re)) {
+    ot_mstore_val vals[MAX_LABELS];
+    if (plan_for(r, it, re, vals)) {
         lplan *pl = &r->plan;
-        ot_mstore_val vals[MAX_LABELS];
-        ot_mstore_str k;
-        for (size_t i = 0; i < pl->n && ot_mstore_next_kv(&it, &k, &vals[i]); i++)
-            ;
         const char *nm = pl->names.data;
         for (size_t i = 0; i < pl->n;) {
             size_t e = pl->e[i].group_end;
-            if (!pl->e[i].shadowed) {
+            const ot_mstore_val *v = &vals[pl->e[i].src];
+            if (!pl->e[i].shadowed && e == i + 1 &&
+                v->type == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+                put_label(pb, b, nm + pl->e[i].off, pl->e[i].len, v->s.p, v->s.n);
+            } else if (!pl->e[i].shadowed) {
                 ot_buf_reset(&r->tmp);
                 for (size_t j = i; j < e; j++) {
                     if (j > i)
@@ -491,27 +502,35 @@ static void exemplar(ot_buf *b, const pm_exemplar *e)
                       (long long)(e->ts_ns % 1000000000));
 }
 
+/* One sample line; the hottest code of a scrape, so written with one
+ * reserve and plain copies. */
 static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, const char *xname,
                    const char *xval, double v, const pm_state *s, const pm_exemplar *ex)
 {
-    ot_buf_puts(b, name);
-    ot_buf_puts(b, suffix);
     const ot_buf *l = &r->labels;
+    size_t nl = strlen(name), sl = strlen(suffix), xl = xname ? strlen(xname) : 0;
+    size_t vl = xname ? strlen(xval) : 0;
+    if (ot_buf_reserve(b, nl + sl + l->len + xl + vl + 8) < 0)
+        return;
+    char *d = wr(b->data + b->len, name, nl);
+    d = wr(d, suffix, sl);
     if (l->len || xname) {
-        ot_buf_putc(b, '{');
+        *d++ = '{';
         if (l->len)
-            ot_buf_append(b, l->data + 1, l->len - 1);
+            d = wr(d, l->data + 1, l->len - 1);
         if (xname) {
             if (l->len)
-                ot_buf_putc(b, ',');
-            ot_buf_puts(b, xname);
-            ot_buf_puts(b, "=\"");
-            ot_buf_puts(b, xval);
-            ot_buf_putc(b, '"');
+                *d++ = ',';
+            d = wr(d, xname, xl);
+            *d++ = '=';
+            *d++ = '"';
+            d = wr(d, xval, vl);
+            *d++ = '"';
         }
-        ot_buf_putc(b, '}');
+        *d++ = '}';
     }
-    ot_buf_putc(b, ' ');
+    *d++ = ' ';
+    b->len = (size_t)(d - b->data);
     pm_value(b, v, false);
     if (r->c->o.send_timestamps && s->ts_ns > 0) {
         if (r->fmt == PM_FMT_OPENMETRICS)
