@@ -59,8 +59,13 @@ typedef struct pm_state {
     int64_t start_ns; /* the point's start time (ns since epoch) */
     int64_t ts_ns;    /* the last point's time */
     double value;     /* gauge and counter value, histogram and summary sum */
-    uint64_t count;
+    uint64_t count;   /* histograms and summaries only: see PM_NUMBER_STATE */
 } pm_state;
+
+/* The state of a gauge or counter without an exemplar stops before count,
+ * which they never touch: 8 bytes less on most of a million streams. */
+#define PM_NUMBER_STATE offsetof(pm_state, count)
+_Static_assert(offsetof(pm_state, count) == 32, "a number state is 32 bytes");
 
 typedef struct pm_exph {
     int32_t scale; /* at most 8, as Prometheus' schemas go */
