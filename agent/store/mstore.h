@@ -24,7 +24,8 @@
  * one stripe at a time, for a copy of that stripe's streams, so the writer
  * waits at most for one stripe's worth of memcpy, and a visitor sees each
  * stream's state as the writer left it at an ot_mstore_put, never
- * half-updated.
+ * half-updated. ot_mstore_index and ot_mstore_visit_hashes hold a stripe
+ * the same way (one stripe's hashes; a few hundred lookups).
  *
  * Time is the caller's: every call takes now_ns on one clock (ot_now_ns,
  * which the sweeper uses), read once per batch rather than per point. */
