@@ -574,3 +574,14 @@ void ot_mstore_decode_(const uint8_t *base, size_t blen, const uint8_t *pt, size
     p = pt;
     get_attrs(&p, pt + plen, &out->attrs);
 }
+
+void ot_mstore_decode_attrs_(const uint8_t *pt, size_t plen, ot_mstore_iter *out)
+{
+    /* The point part is the list alone, so its end is known without
+     * walking it as get_attrs does. */
+    const uint8_t *p = pt;
+    uint64_t n;
+    if (!get_varint(&p, pt + plen, &n))
+        n = 0;
+    *out = (ot_mstore_iter){p, pt + plen, (size_t)n};
+}

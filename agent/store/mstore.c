@@ -9,8 +9,8 @@
  * one free. The resource+scope+metric part is interned once per store in
  * a refcounted table and shared by its streams.
  *
- * Each stripe is an open-addressing table (linear probing, 16-byte slots
- * with the full hash, backward-shift deletion so there are no tombstones)
+ * Each stripe is an open-addressing table (linear probing, 8-byte slots
+ * with a hash tag, backward-shift deletion so there are no tombstones)
  * grown at 3/4 load. The top 8 bits of the hash pick the stripe, the low
  * bits the slot. Collisions: a slot whose hash matches is a candidate
  * only; the stream is the same only when the point bytes and the shared
@@ -50,10 +50,27 @@ struct ot_mstore_base {
     uint8_t bytes[];
 };
 
+/* A slot is 8 bytes, not 16 (a pointer and a hash): the stream's address
+ * with 16 bits of its hash above it (bits 40-55, which pick neither the
+ * stripe nor the slot), as user addresses of a 64-bit process fit in 48
+ * bits. A probe rejects other streams by the tag without loading them; a
+ * match is checked against the stream's full hash. 0: empty. */
 typedef struct slot {
-    uint64_t hash;
-    ot_mstore_stream *s; /* NULL: empty */
+    uintptr_t v;
 } slot;
+
+#define ADDR_BITS 48
+#define ADDR_MASK (((uintptr_t)1 << ADDR_BITS) - 1)
+
+_Static_assert(sizeof(uintptr_t) == 8, "tagged slots need 64-bit addresses");
+
+static inline ot_mstore_stream *slot_s(slot x) { return (ot_mstore_stream *)(x.v & ADDR_MASK); }
+static inline uintptr_t hash_tag(uint64_t h) { return (uintptr_t)((h >> 40) & 0xffff) << ADDR_BITS; }
+static inline bool tag_is(slot x, uint64_t h) { return (x.v & ~ADDR_MASK) == hash_tag(h); }
+static inline slot make_slot(ot_mstore_stream *s, uint64_t h)
+{
+    return (slot){(uintptr_t)s | hash_tag(h)};
+}
 
 /* A stripe lock: taken and released with one atomic each when free, the
  * common case (a pthread mutex costs several times that on the writer's
@@ -212,10 +229,10 @@ static int stripe_grow(ot_mstore *st, stripe *sp)
     if (!ns)
         return -1;
     for (size_t i = 0; i <= sp->mask; i++) {
-        if (!sp->slots[i].s)
+        if (!sp->slots[i].v)
             continue;
-        size_t j = sp->slots[i].hash & (cap - 1);
-        while (ns[j].s)
+        size_t j = slot_s(sp->slots[i])->hash & (cap - 1);
+        while (ns[j].v)
             j = (j + 1) & (cap - 1);
         ns[j] = sp->slots[i];
     }
@@ -234,15 +251,15 @@ static void slot_clear(stripe *sp, size_t i)
     size_t mask = sp->mask, hole = i, j = i;
     for (;;) {
         j = (j + 1) & mask;
-        if (!sp->slots[j].s)
+        if (!sp->slots[j].v)
             break;
-        size_t home = sp->slots[j].hash & mask;
+        size_t home = slot_s(sp->slots[j])->hash & mask;
         if (((j - home) & mask) >= ((j - hole) & mask)) {
             sp->slots[hole] = sp->slots[j];
             hole = j;
         }
     }
-    sp->slots[hole] = (slot){0, NULL};
+    sp->slots[hole] = (slot){0};
     sp->n--;
 }
 
@@ -258,7 +275,7 @@ static void stream_destroy(ot_mstore *st, ot_mstore_stream *s, ot_mstore_why why
 
 static void remove_at(ot_mstore *st, stripe *sp, size_t i, ot_mstore_why why)
 {
-    ot_mstore_stream *s = sp->slots[i].s;
+    ot_mstore_stream *s = slot_s(sp->slots[i]);
     slot_clear(sp, i);
     if (why != OT_MSTORE_CLOSED)
         atomic_fetch_add(&st->removed, 1);
@@ -327,8 +344,8 @@ void ot_mstore_free(ot_mstore *st)
         stripe *sp = &st->stripes[k];
         lock_take(&sp->mu);
         for (size_t i = 0; i <= sp->mask; i++)
-            if (sp->slots[i].s)
-                stream_destroy(st, sp->slots[i].s, OT_MSTORE_CLOSED);
+            if (slot_s(sp->slots[i]))
+                stream_destroy(st, slot_s(sp->slots[i]), OT_MSTORE_CLOSED);
         lock_drop(&sp->mu);
         free(sp->slots);
     }
@@ -364,9 +381,9 @@ ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
 
     lock_take(&sp->mu);
     size_t i = h & sp->mask;
-    for (; sp->slots[i].s; i = (i + 1) & sp->mask) {
-        ot_mstore_stream *s = sp->slots[i].s;
-        if (sp->slots[i].hash == h && same_stream(s, k, pt, plen)) {
+    for (; sp->slots[i].v; i = (i + 1) & sp->mask) {
+        ot_mstore_stream *s = slot_s(sp->slots[i]);
+        if (tag_is(sp->slots[i], h) && s->hash == h && same_stream(s, k, pt, plen)) {
             s->last_ns = now_ns;
             *ref = (ot_mstore_ref){s, s->state, sp};
             return OT_MSTORE_FOUND;
@@ -385,10 +402,14 @@ ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
     if ((sp->n + 1) * 4 > (sp->mask + 1) * 3) {
         if (stripe_grow(st, sp) < 0)
             goto oom;
-        for (i = h & sp->mask; sp->slots[i].s; i = (i + 1) & sp->mask)
+        for (i = h & sp->mask; sp->slots[i].v; i = (i + 1) & sp->mask)
             ;
     }
     ot_mstore_stream *s = malloc(need);
+    if (s && ((uintptr_t)s & ~ADDR_MASK)) { /* no room for the tag: a 57-bit address space */
+        free(s);
+        s = NULL;
+    }
     if (!s)
         goto oom;
     struct ot_mstore_base *b = base_acquire(st, k);
@@ -403,7 +424,7 @@ ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
     s->id_len = (uint32_t)plen;
     s->base = b;
     memcpy(s->state + ss, pt, plen);
-    sp->slots[i] = (slot){h, s};
+    sp->slots[i] = make_slot(s, h);
     sp->n++;
     atomic_fetch_add(&st->live, 1);
     atomic_fetch_add(&st->bytes, block_cost(s));
@@ -420,7 +441,7 @@ void ot_mstore_put(ot_mstore *st, ot_mstore_ref *ref, bool drop)
     stripe *sp = ref->stripe_;
     if (drop) {
         size_t i = ref->stream->hash & sp->mask;
-        while (sp->slots[i].s != ref->stream)
+        while (slot_s(sp->slots[i]) != ref->stream)
             i = (i + 1) & sp->mask;
         remove_at(st, sp, i, OT_MSTORE_DROPPED);
     }
@@ -442,7 +463,7 @@ size_t ot_mstore_expire(ot_mstore *st, int64_t now_ns)
          * again; one pulled across the wrap to the end is looked at twice,
          * which is harmless. */
         for (size_t i = 0; i <= sp->mask;) {
-            ot_mstore_stream *s = sp->slots[i].s;
+            ot_mstore_stream *s = slot_s(sp->slots[i]);
             if (s && now_ns - s->last_ns >= st->o.max_idle_ns) {
                 remove_at(st, sp, i, OT_MSTORE_EXPIRED);
                 gone++;
@@ -517,33 +538,56 @@ static size_t copy_in(ot_buf *b, const void *p, size_t n)
     return at;
 }
 
+typedef struct base_cache {
+    const struct ot_mstore_base *b;
+    size_t off;
+} base_cache;
+
+/* Copies one stream (its stripe locked) into vb; false on out-of-memory. */
+static bool copy_stream(const ot_mstore_stream *s, visit_buf *vb, base_cache cache[16])
+{
+    const struct ot_mstore_base *b = s->base;
+    size_t c = ((uintptr_t)b >> 4) & 15;
+    if (cache[c].b != b) {
+        cache[c].b = b;
+        cache[c].off = copy_in(&vb->data, b, sizeof *b + b->len);
+    }
+    size_t off = copy_in(&vb->data, s, sizeof *s + s->state_size + s->id_len);
+    if (off == SIZE_MAX || cache[c].off == SIZE_MAX ||
+        ot_buf_append(&vb->offs, &off, sizeof off) < 0)
+        return false;
+    /* The base's offset rides in the pointer until the buffer stops moving. */
+    ((ot_mstore_stream *)(void *)(vb->data.data + off))->base =
+        (const struct ot_mstore_base *)(uintptr_t)cache[c].off;
+    return true;
+}
+
 /* Copies stripe sp (locked) into vb; false on out-of-memory. */
 static bool visit_copy(const stripe *sp, visit_buf *vb)
 {
-    struct {
-        const struct ot_mstore_base *b;
-        size_t off;
-    } cache[16] = {{0}};
+    base_cache cache[16] = {{0}};
     vb->data.len = vb->offs.len = 0;
     for (size_t i = 0; i <= sp->mask; i++) {
-        const ot_mstore_stream *s = sp->slots[i].s;
-        if (!s)
-            continue;
-        const struct ot_mstore_base *b = s->base;
-        size_t c = ((uintptr_t)b >> 4) & 15;
-        if (cache[c].b != b) {
-            cache[c].b = b;
-            cache[c].off = copy_in(&vb->data, b, sizeof *b + b->len);
-        }
-        size_t off = copy_in(&vb->data, s, sizeof *s + s->state_size + s->id_len);
-        if (off == SIZE_MAX || cache[c].off == SIZE_MAX ||
-            ot_buf_append(&vb->offs, &off, sizeof off) < 0)
+        const ot_mstore_stream *s = slot_s(sp->slots[i]);
+        if (s && !copy_stream(s, vb, cache))
             return false;
-        /* The base's offset rides in the pointer until the buffer stops moving. */
-        ((ot_mstore_stream *)(void *)(vb->data.data + off))->base =
-            (const struct ot_mstore_base *)(uintptr_t)cache[c].off;
     }
     return true;
+}
+
+/* Calls fn on the copies in vb (no lock held). */
+static int visit_copies(visit_buf *vb, ot_mstore_visit_fn fn, void *ctx)
+{
+    int rc = 0;
+    size_t n = vb->offs.len / sizeof(size_t);
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t off;
+        memcpy(&off, vb->offs.data + i * sizeof off, sizeof off);
+        ot_mstore_stream *c = (ot_mstore_stream *)(void *)(vb->data.data + off);
+        c->base = (const struct ot_mstore_base *)(void *)(vb->data.data + (uintptr_t)c->base);
+        rc = fn(ctx, c);
+    }
+    return rc;
 }
 
 int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx)
@@ -555,8 +599,8 @@ int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx)
         lock_take(&sp->mu);
         if (!visit_copy(sp, &vb)) { /* out of memory: visit in place instead */
             for (size_t i = 0; i <= sp->mask && !rc; i++)
-                if (sp->slots[i].s)
-                    rc = fn(ctx, sp->slots[i].s);
+                if (slot_s(sp->slots[i]))
+                    rc = fn(ctx, slot_s(sp->slots[i]));
             lock_drop(&sp->mu);
             ot_buf_free(&vb.data);
             ot_buf_free(&vb.offs);
@@ -564,14 +608,94 @@ int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx)
             continue;
         }
         lock_drop(&sp->mu);
-        size_t n = vb.offs.len / sizeof(size_t);
-        for (size_t i = 0; i < n && !rc; i++) {
-            size_t off;
-            memcpy(&off, vb.offs.data + i * sizeof off, sizeof off);
-            ot_mstore_stream *c = (ot_mstore_stream *)(void *)(vb.data.data + off);
-            c->base = (const struct ot_mstore_base *)(void *)(vb.data.data + (uintptr_t)c->base);
-            rc = fn(ctx, c);
+        rc = visit_copies(&vb, fn, ctx);
+    }
+    ot_buf_free(&vb.data);
+    ot_buf_free(&vb.offs);
+    return rc;
+}
+
+int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, size_t n),
+                    void *ctx)
+{
+    ot_mstore_idx *v = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (size_t k = 0; k < NSTRIPES && !rc; k++) {
+        stripe *sp = &st->stripes[k];
+        lock_take(&sp->mu);
+        if (sp->n > cap) { /* sized under the lock: n cannot change meanwhile */
+            size_t nc = sp->n * 2;
+            ot_mstore_idx *nv = realloc(v, nc * sizeof *nv);
+            if (!nv) {
+                lock_drop(&sp->mu);
+                rc = -1;
+                break;
+            }
+            v = nv;
+            cap = nc;
         }
+        size_t n = 0;
+        for (size_t i = 0; i <= sp->mask; i++)
+            if (sp->slots[i].v) {
+                const ot_mstore_stream *s = slot_s(sp->slots[i]);
+                v[n++] = (ot_mstore_idx){s->hash, s->base->id};
+            }
+        lock_drop(&sp->mu);
+        if (n)
+            rc = fn(ctx, v, n);
+    }
+    free(v);
+    return rc;
+}
+
+/* Copies the found streams whose full hash is the one their tag matched. */
+static bool copy_found(const ot_mstore_stream **found, size_t n, const uint64_t *wanted,
+                       visit_buf *vb, base_cache cache[16])
+{
+    for (size_t j = 0; j < n; j++)
+        if (found[j]->hash == wanted[j] && !copy_stream(found[j], vb, cache))
+            return false;
+    return true;
+}
+
+int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
+                           ot_mstore_visit_fn fn, void *ctx)
+{
+    visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
+    int rc = 0;
+    for (size_t at = 0; at < n && !rc;) {
+        stripe *sp = &st->stripes[hashes[at] >> STRIPE_SHIFT];
+        base_cache cache[16] = {{0}};
+        bool ok = true;
+        vb.data.len = vb.offs.len = 0;
+        /* Streams are found first and copied a batch later, each fetched
+         * from memory meanwhile: the copies are cache misses otherwise,
+         * one after the other, with the lock held. */
+        const ot_mstore_stream *found[32];
+        uint64_t wanted[32];
+        size_t nf = 0;
+        lock_take(&sp->mu);
+        for (; at < n && &st->stripes[hashes[at] >> STRIPE_SHIFT] == sp; at++) {
+            uint64_t h = hashes[at];
+            for (size_t i = h & sp->mask; sp->slots[i].v; i = (i + 1) & sp->mask) {
+                if (!tag_is(sp->slots[i], h))
+                    continue;
+                if (nf == 32) {
+                    ok = copy_found(found, nf, wanted, &vb, cache);
+                    nf = 0;
+                }
+                const char *sp_ = (const char *)slot_s(sp->slots[i]);
+                __builtin_prefetch(sp_);
+                __builtin_prefetch(sp_ + 64);
+                __builtin_prefetch(sp_ + 128);
+                wanted[nf] = h;
+                found[nf++] = slot_s(sp->slots[i]);
+            }
+        }
+        ok = ok && copy_found(found, nf, wanted, &vb, cache);
+        lock_drop(&sp->mu);
+        rc = ok ? visit_copies(&vb, fn, ctx) : -1;
     }
     ot_buf_free(&vb.data);
     ot_buf_free(&vb.offs);
@@ -595,4 +719,14 @@ void ot_mstore_stats_get(const ot_mstore *st, ot_mstore_stats *out)
 void ot_mstore_stream_info(const ot_mstore_stream *s, ot_mstore_info *out)
 {
     ot_mstore_decode_(s->base->bytes, s->base->len, stream_id(s), s->id_len, out);
+}
+
+uint64_t ot_mstore_stream_base_id(const ot_mstore_stream *s)
+{
+    return s->base->id;
+}
+
+void ot_mstore_stream_attrs(const ot_mstore_stream *s, ot_mstore_iter *out)
+{
+    ot_mstore_decode_attrs_(stream_id(s), s->id_len, out);
 }

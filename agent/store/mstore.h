@@ -24,7 +24,8 @@
  * one stripe at a time, for a copy of that stripe's streams, so the writer
  * waits at most for one stripe's worth of memcpy, and a visitor sees each
  * stream's state as the writer left it at an ot_mstore_put, never
- * half-updated.
+ * half-updated. ot_mstore_index and ot_mstore_visit_hashes hold a stripe
+ * the same way (one stripe's hashes; a few hundred lookups).
  *
  * Time is the caller's: every call takes now_ns on one clock (ot_now_ns,
  * which the sweeper uses), read once per batch rather than per point. */
@@ -175,6 +176,30 @@ int ot_mstore_sweeper_start(ot_mstore *st, int64_t interval_ns, ot_err *err);
 typedef int (*ot_mstore_visit_fn)(void *ctx, const ot_mstore_stream *s);
 int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx);
 
+/* What a scrape-sized reader needs to group streams before it reads them
+ * (a Prometheus scrape must send a family's series together, and the store
+ * keeps them in hash order): a cheap first walk that copies only each
+ * stream's hash and shared-identity id, then lookups by hash. */
+typedef struct ot_mstore_idx {
+    uint64_t hash;
+    uint64_t base_id; /* as ot_mstore_stream_base_id */
+} ot_mstore_idx;
+
+/* Calls fn once per stripe with the (hash, base id) of its streams, taken
+ * under its lock (16 bytes a stream, no stream copied); fn runs with no
+ * lock held. Stripes come in order, so hashes come grouped by stripe.
+ * fn returning nonzero stops the walk and is returned; -1 on out of
+ * memory. Any thread. */
+int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, size_t n),
+                    void *ctx);
+/* Calls fn, as ot_mstore_visit does (copies, no lock held), for every
+ * stream whose hash is one of hashes[0, n). Consecutive hashes of one
+ * stripe (hash >> 56, as ot_mstore_index gives them) are looked up under
+ * one hold of its lock. A stream gone since is skipped; a hash shared by
+ * two streams visits both, and a hash given twice visits twice. */
+int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
+                           ot_mstore_visit_fn fn, void *ctx);
+
 typedef struct ot_mstore_stats {
     size_t streams;
     size_t bytes;      /* as ot_mstore_bytes */
@@ -222,6 +247,13 @@ typedef struct ot_mstore_info {
 } ot_mstore_info;
 
 void ot_mstore_stream_info(const ot_mstore_stream *s, ot_mstore_info *out);
+/* The id of the stream's shared resource+scope+metric identity (on visit
+ * copies too): equal ids, equal identity bytes; ids are never reused, so a
+ * reader can cache what it derives from a base by id. */
+uint64_t ot_mstore_stream_base_id(const ot_mstore_stream *s);
+/* Only the point attributes (ot_mstore_stream_info decodes the resource
+ * too, which a reader that caches per base id does not need). */
+void ot_mstore_stream_attrs(const ot_mstore_stream *s, ot_mstore_iter *out);
 /* Next attribute of a list (resource, attrs, a kvlist's sub); false at the end. */
 bool ot_mstore_next_kv(ot_mstore_iter *it, ot_mstore_str *key, ot_mstore_val *v);
 /* Next value of an array's sub. */

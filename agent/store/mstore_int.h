@@ -11,4 +11,7 @@
 void ot_mstore_decode_(const uint8_t *base, size_t blen, const uint8_t *pt, size_t plen,
                        ot_mstore_info *out);
 
+/* The point part alone. */
+void ot_mstore_decode_attrs_(const uint8_t *pt, size_t plen, ot_mstore_iter *out);
+
 #endif

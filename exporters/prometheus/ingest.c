@@ -5,6 +5,7 @@
  * cumulative Prometheus form. Exponential histograms are kept native
  * (render.c turns them into classic buckets for the text formats). */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,7 @@ pm_core *pm_core_new(const pm_opts *o, ot_err *err)
     }
     c->o = *o;
     ot_mstore_opts so = {
-        .state_size = sizeof(pm_state),
+        .state_size = PM_NUMBER_STATE, /* what most streams are */
         .max_streams = o->max_series,
         .max_idle_ns = o->expiration_ns,
         .on_remove = on_remove,

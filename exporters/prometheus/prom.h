@@ -1,7 +1,7 @@
 /* prom.h: the parts of the prometheus exporter shared by its files and its
  * unit tests. The core (pm_core) is the exporter without its HTTP server:
  * OTLP in (ingest.c, which accumulates into the metric stream store), text
- * out (render.c), names and values as Prometheus spells them (names.c). The
+ * out (scrape.c, render.c), names and values as Prometheus spells them (names.c). The
  * component (prometheus.c) puts a scrape endpoint and a timer around it. */
 #ifndef PM_PROM_H
 #define PM_PROM_H
@@ -59,8 +59,13 @@ typedef struct pm_state {
     int64_t start_ns; /* the point's start time (ns since epoch) */
     int64_t ts_ns;    /* the last point's time */
     double value;     /* gauge and counter value, histogram and summary sum */
-    uint64_t count;
+    uint64_t count;   /* histograms and summaries only: see PM_NUMBER_STATE */
 } pm_state;
+
+/* The state of a gauge or counter without an exemplar stops before count,
+ * which they never touch: 8 bytes less on most of a million streams. */
+#define PM_NUMBER_STATE offsetof(pm_state, count)
+_Static_assert(offsetof(pm_state, count) == 32, "a number state is 32 bytes");
 
 typedef struct pm_exph {
     int32_t scale; /* at most 8, as Prometheus' schemas go */
@@ -151,12 +156,20 @@ size_t pm_core_expire(pm_core *c, int64_t now_ns);
 /* The description last sent for a metric name, copied into out. */
 void pm_core_help(pm_core *c, const char *name, size_t n, ot_buf *out);
 
-/* ---- rendering (render.c) ------------------------------------------------ */
+/* ---- a scrape (scrape.c, render.c) --------------------------------------- */
 
 enum { PM_FMT_TEXT = 0, PM_FMT_OPENMETRICS = 1, PM_FMT_PROTOBUF = 2 };
 
-/* A scrape's families, each a finished buffer (HELP, TYPE, samples), in
- * name order; the response streams them one after the other. */
+/* A scrape written while it is sent. pm_stream_new finds every series'
+ * family (a cheap walk of the store); each pm_stream_next writes the next
+ * part (about 256 KiB), valid until the next call: 1 with a part, 0 at
+ * the end, -1 on out-of-memory. NULL on out-of-memory. */
+typedef struct pm_stream pm_stream;
+pm_stream *pm_stream_new(pm_core *c, int fmt);
+int pm_stream_next(pm_stream *s, const char **p, size_t *n);
+void pm_stream_free(pm_stream *s);
+
+/* A whole scrape as its parts (tests, benchmarks). */
 typedef struct pm_scrape {
     ot_buf *parts;
     size_t n;

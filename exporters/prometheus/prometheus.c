@@ -195,28 +195,51 @@ static void *timer_main(void *arg)
 
 /* ---- the scrape ------------------------------------------------------------- */
 
+/* A response up to this size is written whole before it is sent, so it
+ * carries a Content-Length (a scraper can tell a cut-off body); a bigger
+ * one goes chunked, each part written as the socket takes the last. */
+#define WHOLE_MAX (4u << 20)
+
 typedef struct scrape_out {
     ot_counter *scrape_us;
     int64_t t0;
-    pm_scrape s;
-    size_t part, off;
-    bool gzip, zdone;
+    pm_stream *st;  /* NULL once every part is written */
+    pm_scrape held; /* parts written before the response started */
+    size_t part;    /* held parts handed out */
+    const char *p;  /* the part being sent */
+    size_t n, off;
+    bool gzip, zin_done, zdone;
     z_stream z;
 } scrape_out;
+
+/* The next part to send: 1, 0 at the end, -1 on out-of-memory. A held
+ * part is freed once the next is asked for: it has been sent. */
+static int next_part(scrape_out *o, const char **p, size_t *n)
+{
+    if (o->part > 0 && o->part <= o->held.n)
+        ot_buf_free(&o->held.parts[o->part - 1]);
+    if (o->part < o->held.n) {
+        ot_buf *b = &o->held.parts[o->part++];
+        *p = b->data;
+        *n = b->len;
+        return 1;
+    }
+    o->part = o->held.n + 1;
+    return o->st ? pm_stream_next(o->st, p, n) : 0;
+}
 
 static ssize_t scrape_read(void *ctx, char *buf, size_t cap)
 {
     scrape_out *o = ctx;
     if (!o->gzip) {
-        while (o->part < o->s.n && o->off == o->s.parts[o->part].len) {
-            ot_buf_free(&o->s.parts[o->part++]); /* sent: give the memory back now */
+        while (o->off == o->n) {
+            int rc = next_part(o, &o->p, &o->n);
+            if (rc <= 0)
+                return rc < 0 ? -1 : 0;
             o->off = 0;
         }
-        if (o->part == o->s.n)
-            return 0;
-        ot_buf *p = &o->s.parts[o->part];
-        size_t n = p->len - o->off < cap ? p->len - o->off : cap;
-        memcpy(buf, p->data + o->off, n);
+        size_t n = o->n - o->off < cap ? o->n - o->off : cap;
+        memcpy(buf, o->p + o->off, n);
         o->off += n;
         return (ssize_t)n;
     }
@@ -225,20 +248,20 @@ static ssize_t scrape_read(void *ctx, char *buf, size_t cap)
     o->z.next_out = (Bytef *)buf;
     o->z.avail_out = (uInt)(cap > (1u << 30) ? 1u << 30 : cap);
     while (o->z.avail_out) {
-        if (o->z.avail_in == 0) {
-            if (o->part < o->s.n && o->off) {
-                ot_buf_free(&o->s.parts[o->part++]);
-                o->off = 0;
-            }
-            while (o->part < o->s.n && o->s.parts[o->part].len == 0)
-                ot_buf_free(&o->s.parts[o->part++]);
-            if (o->part < o->s.n) {
-                o->z.next_in = (Bytef *)o->s.parts[o->part].data;
-                o->z.avail_in = (uInt)o->s.parts[o->part].len;
-                o->off = 1; /* handed to zlib */
+        if (o->z.avail_in == 0 && !o->zin_done) {
+            const char *p;
+            size_t n;
+            int rc = next_part(o, &p, &n);
+            if (rc < 0)
+                return -1;
+            if (rc == 0) {
+                o->zin_done = true;
+            } else {
+                o->z.next_in = (Bytef *)p; /* parts are at most a few MiB */
+                o->z.avail_in = (uInt)n;
             }
         }
-        int rc = deflate(&o->z, o->part < o->s.n ? Z_NO_FLUSH : Z_FINISH);
+        int rc = deflate(&o->z, o->zin_done ? Z_FINISH : Z_NO_FLUSH);
         if (rc == Z_STREAM_END) {
             o->zdone = true;
             break;
@@ -254,10 +277,44 @@ static void scrape_release(void *ctx)
     scrape_out *o = ctx;
     if (o->scrape_us) /* from the request to the last byte handed to the socket */
         ot_counter_add(o->scrape_us, (uint64_t)((ot_now_ns() - o->t0) / 1000));
-    pm_scrape_free(&o->s);
+    pm_stream_free(o->st);
+    pm_scrape_free(&o->held);
     if (o->gzip)
         deflateEnd(&o->z);
     free(o);
+}
+
+/* Writes the first parts, up to WHOLE_MAX: 1 when that was all of it,
+ * 0 when more follows, -1 on out-of-memory. */
+static int hold_first(scrape_out *o, size_t *len)
+{
+    size_t cap = 0;
+    const char *p;
+    size_t n;
+    int rc;
+    *len = 0;
+    while (*len < WHOLE_MAX && (rc = pm_stream_next(o->st, &p, &n)) > 0) {
+        if (o->held.n == cap) {
+            cap = cap ? cap * 2 : 4;
+            ot_buf *np = realloc(o->held.parts, cap * sizeof *np);
+            if (!np)
+                return -1;
+            o->held.parts = np;
+        }
+        ot_buf *b = &o->held.parts[o->held.n++];
+        *b = (ot_buf)OT_BUF_INIT;
+        if (ot_buf_append(b, p, n) < 0)
+            return -1;
+        *len += n;
+    }
+    if (*len < WHOLE_MAX) {
+        if (rc < 0)
+            return -1;
+        pm_stream_free(o->st);
+        o->st = NULL;
+        return 1;
+    }
+    return 0;
 }
 
 /* Whether an Accept or Accept-Encoding header lists token with a q above 0. */
@@ -302,17 +359,14 @@ static void pm_scrape_fn(ot_http_req *q, void *arg)
     if (o->gzip && deflateInit2(&o->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         o->gzip = false;
     }
-    if (pm_render(pe->core, fmt, &o->s) < 0) {
+    size_t held = 0;
+    int whole = (o->st = pm_stream_new(pe->core, fmt)) ? hold_first(o, &held) : -1;
+    if (whole < 0) {
         scrape_release(o);
         ot_http_reply(q, 500, "text/plain", "out of memory\n", 14);
         return;
     }
-    int64_t len = -1;
-    if (!o->gzip) {
-        len = 0;
-        for (size_t i = 0; i < o->s.n; i++)
-            len += (int64_t)o->s.parts[i].len;
-    }
+    int64_t len = whole && !o->gzip ? (int64_t)held : -1;
     ot_http_resp *r = ot_http_resp_stream(len, scrape_read, scrape_release, o);
     if (r) {
         ot_http_resp_header(r, "Content-Type", ctypes[fmt]);

@@ -1,11 +1,8 @@
-/* render.c: a scrape of the prometheus exporter. One walk of the store
- * (ot_mstore_visit copies a stripe at a time, so ingestion never waits on a
- * scrape for more than one stripe's copy) writes each stream's samples into
- * its family's buffer, so a family is one block however its streams are
- * spread over the store; the response then sends the blocks in name order
- * and frees each once sent. What depends only on the metric (its family
- * name) or on the resource and scope (job, instance, scope labels,
- * target_info) is worked out once per scrape, not per stream. */
+/* render.c: the text of a scrape: families' HELP and TYPE lines, labels
+ * and samples, and what a stream's shared identity comes to (its family,
+ * its resource's job, instance, scope labels and target_info series),
+ * worked out once per identity per scrape rather than once per stream.
+ * scrape.c decides what is written when. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,73 +11,12 @@
 #include "prom.h"
 #include "render_int.h"
 
-typedef struct fam {
-    char *name;
-    int kind;
-    ot_buf buf;  /* text: HELP, TYPE, samples; protobuf: the metric fields */
-    char *help;  /* protobuf: written with the head once the body is done */
-    /* Full blocks before buf: a big family grows by blocks, never by
-     * copying what it holds, and each block is freed once sent. */
-    ot_buf *done;
-    size_t n_done, cap_done;
-    size_t done_len;
-} fam;
-
-#define BLOCK (256u << 10)
-
-/* Moves a full buf to the done blocks. */
-static void next_block(fam *f)
-{
-    if (f->buf.len < BLOCK || f->buf.oom)
-        return;
-    if (f->n_done == f->cap_done) {
-        size_t cap = f->cap_done ? f->cap_done * 2 : 8;
-        ot_buf *d = realloc(f->done, cap * sizeof *d);
-        if (!d)
-            return; /* buf keeps growing instead */
-        f->done = d;
-        f->cap_done = cap;
-    }
-    f->done_len += f->buf.len;
-    f->done[f->n_done++] = f->buf;
-    f->buf = (ot_buf)OT_BUF_INIT;
-}
-
 typedef struct metric_ent {
     char *key; /* name \0 unit \0 type monotonic */
     size_t key_len;
     size_t fam; /* index into families; (size_t)-1: unused slot */
     bool used;
 } metric_ent;
-
-typedef struct res_ent {
-    char *key; /* resource bytes, scope name \0 version */
-    size_t key_len;
-    char *labels; /* ,job="…",… as they follow a stream's own labels */
-    size_t labels_len;
-    char **names; /* the label names in labels: a point attribute of the same name gives way */
-    size_t n_names;
-    bool used;
-} res_ent;
-
-typedef struct table {
-    void *v;
-    size_t n, cap;
-} table;
-
-typedef struct rctx {
-    pm_core *c;
-    int fmt;
-    fam *fams;
-    size_t n_fams, cap_fams;
-    table fam_by_name; /* size_t indexes + 1, hashed by name */
-    table metrics;     /* metric_ent */
-    table resources;   /* res_ent */
-    table targets;     /* res_ent (labels: target_info's), by resource bytes */
-    ot_buf tmp, labels, name;
-    pm_pb_scratch pb;
-    int err;
-} rctx;
 
 /* ---- small hash tables -------------------------------------------------- */
 
@@ -159,9 +95,8 @@ typedef struct fam_slot {
 
 /* ---- families ----------------------------------------------------------- */
 
-static void header(rctx *r, fam *f, const char *otel_name, size_t otel_len, const char *unit)
+void pm_header(rctx *r, const pm_fam *f, ot_buf *b)
 {
-    ot_buf *b = &f->buf;
     const char *type = f->kind == PM_COUNTER ? "counter"
                        : f->kind == PM_HISTOGRAM ? "histogram"
                        : f->kind == PM_SUMMARY ? "summary"
@@ -170,37 +105,26 @@ static void header(rctx *r, fam *f, const char *otel_name, size_t otel_len, cons
     if (r->fmt == PM_FMT_OPENMETRICS && f->kind == PM_COUNTER && nl > 6 &&
         strcmp(f->name + nl - 6, "_total") == 0)
         nl -= 6; /* the family is named without it; the sample keeps it */
-    ot_buf_reset(&r->tmp);
-    if (otel_name)
-        pm_core_help(r->c, otel_name, otel_len, &r->tmp);
-    if (!r->tmp.len && otel_name)
-        ot_buf_append(&r->tmp, otel_name, otel_len);
-    else if (!otel_name)
-        ot_buf_puts(&r->tmp, "Target metadata");
-    if (r->fmt == PM_FMT_PROTOBUF) {
-        f->help = strndup(r->tmp.data ? r->tmp.data : "", r->tmp.len);
-        return;
-    }
     ot_buf_puts(b, "# HELP ");
     ot_buf_append(b, f->name, nl);
     ot_buf_putc(b, ' ');
-    pm_escape(b, r->tmp.data ? r->tmp.data : "", r->tmp.len, r->fmt != PM_FMT_OPENMETRICS);
+    pm_escape(b, f->help, strlen(f->help), r->fmt != PM_FMT_OPENMETRICS);
     ot_buf_puts(b, "\n# TYPE ");
     ot_buf_append(b, f->name, nl);
     ot_buf_printf(b, " %s\n", type);
-    size_t ul = unit ? strlen(unit) : 0;
+    size_t ul = strlen(f->unit);
     if (r->fmt == PM_FMT_OPENMETRICS && ul && nl > ul + 1 && f->name[nl - ul - 1] == '_' &&
-        memcmp(f->name + nl - ul, unit, ul) == 0) {
+        memcmp(f->name + nl - ul, f->unit, ul) == 0) {
         ot_buf_puts(b, "# UNIT ");
         ot_buf_append(b, f->name, nl);
-        ot_buf_printf(b, " %s\n", unit);
+        ot_buf_printf(b, " %s\n", f->unit);
     }
 }
 
 /* The family named name (created with kind when new); NULL when the name
  * belongs to a family of another kind, or on out-of-memory. */
-static fam *family(rctx *r, const char *name, int kind, const char *otel_name, size_t otel_len,
-                   const char *unit, size_t *idx)
+static pm_fam *family(rctx *r, const char *name, int kind, const char *otel_name,
+                      size_t otel_len, const char *unit, size_t *idx)
 {
     table *t = &r->fam_by_name;
     size_t nl = strlen(name);
@@ -226,7 +150,7 @@ static fam *family(rctx *r, const char *name, int kind, const char *otel_name, s
     fam_slot *v = t->v;
     size_t i = (size_t)h & (t->cap - 1);
     while (v[i].idx1) {
-        fam *f = &r->fams[v[i].idx1 - 1];
+        pm_fam *f = &r->fams[v[i].idx1 - 1];
         if (v[i].h == h && strcmp(f->name, name) == 0) {
             *idx = v[i].idx1 - 1;
             return f->kind == kind ? f : NULL;
@@ -235,33 +159,41 @@ static fam *family(rctx *r, const char *name, int kind, const char *otel_name, s
     }
     if (r->n_fams == r->cap_fams) {
         size_t cap = r->cap_fams ? r->cap_fams * 2 : 32;
-        fam *nf = realloc(r->fams, cap * sizeof *nf);
+        pm_fam *nf = realloc(r->fams, cap * sizeof *nf);
         if (!nf)
             return NULL;
         r->fams = nf;
         r->cap_fams = cap;
     }
-    fam *f = &r->fams[r->n_fams];
-    *f = (fam){strdup(name), kind, OT_BUF_INIT, NULL, NULL, 0, 0, 0};
-    if (!f->name)
+    ot_buf_reset(&r->tmp);
+    if (otel_name)
+        pm_core_help(r->c, otel_name, otel_len, &r->tmp);
+    if (!r->tmp.len && otel_name)
+        ot_buf_append(&r->tmp, otel_name, otel_len);
+    else if (!otel_name)
+        ot_buf_puts(&r->tmp, "Target metadata");
+    pm_fam *f = &r->fams[r->n_fams];
+    *f = (pm_fam){strdup(name), kind, strndup(r->tmp.data ? r->tmp.data : "", r->tmp.len),
+                  strdup(unit ? unit : ""), OT_BUF_INIT, 0, 0};
+    if (!f->name || !f->help || !f->unit || r->tmp.oom) {
+        free(f->name);
+        free(f->help);
+        free(f->unit);
         return NULL;
+    }
     v[i] = (fam_slot){++r->n_fams, h};
     t->n++;
     *idx = r->n_fams - 1;
-    header(r, f, otel_name, otel_len, unit);
     return f;
 }
 
 /* ---- labels ------------------------------------------------------------- */
 
-typedef struct lab {
-    char *name; /* sanitised, in r->tmp-independent storage */
-    size_t name_len;
-    ot_mstore_str key;
-    ot_mstore_val val;
-} lab;
-
-#define MAX_LABELS 128
+static inline char *wr(char *d, const char *p, size_t n)
+{
+    memcpy(d, p, n);
+    return d + n;
+}
 
 /* One label: text (",name=\"value\"") or a protobuf LabelPair. */
 static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const char *val, size_t vl)
@@ -270,9 +202,14 @@ static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const cha
         pm_pb_label(b, name, nl, val, vl);
         return;
     }
-    ot_buf_putc(b, ',');
-    ot_buf_append(b, name, nl);
-    ot_buf_puts(b, "=\"");
+    if (ot_buf_reserve(b, nl + vl + 4) < 0)
+        return;
+    char *d = b->data + b->len;
+    *d++ = ',';
+    d = wr(d, name, nl);
+    *d++ = '=';
+    *d++ = '"';
+    b->len = (size_t)(d - b->data);
     pm_escape(b, val, vl, false);
     ot_buf_putc(b, '"');
 }
@@ -405,14 +342,14 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
                 memcpy(t->key, e->key, res_len);
             r->targets.n++;
             size_t idx;
-            fam *f = family(r, "target_info", PM_GAUGE, NULL, 0, NULL, &idx);
+            pm_fam *f = family(r, "target_info", PM_GAUGE, NULL, 0, NULL, &idx);
             if (f && r->fmt == PM_FMT_PROTOBUF) {
                 pm_state one = {.kind = PM_GAUGE, .value = 1};
-                pm_pb_metric(&f->buf, &r->pb, &tl, &one, 0);
+                pm_pb_metric(&f->pre, &r->pb, &tl, &one, 0);
             } else if (f) {
-                ot_buf_puts(&f->buf, "target_info{");
-                ot_buf_append(&f->buf, tl.data + 1, tl.len - 1);
-                ot_buf_puts(&f->buf, "} 1\n");
+                ot_buf_puts(&f->pre, "target_info{");
+                ot_buf_append(&f->pre, tl.data + 1, tl.len - 1);
+                ot_buf_puts(&f->pre, "} 1\n");
             }
         }
     }
@@ -421,67 +358,112 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
     return e;
 }
 
-/* The stream's own labels, sanitised, sorted, names that collide joined
- * with ';' in key order; then the resource's. Into r->labels, without
- * braces. */
-static void stream_labels(rctx *r, const ot_mstore_info *in, const res_ent *re)
+/* Makes r->plan the plan of the stream's key list (its first MAX_LABELS
+ * keys) against re, and their values into vals; false on OOM. */
+static bool plan_for(rctx *r, ot_mstore_iter it, const res_ent *re, ot_mstore_val *vals)
 {
-    bool pb = r->fmt == PM_FMT_PROTOBUF;
-    lab labs[MAX_LABELS];
-    size_t n = 0;
-    ot_buf *names = &r->name;
-    ot_buf_reset(names);
-    ot_mstore_iter it = in->attrs;
+    lplan *pl = &r->plan;
+    ot_buf *keys = &r->tmp;
+    ot_buf_reset(keys);
     ot_mstore_str k;
-    ot_mstore_val v;
-    size_t offs[MAX_LABELS];
-    while (n < MAX_LABELS && ot_mstore_next_kv(&it, &k, &v)) {
-        offs[n] = names->len;
-        pm_label_name(names, k.p, k.n);
-        labs[n] = (lab){NULL, names->len - offs[n], k, v};
+    size_t n = 0;
+    while (n < MAX_LABELS && ot_mstore_next_kv(&it, &k, &vals[n])) {
         n++;
+        ot_buf_append(keys, &k.n, sizeof k.n);
+        ot_buf_append(keys, k.p, k.n);
     }
-    if (names->oom)
-        n = 0;
-    for (size_t i = 0; i < n; i++)
-        labs[i].name = names->data + offs[i];
+    if (keys->oom)
+        return false;
+    if (pl->valid && pl->re == re && pl->n == n && pl->keys.len == keys->len &&
+        (!n || memcmp(pl->keys.data, keys->data, keys->len) == 0))
+        return true;
+    pl->valid = false;
+    ot_buf_reset(&pl->keys);
+    ot_buf_append(&pl->keys, keys->data ? keys->data : "", keys->len);
+    ot_buf_reset(&pl->names);
+    const char *p = keys->data;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl;
+        memcpy(&kl, p, sizeof kl);
+        p += sizeof kl;
+        size_t off = pl->names.len;
+        pm_label_name(&pl->names, p, kl);
+        p += kl;
+        pl->e[i].src = (uint32_t)i;
+        pl->e[i].off = (uint32_t)off;
+        pl->e[i].len = (uint32_t)(pl->names.len - off);
+    }
+    if (pl->keys.oom || pl->names.oom)
+        return false;
+    const char *nm = pl->names.data;
     for (size_t i = 1; i < n; i++) { /* insertion sort: stable, and n is small */
-        lab x = labs[i];
+        lplan_e x = pl->e[i];
         size_t j = i;
         while (j > 0) {
-            lab *p = &labs[j - 1];
-            size_t m = p->name_len < x.name_len ? p->name_len : x.name_len;
-            int c = memcmp(p->name, x.name, m);
-            if (c < 0 || (c == 0 && p->name_len <= x.name_len))
+            lplan_e *q = &pl->e[j - 1];
+            size_t m = q->len < x.len ? q->len : x.len;
+            int c = memcmp(nm + q->off, nm + x.off, m);
+            if (c < 0 || (c == 0 && q->len <= x.len))
                 break;
-            labs[j] = *p;
+            pl->e[j] = *q;
             j--;
         }
-        labs[j] = x;
+        pl->e[j] = x;
     }
-    ot_buf *b = &r->labels;
-    ot_buf_reset(b);
     for (size_t i = 0; i < n;) {
         bool shadowed = false;
         for (size_t j = 0; j < re->n_names; j++)
-            if (strlen(re->names[j]) == labs[i].name_len &&
-                memcmp(re->names[j], labs[i].name, labs[i].name_len) == 0)
+            if (strlen(re->names[j]) == pl->e[i].len &&
+                memcmp(re->names[j], nm + pl->e[i].off, pl->e[i].len) == 0)
                 shadowed = true;
         size_t e = i + 1;
-        while (e < n && labs[e].name_len == labs[i].name_len &&
-               memcmp(labs[e].name, labs[i].name, labs[i].name_len) == 0)
+        while (e < n && pl->e[e].len == pl->e[i].len &&
+               memcmp(nm + pl->e[e].off, nm + pl->e[i].off, pl->e[i].len) == 0)
             e++;
-        if (!shadowed) {
-            ot_buf_reset(&r->tmp);
-            for (size_t j = i; j < e; j++) {
-                if (j > i)
-                    ot_buf_putc(&r->tmp, ';');
-                pm_attr_text(&r->tmp, &labs[j].val);
-            }
-            put_label(pb, b, labs[i].name, labs[i].name_len,
-                      r->tmp.data ? r->tmp.data : "", r->tmp.len);
+        for (size_t j = i; j < e; j++) {
+            pl->e[j].group_end = (uint32_t)e;
+            pl->e[j].shadowed = shadowed;
         }
         i = e;
+    }
+    pl->n = n;
+    pl->re = re;
+    pl->valid = true;
+    return true;
+}
+
+/* The stream's own labels, sanitised, sorted, names that collide joined
+ * with ';' in key order; then the resource's. Into r->labels, without
+ * braces. */
+void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re)
+{
+    bool pb = r->fmt == PM_FMT_PROTOBUF;
+    ot_mstore_iter it;
+    ot_mstore_stream_attrs(st, &it);
+    ot_buf *b = &r->labels;
+    ot_buf_reset(b);
+    ot_mstore_val vals[MAX_LABELS];
+    if (plan_for(r, it, re, vals)) {
+        lplan *pl = &r->plan;
+        const char *nm = pl->names.data;
+        for (size_t i = 0; i < pl->n;) {
+            size_t e = pl->e[i].group_end;
+            const ot_mstore_val *v = &vals[pl->e[i].src];
+            if (!pl->e[i].shadowed && e == i + 1 &&
+                v->type == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+                put_label(pb, b, nm + pl->e[i].off, pl->e[i].len, v->s.p, v->s.n);
+            } else if (!pl->e[i].shadowed) {
+                ot_buf_reset(&r->tmp);
+                for (size_t j = i; j < e; j++) {
+                    if (j > i)
+                        ot_buf_putc(&r->tmp, ';');
+                    pm_attr_text(&r->tmp, &vals[pl->e[j].src]);
+                }
+                put_label(pb, b, nm + pl->e[i].off, pl->e[i].len,
+                          r->tmp.data ? r->tmp.data : "", r->tmp.len);
+            }
+            i = e;
+        }
     }
     ot_buf_append(b, re->labels, re->labels_len);
 }
@@ -520,27 +502,35 @@ static void exemplar(ot_buf *b, const pm_exemplar *e)
                       (long long)(e->ts_ns % 1000000000));
 }
 
+/* One sample line; the hottest code of a scrape, so written with one
+ * reserve and plain copies. */
 static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, const char *xname,
                    const char *xval, double v, const pm_state *s, const pm_exemplar *ex)
 {
-    ot_buf_puts(b, name);
-    ot_buf_puts(b, suffix);
     const ot_buf *l = &r->labels;
+    size_t nl = strlen(name), sl = strlen(suffix), xl = xname ? strlen(xname) : 0;
+    size_t vl = xname ? strlen(xval) : 0;
+    if (ot_buf_reserve(b, nl + sl + l->len + xl + vl + 8) < 0)
+        return;
+    char *d = wr(b->data + b->len, name, nl);
+    d = wr(d, suffix, sl);
     if (l->len || xname) {
-        ot_buf_putc(b, '{');
+        *d++ = '{';
         if (l->len)
-            ot_buf_append(b, l->data + 1, l->len - 1);
+            d = wr(d, l->data + 1, l->len - 1);
         if (xname) {
             if (l->len)
-                ot_buf_putc(b, ',');
-            ot_buf_puts(b, xname);
-            ot_buf_puts(b, "=\"");
-            ot_buf_puts(b, xval);
-            ot_buf_putc(b, '"');
+                *d++ = ',';
+            d = wr(d, xname, xl);
+            *d++ = '=';
+            *d++ = '"';
+            d = wr(d, xval, vl);
+            *d++ = '"';
         }
-        ot_buf_putc(b, '}');
+        *d++ = '}';
     }
-    ot_buf_putc(b, ' ');
+    *d++ = ' ';
+    b->len = (size_t)(d - b->data);
     pm_value(b, v, false);
     if (r->c->o.send_timestamps && s->ts_ns > 0) {
         if (r->fmt == PM_FMT_OPENMETRICS)
@@ -593,9 +583,8 @@ static void exp_as_classic(rctx *r, ot_buf *b, const char *nm, pm_state *s, bool
     sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
 }
 
-static void samples(rctx *r, fam *f, pm_state *s)
+void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, pm_state *s)
 {
-    ot_buf *b = &f->buf;
     if (r->fmt == PM_FMT_PROTOBUF) {
         pm_pb_metric(b, &r->pb, &r->labels, s,
                      r->c->o.send_timestamps ? s->ts_ns / 1000000 : 0);
@@ -656,15 +645,66 @@ static void samples(rctx *r, fam *f, pm_state *s)
     ot_buf_free(&vb);
 }
 
-static int visit(void *ctx, const ot_mstore_stream *st)
+
+/* ---- shared identities ------------------------------------------------- */
+
+base_ent *pm_base(rctx *r, uint64_t id, bool insert)
 {
-    rctx *r = ctx;
-    pm_state *s = (pm_state *)(void *)st->state;
-    if (!s->kind || (s->flags & PM_F_NO_VALUE))
-        return 0;
+    table *t = &r->bases;
+    if (insert && (t->n + 1) * 2 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        base_ent *v = calloc(cap, sizeof *v);
+        if (!v)
+            return NULL;
+        for (size_t i = 0; i < t->cap; i++) {
+            base_ent *e = (base_ent *)t->v + i;
+            if (!e->id)
+                continue;
+            size_t j = (size_t)ot_mstore_hash(&e->id, 8, 4) & (cap - 1);
+            while (v[j].id)
+                j = (j + 1) & (cap - 1);
+            v[j] = *e;
+        }
+        free(t->v);
+        t->v = v;
+        t->cap = cap;
+    }
+    if (!t->cap)
+        return NULL;
+    base_ent *v = t->v;
+    size_t i = (size_t)ot_mstore_hash(&id, 8, 4) & (t->cap - 1);
+    for (; v[i].id; i = (i + 1) & (t->cap - 1))
+        if (v[i].id == id)
+            return &v[i];
+    if (!insert)
+        return NULL;
+    v[i] = (base_ent){id, BASE_UNKNOWN, 0, {0}};
+    t->n++;
+    return &v[i];
+}
+
+/* The family kind of a metric identity (exponential histograms are shown
+ * as histograms). */
+static int kind_of(const ot_mstore_info *in)
+{
+    switch (in->type) {
+    case OT_MSTORE_SUM:
+        return in->monotonic ? PM_COUNTER : PM_GAUGE;
+    case OT_MSTORE_HISTOGRAM:
+    case OT_MSTORE_EXP_HISTOGRAM:
+        return PM_HISTOGRAM;
+    case OT_MSTORE_SUMMARY:
+        return PM_SUMMARY;
+    default:
+        return PM_GAUGE;
+    }
+}
+
+void pm_resolve(rctx *r, base_ent *b, const ot_mstore_stream *st)
+{
     ot_mstore_info in;
     ot_mstore_stream_info(st, &in);
-    /* The family of the metric identity, once per scrape. */
+    int kind = kind_of(&in);
     ot_buf *key = &r->tmp;
     ot_buf_reset(key);
     ot_buf_append(key, in.name.p, in.name.n);
@@ -673,19 +713,25 @@ static int visit(void *ctx, const ot_mstore_stream *st)
     ot_buf_putc(key, 0);
     ot_buf_putc(key, (char)in.type);
     ot_buf_putc(key, (char)in.monotonic);
-    ot_buf_putc(key, (char)s->kind);
-    if (key->oom || grow(&r->metrics, sizeof(metric_ent), me_hash, me_used) < 0)
-        return r->err = -1;
+    ot_buf_putc(key, (char)kind);
+    if (key->oom || grow(&r->metrics, sizeof(metric_ent), me_hash, me_used) < 0) {
+        r->err = -1;
+        return;
+    }
     bool found = false;
     metric_ent *me = slot_of(&r->metrics, sizeof(metric_ent),
                              ot_mstore_hash(key->data, key->len, 1), key->data, key->len, me_same,
                              me_used, &found);
-    if (!me)
-        return r->err = -1;
+    if (!me) {
+        r->err = -1;
+        return;
+    }
     if (!found) {
         *me = (metric_ent){malloc(key->len), key->len, (size_t)-1, true};
-        if (!me->key)
-            return r->err = -1;
+        if (!me->key) {
+            r->err = -1;
+            return;
+        }
         memcpy(me->key, key->data, key->len);
         r->metrics.n++;
         ot_buf unit = OT_BUF_INIT;
@@ -696,30 +742,26 @@ static int visit(void *ctx, const ot_mstore_stream *st)
         ot_buf_putc(&unit, 0);
         char *nm = r->name.data ? strdup(r->name.data) : NULL;
         size_t idx;
-        int kind = s->kind == PM_EXPHIST ? PM_HISTOGRAM : s->kind;
         if (nm && !unit.oom && family(r, nm, kind, in.name.p, in.name.n, unit.data, &idx))
             me->fam = idx;
         free(nm);
         ot_buf_free(&unit);
     }
-    if (me->fam == (size_t)-1)
-        return 0; /* its name is a family of another type: not shown */
     size_t fi = me->fam;
+    if (fi == (size_t)-1) {
+        b->fam = BASE_HIDDEN; /* its name is a family of another type: not shown */
+        return;
+    }
     res_ent *re = resource(r, &in);
-    if (!re)
-        return r->err = -1;
-    stream_labels(r, &in, re);
-    next_block(&r->fams[fi]);
-    samples(r, &r->fams[fi], s);
-    return 0;
+    if (!re) {
+        r->err = -1;
+        return;
+    }
+    b->re = *re;
+    b->fam = (int32_t)fi;
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(((const fam *)a)->name, ((const fam *)b)->name);
-}
-
-static void free_tables(rctx *r)
+void pm_tables_free(rctx *r)
 {
     for (size_t i = 0; i < r->metrics.cap; i++)
         free(((metric_ent *)r->metrics.v)[i].key);
@@ -733,84 +775,24 @@ static void free_tables(rctx *r)
     }
     for (size_t i = 0; i < r->targets.cap; i++)
         free(((res_ent *)r->targets.v)[i].key);
+    for (size_t i = 0; i < r->n_fams; i++) {
+        free(r->fams[i].name);
+        free(r->fams[i].help);
+        free(r->fams[i].unit);
+        ot_buf_free(&r->fams[i].pre);
+    }
+    free(r->fams);
     free(r->metrics.v);
     free(r->resources.v);
     free(r->targets.v);
+    free(r->bases.v);
     free(r->fam_by_name.v);
     ot_buf_free(&r->tmp);
     ot_buf_free(&r->labels);
     ot_buf_free(&r->name);
+    ot_buf_free(&r->plan.keys);
+    ot_buf_free(&r->plan.names);
     ot_buf_free(&r->pb.m);
     ot_buf_free(&r->pb.sub);
     ot_buf_free(&r->pb.t);
-}
-
-int pm_render(pm_core *c, int fmt, pm_scrape *out)
-{
-    rctx r = {.c = c, .fmt = fmt};
-    ot_mstore_visit(c->store, visit, &r);
-    free_tables(&r);
-    if (r.n_fams)
-        qsort(r.fams, r.n_fams, sizeof *r.fams, by_name);
-    /* Protobuf: each family's head (length, name, help, type) is a part of
-     * its own before its body, so the body is not copied. */
-    size_t n_parts = 2 * r.n_fams + 1;
-    for (size_t i = 0; i < r.n_fams; i++)
-        n_parts += r.fams[i].n_done;
-    out->parts = malloc(n_parts * sizeof *out->parts);
-    out->n = 0;
-    if (!out->parts)
-        r.err = -1;
-    for (size_t i = 0; i < r.n_fams; i++) {
-        fam *f = &r.fams[i];
-        bool ok = out->parts && !f->buf.oom;
-        for (size_t k = 0; k < f->n_done; k++)
-            ok = ok && !f->done[k].oom;
-        if (ok && fmt == PM_FMT_PROTOBUF) {
-            ot_buf head = OT_BUF_INIT;
-            pm_pb_family_head(&head, f->name, f->help, f->kind, f->done_len + f->buf.len);
-            out->parts[out->n++] = head;
-        }
-        for (size_t k = 0; k < f->n_done; k++) {
-            if (ok)
-                out->parts[out->n++] = f->done[k];
-            else
-                ot_buf_free(&f->done[k]);
-        }
-        if (ok)
-            out->parts[out->n++] = f->buf;
-        else
-            ot_buf_free(&f->buf);
-        if (!ok)
-            r.err = -1;
-        free(f->done);
-        free(f->name);
-        free(f->help);
-    }
-    free(r.fams);
-    if (out->parts && fmt == PM_FMT_OPENMETRICS) {
-        ot_buf eof = OT_BUF_INIT;
-        ot_buf_puts(&eof, "# EOF\n");
-        out->parts[out->n++] = eof;
-    }
-    return r.err;
-}
-
-void pm_scrape_free(pm_scrape *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        ot_buf_free(&s->parts[i]);
-    free(s->parts);
-    s->parts = NULL;
-    s->n = 0;
-}
-
-int pm_render_text(pm_core *c, int fmt, ot_buf *out)
-{
-    pm_scrape s;
-    int rc = pm_render(c, fmt, &s);
-    for (size_t i = 0; i < s.n; i++)
-        ot_buf_append(out, s.parts[i].data, s.parts[i].len);
-    pm_scrape_free(&s);
-    return rc;
 }

@@ -1,5 +1,7 @@
-/* render_int.h: what render.c asks of render_pb.c, the protobuf encoder of
- * a scrape. */
+/* render_int.h: what the files of a scrape share: the scrape's tables
+ * (scrape.c walks the store and drives the response), the text of
+ * families, labels and samples (render.c) and the protobuf encoder
+ * (render_pb.c). */
 #ifndef PM_RENDER_INT_H
 #define PM_RENDER_INT_H
 
@@ -21,5 +23,95 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, pm_state 
  * fields (body_len bytes) follow. */
 void pm_pb_family_head(ot_buf *out, const char *name, const char *help, int kind,
                        size_t body_len);
+
+/* ---- a scrape's tables -------------------------------------------------- */
+
+/* A family: found by the first walk, written by the second. */
+typedef struct pm_fam {
+    char *name;
+    int kind;
+    char *help; /* the HELP text, unescaped */
+    char *unit; /* the unit suffix the name got ("" if none), for # UNIT */
+    ot_buf pre; /* series known before the second walk (target_info's) */
+    size_t first, n; /* its stream hashes: rctx.hashes[first, first + n) */
+} pm_fam;
+
+/* The labels every stream of a resource and scope carries. */
+typedef struct res_ent {
+    char *key; /* resource bytes, scope name \0 version */
+    size_t key_len;
+    char *labels; /* ,job="…",… as they follow a stream's own labels */
+    size_t labels_len;
+    char **names; /* the label names in labels: a point attribute of the same name gives way */
+    size_t n_names;
+    bool used;
+} res_ent;
+
+/* What a shared identity (resource+scope+metric, by its store id) comes
+ * to, worked out once per scrape: its family and its resource's labels
+ * (a copy of the res_ent, whose strings the resource table owns). */
+typedef struct base_ent {
+    uint64_t id; /* 0: empty slot */
+    int32_t fam; /* index into fams; BASE_HIDDEN, BASE_UNKNOWN */
+    uint32_t tries; /* lookups of one of its streams that found it gone */
+    res_ent re;
+} base_ent;
+
+enum { BASE_HIDDEN = -1, BASE_UNKNOWN = -2 };
+
+typedef struct table {
+    void *v;
+    size_t n, cap;
+} table;
+
+#define MAX_LABELS 128
+
+typedef struct lplan_e {
+    uint32_t src;       /* attribute index in canonical order */
+    uint32_t off, len;  /* of the name in lplan.names */
+    uint32_t group_end; /* sorted index past the names equal to this one */
+    bool shadowed;      /* by a resource label of the same name */
+} lplan_e;
+
+/* The label names of the last key list seen (raw keys, in canonical
+ * order): sanitised, sorted and checked against the resource's once, so
+ * streams that share their keys (most of a family) skip that work. */
+typedef struct lplan {
+    ot_buf keys;  /* each key: its length (size_t) then its bytes */
+    ot_buf names; /* the sanitised names */
+    const res_ent *re; /* shadowing was worked out against this resource */
+    size_t n;
+    lplan_e e[MAX_LABELS];
+    bool valid;
+} lplan;
+
+typedef struct rctx {
+    pm_core *c;
+    int fmt;
+    pm_fam *fams;
+    size_t n_fams, cap_fams;
+    table fam_by_name; /* fam_slot */
+    table metrics;     /* metric_ent */
+    table resources;   /* res_ent */
+    table targets;     /* res_ent (labels: target_info's), by resource bytes */
+    table bases;       /* base_ent, by id */
+    ot_buf tmp, labels, name;
+    lplan plan;
+    pm_pb_scratch pb;
+    int err;
+} rctx;
+
+/* render.c */
+/* The base_ent of id, inserted (fam BASE_UNKNOWN) when new; NULL on OOM. */
+base_ent *pm_base(rctx *r, uint64_t id, bool insert);
+/* Works out b's family and resource from a stream of it. */
+void pm_resolve(rctx *r, base_ent *b, const ot_mstore_stream *st);
+/* The HELP, TYPE (and UNIT) lines of f. */
+void pm_header(rctx *r, const pm_fam *f, ot_buf *b);
+/* The stream's labels (its own, then its resource's) into r->labels. */
+void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re);
+/* The samples of a stream whose labels are in r->labels. */
+void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, pm_state *s);
+void pm_tables_free(rctx *r);
 
 #endif

@@ -5,7 +5,9 @@
  *      resource of 4 attributes) in requests of 1000 points: points/s;
  *   2. memory per series: the store's bytes and the process RSS growth;
  *   3. one text scrape of all N: render time and bytes (the time to walk
- *      the store and write every family; sending is the server's);
+ *      the store and write every part of the streamed response; sending
+ *      is the server's), and how much the process grows meanwhile (peak
+ *      RSS over the RSS before it);
  *   4. ingestion again while another thread scrapes once a second: how much
  *      slower it is.
  *
@@ -28,17 +30,43 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static long rss_kib(void)
+static long status_kib(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
+    char line[256], fmt[32];
     long v = -1;
+    snprintf(fmt, sizeof fmt, "%s: %%ld", key);
     while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &v) == 1)
+        if (sscanf(line, fmt, &v) == 1)
             break;
     if (f)
         fclose(f);
     return v;
+}
+
+static long rss_kib(void) { return status_kib("VmRSS"); }
+
+/* Starts a new peak-RSS window (VmHWM); false where Linux cannot. */
+static bool hwm_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return false;
+    bool ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+/* A streamed text scrape, each part dropped as a socket would take it.
+ * Returns the bytes. */
+static size_t scrape_once(pm_core *c)
+{
+    pm_stream *st = pm_stream_new(c, PM_FMT_TEXT);
+    size_t out = 0, n;
+    const char *p;
+    while (st && pm_stream_next(st, &p, &n) > 0)
+        out += n;
+    pm_stream_free(st);
+    return out;
 }
 
 #define BATCH 1000
@@ -157,9 +185,7 @@ static void *scrape_loop(void *arg)
     scraper *s = arg;
     while (!atomic_load(&s->stop)) {
         int64_t t0 = now_ns();
-        pm_scrape sc;
-        pm_render(s->c, PM_FMT_TEXT, &sc);
-        pm_scrape_free(&sc);
+        scrape_once(s->c);
         double d = (double)(now_ns() - t0) / 1e9;
         if (d > s->worst_s)
             s->worst_s = d;
@@ -190,24 +216,26 @@ int main(int argc, char **argv)
     printf("prometheus exporter, %zu series (tests/bench/bench_prom.c):\n", series);
     printf("  ingest new series      %10.0f points/s\n", (double)series / t_new);
     printf("  store bytes per series %10.1f (state %zu of it)\n", (double)bytes / (double)series,
-           sizeof(pm_state));
+           (size_t)PM_NUMBER_STATE);
     printf("  RSS growth per series  %10.1f bytes\n", (double)(rss1 - rss0) * 1024 / (double)series);
     double best = 1e9;
     size_t out = 0;
+    long peak = -1;
     for (int i = 0; i < 3; i++) {
+        long before = rss_kib();
+        bool hwm = hwm_reset();
         int64_t t0 = now_ns();
-        pm_scrape sc;
-        pm_render(c, PM_FMT_TEXT, &sc);
-        out = 0;
-        for (size_t k = 0; k < sc.n; k++)
-            out += sc.parts[k].len;
-        pm_scrape_free(&sc);
+        out = scrape_once(c);
         double d = (double)(now_ns() - t0) / 1e9;
         if (d < best)
             best = d;
+        long grew = hwm ? status_kib("VmHWM") - before : -1;
+        if (grew > peak)
+            peak = grew;
     }
     printf("  text scrape            %10.3f s, %zu bytes (%.1f per series)\n", best, out,
            (double)out / (double)series);
+    printf("  RSS peak during scrape %10.1f MiB over the RSS before it\n", (double)peak / 1024);
     /* Idle and scraped rounds of the same length, after the same warm-up. */
     double t_idle = 0;
     int idle_rounds = 0;

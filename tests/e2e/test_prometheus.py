@@ -430,3 +430,24 @@ def test_big_scrape_streams_plain_and_gzip_the_same(agent_factory, ports):
     assert text == plain.decode()
     assert text.count("\nmany{") + text.startswith("many{") == 10000
     promtool_check(text)
+
+
+def test_scrape_over_4_mib_goes_chunked_as_it_is_written(agent_factory, ports):
+    """Past 4 MiB the response is written while it is sent, so it has no
+    Content-Length; it is the same text as the gzip one, one family."""
+    http, prom, tel = ports
+    start(agent_factory, config(http, prom, tel), tel)
+    for r in range(10):
+        pts = [{"asInt": str(i), "attributes": [sattr("series", f"s-{r}-{i:05d}-" + "x" * 60)]}
+               for i in range(5000)]
+        body = {"resourceMetrics": [{"resource": RESOURCE, "scopeMetrics": [{"metrics": [
+            {"name": "many", "gauge": {"dataPoints": pts}}]}]}]}
+        assert post_json(http, "/v1/metrics", body)[0] == 200
+    _, headers, plain = scrape(prom)
+    assert "Content-Length" not in headers and len(plain) > 4 * 1024 * 1024
+    _, headers, gz = scrape(prom, {"Accept-Encoding": "gzip"})
+    text = gzip.decompress(gz).decode()
+    assert text == plain.decode()
+    assert text.count("# HELP many ") == 1
+    assert text.count("\nmany{") + text.startswith("many{") == 50000
+    promtool_check(text)

@@ -487,3 +487,34 @@ Test(prometheus, a_big_family_spans_blocks_and_stays_one_family)
     ot_buf_free(&all);
     pm_core_free(c);
 }
+
+/* A scrape is written as it is sent: a series that expires between the
+ * first walk and the writing is left out, one that comes in meanwhile
+ * waits for the next scrape, and what is written is what one buffer
+ * holds. */
+Test(prometheus, streamed_scrape_between_its_two_walks)
+{
+    pm_core *c = core_with((pm_opts){.suffixes = true, .expiration_ns = 1000});
+    ingest(c, GPT("a"), 100);
+    ingest(c, GPT("b"), 600);
+    pm_stream *s = pm_stream_new(c, PM_FMT_TEXT);
+    cr_assert(s);
+    cr_assert_eq(pm_core_expire(c, 1200), 1); /* a */
+    ingest(c, GPT("c"), 1200);
+    ot_buf all = OT_BUF_INIT;
+    const char *p;
+    size_t n;
+    int rc;
+    while ((rc = pm_stream_next(s, &p, &n)) > 0)
+        ot_buf_append(&all, p, n);
+    cr_assert_eq(rc, 0);
+    pm_stream_free(s);
+    ot_buf_putc(&all, 0);
+    cr_assert_null(strstr(all.data, "k=\"a\""), "%s", all.data);
+    cr_assert(strstr(all.data, "k=\"b\""), "%s", all.data);
+    cr_assert_null(strstr(all.data, "k=\"c\""), "%s", all.data);
+    char *t = scrape(c, PM_FMT_TEXT);
+    cr_assert(strstr(t, "k=\"c\""), "%s", t);
+    ot_buf_free(&all);
+    pm_core_free(c);
+}

@@ -690,3 +690,93 @@ Test(store, one_writer_with_a_reader_and_an_expirer)
     ot_mstore_key_free(&k);
     ot_mstore_free(c.st);
 }
+
+typedef struct index_log {
+    ot_mstore_idx v[4096];
+    size_t n;
+    int calls;
+} index_log;
+
+static int log_index(void *ctx, const ot_mstore_idx *v, size_t n)
+{
+    index_log *l = ctx;
+    for (size_t i = 0; i < n && l->n < 4096; i++)
+        l->v[l->n++] = v[i];
+    l->calls++;
+    return 0;
+}
+
+typedef struct seen_log {
+    double sum;
+    size_t n;
+    uint64_t base_id;
+    bool attrs_ok;
+} seen_log;
+
+static int log_seen(void *ctx, const ot_mstore_stream *s)
+{
+    seen_log *l = ctx;
+    l->sum += ((const counter_state *)s->state)->value;
+    l->n++;
+    l->base_id = ot_mstore_stream_base_id(s);
+    ot_mstore_iter it;
+    ot_mstore_stream_attrs(s, &it);
+    ot_mstore_str k;
+    ot_mstore_val v;
+    l->attrs_ok = ot_mstore_next_kv(&it, &k, &v) && k.n == 6 && !memcmp(k.p, "series", 6) &&
+                  v.s.n >= 2 && v.s.p[0] == 's' && !ot_mstore_next_kv(&it, &k, &v);
+    return 0;
+}
+
+/* What a scrape does: an index of hashes, then streams looked up by hash. */
+Test(store, index_then_visit_by_hash)
+{
+    removed_log log = {0};
+    ot_mstore *st = store_new(&log, 0, 0);
+    for (int i = 0; i < 3000; i++)
+        cr_assert_eq(bump(st, i, 1, i), OT_MSTORE_NEW);
+    static index_log ix;
+    memset(&ix, 0, sizeof ix);
+    cr_assert_eq(ot_mstore_index(st, log_index, &ix), 0);
+    cr_assert_eq(ix.n, 3000);
+    for (size_t i = 1; i < ix.n; i++) {
+        cr_assert_leq(ix.v[i - 1].hash >> 56, ix.v[i].hash >> 56, "grouped by stripe");
+        cr_assert_eq(ix.v[i].base_id, ix.v[0].base_id, "one metric, one shared identity");
+    }
+    uint64_t *h = malloc(ix.n * sizeof *h);
+    for (size_t i = 0; i < ix.n; i++)
+        h[i] = ix.v[i].hash;
+    seen_log seen = {0};
+    cr_assert_eq(ot_mstore_visit_hashes(st, h, ix.n, log_seen, &seen), 0);
+    cr_expect_eq(seen.n, 3000);
+    cr_expect_eq(seen.sum, 3000.0 * 2999 / 2);
+    cr_expect_eq(seen.base_id, ix.v[0].base_id);
+    cr_expect(seen.attrs_ok);
+    /* a stream gone since the index is skipped */
+    ot_mstore_key k = OT_MSTORE_KEY_INIT;
+    key_series(&k, 7);
+    ot_mstore_ref ref;
+    cr_assert_eq(ot_mstore_get(st, &k, 2, 0, &ref), OT_MSTORE_FOUND);
+    ot_mstore_put(st, &ref, true);
+    seen = (seen_log){0};
+    cr_assert_eq(ot_mstore_visit_hashes(st, h, ix.n, log_seen, &seen), 0);
+    cr_expect_eq(seen.n, 2999);
+    cr_expect_eq(seen.sum, 3000.0 * 2999 / 2 - 7);
+    /* two streams of one hash are both visited */
+    ot_mstore_key a = OT_MSTORE_KEY_INIT, b = OT_MSTORE_KEY_INIT;
+    key_series(&a, 5000);
+    key_series(&b, 5001);
+    b.hash = a.hash;
+    cr_assert_eq(ot_mstore_get(st, &a, 1, 0, &ref), OT_MSTORE_NEW);
+    ot_mstore_put(st, &ref, false);
+    cr_assert_eq(ot_mstore_get(st, &b, 1, 0, &ref), OT_MSTORE_NEW);
+    ot_mstore_put(st, &ref, false);
+    seen = (seen_log){0};
+    cr_assert_eq(ot_mstore_visit_hashes(st, &a.hash, 1, log_seen, &seen), 0);
+    cr_expect_eq(seen.n, 2);
+    free(h);
+    ot_mstore_key_free(&k);
+    ot_mstore_key_free(&a);
+    ot_mstore_key_free(&b);
+    ot_mstore_free(st);
+}

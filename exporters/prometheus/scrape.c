@@ -1,0 +1,312 @@
+/* scrape.c: a scrape, streamed. The text and protobuf formats want each
+ * family's series together, and the store keeps streams in hash order, so
+ * a scrape walks it twice:
+ *
+ *   1. ot_mstore_index hands over each stream's hash and shared-identity
+ *      id (16 bytes a stream, a stripe at a time); every identity is
+ *      worked out once (family, resource labels: render.c), and a stable
+ *      counting sort lays the hashes out family by family, families in
+ *      name order, a family's series in store order;
+ *   2. the response is then written while it is sent: each part is the
+ *      next PART bytes or so of the current family, its series looked up
+ *      by hash (ot_mstore_visit_hashes: one stripe lock hold a few hundred
+ *      lookups long, the copies formatted with no lock held).
+ *
+ * So a scrape holds 8 bytes a series and one part of text, not the body;
+ * protobuf holds one family's body as well, for its length prefix. A
+ * series inserted between the walks waits for the next scrape; one
+ * removed is skipped. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "prom.h"
+#include "render_int.h"
+
+#define PART (256u << 10)
+#define CHUNK 256 /* hashes looked up per ot_mstore_visit_hashes */
+#define MAX_TRIES 4 /* lookups of a new identity's streams before it counts as gone */
+
+struct pm_stream {
+    rctx r;
+    uint64_t *hashes; /* family by family */
+    size_t *order;    /* family indexes in name order */
+    size_t pos;       /* in order */
+    size_t at;        /* next hash of the current family */
+    bool begun, started, eof;
+    ot_buf out;  /* the part handed out */
+    ot_buf body; /* protobuf: the current family's metric fields */
+    base_ent *last; /* the base_ent of the last stream looked at */
+};
+
+typedef struct idx_list {
+    ot_mstore_idx *v;
+    size_t n, cap;
+} idx_list;
+
+static int take_index(void *ctx, const ot_mstore_idx *v, size_t n)
+{
+    idx_list *l = ctx;
+    if (l->n + n > l->cap) {
+        size_t cap = l->cap ? l->cap : 4096;
+        while (cap < l->n + n)
+            cap *= 2;
+        ot_mstore_idx *nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv)
+            return -1;
+        l->v = nv;
+        l->cap = cap;
+    }
+    memcpy(l->v + l->n, v, n * sizeof *v);
+    l->n += n;
+    return 0;
+}
+
+typedef struct resolving {
+    rctx *r;
+    base_ent *b;
+} resolving;
+
+static int resolve_one(void *ctx, const ot_mstore_stream *st)
+{
+    resolving *x = ctx;
+    if (x->b->fam == BASE_UNKNOWN && ot_mstore_stream_base_id(st) == x->b->id)
+        pm_resolve(x->r, x->b, st);
+    return 0;
+}
+
+static const rctx *sort_ctx; /* qsort has no context argument */
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(sort_ctx->fams[*(const size_t *)a].name, sort_ctx->fams[*(const size_t *)b].name);
+}
+
+static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The first walk: every stream's family, the hashes laid out by family. */
+static int index_streams(pm_stream *s)
+{
+    rctx *r = &s->r;
+    idx_list l = {0};
+    if (ot_mstore_index(r->c->store, take_index, &l) < 0) {
+        free(l.v);
+        return -1;
+    }
+    /* Each entry's family, kept in base_id's place: a family index, or
+     * UINT64_MAX for none. b stays valid while the id repeats: the table
+     * moves only when a new id goes in. */
+    base_ent *b = NULL;
+    uint64_t last_id = 0;
+    for (size_t i = 0; i < l.n && !r->err; i++) {
+        uint64_t id = l.v[i].base_id;
+        if (!b || id != last_id) {
+            b = pm_base(r, id, true);
+            if (!b) {
+                r->err = -1;
+                break;
+            }
+            last_id = id;
+        }
+        if (b->fam == BASE_UNKNOWN && b->tries < MAX_TRIES) {
+            b->tries++;
+            resolving x = {r, b};
+            ot_mstore_visit_hashes(r->c->store, &l.v[i].hash, 1, resolve_one, &x);
+            if (b->fam == BASE_UNKNOWN && b->tries == MAX_TRIES)
+                b->fam = BASE_HIDDEN;
+        }
+        int32_t fam = b->fam;
+        l.v[i].base_id = fam >= 0 ? (uint64_t)fam : UINT64_MAX;
+        if (fam >= 0)
+            r->fams[fam].n++;
+    }
+    s->order = malloc((r->n_fams ? r->n_fams : 1) * sizeof *s->order);
+    s->hashes = malloc((l.n ? l.n : 1) * sizeof *s->hashes);
+    if (!s->order || !s->hashes || r->err) {
+        free(l.v);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n_fams; i++)
+        s->order[i] = i;
+    if (r->n_fams > 1) {
+        pthread_mutex_lock(&sort_mu);
+        sort_ctx = r;
+        qsort(s->order, r->n_fams, sizeof *s->order, by_name);
+        pthread_mutex_unlock(&sort_mu);
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < r->n_fams; i++) {
+        pm_fam *f = &r->fams[s->order[i]];
+        f->first = at;
+        at += f->n;
+        f->n = 0; /* counted again as the hashes go in */
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        if (l.v[i].base_id == UINT64_MAX)
+            continue;
+        pm_fam *f = &r->fams[l.v[i].base_id];
+        s->hashes[f->first + f->n++] = l.v[i].hash;
+    }
+    free(l.v);
+    return 0;
+}
+
+pm_stream *pm_stream_new(pm_core *c, int fmt)
+{
+    pm_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->r.c = c;
+    s->r.fmt = fmt;
+    if (index_streams(s) < 0) {
+        pm_stream_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void pm_stream_free(pm_stream *s)
+{
+    if (!s)
+        return;
+    pm_tables_free(&s->r);
+    free(s->hashes);
+    free(s->order);
+    ot_buf_free(&s->out);
+    ot_buf_free(&s->body);
+    free(s);
+}
+
+static ot_buf *dest(pm_stream *s)
+{
+    return s->r.fmt == PM_FMT_PROTOBUF ? &s->body : &s->out;
+}
+
+/* The current family's header, before its first series. */
+static void start(pm_stream *s, const pm_fam *f)
+{
+    if (s->started)
+        return;
+    s->started = true;
+    if (s->r.fmt != PM_FMT_PROTOBUF)
+        pm_header(&s->r, f, &s->out);
+}
+
+static int render_one(void *ctx, const ot_mstore_stream *st)
+{
+    pm_stream *s = ctx;
+    rctx *r = &s->r;
+    size_t fi = s->order[s->pos];
+    uint64_t id = ot_mstore_stream_base_id(st);
+    base_ent *b = s->last && s->last->id == id ? s->last : pm_base(r, id, false);
+    s->last = b;
+    if (!b || b->fam != (int32_t)fi)
+        return 0; /* another stream of the same hash, or one new since the index */
+    pm_state *ps = (pm_state *)(void *)st->state;
+    int kind = ps->kind == PM_EXPHIST ? PM_HISTOGRAM : ps->kind;
+    const pm_fam *f = &r->fams[fi];
+    if (!ps->kind || (ps->flags & PM_F_NO_VALUE) || kind != f->kind)
+        return 0;
+    start(s, f);
+    pm_stream_labels(r, st, &b->re);
+    pm_samples(r, f, dest(s), ps);
+    return 0;
+}
+
+int pm_stream_next(pm_stream *s, const char **p, size_t *n)
+{
+    rctx *r = &s->r;
+    ot_buf_reset(&s->out);
+    while (s->out.len < PART && !r->err) {
+        if (s->pos == r->n_fams) {
+            if (r->fmt == PM_FMT_OPENMETRICS && !s->eof) {
+                ot_buf_puts(&s->out, "# EOF\n");
+                s->eof = true;
+            }
+            break;
+        }
+        const pm_fam *f = &r->fams[s->order[s->pos]];
+        if (!s->begun) {
+            s->begun = true;
+            if (f->pre.len) {
+                start(s, f);
+                ot_buf_append(dest(s), f->pre.data, f->pre.len);
+            }
+        }
+        if (s->at < f->n) {
+            size_t k = f->n - s->at < CHUNK ? f->n - s->at : CHUNK;
+            if (ot_mstore_visit_hashes(r->c->store, s->hashes + f->first + s->at, k, render_one,
+                                       s) < 0)
+                r->err = -1;
+            s->at += k;
+            continue;
+        }
+        if (r->fmt == PM_FMT_PROTOBUF && s->started) {
+            pm_pb_family_head(&s->out, f->name, f->help, f->kind, s->body.len);
+            ot_buf_append(&s->out, s->body.data, s->body.len);
+            ot_buf_reset(&s->body);
+        }
+        s->pos++;
+        s->at = 0;
+        s->begun = s->started = false;
+    }
+    if (r->err || s->out.oom || s->body.oom)
+        return -1;
+    *p = s->out.data;
+    *n = s->out.len;
+    return s->out.len > 0;
+}
+
+int pm_render(pm_core *c, int fmt, pm_scrape *out)
+{
+    out->parts = NULL;
+    out->n = 0;
+    pm_stream *s = pm_stream_new(c, fmt);
+    if (!s)
+        return -1;
+    size_t cap = 0;
+    const char *p;
+    size_t n;
+    int rc;
+    while ((rc = pm_stream_next(s, &p, &n)) > 0) {
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            ot_buf *np = realloc(out->parts, cap * sizeof *np);
+            if (!np) {
+                rc = -1;
+                break;
+            }
+            out->parts = np;
+        }
+        out->parts[out->n] = (ot_buf)OT_BUF_INIT;
+        ot_buf_append(&out->parts[out->n++], p, n);
+        if (out->parts[out->n - 1].oom) {
+            rc = -1;
+            break;
+        }
+    }
+    pm_stream_free(s);
+    return rc < 0 ? -1 : 0;
+}
+
+void pm_scrape_free(pm_scrape *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        ot_buf_free(&s->parts[i]);
+    free(s->parts);
+    s->parts = NULL;
+    s->n = 0;
+}
+
+int pm_render_text(pm_core *c, int fmt, ot_buf *out)
+{
+    pm_stream *s = pm_stream_new(c, fmt);
+    if (!s)
+        return -1;
+    const char *p;
+    size_t n;
+    int rc;
+    while ((rc = pm_stream_next(s, &p, &n)) > 0)
+        ot_buf_append(out, p, n);
+    pm_stream_free(s);
+    return rc < 0 ? -1 : 0;
+}
