@@ -196,7 +196,7 @@ def test_print_config_merges_expands_and_redacts(tmp_path):
 
 def test_run_serves_telemetry_and_stops_cleanly(tmp_path, agent_factory):
     text, ports = good_config(tmp_path)
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     st, body = http_get(f"http://127.0.0.1:{ports['tel']}/readyz")
     assert st == 200
     st, body = http_get(f"http://127.0.0.1:{ports['tel']}/metrics")
@@ -214,7 +214,7 @@ def test_run_serves_telemetry_and_stops_cleanly(tmp_path, agent_factory):
 
 def test_traces_reach_the_file_exporter(tmp_path, agent_factory):
     text, ports = good_config(tmp_path)
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     st, _ = post_json(ports["http"], "/v1/traces", SPAN_JSON)
     assert st == 200
     lines = wait_lines(tmp_path / "out.jsonl", 1)
@@ -229,7 +229,7 @@ def test_traces_reach_the_file_exporter(tmp_path, agent_factory):
 
 def test_sighup_reload_good_and_bad(tmp_path, agent_factory):
     text, ports = good_config(tmp_path)
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     assert post_json(ports["http"], "/v1/traces", SPAN_JSON)[0] == 200
     wait_lines(tmp_path / "out.jsonl", 1)
 
@@ -260,7 +260,7 @@ def test_run_refuses_invalid_config(tmp_path, agent_factory):
 def test_file_exporter_rotates_by_size(tmp_path, agent_factory):
     text, ports = good_config(tmp_path)
     text = text.replace("    path: ", "    rotation: {max_megabytes: 1, max_backups: 2}\n    path: ")
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     big = json.loads(json.dumps(SPAN_JSON))
     span = big["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     span["attributes"].append({"key": "pad", "value": {"stringValue": "x" * 200_000}})
@@ -281,7 +281,7 @@ def test_reload_keeps_receiver_connections_open(tmp_path, agent_factory):
     connection opened before the reload still works after it."""
     import http.client
     text, ports = good_config(tmp_path)
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     conn = http.client.HTTPConnection("127.0.0.1", ports["http"], timeout=5)
     body = json.dumps(SPAN_JSON)
     conn.request("POST", "/v1/traces", body, {"Content-Type": "application/json"})
@@ -349,7 +349,7 @@ def test_slow_body_cannot_hold_the_inflight_budget(tmp_path, agent_factory):
     text = text.replace("        endpoint: 127.0.0.1:%d\n" % ports["http"],
                         "        endpoint: 127.0.0.1:%d\n        read_timeout: 2s\n" % ports["http"])
     text = text.replace("  otlp:\n    protocols:", "  otlp:\n    max_inflight_bytes: 128KiB\n    protocols:")
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     slow = socket.create_connection(("127.0.0.1", ports["http"]))
     slow.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 100000\r\n\r\n{")

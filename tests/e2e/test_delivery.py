@@ -132,7 +132,7 @@ def ports():
 
 
 def test_outage_then_recovery_delivers_everything(tmp_path, agent_factory, ports):
-    a = agent_factory(config(**ports)).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(config(**ports)).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     names = [f"outage-{i}" for i in range(30)]
     for n in names:
         assert send(ports["http"], n) == 200
@@ -150,7 +150,7 @@ def test_outage_then_recovery_delivers_everything(tmp_path, agent_factory, ports
 
 def test_retry_after_is_honoured(tmp_path, agent_factory, ports):
     b = Backend(ports["backend"], answers=[(503, {"Retry-After": "2"})]).start()
-    a = agent_factory(config(**ports)).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(config(**ports)).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     try:
         assert send(ports["http"], "ra") == 200
         b.wait_spans(["ra"])
@@ -165,7 +165,7 @@ def test_retry_after_is_honoured(tmp_path, agent_factory, ports):
 
 def test_permanent_error_is_not_retried(tmp_path, agent_factory, ports):
     b = Backend(ports["backend"], answers=[(400, {})]).start()
-    a = agent_factory(config(**ports)).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(config(**ports)).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     try:
         assert send(ports["http"], "bad") == 200
         deadline = time.time() + 10
@@ -192,7 +192,7 @@ def accept_then_kill_9(agent_factory, ports, qdir, names):
     """An agent with a persistent queue in qdir and no backend up accepts a
     span per name, and is killed with SIGKILL. Returns its config."""
     text = persistent_config(ports, qdir)
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     for n in names:
         assert send(ports["http"], n) == 200
     a.proc.send_signal(signal.SIGKILL)
@@ -205,7 +205,7 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path, agent_factory, ports):
     text = accept_then_kill_9(agent_factory, ports, tmp_path / "queue", names)
     b = Backend(ports["backend"]).start()
     a2 = agent_factory(text, name="agent2").start(
-        wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+        wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     try:
         b.wait_spans(names)
     finally:
@@ -228,7 +228,7 @@ def test_corrupt_queue_tail_is_reported_and_rest_delivered(tmp_path, agent_facto
         f.write(b"\xde\xad\xbe\xef" * 4)
     b = Backend(ports["backend"]).start()
     a2 = agent_factory(text, name="agent2").start(
-        wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+        wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     try:
         b.wait_spans(names[:-1])  # all but the damaged last one
         a2.wait_log("skipped")
@@ -247,7 +247,7 @@ def rss_kib(pid):
 def test_overload_pushes_back_with_bounded_memory(tmp_path, agent_factory, ports):
     b = Backend(ports["backend"], delay=0.5).start()
     text = config(**ports, extra_exporter="    sending_queue: {queue_size: 4, num_consumers: 1}")
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     try:
         codes = [send(ports["http"], f"flood-{i}") for i in range(60)]
         assert codes.count(200) >= 4
@@ -264,7 +264,7 @@ def test_reload_keeps_unchanged_exporter_queue(tmp_path, agent_factory, ports):
     """Data queued in an exporter (backend down) survives a SIGHUP that
     changes something else: the exporter instance and its queue are kept."""
     text = config(**ports)
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     names = [f"queued-{i}" for i in range(10)]
     for n in names:
         assert send(ports["http"], n) == 200
@@ -288,7 +288,7 @@ def test_reload_replacing_exporter_moves_its_persistent_queue(tmp_path, agent_fa
     qdir = tmp_path / "queue"
     text = persistent_config(ports, qdir).replace(
         "extensions: [file_storage]", "extensions: [file_storage]\n  shutdown_timeout: 1s")
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     names = [f"moved-{i}" for i in range(5)]
     for n in names:
         assert send(ports["http"], n) == 200
@@ -307,7 +307,7 @@ def test_reload_replacing_exporter_moves_its_persistent_queue(tmp_path, agent_fa
 def test_reload_with_a_receiver_that_cannot_start_says_so(tmp_path, agent_factory, ports):
     import socket
     text = config(**ports)
-    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/healthz")
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
