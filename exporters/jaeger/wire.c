@@ -45,8 +45,16 @@ typedef struct fld {
     sl b;
 } fld;
 
-static int rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+/* The walk reads every field of every span twice, so the readers are
+ * inline with a fast path for the one-byte varints most keys and lengths
+ * are (the generic loop, called per field, was a sixth of the CPU). */
+static inline __attribute__((always_inline)) int rd_varint(const uint8_t **p, const uint8_t *end,
+                                                           uint64_t *v)
 {
+    if (*p < end && **p < 0x80) {
+        *v = *(*p)++;
+        return 0;
+    }
     uint64_t r = 0;
     for (int shift = 0; shift < 64 && *p < end; shift += 7) {
         uint8_t byte = *(*p)++;
@@ -61,8 +69,12 @@ static int rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 
 /* The next field of [*p, end): 1 with f filled, 0 at the end, -1 when the
  * bytes do not parse. */
-static int next(const uint8_t **p, const uint8_t *end, fld *f)
+static inline __attribute__((always_inline)) int next(const uint8_t **p, const uint8_t *end,
+                                                      fld *f)
 {
+    /* Set on every path, so that no reader sees stale or unset values. */
+    f->v = 0;
+    f->b = (sl){NULL, 0};
     if (*p >= end)
         return 0;
     uint64_t key;
@@ -75,18 +87,22 @@ static int next(const uint8_t **p, const uint8_t *end, fld *f)
     case WT_I64:
         if (end - *p < 8)
             return -1;
-        f->v = 0;
-        for (int i = 7; i >= 0; i--)
-            f->v = f->v << 8 | (*p)[i];
+        memcpy(&f->v, *p, 8);
+        if (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+            f->v = __builtin_bswap64(f->v);
         *p += 8;
         return 1;
-    case WT_I32:
+    case WT_I32: {
         if (end - *p < 4)
             return -1;
-        f->v = (uint64_t)(*p)[0] | (uint64_t)(*p)[1] << 8 | (uint64_t)(*p)[2] << 16 |
-               (uint64_t)(*p)[3] << 24;
+        uint32_t v32;
+        memcpy(&v32, *p, 4);
+        if (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+            v32 = __builtin_bswap32(v32);
+        f->v = v32;
         *p += 4;
         return 1;
+    }
     case WT_LEN: {
         uint64_t l;
         if (rd_varint(p, end, &l) < 0 || l > (uint64_t)(end - *p))
@@ -105,7 +121,7 @@ typedef struct it {
     const uint8_t *p, *end;
 } it;
 
-static int it_next(jg_ctx *c, it *i, fld *f)
+static inline __attribute__((always_inline)) int it_next(jg_ctx *c, it *i, fld *f)
 {
     int r = next(&i->p, i->end, f);
     if (r < 0)
@@ -117,7 +133,7 @@ static int it_next(jg_ctx *c, it *i, fld *f)
 
 /* A field whose wire type is not the schema's: protobuf-c refuses it, so
  * the reference path reports it. */
-static int want(jg_ctx *c, const fld *f, int wt)
+static inline int want(jg_ctx *c, const fld *f, int wt)
 {
     if (f->wt == wt)
         return 1;
