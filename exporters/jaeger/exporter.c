@@ -1,8 +1,9 @@
 /* exporter.c: the `jaeger` exporter as a component, for Jaeger v1 fleets
  * that take only their own protocols: api_v2 gRPC (PostSpans) over the
  * project's gRPC client, or a Thrift Batch POSTed over the HTTP client.
- * translate.c, apiv2.c and thrift.c make the bytes; this file holds the key
- * table, the checks across keys, and the glue behind the exporter helper
+ * wire.c (translate.c for what it leaves), apiv2.c and thrift.c make the
+ * bytes; this file holds the key table, the checks across keys, and the
+ * glue behind the exporter helper
  * (queue, senders, retry): which answers are retryable or permanent, and
  * how a request with several resources is kept from being sent twice.
  *
@@ -324,12 +325,6 @@ static void jg_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
 {
     jg_exp *e = self;
     ot_err err = {{0}};
-    const ot_trace_req *req = (const ot_trace_req *)ot_batch_msg(b, &err);
-    if (!req) {
-        out->status = OT_PERMANENT;
-        snprintf(out->msg, sizeof out->msg, "cannot decode the batch: %s", err.msg);
-        return;
-    }
     sender_ctx *x = ctx_borrow(e);
     if (!x) {
         out->status = OT_RETRYABLE;
@@ -338,7 +333,25 @@ static void jg_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
     }
     ot_arena_reset(x->arena);
     ot_jaeger_out jo;
-    if (ot_jaeger_translate(req, x->arena, &jo, &err) < 0) {
+    /* Queued batches are in wire form (queue_one): translate the bytes
+     * (wire.c), and decode only what that walk leaves to translate.c. */
+    const uint8_t *wire;
+    size_t wlen;
+    int rc = ot_batch_wire(b, &wire, &wlen, &err) < 0
+                 ? 1
+                 : ot_jaeger_translate_wire(wire, wlen, x->arena, &jo, &err);
+    if (rc == 1) {
+        const ot_trace_req *req = (const ot_trace_req *)ot_batch_msg(b, &err);
+        if (!req) {
+            out->status = OT_PERMANENT;
+            snprintf(out->msg, sizeof out->msg, "cannot decode the batch: %s", err.msg);
+            ctx_return(e, x);
+            return;
+        }
+        ot_arena_reset(x->arena);
+        rc = ot_jaeger_translate(req, x->arena, &jo, &err);
+    }
+    if (rc < 0) {
         out->status = OT_RETRYABLE;
         snprintf(out->msg, sizeof out->msg, "%s", err.msg);
         ctx_return(e, x);

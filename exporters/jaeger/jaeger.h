@@ -39,6 +39,15 @@ typedef struct ot_jaeger_out {
 int ot_jaeger_translate(const ot_trace_req *req, ot_arena *arena, ot_jaeger_out *out,
                         ot_err *err);
 
+/* The same translation from the request's protobuf bytes (wire.c), for
+ * batches still in wire form: no protobuf-c unpack. Ids and binary values
+ * point into wire, which must outlive the structs. 1 (out empty) when the
+ * bytes hold what only the decoded path handles exactly (a singular
+ * message sent twice, bytes that do not parse): the caller then decodes
+ * and uses ot_jaeger_translate. -1 with err set when memory runs out. */
+int ot_jaeger_translate_wire(const uint8_t *wire, size_t len, ot_arena *arena, ot_jaeger_out *out,
+                             ot_err *err);
+
 /* Appends the protobuf bytes of a PostSpansRequest holding b (the body of
  * one gRPC call, without the 5-byte gRPC frame header). */
 int ot_jaeger_proto_pack(const ot_jaeger_batch *b, ot_buf *out, ot_err *err);

@@ -7,7 +7,7 @@
  *
  * Everything is allocated in the caller's arena; strings and bytes that
  * exist in the OTLP request are pointed at, not copied. */
-#include "jaeger.h"
+#include "translate_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,20 +19,13 @@
 typedef Jaeger__ApiV2__Process jg_process;
 typedef Jaeger__ApiV2__SpanRef jg_ref;
 typedef Jaeger__ApiV2__Log jg_log;
-typedef Jaeger__ApiV2__Timestamp jg_ts;
 typedef Jaeger__ApiV2__Duration jg_dur;
 
 #define AV(x) OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_##x
 #define KIND(x) OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_##x
 #define CODE(x) OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_##x
 
-typedef struct jg_ctx {
-    ot_arena *a;
-    ot_buf json; /* scratch for arrays and maps; freed at the end */
-    int oom;
-} jg_ctx;
-
-static void *jg_alloc(jg_ctx *c, size_t n)
+void *ot_jg_alloc(jg_ctx *c, size_t n)
 {
     void *p = ot_arena_alloc(c->a, n ? n : 1);
     if (!p)
@@ -65,8 +58,6 @@ static void json_double(ot_buf *b, double v)
     ot_buf_append(b, tmp, (size_t)n);
 }
 
-static void json_value(ot_buf *b, const ot_anyvalue *v, int depth);
-
 static void json_kvlist(ot_buf *b, const ot_kvlist *l, int depth)
 {
     ot_buf_putc(b, '{');
@@ -77,12 +68,12 @@ static void json_kvlist(ot_buf *b, const ot_kvlist *l, int depth)
         const char *k = kv->key ? kv->key : "";
         ot_buf_json_str(b, k, strlen(k));
         ot_buf_putc(b, ':');
-        json_value(b, kv->value, depth + 1);
+        ot_jg_json_value(b, kv->value, depth + 1);
     }
     ot_buf_putc(b, '}');
 }
 
-static void json_value(ot_buf *b, const ot_anyvalue *v, int depth)
+void ot_jg_json_value(ot_buf *b, const ot_anyvalue *v, int depth)
 {
     /* protobuf-c unpacks nesting without limit; a hostile request must not
      * turn into deep recursion here. */
@@ -113,7 +104,7 @@ static void json_value(ot_buf *b, const ot_anyvalue *v, int depth)
         for (size_t i = 0; v->array_value && i < v->array_value->n_values; i++) {
             if (i)
                 ot_buf_putc(b, ',');
-            json_value(b, v->array_value->values[i], depth + 1);
+            ot_jg_json_value(b, v->array_value->values[i], depth + 1);
         }
         ot_buf_putc(b, ']');
         break;
@@ -124,15 +115,7 @@ static void json_value(ot_buf *b, const ot_anyvalue *v, int depth)
 
 /* ---- tags ------------------------------------------------------------- */
 
-/* A list of tags being filled; its size is known before it is filled, so
- * the structs are one allocation and the pointer array another. */
-typedef struct jg_tags {
-    ot_jaeger_kv **v;
-    ot_jaeger_kv *slab;
-    size_t n, cap;
-} jg_tags;
-
-static int tags_init(jg_ctx *c, jg_tags *t, size_t cap)
+int ot_jg_tags_init(jg_ctx *c, jg_tags *t, size_t cap)
 {
     t->n = 0;
     t->cap = cap;
@@ -140,12 +123,12 @@ static int tags_init(jg_ctx *c, jg_tags *t, size_t cap)
     t->slab = NULL;
     if (!cap)
         return 0;
-    t->v = jg_alloc(c, cap * sizeof *t->v);
-    t->slab = jg_alloc(c, cap * sizeof *t->slab);
+    t->v = ot_jg_alloc(c, cap * sizeof *t->v);
+    t->slab = ot_jg_alloc(c, cap * sizeof *t->slab);
     return t->v && t->slab ? 0 : -1;
 }
 
-static ot_jaeger_kv *tag_add(jg_tags *t, const char *key)
+ot_jaeger_kv *ot_jg_tag_add(jg_tags *t, const char *key)
 {
     ot_jaeger_kv *kv = &t->slab[t->n];
     *kv = (ot_jaeger_kv)JAEGER__API_V2__KEY_VALUE__INIT;
@@ -154,23 +137,23 @@ static ot_jaeger_kv *tag_add(jg_tags *t, const char *key)
     return kv;
 }
 
-static void tag_str(jg_tags *t, const char *key, const char *s)
+void ot_jg_tag_str(jg_tags *t, const char *key, const char *s)
 {
-    ot_jaeger_kv *kv = tag_add(t, key);
+    ot_jaeger_kv *kv = ot_jg_tag_add(t, key);
     kv->v_type = JAEGER__API_V2__VALUE_TYPE__STRING;
     kv->v_str = (char *)(s ? s : "");
 }
 
-static void tag_bool(jg_tags *t, const char *key, int v)
+void ot_jg_tag_bool(jg_tags *t, const char *key, int v)
 {
-    ot_jaeger_kv *kv = tag_add(t, key);
+    ot_jaeger_kv *kv = ot_jg_tag_add(t, key);
     kv->v_type = JAEGER__API_V2__VALUE_TYPE__BOOL;
     kv->v_bool = v != 0;
 }
 
-static void tag_int(jg_tags *t, const char *key, int64_t v)
+void ot_jg_tag_int(jg_tags *t, const char *key, int64_t v)
 {
-    ot_jaeger_kv *kv = tag_add(t, key);
+    ot_jaeger_kv *kv = ot_jg_tag_add(t, key);
     kv->v_type = JAEGER__API_V2__VALUE_TYPE__INT64;
     kv->v_int64 = v;
 }
@@ -179,7 +162,7 @@ static void tag_int(jg_tags *t, const char *key, int64_t v)
 static void tag_attr(jg_ctx *c, jg_tags *t, const ot_keyvalue *attr)
 {
     const ot_anyvalue *v = attr->value;
-    ot_jaeger_kv *kv = tag_add(t, attr->key);
+    ot_jaeger_kv *kv = ot_jg_tag_add(t, attr->key);
     kv->v_type = JAEGER__API_V2__VALUE_TYPE__STRING;
     if (!v)
         return; /* an unset value: the empty string */
@@ -204,7 +187,7 @@ static void tag_attr(jg_ctx *c, jg_tags *t, const ot_keyvalue *attr)
     case AV(ARRAY_VALUE):
     case AV(KVLIST_VALUE): {
         ot_buf_reset(&c->json);
-        json_value(&c->json, v, 0);
+        ot_jg_json_value(&c->json, v, 0);
         if (c->json.oom) {
             c->oom = 1;
             return;
@@ -225,11 +208,11 @@ static void tag_attr(jg_ctx *c, jg_tags *t, const ot_keyvalue *attr)
 /* Jaeger ids are fixed-size: 16-byte trace ids, 8-byte span ids. A short
  * OTLP id is right-aligned (its bytes become the low end), a long one keeps
  * its last bytes; a well-formed id is pointed at as it is. */
-static ProtobufCBinaryData jg_id(jg_ctx *c, const ProtobufCBinaryData *id, size_t size)
+ProtobufCBinaryData ot_jg_id(jg_ctx *c, const ProtobufCBinaryData *id, size_t size)
 {
     if (id->len == size)
         return *id;
-    ProtobufCBinaryData r = {size, jg_alloc(c, size)};
+    ProtobufCBinaryData r = {size, ot_jg_alloc(c, size)};
     if (!r.data)
         return (ProtobufCBinaryData){0, NULL};
     memset(r.data, 0, size);
@@ -239,7 +222,7 @@ static ProtobufCBinaryData jg_id(jg_ctx *c, const ProtobufCBinaryData *id, size_
     return r;
 }
 
-static int id_is_zero(const ProtobufCBinaryData *id)
+int ot_jg_id_is_zero(const ProtobufCBinaryData *id)
 {
     for (size_t i = 0; i < id->len; i++)
         if (id->data[i])
@@ -247,14 +230,14 @@ static int id_is_zero(const ProtobufCBinaryData *id)
     return 1;
 }
 
-static int same_bytes(const ProtobufCBinaryData *x, const ProtobufCBinaryData *y)
+int ot_jg_same_bytes(const ProtobufCBinaryData *x, const ProtobufCBinaryData *y)
 {
     return x->len == y->len && (x->len == 0 || memcmp(x->data, y->data, x->len) == 0);
 }
 
-static jg_ts *jg_time(jg_ctx *c, uint64_t ns)
+jg_ts *ot_jg_time(jg_ctx *c, uint64_t ns)
 {
-    jg_ts *t = jg_alloc(c, sizeof *t);
+    jg_ts *t = ot_jg_alloc(c, sizeof *t);
     if (!t)
         return NULL;
     *t = (jg_ts)JAEGER__API_V2__TIMESTAMP__INIT;
@@ -265,7 +248,7 @@ static jg_ts *jg_time(jg_ctx *c, uint64_t ns)
 
 /* ---- one span --------------------------------------------------------- */
 
-static const char *kind_name(int kind)
+const char *ot_jg_kind_name(int kind)
 {
     switch (kind) {
     case KIND(SERVER): return "server";
@@ -289,12 +272,12 @@ static const char *link_ref_type(const ot_span_link *l)
 
 static void span_refs(jg_ctx *c, const ot_span *s, ot_jaeger_span *js)
 {
-    int has_parent = s->parent_span_id.len > 0 && !id_is_zero(&s->parent_span_id);
+    int has_parent = s->parent_span_id.len > 0 && !ot_jg_id_is_zero(&s->parent_span_id);
     size_t cap = (size_t)has_parent + s->n_links;
     if (!cap)
         return;
-    jg_ref **v = jg_alloc(c, cap * sizeof *v);
-    jg_ref *slab = jg_alloc(c, cap * sizeof *slab);
+    jg_ref **v = ot_jg_alloc(c, cap * sizeof *v);
+    jg_ref *slab = ot_jg_alloc(c, cap * sizeof *slab);
     if (!v || !slab)
         return;
     size_t n = 0;
@@ -302,7 +285,7 @@ static void span_refs(jg_ctx *c, const ot_span *s, ot_jaeger_span *js)
         jg_ref *r = &slab[n];
         *r = (jg_ref)JAEGER__API_V2__SPAN_REF__INIT;
         r->trace_id = js->trace_id;
-        r->span_id = jg_id(c, &s->parent_span_id, 8);
+        r->span_id = ot_jg_id(c, &s->parent_span_id, 8);
         r->ref_type = JAEGER__API_V2__SPAN_REF_TYPE__CHILD_OF;
         v[n++] = r;
     }
@@ -310,17 +293,17 @@ static void span_refs(jg_ctx *c, const ot_span *s, ot_jaeger_span *js)
         const ot_span_link *l = s->links[i];
         jg_ref *r = &slab[n];
         *r = (jg_ref)JAEGER__API_V2__SPAN_REF__INIT;
-        r->trace_id = jg_id(c, &l->trace_id, 16);
-        r->span_id = jg_id(c, &l->span_id, 8);
+        r->trace_id = ot_jg_id(c, &l->trace_id, 16);
+        r->span_id = ot_jg_id(c, &l->span_id, 8);
         const char *rt = link_ref_type(l);
-        int same_trace = same_bytes(&r->trace_id, &js->trace_id);
+        int same_trace = ot_jg_same_bytes(&r->trace_id, &js->trace_id);
         r->ref_type = rt && strcmp(rt, "child_of") == 0 && same_trace
                           ? JAEGER__API_V2__SPAN_REF_TYPE__CHILD_OF
                           : JAEGER__API_V2__SPAN_REF_TYPE__FOLLOWS_FROM;
         /* A child_of link to the parent says what the parent reference
          * already says; Jaeger would show it twice. */
         if (has_parent && r->ref_type == JAEGER__API_V2__SPAN_REF_TYPE__CHILD_OF && same_trace &&
-            same_bytes(&r->span_id, &slab[0].span_id))
+            ot_jg_same_bytes(&r->span_id, &slab[0].span_id))
             continue;
         v[n++] = r;
     }
@@ -330,7 +313,7 @@ static void span_refs(jg_ctx *c, const ot_span *s, ot_jaeger_span *js)
 
 static void span_tags(jg_ctx *c, const ot_span *s, const ot_scope *scope, ot_jaeger_span *js)
 {
-    const char *kind = kind_name(s->kind);
+    const char *kind = ot_jg_kind_name(s->kind);
     const ot_span_status *st = s->status;
     int code = st ? (int)st->code : CODE(UNSET);
     const char *code_name = code == CODE(OK) ? "OK" : code == CODE(ERROR) ? "ERROR" : NULL;
@@ -344,30 +327,30 @@ static void span_tags(jg_ctx *c, const ot_span *s, const ot_scope *scope, ot_jae
                  (tstate != NULL) + (s->dropped_attributes_count != 0) +
                  (s->dropped_events_count != 0) + (s->dropped_links_count != 0);
     jg_tags t;
-    if (tags_init(c, &t, cap) < 0)
+    if (ot_jg_tags_init(c, &t, cap) < 0)
         return;
     for (size_t i = 0; i < s->n_attributes; i++)
         tag_attr(c, &t, s->attributes[i]);
     if (sname)
-        tag_str(&t, "otel.scope.name", sname);
+        ot_jg_tag_str(&t, "otel.scope.name", sname);
     if (sver)
-        tag_str(&t, "otel.scope.version", sver);
+        ot_jg_tag_str(&t, "otel.scope.version", sver);
     if (kind)
-        tag_str(&t, "span.kind", kind);
+        ot_jg_tag_str(&t, "span.kind", kind);
     if (code_name)
-        tag_str(&t, "otel.status_code", code_name);
+        ot_jg_tag_str(&t, "otel.status_code", code_name);
     if (code == CODE(ERROR))
-        tag_bool(&t, "error", 1);
+        ot_jg_tag_bool(&t, "error", 1);
     if (desc)
-        tag_str(&t, "otel.status_description", desc);
+        ot_jg_tag_str(&t, "otel.status_description", desc);
     if (tstate)
-        tag_str(&t, "w3c.tracestate", tstate);
+        ot_jg_tag_str(&t, "w3c.tracestate", tstate);
     if (s->dropped_attributes_count)
-        tag_int(&t, "otel.dropped_attributes_count", s->dropped_attributes_count);
+        ot_jg_tag_int(&t, "otel.dropped_attributes_count", s->dropped_attributes_count);
     if (s->dropped_events_count)
-        tag_int(&t, "otel.dropped_events_count", s->dropped_events_count);
+        ot_jg_tag_int(&t, "otel.dropped_events_count", s->dropped_events_count);
     if (s->dropped_links_count)
-        tag_int(&t, "otel.dropped_links_count", s->dropped_links_count);
+        ot_jg_tag_int(&t, "otel.dropped_links_count", s->dropped_links_count);
     js->tags = t.v;
     js->n_tags = t.n;
 }
@@ -378,24 +361,24 @@ static void span_logs(jg_ctx *c, const ot_span *s, ot_jaeger_span *js)
 {
     if (!s->n_events)
         return;
-    jg_log **v = jg_alloc(c, s->n_events * sizeof *v);
-    jg_log *slab = jg_alloc(c, s->n_events * sizeof *slab);
+    jg_log **v = ot_jg_alloc(c, s->n_events * sizeof *v);
+    jg_log *slab = ot_jg_alloc(c, s->n_events * sizeof *slab);
     if (!v || !slab)
         return;
     for (size_t i = 0; i < s->n_events; i++) {
         const ot_span_event *e = s->events[i];
         jg_log *l = &slab[i];
         *l = (jg_log)JAEGER__API_V2__LOG__INIT;
-        l->timestamp = jg_time(c, e->time_unix_nano);
+        l->timestamp = ot_jg_time(c, e->time_unix_nano);
         int named = e->name && e->name[0];
         for (size_t k = 0; named && k < e->n_attributes; k++)
             if (e->attributes[k]->key && strcmp(e->attributes[k]->key, "event") == 0)
                 named = 0;
         jg_tags t;
-        if (tags_init(c, &t, (size_t)named + e->n_attributes) < 0)
+        if (ot_jg_tags_init(c, &t, (size_t)named + e->n_attributes) < 0)
             return;
         if (named)
-            tag_str(&t, "event", e->name);
+            ot_jg_tag_str(&t, "event", e->name);
         for (size_t k = 0; k < e->n_attributes; k++)
             tag_attr(c, &t, e->attributes[k]);
         l->fields = t.v;
@@ -409,14 +392,14 @@ static void span_logs(jg_ctx *c, const ot_span *s, ot_jaeger_span *js)
 static void span_one(jg_ctx *c, const ot_span *s, const ot_scope *scope, ot_jaeger_span *js)
 {
     *js = (ot_jaeger_span)JAEGER__API_V2__SPAN__INIT;
-    js->trace_id = jg_id(c, &s->trace_id, 16);
-    js->span_id = jg_id(c, &s->span_id, 8);
+    js->trace_id = ot_jg_id(c, &s->trace_id, 16);
+    js->span_id = ot_jg_id(c, &s->span_id, 8);
     js->operation_name = s->name ? s->name : "";
     /* The low byte of OTLP's flags is W3C trace-flags, whose bit 0
      * (sampled) is Jaeger's bit 0 too. */
     js->flags = s->flags & 0xffu;
-    js->start_time = jg_time(c, s->start_time_unix_nano);
-    jg_dur *d = jg_alloc(c, sizeof *d);
+    js->start_time = ot_jg_time(c, s->start_time_unix_nano);
+    jg_dur *d = ot_jg_alloc(c, sizeof *d);
     if (d) {
         *d = (jg_dur)JAEGER__API_V2__DURATION__INIT;
         /* An end before the start is a clock step on the client; Jaeger
@@ -437,7 +420,7 @@ static void span_one(jg_ctx *c, const ot_span *s, const ot_scope *scope, ot_jaeg
 
 static jg_process *process_of(jg_ctx *c, const ot_resource *res)
 {
-    jg_process *p = jg_alloc(c, sizeof *p);
+    jg_process *p = ot_jg_alloc(c, sizeof *p);
     if (!p)
         return NULL;
     *p = (jg_process)JAEGER__API_V2__PROCESS__INIT;
@@ -454,7 +437,7 @@ static jg_process *process_of(jg_ctx *c, const ot_resource *res)
         }
     }
     jg_tags t;
-    if (tags_init(c, &t, n - (svc != NULL)) < 0)
+    if (ot_jg_tags_init(c, &t, n - (svc != NULL)) < 0)
         return p;
     for (size_t i = 0; i < n; i++)
         if (res->attributes[i] != svc)
@@ -466,9 +449,9 @@ static jg_process *process_of(jg_ctx *c, const ot_resource *res)
 
 static ot_jaeger_batch *batch_of(jg_ctx *c, const ot_resource_spans *rs, size_t n_spans)
 {
-    ot_jaeger_batch *b = jg_alloc(c, sizeof *b);
-    ot_jaeger_span **v = jg_alloc(c, n_spans * sizeof *v);
-    ot_jaeger_span *slab = jg_alloc(c, n_spans * sizeof *slab);
+    ot_jaeger_batch *b = ot_jg_alloc(c, sizeof *b);
+    ot_jaeger_span **v = ot_jg_alloc(c, n_spans * sizeof *v);
+    ot_jaeger_span *slab = ot_jg_alloc(c, n_spans * sizeof *slab);
     if (!b || !v || !slab)
         return NULL;
     *b = (ot_jaeger_batch)JAEGER__API_V2__BATCH__INIT;
@@ -493,7 +476,7 @@ int ot_jaeger_translate(const ot_trace_req *req, ot_arena *arena, ot_jaeger_out 
     jg_ctx c = {.a = arena, .json = OT_BUF_INIT, .oom = 0};
     memset(out, 0, sizeof *out);
     size_t n_rs = req ? req->n_resource_spans : 0;
-    out->batches = jg_alloc(&c, n_rs * sizeof *out->batches);
+    out->batches = ot_jg_alloc(&c, n_rs * sizeof *out->batches);
     for (size_t i = 0; i < n_rs && !c.oom; i++) {
         const ot_resource_spans *rs = req->resource_spans[i];
         size_t n_spans = 0;
