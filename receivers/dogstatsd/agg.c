@@ -307,10 +307,8 @@ void ot_dsdr_agg_free(dsdr_agg *a)
         ot_buf_free(&sh->ts_lines);
         free(sh->res);
         free(sh->attrs);
-        for (size_t k = 0; sh->kc && k < DSDR_KCACHE; k++) {
-            free(sh->kc[k].raw);
-            ot_mstore_key_free(&sh->kc[k].key);
-        }
+        for (size_t k = 0; sh->kc && k < DSDR_KCACHE; k++)
+            free(sh->kc[k].blob);
         free(sh->kc);
         pthread_mutex_destroy(&sh->ts_lock);
     }
@@ -378,6 +376,25 @@ static int add_keyed(dsdr_agg *a, dsdr_shard *sh, bool counter, ot_mstore_key *k
     return rc;
 }
 
+/* A cache hit: the entry's key bytes into the shard's key (a memcpy of a
+ * few hundred bytes, cheaper than the key a cache miss builds). */
+static int add_cached(dsdr_agg *a, dsdr_shard *sh, bool counter, dsdr_kent *e,
+                      const ot_dsd_item *it)
+{
+    ot_mstore_key *k = &sh->key;
+    ot_buf_reset(&k->buf);
+    ot_buf_append(&k->buf, e->blob + e->rn, e->kn);
+    if (k->buf.oom)
+        return -1;
+    k->base_len = e->base_len;
+    k->base_hash = e->base_hash;
+    k->hash = e->hash;
+    k->base_id = e->base_id;
+    int rc = add_keyed(a, sh, counter, k, it);
+    e->base_id = k->base_id;
+    return rc;
+}
+
 int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
 {
     dsdr_shard *sh = &a->sh[r];
@@ -406,15 +423,18 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
         if (it->container_id.n)
             memcpy(w, it->container_id.p, it->container_id.n);
         rh = ot_mstore_hash(raw, rn, 0x6b63);
-        dsdr_kent *set = &sh->kc[(rh & (DSDR_KCACHE / 2 - 1)) * 2];
+        dsdr_kent *set = &sh->kc[(rh & (DSDR_KCACHE / DSDR_KCACHE_WAYS - 1)) * DSDR_KCACHE_WAYS];
         sh->kc_uses++;
-        for (int way = 0; way < 2; way++)
-            if (set[way].raw && set[way].h == rh && set[way].n == rn &&
-                memcmp(set[way].raw, raw, rn) == 0) {
-                set[way].used = sh->kc_uses;
-                return add_keyed(a, sh, counter, &set[way].key, it);
+        ce = &set[0];
+        for (int way = 0; way < DSDR_KCACHE_WAYS; way++) {
+            dsdr_kent *e = &set[way];
+            if (e->h == rh && e->rn == rn && e->blob && memcmp(e->blob, raw, rn) == 0) {
+                e->used = sh->kc_uses;
+                return add_cached(a, sh, counter, e, it);
             }
-        ce = set[0].used <= set[1].used ? &set[0] : &set[1];
+            if (e->used < ce->used)
+                ce = e;
+        }
     }
     size_t nres, nat;
     ot_dsdr_split_tags(it, sh->res, &nres, sh->attrs, &nat);
@@ -459,26 +479,27 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
         return -1;
     if (ce) {
         /* remember the key built (replacing whatever shared the slot) */
-        char *nr = rn <= ce->cap ? ce->raw : realloc(ce->raw, rn);
-        if (nr) {
-            memcpy(nr, raw, rn);
-            if (nr != ce->raw)
-                ce->cap = (uint32_t)rn;
-            ce->raw = nr;
-            ce->n = (uint32_t)rn;
+        size_t kn = sh->key.buf.len, need = rn + kn;
+        char *nb = need <= ce->cap ? ce->blob : malloc(need);
+        if (nb) {
+            if (nb != ce->blob) {
+                free(ce->blob);
+                ce->cap = (uint32_t)need;
+            }
+            memcpy(nb, raw, rn);
+            memcpy(nb + rn, sh->key.buf.data, kn);
+            ce->blob = nb;
+            ce->rn = (uint32_t)rn;
+            ce->kn = (uint32_t)kn;
             ce->h = rh;
             ce->used = sh->kc_uses;
-            ot_buf_reset(&ce->key.buf);
-            ot_buf_append(&ce->key.buf, sh->key.buf.data, sh->key.buf.len);
-            ce->key.base_len = sh->key.base_len;
-            ce->key.base_hash = sh->key.base_hash;
-            ce->key.hash = sh->key.hash;
-            ce->key.base_id = sh->key.base_id;
-            if (ce->key.buf.oom) {
-                free(ce->raw);
-                ce->raw = NULL;
-                ce->cap = 0;
-            }
+            ce->base_len = (uint32_t)sh->key.base_len;
+            ce->base_hash = sh->key.base_hash;
+            ce->hash = sh->key.hash;
+            ce->base_id = sh->key.base_id;
+            int rc = add_keyed(a, sh, counter, &sh->key, it);
+            ce->base_id = sh->key.base_id; /* what the store matched */
+            return rc;
         }
     }
     return add_keyed(a, sh, counter, &sh->key, it);

@@ -179,16 +179,23 @@ void ot_dsdr_split_tags(const ot_dsd_item *it, dsdr_pair *res, size_t *nres, dsd
 
 /* A reader's cache of built stream keys, by the line's identity text
  * (name, type, tags as written, container id): a series seen again skips
- * splitting, sorting, copying and encoding its tags. Two-way set
- * associative, the least recently used way replaced. */
-#define DSDR_KCACHE 16384
+ * splitting, sorting, copying and encoding its tags. Four-way set
+ * associative, the least recently used way replaced: with two ways, series
+ * that cycle (every sender reports each series once per interval) thrashed
+ * the sets that three or more hashed to, a third of 10k series missing on
+ * every line. An entry is one allocation, the identity text then the
+ * canonical key bytes, copied into the shard's key on a hit, so an entry
+ * costs ~60 bytes plus its text rather than two buffers of its own. */
+#define DSDR_KCACHE 32768
+#define DSDR_KCACHE_WAYS 4
 #define DSDR_KCACHE_RAW 512
 typedef struct dsdr_kent {
-    uint64_t h;
-    uint32_t n, cap;
-    uint64_t used; /* the shard's use count when last hit or filled */
-    char *raw;
-    ot_mstore_key key;
+    uint64_t h;         /* of the identity text; 0 with blob NULL: empty */
+    uint64_t used;      /* the shard's use count when last hit or filled */
+    char *blob;         /* raw text [0, rn), then the key bytes [rn, rn + kn) */
+    uint32_t rn, kn, cap;
+    uint32_t base_len;
+    uint64_t base_hash, hash, base_id;
 } dsdr_kent;
 
 typedef struct dsdr_shard {
