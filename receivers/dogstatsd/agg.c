@@ -376,22 +376,21 @@ static int add_keyed(dsdr_agg *a, dsdr_shard *sh, bool counter, ot_mstore_key *k
     return rc;
 }
 
-/* A cache hit: the entry's key bytes into the shard's key (a memcpy of a
- * few hundred bytes, cheaper than the key a cache miss builds). */
+/* A cache hit: a key whose bytes are the entry's own, not a copy. The
+ * store only reads a key's bytes (and notes the base it matched), so the
+ * buffer is lent for the call; nothing frees or grows it. */
 static int add_cached(dsdr_agg *a, dsdr_shard *sh, bool counter, dsdr_kent *e,
                       const ot_dsd_item *it)
 {
-    ot_mstore_key *k = &sh->key;
-    ot_buf_reset(&k->buf);
-    ot_buf_append(&k->buf, e->blob + e->rn, e->kn);
-    if (k->buf.oom)
-        return -1;
-    k->base_len = e->base_len;
-    k->base_hash = e->base_hash;
-    k->hash = e->hash;
-    k->base_id = e->base_id;
-    int rc = add_keyed(a, sh, counter, k, it);
-    e->base_id = k->base_id;
+    ot_mstore_key k = {
+        .buf = {e->blob + e->rn, e->kn, e->kn, 0},
+        .base_len = e->base_len,
+        .base_hash = e->base_hash,
+        .hash = e->hash,
+        .base_id = e->base_id,
+    };
+    int rc = add_keyed(a, sh, counter, &k, it);
+    e->base_id = k.base_id;
     return rc;
 }
 
