@@ -268,6 +268,7 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
         sh->res = malloc((OT_DSD_MAX_TAGS + 1) * sizeof *sh->res);
         sh->attrs = malloc((OT_DSD_MAX_TAGS + 1) * sizeof *sh->attrs);
         sh->kc = calloc(DSDR_KCACHE, sizeof *sh->kc);
+        sh->ks = calloc(DSDR_KCACHE / DSDR_KCACHE_WAYS, sizeof *sh->ks);
         for (int k = 0; k < 2; k++) {
             ot_mstore_opts so = {
                 .state_size = sizeof(dsdr_state),
@@ -283,7 +284,7 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
             if (!sh->st[k])
                 break;
         }
-        if (!sh->st[0] || !sh->st[1] || !sh->res || !sh->attrs || !sh->kc) {
+        if (!sh->st[0] || !sh->st[1] || !sh->res || !sh->attrs || !sh->kc || !sh->ks) {
             ot_dsdr_agg_free(a);
             if (err && !err->msg[0])
                 ot_err_set(err, "out of memory");
@@ -310,6 +311,7 @@ void ot_dsdr_agg_free(dsdr_agg *a)
         for (size_t k = 0; sh->kc && k < DSDR_KCACHE; k++)
             free(sh->kc[k].blob);
         free(sh->kc);
+        free(sh->ks);
         pthread_mutex_destroy(&sh->ts_lock);
     }
     free(a->sh);
@@ -408,6 +410,7 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
     char raw[DSDR_KCACHE_RAW];
     size_t rn = m->name.n + 2 + it->tags.raw.n + 1 + it->container_id.n;
     dsdr_kent *ce = NULL;
+    uint32_t *ce_tag = NULL, *ce_used = NULL;
     uint64_t rh = 0;
     if (rn <= sizeof raw) {
         char *w = raw;
@@ -422,18 +425,25 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
         if (it->container_id.n)
             memcpy(w, it->container_id.p, it->container_id.n);
         rh = ot_mstore_hash(raw, rn, 0x6b63);
-        dsdr_kent *set = &sh->kc[(rh & (DSDR_KCACHE / DSDR_KCACHE_WAYS - 1)) * DSDR_KCACHE_WAYS];
-        sh->kc_uses++;
-        ce = &set[0];
+        size_t si = rh & (DSDR_KCACHE / DSDR_KCACHE_WAYS - 1);
+        dsdr_kset *ks = &sh->ks[si];
+        dsdr_kent *set = &sh->kc[si * DSDR_KCACHE_WAYS];
+        uint32_t tag = (uint32_t)(rh >> 32), now = ++sh->kc_uses;
+        int lru = 0;
         for (int way = 0; way < DSDR_KCACHE_WAYS; way++) {
-            dsdr_kent *e = &set[way];
-            if (e->h == rh && e->rn == rn && e->blob && memcmp(e->blob, raw, rn) == 0) {
-                e->used = sh->kc_uses;
-                return add_cached(a, sh, counter, e, it);
+            if (ks->tag[way] == tag) {
+                dsdr_kent *e = &set[way];
+                if (e->h == rh && e->rn == rn && e->blob && memcmp(e->blob, raw, rn) == 0) {
+                    ks->used[way] = now;
+                    return add_cached(a, sh, counter, e, it);
+                }
             }
-            if (e->used < ce->used)
-                ce = e;
+            if ((uint32_t)(now - ks->used[way]) > (uint32_t)(now - ks->used[lru]))
+                lru = way;
         }
+        ce = &set[lru];
+        ce_tag = &ks->tag[lru];
+        ce_used = &ks->used[lru];
     }
     size_t nres, nat;
     ot_dsdr_split_tags(it, sh->res, &nres, sh->attrs, &nat);
@@ -491,7 +501,8 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
             ce->rn = (uint32_t)rn;
             ce->kn = (uint32_t)kn;
             ce->h = rh;
-            ce->used = sh->kc_uses;
+            *ce_tag = (uint32_t)(rh >> 32);
+            *ce_used = sh->kc_uses;
             ce->base_len = (uint32_t)sh->key.base_len;
             ce->base_hash = sh->key.base_hash;
             ce->hash = sh->key.hash;

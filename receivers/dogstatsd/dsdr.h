@@ -190,13 +190,20 @@ void ot_dsdr_split_tags(const ot_dsd_item *it, dsdr_pair *res, size_t *nres, dsd
 #define DSDR_KCACHE_WAYS 4
 #define DSDR_KCACHE_RAW 512
 typedef struct dsdr_kent {
-    uint64_t h;         /* of the identity text; 0 with blob NULL: empty */
-    uint64_t used;      /* the shard's use count when last hit or filled */
-    char *blob;         /* raw text [0, rn), then the key bytes [rn, rn + kn) */
+    uint64_t h;         /* of the identity text */
+    char *blob;         /* raw text [0, rn), then the key bytes [rn, rn + kn); NULL: empty */
     uint32_t rn, kn, cap;
     uint32_t base_len;
     uint64_t base_hash, hash, base_id;
 } dsdr_kent;
+/* A set's ways as the lookup first sees them: 32 bytes, two sets to a
+ * cache line, so a line touches one line before the one entry it hits
+ * (with the entries' own h, four lines). used: the shard's use count at
+ * the last hit or fill, compared as an age, so its wrapping is harmless. */
+typedef struct dsdr_kset {
+    uint32_t tag[DSDR_KCACHE_WAYS]; /* high half of h */
+    uint32_t used[DSDR_KCACHE_WAYS];
+} dsdr_kset;
 
 typedef struct dsdr_shard {
     ot_mstore *st[2]; /* [0] counters, [1] the other types: their idle limits differ */
@@ -208,7 +215,8 @@ typedef struct dsdr_shard {
     ot_buf scratch;         /* NUL-terminated copies of an item's strings */
     dsdr_pair *res, *attrs; /* OT_DSD_MAX_TAGS + 1 each */
     dsdr_kent *kc;          /* DSDR_KCACHE entries */
-    uint64_t kc_uses;
+    dsdr_kset *ks;          /* DSDR_KCACHE / DSDR_KCACHE_WAYS sets */
+    uint32_t kc_uses;
     pthread_mutex_t ts_lock; /* timestamped lines, handed to the flush */
     ot_buf ts_lines;         /* u32 length, then the line, repeated */
     uint64_t ts_dropped;

@@ -77,57 +77,6 @@ static inline const char *dsd_find(const char *p, const char *end, char c)
     return NULL;
 }
 
-/* High bit of each byte of x that is zero, and no other bit: unlike the
- * test in dsd_find, exact, so its bits can be counted. */
-static inline uint64_t dsd_zero_bytes(uint64_t x)
-{
-    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
-    return ~(((x & low7) + low7) | x | low7);
-}
-
-/* dsd_find(p, end, '|') that also counts the commas before the bar and
- * notes two in a row: the tags field's count comes out of the same pass
- * instead of one scan per tag. */
-static inline const char *dsd_find_bar(const char *p, const char *end, uint32_t *commas,
-                                       bool *adjacent)
-{
-    uint32_t nc = 0;
-    bool adj = false;
-#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t prev = 0; /* the last byte of the previous word was a comma */
-    while (end - p >= 8) {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        uint64_t zb = dsd_zero_bytes(x ^ (DSD_LO * '|'));
-        uint64_t zc = dsd_zero_bytes(x ^ (DSD_LO * ','));
-        if (zb) {
-            zc &= (zb & -zb) - 1; /* the commas below the bar */
-            p += __builtin_ctzll(zb) >> 3;
-            adj |= ((zc << 8) & zc) || (prev && (zc & 0x80));
-            *commas = nc + (uint32_t)__builtin_popcountll(zc);
-            *adjacent = adj;
-            return p;
-        }
-        adj |= ((zc << 8) & zc) || (prev && (zc & 0x80));
-        nc += (uint32_t)__builtin_popcountll(zc);
-        prev = zc >> 63;
-        p += 8;
-    }
-    bool last = prev;
-#else
-    bool last = false;
-#endif
-    for (; p < end && *p != '|'; p++) {
-        bool c = *p == ',';
-        adj |= c && last;
-        nc += c;
-        last = c;
-    }
-    *commas = nc;
-    *adjacent = adj;
-    return p < end ? p : NULL;
-}
-
 /* ---- bytes: UTF-8 and NUL, one pass over the line ----------------------- */
 
 static ot_dsd_reason dsd_check_bytes(const uint8_t *p, size_t n)
@@ -302,20 +251,10 @@ bool ot_dsd_tag_next(ot_dsd_tag_iter *ti, ot_dsd_tag *out)
 }
 
 /* Counts the tags the iterator will yield and holds each to its cap. */
-static ot_dsd_reason dsd_tags(const char *s, size_t n, uint32_t commas, bool adjacent,
-                              ot_dsd_tags *t)
+static ot_dsd_reason dsd_tags(const char *s, size_t n, ot_dsd_tags *t)
 {
     const char *end = s + n;
     uint32_t count = 0;
-    /* No tag can be too long in a field that short, and without empty
-     * entries (",," or a comma at either end) the count is commas + 1. */
-    if (n && n <= OT_DSD_MAX_TAG && !adjacent && s[0] != ',' && s[n - 1] != ',') {
-        if (commas + 1 > OT_DSD_MAX_TAGS)
-            return OT_DSD_TOO_MANY_TAGS;
-        t->raw = dsd_str(s, n);
-        t->count = commas + 1;
-        return OT_DSD_OK;
-    }
     while (s < end) {
         const char *comma = dsd_find(s, end, ',');
         const char *e = comma ? comma : end;
@@ -350,14 +289,12 @@ static ot_dsd_card dsd_card(const char *s, size_t n)
 
 /* The fields every kind may carry: #tags, c:, e:, card:. Returns OT_DSD_OK
  * with *taken set when f was one of them, a reason when it was bad. */
-static ot_dsd_reason dsd_field_common(const char *f, size_t n, uint32_t commas, bool adjacent,
-                                      ot_dsd_item *o, bool *taken)
+static ot_dsd_reason dsd_field_common(const char *f, size_t n, ot_dsd_item *o, bool *taken)
 {
     *taken = true;
     switch (f[0]) {
     case '#':
-        /* a comma right after the '#' is a leading empty tag: dsd_tags sees it */
-        return dsd_tags(f + 1, n - 1, commas, adjacent, &o->tags);
+        return dsd_tags(f + 1, n - 1, &o->tags);
     case 'c':
         if (n >= 2 && f[1] == ':') {
             o->container_id = dsd_str(f + 2, n - 2);
@@ -391,9 +328,7 @@ static ot_dsd_reason dsd_fields(const char *p, const char *end, ot_dsd_item *o, 
 {
     while (p < end) {
         const char *f = p + 1; /* *p == '|' */
-        uint32_t commas;
-        bool adjacent;
-        const char *bar = dsd_find_bar(f, end, &commas, &adjacent);
+        const char *bar = dsd_find(f, end, '|');
         const char *fe = bar ? bar : end;
         size_t n = (size_t)(fe - f);
         p = fe;
@@ -405,7 +340,7 @@ static ot_dsd_reason dsd_fields(const char *p, const char *end, ot_dsd_item *o, 
         bool taken;
         ot_dsd_reason r = own(f, n, end, o, &next);
         if (r == OT_DSD_REASON_COUNT) { /* not the kind's own field */
-            r = dsd_field_common(f, n, commas, adjacent, o, &taken);
+            r = dsd_field_common(f, n, o, &taken);
             if (!taken)
                 o->skipped_fields++;
         }
