@@ -56,10 +56,13 @@ int ot_dsdr_set_insert(dsdr_slot *s, uint64_t h)
     return 0;
 }
 
-static void slot_reset(dsdr_slot *s, uint64_t epoch, bool is_set)
+static void slot_reset(dsdr_slot *s, uint64_t epoch, int type)
 {
     s->epoch = epoch;
     s->sum = s->count = s->gauge = 0;
+    if (dsdr_small_type(type))
+        return; /* a short slot: nothing past last_unix_ns */
+    bool is_set = type == OT_DSD_SET;
     s->min = INFINITY;
     s->max = -INFINITY;
     s->seen = 0;
@@ -94,7 +97,7 @@ static int add_sample(dsdr_slot *s, double v, double w, uint64_t *rng)
     s->seen++;
     if (s->n < DSDR_MAX_SAMPLES) {
         if (s->n == s->cap) {
-            uint32_t ncap = s->cap ? s->cap * 2 : 8;
+            uint32_t ncap = s->cap ? s->cap * 2 : 2; /* most series see a few a flush */
             if (ncap > DSDR_MAX_SAMPLES)
                 ncap = DSDR_MAX_SAMPLES;
             dsdr_sample *p = realloc(s->u.samples, (size_t)ncap * sizeof *p);
@@ -116,10 +119,10 @@ int ot_dsdr_state_add(const dsdr_agg_opts *o, dsdr_state *st, unsigned which, ui
                       const ot_dsd_item *it, int64_t unix_ns, uint64_t *rng)
 {
     const ot_dsd_metric *m = &it->u.metric;
-    dsdr_slot *s = &st->slot[which];
+    st->type = (uint8_t)m->type; /* first: it decides where the slots are */
+    dsdr_slot *s = dsdr_slot_at(st, which);
     if (s->epoch != epoch)
-        slot_reset(s, epoch, m->type == OT_DSD_SET);
-    st->type = (uint8_t)m->type;
+        slot_reset(s, epoch, m->type);
     s->last_unix_ns = unix_ns;
     switch (m->type) {
     case OT_DSD_COUNTER:
@@ -241,6 +244,8 @@ static void on_remove(void *ctx, ot_mstore_stream *s, ot_mstore_why why)
     (void)ctx;
     (void)why;
     dsdr_state *st = (dsdr_state *)s->state;
+    if (dsdr_small_type(st->type))
+        return; /* short slots hold no buffers */
     ot_dsdr_slot_free(&st->slot[0]);
     ot_dsdr_slot_free(&st->slot[1]);
 }
@@ -368,7 +373,8 @@ static int add_keyed(dsdr_agg *a, dsdr_shard *sh, bool counter, ot_mstore_key *k
 {
     ot_mstore *st = sh->st[counter ? 0 : 1];
     ot_mstore_ref ref;
-    ot_mstore_res res = ot_mstore_get(st, key, sh->mono_ns, 0, &ref);
+    size_t size = dsdr_small_type(it->u.metric.type) ? DSDR_SMALL_STATE : 0;
+    ot_mstore_res res = ot_mstore_get(st, key, sh->mono_ns, size, &ref);
     if (res == OT_MSTORE_REFUSED || res == OT_MSTORE_ERR)
         return -1;
     dsdr_state *state = ref.state;

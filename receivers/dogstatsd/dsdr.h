@@ -16,6 +16,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <pthread.h>
@@ -135,12 +136,14 @@ typedef struct dsdr_sample {
 } dsdr_sample;
 
 typedef struct dsdr_slot {
+    /* what every type uses; counters and gauges keep only this much */
     uint64_t epoch;     /* the interval this slot holds; 0: none yet */
     double sum;         /* counter: sum of value/rate; samples: sum of v*w */
     double count;       /* samples: sum of weights */
     double gauge;       /* gauge: the last value */
-    double min, max;
     int64_t last_unix_ns; /* the last update (gauges merge by it) */
+    /* the sampled types and sets only */
+    double min, max;
     uint64_t seen;      /* samples offered (reservoir) */
     union {
         dsdr_sample *samples; /* ms h d */
@@ -158,6 +161,29 @@ typedef struct dsdr_state {
     double gauge_cur;   /* relative gauges adjust this */
     dsdr_slot slot[2];
 } dsdr_state;
+
+/* A counter's or gauge's stream keeps its two slots cut short, at the
+ * stride DSDR_SMALL_SLOT (112 bytes of state instead of 192): the fields
+ * from min on are never touched for those types. dsdr_slot_at is the one
+ * way to a stream's slot; slot 0 is at the same place either way, so the
+ * flush's merged states (full size) use st->slot[0] directly. A stream's
+ * type never changes (it is part of its identity). */
+#define DSDR_SMALL_SLOT offsetof(dsdr_slot, min)
+#define DSDR_SMALL_STATE (offsetof(dsdr_state, slot) + 2 * DSDR_SMALL_SLOT)
+static inline bool dsdr_small_type(int type)
+{
+    return type == OT_DSD_COUNTER || type == OT_DSD_GAUGE;
+}
+static inline dsdr_slot *dsdr_slot_at(dsdr_state *st, unsigned which)
+{
+    if (dsdr_small_type(st->type))
+        return (dsdr_slot *)(void *)((char *)st->slot + which * DSDR_SMALL_SLOT);
+    return &st->slot[which];
+}
+static inline const dsdr_slot *dsdr_slot_at_c(const dsdr_state *st, unsigned which)
+{
+    return dsdr_slot_at((dsdr_state *)(uintptr_t)st, which);
+}
 
 /* Inserts h into a slot's set table (grows it); -1 on out-of-memory. */
 int ot_dsdr_set_insert(dsdr_slot *s, uint64_t h);

@@ -168,10 +168,12 @@ static int merge(fent *e, const dsdr_state *st, const dsdr_slot *s, bool has)
     }
     d->sum += s->sum;
     d->count += s->count;
-    if (s->min < d->min)
-        d->min = s->min;
-    if (s->max > d->max)
-        d->max = s->max;
+    if (!dsdr_small_type(st->type)) { /* s is a short slot otherwise */
+        if (s->min < d->min)
+            d->min = s->min;
+        if (s->max > d->max)
+            d->max = s->max;
+    }
     if (s->last_unix_ns >= d->last_unix_ns) {
         d->last_unix_ns = s->last_unix_ns;
         d->gauge = s->gauge;
@@ -196,7 +198,7 @@ static int collect(void *ctx, const ot_mstore_stream *s)
 {
     fctx *c = ctx;
     const dsdr_state *st = (const dsdr_state *)s->state;
-    const dsdr_slot *sl = &st->slot[c->epoch & 1];
+    const dsdr_slot *sl = dsdr_slot_at_c(st, (unsigned)(c->epoch & 1));
     bool has = sl->epoch == c->epoch;
     bool cum = st->type == OT_DSD_COUNTER && c->a->o.temporality == DSDR_CUMULATIVE &&
                st->cum_live;
