@@ -583,6 +583,17 @@ ot_batch *ot_dsdr_agg_flush(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_
     c->a = a;
     c->ids = (ot_buf)OT_BUF_INIT;
     c->epoch = ot_dsdr_agg_close_epoch(a);
+    /* one entry per live series at most (before the timestamped lines):
+     * sized once, not doubled into up to twice that at 100k series */
+    size_t want = 0;
+    for (unsigned i = 0; i < a->n; i++)
+        for (int k = 0; k < 2; k++) {
+            ot_mstore_stats ms;
+            ot_mstore_stats_get(a->sh[i].st[k], &ms);
+            want += ms.streams;
+        }
+    if (want && (c->v = malloc((want + 16) * sizeof *c->v)) != NULL)
+        c->cap = want + 16;
     for (unsigned i = 0; i < a->n && !c->oom; i++) {
         for (int k = 0; k < 2 && !c->oom; k++)
             ot_mstore_visit(a->sh[i].st[k], collect, c);
