@@ -56,10 +56,13 @@ int ot_dsdr_set_insert(dsdr_slot *s, uint64_t h)
     return 0;
 }
 
-static void slot_reset(dsdr_slot *s, uint64_t epoch, bool is_set)
+static void slot_reset(dsdr_slot *s, uint64_t epoch, int type)
 {
     s->epoch = epoch;
     s->sum = s->count = s->gauge = 0;
+    if (dsdr_small_type(type))
+        return; /* a short slot: nothing past last_unix_ns */
+    bool is_set = type == OT_DSD_SET;
     s->min = INFINITY;
     s->max = -INFINITY;
     s->seen = 0;
@@ -94,7 +97,7 @@ static int add_sample(dsdr_slot *s, double v, double w, uint64_t *rng)
     s->seen++;
     if (s->n < DSDR_MAX_SAMPLES) {
         if (s->n == s->cap) {
-            uint32_t ncap = s->cap ? s->cap * 2 : 8;
+            uint32_t ncap = s->cap ? s->cap * 2 : 2; /* most series see a few a flush */
             if (ncap > DSDR_MAX_SAMPLES)
                 ncap = DSDR_MAX_SAMPLES;
             dsdr_sample *p = realloc(s->u.samples, (size_t)ncap * sizeof *p);
@@ -116,10 +119,10 @@ int ot_dsdr_state_add(const dsdr_agg_opts *o, dsdr_state *st, unsigned which, ui
                       const ot_dsd_item *it, int64_t unix_ns, uint64_t *rng)
 {
     const ot_dsd_metric *m = &it->u.metric;
-    dsdr_slot *s = &st->slot[which];
+    st->type = (uint8_t)m->type; /* first: it decides where the slots are */
+    dsdr_slot *s = dsdr_slot_at(st, which);
     if (s->epoch != epoch)
-        slot_reset(s, epoch, m->type == OT_DSD_SET);
-    st->type = (uint8_t)m->type;
+        slot_reset(s, epoch, m->type);
     s->last_unix_ns = unix_ns;
     switch (m->type) {
     case OT_DSD_COUNTER:
@@ -241,6 +244,8 @@ static void on_remove(void *ctx, ot_mstore_stream *s, ot_mstore_why why)
     (void)ctx;
     (void)why;
     dsdr_state *st = (dsdr_state *)s->state;
+    if (dsdr_small_type(st->type))
+        return; /* short slots hold no buffers */
     ot_dsdr_slot_free(&st->slot[0]);
     ot_dsdr_slot_free(&st->slot[1]);
 }
@@ -268,6 +273,7 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
         sh->res = malloc((OT_DSD_MAX_TAGS + 1) * sizeof *sh->res);
         sh->attrs = malloc((OT_DSD_MAX_TAGS + 1) * sizeof *sh->attrs);
         sh->kc = calloc(DSDR_KCACHE, sizeof *sh->kc);
+        sh->ks = calloc(DSDR_KCACHE / DSDR_KCACHE_WAYS, sizeof *sh->ks);
         for (int k = 0; k < 2; k++) {
             ot_mstore_opts so = {
                 .state_size = sizeof(dsdr_state),
@@ -283,7 +289,7 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
             if (!sh->st[k])
                 break;
         }
-        if (!sh->st[0] || !sh->st[1] || !sh->res || !sh->attrs || !sh->kc) {
+        if (!sh->st[0] || !sh->st[1] || !sh->res || !sh->attrs || !sh->kc || !sh->ks) {
             ot_dsdr_agg_free(a);
             if (err && !err->msg[0])
                 ot_err_set(err, "out of memory");
@@ -307,11 +313,10 @@ void ot_dsdr_agg_free(dsdr_agg *a)
         ot_buf_free(&sh->ts_lines);
         free(sh->res);
         free(sh->attrs);
-        for (size_t k = 0; sh->kc && k < DSDR_KCACHE; k++) {
-            free(sh->kc[k].raw);
-            ot_mstore_key_free(&sh->kc[k].key);
-        }
+        for (size_t k = 0; sh->kc && k < DSDR_KCACHE; k++)
+            free(sh->kc[k].blob);
         free(sh->kc);
+        free(sh->ks);
         pthread_mutex_destroy(&sh->ts_lock);
     }
     free(a->sh);
@@ -368,13 +373,32 @@ static int add_keyed(dsdr_agg *a, dsdr_shard *sh, bool counter, ot_mstore_key *k
 {
     ot_mstore *st = sh->st[counter ? 0 : 1];
     ot_mstore_ref ref;
-    ot_mstore_res res = ot_mstore_get(st, key, sh->mono_ns, 0, &ref);
+    size_t size = dsdr_small_type(it->u.metric.type) ? DSDR_SMALL_STATE : 0;
+    ot_mstore_res res = ot_mstore_get(st, key, sh->mono_ns, size, &ref);
     if (res == OT_MSTORE_REFUSED || res == OT_MSTORE_ERR)
         return -1;
     dsdr_state *state = ref.state;
     int rc = ot_dsdr_state_add(&a->o, state, (unsigned)(sh->epoch & 1), sh->epoch, it,
                                sh->unix_ns, &sh->rng);
     ot_mstore_put(st, &ref, false);
+    return rc;
+}
+
+/* A cache hit: a key whose bytes are the entry's own, not a copy. The
+ * store only reads a key's bytes (and notes the base it matched), so the
+ * buffer is lent for the call; nothing frees or grows it. */
+static int add_cached(dsdr_agg *a, dsdr_shard *sh, bool counter, dsdr_kent *e,
+                      const ot_dsd_item *it)
+{
+    ot_mstore_key k = {
+        .buf = {e->blob + e->rn, e->kn, e->kn, 0},
+        .base_len = e->base_len,
+        .base_hash = e->base_hash,
+        .hash = e->hash,
+        .base_id = e->base_id,
+    };
+    int rc = add_keyed(a, sh, counter, &k, it);
+    e->base_id = k.base_id;
     return rc;
 }
 
@@ -392,6 +416,7 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
     char raw[DSDR_KCACHE_RAW];
     size_t rn = m->name.n + 2 + it->tags.raw.n + 1 + it->container_id.n;
     dsdr_kent *ce = NULL;
+    uint32_t *ce_tag = NULL, *ce_used = NULL;
     uint64_t rh = 0;
     if (rn <= sizeof raw) {
         char *w = raw;
@@ -406,15 +431,25 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
         if (it->container_id.n)
             memcpy(w, it->container_id.p, it->container_id.n);
         rh = ot_mstore_hash(raw, rn, 0x6b63);
-        dsdr_kent *set = &sh->kc[(rh & (DSDR_KCACHE / 2 - 1)) * 2];
-        sh->kc_uses++;
-        for (int way = 0; way < 2; way++)
-            if (set[way].raw && set[way].h == rh && set[way].n == rn &&
-                memcmp(set[way].raw, raw, rn) == 0) {
-                set[way].used = sh->kc_uses;
-                return add_keyed(a, sh, counter, &set[way].key, it);
+        size_t si = rh & (DSDR_KCACHE / DSDR_KCACHE_WAYS - 1);
+        dsdr_kset *ks = &sh->ks[si];
+        dsdr_kent *set = &sh->kc[si * DSDR_KCACHE_WAYS];
+        uint32_t tag = (uint32_t)(rh >> 32), now = ++sh->kc_uses;
+        int lru = 0;
+        for (int way = 0; way < DSDR_KCACHE_WAYS; way++) {
+            if (ks->tag[way] == tag) {
+                dsdr_kent *e = &set[way];
+                if (e->h == rh && e->rn == rn && e->blob && memcmp(e->blob, raw, rn) == 0) {
+                    ks->used[way] = now;
+                    return add_cached(a, sh, counter, e, it);
+                }
             }
-        ce = set[0].used <= set[1].used ? &set[0] : &set[1];
+            if ((uint32_t)(now - ks->used[way]) > (uint32_t)(now - ks->used[lru]))
+                lru = way;
+        }
+        ce = &set[lru];
+        ce_tag = &ks->tag[lru];
+        ce_used = &ks->used[lru];
     }
     size_t nres, nat;
     ot_dsdr_split_tags(it, sh->res, &nres, sh->attrs, &nat);
@@ -459,26 +494,28 @@ int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it)
         return -1;
     if (ce) {
         /* remember the key built (replacing whatever shared the slot) */
-        char *nr = rn <= ce->cap ? ce->raw : realloc(ce->raw, rn);
-        if (nr) {
-            memcpy(nr, raw, rn);
-            if (nr != ce->raw)
-                ce->cap = (uint32_t)rn;
-            ce->raw = nr;
-            ce->n = (uint32_t)rn;
-            ce->h = rh;
-            ce->used = sh->kc_uses;
-            ot_buf_reset(&ce->key.buf);
-            ot_buf_append(&ce->key.buf, sh->key.buf.data, sh->key.buf.len);
-            ce->key.base_len = sh->key.base_len;
-            ce->key.base_hash = sh->key.base_hash;
-            ce->key.hash = sh->key.hash;
-            ce->key.base_id = sh->key.base_id;
-            if (ce->key.buf.oom) {
-                free(ce->raw);
-                ce->raw = NULL;
-                ce->cap = 0;
+        size_t kn = sh->key.buf.len, need = rn + kn;
+        char *nb = need <= ce->cap ? ce->blob : malloc(need);
+        if (nb) {
+            if (nb != ce->blob) {
+                free(ce->blob);
+                ce->cap = (uint32_t)need;
             }
+            memcpy(nb, raw, rn);
+            memcpy(nb + rn, sh->key.buf.data, kn);
+            ce->blob = nb;
+            ce->rn = (uint32_t)rn;
+            ce->kn = (uint32_t)kn;
+            ce->h = rh;
+            *ce_tag = (uint32_t)(rh >> 32);
+            *ce_used = sh->kc_uses;
+            ce->base_len = (uint32_t)sh->key.base_len;
+            ce->base_hash = sh->key.base_hash;
+            ce->hash = sh->key.hash;
+            ce->base_id = sh->key.base_id;
+            int rc = add_keyed(a, sh, counter, &sh->key, it);
+            ce->base_id = sh->key.base_id; /* what the store matched */
+            return rc;
         }
     }
     return add_keyed(a, sh, counter, &sh->key, it);

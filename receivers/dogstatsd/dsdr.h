@@ -16,6 +16,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <pthread.h>
@@ -135,12 +136,14 @@ typedef struct dsdr_sample {
 } dsdr_sample;
 
 typedef struct dsdr_slot {
+    /* what every type uses; counters and gauges keep only this much */
     uint64_t epoch;     /* the interval this slot holds; 0: none yet */
     double sum;         /* counter: sum of value/rate; samples: sum of v*w */
     double count;       /* samples: sum of weights */
     double gauge;       /* gauge: the last value */
-    double min, max;
     int64_t last_unix_ns; /* the last update (gauges merge by it) */
+    /* the sampled types and sets only */
+    double min, max;
     uint64_t seen;      /* samples offered (reservoir) */
     union {
         dsdr_sample *samples; /* ms h d */
@@ -158,6 +161,29 @@ typedef struct dsdr_state {
     double gauge_cur;   /* relative gauges adjust this */
     dsdr_slot slot[2];
 } dsdr_state;
+
+/* A counter's or gauge's stream keeps its two slots cut short, at the
+ * stride DSDR_SMALL_SLOT (112 bytes of state instead of 192): the fields
+ * from min on are never touched for those types. dsdr_slot_at is the one
+ * way to a stream's slot; slot 0 is at the same place either way, so the
+ * flush's merged states (full size) use st->slot[0] directly. A stream's
+ * type never changes (it is part of its identity). */
+#define DSDR_SMALL_SLOT offsetof(dsdr_slot, min)
+#define DSDR_SMALL_STATE (offsetof(dsdr_state, slot) + 2 * DSDR_SMALL_SLOT)
+static inline bool dsdr_small_type(int type)
+{
+    return type == OT_DSD_COUNTER || type == OT_DSD_GAUGE;
+}
+static inline dsdr_slot *dsdr_slot_at(dsdr_state *st, unsigned which)
+{
+    if (dsdr_small_type(st->type))
+        return (dsdr_slot *)(void *)((char *)st->slot + which * DSDR_SMALL_SLOT);
+    return &st->slot[which];
+}
+static inline const dsdr_slot *dsdr_slot_at_c(const dsdr_state *st, unsigned which)
+{
+    return dsdr_slot_at((dsdr_state *)(uintptr_t)st, which);
+}
 
 /* Inserts h into a slot's set table (grows it); -1 on out-of-memory. */
 int ot_dsdr_set_insert(dsdr_slot *s, uint64_t h);
@@ -179,17 +205,31 @@ void ot_dsdr_split_tags(const ot_dsd_item *it, dsdr_pair *res, size_t *nres, dsd
 
 /* A reader's cache of built stream keys, by the line's identity text
  * (name, type, tags as written, container id): a series seen again skips
- * splitting, sorting, copying and encoding its tags. Two-way set
- * associative, the least recently used way replaced. */
-#define DSDR_KCACHE 16384
+ * splitting, sorting, copying and encoding its tags. Four-way set
+ * associative, the least recently used way replaced: with two ways, series
+ * that cycle (every sender reports each series once per interval) thrashed
+ * the sets that three or more hashed to, a third of 10k series missing on
+ * every line. An entry is one allocation, the identity text then the
+ * canonical key bytes, copied into the shard's key on a hit, so an entry
+ * costs ~60 bytes plus its text rather than two buffers of its own. */
+#define DSDR_KCACHE 32768
+#define DSDR_KCACHE_WAYS 4
 #define DSDR_KCACHE_RAW 512
 typedef struct dsdr_kent {
-    uint64_t h;
-    uint32_t n, cap;
-    uint64_t used; /* the shard's use count when last hit or filled */
-    char *raw;
-    ot_mstore_key key;
+    uint64_t h;         /* of the identity text */
+    char *blob;         /* raw text [0, rn), then the key bytes [rn, rn + kn); NULL: empty */
+    uint32_t rn, kn, cap;
+    uint32_t base_len;
+    uint64_t base_hash, hash, base_id;
 } dsdr_kent;
+/* A set's ways as the lookup first sees them: 32 bytes, two sets to a
+ * cache line, so a line touches one line before the one entry it hits
+ * (with the entries' own h, four lines). used: the shard's use count at
+ * the last hit or fill, compared as an age, so its wrapping is harmless. */
+typedef struct dsdr_kset {
+    uint32_t tag[DSDR_KCACHE_WAYS]; /* high half of h */
+    uint32_t used[DSDR_KCACHE_WAYS];
+} dsdr_kset;
 
 typedef struct dsdr_shard {
     ot_mstore *st[2]; /* [0] counters, [1] the other types: their idle limits differ */
@@ -201,7 +241,8 @@ typedef struct dsdr_shard {
     ot_buf scratch;         /* NUL-terminated copies of an item's strings */
     dsdr_pair *res, *attrs; /* OT_DSD_MAX_TAGS + 1 each */
     dsdr_kent *kc;          /* DSDR_KCACHE entries */
-    uint64_t kc_uses;
+    dsdr_kset *ks;          /* DSDR_KCACHE / DSDR_KCACHE_WAYS sets */
+    uint32_t kc_uses;
     pthread_mutex_t ts_lock; /* timestamped lines, handed to the flush */
     ot_buf ts_lines;         /* u32 length, then the line, repeated */
     uint64_t ts_dropped;

@@ -168,10 +168,12 @@ static int merge(fent *e, const dsdr_state *st, const dsdr_slot *s, bool has)
     }
     d->sum += s->sum;
     d->count += s->count;
-    if (s->min < d->min)
-        d->min = s->min;
-    if (s->max > d->max)
-        d->max = s->max;
+    if (!dsdr_small_type(st->type)) { /* s is a short slot otherwise */
+        if (s->min < d->min)
+            d->min = s->min;
+        if (s->max > d->max)
+            d->max = s->max;
+    }
     if (s->last_unix_ns >= d->last_unix_ns) {
         d->last_unix_ns = s->last_unix_ns;
         d->gauge = s->gauge;
@@ -196,7 +198,7 @@ static int collect(void *ctx, const ot_mstore_stream *s)
 {
     fctx *c = ctx;
     const dsdr_state *st = (const dsdr_state *)s->state;
-    const dsdr_slot *sl = &st->slot[c->epoch & 1];
+    const dsdr_slot *sl = dsdr_slot_at_c(st, (unsigned)(c->epoch & 1));
     bool has = sl->epoch == c->epoch;
     bool cum = st->type == OT_DSD_COUNTER && c->a->o.temporality == DSDR_CUMULATIVE &&
                st->cum_live;
@@ -581,6 +583,17 @@ ot_batch *ot_dsdr_agg_flush(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_
     c->a = a;
     c->ids = (ot_buf)OT_BUF_INIT;
     c->epoch = ot_dsdr_agg_close_epoch(a);
+    /* one entry per live series at most (before the timestamped lines):
+     * sized once, not doubled into up to twice that at 100k series */
+    size_t want = 0;
+    for (unsigned i = 0; i < a->n; i++)
+        for (int k = 0; k < 2; k++) {
+            ot_mstore_stats ms;
+            ot_mstore_stats_get(a->sh[i].st[k], &ms);
+            want += ms.streams;
+        }
+    if (want && (c->v = malloc((want + 16) * sizeof *c->v)) != NULL)
+        c->cap = want + 16;
     for (unsigned i = 0; i < a->n && !c->oom; i++) {
         for (int k = 0; k < 2 && !c->oom; k++)
             ot_mstore_visit(a->sh[i].st[k], collect, c);
