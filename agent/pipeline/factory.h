@@ -72,4 +72,12 @@ const ot_factory *ot_factory_find(ot_kind kind, const char *type, size_t type_le
  * for persistent queues). NULL when not configured. */
 void *ot_host_extension(ot_host *h, const char *id);
 
+typedef struct ot_segment_log ot_segment_log;
+/* The persistent queue of exporter id in the storage extension a
+ * `sending_queue.storage` key names. *out stays NULL when storage is unset
+ * or empty; -1 with err (prefixed "sending_queue.storage") when the
+ * extension is not configured or the queue cannot be opened. */
+int ot_host_open_queue(ot_host *h, const char *storage, const char *id, ot_segment_log **out,
+                       ot_err *err);
+
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "export/segment_log.h"
 
 typedef struct inst {
     ot_plan_comp *comp; /* in plan, which this instance holds a reference to */
@@ -491,6 +492,19 @@ void *ot_host_extension(ot_host *h, const char *id)
 {
     inst *in = h ? find_inst(h->ext, h->n_ext, id) : NULL;
     return in ? in->self : NULL;
+}
+
+int ot_host_open_queue(ot_host *h, const char *storage, const char *id, ot_segment_log **out,
+                       ot_err *err)
+{
+    *out = NULL;
+    if (!storage || !*storage)
+        return 0;
+    const ot_segment_log_opts *o = ot_host_extension(h, storage);
+    if (!o)
+        return ot_err_set(err, "sending_queue.storage: no extension \"%s\" is configured", storage);
+    *out = ot_segment_log_open(o, id, err);
+    return *out ? 0 : ot_err_prefix(err, "sending_queue.storage");
 }
 
 ot_service_stats ot_service_get_stats(const ot_service *s)

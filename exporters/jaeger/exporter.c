@@ -469,15 +469,8 @@ static int jg_start(void *self, ot_err *err)
     jg_exp *e = self;
     if (e->grpc && ot_grpc_client_start(e->grpc, err) < 0)
         return -1;
-    const char *storage = e->c->helper.queue.storage;
-    if (storage && *storage) {
-        const ot_segment_log_opts *o = ot_host_extension(e->host, storage);
-        if (!o)
-            return ot_err_set(err, "sending_queue.storage: no extension \"%s\" is configured", storage);
-        e->log = ot_segment_log_open(o, e->id, err);
-        if (!e->log)
-            return ot_err_prefix(err, "sending_queue.storage");
-    }
+    if (ot_host_open_queue(e->host, e->c->helper.queue.storage, e->id, &e->log, err) < 0)
+        return -1;
     /* Made here, not at create: the persistent queue opens only once its
      * extension has started (receivers start after exporters). */
     e->exph = ot_exph_new(e->id, &e->c->helper, jg_send, e, e->log, err);

@@ -461,15 +461,8 @@ static int exp_start(void *self, ot_err *err)
     otlp_exp *e = self;
     if (!e->http && ot_grpc_client_start(e->grpc, err) < 0)
         return -1;
-    const char *storage = e->hcfg->queue.storage;
-    if (storage && *storage) {
-        const ot_segment_log_opts *o = ot_host_extension(e->host, storage);
-        if (!o)
-            return ot_err_set(err, "sending_queue.storage: no extension \"%s\" is configured", storage);
-        e->log = ot_segment_log_open(o, e->id, err);
-        if (!e->log)
-            return ot_err_prefix(err, "sending_queue.storage");
-    }
+    if (ot_host_open_queue(e->host, e->hcfg->queue.storage, e->id, &e->log, err) < 0)
+        return -1;
     /* The helper is made here, not at create: the persistent queue can only
      * be opened once its extension has started. Receivers start after
      * exporters, so nothing arrives in between. */
