@@ -36,6 +36,7 @@
 #include "base/clock.h"
 #include "base/codec.h"
 #include "base/log.h"
+#include "net/http_guard.h"
 #include "net/listen.h"
 
 typedef struct retired {
@@ -63,16 +64,19 @@ struct ot_http_server {
     pthread_t watcher;
     bool watching, stopping;
     pthread_cond_t cv;
+    ot_http_guard *guard; /* counts, evicts, enforces the deadline */
 };
 
 struct ot_http_req {
     ot_http_server *s;
     struct MHD_Connection *c;
+    ot_http_gconn *gc;
     const char *method, *path;
     const ot_http_route *route;
     uint8_t *body;
     size_t len, cap, discarded;
-    bool too_large, replied, queued;
+    uint64_t received; /* body bytes, as they came (a stream's too) */
+    bool too_large, replied, queued, aborted;
     const char *extra_name, *extra_value; /* Allow or WWW-Authenticate of a refusal */
     alignas(max_align_t) unsigned char state[];
 };
@@ -154,6 +158,11 @@ int ot_http_send(ot_http_req *q, unsigned status, ot_http_resp *r)
     q->replied = true;
     if (!r)
         return -1;
+    if (!ot_http_guard_answer(q->s->guard, q->gc)) {
+        /* the guard answered 408 and closed it already */
+        MHD_destroy_response(mhd_resp(r));
+        return -1;
+    }
     if (q->extra_name)
         MHD_add_response_header(mhd_resp(r), q->extra_name, q->extra_value);
     q->queued = MHD_queue_response(q->c, status, mhd_resp(r)) == MHD_YES;
@@ -396,6 +405,27 @@ static enum MHD_Result begin(ot_http_server *s, ot_http_req *q)
     return MHD_YES;
 }
 
+/* A body past max_body whose answer the library can no longer queue (it
+ * takes one only before the body or after all of it, and a chunked one
+ * may never end): 413 goes out on the socket itself, and what else comes
+ * is dropped until the client stops or goes far past the limit. */
+static enum MHD_Result abort_too_large(ot_http_req *q, size_t n)
+{
+    static const char raw[] = "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
+                              "Content-Type: text/plain\r\nContent-Length: 23\r\n\r\n"
+                              "request body too large\n";
+    if (!q->aborted) {
+        if (!ot_http_guard_abort(q->s->guard, q->gc, raw, sizeof raw - 1))
+            return MHD_NO;
+        q->aborted = true;
+        q->replied = true;
+        q->discarded = 0;
+    }
+    q->discarded += n;
+    /* n == 0: the body is over and no answer can follow the raw one */
+    return n == 0 || q->discarded > 4 * q->s->o.max_body ? MHD_NO : MHD_YES;
+}
+
 static enum MHD_Result collect(ot_http_req *q, const char *p, size_t n)
 {
     size_t max = q->s->o.max_body;
@@ -441,12 +471,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         q->c = c;
         q->method = method;
         q->path = url;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        q->gc = ci ? ci->socket_context : NULL;
+        ot_http_guard_begin(s->guard, q->gc);
         *con_cls = q;
         atomic_fetch_add(&s->active, 1);
         return begin(s, q);
     }
     size_t n = *upload_len;
     *upload_len = 0;
+    if (q->aborted || (n && (q->received += n) > s->o.max_body))
+        return abort_too_large(q, n);
     if (q->replied)
         return q->queued ? MHD_YES : MHD_NO;
     if (n) {
@@ -476,9 +512,25 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
     if (s->o.stream && s->o.stream->done)
         s->o.stream->done(q, s->o.arg);
+    ot_http_guard_done(s->guard, q->gc);
     free(q->body);
     free(q);
     atomic_fetch_sub(&s->active, 1);
+}
+
+/* The guard's records live in the library's per-connection slot. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    ot_http_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? ot_http_guard_opened(s->guard, ci->connect_fd) : NULL;
+    } else if (*socket_context) {
+        ot_http_guard_closed(s->guard, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap)
@@ -511,13 +563,18 @@ static struct MHD_Daemon *start_daemon(ot_http_server *s, const ot_tls_server_pe
     int dfd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
     if (dfd < 0)
         return NULL;
-    struct MHD_OptionItem opts[14];
+    struct MHD_OptionItem opts[16];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, dfd, NULL};
     if (s->o.threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, s->o.threads, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, s->o.timeout_s, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->o.max_connections, NULL};
+    /* a second later than the guard's deadline, which answers 408 first */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, s->o.timeout_s + 1, NULL};
+    /* the guard keeps the count at max_connections by eviction; the
+     * library's limit is only reached by evicted ones it has not closed yet */
+    opts[n++] = (struct MHD_OptionItem){
+        MHD_OPTION_CONNECTION_LIMIT, ot_http_guard_hard_limit(s->o.max_connections), NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_log, s};
     if (s->tls) {
@@ -718,12 +775,23 @@ ot_http_server *ot_http_server_start(const ot_endpoint *ep, const ot_http_server
     struct sockaddr_storage sa;
     socklen_t sl = sizeof sa;
     s->ipv6 = getsockname(s->fd, (struct sockaddr *)&sa, &sl) == 0 && sa.ss_family == AF_INET6;
-    if (!(s->mhd = start_daemon(s, &s->pems))) {
-        ot_err_set(err, "listen %s: cannot start the HTTP server%s", ep->text ? ep->text : "",
-                   s->tls ? " (check the certificate and key)" : "");
+    ot_http_guard_opts go = {
+        .max_connections = s->o.max_connections,
+        .request_timeout_ns = (int64_t)s->o.timeout_s * 1000000000LL,
+        .tls = s->tls,
+    };
+    if (!(s->guard = ot_http_guard_start(&go, err))) {
         free_server(s);
         return NULL;
     }
+    if (!(s->mhd = start_daemon(s, &s->pems))) {
+        ot_err_set(err, "listen %s: cannot start the HTTP server%s", ep->text ? ep->text : "",
+                   s->tls ? " (check the certificate and key)" : "");
+        ot_http_guard_free(s->guard);
+        free_server(s);
+        return NULL;
+    }
+
     if (ot_tls_server_check_interval(opts->tls) > 0) {
         if (pthread_create(&s->watcher, NULL, watch, s) == 0)
             s->watching = true;
@@ -757,6 +825,7 @@ void ot_http_server_stop(ot_http_server *s, int64_t deadline_ns)
     }
     /* No new connections; requests already begun finish until the
      * deadline, then everything closes. */
+    ot_http_guard_stop(s->guard);
     int lfd = MHD_quiesce_daemon(s->mhd);
     if (lfd >= 0)
         close(lfd);
@@ -765,5 +834,6 @@ void ot_http_server_stop(ot_http_server *s, int64_t deadline_ns)
         nanosleep(&ts, NULL);
     stop_daemon(s->mhd);
     reap(s, true);
+    ot_http_guard_free(s->guard);
     free_server(s);
 }

@@ -57,8 +57,13 @@ typedef struct ot_http_stream {
 typedef struct ot_http_server_opts {
     const char *log_component; /* the library's own messages are logged at debug under it */
     int threads;               /* 0: 1 */
-    unsigned max_connections;  /* 0: 64 */
-    unsigned timeout_s;        /* idle connection timeout; 0: 10 */
+    /* Open at once; the next evicts the one waiting longest without a
+     * request under way (http_guard.h). 0: 64. */
+    unsigned max_connections;
+    /* A request must arrive whole within it (headers since the connection
+     * opened or its last request ended, the body since its headers), and a
+     * connection may not sit idle longer; 0: 10. */
+    unsigned timeout_s;
     int backlog;               /* 0: 64 */
     size_t max_body;           /* routes: bodies above are refused 413; 0: 1 MiB */
     const ot_tls_server *tls;  /* NULL or !present: plaintext. Kept, not copied. */

@@ -4,9 +4,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -64,8 +66,23 @@ static int bind_first(const ot_endpoint *ep, int type, int backlog, bool reusepo
     return fd;
 }
 
+/* A listener is meant to hold thousands of connections, and the usual
+ * soft limit of 1024 descriptors would make accept() fail long before its
+ * max_connections; the hard limit is what the administrator allows, so
+ * the soft one is raised to it (as the Go runtime does for the collector). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int ot_net_listen(const ot_endpoint *ep, int backlog, ot_err *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, raise_nofile);
     return bind_first(ep, SOCK_STREAM, backlog, false, "listen", err);
 }
 
