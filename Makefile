@@ -15,7 +15,7 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	libcurl4-openssl-dev libpcre2-dev libcriterion-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
 	python3-thrift thrift-compiler \
-	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd
+	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd libcrypt-dev
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
 	libzstd libcurl libpcre2-8
@@ -45,7 +45,7 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) $(SAN) -pthread 
 	-I agent -I $(BUILD)/gen $(PC_CFLAGS) \
 	-DOT_VERSION=\"$(VERSION)\" $(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) -pthread $(LDFLAGS)
-LDLIBS_ALL = $(PC_LIBS) -lm $(LDLIBS)
+LDLIBS_ALL = $(PC_LIBS) -lcrypt -lm $(LDLIBS)
 
 # A component's own .proto files stay in its folder (exporters/NAME/proto/);
 # every file compiles into the one flat gen/ directory, so names are unique.

@@ -27,15 +27,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
-#include "base/codec.h"
 #include "base/log.h"
+#include "net/auth.h"
 #include "net/http_guard.h"
 #include "net/listen.h"
 
@@ -295,25 +294,20 @@ static void sha256(const void *p, size_t n, unsigned char out[32])
  * sent and its time says nothing about the password. */
 static bool basic_auth_ok(ot_http_req *q)
 {
-    const char *h = ot_http_header(q, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Basic ", 6) != 0)
-        return false;
-    h += 6;
-    while (*h == ' ')
-        h++;
-    size_t n = strlen(h);
-    while (n && h[n - 1] == ' ')
-        n--;
     uint8_t plain[768];
-    if (n == 0 || ot_base64_decoded_max(n) > sizeof plain)
-        return false;
-    long m = ot_base64_decode(h, n, plain);
+    long m = ot_auth_basic_decode(ot_http_header(q, MHD_HTTP_HEADER_AUTHORIZATION), plain,
+                                  sizeof plain);
     if (m < 0)
         return false;
     unsigned char got[32];
     sha256(plain, (size_t)m, got);
     OPENSSL_cleanse(plain, sizeof plain);
     return CRYPTO_memcmp(got, q->s->auth_digest, sizeof got) == 0;
+}
+
+static const char *header_of(void *ctx, const char *name)
+{
+    return ot_http_header(ctx, name);
 }
 
 static bool method_is(const char *route, const char *method)
@@ -377,6 +371,12 @@ static enum MHD_Result begin(ot_http_server *s, ot_http_req *q)
     if (s->auth && !basic_auth_ok(q)) {
         refuse(q, MHD_HTTP_UNAUTHORIZED, "unauthorized", MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                s->auth_challenge);
+        return outcome(q);
+    }
+    if (s->o.auth && !ot_auth_check(s->o.auth, header_of, q)) {
+        refuse(q, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+               s->o.auth->challenge ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL,
+               s->o.auth->challenge);
         return outcome(q);
     }
     if (s->o.stream) {

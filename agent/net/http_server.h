@@ -71,6 +71,9 @@ typedef struct ot_http_server_opts {
      * time. 401 with WWW-Authenticate otherwise. */
     const char *basic_auth_user, *basic_auth_password;
     const char *realm; /* NULL: "otelite" */
+    /* An authenticator extension (net/auth.h) every request must pass,
+     * before its body is read: 401 otherwise. NULL: none. Kept. */
+    struct ot_auth *auth;
     /* Either routes or stream. */
     const ot_http_route *routes;
     size_t n_routes;

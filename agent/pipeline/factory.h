@@ -11,6 +11,7 @@
 #ifndef OT_FACTORY_H
 #define OT_FACTORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,9 @@ typedef struct ot_factory {
     void (*destroy)(void *self);
     /* Processors and exporters: the consumer for a signal they handle. */
     ot_consumer *(*consumer)(void *self, ot_signal s);
+    /* Extensions: self starts with an ot_auth (net/auth.h), so servers
+     * may name it in `auth: { authenticator: ID }`. */
+    bool authenticator;
 } ot_factory;
 
 /* The table of every built-in component (agent/components.c). */
@@ -71,6 +75,14 @@ const ot_factory *ot_factory_find(ot_kind kind, const char *type, size_t type_le
 /* Extensions a component may look up through the host (e.g. file_storage
  * for persistent queues). NULL when not configured. */
 void *ot_host_extension(ot_host *h, const char *id);
+
+typedef struct ot_auth ot_auth;
+/* The authenticator extension an `auth.authenticator` key names: NULL
+ * (nothing to check) when id is unset or empty; NULL with err (prefixed
+ * "auth.authenticator") when no such extension is configured or it does
+ * not authenticate. A component that keeps the pointer is rebuilt with
+ * the extensions on reload. */
+ot_auth *ot_host_authenticator(ot_host *h, const char *id, ot_err *err);
 
 typedef struct ot_segment_log ot_segment_log;
 /* The persistent queue of exporter id in the storage extension a

@@ -280,8 +280,8 @@ static void give_back(inst *v, size_t n, inst *old_v, size_t n_old)
     }
 }
 
-static int build_receivers(ot_service *s, ot_plan *plan, generation *g, inst *out, size_t *n_out,
-                           ot_err *err)
+static int build_receivers(ot_service *s, ot_plan *plan, generation *g, bool ext_same, inst *out,
+                           size_t *n_out, ot_err *err)
 {
     size_t n = 0;
     for (size_t i = 0; i < plan->n_comps; i++) {
@@ -289,7 +289,8 @@ static int build_receivers(ot_service *s, ot_plan *plan, generation *g, inst *ou
         if (c->kind != OT_RECEIVER || !c->used)
             continue;
         inst *old = s ? find_inst(s->recv, s->n_recv, c->id) : NULL;
-        if (old && old->self && old->signals == c->signals &&
+        /* a receiver may hold an authenticator: it goes when they change */
+        if (old && old->self && ext_same && old->signals == c->signals &&
             strcmp(old->comp->yaml, c->yaml) == 0) {
             out[n] = *old; /* entries are swapped when the new generation commits */
             old->self = NULL;
@@ -406,7 +407,7 @@ int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err)
     g = gen_build(plan, exp, n_exp, &s->host, &s->stats, err);
     if (!g || gen_start(g, err) < 0)
         goto undo;
-    if (build_receivers(s, plan, g, recv, &n_recv, err) < 0)
+    if (build_receivers(s, plan, g, ext_same, recv, &n_recv, err) < 0)
         goto undo;
 
     /* Commit. Kept receivers are pointed at the new generation; the swap
@@ -492,6 +493,22 @@ void *ot_host_extension(ot_host *h, const char *id)
 {
     inst *in = h ? find_inst(h->ext, h->n_ext, id) : NULL;
     return in ? in->self : NULL;
+}
+
+ot_auth *ot_host_authenticator(ot_host *h, const char *id, ot_err *err)
+{
+    if (!id || !*id)
+        return NULL;
+    inst *in = h ? find_inst(h->ext, h->n_ext, id) : NULL;
+    if (!in || !in->self) {
+        ot_err_set(err, "auth.authenticator: no extension \"%s\" is configured", id);
+        return NULL;
+    }
+    if (!in->comp->factory->authenticator) {
+        ot_err_set(err, "auth.authenticator: extension \"%s\" does not authenticate requests", id);
+        return NULL;
+    }
+    return in->self;
 }
 
 int ot_host_open_queue(ot_host *h, const char *storage, const char *id, ot_segment_log **out,

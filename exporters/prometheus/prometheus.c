@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "net/auth.h"
 #include "net/http_server.h"
 #include "net/tls.h"
 #include "pipeline/factory.h"
@@ -38,6 +39,7 @@ typedef struct pm_cfg {
     ot_tls_server tls;
     int64_t max_series;
     pm_basic basic_auth;
+    ot_auth_cfg auth;
 } pm_cfg;
 
 static const ot_key rtc_keys[] = {
@@ -82,6 +84,8 @@ static const ot_key pm_keys[] = {
      .help = "new series beyond this are refused and counted; 0: no cap"},
     {.name = "basic_auth", .type = OT_KT_TABLE, .offset = offsetof(pm_cfg, basic_auth),
      .sub = basic_keys, .help = "require HTTP basic auth on scrapes"},
+    {.name = "auth", .type = OT_KT_TABLE, .offset = offsetof(pm_cfg, auth), .sub = ot_auth_keys,
+     .help = "an authenticator extension every scrape must pass"},
     {0},
 };
 
@@ -98,6 +102,7 @@ struct pm_exp {
     pm_core *core;
     const char **ckeys, **cvals;
     ot_http_server *http;
+    ot_auth *auth;
     pm_consumer cons;
     pthread_t timer;
     bool timer_on;
@@ -387,6 +392,9 @@ static void pm_scrape_fn(ot_http_req *q, void *arg)
 static void *pm_create(const ot_create_params *p, ot_err *err)
 {
     const pm_cfg *cfg = p->config;
+    ot_auth *auth = ot_host_authenticator(p->host, cfg->auth.authenticator, err);
+    if (!auth && cfg->auth.authenticator && *cfg->auth.authenticator)
+        return NULL;
     pm_exp *pe = calloc(1, sizeof *pe);
     size_t nc = cfg->const_labels.n;
     if (!pe || !(pe->id = strdup(p->id)) ||
@@ -405,6 +413,7 @@ static void *pm_create(const ot_create_params *p, ot_err *err)
         pe->cvals[i] = cfg->const_labels.vals[i] ? cfg->const_labels.vals[i] : "";
     }
     pe->cfg = cfg;
+    pe->auth = auth;
     pm_opts o = {
         .ns = cfg->ns,
         .const_keys = pe->ckeys,
@@ -464,6 +473,7 @@ static int pm_start(void *self, ot_err *err)
                                ? c->basic_auth.username
                                : NULL,
         .basic_auth_password = c->basic_auth.password,
+        .auth = pe->auth,
         .routes = pm_routes_tmpl,
         .n_routes = 1,
         .arg = pe,

@@ -37,6 +37,7 @@ void grpcs_stream_free(gstream *st)
     free(st->heapbuf);
     ot_otlpr_budget_give(&st->c->g->r->budget, st->reserved);
     ot_arena_free(st->meta_arena);
+    free(st->authz);
     ot_buf_free(&st->resp);
     free(st);
 }
@@ -170,10 +171,21 @@ static void respond_http(gstream *st, const char *status)
     nghttp2_submit_response(st->c->h2, st->id, hdrs, 1, NULL);
 }
 
+static const char *stream_header(void *ctx, const char *name)
+{
+    gstream *st = ctx;
+    ot_auth *a = st->c->g->r->auth[OTLPR_GRPC];
+    return a->header && strcmp(name, a->header) == 0 ? st->authz : NULL;
+}
+
 /* The request headers are all in: answer now what can be answered. */
 static void check_headers(gstream *st)
 {
     otlpr_grpc *g = st->c->g;
+    if (g->r->auth[OTLPR_GRPC] && !ot_auth_check(g->r->auth[OTLPR_GRPC], stream_header, st)) {
+        respond(st, OT_GRPC_UNAUTHENTICATED, "unauthenticated");
+        return;
+    }
     if (!st->post) {
         respond_http(st, "405");
         return;
@@ -373,6 +385,10 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
                 st->deadline = 1;
         }
     }
+    ot_auth *a = st->c->g->r->auth[OTLPR_GRPC];
+    if (a && a->header && !st->authz && strlen(a->header) == nlen &&
+        memcmp(name, a->header, nlen) == 0 && vlen < 8192)
+        st->authz = strndup((const char *)value, vlen);
     if (st->c->g->cfg->include_metadata && nlen && name[0] != ':' &&
         !is_reserved_header(name, nlen))
         add_meta(st, name, nlen, value, vlen);

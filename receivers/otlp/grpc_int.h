@@ -33,6 +33,7 @@ typedef struct gstream {
     ot_arena *meta_arena;
     ot_meta_kv *meta;
     size_t n_meta, cap_meta;
+    char *authz; /* the header the authenticator reads, when there is one */
     ot_buf resp; /* framed response message */
     size_t resp_off;
     struct gstream *prev, *next; /* the connection's open streams */

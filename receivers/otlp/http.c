@@ -485,6 +485,7 @@ otlpr_http *ot_otlpr_http_start(otlpr *r, const otlpr_http_cfg *cfg, ot_err *err
         .tls = &cfg->tls,
         .stream = &stream,
         .refuse = refuse,
+        .auth = r->auth[OTLPR_HTTP],
         .arg = h,
     };
     if (!(h->srv = ot_http_server_start(&cfg->endpoint, &o, err))) {

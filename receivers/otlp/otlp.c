@@ -73,6 +73,8 @@ static const ot_key grpc_keys[] = {
     {.name = "include_metadata", .type = OT_KT_BOOL,
      .offset = offsetof(otlpr_grpc_cfg, include_metadata), .def = "false",
      .help = "copy request metadata into each batch"},
+    {.name = "auth", .type = OT_KT_TABLE, .offset = offsetof(otlpr_grpc_cfg, auth),
+     .sub = ot_auth_keys, .help = "an authenticator extension every call must pass"},
     {0},
 };
 
@@ -110,6 +112,8 @@ static const ot_key http_keys[] = {
     {.name = "include_metadata", .type = OT_KT_BOOL,
      .offset = offsetof(otlpr_http_cfg, include_metadata), .def = "false",
      .help = "copy request headers into each batch"},
+    {.name = "auth", .type = OT_KT_TABLE, .offset = offsetof(otlpr_http_cfg, auth),
+     .sub = ot_auth_keys, .help = "an authenticator extension every request must pass"},
     {.name = "read_timeout", .type = OT_KT_DURATION, .offset = offsetof(otlpr_http_cfg, read_timeout),
      .def = "30s", .min = 1e9, .max = 3.6e12,
      .help = "longest a request may take to arrive, and longest a connection may sit idle: "
@@ -501,6 +505,17 @@ static void *otlpr_create(const ot_create_params *p, ot_err *err)
         r->next[s] = p->next[s];
     atomic_init(&r->budget.used, 0);
     r->budget.max = r->cfg->max_inflight_bytes;
+    const ot_auth_cfg *ac[OTLPR_TRANSPORTS] = {&r->cfg->protocols.http.auth,
+                                               &r->cfg->protocols.grpc.auth};
+    for (int t = 0; t < OTLPR_TRANSPORTS; t++) {
+        r->auth[t] = ot_host_authenticator(p->host, ac[t]->authenticator, err);
+        if (!r->auth[t] && ac[t]->authenticator && *ac[t]->authenticator) {
+            ot_err_prefix(err, "%s", t == OTLPR_HTTP ? "protocols.http" : "protocols.grpc");
+            free(r->id);
+            free(r);
+            return NULL;
+        }
+    }
     for (int t = 0; t < OTLPR_TRANSPORTS; t++)
         for (int s = 0; s < OT_SIGNAL_COUNT; s++) {
             char labels[300], name[128];

@@ -14,6 +14,7 @@
 #include "model/batch.h"
 #include "config/config.h"
 #include "model/consumer.h"
+#include "net/auth.h"
 #include "net/tls.h"
 #include "pipeline/factory.h"
 #include "telemetry/telemetry.h"
@@ -47,6 +48,7 @@ typedef struct otlpr_grpc_cfg {
     otlpr_keepalive keepalive;
     ot_tls_server tls;
     bool include_metadata;
+    ot_auth_cfg auth;
 } otlpr_grpc_cfg;
 
 typedef struct otlpr_cors_cfg {
@@ -66,6 +68,7 @@ typedef struct otlpr_http_cfg {
     otlpr_cors_cfg cors;
     ot_tls_server tls;
     bool include_metadata;
+    ot_auth_cfg auth;
 } otlpr_http_cfg;
 
 typedef struct otlpr_protocols {
@@ -158,6 +161,7 @@ typedef struct otlpr {
     otlpr_budget budget;
     otlpr_http *http;
     otlpr_grpc *grpc;
+    ot_auth *auth[OTLPR_TRANSPORTS]; /* auth.authenticator of each server, or NULL */
     ot_counter *accepted[OTLPR_TRANSPORTS][OT_SIGNAL_COUNT];
     ot_counter *refused[OTLPR_TRANSPORTS][OT_SIGNAL_COUNT];
     ot_counter *requests[OTLPR_TRANSPORTS][OTLPR_CODES];
