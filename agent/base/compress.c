@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #define FIRST_GUESS 4096
 #define FAST_LEVEL 1
@@ -232,8 +233,15 @@ static int inflate_zstd(const uint8_t *in, size_t in_len, outbuf *o, ot_err *err
     ZSTD_DCtx_setParameter(dc, ZSTD_d_windowLogMax, window_log_for(o->limit));
     size_t hint = 0;
     unsigned long long fcs = ZSTD_getFrameContentSize(in, in_len);
-    if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != ZSTD_CONTENTSIZE_ERROR)
-        hint = fcs < o->limit ? (size_t)fcs + 1 : o->limit;
+    if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != ZSTD_CONTENTSIZE_ERROR) {
+        if (fcs >= o->limit) {
+            /* the frame says so itself: nothing to inflate to know */
+            ZSTD_freeDCtx(dc);
+            ot_err_set(err, "zstd frame of %llu bytes exceeds the limit of %zu", fcs, o->limit - 1);
+            return OT_DECOMP_TOO_LARGE;
+        }
+        hint = (size_t)fcs + 1;
+    }
     ZSTD_inBuffer ib = {in, in_len, 0};
     int rc = OT_DECOMP_OK;
     size_t last = 1;
@@ -245,8 +253,11 @@ static int inflate_zstd(const uint8_t *in, size_t in_len, outbuf *o, ot_err *err
         last = ZSTD_decompressStream(dc, &ob, &ib);
         o->len = ob.pos;
         if (ZSTD_isError(last)) {
-            ot_err_set(err, "corrupt zstd stream: %s", ZSTD_getErrorName(last));
-            rc = OT_DECOMP_INVALID;
+            /* a window wider than the limit is a body larger than it */
+            bool wide = ZSTD_getErrorCode(last) == ZSTD_error_frameParameter_windowTooLarge;
+            ot_err_set(err, "%s zstd stream: %s", wide ? "oversized" : "corrupt",
+                       ZSTD_getErrorName(last));
+            rc = wide ? OT_DECOMP_TOO_LARGE : OT_DECOMP_INVALID;
             break;
         }
         if (ib.pos == ib.size && ob.pos < ob.size) {
