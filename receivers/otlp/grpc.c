@@ -264,7 +264,7 @@ static void conn_accept(otlpr_grpc *g)
         nghttp2_settings_entry iv[] = {
             {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)g->cfg->max_concurrent_streams},
             {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20},
-            {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 65536},
+            {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, OTLPR_GRPC_MAX_HEADER_LIST},
         };
         nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
         nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, 8 << 20);
@@ -310,6 +310,16 @@ static void conn_timers(gconn *c, int64_t now)
         c->closing = true;
         return;
     }
+    /* an answer the client has not taken within the same timeout (its
+     * window never opened, or it does not read): it holds the stream and
+     * its memory, so the connection goes */
+    for (gstream *st = c->streams; st && ka->timeout > 0; st = st->next)
+        if (st->responded && now - st->responded_at >= ka->timeout) {
+            ot_debug("otlp", "grpc client does not take its answers; connection closed",
+                     "receiver=%s", c->g->r->id);
+            c->closing = true;
+            return;
+        }
     if (ka->time > 0 && !c->ping_sent && now - c->last_recv >= ka->time) {
         nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL);
         c->ping_sent = now;
@@ -439,6 +449,15 @@ otlpr_grpc *ot_otlpr_grpc_start(otlpr *r, const otlpr_grpc_cfg *cfg, ot_err *err
         return NULL;
     }
     grpcs_set_callbacks(g->cbs);
+    /* Abuse limits, set rather than left to the library's defaults: a
+     * client resetting more than 200 streams at once, or 50 a second after
+     * that (rapid reset, CVE-2023-44487), more than 8 CONTINUATION frames
+     * for one header block, or 1000 unread acknowledgements (SETTINGS and
+     * PING floods) loses its connection. */
+    nghttp2_option_set_stream_reset_rate_limit(g->opt, 200, 50);
+    nghttp2_option_set_max_continuations(g->opt, 8);
+    nghttp2_option_set_max_outbound_ack(g->opt, 1000);
+    nghttp2_option_set_max_settings(g->opt, 32);
 
     if ((g->lfd = ot_net_listen(&cfg->endpoint, 1024, err)) < 0) {
         free_grpc(g);

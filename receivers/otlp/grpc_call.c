@@ -93,6 +93,7 @@ static void respond(gstream *st, int code, const char *msg)
     if (st->responded)
         return;
     st->responded = true;
+    st->responded_at = ot_now_ns();
     gconn *c = st->c;
     otlpr *r = c->g->r;
     c->ping_strikes = 0;
@@ -166,6 +167,7 @@ static void respond_http(gstream *st, const char *status)
     if (st->responded)
         return;
     st->responded = true;
+    st->responded_at = ot_now_ns();
     ot_otlpr_count_request(st->c->g->r, OTLPR_GRPC, OT_GRPC_INTERNAL);
     nghttp2_nv hdrs[] = {NV(":status", status)};
     nghttp2_submit_response(st->c->h2, st->id, hdrs, 1, NULL);
@@ -361,6 +363,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     gstream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!st)
         return 0;
+    /* nghttp2 leaves the list's size to us: past what we announced the
+     * stream is reset (RFC 9113 6.5.2 counts 32 bytes per field) */
+    st->header_bytes += nlen + vlen + 32;
+    if (st->header_bytes > OTLPR_GRPC_MAX_HEADER_LIST)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
         st->path_seen = true;
         st->signal = ot_grpc_path_signal((const char *)value, vlen);

@@ -17,6 +17,9 @@
 
 typedef struct gconn gconn;
 
+/* The header list size the server announces and enforces. */
+#define OTLPR_GRPC_MAX_HEADER_LIST 65536
+
 typedef struct gstream {
     gconn *c;
     int32_t id;
@@ -30,6 +33,8 @@ typedef struct gstream {
     uint8_t *heapbuf; /* compressed message */
     uint64_t reserved;
     bool responded, request_done;
+    int64_t responded_at; /* an answer the client does not take is a stall */
+    size_t header_bytes;  /* against the MAX_HEADER_LIST_SIZE we announce */
     ot_arena *meta_arena;
     ot_meta_kv *meta;
     size_t n_meta, cap_meta;

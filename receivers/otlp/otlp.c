@@ -34,7 +34,7 @@ static const ot_key ka_server_keys[] = {
      .def = "2h", .help = "ping a connection idle this long (0: never)"},
     {.name = "timeout", .type = OT_KT_DURATION,
      .offset = offsetof(otlpr_keepalive_server, timeout), .def = "20s",
-     .help = "close it when the ping is not answered within this"},
+     .help = "close it when a ping is not answered, or an answer not taken, within this"},
     {0},
 };
 
