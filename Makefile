@@ -147,6 +147,15 @@ check-unit: all $(BUILD)/unit-tests
 check-e2e: all $(BUILD)/jaeger-encode
 	OTELITE_BIN=$(BUILD)/otelite /usr/bin/python3 -m pytest -q tests/e2e tests/interop
 
+# ---- long runs, not in make check --------------------------------------
+.PHONY: valgrind soak
+# The e2e tests with every agent under valgrind: zero errors, zero leaks.
+valgrind: all
+	@BUILD=$(BUILD) bash tests/valgrind/run.sh
+# 10 minutes of every receiver at half its maximum rate, a reload a minute.
+soak: all $(BUILD)/otelite-loadgen
+	@BUILD=$(BUILD) /usr/bin/python3 tests/soak/soak.py
+
 # ---- fuzzing (clang + libFuzzer; its own build tree) -------------------
 FUZZ_BUILD := build/fuzz
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
@@ -171,7 +180,7 @@ $(FUZZ_BUILD)/libotelite.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libotelite.a
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PC_LIBS) -lm -pthread
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PC_LIBS) -lcrypt -lm -pthread
 
 fuzz-build: deps $(FUZZ_BINS)
 

@@ -15,7 +15,6 @@
  * purpose (tens of ms), too slow for every OTLP request, so credentials
  * once verified are remembered as a SHA-256 digest (32 of them, forgotten
  * when the file changes). */
-#include <crypt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -24,9 +23,9 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "base/codec.h"
 #include "base/log.h"
 #include "net/auth.h"
+#include "htpasswd.h"
 #include "pipeline/factory.h"
 
 typedef struct ba_htpasswd {
@@ -54,81 +53,22 @@ static const ot_key ba_keys[] = {
 
 #define BA_CACHE 32
 
-typedef struct ba_user {
-    char *name, *hash;
-} ba_user;
-
 typedef struct ba {
     ot_auth auth; /* first: the host hands servers this */
     const ba_cfg *cfg;
     pthread_mutex_t mu;
     ot_auth_file file;
-    ba_user *users;
+    ot_htpasswd_user *users;
     size_t n_users;
     unsigned char cache[BA_CACHE][32];
     bool cached[BA_CACHE];
     unsigned next;
 } ba;
 
-static void free_users(ba_user *u, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        OPENSSL_cleanse(u[i].hash, strlen(u[i].hash));
-        free(u[i].name);
-        free(u[i].hash);
-    }
-    free(u);
-}
-
-static bool hash_ok(const char *h)
-{
-    if (strncmp(h, "{SHA}", 5) == 0) {
-        uint8_t d[32];
-        size_t n = strlen(h + 5);
-        return ot_base64_decoded_max(n) <= sizeof d && ot_base64_decode(h + 5, n, d) == 20;
-    }
-    return h[0] == '$' && crypt_checksalt(h) == CRYPT_SALT_OK;
-}
-
-/* Adds the lines of text to *u; -1 with err naming where and the line. */
-static int parse(const char *text, const char *where, ba_user **u, size_t *n, ot_err *err)
-{
-    unsigned line = 0;
-    for (const char *p = text; *p;) {
-        size_t l = strcspn(p, "\r\n");
-        line++;
-        while (l && (p[l - 1] == ' ' || p[l - 1] == '\t'))
-            l--;
-        if (l && p[0] != '#') {
-            const char *colon = memchr(p, ':', l);
-            if (!colon || colon == p)
-                return ot_err_set(err, "%s line %u: expected user:hash", where, line);
-            char *name = strndup(p, (size_t)(colon - p));
-            char *hash = strndup(colon + 1, l - (size_t)(colon - p) - 1);
-            ba_user *nu = name && hash ? realloc(*u, (*n + 1) * sizeof **u) : NULL;
-            if (!nu) {
-                free(name);
-                free(hash);
-                return ot_err_set(err, "out of memory");
-            }
-            *u = nu;
-            (*u)[(*n)++] = (ba_user){name, hash};
-            if (!hash_ok(hash))
-                return ot_err_set(err,
-                                  "%s line %u: hash format not supported (use bcrypt $2y$, "
-                                  "SHA-crypt $5$ or $6$, yescrypt $y$ or {SHA})",
-                                  where, line);
-        }
-        p += strcspn(p, "\r\n");
-        p += strspn(p, "\r\n");
-    }
-    return 0;
-}
-
 /* 1 when new users were taken, 0 unchanged, -1 with err (old ones kept). */
 static int load(ba *b, bool force, ot_err *err)
 {
-    ba_user *u = NULL;
+    ot_htpasswd_user *u = NULL;
     size_t n = 0;
     char *text = NULL;
     size_t len = 0;
@@ -136,11 +76,11 @@ static int load(ba *b, bool force, ot_err *err)
         ot_err e = {{0}};
         if (!(text = ot_auth_file_read(&b->file, force, &len, &e)))
             return e.msg[0] ? ot_err_set(err, "%s", e.msg) : 0;
-        if (parse(text, b->cfg->htpasswd.file, &u, &n, err) < 0)
+        if (ot_htpasswd_parse(text, b->cfg->htpasswd.file, &u, &n, err) < 0)
             goto fail;
     }
     if (b->cfg->htpasswd.inline_text &&
-        parse(b->cfg->htpasswd.inline_text, "htpasswd.inline", &u, &n, err) < 0)
+        ot_htpasswd_parse(b->cfg->htpasswd.inline_text, "htpasswd.inline", &u, &n, err) < 0)
         goto fail;
     if (n == 0) {
         ot_err_set(err, "htpasswd: no users");
@@ -150,7 +90,7 @@ static int load(ba *b, bool force, ot_err *err)
         OPENSSL_cleanse(text, len);
         free(text);
     }
-    free_users(b->users, b->n_users);
+    ot_htpasswd_free(b->users, b->n_users);
     b->users = u;
     b->n_users = n;
     memset(b->cached, 0, sizeof b->cached);
@@ -161,29 +101,8 @@ fail:
         OPENSSL_cleanse(text, len);
         free(text);
     }
-    free_users(u, n);
+    ot_htpasswd_free(u, n);
     return -1;
-}
-
-static bool verify(const char *pass, size_t pl, const char *hash)
-{
-    if (strncmp(hash, "{SHA}", 5) == 0) {
-        unsigned char d[20];
-        unsigned dl = sizeof d;
-        char want[64];
-        if (EVP_Digest(pass, pl, d, &dl, EVP_sha1(), NULL) != 1)
-            return false;
-        size_t wl = ot_base64_encode(d, sizeof d, want, 0);
-        return ot_auth_equal(want, wl, hash + 5, strlen(hash + 5));
-    }
-    struct crypt_data *cd = calloc(1, sizeof *cd);
-    if (!cd)
-        return false;
-    char *out = crypt_rn(pass, hash, cd, sizeof *cd);
-    bool ok = out && out[0] != '*' && ot_auth_equal(out, strlen(out), hash, strlen(hash));
-    OPENSSL_cleanse(cd, sizeof *cd);
-    free(cd);
-    return ok;
 }
 
 static bool ba_check(ot_auth *a, ot_auth_header_fn header, void *ctx)
@@ -231,7 +150,7 @@ static bool ba_check(ot_auth *a, ot_auth_header_fn header, void *ctx)
         OPENSSL_cleanse(plain, sizeof plain);
         return true;
     }
-    bool ok = hash && verify(pass, pl, hash) && found < b->n_users;
+    bool ok = hash && ot_htpasswd_verify(pass, pl, hash) && found < b->n_users;
     if (hash) {
         OPENSSL_cleanse(hash, strlen(hash));
         free(hash);
@@ -280,7 +199,7 @@ static void *ba_create(const ot_create_params *p, ot_err *err)
 static void ba_destroy(void *self)
 {
     ba *b = self;
-    free_users(b->users, b->n_users);
+    ot_htpasswd_free(b->users, b->n_users);
     pthread_mutex_destroy(&b->mu);
     OPENSSL_cleanse(b->cache, sizeof b->cache);
     free(b);

@@ -48,7 +48,7 @@ service:
 def start(agent_factory, ext, auth_id):
     p = {k: free_port() for k in ("http", "grpc", "prom", "tel")}
     a = agent_factory(config(p["http"], p["grpc"], p["prom"], p["tel"], ext, auth_id))
-    a.start(f"http://127.0.0.1:{p['tel']}/healthz")
+    a.start(f"http://127.0.0.1:{p['tel']}/readyz")
     a.p = p
     return a
 

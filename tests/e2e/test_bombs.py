@@ -48,7 +48,7 @@ service:
     traces: {{ receivers: [otlp], exporters: [file] }}
   telemetry:
     metrics: {{ endpoint: 127.0.0.1:{tel} }}
-""").start(f"http://127.0.0.1:{tel}/healthz")
+""").start(f"http://127.0.0.1:{tel}/readyz")
     a.http, a.grpc = http, grpc_port
     yield a
     assert a.stop() == 0

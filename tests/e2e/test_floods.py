@@ -35,7 +35,7 @@ service:
 @pytest.fixture
 def agent(agent_factory):
     tel, http = free_port(), free_port()
-    a = agent_factory(config(tel, http)).start(f"http://127.0.0.1:{tel}/healthz")
+    a = agent_factory(config(tel, http)).start(f"http://127.0.0.1:{tel}/readyz")
     a.tel, a.http = tel, http
     yield a
     assert a.stop() == 0
@@ -171,7 +171,7 @@ def test_huge_chunk_that_keeps_coming_is_refused_413(agent_factory):
     tel, http = free_port(), free_port()
     a = agent_factory(config(tel, http, extra="") .replace(
         "read_timeout: 2s", "read_timeout: 2s, max_request_body_size: 64KiB")).start(
-        f"http://127.0.0.1:{tel}/healthz")
+        f"http://127.0.0.1:{tel}/readyz")
     s = socket.create_connection(("127.0.0.1", http))
     s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
               b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n")
@@ -221,7 +221,7 @@ def test_pipelined_requests_never_read_hold_little(agent, which):
     time.sleep(0.5)
     grown = rss_kib(pid) - before
     # others are still served meanwhile
-    assert probe(agent.tel, "/healthz")[0] == 200
+    assert probe(agent.tel, "/readyz")[0] == 200
     s.close()
     assert grown < 4096, f"RSS grew by {grown} KiB"
 
@@ -236,7 +236,7 @@ def test_ten_thousand_idle_connections(agent_factory):
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     tel, http = free_port(), free_port()
     a = agent_factory(config(tel, http, read_timeout="30s")).start(
-        f"http://127.0.0.1:{tel}/healthz")
+        f"http://127.0.0.1:{tel}/readyz")
     url = f"http://127.0.0.1:{http}/v1/traces"
     keep, worst = [], 0.0
     try:
