@@ -61,6 +61,14 @@ def post_json(port, path, body, timeout=5.0):
     return status, out
 
 
+def proc_kib(pid, key):
+    """A /proc/PID/status figure in KiB: VmRSS, VmHWM (peak RSS), ..."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {key} for {pid}")
+
+
 def wait_for(cond, timeout=10.0, what="condition"):
     """cond()'s first true value, polled until timeout."""
     deadline = time.time() + timeout

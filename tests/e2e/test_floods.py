@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import free_port, http_get, http_post
+from conftest import free_port, http_get, http_post, proc_kib
 
 FAST = 5.0  # seconds a probe or a request may take while the flood goes on
 
@@ -39,13 +39,6 @@ def agent(agent_factory):
     a.tel, a.http = tel, http
     yield a
     assert a.stop() == 0
-
-
-def rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def open_fds(pid):
@@ -207,7 +200,7 @@ def test_pipelined_requests_never_read_hold_little(agent, which):
         port = agent.http
         req = (b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
                b"Content-Length: %d\r\n\r\n" % len(body)) + body
-    before = rss_kib(pid)
+    before = proc_kib(pid, "VmRSS")
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(("127.0.0.1", port))
@@ -219,7 +212,7 @@ def test_pipelined_requests_never_read_hold_little(agent, which):
         except BlockingIOError:
             time.sleep(0.01)
     time.sleep(0.5)
-    grown = rss_kib(pid) - before
+    grown = proc_kib(pid, "VmRSS") - before
     # others are still served meanwhile
     assert probe(agent.tel, "/readyz")[0] == 200
     s.close()

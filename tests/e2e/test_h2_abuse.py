@@ -11,17 +11,10 @@ import grpc
 import pytest
 
 import h2raw as h2
-from conftest import free_port
+from conftest import free_port, proc_kib
 
 TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LATENCY = 1.0  # seconds a good client's call may take while the abuse goes on
-
-
-def vm(pid, key):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise AssertionError(key)
 
 
 @pytest.fixture
@@ -85,7 +78,7 @@ class GoodClient(threading.Thread):
 
 def test_rapid_reset_closes_the_connection(agent):
     pid = agent.proc.pid
-    before = vm(pid, "VmHWM")
+    before = proc_kib(pid, "VmHWM")
     with GoodClient(agent.grpc):
         c = h2.Conn(agent.grpc)
         block = h2.request_block()
@@ -108,12 +101,12 @@ def test_rapid_reset_closes_the_connection(agent):
     last = int.from_bytes(goaway[0][3][:4], "big") & 0x7FFFFFFF
     assert last < 2 * 400, last
     assert sent < 10000
-    assert vm(pid, "VmHWM") - before < 16 << 10
+    assert proc_kib(pid, "VmHWM") - before < 16 << 10
 
 
 def test_continuation_flood_closes_the_connection(agent):
     pid = agent.proc.pid
-    before = vm(pid, "VmHWM")
+    before = proc_kib(pid, "VmHWM")
     with GoodClient(agent.grpc):
         c = h2.Conn(agent.grpc)
         sid = c.stream_id()
@@ -125,7 +118,7 @@ def test_continuation_flood_closes_the_connection(agent):
                 break
         assert not alive or c.closed(5)
         c.close()
-    assert vm(pid, "VmHWM") - before < 16 << 10
+    assert proc_kib(pid, "VmHWM") - before < 16 << 10
 
 
 @pytest.mark.parametrize("kind", ["settings", "ping"])
@@ -133,7 +126,7 @@ def test_control_frame_flood_without_reading_closes(agent, kind):
     """Every SETTINGS and PING asks for an acknowledgement; a client that
     never reads makes them pile up in the server."""
     pid = agent.proc.pid
-    before = vm(pid, "VmHWM")
+    before = proc_kib(pid, "VmHWM")
     with GoodClient(agent.grpc):
         c = h2.Conn(agent.grpc)
         c.s.setsockopt(h2.socket.SOL_SOCKET, h2.socket.SO_RCVBUF, 4096)
@@ -147,7 +140,7 @@ def test_control_frame_flood_without_reading_closes(agent, kind):
                 break
         assert closed or c.closed(3)
         c.close()
-    assert vm(pid, "VmHWM") - before < 16 << 10
+    assert proc_kib(pid, "VmHWM") - before < 16 << 10
 
 
 def test_oversized_header_list_is_refused(agent):
