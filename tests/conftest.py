@@ -61,6 +61,18 @@ def post_json(port, path, body, timeout=5.0):
     return status, out
 
 
+def _sanitized():
+    try:
+        with open(BIN, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+# An ASan build keeps freed memory in quarantine: RSS bounds say nothing there.
+SANITIZED = _sanitized()
+
+
 def proc_kib(pid, key):
     """A /proc/PID/status figure in KiB: VmRSS, VmHWM (peak RSS), ..."""
     for line in open(f"/proc/{pid}/status"):

@@ -11,7 +11,7 @@ import zlib
 import grpc
 import pytest
 
-from conftest import free_port, proc_kib, http_post
+from conftest import SANITIZED, free_port, http_post, proc_kib
 
 TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 EXPANDED = 64 << 20
@@ -73,7 +73,7 @@ def test_http_bomb_is_refused_413(agent, bombs, enc):
     assert s.recv(64).startswith(b"HTTP/1.1 413 ")
     s.close()
     grown = proc_kib(pid, "VmHWM") - before
-    assert grown < 8 << 10, f"peak RSS grew by {grown} KiB"
+    assert SANITIZED or grown < 8 << 10, f"peak RSS grew by {grown} KiB"
     assert served(agent)
 
 
@@ -91,4 +91,4 @@ def test_grpc_bomb_is_refused_resource_exhausted(agent, enc):
             assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value.details()
         call(b"", timeout=10)  # and the next call is served
     grown = proc_kib(pid, "VmHWM") - before
-    assert grown < 8 << 10, f"peak RSS grew by {grown} KiB"
+    assert SANITIZED or grown < 8 << 10, f"peak RSS grew by {grown} KiB"

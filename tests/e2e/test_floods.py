@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import free_port, http_get, http_post, proc_kib
+from conftest import free_port, http_get, http_post, proc_kib, SANITIZED
 
 FAST = 5.0  # seconds a probe or a request may take while the flood goes on
 
@@ -216,7 +216,7 @@ def test_pipelined_requests_never_read_hold_little(agent, which):
     # others are still served meanwhile
     assert probe(agent.tel, "/readyz")[0] == 200
     s.close()
-    assert grown < 4096, f"RSS grew by {grown} KiB"
+    assert SANITIZED or grown < 4096, f"RSS grew by {grown} KiB"
 
 
 def test_ten_thousand_idle_connections(agent_factory):

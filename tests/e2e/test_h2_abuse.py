@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 import h2raw as h2
-from conftest import free_port, proc_kib
+from conftest import free_port, proc_kib, SANITIZED
 
 TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LATENCY = 1.0  # seconds a good client's call may take while the abuse goes on
@@ -101,7 +101,7 @@ def test_rapid_reset_closes_the_connection(agent):
     last = int.from_bytes(goaway[0][3][:4], "big") & 0x7FFFFFFF
     assert last < 2 * 400, last
     assert sent < 10000
-    assert proc_kib(pid, "VmHWM") - before < 16 << 10
+    assert SANITIZED or proc_kib(pid, "VmHWM") - before < 16 << 10
 
 
 def test_continuation_flood_closes_the_connection(agent):
@@ -118,7 +118,7 @@ def test_continuation_flood_closes_the_connection(agent):
                 break
         assert not alive or c.closed(5)
         c.close()
-    assert proc_kib(pid, "VmHWM") - before < 16 << 10
+    assert SANITIZED or proc_kib(pid, "VmHWM") - before < 16 << 10
 
 
 @pytest.mark.parametrize("kind", ["settings", "ping"])
@@ -140,7 +140,7 @@ def test_control_frame_flood_without_reading_closes(agent, kind):
                 break
         assert closed or c.closed(3)
         c.close()
-    assert proc_kib(pid, "VmHWM") - before < 16 << 10
+    assert SANITIZED or proc_kib(pid, "VmHWM") - before < 16 << 10
 
 
 def test_oversized_header_list_is_refused(agent):
