@@ -20,7 +20,12 @@ WRAP
 chmod +x "$LOGS/otelite"
 TESTS=${VALGRIND_TESTS:-"tests/e2e/test_cli.py tests/e2e/test_auth.py tests/e2e/test_bombs.py tests/e2e/test_delivery.py tests/e2e/test_batch_e2e.py tests/e2e/test_filter_e2e.py"}
 cd "$ROOT"
-OTELITE_BIN=$LOGS/otelite OTELITE_VALGRIND=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider $TESTS
+# Left out: tests that measure overload and memory against the native
+# speed and footprint (they hold under ASan and natively, not at
+# valgrind's 20-50x slowdown).
+SKIP=${VALGRIND_SKIP:-"not overload and not memory_limiter and not slow_body"}
+OTELITE_BIN=$LOGS/otelite OTELITE_VALGRIND=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+    -k "$SKIP" $TESTS
 rc=$?
 n=$(ls "$LOGS"/vg.*.log 2>/dev/null | wc -l)
 bad=0
