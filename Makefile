@@ -15,7 +15,8 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	libcurl4-openssl-dev libpcre2-dev libcriterion-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
 	python3-thrift thrift-compiler \
-	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd
+	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd \
+	libsnappy-dev python3-snappy
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
 	libzstd libcurl libpcre2-8
@@ -45,7 +46,8 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) $(SAN) -pthread 
 	-I agent -I $(BUILD)/gen $(PC_CFLAGS) \
 	-DOT_VERSION=\"$(VERSION)\" $(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) -pthread $(LDFLAGS)
-LDLIBS_ALL = $(PC_LIBS) -lm $(LDLIBS)
+# libsnappy ships no .pc file.
+LDLIBS_ALL = $(PC_LIBS) -lsnappy -lm $(LDLIBS)
 
 # A component's own .proto files stay in its folder (exporters/NAME/proto/);
 # every file compiles into the one flat gen/ directory, so names are unique.
@@ -171,7 +173,7 @@ $(FUZZ_BUILD)/libotelite.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libotelite.a
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PC_LIBS) -lm -pthread
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PC_LIBS) -lsnappy -lm -pthread
 
 fuzz-build: deps $(FUZZ_BINS)
 
