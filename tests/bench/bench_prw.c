@@ -237,9 +237,9 @@ int main(int argc, char **argv)
     printf("prometheusremotewrite, %zu streams, every OTLP type, %d rounds "
            "(tests/bench/bench_prw.c):\n", series, rounds);
     printf("  OTLP points in             %.0f points/s\n", pts / wall);
-    printf("  samples out (with series   %.0f samples/s (%.2f samples a point)\n",
-           (double)s.samples / wall, (double)s.samples / pts);
-    printf("    of histograms, summaries)\n");
+    printf("  samples out                %.0f samples/s wall, %.0f per CPU-second "
+           "(%.2f samples a point: histograms and summaries are several series)\n",
+           (double)s.samples / wall, (double)s.samples / cpu, (double)s.samples / pts);
     printf("  CPU per million samples    %.3f s (translate, encode, snappy)\n",
            cpu / ((double)s.samples / 1e6));
     printf("  bytes per sample           %.1f in the request, %.1f on the wire (snappy), "
