@@ -166,7 +166,7 @@ def test_every_type_reaches_prometheus(agent_factory, tmp_path):
     try:
         exp = (f"    endpoint: {prom.url}\n    external_labels: {{cluster: c1}}\n"
                f"    send_metadata: true\n")
-        start(agent_factory, config(http, tel, exp), tel)
+        a = start(agent_factory, config(http, tel, exp), tel)
         t = time.time()
         assert post_json(http, "/v1/metrics", body(t - 2, delta=2))[0] == 200
         assert post_json(http, "/v1/metrics", body(t - 1, delta=3))[0] == 200
@@ -202,6 +202,7 @@ def test_every_type_reaches_prometheus(agent_factory, tmp_path):
         assert len(ti) == 1 and "otel_scope_name" not in ti[0]["metric"], ti
         # the gauge's two points are both stored, in order
         prom.wait_value(f"count_over_time(mem_used_bytes{sel}[5m])", 2)
+        assert a.stop() == 0 and "Sanitizer" not in a.log(), a.log()
     finally:
         prom.stop()
 
@@ -244,7 +245,7 @@ def test_out_of_order_answer_is_counted_and_not_retried(agent_factory, tmp_path)
         a = start(agent_factory, text, tel)
         assert post_json(http, "/v1/metrics", gauge_body("ooo", t - 1, 1))[0] == 200
         prom.wait_value("ooo", 1)
-        a.stop()
+        assert a.stop() == 0 and "Sanitizer" not in a.log(), a.log()
         # A new agent has no memory of the series: an older point goes out
         # and Prometheus refuses it (400, out of order).
         a = start(agent_factory, text, tel)
