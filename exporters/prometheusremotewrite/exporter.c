@@ -114,8 +114,9 @@ static const ot_key prw_keys[] = {
      .offset = offsetof(prw_cfg, metric_expiration), .def = "5m", .min = 0, .max = 86400e9 * 30,
      .help = "a series not updated this long is forgotten (its delta total restarts); 0 = never"},
     {.name = "max_series_bytes", .type = OT_KT_SIZE, .offset = offsetof(prw_cfg, max_series_bytes),
-     .def = "32MiB", .min = 0, .max = 64e9,
-     .help = "memory for per-series state; points of new series beyond it are dropped and counted"},
+     .def = "16MiB", .min = 0, .max = 64e9,
+     .help = "memory for per-series state (about 180 bytes a series; the default keeps a saturated "
+             "agent under 64 MiB); points of new series beyond it are dropped and counted"},
     {.name = "remote_write_queue", .type = OT_KT_TABLE,
      .offset = offsetof(prw_cfg, remote_write_queue), .sub = rwq_keys, .flags = OT_KF_PRESENCE,
      .help = "the collector's queue block; overrides sending_queue's enabled and queue_size"},
