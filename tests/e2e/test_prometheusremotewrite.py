@@ -12,15 +12,18 @@ import json
 import pathlib
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 import pytest
 
-from conftest import free_port, http_get, post_json, wait_for
+from conftest import TestCA, free_port, http_get, post_json, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -81,34 +84,42 @@ class PromServer:
     """Debian's Prometheus on loopback taking remote write, no scrape jobs,
     its storage in a temp dir."""
 
-    def __init__(self, tmp_path, port=None):
+    def __init__(self, tmp_path, port=None, tls=None):
+        """tls: (cert, key, ca) files: serve HTTPS (Prometheus' web config)."""
         self.port = port or free_port()
         d = tmp_path / f"prom-{self.port}"
         d.mkdir(exist_ok=True)
         (d / "prom.yml").write_text("global:\n  scrape_interval: 1m\n")
+        args = ["prometheus", f"--config.file={d}/prom.yml", f"--storage.tsdb.path={d}/tsdb",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver",
+                "--enable-feature=native-histograms"]
+        self.scheme, self.ctx = "http", None
+        if tls:
+            (d / "web.yml").write_text(
+                f"tls_server_config:\n  cert_file: {tls[0]}\n  key_file: {tls[1]}\n")
+            args.append(f"--web.config.file={d}/web.yml")
+            self.scheme, self.ctx = "https", ssl.create_default_context(cafile=tls[2])
         self.log = open(d / "prometheus.log", "ab")
-        self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={d}/prom.yml", f"--storage.tsdb.path={d}/tsdb",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver",
-             "--enable-feature=native-histograms"], stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         wait_for(self.ready, 30, "prometheus ready")
 
-    def ready(self):
+    def get(self, path):
         try:
-            return http_get(f"http://127.0.0.1:{self.port}/-/ready", 1)[0] == 200
-        except OSError:
-            return False
+            with urllib.request.urlopen(f"{self.scheme}://127.0.0.1:{self.port}{path}", timeout=5,
+                                        context=self.ctx) as r:
+                return r.status, r.read()
+        except (OSError, urllib.error.HTTPError):
+            return None, b""
+
+    def ready(self):
+        return self.get("/-/ready")[0] == 200
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}/api/v1/write"
+        return f"{self.scheme}://127.0.0.1:{self.port}/api/v1/write"
 
     def result(self, q):
-        u = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
-        try:
-            st, b = http_get(u, 5)
-        except OSError:
-            return None
+        st, b = self.get("/api/v1/query?" + urllib.parse.urlencode({"query": q}))
         return json.loads(b)["data"]["result"] if st == 200 else None
 
     def values(self, q):
@@ -262,6 +273,26 @@ def test_out_of_order_answer_is_counted_and_not_retried(agent_factory, tmp_path)
         prom.stop()
 
 
+def test_tls_to_a_real_prometheus(agent_factory, tmp_path):
+    ca = TestCA(tmp_path)
+    leaf = ca.leaf("localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+    prom = PromServer(tmp_path, tls=(leaf["cert"], leaf["key"], ca.ca))
+    http, tel = free_port(), free_port()
+    try:
+        exp = f"    endpoint: {prom.url}\n    tls:\n      ca_file: {ca.ca}\n"
+        start(agent_factory, config(http, tel, exp), tel)
+        assert post_json(http, "/v1/metrics", gauge_body("over.tls", time.time(), 42))[0] == 200
+        prom.wait_value('over_tls{job="api"}', 42)
+        # Without the CA the server's certificate is refused: nothing arrives.
+        http2, tel2 = free_port(), free_port()
+        start(agent_factory, config(http2, tel2, f"    endpoint: {prom.url}\n"), tel2)
+        assert post_json(http2, "/v1/metrics", gauge_body("untrusted", time.time(), 1))[0] == 200
+        time.sleep(1)
+        assert prom.values("untrusted") is None
+    finally:
+        prom.stop()
+
+
 class FakeWrite(http.server.BaseHTTPRequestHandler):
     """A remote-write receiver from the spec: records each request's time,
     headers and body, answers from a script of statuses."""
@@ -346,3 +377,21 @@ def test_headers_retry_after_and_size_cap(agent_factory, tmp_path):
         assert got == {f"value-{i:04d}": float(i) for i in range(200)}
     finally:
         srv.shutdown()
+
+
+def test_config_checks(tmp_path):
+    from conftest import run_cli
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config(free_port(), free_port(),
+                          "    endpoint: ftp://example/write\n"
+                          "    sending_queue: {num_consumers: 4}\n"
+                          "    external_labels: {cluster: ''}\n"))
+    r = run_cli("validate", "--config", str(cfg))
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert "is not an http:// or https:// URL" in out, out
+    assert "external label \"cluster\" has an empty value" in out, out
+    assert "one sender is used" in out, out  # a warning, with the two errors
+    cfg.write_text(config(free_port(), free_port(), "    endpoint: http://127.0.0.1:9/api/v1/write\n"))
+    r = run_cli("validate", "--config", str(cfg))
+    assert r.returncode == 0, r.stdout + r.stderr
