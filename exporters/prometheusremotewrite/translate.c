@@ -337,6 +337,10 @@ static void on_point(void *ctx, const ot_mstore_stream *st, ot_pacc_state *s, in
                      bool fresh)
 {
     prw_core *c = ctx;
+    if (ts_ns <= 0) { /* no time: Prometheus would refuse the whole request */
+        c->st->invalid++;
+        return;
+    }
     if (!fresh) {
         c->st->stale++;
         return;

@@ -158,6 +158,8 @@ Test(prw, deltas_add_up_and_old_or_repeated_points_are_not_sent)
     cr_assert_str_eq(run(c, &s, DSUM(4, 15), &st), ""); /* older than the last */
     cr_assert_eq(st.stale, 2);
     cr_assert_str_eq(run(c, &s, DSUM(1, 30), &st), "__name__=d_total," L " 6@30\n");
+    cr_assert_str_eq(run(c, &s, DSUM(1, 0), &st), ""); /* no time at all */
+    cr_assert_eq(st.invalid, 1);
     prw_core_free(c);
     ot_buf_free(&s.text);
 }
