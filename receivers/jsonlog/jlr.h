@@ -100,7 +100,6 @@ struct jlr {
     bool ck_sync;
     char ck_name[256];
     bool ck_dirty;
-    int64_t ck_next_ns;
     /* files */
     jlr_file **files;
     size_t n_files, cap_files;

@@ -275,10 +275,10 @@ static void *run(void *arg)
         for (size_t i = 0; i < r->n_files; i++)
             lag += r->files[i]->off - r->files[i]->acked_off;
         ot_gauge_set(r->tel.ckpt_lag, lag);
-        if (r->ck_dirty && now >= r->ck_next_ns) {
+        /* after every pass that moved an accepted offset: a kill -9 then
+         * repeats at most the batches of one pass */
+        if (r->ck_dirty)
             save(r);
-            r->ck_next_ns = now + r->c->poll_interval;
-        }
         if (blocked) {
             r->fails++;
             int64_t d = 10000000LL << (r->fails < 7 ? r->fails : 7);

@@ -169,21 +169,38 @@ static void open_new(jlr *r, const found *fd_)
     f->fp = fp;
     f->fp_len = read_fp(fd, fp, r->c->fingerprint_size);
     f->fmt = r->c->format;
+    /* every known entry with these first bytes is this file (or a copy
+     * of it): the furthest offset wins, and all of them are used up */
     int64_t off = -1;
-    for (size_t i = 0; i < r->n_known && off < 0; i++) {
+    for (size_t i = 0; i < r->n_known;) {
         if (fp_match(r->known[i].fp, r->known[i].fp_len, f->fp, f->fp_len)) {
-            off = r->known[i].off;
+            if (r->known[i].off > off)
+                off = r->known[i].off;
             free(r->known[i].fp);
             r->known[i] = r->known[--r->n_known];
+            continue;
+        }
+        i++;
+    }
+    for (size_t i = 0; i < r->n_files && off < 0; i++) {
+        jlr_file *o = r->files[i];
+        if (!fp_match(o->fp, o->fp_len, f->fp, f->fp_len))
+            continue;
+        /* a copy (copytruncate): the copy holds the original's bytes up to
+         * its size; what the original has not given yet up to there is
+         * read from the copy, the original goes on after it */
+        off = o->off;
+        if ((int64_t)st.st_size > o->off && !o->join.len && !o->skipping) {
+            o->off = o->safe_off = o->acked_off = (int64_t)st.st_size;
         }
     }
-    for (size_t i = 0; i < r->n_files && off < 0; i++)
-        if (fp_match(r->files[i]->fp, r->files[i]->fp_len, f->fp, f->fp_len))
-            off = r->files[i]->off; /* a copy of a file being read */
     if (off < 0)
         off = (r->first_poll && r->c->start_at == 0) ? (int64_t)st.st_size : 0;
+    /* Shorter than where we were with the same first bytes: a copy of a
+     * file that had grown further (copytruncate), all of it read. A file
+     * truncated and written again has other first bytes and no match. */
     if (off > (int64_t)st.st_size)
-        off = 0; /* shorter than where we were: truncated while we were away */
+        off = (int64_t)st.st_size;
     f->off = f->safe_off = f->acked_off = off;
     set_attrs(r, f);
     r->files[r->n_files++] = f;
