@@ -13,7 +13,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -234,3 +236,115 @@ def test_symlinks_read_once_and_start_at_end(agent_factory, tmp_path):
     assert a.stop() == 0
     bodies = [r["body"]["stringValue"] for _, r in records(out)]
     assert bodies == ["after start"]
+
+
+class LogSink:
+    """An OTLP/HTTP JSON logs backend (from the OTLP/HTTP spec: POST
+    /v1/logs, a JSON ExportLogsServiceRequest, 200 with a JSON response)
+    that records the "n" attribute of every record."""
+
+    def __init__(self, port):
+        self.port, self.ns, self.server = port, [], None
+        self.lock = threading.Lock()
+
+    def start(self):
+        sink = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                doc = json.loads(body)
+                got = []
+                for rl in doc.get("resourceLogs", []):
+                    for sl in rl.get("scopeLogs", []):
+                        for r in sl.get("logRecords", []):
+                            got.append(int(attrs(r)["n"]["intValue"]))
+                with sink.lock:
+                    sink.ns.extend(got)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def metric(tel, name):
+    _, body = http_get(f"http://127.0.0.1:{tel}/metrics")
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def vm_hwm_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_backend_down_stops_the_reader_then_everything_arrives(agent_factory, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    total = 200000
+    pad = "p" * 200
+    with open(logs / "big.log", "w") as f:
+        for i in range(total):
+            f.write(json.dumps({"level": "info", "msg": pad, "n": i}) + "\n")
+    size = os.path.getsize(logs / "big.log")
+    tel, backend = free_port(), free_port()
+    a = agent_factory(f"""
+receivers:
+  jsonlog: {{ include: ["{logs}/*.log"], start_at: beginning }}
+exporters:
+  otlphttp:
+    endpoint: http://127.0.0.1:{backend}
+    encoding: json
+    compression: none
+    sending_queue: {{ queue_size: 2, num_consumers: 1 }}
+    retry_on_failure: {{ initial_interval: 100ms, max_interval: 300ms, max_elapsed_time: 0s }}
+service:
+  telemetry: {{ metrics: {{ endpoint: 127.0.0.1:{tel} }} }}
+  pipelines:
+    logs: {{ receivers: [jsonlog], exporters: [otlphttp] }}
+""")
+    a.start(wait_url=f"http://127.0.0.1:{tel}/readyz")
+    sink = None
+    try:
+        wait_for(lambda: metric(tel, "otelite_jsonlog_records_refused_total") > 0, 10, "a refusal")
+        read1 = metric(tel, "otelite_jsonlog_bytes_read_total")
+        time.sleep(1.5)
+        read2 = metric(tel, "otelite_jsonlog_bytes_read_total")
+        # the reader stopped: the file is the buffer, not memory
+        assert read1 == read2 and read2 < size / 2, (read1, read2, size)
+        assert metric(tel, "otelite_jsonlog_checkpoint_lag_bytes") > 0
+        assert vm_hwm_kib(a.proc.pid) < 64 * 1024
+        sink = LogSink(backend).start()
+
+        def done():
+            with sink.lock:
+                return len(set(sink.ns)) >= total
+        wait_for(done, 60, "every record at the backend")
+        with sink.lock:
+            assert sorted(sink.ns) == list(range(total))
+        assert metric(tel, "otelite_jsonlog_bytes_read_total") == size
+        assert vm_hwm_kib(a.proc.pid) < 64 * 1024
+    finally:
+        assert a.stop() == 0, a.log()
+        if sink:
+            sink.stop()
