@@ -3,6 +3,7 @@
  * winston, structlog, python-json-logger, zap, logrus, …), and what their
  * severity words and numbers mean in OTLP. Used only for what the config
  * leaves unset: a configured field replaces the names. */
+#include <pthread.h>
 #include <strings.h>
 #include <string.h>
 
@@ -11,27 +12,55 @@
 
 typedef struct name_kind {
     const char *name;
+    size_t len;
     int kind;
 } name_kind;
 
+#define NK(s, k) {s, sizeof s - 1, k}
 static const name_kind known[] = {
-    {"time", JL_F_TIME},        {"timestamp", JL_F_TIME}, {"ts", JL_F_TIME},
-    {"@timestamp", JL_F_TIME},  {"asctime", JL_F_TIME},   {"datetime", JL_F_TIME},
-    {"level", JL_F_SEVERITY},   {"severity", JL_F_SEVERITY}, {"levelname", JL_F_SEVERITY},
-    {"lvl", JL_F_SEVERITY},     {"loglevel", JL_F_SEVERITY}, {"log.level", JL_F_SEVERITY},
-    {"msg", JL_F_BODY},         {"message", JL_F_BODY},   {"event", JL_F_BODY},
-    {"trace_id", JL_F_TRACE},   {"traceId", JL_F_TRACE},  {"traceid", JL_F_TRACE},
-    {"trace.id", JL_F_TRACE},   {"span_id", JL_F_SPAN},   {"spanId", JL_F_SPAN},
-    {"spanid", JL_F_SPAN},      {"span.id", JL_F_SPAN},
+    NK("time", JL_F_TIME),        NK("timestamp", JL_F_TIME),    NK("ts", JL_F_TIME),
+    NK("@timestamp", JL_F_TIME),  NK("asctime", JL_F_TIME),      NK("datetime", JL_F_TIME),
+    NK("level", JL_F_SEVERITY),   NK("severity", JL_F_SEVERITY), NK("levelname", JL_F_SEVERITY),
+    NK("lvl", JL_F_SEVERITY),     NK("loglevel", JL_F_SEVERITY), NK("log.level", JL_F_SEVERITY),
+    NK("msg", JL_F_BODY),         NK("message", JL_F_BODY),      NK("event", JL_F_BODY),
+    NK("trace_id", JL_F_TRACE),   NK("traceId", JL_F_TRACE),     NK("traceid", JL_F_TRACE),
+    NK("trace.id", JL_F_TRACE),   NK("span_id", JL_F_SPAN),      NK("spanId", JL_F_SPAN),
+    NK("spanid", JL_F_SPAN),      NK("span.id", JL_F_SPAN),
 };
 
-static bool eq(const char *k, size_t n, const char *name)
+/* Every key of every line is looked up here: an open-addressed table
+ * hashed on length and first and last byte, built once. */
+#define NSLOTS 64
+static const name_kind *slots[NSLOTS];
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+
+static unsigned slot_hash(const char *k, size_t n)
 {
-    return name && strlen(name) == n && memcmp(k, name, n) == 0;
+    return ((unsigned)n * 31u + (unsigned char)k[0] * 7u + (unsigned char)k[n - 1]) &
+           (NSLOTS - 1);
+}
+
+static void build_slots(void)
+{
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        unsigned h = slot_hash(known[i].name, known[i].len);
+        while (slots[h])
+            h = (h + 1) & (NSLOTS - 1);
+        slots[h] = &known[i];
+    }
+}
+
+/* k (n bytes, not NUL-terminated) equals the C string name; the first
+ * byte is compared before anything else, as it rules out nearly all. */
+static inline bool eq(const char *k, size_t n, const char *name)
+{
+    return name && name[0] == k[0] && strncmp(name, k, n) == 0 && name[n] == 0;
 }
 
 int jl_field_kind(const jl_map *m, const char *k, size_t n)
 {
+    if (!n)
+        return JL_F_OTHER;
     if (m->ts_field && eq(k, n, m->ts_field))
         return JL_F_TIME;
     if (m->sev_field && eq(k, n, m->sev_field))
@@ -40,16 +69,19 @@ int jl_field_kind(const jl_map *m, const char *k, size_t n)
         return JL_F_BODY;
     if (n < 2 || n > 10)
         return JL_F_OTHER;
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        if (!eq(k, n, known[i].name))
+    pthread_once(&slots_once, build_slots);
+    for (unsigned h = slot_hash(k, n);; h = (h + 1) & (NSLOTS - 1)) {
+        const name_kind *nk = slots[h];
+        if (!nk)
+            return JL_F_OTHER;
+        if (nk->len != n || memcmp(nk->name, k, n) != 0)
             continue;
-        int kind = known[i].kind;
+        int kind = nk->kind;
         if ((kind == JL_F_TIME && m->ts_field) || (kind == JL_F_SEVERITY && m->sev_field) ||
             (kind == JL_F_BODY && m->body_field))
             return JL_F_OTHER;
         return kind;
     }
-    return JL_F_OTHER;
 }
 
 static const struct {
@@ -72,16 +104,43 @@ int jl_sev_name(const char *s)
 }
 
 /* The words loggers write, lower case. */
+#define W(s, v) {s, sizeof s - 1, v}
 static const struct {
     const char *w;
+    size_t len;
     int number;
 } words[] = {
-    {"trace", 1},    {"verbose", 1},  {"silly", 1},     {"debug", 5},   {"dbug", 5},
-    {"fine", 5},     {"info", 9},     {"information", 9}, {"informational", 9},
-    {"notice", 10},  {"http", 6},     {"warn", 13},     {"warning", 13}, {"wrn", 13},
-    {"error", 17},   {"err", 17},     {"eror", 17},     {"critical", 21}, {"crit", 21},
-    {"fatal", 21},   {"panic", 22},   {"dpanic", 22},   {"alert", 23},  {"emerg", 24},
-    {"emergency", 24}, {"severe", 17}, {"i", 9}, {"w", 13}, {"e", 17}, {"d", 5}, {"f", 21},
+    W("trace", 1),
+    W("verbose", 1),
+    W("silly", 1),
+    W("debug", 5),
+    W("dbug", 5),
+    W("fine", 5),
+    W("info", 9),
+    W("information", 9),
+    W("informational", 9),
+    W("notice", 10),
+    W("http", 6),
+    W("warn", 13),
+    W("warning", 13),
+    W("wrn", 13),
+    W("error", 17),
+    W("err", 17),
+    W("eror", 17),
+    W("critical", 21),
+    W("crit", 21),
+    W("fatal", 21),
+    W("panic", 22),
+    W("dpanic", 22),
+    W("alert", 23),
+    W("emerg", 24),
+    W("emergency", 24),
+    W("severe", 17),
+    W("i", 9),
+    W("w", 13),
+    W("e", 17),
+    W("d", 5),
+    W("f", 21),
 };
 
 int jl_sev_word(const jl_map *m, const char *s, size_t n)
@@ -90,7 +149,8 @@ int jl_sev_word(const jl_map *m, const char *s, size_t n)
         if (strlen(m->sevmap[i].word) == n && strncasecmp(m->sevmap[i].word, s, n) == 0)
             return m->sevmap[i].number;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strlen(words[i].w) == n && strncasecmp(words[i].w, s, n) == 0)
+        if (words[i].len == n && (words[i].w[0] | 0x20) == (s[0] | 0x20) &&
+            strncasecmp(words[i].w, s, n) == 0)
             return words[i].number;
     return 0;
 }

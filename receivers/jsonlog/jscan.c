@@ -216,7 +216,26 @@ int jl_str(const char **pp, const char *e, ot_buf *tmp, const char **s, size_t *
     if (p >= e || *p != '"')
         return -1;
     const char *start = ++p;
-    while (p < e) {
+    for (;;) {
+        /* eight bytes at a time until a quote, a backslash or a non-ASCII
+         * byte: q and b have a zero byte where one matches, which the
+         * has-zero-byte test finds; its lowest hit is exact, and on a
+         * little-endian machine the lowest bit is the first byte */
+        while (e - p >= 8) {
+            uint64_t v;
+            memcpy(&v, p, 8);
+            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+            uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+            uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | v;
+            hit &= high;
+            if (hit) {
+                p += __builtin_ctzll(hit) >> 3;
+                break;
+            }
+            p += 8;
+        }
+        if (p >= e)
+            break;
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
             *s = start;
@@ -303,6 +322,31 @@ int jl_num_value(const char *s, size_t n, int64_t *i, double *d)
     if (integer && !over && (neg ? v <= (uint64_t)INT64_MAX + 1 : v <= (uint64_t)INT64_MAX)) {
         *i = neg ? (int64_t)(0 - v) : (int64_t)v;
         return 1;
+    }
+    /* [-]digits.digits with at most 15 digits: both parts are exact
+     * doubles and one division rounds correctly, as strtod would */
+    {
+        static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+                                     1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        uint64_t m = 0;
+        size_t nd = 0, fd = 0;
+        bool dot = false, ok = true;
+        for (size_t j = k; j < n && ok; j++) {
+            char c = s[j];
+            if (c >= '0' && c <= '9') {
+                m = m * 10 + (uint64_t)(c - '0');
+                nd++;
+                fd += dot;
+            } else if (c == '.' && !dot)
+                dot = true;
+            else
+                ok = false;
+        }
+        if (ok && dot && fd && nd <= 15) {
+            double x = (double)m / p10[fd];
+            *d = neg ? -x : x;
+            return 2;
+        }
     }
     char buf[512];
     if (n >= sizeof buf)

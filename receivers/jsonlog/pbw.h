@@ -15,6 +15,14 @@
 
 enum { PBW_VARINT = 0, PBW_I64 = 1, PBW_LEN = 2, PBW_I32 = 5 };
 
+/* ot_buf_reserve with the common case (room already there) inline. */
+static inline int pbw_room(ot_buf *b, size_t extra)
+{
+    if (b->cap - b->len > extra && !b->oom)
+        return 0;
+    return ot_buf_reserve(b, extra);
+}
+
 static inline size_t pbw_vlen(uint64_t v)
 {
     size_t n = 1;
@@ -43,7 +51,7 @@ static inline char pbw_tag(unsigned field, unsigned wt)
 /* Tag and length of a LEN field whose content the caller writes next. */
 static inline int pbw_len_hdr(ot_buf *b, unsigned field, size_t n)
 {
-    if (ot_buf_reserve(b, 11 + n) < 0)
+    if (pbw_room(b, 11 + n) < 0)
         return -1;
     char *p = b->data + b->len;
     *p++ = pbw_tag(field, PBW_LEN);
@@ -64,7 +72,7 @@ static inline int pbw_bytes(ot_buf *b, unsigned field, const void *s, size_t n)
 
 static inline int pbw_fixed64(ot_buf *b, unsigned field, uint64_t v)
 {
-    if (ot_buf_reserve(b, 9) < 0)
+    if (pbw_room(b, 9) < 0)
         return -1;
     char *p = b->data + b->len;
     *p++ = pbw_tag(field, PBW_I64);
@@ -76,7 +84,7 @@ static inline int pbw_fixed64(ot_buf *b, unsigned field, uint64_t v)
 
 static inline int pbw_varint(ot_buf *b, unsigned field, uint64_t v)
 {
-    if (ot_buf_reserve(b, 11) < 0)
+    if (pbw_room(b, 11) < 0)
         return -1;
     char *p = b->data + b->len;
     *p++ = pbw_tag(field, PBW_VARINT);
@@ -89,7 +97,7 @@ static inline int pbw_varint(ot_buf *b, unsigned field, uint64_t v)
  * (size_t)-1 on out-of-memory. */
 static inline size_t pbw_open(ot_buf *b, unsigned field)
 {
-    if (ot_buf_reserve(b, 2) < 0)
+    if (pbw_room(b, 2) < 0)
         return (size_t)-1;
     b->data[b->len++] = pbw_tag(field, PBW_LEN);
     b->data[b->len++] = 0;
@@ -104,7 +112,7 @@ static inline int pbw_close(ot_buf *b, size_t mark)
         return 0;
     }
     size_t extra = pbw_vlen(n) - 1;
-    if (ot_buf_reserve(b, extra) < 0)
+    if (pbw_room(b, extra) < 0)
         return -1;
     memmove(b->data + mark + 1 + extra, b->data + mark + 1, n);
     pbw_putv(b->data + mark, n);
