@@ -144,6 +144,9 @@ void jlr_known_add(jlr *r, const uint8_t *fp, size_t fp_len, int64_t off);
  * go to the pipeline; f's acked offset moves to safe_off once accepted.
  * -1 when refused (then pending). */
 int jlr_flush(jlr *r, jlr_file *f);
+/* Records in out (emptied) as one logs request in wire form with the given
+ * Resource attributes; NULL on out-of-memory. */
+ot_batch *jlr_batch(ot_buf *out, size_t items, const char *res, size_t res_len);
 int64_t jlr_realtime_ns(void);
 
 /* ckpt.c */

@@ -183,33 +183,38 @@ static int offer(jlr *r, ot_batch *b, jlr_file *f, int64_t off)
     return 0;
 }
 
-int jlr_flush(jlr *r, jlr_file *f)
+ot_batch *jlr_batch(ot_buf *out, size_t items, const char *res, size_t res_len)
 {
-    if (!r->out.len)
-        return 0;
-    size_t recs = r->out.len, rl_res = f && f->res_len ? 1 + pbw_vlen(f->res_len) + f->res_len : 0;
+    size_t recs = out->len, rl_res = res_len ? 1 + pbw_vlen(res_len) + res_len : 0;
     size_t rl = rl_res + 1 + pbw_vlen(recs) + recs;
     size_t total = 1 + pbw_vlen(rl) + rl;
     ot_arena *a = ot_arena_new(total + 64);
     char *w = a ? ot_arena_alloc(a, total) : NULL;
+    out->len = 0;
     if (!w) {
         ot_arena_free(a);
-        return -1;
+        return NULL;
     }
     char *p = w;
     *p++ = pbw_tag(1, PBW_LEN);
     p = pbw_putv(p, rl);
     if (rl_res) {
         *p++ = pbw_tag(1, PBW_LEN);
-        p = pbw_putv(p, f->res_len);
-        memcpy(p, f->res, f->res_len);
-        p += f->res_len;
+        p = pbw_putv(p, res_len);
+        memcpy(p, res, res_len);
+        p += res_len;
     }
     *p++ = pbw_tag(2, PBW_LEN);
     p = pbw_putv(p, recs);
-    memcpy(p, r->out.data, recs);
-    ot_batch *b = ot_batch_adopt_wire(OT_LOGS, a, (const uint8_t *)w, total, r->out_items);
-    r->out.len = 0;
+    memcpy(p, out->data, recs);
+    return ot_batch_adopt_wire(OT_LOGS, a, (const uint8_t *)w, total, items);
+}
+
+int jlr_flush(jlr *r, jlr_file *f)
+{
+    if (!r->out.len)
+        return 0;
+    ot_batch *b = jlr_batch(&r->out, r->out_items, f ? f->res : NULL, f ? f->res_len : 0);
     r->out_items = 0;
     if (!b)
         return -1;

@@ -348,3 +348,27 @@ service:
         assert a.stop() == 0, a.log()
         if sink:
             sink.stop()
+
+
+def test_tcp_endpoint_ndjson(agent_factory, tmp_path):
+    import socket
+    port = free_port()
+    out = tmp_path / "out.jsonl"
+    a = agent_factory(config(f"{tmp_path}/none/*.log", out, tmp_path / "state",
+                             f"    endpoint: 127.0.0.1:{port}\n"))
+    a.start()
+    wait_for(lambda: "listening" in a.log(), 10, "the listener")
+    s = socket.create_connection(("127.0.0.1", port))
+    lines = [json.dumps({"level": "warn", "msg": f"tcp {i}", "n": i}) for i in range(1000)]
+    data = ("\n".join(lines) + "\n").encode()
+    for i in range(0, len(data), 777):  # lines split across writes
+        s.sendall(data[i:i + 777])
+    s.sendall(b"not json\n{\"msg\":\"last, no newline\"}")
+    s.close()
+    recs = wait_for(lambda: (lambda r: r if len(r) >= 1002 else None)(records(out)), 10, "1002 records")
+    assert a.stop() == 0
+    got = sorted(int(attrs(r)["n"]["intValue"]) for _, r in recs if "n" in attrs(r))
+    assert got == list(range(1000))
+    assert all(r["severityNumber"] == 13 for _, r in recs if "n" in attrs(r))
+    bodies = {r["body"]["stringValue"] for _, r in recs}
+    assert "not json" in bodies and "last, no newline" in bodies
