@@ -76,6 +76,7 @@ typedef struct jlr_file {
     const char *join_stream;
     char *res;         /* Resource attribute KeyValues */
     size_t res_len;
+    int wd;            /* inotify watch, -1 without */
     char *extra;       /* log.file.name / log.file.path KeyValues */
     size_t extra_len;
 } jlr_file;
@@ -121,8 +122,8 @@ struct jlr {
     /* thread */
     pthread_t th;
     bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    int wake_fd; /* eventfd: shutdown */
+    int ino_fd;  /* inotify: a watched file was written; -1 without */
     atomic_bool stop;
     jlr_tel tel;
     void *tcp; /* tcp.c, when endpoint is set */

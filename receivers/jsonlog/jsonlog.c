@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -223,17 +227,21 @@ int jlr_flush(jlr *r, jlr_file *f)
 
 /* ---- the tailer thread ---------------------------------------------------- */
 
-static void wait_ns(jlr *r, int64_t ns)
+/* Sleeps up to ns; shutdown wakes it, and so (with files) does a write to
+ * any open file, through inotify, so lines leave soon after they are
+ * written without polling faster. */
+static void wait_ns(jlr *r, int64_t ns, bool files)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t t = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec + ns;
-    ts.tv_sec = t / 1000000000LL;
-    ts.tv_nsec = t % 1000000000LL;
-    pthread_mutex_lock(&r->mu);
-    if (!atomic_load(&r->stop))
-        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
-    pthread_mutex_unlock(&r->mu);
+    struct pollfd p[2] = {{.fd = r->wake_fd, .events = POLLIN},
+                          {.fd = files ? r->ino_fd : -1, .events = POLLIN}};
+    int ms = (int)((ns + 999999) / 1000000);
+    if (atomic_load(&r->stop) || poll(p, 2, ms) <= 0)
+        return;
+    if (p[1].revents & POLLIN) {
+        char ev[4096];
+        while (read(r->ino_fd, ev, sizeof ev) > 0)
+            ;
+    }
 }
 
 static void save(jlr *r)
@@ -287,11 +295,11 @@ static void *run(void *arg)
         if (blocked) {
             r->fails++;
             int64_t d = 10000000LL << (r->fails < 7 ? r->fails : 7);
-            wait_ns(r, d > 1000000000LL ? 1000000000LL : d);
+            wait_ns(r, d > 1000000000LL ? 1000000000LL : d, false);
         } else if (!progress) {
             int64_t d = next_poll - ot_now_ns();
             if (d > 0)
-                wait_ns(r, d);
+                wait_ns(r, d, true);
         }
     }
     return NULL;
@@ -316,16 +324,17 @@ static void *jlr_create(const ot_create_params *p, ot_err *err)
         ot_err_set(err, "out of memory");
         return NULL;
     }
+    r->ino_fd = r->wake_fd = -1;
     r->c = p->config;
     r->next = p->next[OT_LOGS];
     r->host = p->host;
     r->arena = ot_arena_new(0);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    r->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC); /* -1: polling only */
+    r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (r->wake_fd < 0) {
+        ot_err_set(err, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
     r->first_poll = true;
     if (!r->arena || !(r->id = ot_arena_strdup(r->arena, p->id))) {
         ot_err_set(err, "out of memory");
@@ -401,10 +410,10 @@ static void jlr_shutdown(void *self, int64_t deadline_ns)
     jlr *r = self;
     if (!r->started)
         return;
-    pthread_mutex_lock(&r->mu);
     atomic_store(&r->stop, true);
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
+    uint64_t one = 1;
+    if (write(r->wake_fd, &one, sizeof one) < 0)
+        ot_debug("jsonlog", "wake write failed", "receiver=%s", r->id);
     pthread_join(r->th, NULL);
     r->started = false;
     jlr_tcp_stop(r);
@@ -433,8 +442,10 @@ static void jlr_destroy(void *self)
     ot_buf_free(&r->out);
     ot_buf_free(&r->dtmp);
     ot_buf_free(&r->dscratch);
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
+    if (r->ino_fd >= 0)
+        close(r->ino_fd);
+    if (r->wake_fd >= 0)
+        close(r->wake_fd);
     ot_arena_free(r->arena);
     free(r);
 }

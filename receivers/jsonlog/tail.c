@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,6 +204,7 @@ static void open_new(jlr *r, const found *fd_)
         off = (int64_t)st.st_size;
     f->off = f->safe_off = f->acked_off = off;
     set_attrs(r, f);
+    f->wd = r->ino_fd >= 0 ? inotify_add_watch(r->ino_fd, f->path, IN_MODIFY) : -1;
     r->files[r->n_files++] = f;
     ot_gauge_add(r->tel.files_open, 1);
     r->ck_dirty = true;
@@ -296,6 +298,8 @@ void jlr_poll(jlr *r)
 
 void jlr_file_close(jlr *r, jlr_file *f)
 {
+    if (f->wd >= 0)
+        inotify_rm_watch(r->ino_fd, f->wd); /* fails harmlessly once the inode is gone */
     close(f->fd);
     free(f->path);
     free(f->fp);
