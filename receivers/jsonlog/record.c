@@ -130,9 +130,11 @@ static int finish(jl_enc *e, const jl_rec *r, bool have_body, bool have_time, in
             return -1;
     }
     char *p = out->data + out->len;
-    memcpy(p, e->attrs.data, a);
-    memcpy(p + a, side->data, side->len);
-    memcpy(p + a + side->len, ext->data, ext->len);
+    if (a)
+        memcpy(p, e->attrs.data, a);
+    memcpy(p + a, side->data, side->len); /* never empty: the times are in it */
+    if (ext->len)
+        memcpy(p + a + side->len, ext->data, ext->len);
     out->len += a + side->len + ext->len;
     return 0;
 }
