@@ -59,7 +59,8 @@ def numbers(paths):
     return got
 
 
-def config(logs, out, state, extra=""):
+def config(logs, out, state, extra="", tel=None):
+    tel = tel or free_port()
     return f"""
 receivers:
   jsonlog:
@@ -74,7 +75,7 @@ exporters:
   file: {{ path: {out} }}
 service:
   extensions: [file_storage]
-  telemetry: {{ metrics: {{ endpoint: 127.0.0.1:{free_port()} }} }}
+  telemetry: {{ metrics: {{ endpoint: 127.0.0.1:{tel} }} }}
   pipelines:
     logs: {{ receivers: [jsonlog], exporters: [file] }}
 """
@@ -90,14 +91,16 @@ def test_rotations_and_kill9_lose_nothing(agent_factory, tmp_path):
                                str(total), str(rate)])
     outs = []
     runs = 0
+    tels = [free_port() for _ in range(3)]
 
     def start():
         nonlocal runs
         runs += 1
         out = tmp_path / f"out{runs}.jsonl"
         outs.append(out)
-        a = agent_factory(config(f"{logs}/app.log*", out, tmp_path / "state"), name=f"a{runs}")
-        a.start()
+        a = agent_factory(config(f"{logs}/app.log*", out, tmp_path / "state", tel=tels[runs - 1]),
+                          name=f"a{runs}")
+        a.start(wait_url=f"http://127.0.0.1:{tels[runs - 1]}/readyz")
         return a
 
     try:
@@ -146,6 +149,10 @@ def test_rotations_and_kill9_lose_nothing(agent_factory, tmp_path):
         # repeats come only from batches accepted but not yet checkpointed
         # at one of the two kills: far fewer than a second of writing
         assert dups < rate, f"{dups} repeated lines"
+        # the second run saw the copytruncate and both deletes
+        # (its counters died with it; the third run's are its own)
+        assert metric(tels[2], "otelite_jsonlog_files_open") >= 1
+        assert metric(tels[2], "otelite_jsonlog_checkpoint_lag_bytes") == 0
         assert a.stop() == 0
     finally:
         if writer.poll() is None:
@@ -378,3 +385,56 @@ def test_tcp_endpoint_ndjson(agent_factory, tmp_path):
     assert all(r["severityNumber"] == 13 for _, r in recs if "n" in attrs(r))
     bodies = {r["body"]["stringValue"] for _, r in recs}
     assert "not json" in bodies and "last, no newline" in bodies
+
+
+def test_configured_mapping_and_delete_after_read(agent_factory, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_text(
+        '{"when":"25/Nov/2025:11:00:00 +0100","sev":"boom","text":"configured","level":"debug"}\n'
+        '{"when":"bad","sev":"E","text":{"k":1}}\n')
+    out, tel = tmp_path / "out.jsonl", free_port()
+    a = agent_factory(config(f"{logs}/*.log", out, tmp_path / "state", tel=tel, extra="""
+    delete_after_read: true
+    timestamp: { field: when, layout: "%d/%b/%Y:%H:%M:%S %z" }
+    severity: { field: sev, mapping: { fatal: [boom], error: E } }
+    body: { field: text }
+"""))
+    a.start(wait_url=f"http://127.0.0.1:{tel}/readyz")
+    recs = wait_for(lambda: (lambda r: r if len(r) >= 2 else None)(records(out)), 10, "2 records")
+    wait_for(lambda: not (logs / "a.log").exists(), 10, "the file deleted after reading")
+    assert a.stop() == 0
+    r0, r1 = recs[0][1], recs[1][1]
+    assert r0["timeUnixNano"] == "1764064800000000000"
+    assert r0["severityNumber"] == 21 and r0["body"]["stringValue"] == "configured"
+    assert attrs(r0)["level"]["stringValue"] == "debug"   # not the severity field here
+    assert r1["severityNumber"] == 17
+    assert attrs(r1)["when"]["stringValue"] == "bad"      # unparsable: kept as attribute
+    assert r1["body"]["kvlistValue"]["values"][0]["key"] == "k"
+
+
+def test_rotation_counters(agent_factory, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    out, tel = tmp_path / "out.jsonl", free_port()
+    a = agent_factory(config(f"{logs}/*.log", out, tmp_path / "state", tel=tel))
+    a.start(wait_url=f"http://127.0.0.1:{tel}/readyz")
+    (logs / "b.log").write_text('{"msg":"b1"}\n')
+    wait_for(lambda: len(records(out)) >= 1, 10, "b1")
+    os.rename(logs / "b.log", logs / "b.log.old")      # out of the globs
+    (logs / "c.log").write_text('{"msg":"c1"}\n{"msg":"c2"}\n')
+    wait_for(lambda: len(records(out)) >= 3, 10, "c1 c2")
+    with open(logs / "c.log", "r+") as f:
+        f.truncate(0)
+    (logs / "d.log").write_text('{"msg":"d1"}\n')
+    wait_for(lambda: len(records(out)) >= 4, 10, "d1")
+    os.unlink(logs / "d.log")
+    wait_for(lambda: metric(tel, "otelite_jsonlog_rotations_total") >= 3, 10, "rotations")
+    _, m = http_get(f"http://127.0.0.1:{tel}/metrics")
+    m = m.decode()
+    for kind in ("rename", "copytruncate", "delete"):
+        assert f'otelite_jsonlog_rotations_total{{kind="{kind}",receiver="jsonlog"}} 1' in m, m
+    assert metric(tel, "otelite_jsonlog_lines_read_total") == 4
+    assert metric(tel, "otelite_jsonlog_records_accepted_total") == 4
+    wait_for(lambda: metric(tel, "otelite_jsonlog_files_open") == 1, 10, "b and d closed")
+    assert a.stop() == 0
