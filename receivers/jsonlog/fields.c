@@ -54,7 +54,7 @@ static void build_slots(void)
  * byte is compared before anything else, as it rules out nearly all. */
 static inline bool eq(const char *k, size_t n, const char *name)
 {
-    return name && name[0] == k[0] && strncmp(name, k, n) == 0 && name[n] == 0;
+    return name && name[0] == k[0] && strnlen(name, n + 1) == n && memcmp(name, k, n) == 0;
 }
 
 int jl_field_kind(const jl_map *m, const char *k, size_t n)

@@ -19,6 +19,17 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* Seconds and nanoseconds → ns since 1970; -1 outside what int64 holds
+ * (before 1677, after 2262). */
+static int to_ns(int64_t s, int64_t frac, int64_t *ns)
+{
+    int64_t v;
+    if (__builtin_mul_overflow(s, 1000000000LL, &v) || __builtin_add_overflow(v, frac, &v))
+        return -1;
+    *ns = v;
+    return 0;
+}
+
 static int digits(const char *s, size_t n, size_t at, size_t k, int *out)
 {
     if (at + k > n)
@@ -84,8 +95,7 @@ int jl_ts_rfc3339(const char *s, size_t n, int64_t *ns)
         return -1;
     int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
     int64_t t = days * 86400 + h * 3600 + mi * 60 + sec - off;
-    *ns = t * 1000000000LL + frac;
-    return 0;
+    return to_ns(t, frac, ns);
 }
 
 static const int64_t unit_ns[] = {[JL_TS_EPOCH_S] = 1000000000LL, [JL_TS_EPOCH_MS] = 1000000LL,
@@ -198,8 +208,7 @@ int jl_ts_strptime(const char *s, size_t n, const char *pattern, int64_t *ns)
         return -1;
     long gmtoff = tm.tm_gmtoff;
     time_t t = timegm(&tm);
-    *ns = ((int64_t)t - gmtoff) * 1000000000LL + frac;
-    return 0;
+    return to_ns((int64_t)t - gmtoff, frac, ns);
 }
 
 int jl_ts_parse(const char *s, size_t n, bool is_num, int layout, const char *pattern,

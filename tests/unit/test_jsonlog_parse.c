@@ -176,6 +176,17 @@ Test(jsonlog_parse, utf8_and_escapes)
     jl_enc_free(&e);
 }
 
+Test(jsonlog_parse, keys_with_nul_bytes)
+{
+    jl_map m = {.ts_field = "t", .sev_field = "l", .body_field = "b"};
+    /* "t\u0000x" must not be taken for the field "t" */
+    ot_batch *b = one_json(&m, "{\"t\\u0000x\":1,\"l\\u0000\":2,\"b\":\"m\"}", NULL);
+    const ot_log_record *lr = rec0(b);
+    cr_assert_eq(lr->n_attributes, 2);
+    cr_assert_str_eq(lr->body->string_value, "m");
+    ot_batch_unref(b);
+}
+
 Test(jsonlog_parse, trace_context)
 {
     ot_batch *b = one_json(&auto_map,
@@ -281,6 +292,10 @@ Test(jsonlog_parse, timestamps)
     cr_assert_eq(jl_ts_rfc3339("1970-01-01T00:00:00Z", 20, &ns), 0);
     cr_assert_eq(ns, 0);
     cr_assert_eq(jl_ts_rfc3339("2026-13-25T10:00:00Z", 20, &ns), -1);
+    /* outside what int64 nanoseconds hold: refused, not wrapped */
+    cr_assert_eq(jl_ts_rfc3339("0000-01-01T00:00:00Z", 20, &ns), -1);
+    cr_assert_eq(jl_ts_rfc3339("9999-12-31T23:59:59Z", 20, &ns), -1);
+    cr_assert_eq(jl_ts_strptime("0200-01-01", 10, "%Y-%m-%d", &ns), -1);
     cr_assert_eq(jl_ts_rfc3339("2025-11-25T10:00:00Zx", 21, &ns), -1);
     cr_assert_eq(jl_ts_epoch("1764064800.25", 13, JL_TS_EPOCH_S, &ns), 0);
     cr_assert_eq(ns, 1764064800250000000LL);
