@@ -129,6 +129,20 @@ struct jlr {
     void *tcp; /* tcp.c, when endpoint is set */
 };
 
+/* Cuts a line to max_log_size (setting *truncated), drops a trailing CR,
+ * counts it; false when nothing is left to map. */
+static inline bool jlr_line_prep(jlr *r, size_t *n, const char *s, bool *truncated)
+{
+    if (*n > r->c->max_log_size) {
+        *n = r->c->max_log_size;
+        *truncated = true;
+    }
+    if (*n && s[*n - 1] == '\r')
+        (*n)--;
+    ot_counter_add(r->tel.lines, 1);
+    return *n > 0;
+}
+
 /* tail.c */
 void jlr_poll(jlr *r);
 /* Reads what f has; 1 when lines were read, 0 when none, -1 when the

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/codec.h"
 #include "jl.h"
 #include "pbw.h"
 
@@ -93,16 +94,10 @@ static int hex4(const char *p, const char *e, unsigned *v)
         return -1;
     unsigned x = 0;
     for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        x <<= 4;
-        if (c >= '0' && c <= '9')
-            x |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            x |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            x |= (unsigned)(c - 'A' + 10);
-        else
+        int d = ot_hex_digit((unsigned char)p[i]);
+        if (d < 0)
             return -1;
+        x = x << 4 | (unsigned)d;
     }
     *v = x;
     return 0;

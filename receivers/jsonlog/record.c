@@ -8,6 +8,8 @@
  * KeyValue encoding is the same, only the field tag differs). */
 #include <string.h>
 
+#include "base/codec.h"
+
 #include "jl.h"
 #include "pbw.h"
 
@@ -41,30 +43,14 @@ static int kv_bool(ot_buf *out, const char *k, bool v)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Hex of exactly want bytes, not all zero. */
+/* Hex of exactly want bytes, not all zero (an all-zero id is invalid). */
 static int hex_id(const char *s, size_t n, uint8_t *out, size_t want)
 {
-    if (n != want * 2)
+    if (n != want * 2 || ot_hex_decode(s, n, out) != want)
         return -1;
     unsigned any = 0;
-    for (size_t i = 0; i < want; i++) {
-        int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
-        if (h < 0 || l < 0)
-            return -1;
-        out[i] = (uint8_t)(h << 4 | l);
+    for (size_t i = 0; i < want; i++)
         any |= out[i];
-    }
     return any ? 0 : -1;
 }
 

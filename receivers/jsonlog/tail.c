@@ -312,14 +312,7 @@ void jlr_file_close(jlr *r, jlr_file *f)
 
 int jlr_line(jlr *r, jlr_file *f, const char *s, size_t n, bool truncated)
 {
-    if (n > r->c->max_log_size) {
-        n = r->c->max_log_size;
-        truncated = true;
-    }
-    if (n && s[n - 1] == '\r')
-        n--;
-    ot_counter_add(r->tel.lines, 1);
-    if (!n)
+    if (!jlr_line_prep(r, &n, s, &truncated))
         return 0;
     if (f->fmt == JL_FMT_AUTO)
         f->fmt = jl_detect(s, n);

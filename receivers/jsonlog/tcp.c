@@ -50,14 +50,7 @@ static void drop(tcp *t, size_t i)
 static void line(tcp *t, const char *s, size_t n, bool truncated)
 {
     jlr *r = t->r;
-    if (n > r->c->max_log_size) {
-        n = r->c->max_log_size;
-        truncated = true;
-    }
-    if (n && s[n - 1] == '\r')
-        n--;
-    ot_counter_add(r->tel.lines, 1);
-    if (!n)
+    if (!jlr_line_prep(r, &n, s, &truncated))
         return;
     jl_rec rec = {.observed_ns = jlr_realtime_ns(), .truncated = truncated};
     bool pe = false;
