@@ -43,7 +43,7 @@ typedef struct jlr_cfg {
         const char *field;
     } body;
     const char *pod_logs_root;
-    const char *endpoint; /* host:port for NDJSON over TCP, or empty */
+    ot_endpoint endpoint; /* NDJSON over TCP; text NULL when unset */
 } jlr_cfg;
 
 /* A file known by its first bytes: what a checkpoint holds, and what is

@@ -92,7 +92,7 @@ static const ot_key jlr_keys[] = {
     {.name = "pod_logs_root", .type = OT_KT_STRING, .offset = offsetof(jlr_cfg, pod_logs_root),
      .def = "/var/log/pods",
      .help = "files under <root>/<ns>_<pod>_<uid>/<container>/ get k8s.* resource attributes"},
-    {.name = "endpoint", .type = OT_KT_STRING, .offset = offsetof(jlr_cfg, endpoint),
+    {.name = "endpoint", .type = OT_KT_ENDPOINT, .offset = offsetof(jlr_cfg, endpoint),
      .help = "host:port to take newline-delimited JSON over TCP too (unset: files only)"},
     {0},
 };
@@ -138,13 +138,16 @@ static void jlr_validate(const void *cfgp, const ot_node *node, const char *path
     ot_err err = {{0}};
     if (a && jl_sevmap_build(c->severity.mapping, a, &sm, &n, &err) < 0)
         ot_diag_add(d, OT_SEV_ERROR, c->severity.mapping, path, "severity.%s", err.msg);
-    if (c->endpoint && *c->endpoint) {
-        ot_endpoint ep;
-        if (a && ot_parse_endpoint(c->endpoint, &ep, a, &err) < 0)
-            ot_diag_add(d, OT_SEV_ERROR, ot_node_get(node, "endpoint"), path, "endpoint: %s",
-                        err.msg);
-    }
     ot_arena_free(a);
+}
+
+static size_t jlr_listens(const void *cfgp, const ot_endpoint **out, size_t max)
+{
+    const jlr_cfg *c = cfgp;
+    if (!c->endpoint.text || !max)
+        return 0;
+    out[0] = &c->endpoint;
+    return 1;
 }
 
 /* ---- hand-off ------------------------------------------------------------ */
@@ -395,7 +398,7 @@ static int jlr_start(void *self, ot_err *err)
     }
     if (!r->next)
         return 0;
-    if (r->c->endpoint && *r->c->endpoint && jlr_tcp_start(r, err) < 0)
+    if (r->c->endpoint.text && jlr_tcp_start(r, err) < 0)
         return -1;
     if (pthread_create(&r->th, NULL, run, r) != 0) {
         jlr_tcp_stop(r);
@@ -458,6 +461,7 @@ const ot_factory ot_jsonlog_receiver = {
     .keys = jlr_keys,
     .config_size = sizeof(jlr_cfg),
     .validate = jlr_validate,
+    .listens = jlr_listens,
     .create = jlr_create,
     .start = jlr_start,
     .shutdown = jlr_shutdown,

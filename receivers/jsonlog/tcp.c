@@ -174,15 +174,10 @@ int jlr_tcp_start(jlr *r, ot_err *err)
     tcp *t = calloc(1, sizeof *t);
     if (!t)
         return ot_err_set(err, "out of memory");
-    ot_endpoint ep;
-    ot_arena *a = ot_arena_new(0);
-    if (!a || ot_parse_endpoint(r->c->endpoint, &ep, a, err) < 0 ||
-        (t->lfd = ot_net_listen(&ep, 128, err)) < 0) {
-        ot_arena_free(a);
+    if ((t->lfd = ot_net_listen(&r->c->endpoint, 128, err)) < 0) {
         free(t);
-        return ot_err_prefix(err, "endpoint");
+        return -1;
     }
-    ot_arena_free(a);
     t->r = r;
     if (pthread_create(&t->th, NULL, run, t) != 0) {
         close(t->lfd);
@@ -190,7 +185,7 @@ int jlr_tcp_start(jlr *r, ot_err *err)
         return ot_err_set(err, "endpoint: cannot start its thread");
     }
     r->tcp = t;
-    ot_info("jsonlog", "listening", "receiver=%s endpoint=%s", r->id, r->c->endpoint);
+    ot_info("jsonlog", "listening", "receiver=%s endpoint=%s", r->id, r->c->endpoint.text);
     return 0;
 }
 
