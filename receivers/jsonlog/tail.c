@@ -185,7 +185,11 @@ static void open_new(jlr *r, const found *fd_)
     }
     for (size_t i = 0; i < r->n_files && off < 0; i++) {
         jlr_file *o = r->files[i];
-        if (!fp_match(o->fp, o->fp_len, f->fp, f->fp_len))
+        /* only on a whole fingerprint: two small files that merely begin
+         * alike must not skip each other's lines (a small copy is read
+         * again instead: a repeat, not a loss) */
+        if (o->fp_len < r->c->fingerprint_size || f->fp_len < r->c->fingerprint_size ||
+            !fp_match(o->fp, o->fp_len, f->fp, f->fp_len))
             continue;
         /* a copy (copytruncate): the copy holds the original's bytes up to
          * its size; what the original has not given yet up to there is
