@@ -24,6 +24,7 @@ typedef struct jlr_cfg {
     ot_strlist include, exclude;
     int start_at; /* 0 end, 1 beginning */
     int64_t poll_interval;
+    int64_t force_flush_period; /* 0: a line without newline waits for it */
     uint64_t fingerprint_size;
     uint64_t max_log_size;
     int64_t max_concurrent_files;
@@ -67,6 +68,8 @@ typedef struct jlr_file {
     size_t fp_len;
     int fmt;
     bool skipping;     /* inside a line longer than max_log_size */
+    size_t partial_len;    /* bytes of a last line without newline, */
+    int64_t partial_since; /* ... unchanged since (monotonic ns) */
     bool gone;         /* deleted, or renamed out of the globs */
     unsigned missing;  /* polls in a row the globs did not name it */
     bool seen;

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "discover.h"
 #include "jlr.h"
@@ -407,9 +408,27 @@ int jlr_read_file(jlr *r, jlr_file *f)
             p = nl + 1;
         }
         size_t used = (size_t)(p - r->rbuf);
-        if (!used) {
-            if ((size_t)n < r->rcap)
-                break; /* a line still being written */
+        if (used)
+            f->partial_len = 0;
+        if (!used && (size_t)n < r->rcap) {
+            /* a line still being written; one that stays without its
+             * newline for force_flush_period is taken as it is */
+            int64_t now = ot_now_ns();
+            if ((size_t)n != f->partial_len) {
+                f->partial_len = (size_t)n;
+                f->partial_since = now;
+                break;
+            }
+            if (!r->c->force_flush_period || now - f->partial_since < r->c->force_flush_period)
+                break;
+            if (!f->skipping && jlr_line(r, f, r->rbuf, (size_t)n, false) < 0)
+                return -1;
+            f->skipping = false;
+            f->off += n;
+            if (!f->join.len && !f->join_trunc)
+                f->safe_off = f->off;
+            used = (size_t)n;
+        } else if (!used) {
             /* no newline in a full buffer: longer than max_log_size */
             if (!f->skipping && jlr_line(r, f, r->rbuf, (size_t)n, true) < 0)
                 return -1;

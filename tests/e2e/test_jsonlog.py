@@ -438,3 +438,23 @@ def test_rotation_counters(agent_factory, tmp_path):
     assert metric(tel, "otelite_jsonlog_records_accepted_total") == 4
     wait_for(lambda: metric(tel, "otelite_jsonlog_files_open") == 1, 10, "b and d closed")
     assert a.stop() == 0
+
+
+def test_last_line_without_newline_is_flushed(agent_factory, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    out, tel = tmp_path / "out.jsonl", free_port()
+    a = agent_factory(config(f"{logs}/*.log", out, tmp_path / "state", tel=tel,
+                             extra="    force_flush_period: 300ms\n"))
+    a.start(wait_url=f"http://127.0.0.1:{tel}/readyz")
+    with open(logs / "a.log", "w") as f:
+        f.write('{"msg":"whole"}\n{"msg":"no new')
+        f.flush()
+        time.sleep(0.1)
+        f.write('line yet"}')       # still growing: not cut in two
+        f.flush()
+        recs = wait_for(lambda: (lambda r: r if len(r) >= 2 else None)(records(out)), 10, "2 records")
+        f.write('\n{"msg":"after"}\n')
+    recs = wait_for(lambda: (lambda r: r if len(r) >= 3 else None)(records(out)), 10, "3 records")
+    assert a.stop() == 0
+    assert [r["body"]["stringValue"] for _, r in recs] == ["whole", "no newline yet", "after"]
