@@ -458,3 +458,29 @@ def test_last_line_without_newline_is_flushed(agent_factory, tmp_path):
     recs = wait_for(lambda: (lambda r: r if len(r) >= 3 else None)(records(out)), 10, "3 records")
     assert a.stop() == 0
     assert [r["body"]["stringValue"] for _, r in recs] == ["whole", "no newline yet", "after"]
+
+
+def test_double_star_exclude_and_max_concurrent_files(agent_factory, tmp_path):
+    root = tmp_path / "r"
+    for d in ("a", "a/b/c", "skip"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    (root / "top.log").write_text('{"msg":"top"}\n')
+    (root / "a/b/c/deep.log").write_text('{"msg":"deep"}\n')
+    (root / "skip/no.log").write_text('{"msg":"excluded"}\n')
+    (root / "a/not-a-log.txt").write_text('{"msg":"other name"}\n')
+    out, tel = tmp_path / "out.jsonl", free_port()
+    a = agent_factory(config(f"{root}/**/*.log", out, tmp_path / "state", tel=tel,
+                             extra=f"    exclude: [{root}/skip/**]\n    max_concurrent_files: 2\n"))
+    a.start(wait_url=f"http://127.0.0.1:{tel}/readyz")
+    wait_for(lambda: len(records(out)) >= 2, 10, "2 records")
+    time.sleep(0.5)
+    assert sorted(r["body"]["stringValue"] for _, r in records(out)) == ["deep", "top"]
+    # a third file waits while two are open; it is read once one closes
+    (root / "a/third.log").write_text('{"msg":"third"}\n')
+    time.sleep(0.6)
+    assert len(records(out)) == 2
+    assert metric(tel, "otelite_jsonlog_files_open") == 2
+    os.unlink(root / "top.log")
+    wait_for(lambda: len(records(out)) >= 3, 10, "the third file")
+    assert a.stop() == 0
+    assert sorted(r["body"]["stringValue"] for _, r in records(out)) == ["deep", "third", "top"]
