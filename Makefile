@@ -202,6 +202,9 @@ $(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/test
 $(BUILD)/bench-dsd-parse: $(BUILD)/obj/tests/bench/bench_dsd_parse.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
+$(BUILD)/bench-jsonlog-parse: $(BUILD)/obj/tests/bench/bench_jsonlog_parse.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
 # Metric stream store: lookups/s of existing streams, bytes per stream.
 $(BUILD)/bench-store: $(BUILD)/obj/tests/bench/bench_store.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)

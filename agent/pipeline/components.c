@@ -6,6 +6,7 @@
 
 extern const ot_factory ot_otlp_receiver;
 extern const ot_factory ot_dogstatsd_receiver, ot_statsd_receiver;
+extern const ot_factory ot_jsonlog_receiver;
 extern const ot_factory ot_file_exporter;
 extern const ot_factory ot_prometheus_exporter;
 extern const ot_factory ot_otlp_exporter, ot_otlp_grpc_exporter, ot_otlphttp_exporter;
@@ -19,6 +20,7 @@ const ot_factory *const ot_factories[] = {
     &ot_otlp_receiver,
     &ot_dogstatsd_receiver,
     &ot_statsd_receiver,
+    &ot_jsonlog_receiver,
     &ot_file_exporter,
     &ot_prometheus_exporter,
     &ot_otlp_exporter,

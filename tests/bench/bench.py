@@ -376,6 +376,14 @@ SCENARIOS = [
     # DogStatsD over UDP into the aggregator, 10k distinct series; the
     # loss is counted from the agent's own line counter (the kernel's drops
     # are reported beside it).
+    # JSON log lines from a file (300 B each), plain and CRI-wrapped, read
+    # by the jsonlog receiver into the otlp gRPC exporter (bench_jsonlog.py).
+    {"name": "jsonlog: file of JSON lines -> batch -> otlp grpc -> null sink", "key": "jsonlog",
+     "needs": [("receivers", "jsonlog"), ("processors", "batch"), ("exporters", "otlp")],
+     "target": "jsonlog", "cri": False},
+    {"name": "jsonlog: CRI-wrapped JSON lines -> batch -> otlp grpc -> null sink", "key": "jsonlog-cri",
+     "needs": [("receivers", "jsonlog"), ("processors", "batch"), ("exporters", "otlp")],
+     "target": "jsonlog", "cri": True},
     {"name": "dogstatsd udp, 50 metrics/datagram, 10k series -> file", "key": "dogstatsd-50",
      "needs": [("receivers", "dogstatsd"), ("exporters", "file")],
      "target": "dogstatsd", "per_datagram": 50},
@@ -560,6 +568,9 @@ class Bench:
             return row
         if sc["target"] == "dogstatsd":
             return self.dogstatsd(sc, row)
+        if sc["target"] == "jsonlog":
+            import bench_jsonlog
+            return bench_jsonlog.scenario(self, sc, row, sys.modules[__name__])
         workdir = os.path.join(self.out, sc["key"])
         os.makedirs(workdir, exist_ok=True)
         row["loadavg_start"] = round(os.getloadavg()[0], 2)
