@@ -16,9 +16,12 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
 	python3-thrift thrift-compiler \
 	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd
+# Packaging (make deb, tests/e2e/test_packaging.py): sd_notify, the .deb's checks.
+DEB_PACKAGES += libsystemd-dev dpkg-dev fakeroot lintian python3-yaml systemd
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
 	libzstd libcurl libpcre2-8
+LIBS_PC += libsystemd
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
   BUILD ?= build/asan
