@@ -223,3 +223,9 @@ bench-icount: all $(BUILD)/otelite-icount
 
 clean:
 	rm -rf build
+
+# The Debian package from $(BUILD)'s binaries: $(BUILD)/otelite_$(VERSION)_ARCH.deb
+# (packaging/debian/build-deb.sh; tests/e2e/test_packaging.py installs it).
+.PHONY: deb
+deb: all
+	@bash packaging/debian/build-deb.sh $(BUILD) $(VERSION)
