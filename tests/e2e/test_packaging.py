@@ -97,6 +97,10 @@ def test_deb_contents(deb):
         run("rm", "-rf", tmp)
     c = control(deb)
     assert c["Package"] == "otelite"
+    # One version: the Makefile's, in the control file and the changelog.
+    mk = re.search(r"^VERSION := (\S+)", pathlib.Path(ROOT, "Makefile").read_text(), re.M).group(1)
+    changelog = pathlib.Path(ROOT, "packaging", "debian", "changelog").read_text()
+    assert c["Version"] == mk and changelog.startswith(f"otelite ({mk}) ")
     deps = {d.strip().split()[0] for d in c["Depends"].split(",")}
     assert "adduser" in deps  # postinst calls adduser
     # Every library the binary loads comes from a package the .deb depends on.
