@@ -21,7 +21,8 @@ DEB_PACKAGES += libsystemd-dev dpkg-dev fakeroot lintian python3-yaml systemd
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
 	libzstd libcurl libpcre2-8
-LIBS_PC += libsystemd
+# libsystemd: headers only; agent/pipeline/notify.c opens the library under systemd.
+LIBS_PC_HEADERS := libsystemd
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
   BUILD ?= build/asan
@@ -39,7 +40,7 @@ ifneq ($(SAN),)
   HARDEN := -fstack-protector-strong -fPIE
 endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wno-format-truncation
-PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
+PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) $(LIBS_PC_HEADERS) 2>/dev/null)
 PC_LIBS = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null)
 GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 VERSION := 0.1.0

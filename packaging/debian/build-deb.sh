@@ -3,7 +3,8 @@
 # with dpkg-deb (no debian/ source tree: the Makefile is the build). Writes
 # BUILD/otelite_VERSION_ARCH.deb and prints its path. Depends are computed
 # by dpkg-shlibdeps from the binaries' own NEEDED entries, so a library
-# added to the Makefile reaches the package without an edit here.
+# added to the Makefile reaches the package without an edit here; the one
+# opened with dlopen (libsystemd0, for sd_notify) is named in control.in.
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 VERSION=$2

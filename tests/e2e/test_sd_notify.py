@@ -66,6 +66,10 @@ def notify(tmp_path, monkeypatch):
     os.unlink(path)
 
 
+def maps(a):
+    return open(f"/proc/{a.proc.pid}/maps").read()
+
+
 def start(agent_factory, tmp_path):
     ports = dict(http=free_port(), tel=free_port())
     text = CONFIG.format(out=tmp_path / "out.jsonl", **ports)
@@ -82,6 +86,7 @@ def test_ready_reload_stopping(agent_factory, tmp_path, notify):
     # READY=1 means started: the receiver and /readyz answer at once, no polling.
     assert http_get(f"http://127.0.0.1:{ports['tel']}/readyz")[0] == 200
     assert post_json(ports["http"], "/v1/logs", LOGS)[0] == 200
+    assert "libsystemd.so" in maps(a)  # opened because NOTIFY_SOCKET is set
 
     # A good reload: RELOADING=1 with the monotonic time, then READY=1.
     a.config.write_text("# reloaded\n" + text)
@@ -149,4 +154,6 @@ def test_without_notify_socket(agent_factory, tmp_path, monkeypatch):
                 pass
             time.sleep(0.05)
         assert post_json(ports["http"], "/v1/logs", LOGS)[0] == 200
+        # Without a manager the library is never opened (its pages cost RSS).
+        assert ("libsystemd.so" in maps(a)) == (value is not None)
         assert a.stop() == 0
