@@ -356,3 +356,24 @@ def test_docker_build_stage_has_every_library():
         pc = run("pkg-config", "--path", mod).stdout.strip()
         pkg = package_of([pc]).pop()
         assert pkg in listed, f"build stage lacks {pkg} (pkg-config {mod})"
+
+
+def test_docker_healthcheck_command(agent_factory, tmp_path):
+    """The HEALTHCHECK's own command, run here against the image's config
+    (ports moved to free ones): 0 while the agent answers /healthz, not 0
+    once it is gone."""
+    import json
+    hc = next(i for i in dockerfile_stages()[-1][1] if i.upper().startswith("HEALTHCHECK"))
+    cmd = json.loads(hc[hc.index("CMD") + 3:].strip())
+    cfg = pathlib.Path(ROOT, "packaging", "docker", "config.yaml").read_text()
+    tel = free_port()
+    for old in ("0.0.0.0:4317", "0.0.0.0:4318", "0.0.0.0:8125", "0.0.0.0:9464"):
+        cfg = cfg.replace(old, f"127.0.0.1:{free_port()}")
+    cfg = cfg.replace("0.0.0.0:8888", f"127.0.0.1:{tel}")
+    assert "8888" in cmd[-1]
+    cmd[-1] = cmd[-1].replace("8888", str(tel))
+    a = agent_factory(cfg)
+    a.start(wait_url=f"http://127.0.0.1:{tel}/healthz")
+    assert subprocess.run(cmd, timeout=10).returncode == 0
+    assert a.stop() == 0
+    assert subprocess.run(cmd, timeout=10, stderr=subprocess.DEVNULL).returncode != 0
