@@ -164,3 +164,25 @@ def render_chart(chart_dir, overrides=None, namespace="default", release="otelit
            "Chart": {"Name": chart["name"], "Version": chart["version"],
                      "AppVersion": chart.get("appVersion", "")}}
     return [(t.name, render(t.read_text(), ctx)) for t in sorted((d / "templates").glob("*.yaml"))]
+
+
+HEADER = ("# Rendered from packaging/helm/otelite (templates/{name}) with its default\n"
+          "# values; tests/e2e/test_deploy.py keeps the two equal. Namespace\n"
+          "# observability: kubectl create namespace observability\n")
+
+
+def main():
+    """Re-renders packaging/kubernetes/ from the chart after a change to it:
+    python3 tests/e2e/gotemplate.py"""
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parents[2]
+    out = render_chart(root / "packaging" / "helm" / "otelite",
+                       {"sidecarExample": {"enabled": True}}, namespace="observability")
+    for name, text in out:
+        (root / "packaging" / "kubernetes" / name).write_text(
+            HEADER.format(name=name) + text.lstrip("\n"))
+        print(f"packaging/kubernetes/{name}")
+
+
+if __name__ == "__main__":
+    main()
