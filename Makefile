@@ -17,9 +17,13 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	python3-thrift thrift-compiler \
 	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd \
 	libsnappy-dev python3-snappy
+# Packaging (make deb, tests/e2e/test_packaging.py): sd_notify, the .deb's checks.
+DEB_PACKAGES += libsystemd-dev dpkg-dev fakeroot lintian python3-yaml systemd
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
 	libzstd libcurl libpcre2-8
+# libsystemd: headers only; agent/pipeline/notify.c opens the library under systemd.
+LIBS_PC_HEADERS := libsystemd
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
   BUILD ?= build/asan
@@ -37,7 +41,7 @@ ifneq ($(SAN),)
   HARDEN := -fstack-protector-strong -fPIE
 endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wno-format-truncation
-PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
+PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) $(LIBS_PC_HEADERS) 2>/dev/null)
 PC_LIBS = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null)
 GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 VERSION := 0.1.0
@@ -230,3 +234,9 @@ bench-icount: all $(BUILD)/otelite-icount
 
 clean:
 	rm -rf build
+
+# The Debian package from $(BUILD)'s binaries: $(BUILD)/otelite_$(VERSION)_ARCH.deb
+# (packaging/debian/build-deb.sh; tests/e2e/test_packaging.py installs it).
+.PHONY: deb
+deb: all
+	@bash packaging/debian/build-deb.sh $(BUILD) $(VERSION)
