@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "model/attrs.h"
+#include "model/otlp_wire.h"
+#include "model/pbedit.h"
 #include "pipeline/factory.h"
 
 typedef struct resource_cfg {
@@ -53,6 +55,7 @@ typedef struct resource_proc {
     ot_consumer *next;
     ot_signal signal;
     ot_attrs actions;
+    bool wire_ok;
 } resource_proc;
 
 /* A resource to act on; an absent one is made when an action may add. */
@@ -77,6 +80,65 @@ static int apply(ot_attrs_batch *ab, ot_resource **slot, ot_arena *a)
     return ot_attrs_apply(ab, &r->attributes, &r->n_attributes);
 }
 
+/* The same on the protobuf bytes (issue 19): each resource's attribute
+ * list is edited where it lies, a missing resource is inserted first in
+ * its entry (where protobuf-c writes field 1), and nothing else of the
+ * request is looked at: scope entries are skipped by their length. 0 done,
+ * OT_WIRE_DECLINED (b untouched), -1 out of memory. */
+static int resource_wire(resource_proc *rp, ot_batch *b, ot_err *err)
+{
+    ot_attrs_wire aw;
+    if (ot_attrs_wire_begin(&aw, &rp->actions, b->arena) < 0)
+        return ot_err_set(err, "out of memory");
+    ot_pbedit e;
+    ot_pbedit_init(&e, b->wire, b->wire_len, b->arena);
+    const uint8_t *p = b->wire, *end = b->wire + b->wire_len;
+    ot_pbfield f;
+    int r, s = 0;
+    while (s == 0 && (r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num != OT_WF_RESOURCE_ENTRIES || f.wt != 2)
+            continue;
+        const uint8_t *q = f.val, *qe = f.val + f.len;
+        ot_pbfield g, res = {0};
+        int n_res = 0, rr;
+        while ((rr = ot_pb_next(&q, qe, &g)) > 0)
+            if (g.num == OT_WF_RESOURCE && g.wt == 2)
+                res = g, n_res++;
+        if (rr < 0 || n_res > 1) {
+            s = OT_WIRE_DECLINED; /* protobuf-c would merge the two */
+            break;
+        }
+        ot_pbedit_enter(&e, &f);
+        if (n_res) {
+            ot_pbedit_enter(&e, &res);
+            if (ot_attrs_wire_apply(&aw, &e, res.val, res.val + res.len, OT_WF_RESOURCE_ATTRS) < 0)
+                s = OT_WIRE_DECLINED;
+            ot_pbedit_leave(&e, false);
+        } else {
+            const uint8_t *fresh;
+            size_t n;
+            uint8_t *ins;
+            if (ot_attrs_wire_fresh(&aw, OT_WF_RESOURCE_ATTRS, &fresh, &n) < 0 ||
+                !(ins = ot_arena_alloc(b->arena, n + 6))) {
+                s = OT_WIRE_DECLINED;
+            } else {
+                size_t w = ot_pb_put_ld_head(ins, OT_WF_RESOURCE, n);
+                if (n)
+                    memcpy(ins + w, fresh, n);
+                ot_pbedit_replace(&e, f.val, 0, ins, w + n);
+            }
+        }
+        ot_pbedit_leave(&e, false);
+    }
+    if (s == 0 && r < 0)
+        s = OT_WIRE_DECLINED;
+    if (s || !ot_pbedit_changed(&e)) {
+        ot_pbedit_free(&e);
+        return s;
+    }
+    return ot_wire_commit(b, &e, b->items, err);
+}
+
 static ot_status resource_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 {
     resource_proc *rp = (resource_proc *)self;
@@ -85,6 +147,15 @@ static ot_status resource_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     b = ot_batch_writable(b, err);
     if (!b)
         return OT_PERMANENT;
+    if (rp->wire_ok && b->wire) {
+        int w = resource_wire(rp, b, err);
+        if (w < 0) {
+            ot_batch_unref(b);
+            return OT_PERMANENT;
+        }
+        if (w == 0)
+            return ot_consume(rp->next, b, err);
+    }
     ProtobufCMessage *m = ot_batch_msg_mut(b, err);
     ot_attrs_batch ab;
     if (!m || ot_attrs_begin(&ab, &rp->actions, b->arena) < 0) {
@@ -152,6 +223,7 @@ static void *resource_create(const ot_create_params *p, ot_err *err)
         resource_destroy(rp);
         return NULL;
     }
+    rp->wire_ok = ot_wire_processors_enabled();
     return rp;
 }
 

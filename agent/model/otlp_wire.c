@@ -1,0 +1,243 @@
+/* otlp_wire.c: OTLP field readers over protobuf bytes (see otlp_wire.h). */
+#include "model/otlp_wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/batch.h"
+
+uint32_t ot_wire_item_attr_field(ot_signal s)
+{
+    switch (s) {
+    case OT_TRACES: return 9;
+    case OT_LOGS: return 6;
+    default: return 0; /* metrics: per point type */
+    }
+}
+
+uint32_t ot_wire_point_attr_field(uint32_t data_field)
+{
+    switch (data_field) {
+    case 5:  /* gauge: NumberDataPoint */
+    case 7:  /* sum: NumberDataPoint */
+    case 11: /* summary */
+        return 7;
+    case 9: /* histogram */
+        return 9;
+    case 10: /* exponential histogram */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int ot_wire_any_read(const uint8_t *p, size_t n, ot_wire_any *out)
+{
+    memset(out, 0, sizeof *out);
+    const uint8_t *end = p + n;
+    ot_pbfield f;
+    int r;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num < 1 || f.num > 7)
+            continue;
+        if ((f.num == 5 || f.num == 6) && out->kind == (int)f.num)
+            return -1; /* a list or map sent twice: protobuf-c merges them */
+        out->kind = (int)f.num;
+        out->p = f.val;
+        out->n = f.len;
+        switch (f.num) {
+        case 2: out->b = f.v != 0; break;
+        case 3: out->i = (int64_t)f.v; break;
+        case 4: memcpy(&out->d, &f.v, 8); break;
+        default: break;
+        }
+    }
+    return r;
+}
+
+int ot_wire_kv_read(const uint8_t *p, size_t n, ot_wire_kv *kv)
+{
+    const uint8_t *end = p + n;
+    kv->key = (const uint8_t *)"";
+    kv->klen = 0;
+    kv->val = NULL;
+    kv->vlen = 0;
+    ot_pbfield f;
+    int r;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num == 1 && f.wt == 2) {
+            kv->key = f.val;
+            const uint8_t *nul = memchr(f.val, 0, f.len);
+            kv->klen = nul ? (size_t)(nul - f.val) : f.len;
+        } else if (f.num == 2 && f.wt == 2) {
+            if (kv->val)
+                return -1; /* merged by protobuf-c */
+            kv->val = f.val;
+            kv->vlen = f.len;
+        }
+    }
+    return r;
+}
+
+int ot_wire_attr_find(const uint8_t *msg, const uint8_t *end, uint32_t num, const char *key,
+                      size_t klen, ot_wire_kv *kv)
+{
+    const uint8_t *p = msg;
+    ot_pbfield f;
+    int r;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num != num || f.wt != 2)
+            continue;
+        if (ot_wire_kv_read(f.val, f.len, kv) < 0)
+            return -1;
+        if (kv->klen == klen && memcmp(kv->key, key, klen) == 0)
+            return 1;
+    }
+    return r;
+}
+
+int ot_wire_field(const uint8_t *msg, const uint8_t *end, uint32_t num, ot_pbfield *out)
+{
+    const uint8_t *p = msg;
+    ot_pbfield f;
+    int r, found = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0)
+        if (f.num == num) {
+            *out = f;
+            found = 1;
+        }
+    return r < 0 ? -1 : found;
+}
+
+int ot_wire_submsg(const uint8_t *msg, const uint8_t *end, uint32_t num, const uint8_t **sp,
+                   const uint8_t **spe)
+{
+    const uint8_t *p = msg;
+    ot_pbfield f;
+    int r, found = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0)
+        if (f.num == num && f.wt == 2) {
+            if (found)
+                return -1;
+            *sp = f.val;
+            *spe = f.val + f.len;
+            found = 1;
+        }
+    return r < 0 ? -1 : found;
+}
+
+int ot_wire_metric_points(const uint8_t *m, const uint8_t *end, size_t *n)
+{
+    const uint8_t *p = m, *data = NULL, *data_end = NULL;
+    ot_pbfield f;
+    int r;
+    *n = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0)
+        if (ot_wire_point_attr_field(f.num) && f.wt == 2) {
+            if (data)
+                return -1; /* a second data member: protobuf-c merges or replaces */
+            data = f.val;
+            data_end = f.val + f.len;
+        }
+    if (r < 0)
+        return -1;
+    if (!data)
+        return 0;
+    p = data;
+    while ((r = ot_pb_next(&p, data_end, &f)) > 0)
+        if (f.num == 1 && f.wt == 2)
+            (*n)++;
+    return r < 0 ? -1 : 0;
+}
+
+int ot_wire_commit(ot_batch *b, ot_pbedit *e, size_t items, ot_err *err)
+{
+    const uint8_t *out;
+    size_t len;
+    int r = ot_pbedit_apply(e, &out, &len);
+    ot_pbedit_free(e);
+    if (r < 0)
+        return ot_err_set(err, "out of memory editing a %zu-byte %s request", b->wire_len,
+                          ot_signal_name(b->signal));
+    ot_batch_set_wire(b, out, len, items);
+    return 0;
+}
+
+static int walk_scope(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_empty,
+                      ot_wire_pos *pos, const ot_pbfield *sf, bool *kept)
+{
+    const uint8_t *p = sf->val, *end = sf->val + sf->len;
+    pos->scope = pos->scope_end = NULL;
+    if (ot_wire_submsg(p, end, OT_WF_SCOPE, &pos->scope, &pos->scope_end) < 0)
+        return OT_WIRE_DECLINED;
+    size_t left = 0;
+    ot_pbedit_enter(e, sf);
+    ot_pbfield f;
+    int r, s = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num != OT_WF_ITEMS || f.wt != 2)
+            continue;
+        bool drop = false;
+        if ((s = fn(ctx, e, pos, &f, &drop)) != 0)
+            break;
+        if (drop)
+            ot_pbedit_cut(e, &f);
+        else
+            left++;
+    }
+    *kept = left > 0;
+    ot_pbedit_leave(e, s == 0 && drop_empty && !*kept);
+    return s ? s : r < 0 ? OT_WIRE_DECLINED : 0;
+}
+
+static int walk_resource(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_empty,
+                         const ot_pbfield *rf, bool *kept)
+{
+    const uint8_t *p = rf->val, *end = rf->val + rf->len;
+    ot_wire_pos pos = {0};
+    if (ot_wire_submsg(p, end, OT_WF_RESOURCE, &pos.resource, &pos.resource_end) < 0)
+        return OT_WIRE_DECLINED;
+    size_t left = 0;
+    ot_pbedit_enter(e, rf);
+    ot_pbfield f;
+    int r, s = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num != OT_WF_SCOPE_ENTRIES || f.wt != 2)
+            continue;
+        bool k;
+        if ((s = walk_scope(e, fn, ctx, drop_empty, &pos, &f, &k)) != 0)
+            break;
+        left += k;
+    }
+    *kept = left > 0;
+    ot_pbedit_leave(e, s == 0 && drop_empty && !*kept);
+    return s ? s : r < 0 ? OT_WIRE_DECLINED : 0;
+}
+
+int ot_wire_walk_items(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_empty,
+                       size_t *n_res, size_t *kept_res)
+{
+    const uint8_t *p = e->base, *end = e->base + e->len;
+    size_t n = 0, kept = 0;
+    ot_pbfield f;
+    int r, s = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num != OT_WF_RESOURCE_ENTRIES || f.wt != 2)
+            continue;
+        bool k;
+        n++;
+        if ((s = walk_resource(e, fn, ctx, drop_empty, &f, &k)) != 0)
+            break;
+        kept += k;
+    }
+    if (n_res)
+        *n_res = n;
+    if (kept_res)
+        *kept_res = kept;
+    return s ? s : r < 0 ? OT_WIRE_DECLINED : 0;
+}
+
+bool ot_wire_processors_enabled(void)
+{
+    return getenv("OTELITE_DECODED_PROCESSORS") == NULL; /* read when a processor is made */
+}
