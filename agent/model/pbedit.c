@@ -30,7 +30,7 @@ static inline size_t rd_varint(const uint8_t *p, const uint8_t *end, size_t maxl
     return 0;
 }
 
-int ot_pb_next(const uint8_t **pp, const uint8_t *end, ot_pbfield *f)
+int ot_pb_next_slow(const uint8_t **pp, const uint8_t *end, ot_pbfield *f)
 {
     const uint8_t *p = *pp;
     if (p >= end)

@@ -39,7 +39,28 @@ typedef struct ot_pbfield {
 
 /* Reads the field at *p (p < end) and moves *p past it: 1 with f filled,
  * 0 at end, -1 when the bytes are not a field (truncated, bad wire type). */
-int ot_pb_next(const uint8_t **p, const uint8_t *end, ot_pbfield *f);
+int ot_pb_next_slow(const uint8_t **p, const uint8_t *end, ot_pbfield *f);
+
+/* The common case inline: a one-byte tag of a length-delimited field with
+ * a one-byte length (keys, names, attributes, most spans' parts). */
+static inline int ot_pb_next(const uint8_t **pp, const uint8_t *end, ot_pbfield *f)
+{
+    const uint8_t *p = *pp;
+    if (p >= end)
+        return 0;
+    if (end - p >= 2 && (p[0] & 7) == 2 && !(p[0] & 0x80) && p[0] >= 8 && !(p[1] & 0x80) &&
+        p[1] <= end - p - 2) {
+        f->at = p;
+        f->num = p[0] >> 3;
+        f->wt = 2;
+        f->lenp = p + 1;
+        f->val = p + 2;
+        f->len = p[1];
+        f->end = *pp = p + 2 + p[1];
+        return 1;
+    }
+    return ot_pb_next_slow(pp, end, f);
+}
 
 /* Bytes the shortest varint of v takes, and writes it (returns bytes). */
 size_t ot_pb_varint_size(uint64_t v);
