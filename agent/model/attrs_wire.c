@@ -68,11 +68,16 @@ int ot_attrs_wire_begin(ot_attrs_wire *aw, const ot_attrs *a, ot_arena *arena)
     size_t n = a->n ? a->n : 1;
     aw->val = ot_arena_alloc(arena, n * sizeof *aw->val);
     aw->vlen = ot_arena_alloc(arena, n * sizeof *aw->vlen);
-    if (!aw->val || !aw->vlen)
+    aw->klen = ot_arena_alloc(arena, n * sizeof *aw->klen);
+    aw->flen = ot_arena_alloc(arena, n * sizeof *aw->flen);
+    if (!aw->val || !aw->vlen || !aw->klen || !aw->flen)
         return -1;
-    for (size_t i = 0; i < a->n; i++)
+    for (size_t i = 0; i < a->n; i++) {
         if (!(aw->val[i] = encode_scalar(arena, &a->v[i].value, &aw->vlen[i])))
             return -1;
+        aw->klen[i] = strlen(a->v[i].key);
+        aw->flen[i] = a->v[i].from ? strlen(a->v[i].from) : 0;
+    }
     return 0;
 }
 
@@ -90,7 +95,7 @@ typedef struct went {
 static ssize_t find(const went *t, size_t n, const char *key, size_t klen)
 {
     for (size_t i = 0; i < n; i++)
-        if (!t[i].deleted && t[i].klen == klen && memcmp(t[i].key, key, klen) == 0)
+        if (!t[i].deleted && ot_wire_key_is(t[i].key, t[i].klen, key, klen))
             return (ssize_t)i;
     return -1;
 }
@@ -155,12 +160,12 @@ static int run_actions(ot_attrs_wire *aw, went *t, size_t *np, uint32_t num)
     bool changed = false;
     for (size_t i = 0; i < aw->a->n; i++) {
         const ot_attrs_action *act = &aw->a->v[i];
-        size_t klen = strlen(act->key);
+        size_t klen = aw->klen[i];
         ssize_t at = find(t, n, act->key, klen);
         const uint8_t *src = aw->val[i];
         size_t slen = aw->vlen[i];
         if (act->from) {
-            ssize_t f = find(t, n, act->from, strlen(act->from));
+            ssize_t f = find(t, n, act->from, aw->flen[i]);
             src = f >= 0 ? t[f].val : NULL;
             slen = f >= 0 ? t[f].vlen : 0;
         }
@@ -187,7 +192,7 @@ static int run_actions(ot_attrs_wire *aw, went *t, size_t *np, uint32_t num)
         }
         case OT_ATTRS_DELETE:
             for (size_t r = 0; r < n; r++)
-                if (!t[r].deleted && t[r].klen == klen && memcmp(t[r].key, act->key, klen) == 0) {
+                if (!t[r].deleted && ot_wire_key_is(t[r].key, t[r].klen, act->key, klen)) {
                     t[r].deleted = true;
                     changed = true;
                 }

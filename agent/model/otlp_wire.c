@@ -62,8 +62,7 @@ int ot_wire_kv_read(const uint8_t *p, size_t n, ot_wire_kv *kv)
         p[3 + p[1]] < 0x80 && (size_t)p[1] + 4 + p[3 + p[1]] == n) {
         size_t kl = p[1];
         kv->key = p + 2;
-        const uint8_t *nul = kl ? memchr(p + 2, 0, kl) : NULL;
-        kv->klen = nul ? (size_t)(nul - (p + 2)) : kl;
+        kv->klen = kl;
         kv->val = p + 4 + kl;
         kv->vlen = p[3 + kl];
         return 0;
@@ -78,8 +77,7 @@ int ot_wire_kv_read(const uint8_t *p, size_t n, ot_wire_kv *kv)
     while ((r = ot_pb_next(&p, end, &f)) > 0) {
         if (f.num == 1 && f.wt == 2) {
             kv->key = f.val;
-            const uint8_t *nul = memchr(f.val, 0, f.len);
-            kv->klen = nul ? (size_t)(nul - f.val) : f.len;
+            kv->klen = f.len;
         } else if (f.num == 2 && f.wt == 2) {
             if (kv->val)
                 return -1; /* merged by protobuf-c */
@@ -101,7 +99,7 @@ int ot_wire_attr_find(const uint8_t *msg, const uint8_t *end, uint32_t num, cons
             continue;
         if (ot_wire_kv_read(f.val, f.len, kv) < 0)
             return -1;
-        if (kv->klen == klen && memcmp(kv->key, key, klen) == 0)
+        if (ot_wire_key_is(kv->key, kv->klen, key, klen))
             return 1;
     }
     return r;
@@ -174,8 +172,15 @@ int ot_wire_commit(ot_batch *b, ot_pbedit *e, size_t items, ot_err *err)
     return 0;
 }
 
-static int walk_scope(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_empty,
-                      ot_wire_pos *pos, const ot_pbfield *sf, bool *kept)
+typedef struct wwalk {
+    ot_wire_res_fn res;
+    ot_wire_item_fn fn;
+    void *ctx;
+    bool drop_empty;
+} wwalk;
+
+static int walk_scope(const wwalk *ww, ot_pbedit *e, ot_wire_pos *pos, const ot_pbfield *sf,
+                      bool *kept)
 {
     const uint8_t *p = sf->val, *end = sf->val + sf->len;
     pos->scope = pos->scope_end = NULL;
@@ -189,7 +194,7 @@ static int walk_scope(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_emp
         if (f.num != OT_WF_ITEMS || f.wt != 2)
             continue;
         bool drop = false;
-        if ((s = fn(ctx, e, pos, &f, &drop)) != 0)
+        if ((s = ww->fn(ww->ctx, e, pos, &f, &drop)) != 0)
             break;
         if (drop)
             ot_pbedit_cut(e, &f);
@@ -197,12 +202,11 @@ static int walk_scope(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_emp
             left++;
     }
     *kept = left > 0;
-    ot_pbedit_leave(e, s == 0 && drop_empty && !*kept);
+    ot_pbedit_leave(e, s == 0 && ww->drop_empty && !*kept);
     return s ? s : r < 0 ? OT_WIRE_DECLINED : 0;
 }
 
-static int walk_resource(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_empty,
-                         const ot_pbfield *rf, bool *kept)
+static int walk_resource(const wwalk *ww, ot_pbedit *e, const ot_pbfield *rf, bool *kept)
 {
     const uint8_t *p = rf->val, *end = rf->val + rf->len;
     ot_wire_pos pos = {0};
@@ -212,22 +216,29 @@ static int walk_resource(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_
     ot_pbedit_enter(e, rf);
     ot_pbfield f;
     int r, s = 0;
-    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+    if (ww->res && !pos.resource)
+        s = ww->res(ww->ctx, e, rf, NULL);
+    while (s == 0 && (r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num == OT_WF_RESOURCE && f.wt == 2 && ww->res) {
+            s = ww->res(ww->ctx, e, rf, &f);
+            continue;
+        }
         if (f.num != OT_WF_SCOPE_ENTRIES || f.wt != 2)
             continue;
         bool k;
-        if ((s = walk_scope(e, fn, ctx, drop_empty, &pos, &f, &k)) != 0)
+        if ((s = walk_scope(ww, e, &pos, &f, &k)) != 0)
             break;
         left += k;
     }
     *kept = left > 0;
-    ot_pbedit_leave(e, s == 0 && drop_empty && !*kept);
+    ot_pbedit_leave(e, s == 0 && ww->drop_empty && !*kept);
     return s ? s : r < 0 ? OT_WIRE_DECLINED : 0;
 }
 
-int ot_wire_walk_items(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_empty,
-                       size_t *n_res, size_t *kept_res)
+int ot_wire_walk_items_res(ot_pbedit *e, ot_wire_res_fn res, ot_wire_item_fn fn, void *ctx,
+                           bool drop_empty, size_t *n_res, size_t *kept_res)
 {
+    wwalk ww = {res, fn, ctx, drop_empty};
     const uint8_t *p = e->base, *end = e->base + e->len;
     size_t n = 0, kept = 0;
     ot_pbfield f;
@@ -237,7 +248,7 @@ int ot_wire_walk_items(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_em
             continue;
         bool k;
         n++;
-        if ((s = walk_resource(e, fn, ctx, drop_empty, &f, &k)) != 0)
+        if ((s = walk_resource(&ww, e, &f, &k)) != 0)
             break;
         kept += k;
     }
@@ -246,6 +257,129 @@ int ot_wire_walk_items(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_em
     if (kept_res)
         *kept_res = kept;
     return s ? s : r < 0 ? OT_WIRE_DECLINED : 0;
+}
+
+int ot_wire_walk_items(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_empty,
+                       size_t *n_res, size_t *kept_res)
+{
+    return ot_wire_walk_items_res(e, NULL, fn, ctx, drop_empty, n_res, kept_res);
+}
+
+/* ---- several stages in one walk ------------------------------------------ */
+
+#define MAX_STAGES 6
+
+typedef struct chain {
+    const ot_wire_stage *st[MAX_STAGES];
+    _Alignas(16) unsigned char scratch[MAX_STAGES][OT_WIRE_SCRATCH];
+    size_t n;
+} chain;
+
+static int chain_res(void *ctx, ot_pbedit *e, const ot_pbfield *rf, const ot_pbfield *res)
+{
+    chain *c = ctx;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->st[i]->resource) {
+            int s = c->st[i]->resource(c->scratch[i], e, rf, res);
+            if (s)
+                return s;
+        }
+    return 0;
+}
+
+static int chain_item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_pbfield *f,
+                      bool *drop)
+{
+    chain *c = ctx;
+    *drop = false;
+    for (size_t i = 0; i < c->n && !*drop; i++)
+        if (c->st[i]->item) {
+            int s = c->st[i]->item(c->scratch[i], e, pos, f, drop);
+            if (s)
+                return s;
+        }
+    return 0;
+}
+
+ot_status ot_wire_stage_consume(ot_consumer *self, ot_batch *b, ot_err *err)
+{
+    ot_wire_stage *s = (ot_wire_stage *)self;
+    return s->consume(s, b, err);
+}
+
+static ot_wire_stage *as_stage(ot_consumer *c)
+{
+    if (!c || c->consume != ot_wire_stage_consume)
+        return NULL;
+    ot_wire_stage *s = (ot_wire_stage *)c;
+    return s->on ? s : NULL;
+}
+
+int ot_wire_chain(ot_wire_stage *first, ot_batch *b, ot_status *st, ot_err *err)
+{
+    if (!b->wire || b->items == (size_t)-1 ||
+        atomic_load_explicit(&b->refs, memory_order_acquire) != 1)
+        return OT_WIRE_DECLINED;
+    chain c;
+    c.n = 0;
+    unsigned written = 0;
+    bool drops = false, any_res = false;
+    ot_consumer *next = &first->base;
+    /* The run: stages that read nothing an earlier one writes; a filter
+     * only ahead of every writer (its drops must not cut an edited item). */
+    const ot_wire_stage *s;
+    while ((s = as_stage(next)) && c.n < MAX_STAGES) {
+        if ((s->reads & written) || (s->drops && written) || (s->resource && any_res))
+            break;
+        if (s->begin(s->self, b, c.scratch[c.n], err) != 0)
+            break;
+        c.st[c.n++] = s;
+        written |= s->writes;
+        drops |= s->drops;
+        any_res |= s->resource != NULL;
+        next = s->next;
+    }
+    if (c.n < 2)
+        return OT_WIRE_DECLINED;
+    ot_pbedit e;
+    ot_pbedit_init(&e, b->wire, b->wire_len, b->arena);
+    size_t n_res = 0, kept_res = 0, dropped = 0;
+    int r = ot_wire_walk_items_res(&e, any_res ? chain_res : NULL, chain_item, &c, drops, &n_res,
+                                   &kept_res);
+    if (r == OT_WIRE_DECLINED) {
+        ot_pbedit_free(&e);
+        return OT_WIRE_DECLINED;
+    }
+    if (r) {
+        ot_pbedit_free(&e);
+        ot_batch_unref(b);
+        *st = OT_PERMANENT;
+        return -1;
+    }
+    for (size_t i = 0; i < c.n; i++)
+        if (c.st[i]->dropped)
+            dropped += c.st[i]->dropped(c.scratch[i]);
+    bool all_gone = drops && n_res && !kept_res;
+    if (!all_gone && ot_pbedit_changed(&e)) {
+        size_t left = b->items >= dropped ? b->items - dropped : 0;
+        if (ot_wire_commit(b, &e, left, err) < 0) {
+            ot_batch_unref(b);
+            *st = OT_PERMANENT;
+            return -1;
+        }
+    } else {
+        ot_pbedit_free(&e);
+    }
+    for (size_t i = 0; i < c.n; i++)
+        if (c.st[i]->done)
+            c.st[i]->done(c.scratch[i]);
+    if (all_gone) {
+        ot_batch_unref(b);
+        *st = OT_OK; /* all of it filtered out: consumed */
+        return 0;
+    }
+    *st = ot_consume(next, b, err);
+    return 0;
 }
 
 bool ot_wire_processors_enabled(void)

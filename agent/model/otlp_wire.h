@@ -12,8 +12,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/err.h"
+#include "model/consumer.h"
 #include "model/otlp.h"
 #include "model/pbedit.h"
 
@@ -49,8 +51,8 @@ typedef struct ot_wire_any {
 
 int ot_wire_any_read(const uint8_t *p, size_t n, ot_wire_any *out);
 
-/* A KeyValue: its key as protobuf-c's C string would read (up to a NUL)
- * and its AnyValue's content (val NULL when absent). */
+/* A KeyValue: its key bytes and its AnyValue's content (val NULL when
+ * absent). */
 typedef struct ot_wire_kv {
     const uint8_t *key;
     size_t klen;
@@ -59,6 +61,13 @@ typedef struct ot_wire_kv {
 } ot_wire_kv;
 
 int ot_wire_kv_read(const uint8_t *p, size_t n, ot_wire_kv *kv);
+
+/* Whether key bytes k (kl long) name key (a C string of klen): compared as
+ * protobuf-c's C string of them compares, up to a NUL. */
+static inline bool ot_wire_key_is(const uint8_t *k, size_t kl, const char *key, size_t klen)
+{
+    return kl >= klen && memcmp(k, key, klen) == 0 && (kl == klen || k[klen] == 0);
+}
 
 /* The first entry of repeated KeyValue field num of the message in
  * [msg, end) whose key is key: 1 found, 0 not, -1 declined. */
@@ -103,6 +112,63 @@ typedef int (*ot_wire_item_fn)(void *ctx, ot_pbedit *e, const ot_wire_pos *pos,
 int ot_wire_walk_items(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_empty,
                        size_t *n_res, size_t *kept_res);
 
+/* As ot_wire_walk_items, and res (may be NULL) is called for each resource
+ * entry rf when the walk meets its Resource (res), or first thing when the
+ * entry has none (res NULL), so an edit there stays in buffer order. */
+typedef int (*ot_wire_res_fn)(void *ctx, ot_pbedit *e, const ot_pbfield *rf,
+                              const ot_pbfield *res);
+int ot_wire_walk_items_res(ot_pbedit *e, ot_wire_res_fn res, ot_wire_item_fn fn, void *ctx,
+                           bool drop_empty, size_t *n_res, size_t *kept_res);
+
+/* ---- several processors in one walk ------------------------------------
+ * A run of processors that all work on the wire form would each walk the
+ * request and copy it once. When none of them reads what an earlier one
+ * writes, one walk can do all of their work per resource and per item, in
+ * pipeline order, with one edit list and one copy: the first processor of
+ * the run calls ot_wire_chain, which finds the run by following each
+ * stage's next consumer. What a stage reads and writes: */
+enum {
+    OT_WIRE_RES_ATTRS = 1,  /* resource attributes */
+    OT_WIRE_ITEM_ATTRS = 2, /* attributes of spans, log records, data points */
+    OT_WIRE_FIELDS = 4,     /* every other field of items, scopes, resources */
+};
+
+#define OT_WIRE_SCRATCH 1024 /* per stage and batch, for its walk state */
+
+struct ot_batch;
+
+/* A processor that can take part puts one of these where its consumer
+ * would be: base.consume is ot_wire_stage_consume (which is how the run
+ * recognises a stage among consumers) and calls consume, the processor's
+ * own function. */
+typedef struct ot_wire_stage ot_wire_stage;
+struct ot_wire_stage {
+    ot_consumer base;
+    ot_status (*consume)(ot_wire_stage *self, struct ot_batch *b, ot_err *err);
+    bool on;                  /* takes part (its config works on the wire form) */
+    unsigned reads, writes;
+    bool drops;               /* a filter: drops items, and scopes left empty */
+    ot_consumer *next;        /* the consumer after this processor */
+    void *self;
+    /* Per batch, before the walk: 0 ready, else the run ends before it. */
+    int (*begin)(void *self, struct ot_batch *b, void *scratch, ot_err *err);
+    ot_wire_res_fn resource; /* may be NULL */
+    ot_wire_item_fn item;    /* may be NULL */
+    /* Items it dropped in this walk (may be NULL). */
+    size_t (*dropped)(void *scratch);
+    /* After the walk was committed (counters). */
+    void (*done)(void *scratch);
+};
+
+ot_status ot_wire_stage_consume(ot_consumer *self, struct ot_batch *b, ot_err *err);
+
+/* Runs the run of stages that starts at first on b's bytes and hands the
+ * result to the consumer after the run: 0 with *st its answer (b was
+ * consumed), or OT_WIRE_DECLINED with b untouched (fewer than two stages
+ * fit, or one declined: the processors run one by one). -1 with err set
+ * when a stage failed (b released; *st OT_PERMANENT). */
+int ot_wire_chain(ot_wire_stage *first, struct ot_batch *b, ot_status *st, ot_err *err);
+
 /* False when OTELITE_DECODED_PROCESSORS is set in the environment: the
  * processors then take the decoded path always (benchmarks and tests
  * compare the two in one binary). */
@@ -111,7 +177,6 @@ bool ot_wire_processors_enabled(void);
 /* Ends an edit of b's wire form: the edited bytes become the batch's (with
  * items items), e is freed. -1 with err set on out of memory. The caller
  * holds the only reference to b, whose arena e allocated from. */
-struct ot_batch;
 int ot_wire_commit(struct ot_batch *b, ot_pbedit *e, size_t items, ot_err *err);
 
 #endif

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "base/arena.h"
@@ -41,23 +42,73 @@ typedef struct ot_pbfield {
  * 0 at end, -1 when the bytes are not a field (truncated, bad wire type). */
 int ot_pb_next_slow(const uint8_t **p, const uint8_t *end, ot_pbfield *f);
 
-/* The common case inline: a one-byte tag of a length-delimited field with
- * a one-byte length (keys, names, attributes, most spans' parts). */
+/* The common cases inline: a one-byte tag, then a one-byte varint, 32 or
+ * 64 bits, or a length of one or two bytes (names, keys, attributes, ids,
+ * times, kinds, most spans). */
 static inline int ot_pb_next(const uint8_t **pp, const uint8_t *end, ot_pbfield *f)
 {
     const uint8_t *p = *pp;
     if (p >= end)
         return 0;
-    if (end - p >= 2 && (p[0] & 7) == 2 && !(p[0] & 0x80) && p[0] >= 8 && !(p[1] & 0x80) &&
-        p[1] <= end - p - 2) {
+    uint8_t t = p[0];
+    size_t avail = (size_t)(end - p);
+    if (!(t & 0x80) && t >= 8 && avail >= 2) {
         f->at = p;
-        f->num = p[0] >> 3;
-        f->wt = 2;
-        f->lenp = p + 1;
-        f->val = p + 2;
-        f->len = p[1];
-        f->end = *pp = p + 2 + p[1];
-        return 1;
+        f->num = t >> 3;
+        f->wt = t & 7;
+        f->lenp = NULL;
+        f->len = 0;
+        switch (t & 7) {
+        case 2:
+            if (!(p[1] & 0x80)) {
+                if (p[1] > avail - 2)
+                    break;
+                f->lenp = p + 1;
+                f->val = p + 2;
+                f->len = p[1];
+                f->end = *pp = p + 2 + p[1];
+                return 1;
+            }
+            if (avail >= 3 && !(p[2] & 0x80)) {
+                size_t l = (size_t)(p[1] & 0x7f) | ((size_t)p[2] << 7);
+                if (l > avail - 3)
+                    break;
+                f->lenp = p + 1;
+                f->val = p + 3;
+                f->len = l;
+                f->end = *pp = p + 3 + l;
+                return 1;
+            }
+            break;
+        case 0:
+            if (!(p[1] & 0x80)) {
+                f->val = p + 1;
+                f->v = p[1];
+                f->end = *pp = p + 2;
+                return 1;
+            }
+            break;
+        case 1:
+            if (avail >= 9) {
+                f->val = p + 1;
+                memcpy(&f->v, p + 1, 8);
+                f->end = *pp = p + 9;
+                return 1;
+            }
+            break;
+        case 5:
+            if (avail >= 5) {
+                uint32_t x;
+                memcpy(&x, p + 1, 4);
+                f->val = p + 1;
+                f->v = x;
+                f->end = *pp = p + 5;
+                return 1;
+            }
+            break;
+        default:
+            break;
+        }
     }
     return ot_pb_next_slow(pp, end, f);
 }

@@ -120,7 +120,7 @@ static void attributes_validate(const void *cfgp, const ot_node *node, const cha
 }
 
 typedef struct attributes_proc {
-    ot_consumer base;
+    ot_wire_stage stage; /* first: its base is the processor's consumer */
     ot_consumer *next;
     ot_signal signal;
     char *id;
@@ -347,6 +347,26 @@ static int attributes_wire(attributes_proc *ap, ot_batch *b, ot_err *err)
     return ot_wire_commit(b, &e, b->items, err);
 }
 
+/* As a stage of a longer walk (ot_wire_chain). */
+_Static_assert(sizeof(awalk) <= OT_WIRE_SCRATCH, "awalk must fit a stage's scratch");
+
+static int stage_begin(void *self, ot_batch *b, void *scratch, ot_err *err)
+{
+    awalk *w = scratch;
+    memset(w, 0, sizeof *w);
+    w->ap = self;
+    w->err = err;
+    w->it.wire = &w->wire;
+    return ot_attrs_wire_begin(&w->aw, &w->ap->actions, b->arena) < 0 ? -1 : 0;
+}
+
+static ot_status attributes_consume(ot_consumer *self, ot_batch *b, ot_err *err);
+
+static ot_status stage_consume(ot_wire_stage *self, ot_batch *b, ot_err *err)
+{
+    return attributes_consume(&self->base, b, err);
+}
+
 static ot_status attributes_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 {
     attributes_proc *ap = (attributes_proc *)self;
@@ -356,6 +376,9 @@ static ot_status attributes_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     if (!b)
         return OT_PERMANENT;
     if (ap->wire_ok && b->wire) {
+        ot_status st;
+        if (ot_wire_chain(&ap->stage, b, &st, err) != OT_WIRE_DECLINED)
+            return st; /* with the processors after it, in one walk */
         int w = attributes_wire(ap, b, err);
         if (w < 0) {
             ot_batch_unref(b);
@@ -406,8 +429,9 @@ static void *attributes_create(const ot_create_params *p, ot_err *err)
     }
     ap->signal = p->signal;
     ap->next = p->next[p->signal];
-    ap->base.consume = attributes_consume;
-    ap->base.mutates = true;
+    ap->stage.base.consume = ot_wire_stage_consume;
+    ap->stage.consume = stage_consume;
+    ap->stage.base.mutates = true;
     ot_ottl_ctx ctx = signal_ctx[p->signal];
     ot_ottl_errmode mode = (ot_ottl_errmode)cfg->error_mode;
     ap->has_include = cfg->include.present && cfg->include.conditions.n;
@@ -426,13 +450,22 @@ static void *attributes_create(const ot_create_params *p, ot_err *err)
                   (p->signal != OT_METRICS || (!ap->has_include && !ap->has_exclude)) &&
                   (!ap->has_include || ot_ottl_set_wire_ok(&ap->include)) &&
                   (!ap->has_exclude || ot_ottl_set_wire_ok(&ap->exclude));
+    ot_wire_stage *st = &ap->stage;
+    st->on = ap->wire_ok;
+    st->reads = OT_WIRE_ITEM_ATTRS |
+                (ap->has_include || ap->has_exclude ? OT_WIRE_RES_ATTRS | OT_WIRE_FIELDS : 0);
+    st->writes = OT_WIRE_ITEM_ATTRS;
+    st->next = ap->next;
+    st->self = ap;
+    st->begin = stage_begin;
+    st->item = wire_item;
     return ap;
 }
 
 static ot_consumer *attributes_consumer(void *self, ot_signal s)
 {
     attributes_proc *ap = self;
-    return s == ap->signal ? &ap->base : NULL;
+    return s == ap->signal ? &ap->stage.base : NULL;
 }
 
 const ot_factory ot_attributes_processor = {

@@ -381,6 +381,9 @@ static ot_status filter_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     if (!fp->sets[0].n && !fp->sets[1].n)
         return ot_consume(fp->next, b, err);
     if (fp->wire_ok && b->wire) {
+        ot_status st;
+        if (ot_wire_chain(&fp->stage, b, &st, err) != OT_WIRE_DECLINED)
+            return st; /* with the processors after it, in one walk */
         ot_batch *nb;
         size_t items = 0, extra = 0;
         int r = filter_wire(fp, b, &nb, &items, &extra, err);
@@ -422,6 +425,11 @@ static ot_status filter_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     return ot_consume(fp->next, w.b, err);
 }
 
+static ot_status filter_stage_consume(ot_wire_stage *self, ot_batch *b, ot_err *err)
+{
+    return filter_consume(&self->base, b, err);
+}
+
 static void filter_destroy(void *self)
 {
     filter_proc *fp = self;
@@ -444,7 +452,8 @@ static void *filter_create(const ot_create_params *p, ot_err *err)
     }
     fp->signal = p->signal;
     fp->next = p->next[p->signal];
-    fp->base.consume = filter_consume;
+    fp->stage.base.consume = ot_wire_stage_consume;
+    fp->stage.consume = filter_stage_consume;
     const ot_strlist *l0 = NULL, *l1 = NULL;
     ot_ottl_ctx c0 = OT_OTTL_LOG, c1 = OT_OTTL_LOG;
     const char *extra = NULL;
@@ -469,11 +478,12 @@ static void *filter_create(const ot_create_params *p, ot_err *err)
         filter_destroy(fp);
         return NULL;
     }
-    fp->base.mutates = fp->sets[0].n || fp->sets[1].n;
+    fp->stage.base.mutates = fp->sets[0].n || fp->sets[1].n;
     /* The wire walk decides on spans, metrics and log records; span event
      * and data point conditions take the decoded walk. */
     fp->wire_ok = fp->sets[0].n && !fp->sets[1].n && ot_ottl_set_wire_ok(&fp->sets[0]) &&
                   ot_wire_processors_enabled();
+    filter_wire_stage(fp);
     if (!fp->next) {
         filter_destroy(fp);
         ot_err_set(err, "no next consumer for %s", ot_signal_name(p->signal));
@@ -497,7 +507,7 @@ static void *filter_create(const ot_create_params *p, ot_err *err)
 static ot_consumer *filter_consumer(void *self, ot_signal s)
 {
     filter_proc *fp = self;
-    return s == fp->signal ? &fp->base : NULL;
+    return s == fp->signal ? &fp->stage.base : NULL;
 }
 
 const ot_factory ot_filter_processor = {

@@ -5,11 +5,12 @@
 #define OT_FILTER_INT_H
 
 #include "model/consumer.h"
+#include "model/otlp_wire.h"
 #include "ottl/ottl.h"
 #include "telemetry/telemetry.h"
 
 typedef struct filter_proc {
-    ot_consumer base;
+    ot_wire_stage stage; /* first: its base is the processor's consumer */
     ot_consumer *next;
     ot_signal signal;
     char *id;
@@ -25,5 +26,8 @@ typedef struct filter_proc {
  * released). *items and *extra count what was dropped. */
 int filter_wire(filter_proc *fp, ot_batch *b, ot_batch **out, size_t *items, size_t *extra,
                 ot_err *err);
+/* Fills fp->stage so the filter can run in one walk with the processors
+ * after it (ot_wire_chain). */
+void filter_wire_stage(filter_proc *fp);
 
 #endif

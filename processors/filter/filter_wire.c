@@ -12,6 +12,8 @@
 #include "model/otlp_wire.h"
 #include "model/pbedit.h"
 
+#include <string.h>
+
 enum { FW_OK = 0, FW_DECLINE = OT_WIRE_DECLINED, FW_ERR = 2 };
 
 typedef struct fwalk {
@@ -101,4 +103,47 @@ int filter_wire(filter_proc *fp, ot_batch *b, ot_batch **out, size_t *items, siz
         return -1;
     }
     return FW_OK;
+}
+
+/* ---- as a stage of a longer walk (ot_wire_chain) -------------------------- */
+
+_Static_assert(sizeof(fwalk) <= OT_WIRE_SCRATCH, "fwalk must fit a stage's scratch");
+
+static int stage_begin(void *self, ot_batch *b, void *scratch, ot_err *err)
+{
+    (void)b;
+    fwalk *w = scratch;
+    memset(w, 0, sizeof *w);
+    w->fp = self;
+    w->it.wire = &w->wire;
+    w->err = err;
+    return 0;
+}
+
+static size_t stage_dropped(void *scratch)
+{
+    return ((fwalk *)scratch)->items;
+}
+
+static void stage_done(void *scratch)
+{
+    fwalk *w = scratch;
+    ot_counter_add(w->fp->dropped, w->items);
+    if (w->fp->dropped_extra)
+        ot_counter_add(w->fp->dropped_extra, w->extra);
+}
+
+void filter_wire_stage(filter_proc *fp)
+{
+    ot_wire_stage *s = &fp->stage;
+    s->on = fp->wire_ok;
+    s->reads = OT_WIRE_RES_ATTRS | OT_WIRE_ITEM_ATTRS | OT_WIRE_FIELDS;
+    s->writes = 0;
+    s->drops = true;
+    s->next = fp->next;
+    s->self = fp;
+    s->begin = stage_begin;
+    s->item = item;
+    s->dropped = stage_dropped;
+    s->done = stage_done;
 }

@@ -27,7 +27,7 @@ typedef struct wp_rec {
     size_t calls;
 } wp_rec;
 
-static ot_status wp_record(ot_consumer *self, ot_batch *b, ot_err *err)
+static inline ot_status wp_record(ot_consumer *self, ot_batch *b, ot_err *err)
 {
     (void)err;
     wp_rec *r = (wp_rec *)self;
@@ -48,7 +48,7 @@ typedef struct wp_chain {
 } wp_chain;
 
 /* A processor spec: "filter:<yaml>", "attributes:<yaml>", "resource:<yaml>". */
-static const ot_factory *wp_factory(const char *spec, const char **yaml)
+static inline const ot_factory *wp_factory(const char *spec, const char **yaml)
 {
     static const ot_factory *const fs[] = {&ot_filter_processor, &ot_attributes_processor,
                                            &ot_resource_processor};
@@ -62,7 +62,7 @@ static const ot_factory *wp_factory(const char *spec, const char **yaml)
     return NULL;
 }
 
-static void wp_chain_free(wp_chain *c)
+static inline void wp_chain_free(wp_chain *c)
 {
     for (size_t i = 0; i < c->n; i++)
         if (c->self[i])
@@ -75,7 +75,7 @@ static void wp_chain_free(wp_chain *c)
 
 /* Builds specs[0] -> ... -> recorder for signal s; decoded forces the
  * reference path. 0, or -1 with why. */
-static int wp_chain_make(wp_chain *c, ot_signal s, const char *const *specs, size_t n,
+static inline int wp_chain_make(wp_chain *c, ot_signal s, const char *const *specs, size_t n,
                          bool decoded, char *why, size_t cap)
 {
     memset(c, 0, sizeof *c);
@@ -127,7 +127,7 @@ static int wp_chain_make(wp_chain *c, ot_signal s, const char *const *specs, siz
 }
 
 /* pack(unpack(x)): protobuf-c's own field order and encoding. */
-static uint8_t *wp_normal(ot_signal s, const uint8_t *p, size_t n, size_t *out_n, size_t *items)
+static inline uint8_t *wp_normal(ot_signal s, const uint8_t *p, size_t n, size_t *out_n, size_t *items)
 {
     const ProtobufCMessageDescriptor *d = ot_signal_request_desc(s);
     ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, n, p);
@@ -149,7 +149,7 @@ typedef struct wp_result {
 } wp_result;
 
 /* 0 when both paths agree (res says how), -1 with why when they differ. */
-static int wp_compare(ot_signal s, const uint8_t *req, size_t len, const char *const *specs,
+static inline int wp_compare(ot_signal s, const uint8_t *req, size_t len, const char *const *specs,
                       size_t n, wp_result *res, char *why, size_t cap)
 {
     memset(res, 0, sizeof *res);
