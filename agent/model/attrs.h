@@ -89,8 +89,13 @@ int ot_attrs_wire_begin(ot_attrs_wire *aw, const ot_attrs *a, ot_arena *arena);
  * existing entry (or where field num goes in field order). Returns 1 when
  * something changed, 0 when not, -1 declined (too many entries, a value
  * protobuf-c would merge) or out of memory: decode the batch instead. */
+struct ot_wire_index;
 int ot_attrs_wire_apply(ot_attrs_wire *aw, struct ot_pbedit *e, const uint8_t *msg,
                         const uint8_t *end, uint32_t num);
+/* The same with idx, the index of [msg, end) (otlp_wire.h), so only the
+ * attribute entries are stepped over. */
+int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, struct ot_pbedit *e, const uint8_t *msg,
+                            const uint8_t *end, uint32_t num, const struct ot_wire_index *idx);
 /* What the actions make of an empty list (a resource that is not there):
  * the new entries as fields num, possibly none. -1 on out of memory. */
 int ot_attrs_wire_fresh(ot_attrs_wire *aw, uint32_t num, const uint8_t **out, size_t *n);

@@ -246,9 +246,20 @@ static int join_new(ot_arena *a, const went *t, size_t from, size_t n, const uin
 int ot_attrs_wire_apply(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg, const uint8_t *end,
                         uint32_t num)
 {
+    return ot_attrs_wire_apply_idx(aw, e, msg, end, num, NULL);
+}
+
+int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg,
+                            const uint8_t *end, uint32_t num, const ot_wire_index *idx)
+{
     went t[MAX_ENTRIES];
     size_t n = 0;
     const uint8_t *p = msg, *ins_at = NULL;
+    if (idx) {
+        /* only the entries' stretch; where new ones go is known */
+        ot_wire_index_range(idx, num, &p, &end);
+        ins_at = ot_wire_index_insert_at(idx, num);
+    }
     ot_pbfield f;
     int r;
     while ((r = ot_pb_next(&p, end, &f)) > 0) {
@@ -268,7 +279,8 @@ int ot_attrs_wire_apply(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg, con
             w->nb = NULL;
             w->nlen = 0;
             w->deleted = false;
-            ins_at = f.end;
+            if (!idx)
+                ins_at = f.end;
         } else if (!ins_at && f.num > num) {
             ins_at = f.at; /* where field num goes in field order */
         }

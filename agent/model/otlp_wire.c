@@ -172,14 +172,161 @@ int ot_wire_commit(ot_batch *b, ot_pbedit *e, size_t items, ot_err *err)
     return 0;
 }
 
+/* ---- the item index ------------------------------------------------------- */
+
+int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
+{
+    if (x->of == item && x->end == end)
+        return 0;
+    x->seen = 0;
+    x->first_high = 0;
+    x->of = NULL;
+    /* A lean step over the fields: only where each starts matters here. */
+    const uint8_t *p = item;
+    while (p < end) {
+        const uint8_t *at = p;
+        uint64_t tag = *p;
+        if (tag & 0x80) {
+            ot_pbfield f;
+            if (ot_pb_next_slow(&p, end, &f) < 0)
+                return -1;
+            tag = (uint64_t)f.num << 3;
+        } else {
+            p++;
+            switch (tag & 7) {
+            case 0:
+                while (p < end && (*p & 0x80))
+                    p++;
+                if (p++ >= end)
+                    return -1;
+                break;
+            case 1:
+                if (end - p < 8)
+                    return -1;
+                p += 8;
+                break;
+            case 5:
+                if (end - p < 4)
+                    return -1;
+                p += 4;
+                break;
+            case 2: {
+                size_t len;
+                if (p < end && !(*p & 0x80)) {
+                    len = *p++;
+                } else if (end - p >= 2 && !(p[1] & 0x80)) {
+                    len = (size_t)(p[0] & 0x7f) | ((size_t)p[1] << 7);
+                    p += 2;
+                } else {
+                    ot_pbfield f;
+                    p = at;
+                    if (ot_pb_next_slow(&p, end, &f) < 0)
+                        return -1;
+                    len = 0;
+                }
+                if (len > (size_t)(end - p))
+                    return -1;
+                p += len;
+                break;
+            }
+            default:
+                return -1;
+            }
+            if (tag < 8)
+                return -1;
+        }
+        uint32_t num = (uint32_t)(tag >> 3);
+        uint32_t off = (uint32_t)(at - item) + 1;
+        if (num < OT_WIRE_IDX) {
+            if (!(x->seen & (1u << num))) {
+                x->seen |= 1u << num;
+                x->first[num] = off;
+            }
+            x->last[num] = off;
+        } else if (!x->first_high) {
+            x->first_high = off;
+        }
+    }
+    x->of = item;
+    x->end = end;
+    return 0;
+}
+
+int ot_wire_index_field(const ot_wire_index *x, uint32_t num, ot_pbfield *f)
+{
+    if (num >= OT_WIRE_IDX)
+        return ot_wire_field(x->of, x->end, num, f);
+    if (!(x->seen & (1u << num)))
+        return 0;
+    const uint8_t *p = x->of + x->last[num] - 1;
+    return ot_pb_next(&p, x->end, f) > 0 ? 1 : -1;
+}
+
+int ot_wire_index_submsg(const ot_wire_index *x, uint32_t num, const uint8_t **sp,
+                         const uint8_t **se)
+{
+    if (num >= OT_WIRE_IDX)
+        return ot_wire_submsg(x->of, x->end, num, sp, se);
+    if (!(x->seen & (1u << num)))
+        return 0;
+    if (x->first[num] != x->last[num])
+        return -1; /* protobuf-c would merge the two */
+    ot_pbfield f;
+    int r = ot_wire_index_field(x, num, &f);
+    if (r <= 0)
+        return r;
+    if (f.wt != 2)
+        return 0;
+    *sp = f.val;
+    *se = f.val + f.len;
+    return 1;
+}
+
+void ot_wire_index_range(const ot_wire_index *x, uint32_t num, const uint8_t **p,
+                         const uint8_t **pe)
+{
+    *p = *pe = x->of;
+    if (num >= OT_WIRE_IDX) {
+        *pe = x->end;
+        return;
+    }
+    if (!(x->seen & (1u << num)))
+        return;
+    ot_pbfield f;
+    const uint8_t *q = x->of + x->last[num] - 1;
+    if (ot_pb_next(&q, x->end, &f) <= 0)
+        return;
+    *p = x->of + x->first[num] - 1;
+    *pe = f.end;
+}
+
+const uint8_t *ot_wire_index_insert_at(const ot_wire_index *x, uint32_t num)
+{
+    if (num < OT_WIRE_IDX && (x->seen & (1u << num))) {
+        const uint8_t *p, *pe;
+        ot_wire_index_range(x, num, &p, &pe);
+        return pe;
+    }
+    uint32_t at = 0;
+    for (uint32_t k = num + 1; k < OT_WIRE_IDX; k++)
+        if ((x->seen & (1u << k)) && (!at || x->first[k] < at))
+            at = x->first[k];
+    if (x->first_high && (!at || x->first_high < at))
+        at = x->first_high;
+    return at ? x->of + at - 1 : x->end;
+}
+
+/* ---- the walk --------------------------------------------------------------- */
+
 typedef struct wwalk {
     ot_wire_res_fn res;
     ot_wire_item_fn fn;
     void *ctx;
     bool drop_empty;
+    ot_wire_index idx;
 } wwalk;
 
-static int walk_scope(const wwalk *ww, ot_pbedit *e, ot_wire_pos *pos, const ot_pbfield *sf,
+static int walk_scope(wwalk *ww, ot_pbedit *e, ot_wire_pos *pos, const ot_pbfield *sf,
                       bool *kept)
 {
     const uint8_t *p = sf->val, *end = sf->val + sf->len;
@@ -206,10 +353,11 @@ static int walk_scope(const wwalk *ww, ot_pbedit *e, ot_wire_pos *pos, const ot_
     return s ? s : r < 0 ? OT_WIRE_DECLINED : 0;
 }
 
-static int walk_resource(const wwalk *ww, ot_pbedit *e, const ot_pbfield *rf, bool *kept)
+static int walk_resource(wwalk *ww, ot_pbedit *e, const ot_pbfield *rf, bool *kept)
 {
     const uint8_t *p = rf->val, *end = rf->val + rf->len;
     ot_wire_pos pos = {0};
+    pos.idx = &ww->idx;
     if (ot_wire_submsg(p, end, OT_WF_RESOURCE, &pos.resource, &pos.resource_end) < 0)
         return OT_WIRE_DECLINED;
     size_t left = 0;
@@ -238,7 +386,7 @@ static int walk_resource(const wwalk *ww, ot_pbedit *e, const ot_pbfield *rf, bo
 int ot_wire_walk_items_res(ot_pbedit *e, ot_wire_res_fn res, ot_wire_item_fn fn, void *ctx,
                            bool drop_empty, size_t *n_res, size_t *kept_res)
 {
-    wwalk ww = {res, fn, ctx, drop_empty};
+    wwalk ww = {res, fn, ctx, drop_empty, {0}};
     const uint8_t *p = e->base, *end = e->base + e->len;
     size_t n = 0, kept = 0;
     ot_pbfield f;

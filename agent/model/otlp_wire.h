@@ -86,13 +86,43 @@ int ot_wire_submsg(const uint8_t *msg, const uint8_t *end, uint32_t num, const u
 /* Data points of a metric message (of its last data field); -1 declined. */
 int ot_wire_metric_points(const uint8_t *m, const uint8_t *end, size_t *n);
 
+/* ---- an item's fields, found once --------------------------------------
+ * Several readers of one item (conditions, then attribute actions) would
+ * each step over all its fields; the index does it once and says where
+ * the first and last occurrence of each field number is. */
+#define OT_WIRE_IDX 24
+
+typedef struct ot_wire_index {
+    const uint8_t *of, *end; /* the item's content it describes; of NULL: none */
+    uint32_t seen;           /* bit n: field n occurs (first[n], last[n] are set) */
+    uint32_t first[OT_WIRE_IDX], last[OT_WIRE_IDX]; /* offset + 1 of the tag */
+    uint32_t first_high; /* offset + 1 of the first field numbered OT_WIRE_IDX or more */
+} ot_wire_index;
+
+/* The index of [item, end), built unless it is already that item's: 0, or
+ * -1 on bytes that are not fields. */
+int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end);
+/* Field num's last occurrence (protobuf's rule for a scalar sent twice):
+ * 1 found, 0 not, -1 bad bytes. */
+int ot_wire_index_field(const ot_wire_index *x, uint32_t num, ot_pbfield *f);
+/* The single occurrence of message field num, as ot_wire_submsg. */
+int ot_wire_index_submsg(const ot_wire_index *x, uint32_t num, const uint8_t **p,
+                         const uint8_t **pe);
+/* From field num's first occurrence to past its last (*p == *pe: none). */
+void ot_wire_index_range(const ot_wire_index *x, uint32_t num, const uint8_t **p,
+                         const uint8_t **pe);
+/* Where a new field num goes: after its last occurrence, or before the
+ * first field numbered above it, or at the end. */
+const uint8_t *ot_wire_index_insert_at(const ot_wire_index *x, uint32_t num);
+
 /* ---- walking a request's items --------------------------------------- */
 
 /* Where an item is: the content of its resource and scope (NULL when
- * absent). */
+ * absent), and the walk's index for the item (built on first use). */
 typedef struct ot_wire_pos {
     const uint8_t *resource, *resource_end;
     const uint8_t *scope, *scope_end;
+    ot_wire_index *idx;
 } ot_wire_pos;
 
 /* Called per item (span, metric, log record; f is its field). Sets *drop

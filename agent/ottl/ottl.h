@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "base/err.h"
 #include "model/otlp.h"
+#include "model/otlp_wire.h"
 
 typedef enum ot_ottl_ctx {
     OT_OTTL_SPAN = 0,
@@ -70,13 +71,12 @@ typedef struct ot_ottl_wire {
     const uint8_t *scope, *scope_end;
     const uint8_t *item, *item_end;
     bool declined;
-    /* The evaluator's index of the item's fields, made on its first read
-     * of an item (idx_of says which): offset + 1 of the first and last
-     * occurrence of each field number below 24, 0 when absent. Zero it
-     * (idx_of NULL) whenever the bytes may have changed: a new batch can
-     * put a new item at an old item's address. */
-    const uint8_t *idx_of;
-    uint32_t idx_first[24], idx_last[24];
+    /* Where the item's fields are (built on first use and shared with
+     * whoever else reads the item, e.g. a walk's ot_wire_pos.idx); NULL:
+     * the evaluator uses own. Either must not outlive the bytes: a new
+     * batch can put a new item at an old item's address. */
+    ot_wire_index *idx;
+    ot_wire_index own;
 } ot_ottl_wire;
 
 typedef struct ot_ottl_item {

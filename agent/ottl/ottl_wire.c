@@ -168,78 +168,9 @@ static int64_t metric_type_of(const uint8_t *p, const uint8_t *end)
     return t;
 }
 
-#define IDX 24
-
-/* One pass over the item records where each field is; -1 on bad bytes. */
-static int index_item(ot_ottl_wire *w)
+static ot_wire_index *idx_of(ot_ottl_wire *w)
 {
-    memset(w->idx_first, 0, sizeof w->idx_first);
-    memset(w->idx_last, 0, sizeof w->idx_last);
-    w->idx_of = NULL;
-    const uint8_t *p = w->item;
-    ot_pbfield f;
-    int r;
-    while ((r = ot_pb_next(&p, w->item_end, &f)) > 0)
-        if (f.num < IDX) {
-            uint32_t off = (uint32_t)(f.at - w->item) + 1;
-            if (!w->idx_first[f.num])
-                w->idx_first[f.num] = off;
-            w->idx_last[f.num] = off;
-        }
-    if (r < 0)
-        return -1;
-    w->idx_of = w->item;
-    return 0;
-}
-
-/* Field num of the item: last occurrence (1), none (0), -1 bad bytes. */
-static int item_field(ot_ottl_wire *w, uint32_t num, ot_pbfield *f)
-{
-    if (w->idx_of != w->item && index_item(w) < 0)
-        return -1;
-    if (num >= IDX || !w->idx_last[num])
-        return num >= IDX ? ot_wire_field(w->item, w->item_end, num, f) : 0;
-    const uint8_t *p = w->item + w->idx_last[num] - 1;
-    return ot_pb_next(&p, w->item_end, f) > 0 ? 1 : -1;
-}
-
-/* The single occurrence of message field num of the item, as
- * ot_wire_submsg. */
-static int item_submsg(ot_ottl_wire *w, uint32_t num, const uint8_t **sp, const uint8_t **se)
-{
-    if (num >= IDX)
-        return ot_wire_submsg(w->item, w->item_end, num, sp, se);
-    if (!w->idx_last[num])
-        return 0;
-    if (w->idx_first[num] != w->idx_last[num])
-        return -1;
-    ot_pbfield f;
-    int r = item_field(w, num, &f);
-    if (r <= 0)
-        return r;
-    if (f.wt != 2)
-        return 0;
-    *sp = f.val;
-    *se = f.val + f.len;
-    return 1;
-}
-
-/* The item's range of field num: from its first to past its last. */
-static void item_range(ot_ottl_wire *w, uint32_t num, const uint8_t **p, const uint8_t **end)
-{
-    *p = *end = w->item;
-    if (num >= IDX) {
-        *end = w->item_end;
-        return;
-    }
-    if (!w->idx_last[num])
-        return;
-    ot_pbfield f;
-    const uint8_t *q = w->item + w->idx_last[num] - 1;
-    if (ot_pb_next(&q, w->item_end, &f) <= 0)
-        return;
-    *p = w->item + w->idx_first[num] - 1;
-    *end = f.end;
+    return w->idx ? w->idx : &w->own;
 }
 
 int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char *scratch,
@@ -259,11 +190,12 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
     ot_pbfield f;
     int found = 0;
     bool on_item = p && p == w->item;
-    if (on_item && w->idx_of != w->item && index_item(w) < 0)
+    ot_wire_index *x = idx_of(w);
+    if (on_item && ot_wire_index_of(x, w->item, w->item_end) < 0)
         return decline(w, err);
     if (p && d->kind != W_ATTRS && d->kind != W_STATUS_CODE && d->kind != W_STATUS_MSG &&
         d->kind != W_METRIC_TYPE && d->kind != W_BODY &&
-        (found = on_item ? item_field(w, d->num, &f) : ot_wire_field(p, end, d->num, &f)) < 0)
+        (found = on_item ? ot_wire_index_field(x, d->num, &f) : ot_wire_field(p, end, d->num, &f)) < 0)
         return decline(w, err);
     switch (d->kind) {
     case W_STR:
@@ -289,7 +221,9 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
     case W_STATUS_CODE:
     case W_STATUS_MSG: {
         const uint8_t *sp = NULL, *se = NULL;
-        int r = on_item ? item_submsg(w, 15, &sp, &se) : p ? ot_wire_submsg(p, end, 15, &sp, &se) : 0;
+        int r = on_item ? ot_wire_index_submsg(x, 15, &sp, &se)
+                : p     ? ot_wire_submsg(p, end, 15, &sp, &se)
+                        : 0;
         if (r < 0)
             return decline(w, err);
         ot_pbfield sf;
@@ -304,7 +238,7 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
     }
     case W_BODY: {
         const uint8_t *bp = NULL, *be = NULL;
-        int r = on_item ? item_submsg(w, d->num, &bp, &be)
+        int r = on_item ? ot_wire_index_submsg(x, d->num, &bp, &be)
                 : p     ? ot_wire_submsg(p, end, d->num, &bp, &be)
                         : 0;
         if (r < 0)
@@ -320,7 +254,7 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
             return decline(w, err);
         ot_wire_kv kv;
         if (on_item)
-            item_range(w, d->num, &p, &end);
+            ot_wire_index_range(x, d->num, &p, &end);
         int r = p ? ot_wire_attr_find(p, end, d->num, n->keys[0].s, n->keys[0].slen, &kv) : 0;
         if (r < 0)
             return decline(w, err);

@@ -267,11 +267,13 @@ typedef struct awalk {
     ot_err *err;
 } awalk;
 
-/* One attribute list inside the field f, which is entered for it. */
-static int wire_attrs(awalk *w, ot_pbedit *e, const ot_pbfield *f, uint32_t num)
+/* One attribute list inside the field f, which is entered for it; idx
+ * (may be NULL) is f's index. */
+static int wire_attrs(awalk *w, ot_pbedit *e, const ot_pbfield *f, uint32_t num,
+                      const ot_wire_index *idx)
 {
     ot_pbedit_enter(e, f);
-    int r = ot_attrs_wire_apply(&w->aw, e, f->val, f->val + f->len, num);
+    int r = ot_attrs_wire_apply_idx(&w->aw, e, f->val, f->val + f->len, num, idx);
     ot_pbedit_leave(e, false);
     return r < 0 ? AW_DECLINE : AW_OK;
 }
@@ -296,7 +298,7 @@ static int wire_metric(awalk *w, ot_pbedit *e, const ot_pbfield *mf)
     int s = AW_OK;
     while (s == AW_OK && (r = ot_pb_next(&p, end, &f)) > 0)
         if (f.num == 1 && f.wt == 2)
-            s = wire_attrs(w, e, &f, num);
+            s = wire_attrs(w, e, &f, num, NULL);
     ot_pbedit_leave(e, false);
     ot_pbedit_leave(e, false);
     return s != AW_OK ? s : r < 0 ? AW_DECLINE : AW_OK;
@@ -315,6 +317,7 @@ static int wire_item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_p
         w->wire.item = f->val;
         w->wire.item_end = f->val + f->len;
         w->wire.declined = false;
+        w->wire.idx = pos->idx;
         int s = selected(w->ap, &w->it, w->err);
         if (w->wire.declined)
             return AW_DECLINE;
@@ -325,7 +328,9 @@ static int wire_item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_p
     }
     if (w->ap->signal == OT_METRICS)
         return wire_metric(w, e, f);
-    return wire_attrs(w, e, f, ot_wire_item_attr_field(w->ap->signal));
+    if (ot_wire_index_of(pos->idx, f->val, f->val + f->len) < 0)
+        return AW_DECLINE;
+    return wire_attrs(w, e, f, ot_wire_item_attr_field(w->ap->signal), pos->idx);
 }
 
 /* 0 done (b edited or not), AW_DECLINE (b untouched), -1 error (err set). */

@@ -35,6 +35,7 @@ static int item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_pbfiel
     w->wire.item = f->val;
     w->wire.item_end = f->val + f->len;
     w->wire.declined = false;
+    w->wire.idx = pos->idx;
     int m = ot_ottl_set_eval(&w->fp->sets[0], &w->it, w->err);
     if (m == OT_OTTL_DECLINED)
         return FW_DECLINE;
