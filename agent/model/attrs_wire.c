@@ -222,14 +222,18 @@ static int run_actions(ot_attrs_wire *aw, went *t, size_t *np, uint32_t num)
 static int join_new(ot_arena *a, const went *t, size_t from, size_t n, const uint8_t **out,
                     size_t *len)
 {
-    size_t total = 0;
+    size_t total = 0, live = 0, last = 0;
     for (size_t i = from; i < n; i++)
         if (!t[i].deleted)
-            total += t[i].nlen;
+            total += t[i].nlen, live++, last = i;
     *len = total;
     *out = NULL;
     if (!total)
         return 0;
+    if (live == 1) { /* the one new entry as it was encoded */
+        *out = t[last].nb;
+        return 0;
+    }
     uint8_t *b = ot_arena_alloc(a, total);
     if (!b)
         return -1;

@@ -55,18 +55,8 @@ int ot_wire_any_read(const uint8_t *p, size_t n, ot_wire_any *out)
     return r;
 }
 
-int ot_wire_kv_read(const uint8_t *p, size_t n, ot_wire_kv *kv)
+int ot_wire_kv_read_slow(const uint8_t *p, size_t n, ot_wire_kv *kv)
 {
-    /* As protobuf-c writes one: key (short), then value (short), nothing else. */
-    if (n >= 4 && p[0] == 0x0a && p[1] < 0x80 && (size_t)p[1] + 4 <= n && p[2 + p[1]] == 0x12 &&
-        p[3 + p[1]] < 0x80 && (size_t)p[1] + 4 + p[3 + p[1]] == n) {
-        size_t kl = p[1];
-        kv->key = p + 2;
-        kv->klen = kl;
-        kv->val = p + 4 + kl;
-        kv->vlen = p[3 + kl];
-        return 0;
-    }
     const uint8_t *end = p + n;
     kv->key = (const uint8_t *)"";
     kv->klen = 0;

@@ -60,13 +60,30 @@ typedef struct ot_wire_kv {
     size_t vlen;
 } ot_wire_kv;
 
-int ot_wire_kv_read(const uint8_t *p, size_t n, ot_wire_kv *kv);
+int ot_wire_kv_read_slow(const uint8_t *p, size_t n, ot_wire_kv *kv);
+
+/* The common case inline: as protobuf-c writes one, a short key then a
+ * short value and nothing else. */
+static inline int ot_wire_kv_read(const uint8_t *p, size_t n, ot_wire_kv *kv)
+{
+    if (n >= 4 && p[0] == 0x0a && p[1] < 0x80 && (size_t)p[1] + 4 <= n && p[2 + p[1]] == 0x12 &&
+        p[3 + p[1]] < 0x80 && (size_t)p[1] + 4 + p[3 + p[1]] == n) {
+        kv->key = p + 2;
+        kv->klen = p[1];
+        kv->val = p + 4 + p[1];
+        kv->vlen = p[3 + p[1]];
+        return 0;
+    }
+    return ot_wire_kv_read_slow(p, n, kv);
+}
 
 /* Whether key bytes k (kl long) name key (a C string of klen): compared as
  * protobuf-c's C string of them compares, up to a NUL. */
 static inline bool ot_wire_key_is(const uint8_t *k, size_t kl, const char *key, size_t klen)
 {
-    return kl >= klen && memcmp(k, key, klen) == 0 && (kl == klen || k[klen] == 0);
+    if (kl < klen || (klen && k[0] != (uint8_t)key[0]) || (kl != klen && k[klen] != 0))
+        return false;
+    return memcmp(k, key, klen) == 0;
 }
 
 /* The first entry of repeated KeyValue field num of the message in

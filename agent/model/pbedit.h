@@ -120,7 +120,7 @@ size_t ot_pb_put_varint(uint8_t *out, uint64_t v);
 size_t ot_pb_put_ld_head(uint8_t *out, uint32_t num, size_t len);
 
 #define OT_PBEDIT_DEPTH 12
-#define OT_PBEDIT_INLINE 64
+#define OT_PBEDIT_INLINE 256
 
 typedef struct ot_pbedit_op {
     size_t off;         /* where in the original */
