@@ -79,6 +79,20 @@ typedef struct ot_ottl_wire {
     ot_wire_index own;
 } ot_ottl_wire;
 
+/* Points w at the item in field f of a walk (model/otlp_wire.h), with
+ * the walk's resource, scope and index. */
+static inline void ot_ottl_wire_at(ot_ottl_wire *w, const ot_wire_pos *pos, const ot_pbfield *f)
+{
+    w->resource = pos->resource;
+    w->resource_end = pos->resource_end;
+    w->scope = pos->scope;
+    w->scope_end = pos->scope_end;
+    w->item = f->val;
+    w->item_end = f->val + f->len;
+    w->declined = false;
+    w->idx = pos->idx;
+}
+
 typedef struct ot_ottl_item {
     ot_ottl_wire *wire; /* NULL: read the structs below */
     const ot_resource *resource;

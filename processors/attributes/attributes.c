@@ -310,14 +310,7 @@ static int wire_item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_p
     awalk *w = ctx;
     *drop = false;
     if (w->ap->has_include || w->ap->has_exclude) {
-        w->wire.resource = pos->resource;
-        w->wire.resource_end = pos->resource_end;
-        w->wire.scope = pos->scope;
-        w->wire.scope_end = pos->scope_end;
-        w->wire.item = f->val;
-        w->wire.item_end = f->val + f->len;
-        w->wire.declined = false;
-        w->wire.idx = pos->idx;
+        ot_ottl_wire_at(&w->wire, pos, f);
         int s = selected(w->ap, &w->it, w->err);
         if (w->wire.declined)
             return AW_DECLINE;

@@ -28,14 +28,7 @@ static int item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_pbfiel
 {
     (void)e;
     fwalk *w = ctx;
-    w->wire.resource = pos->resource;
-    w->wire.resource_end = pos->resource_end;
-    w->wire.scope = pos->scope;
-    w->wire.scope_end = pos->scope_end;
-    w->wire.item = f->val;
-    w->wire.item_end = f->val + f->len;
-    w->wire.declined = false;
-    w->wire.idx = pos->idx;
+    ot_ottl_wire_at(&w->wire, pos, f);
     int m = ot_ottl_set_eval(&w->fp->sets[0], &w->it, w->err);
     if (m == OT_OTTL_DECLINED)
         return FW_DECLINE;
