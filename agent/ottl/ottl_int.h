@@ -130,6 +130,7 @@ struct node {
     pkey *keys;             /* K_PATH */
     size_t nkeys;
     pcre2_code *re;         /* FN_ISMATCH */
+    const void *wire_def;   /* K_PATH: how ottl_wire.c reads it, set by ot_ottl_wire_ok */
 };
 
 typedef struct re_link {

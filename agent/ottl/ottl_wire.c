@@ -122,9 +122,10 @@ static const wdef *find_def(int obj, int field)
     return NULL;
 }
 
-static bool path_ok(const node *n)
+static bool path_ok(node *n)
 {
     const wdef *d = find_def(n->obj, n->field);
+    n->wire_def = d; /* made once, when the processor is made; read per item */
     if (!d)
         return false;
     if (d->kind == W_ATTRS)
@@ -132,7 +133,7 @@ static bool path_ok(const node *n)
     return true;
 }
 
-static bool tree_ok(const node *n)
+static bool tree_ok(node *n)
 {
     if (!n)
         return true;
@@ -148,7 +149,7 @@ bool ot_ottl_wire_ok(const ot_ottl_cond *c)
 {
     if (c->ctx != OT_OTTL_SPAN && c->ctx != OT_OTTL_LOG && c->ctx != OT_OTTL_METRIC)
         return false;
-    return tree_ok(c->root);
+    return tree_ok(c->root); /* the tree is the condition's own: caching in it is safe */
 }
 
 static int64_t metric_type_of(const uint8_t *p, const uint8_t *end)
@@ -183,7 +184,7 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
     case O_SCOPE: p = w->scope, end = w->scope_end; break;
     default: p = w->item, end = w->item_end; break;
     }
-    const wdef *d = find_def(n->obj, n->field);
+    const wdef *d = n->wire_def ? n->wire_def : find_def(n->obj, n->field);
     if (!d)
         return decline(w, err);
     v->t = T_NIL;
