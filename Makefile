@@ -202,6 +202,16 @@ bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BU
 $(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
+# Processors on the wire form and decoded, per item: a micro-benchmark (issue 19),
+# run by make bench before the scenarios.
+.PHONY: bench-wireproc
+bench: bench-wireproc
+bench-wireproc: $(BUILD)/bench-wireproc
+	@echo "processors in-process, wire form and decoded (tests/bench/bench_wireproc.c):"
+	@$(BUILD)/bench-wireproc
+$(BUILD)/bench-wireproc: $(BUILD)/obj/tests/bench/bench_wireproc.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
 # DogStatsD parser cost per line: a micro-benchmark, not yet part of make bench.
 $(BUILD)/bench-dsd-parse: $(BUILD)/obj/tests/bench/bench_dsd_parse.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)

@@ -198,7 +198,7 @@ class Agent:
 class Sink:
     """`otelite-loadgen sink`: a null OTLP/HTTP server that counts spans."""
 
-    def __init__(self, loadgen, port, workdir, core, grpc=False, walk=True):
+    def __init__(self, loadgen, port, workdir, core, grpc=False, walk=True, signal_name="traces"):
         self.json = os.path.join(workdir, "sink.json")
         if os.path.exists(self.json):
             os.unlink(self.json)
@@ -207,7 +207,7 @@ class Sink:
         # Without walk (Jaeger bodies are not OTLP) it only answers OK and
         # counts requests; what arrived is then the exporter's sent counter.
         self.p = subprocess.Popen(pin(core) + [loadgen, "sink", "--grpc" if grpc else "--http", str(port)]
-                                  + (["--walk", "traces"] if walk else [])
+                                  + (["--walk", signal_name] if walk else [])
                                   + ["--json-out", self.json],
                                   stdout=self.logf, stderr=subprocess.STDOUT)
 
@@ -339,6 +339,60 @@ def cfg_forward(signal_name, http_port, down_port, tel_port):
             + telemetry_yaml(tel_port))
 
 
+# Issue 19: what processors cost on the forward path, per signal. Each
+# filter condition matches nothing the generator sends (so every item is
+# delivered and the rows compare), attributes inserts one key, resource
+# upserts one, and "chain" is what users put on every pipeline.
+PROC_YAML = {
+    "memory_limiter": "  memory_limiter:\n    check_interval: 1s\n    limit_mib: 400\n",
+    "filter": {
+        "traces": "  filter:\n    traces:\n      span: ['name == \"bench.never\"', "
+                  "'attributes[\"http.route\"] == \"/bench/never\"']\n",
+        "metrics": "  filter:\n    metrics:\n      metric: ['name == \"bench.never\"']\n",
+        "logs": "  filter:\n    logs:\n      log_record: ['severity_text == \"TRACE\"', "
+                "'attributes[\"http.route\"] == \"/bench/never\"']\n",
+    },
+    "attributes": "  attributes:\n    actions:\n      - {key: bench.pipeline, value: edge, action: insert}\n",
+    "resource": "  resource:\n    attributes:\n      - {key: deployment.region, value: eu-west-1, action: upsert}\n",
+}
+PROC_CHAINS = {
+    "pass": [],
+    "filter": ["filter"],
+    "attributes": ["attributes"],
+    "resource": ["resource"],
+    "chain": ["memory_limiter", "filter", "attributes", "resource"],
+}
+
+
+def cfg_forward_procs(signal_name, procs, http_port, down_port, tel_port):
+    yaml = "processors:\n"
+    for p in procs:
+        v = PROC_YAML[p]
+        yaml += v[signal_name] if isinstance(v, dict) else v
+    yaml += BATCH
+    return (cfg_receiver(None, http_port) + yaml
+            + "exporters:\n  otlphttp:\n"
+            + f"    endpoint: http://127.0.0.1:{down_port}\n"
+            + "    encoding: proto\n    compression: none\n"
+            + f"service:\n  pipelines:\n    {signal_name}:\n      receivers: [otlp]\n"
+            + f"      processors: [{', '.join(procs + ['batch'])}]\n      exporters: [otlphttp]\n"
+            + telemetry_yaml(tel_port))
+
+
+def proc_scenarios():
+    out = []
+    for sig in ("traces", "metrics", "logs"):
+        for k, procs in PROC_CHAINS.items():
+            label = ", ".join(procs + ["batch"])
+            out.append({"name": f"processors {sig}: otlp-http -> {label} -> otlphttp -> null sink",
+                        "key": f"proc-{sig}-{k}", "signal": sig, "procs": procs,
+                        "needs": [("receivers", "otlp"), ("processors", "batch"),
+                                  ("exporters", "otlphttp")]
+                                 + [("processors", p) for p in procs],
+                        "target": "http", "forward": "sink"})
+    return out
+
+
 SCENARIOS = [
     {"name": "otlp-grpc traces -> batch -> file", "key": "grpc",
      "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "file")],
@@ -391,6 +445,7 @@ SCENARIOS = [
      "needs": [("receivers", "dogstatsd"), ("exporters", "file")],
      "target": "dogstatsd", "per_datagram": 1},
 ]
+SCENARIOS += proc_scenarios()
 
 
 def cfg_dogstatsd(port, out_path, tel_port):
@@ -424,7 +479,7 @@ class Bench:
             target.append("--json")
         conc = (["--connections", "2", "--streams", "8"] if sc["target"] == "grpc"
                 else ["--connections", "8"])
-        cmd = pin(1) + [self.loadgen, "traces", *target, "--rate", str(int(rate)),
+        cmd = pin(1) + [self.loadgen, sc.get("signal", "traces"), *target, "--rate", str(int(rate)),
                         "--duration", f"{seconds}s", "--batch", "100", *conc,
                         "--json-out", jout, "--quiet", "--seed", "1"]
         errf = os.path.join(workdir, f"loadgen-{tag}.err")
@@ -457,11 +512,14 @@ class Bench:
         if sc.get("forward") == "sink":
             d_http = free_port()
             grpc_out = sc.get("grpc_out", False)
-            down = Sink(self.loadgen, d_http, workdir, 1, grpc=grpc_out, walk=not sc.get("jaeger"))
+            down = Sink(self.loadgen, d_http, workdir, 1, grpc=grpc_out, walk=not sc.get("jaeger"),
+                        signal_name=sc.get("signal", "traces"))
             if not down.wait_ready([d_http]):
                 rc = down.stop()
                 raise RuntimeError(f"sink did not start (exit {rc}): {down.log_tail()}")
-            if sc.get("jaeger"):
+            if sc.get("procs") is not None:
+                cfg = cfg_forward_procs(sc["signal"], sc["procs"], http_port, d_http, tel)
+            elif sc.get("jaeger"):
                 cfg = cfg_forward_jaeger(sc["jaeger"], http_port, d_http, tel)
             else:
                 cfg = (cfg_forward_grpc if grpc_out else cfg_forward)("traces", http_port, d_http, tel)
@@ -929,7 +987,8 @@ unset multiplot
                 self.failures.append("loadgen selftest")
         only = set(self.a.only.split(",")) if self.a.only else None
         for sc in SCENARIOS:
-            if only and sc["key"] not in only:
+            if only and sc["key"] not in only and not any(
+                    o.endswith("*") and sc["key"].startswith(o[:-1]) for o in only):
                 continue
             log(f"bench: {sc['name']}")
             rows.append(self.scenario(sc))
@@ -955,10 +1014,30 @@ unset multiplot
                       f"{HEADLINE['items_per_s']:,}), {r['cpu_s_per_million']:.2f} CPU-s per M "
                       f"(target ≤ {HEADLINE['cpu_s_per_m']}), peak RSS {r['peak_rss_mib']:.1f} MiB "
                       f"(target ≤ {HEADLINE['rss_mib']})")
+        if not self.smoke:
+            for line in proc_ratios(rows):
+                print(line)
         if self.failures:
             print(f"bench: failed scenarios: {', '.join(self.failures)}")
             return 1
         return 0
+
+
+def proc_ratios(rows):
+    """Issue 19's figure: each processor row's CPU per item against the
+    same run's pass-through row of its signal."""
+    by = {r["key"]: r for r in rows if r["status"] == "ok" and r.get("cpu_s_per_million")}
+    out = []
+    for sig in ("traces", "metrics", "logs"):
+        base = by.get(f"proc-{sig}-pass")
+        if not base:
+            continue
+        parts = [f"{k} {by[f'proc-{sig}-{k}']['cpu_s_per_million'] / base['cpu_s_per_million']:.2f}x"
+                 for k in ("filter", "attributes", "resource", "chain") if f"proc-{sig}-{k}" in by]
+        if parts:
+            out.append(f"processors {sig}: pass-through {base['cpu_s_per_million']:.2f} CPU-s per M; "
+                       + ", ".join(parts) + " (target: chain <= 1.3x)")
+    return out
 
 
 class NotAvailable(Exception):
@@ -1052,7 +1131,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "0")))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
                     help="comma-separated scenario keys: grpc,http-proto,http-json,forward,forward-grpc,"
-                         "jaeger-grpc,jaeger-thrift,forward-otelite,idle")
+                         "jaeger-grpc,jaeger-thrift,forward-otelite,idle, proc-SIGNAL-pass|filter|attributes|"
+                         "resource|chain (SIGNAL traces, metrics, logs)")
     ap.add_argument("--smoke-rate", type=float, default=2000)
     ap.add_argument("--start-rate", type=float, default=float(os.environ.get("BENCH_START_RATE", "0")))
     ap.add_argument("--max-rate", type=float, default=5e6)
