@@ -1,0 +1,93 @@
+"""The loadbalancing exporter with real otelites: three gateways on loopback
+(OTLP/gRPC receiver → file), one agent in front with loadbalancing. Every
+span the agent acknowledged must arrive exactly once, all spans of a trace
+at one gateway; when the static list changes by reload a gateway's removal
+moves about a third of the traces and loses none."""
+import collections
+import signal
+import time
+
+from conftest import free_port, wait_for
+from lb_common import Gateway, agent_config, loadgen, metric, settle, wait_total
+
+
+def check_exactly_once(gateways, acked):
+    per = {g.name: g.spans() for g in gateways}
+    seqs = collections.Counter(s for spans in per.values() for _, s in spans)
+    dups = [s for s, c in seqs.items() if c > 1]
+    assert not dups, f"{len(dups)} spans arrived twice, e.g. {dups[:5]}"
+    assert len(seqs) == acked, f"{acked} acknowledged, {len(seqs)} arrived"
+    assert sorted(seqs) == list(range(acked))
+    return per
+
+
+def trace_homes(per):
+    """trace id -> the set of gateways that got any of its spans."""
+    homes = collections.defaultdict(set)
+    for name, spans in per.items():
+        for t, _ in spans:
+            homes[t].add(name)
+    return homes
+
+
+def test_exactly_once_and_trace_affinity(agent_factory, tmp_path):
+    gws = [Gateway(agent_factory, tmp_path, f"gw{i}").start() for i in range(3)]
+    rp, tp = free_port(), free_port()
+    hosts = "      static: { hostnames: [%s] }" % ", ".join(g.endpoint for g in gws)
+    agent = agent_factory(agent_config(rp, tp, hosts)).start(wait_url=f"http://127.0.0.1:{tp}/readyz")
+    rep = loadgen(rp, 30000, "once")
+    assert rep["items_refused"] == 0
+    acked = rep["items_sent"]
+    assert acked == 30000
+    wait_total(gws, acked)
+    settle(gws)
+    per = check_exactly_once(gws, acked)
+    homes = trace_homes(per)
+    split = [t for t, h in homes.items() if len(h) > 1]
+    assert not split, f"{len(split)} traces were split over gateways"
+    # every gateway got a fair share (the ring spreads traces)
+    for name, spans in per.items():
+        assert 0.2 * acked < len(spans) < 0.47 * acked, (name, len(spans))
+    assert metric(tp, "otelite_loadbalancing_backends") == 3
+    for g in gws:
+        assert metric(tp, "otelite_loadbalancing_backend_sent_items_total",
+                      backend=g.endpoint) == len(per[g.name])
+    assert agent.stop() == 0
+
+
+def test_static_reload_moves_a_third(agent_factory, tmp_path):
+    gws = [Gateway(agent_factory, tmp_path, f"gw{i}").start() for i in range(3)]
+    rp, tp = free_port(), free_port()
+    three = "      static: { hostnames: [%s] }" % ", ".join(g.endpoint for g in gws)
+    two = "      static: { hostnames: [%s] }" % ", ".join(g.endpoint for g in gws[:2])
+    agent = agent_factory(agent_config(rp, tp, three))
+    agent.start(wait_url=f"http://127.0.0.1:{tp}/readyz")
+    # The same seed gives the same trace ids: send once over three, then
+    # again over two, and compare where each trace went.
+    r1 = loadgen(rp, 10000, "before", seed=7)
+    wait_total(gws, r1["items_sent"])
+    settle(gws)
+    before = trace_homes({g.name: g.spans() for g in gws})
+    for g in gws:
+        g.path.write_text("")
+    agent.config.write_text(agent_config(rp, tp, two))
+    agent.signal(signal.SIGHUP)
+    agent.wait_log("config reloaded")
+    wait_for(lambda: metric(tp, "otelite_loadbalancing_backends") == 2, 10, "two backends")
+    r2 = loadgen(rp, 10000, "after", seed=7)
+    acked = r2["items_sent"]
+    wait_total(gws[:2], acked)
+    settle(gws)
+    per = check_exactly_once(gws, acked)
+    assert not per["gw2"], "the removed gateway still got spans"
+    after = trace_homes(per)
+    assert not [t for t, h in after.items() if len(h) > 1]
+    common = set(before) & set(after)
+    assert len(common) > 1000, "the seed did not repeat the trace ids"
+    moved = [t for t in common if before[t] != after[t]]
+    share = len(moved) / len(common)
+    # exactly the traces of the removed gateway move (about 1/3), no others
+    assert all(before[t] == {"gw2"} for t in moved)
+    assert all(before[t] != {"gw2"} for t in common if t not in moved)
+    assert 0.2 < share < 0.45, share
+    assert agent.stop() == 0
