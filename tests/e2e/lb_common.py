@@ -13,8 +13,9 @@ LOADGEN = os.environ.get("OTELITE_LOADGEN", os.path.join(ROOT, "build", "otelite
 
 
 class Gateway:
-    def __init__(self, agent_factory, tmp_path, name):
-        self.port = free_port()
+    def __init__(self, agent_factory, tmp_path, name, host="127.0.0.1", port=None):
+        self.host = host
+        self.port = port or free_port()
         self.tel = free_port()
         self.path = tmp_path / f"{name}.jsonl"
         self.name = name
@@ -22,7 +23,7 @@ class Gateway:
 receivers:
   otlp:
     protocols:
-      grpc: {{ endpoint: 127.0.0.1:{self.port} }}
+      grpc: {{ endpoint: {self.host}:{self.port} }}
 exporters:
   file: {{ path: {self.path} }}
 service:
@@ -35,7 +36,7 @@ service:
 
     @property
     def endpoint(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self):
         self.agent.start(wait_url=f"http://127.0.0.1:{self.tel}/readyz")
@@ -140,3 +141,72 @@ def settle(gateways, quiet=1.0, timeout=30.0):
         elif time.time() - since >= quiet:
             return
         time.sleep(0.1)
+
+
+class DnsServer:
+    """A DNS server on a loopback UDP port, written from RFC 1035: it
+    answers A questions for one name with the addresses in self.addrs (a
+    list the test changes), AAAA with no records, other names NXDOMAIN."""
+
+    def __init__(self, name):
+        import socket
+        import threading
+        self.name = name.lower().rstrip(".")
+        self.addrs = []
+        self.queries = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.stopped = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def set(self, addrs):
+        with self.lock:
+            self.addrs = list(addrs)
+
+    @staticmethod
+    def _qname(msg, off):
+        labels = []
+        while True:
+            n = msg[off]
+            off += 1
+            if n == 0:
+                return ".".join(labels), off
+            labels.append(msg[off:off + n].decode("ascii"))
+            off += n
+
+    def _serve(self):
+        import socket
+        import struct
+        while not self.stopped:
+            try:
+                msg, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            if len(msg) < 12:
+                continue
+            qid, flags, qd = struct.unpack("!HHH", msg[:6])
+            if flags & 0x8000 or qd != 1:
+                continue
+            name, off = self._qname(msg, 12)
+            qtype, qclass = struct.unpack("!HH", msg[off:off + 4])
+            question = msg[12:off + 4]
+            with self.lock:
+                self.queries += 1
+                addrs = list(self.addrs)
+            answers = b""
+            rcode = 0
+            if name.lower() != self.name:
+                rcode = 3
+            elif qtype == 1:
+                for a in addrs:
+                    # the owner name as a pointer to the question (offset 12)
+                    answers += struct.pack("!HHHIH", 0xC00C, 1, 1, 5, 4) + socket.inet_aton(a)
+            count = len(answers) // 16
+            header = struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, count, 0, 0)
+            self.sock.sendto(header + question + answers, peer)
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
