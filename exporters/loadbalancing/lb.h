@@ -184,7 +184,9 @@ void lb_backends_free(lb *e);
 
 int lb_resolver_start(lb *e, ot_err *err);
 void lb_resolver_stop(lb *e);
-/* k8s.c: runs the list-and-watch loop until lb->res_stop. */
+/* k8s.c: checks the settings and makes the API client (at start), then
+ * runs the list-and-watch loop until lb->res_stop. */
+int lb_k8s_prepare(lb *e, ot_err *err);
 void *lb_k8s_main(void *arg);
 void lb_k8s_free(lb *e);
 

@@ -145,6 +145,8 @@ int lb_resolver_start(lb *e, ot_err *err)
         dns_once(e, &st);
         fn = dns_main;
     } else if (c->resolver.k8s.present) {
+        if (lb_k8s_prepare(e, err) < 0)
+            return -1;
         fn = lb_k8s_main;
     }
     if (!fn)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../../exporters/loadbalancing/dns.h"
+#include "../../exporters/loadbalancing/k8s.h"
 #include "../../exporters/loadbalancing/lb.h"
 #include "base/arena.h"
 #include "otlp_samples.h"
@@ -23,6 +24,7 @@ static void teardown(void) { ot_arena_free(A); }
 TestSuite(lb_ring, .init = setup, .fini = teardown);
 TestSuite(lb_route, .init = setup, .fini = teardown);
 TestSuite(lb_dns, .init = setup, .fini = teardown);
+TestSuite(lb_k8s);
 
 /* ---- ring ------------------------------------------------------------------ */
 
@@ -518,4 +520,58 @@ Test(lb_dns, reads_resolv_conf)
     cr_assert_str_eq(out, "192.0.2.53");
     unlink(path);
     cr_assert_eq(lb_dns_system_server(path, out, sizeof out), -1);
+}
+
+/* ---- EndpointSlices -------------------------------------------------------- */
+
+static void want_eps(const lb_k8s_state *st, const char *const *want, size_t n_want)
+{
+    static const char *const ports[] = {"4317"};
+    size_t n = 0;
+    char **eps = lb_k8s_endpoints(st, ports, 1, &n);
+    cr_assert_eq(n, n_want, "%zu endpoints, want %zu", n, n_want);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(eps[i], want[i]);
+    lb_k8s_endpoints_free(eps, n);
+}
+
+Test(lb_k8s, list_then_events)
+{
+    lb_k8s_state st = {0};
+    ot_err err = {{0}};
+    const char *list =
+        "{\"kind\":\"EndpointSliceList\",\"metadata\":{\"resourceVersion\":\"41\"},\"items\":["
+        "{\"metadata\":{\"name\":\"a\"},\"addressType\":\"IPv4\",\"endpoints\":["
+        "{\"addresses\":[\"10.0.0.2\"],\"conditions\":{\"ready\":true}},"
+        "{\"addresses\":[\"10.0.0.9\"],\"conditions\":{\"ready\":false}},"
+        "{\"addresses\":[\"10.0.0.1\"]}]},"
+        "{\"metadata\":{\"name\":\"v6\"},\"addressType\":\"IPv6\",\"endpoints\":["
+        "{\"addresses\":[\"fd00::1\"]}]},"
+        "{\"metadata\":{\"name\":\"f\"},\"addressType\":\"FQDN\",\"endpoints\":["
+        "{\"addresses\":[\"gw.example\"]}]}]}";
+    cr_assert_eq(lb_k8s_apply_list(&st, list, strlen(list), &err), 0, "%s", err.msg);
+    cr_assert_str_eq(st.rv, "41");
+    const char *w1[] = {"10.0.0.1:4317", "10.0.0.2:4317", "[fd00::1]:4317"};
+    want_eps(&st, w1, 3);
+    const char *add = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"b\","
+                      "\"resourceVersion\":\"42\"},\"endpoints\":[{\"addresses\":[\"10.0.0.3\","
+                      "\"10.0.0.1\"]}]}}";
+    cr_assert_eq(lb_k8s_apply_event(&st, add, strlen(add), &err), LB_K8S_CHANGED, "%s", err.msg);
+    cr_assert_str_eq(st.rv, "42");
+    const char *w2[] = {"10.0.0.1:4317", "10.0.0.2:4317", "10.0.0.3:4317", "[fd00::1]:4317"};
+    want_eps(&st, w2, 4);
+    const char *del = "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}";
+    cr_assert_eq(lb_k8s_apply_event(&st, del, strlen(del), &err), LB_K8S_CHANGED);
+    const char *w3[] = {"10.0.0.1:4317", "10.0.0.3:4317", "[fd00::1]:4317"};
+    want_eps(&st, w3, 3);
+    const char *bm = "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"50\"}}}";
+    cr_assert_eq(lb_k8s_apply_event(&st, bm, strlen(bm), &err), LB_K8S_SAME);
+    cr_assert_str_eq(st.rv, "50");
+    const char *gone = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}";
+    cr_assert_eq(lb_k8s_apply_event(&st, gone, strlen(gone), &err), LB_K8S_RELIST);
+    cr_assert_eq(lb_k8s_apply_event(&st, "{", 1, &err), -1);
+    cr_assert_eq(lb_k8s_apply_event(&st, "{\"type\":\"X\",\"object\":{}}", 26, &err), -1);
+    cr_assert_eq(lb_k8s_apply_list(&st, "{\"items\":3}", 11, &err), -1);
+    want_eps(&st, w3, 3); /* a bad list keeps the state */
+    lb_k8s_state_free(&st);
 }
