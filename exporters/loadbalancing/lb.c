@@ -71,8 +71,8 @@ static const ot_key protocol_keys[] = {
 
 static const ot_key lb_keys[] = {
     {.name = "routing_key", .type = OT_KT_STRING, .offset = offsetof(lb_cfg, routing_key),
-     .help = "traceID | service | resource | metric | streamID; traceID for traces and logs, "
-             "service for metrics when unset"},
+     .help = "what keeps data together on one backend: traceID, service, resource, metric or "
+             "streamID; unset: traceID for traces and logs, service for metrics"},
     {.name = "protocol", .type = OT_KT_TABLE, .offset = offsetof(lb_cfg, protocol),
      .sub = protocol_keys, .help = "how backends are reached"},
     {.name = "resolver", .type = OT_KT_TABLE, .offset = offsetof(lb_cfg, resolver),
@@ -160,6 +160,12 @@ static void lb_validate(const void *vcfg, const ot_node *node, const char *path,
         ot_diag_add(d, OT_SEV_ERROR, ot_node_path(node, "sending_queue.storage"), p,
                     "a persistent queue is not supported by loadbalancing");
     }
+    if (!c->queue.enabled) {
+        snprintf(p, sizeof p, "%s.sending_queue.enabled", path);
+        ot_diag_add(d, OT_SEV_ERROR, ot_node_path(node, "sending_queue.enabled"), p,
+                    "loadbalancing always queues per backend (so that a removed backend's data "
+                    "can be routed again)");
+    }
     ot_exph_config hc = {.queue = c->queue, .retry = c->retry};
     ot_exph_validate(&hc, node, path, d);
 }
@@ -186,7 +192,11 @@ static void *lb_create(const ot_create_params *p, ot_err *err)
     e->host = p->host;
     int k = c->routing_key && *c->routing_key ? parse_key(c->routing_key) : -1;
     for (int s = 0; s < OT_SIGNAL_COUNT; s++) {
-        e->key[s] = k >= 0 ? (lb_key)k : s == OT_METRICS ? LB_KEY_SERVICE : LB_KEY_TRACEID;
+        /* A key the signal has not (traceID for metrics, metric for spans)
+         * falls back to the signal's default, as one exporter may serve all
+         * three signals. */
+        lb_key dflt = s == OT_METRICS ? LB_KEY_SERVICE : LB_KEY_TRACEID;
+        e->key[s] = k >= 0 && lb_key_valid((ot_signal)s, (lb_key)k) ? (lb_key)k : dflt;
         e->cons[s].base.consume = lb_consume;
         e->cons[s].e = e;
     }
