@@ -276,8 +276,9 @@ static void send_one(lb *e, lb_backend *bk, ot_batch *b, uint64_t seed)
             why = "batch dropped: shutdown deadline";
         }
         ot_counter_add(bk->failed, items);
-        ot_warn("loadbalancing", why, "exporter=%s backend=%s items=%zu error=\"%s\"", e->id,
-                bk->endpoint, items, err.msg);
+        if (ot_log_ratelimit(&bk->last_warn, 10000000000))
+            ot_warn("loadbalancing", why, "exporter=%s backend=%s items=%zu error=\"%s\"", e->id,
+                    bk->endpoint, items, err.msg);
         break;
     }
     ot_batch_unref(b);

@@ -128,6 +128,7 @@ struct lb_backend {
     size_t nthr;
     ot_counter *sent, *failed, *retries;
     ot_gauge *queued;
+    _Atomic int64_t last_warn; /* drops are logged at most every 10 s */
 };
 
 struct lb {
