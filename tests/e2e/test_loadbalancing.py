@@ -91,3 +91,52 @@ def test_static_reload_moves_a_third(agent_factory, tmp_path):
     assert all(before[t] != {"gw2"} for t in common if t not in moved)
     assert 0.2 < share < 0.45, share
     assert agent.stop() == 0
+
+
+def count_files(paths, tmp_path, run_id):
+    """The loadgen's own tally of what the gateways wrote, all files as one."""
+    import json
+    import subprocess
+    from lb_common import LOADGEN
+    allp = tmp_path / f"all-{run_id}.jsonl"
+    with open(allp, "w") as out:
+        for p in paths:
+            if p.exists():
+                out.write(p.read_text())
+    r = subprocess.run([LOADGEN, "count", str(allp), "--run", run_id, "--json"],
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+def test_metrics_and_logs_exactly_once(agent_factory, tmp_path):
+    """Metrics by stream and logs by trace id go through the same split."""
+    import subprocess
+    from lb_common import LOADGEN
+    gws = [Gateway(agent_factory, tmp_path, f"gw{i}").start() for i in range(3)]
+    rp, tp = free_port(), free_port()
+    hosts = "      static: { hostnames: [%s] }" % ", ".join(g.endpoint for g in gws)
+    cfg = agent_config(rp, tp, hosts, extra="    routing_key: streamID").replace(
+        "    traces: { receivers: [otlp], exporters: [loadbalancing] }",
+        "    metrics: { receivers: [otlp], exporters: [loadbalancing] }\n"
+        "    logs: { receivers: [otlp], exporters: [loadbalancing] }")
+    agent = agent_factory(cfg).start(wait_url=f"http://127.0.0.1:{tp}/readyz")
+    for sig, n in (("metrics", 5000), ("logs", 5000)):
+        run = f"lb-{sig}"
+        out = tmp_path / f"{sig}.json"
+        subprocess.run([LOADGEN, sig, "--otlp-http", f"http://127.0.0.1:{rp}", "--count", str(n),
+                        "--run-id", run, "--json-out", str(out), "--quiet"], check=True, timeout=60)
+        import json
+        rep = json.loads(out.read_text())
+        assert rep["items_sent"] == n and rep["items_refused"] == 0
+
+        def arrived():
+            c = count_files([g.path for g in gws], tmp_path, run)
+            return c if c["distinct"] >= n else None
+        c = wait_for(arrived, 20, f"{n} {sig} at the gateways")
+        settle(gws)
+        c = count_files([g.path for g in gws], tmp_path, run)
+        assert c["distinct"] == n and c["duplicates"] == 0 and c["missing"] == 0, c
+        # spread, not all on one gateway
+        per = [count_files([g.path], tmp_path, run)["distinct"] for g in gws]
+        assert sum(1 for x in per if x) >= 2, per
+    assert agent.stop() == 0
