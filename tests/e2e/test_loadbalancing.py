@@ -140,3 +140,43 @@ def test_metrics_and_logs_exactly_once(agent_factory, tmp_path):
         per = [count_files([g.path], tmp_path, run)["distinct"] for g in gws]
         assert sum(1 for x in per if x) >= 2, per
     assert agent.stop() == 0
+
+
+def test_static_gateway_killed_and_back(agent_factory, tmp_path):
+    """A gateway of the static list killed under load: its share waits in
+    its queue and is retried until the gateway is back; nothing the agent
+    acknowledged is lost, other traces keep flowing meanwhile."""
+    import threading
+    gws = [Gateway(agent_factory, tmp_path, f"gw{i}").start() for i in range(3)]
+    rp, tp = free_port(), free_port()
+    hosts = "      static: { hostnames: [%s] }" % ", ".join(g.endpoint for g in gws)
+    agent = agent_factory(agent_config(rp, tp, hosts)).start(wait_url=f"http://127.0.0.1:{tp}/readyz")
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        rep=loadgen(rp, 30000, "killed", rate=10000, duration="60s")))
+    t.start()
+    time.sleep(1.0)
+    victim = gws[2]
+    victim.agent.proc.kill()
+    victim.agent.proc.wait()
+    wait_for(lambda: metric(tp, "otelite_loadbalancing_backend_retries_total",
+                            backend=victim.endpoint) > 0, 10, "retries of the dead gateway")
+    others = sum(len(g.spans()) for g in gws[:2])
+    time.sleep(1.0)
+    assert sum(len(g.spans()) for g in gws[:2]) > others, "the live gateways stalled"
+    # the same address comes back (a new process, a new file)
+    back = Gateway(agent_factory, tmp_path, "gw2-back", port=victim.port).start()
+    t.join(120)
+    rep = result["rep"]
+    wait_for(lambda: metric(tp, "otelite_loadbalancing_backend_queued_items") == 0, 30,
+             "empty queues")
+    settle(gws + [back])
+    seqs = collections.Counter(s for g in gws + [back] for _, s in g.spans())
+    assert len(seqs) >= rep["items_sent"], f"{rep['items_sent']} acknowledged, {len(seqs)} arrived"
+    assert back.spans(), "the restarted gateway got its share"
+    assert metric(tp, "otelite_loadbalancing_backend_failed_items_total") == 0
+    # the restarted gateway is the same address: traces stayed where they were
+    per = {g.name: g.spans() for g in gws[:2]}
+    per["gw2"] = victim.spans() + back.spans()
+    assert not [t for t, h in trace_homes(per).items() if len(h) > 1]
+    assert agent.stop() == 0
