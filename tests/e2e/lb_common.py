@@ -2,6 +2,7 @@
 receiver → file exporter), the agent's config, the load generator, and the
 reading of what each gateway wrote (trace ids and loadgen.seq per span,
 with Python's own JSON decoder)."""
+import collections
 import json
 import os
 import subprocess
@@ -124,10 +125,7 @@ def wait_total(gateways, n, timeout=30.0):
     def done():
         spans = [s for g in gateways for s in g.spans()]
         return spans if len(spans) >= n else None
-    try:
-        return wait_for(done, timeout, f"{n} spans at the gateways")
-    finally:
-        pass
+    return wait_for(done, timeout, f"{n} spans at the gateways")
 
 
 def settle(gateways, quiet=1.0, timeout=30.0):
@@ -210,3 +208,22 @@ class DnsServer:
     def close(self):
         self.stopped = True
         self.sock.close()
+
+
+def check_exactly_once(gateways, acked):
+    per = {g.name: g.spans() for g in gateways}
+    seqs = collections.Counter(s for spans in per.values() for _, s in spans)
+    dups = [s for s, c in seqs.items() if c > 1]
+    assert not dups, f"{len(dups)} spans arrived twice, e.g. {dups[:5]}"
+    assert len(seqs) == acked, f"{acked} acknowledged, {len(seqs)} arrived"
+    assert sorted(seqs) == list(range(acked))
+    return per
+
+
+def trace_homes(per):
+    """trace id -> the set of gateways that got any of its spans."""
+    homes = collections.defaultdict(set)
+    for name, spans in per.items():
+        for t, _ in spans:
+            homes[t].add(name)
+    return homes

@@ -8,26 +8,8 @@ import signal
 import time
 
 from conftest import free_port, wait_for
-from lb_common import Gateway, agent_config, loadgen, metric, settle, wait_total
-
-
-def check_exactly_once(gateways, acked):
-    per = {g.name: g.spans() for g in gateways}
-    seqs = collections.Counter(s for spans in per.values() for _, s in spans)
-    dups = [s for s, c in seqs.items() if c > 1]
-    assert not dups, f"{len(dups)} spans arrived twice, e.g. {dups[:5]}"
-    assert len(seqs) == acked, f"{acked} acknowledged, {len(seqs)} arrived"
-    assert sorted(seqs) == list(range(acked))
-    return per
-
-
-def trace_homes(per):
-    """trace id -> the set of gateways that got any of its spans."""
-    homes = collections.defaultdict(set)
-    for name, spans in per.items():
-        for t, _ in spans:
-            homes[t].add(name)
-    return homes
+from lb_common import (Gateway, agent_config, check_exactly_once, loadgen, metric, settle,
+                       trace_homes, wait_total)
 
 
 def test_exactly_once_and_trace_affinity(agent_factory, tmp_path):

@@ -3,14 +3,13 @@ runs on a loopback port: three gateways on 127.0.0.1-3 with one port; when
 the name stops listing one, about a third of the traces move and no span
 is lost; a gateway killed under load has its share retried and then, once
 DNS drops it, re-routed, with nothing acknowledged lost."""
-import collections
 import time
 
 import pytest
 
 from conftest import free_port, wait_for
-from lb_common import DnsServer, Gateway, agent_config, loadgen, metric, settle, wait_total
-from test_loadbalancing import check_exactly_once, trace_homes
+from lb_common import (DnsServer, Gateway, agent_config, check_exactly_once, loadgen, metric,
+                       settle, trace_homes, wait_total)
 
 
 @pytest.fixture
@@ -94,13 +93,11 @@ def test_gateway_killed_under_load(agent_factory, tmp_path, dns):
     assert acked > 0
     wait_for(lambda: metric(tp, "otelite_loadbalancing_backend_queued_items") == 0, 30, "empty queues")
     settle(gws)
-    seqs = collections.Counter(s for g in gws for _, s in g.spans())
-    arrived = set(seqs)
-    # what the agent acknowledged is a prefix of seqs per request; each acked
-    # span must be at some gateway (the killed one's file counts: it wrote it
-    # before it answered)
-    lost = rep["items_sent"] - len([s for s in arrived])
+    arrived = set(s for g in gws for _, s in g.spans())
+    # every acknowledged span is at some gateway (the killed one's file
+    # counts: it wrote what it answered OK to); a refused request arrives
+    # nowhere, as its spans were admitted to no queue
+    assert len(arrived) >= acked, f"{acked} acknowledged, {len(arrived)} arrived"
     assert metric(tp, "otelite_loadbalancing_rerouted_items_total") > 0
     assert metric(tp, "otelite_loadbalancing_backend_failed_items_total") == 0
-    assert len(arrived) >= acked, f"{acked} acknowledged, {len(arrived)} arrived ({lost} lost)"
     assert agent.stop() == 0

@@ -13,8 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import free_port, wait_for
-from lb_common import Gateway, agent_config, loadgen, metric, settle, wait_total
-from test_loadbalancing import check_exactly_once
+from lb_common import Gateway, agent_config, check_exactly_once, loadgen, metric, settle, wait_total
 
 TOKEN = "test-token-6c1f"
 
