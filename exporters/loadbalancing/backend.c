@@ -72,8 +72,18 @@ typedef struct route_ctx {
     ot_batch *whole;
     part *parts;
     size_t n, cap;
+    ot_arena *arena; /* of the share being written */
     ot_err *err;
 } route_ctx;
+
+/* A share is written straight into the arena of the batch it becomes. */
+static uint8_t *alloc_part(void *vctx, size_t len)
+{
+    route_ctx *c = vctx;
+    ot_arena_free(c->arena);
+    c->arena = ot_arena_new(len + 64);
+    return c->arena ? ot_arena_alloc(c->arena, len ? len : 1) : NULL;
+}
 
 static int emit_part(void *vctx, uint32_t backend, const uint8_t *wire, size_t len, size_t items)
 {
@@ -86,10 +96,15 @@ static int emit_part(void *vctx, uint32_t backend, const uint8_t *wire, size_t l
         c->parts = np;
         c->cap = nc;
     }
-    ot_batch *b = wire ? ot_batch_from_wire(c->whole->signal, wire, len, items, c->err)
-                       : ot_batch_ref(c->whole);
+    ot_batch *b;
+    if (wire) {
+        b = ot_batch_adopt_wire(c->whole->signal, c->arena, wire, len, items);
+        c->arena = NULL; /* the batch owns it, or freed it */
+    } else {
+        b = ot_batch_ref(c->whole);
+    }
     if (!b)
-        return -1;
+        return ot_err_set(c->err, "out of memory");
     c->parts[c->n++] = (part){backend, b};
     return 0;
 }
@@ -175,7 +190,9 @@ static ot_status route_locked(lb *e, ot_batch *b, bool bounded, ot_err *err)
         return OT_PERMANENT;
     }
     route_ctx c = {.whole = b, .err = err};
-    int rc = lb_route(b->signal, e->key[b->signal], e->ring, w, len, emit_part, &c, err);
+    int rc = lb_route(b->signal, e->key[b->signal], e->ring, w, len, alloc_part, emit_part, &c,
+                      err);
+    ot_arena_free(c.arena);
     ot_batch_unref(b);
     if (rc < 0) {
         drop_parts(&c);

@@ -27,11 +27,15 @@ uint64_t lb_hash(const void *p, size_t n, uint64_t seed);
  * third of the keys (the collector uses a few hundred too). */
 #define LB_RING_POINTS 256
 
+#define LB_RING_BITS 12
+#define LB_RING_BUCKETS (1u << LB_RING_BITS)
+
 typedef struct lb_ring {
     size_t n_backends;
     size_t n_points;
-    uint64_t *pos;   /* sorted */
-    uint32_t *owner; /* index into the endpoints the ring was made from */
+    uint64_t *pos;    /* sorted */
+    uint32_t *owner;  /* index into the endpoints the ring was made from */
+    uint32_t *bucket; /* LB_RING_BUCKETS + 1 indexes into pos, by top bits */
 } lb_ring;
 
 /* The ring of n endpoints (their index is what lookups return). NULL on
@@ -60,12 +64,19 @@ bool lb_key_valid(ot_signal s, lb_key k);
 typedef int (*lb_emit_fn)(void *ctx, uint32_t backend, const uint8_t *wire, size_t len,
                           size_t items);
 
+/* Where a share is written: len bytes that the emit call that follows
+ * gets as its wire (so a share can be written straight into the memory of
+ * the batch it becomes). NULL: out of memory. */
+typedef uint8_t *(*lb_alloc_fn)(void *ctx, size_t len);
+
 /* Splits an Export*ServiceRequest (already checked by the receiver) into
  * one request per backend of ring, each keeping the resource and scope of
- * its items. Nothing below the routing key's level is parsed. -1 with err
- * when the bytes do not parse or on out of memory, or what emit returned. */
+ * its items. Nothing below the routing key's level is parsed. Shares are
+ * written where alloc says, or (alloc NULL) into a buffer that lives until
+ * emit returns. -1 with err when the bytes do not parse or on out of
+ * memory, or what emit returned. */
 int lb_route(ot_signal s, lb_key key, const lb_ring *ring, const uint8_t *wire, size_t len,
-             lb_emit_fn emit, void *ctx, ot_err *err);
+             lb_alloc_fn alloc, lb_emit_fn emit, void *ctx, ot_err *err);
 
 /* ---- the exporter (lb.c) and its backends (backend.c) --------------------- */
 

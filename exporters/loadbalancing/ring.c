@@ -67,6 +67,21 @@ lb_ring *lb_ring_new(const char *const *endpoints, size_t n)
         r->owner[i] = pts[i].owner;
     }
     free(pts);
+    pts = NULL;
+    /* bucket[k]: the first point in the k-th 1/LB_RING_BUCKETS of the
+     * hash space, so a lookup searches a point or two, not the ring. */
+    r->bucket = malloc((LB_RING_BUCKETS + 1) * sizeof *r->bucket);
+    if (!r->bucket)
+        goto oom;
+    size_t at = 0;
+    for (size_t k = 0; k <= LB_RING_BUCKETS; k++) {
+        uint64_t start = k == LB_RING_BUCKETS ? UINT64_MAX : (uint64_t)k << (64 - LB_RING_BITS);
+        while (at < r->n_points && r->pos[at] < start)
+            at++;
+        r->bucket[k] = (uint32_t)at;
+    }
+    if (n)
+        r->bucket[LB_RING_BUCKETS] = (uint32_t)r->n_points;
     return r;
 oom:
     free(pts);
@@ -80,12 +95,14 @@ void lb_ring_free(lb_ring *r)
         return;
     free(r->pos);
     free(r->owner);
+    free(r->bucket);
     free(r);
 }
 
 uint32_t lb_ring_get(const lb_ring *r, uint64_t h)
 {
-    size_t lo = 0, hi = r->n_points;
+    size_t k = (size_t)(h >> (64 - LB_RING_BITS));
+    size_t lo = r->bucket[k], hi = r->bucket[k + 1];
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (r->pos[mid] < h)

@@ -50,8 +50,12 @@ typedef struct walker {
     int oom, bad;
 } walker;
 
-static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+static inline int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
+    if (*p < end && !(**p & 0x80)) { /* most tags and short lengths */
+        *v = *(*p)++;
+        return 0;
+    }
     uint64_t r = 0;
     for (int shift = 0; shift < 64 && *p < end; shift += 7) {
         uint8_t byte = *(*p)++;
@@ -65,7 +69,7 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 }
 
 /* One field at *p; its payload and length for LEN fields. -1 when malformed. */
-static int next_field(const uint8_t **p, const uint8_t *end, uint64_t *num, int *wt,
+static inline int next_field(const uint8_t **p, const uint8_t *end, uint64_t *num, int *wt,
                       const uint8_t **payload, size_t *plen)
 {
     uint64_t key, l;
@@ -393,22 +397,14 @@ static uint8_t *write_node(const walker *w, size_t i, uint32_t b, const uint64_t
                            const uint32_t *items, uint8_t *o)
 {
     const rnode *m = &w->v[i];
-    /* Own fields first, in the order they came. */
-    const uint8_t *p = w->w + m->pstart, *end = w->w + m->pend;
-    while (p < end) {
-        uint64_t num;
-        int wt;
-        const uint8_t *fs = p, *pl;
-        size_t len;
-        if (next_field(&p, end, &num, &wt, &pl, &len) < 0)
-            break; /* parsed once already */
-        if (wt != 2 || !is_child(w->sig, m->depth, num)) {
-            memcpy(o, fs, (size_t)(p - fs));
-            o += p - fs;
-        }
-    }
+    /* Every child field became a node, so the bytes between children are
+     * exactly the node's own fields: copied as they lie, order kept. */
+    uint32_t cur = m->pstart;
     for (size_t j = i + 1; j < i + m->size; j += w->v[j].size) {
         const rnode *c = &w->v[j];
+        memcpy(o, w->w + cur, c->fstart - cur);
+        o += c->fstart - cur;
+        cur = c->pend;
         if (c->owner == (int32_t)b) {
             memcpy(o, w->w + c->fstart, c->pend - c->fstart);
             o += c->pend - c->fstart;
@@ -418,11 +414,12 @@ static uint8_t *write_node(const walker *w, size_t i, uint32_t b, const uint64_t
             o = write_node(w, j, b, sz, items, o);
         }
     }
-    return o;
+    memcpy(o, w->w + cur, m->pend - cur);
+    return o + (m->pend - cur);
 }
 
 int lb_route(ot_signal s, lb_key key, const lb_ring *ring, const uint8_t *wire, size_t len,
-             lb_emit_fn emit, void *ctx, ot_err *err)
+             lb_alloc_fn alloc, lb_emit_fn emit, void *ctx, ot_err *err)
 {
     if (!ring || !ring->n_backends)
         return ot_err_set(err, "no backends");
@@ -446,8 +443,9 @@ int lb_route(ot_signal s, lb_key key, const lb_ring *ring, const uint8_t *wire, 
     }
     uint64_t *sz = malloc(w.n * sizeof *sz);
     uint32_t *items = malloc(w.n * sizeof *items);
-    uint8_t *out = malloc(len ? len : 1); /* a share is never larger than the whole */
-    if (!sz || !items || !out) {
+    /* a share is never larger than the whole */
+    uint8_t *own = alloc ? NULL : malloc(len ? len : 1);
+    if (!sz || !items || (!alloc && !own)) {
         rc = ot_err_set(err, "out of memory");
     } else {
         for (uint32_t b = 0; b < ring->n_backends && rc == 0; b++) {
@@ -456,13 +454,18 @@ int lb_route(ot_signal s, lb_key key, const lb_ring *ring, const uint8_t *wire, 
             sizes(&w, b, sz, items);
             if (!items[0])
                 continue;
+            uint8_t *out = alloc ? alloc(ctx, sz[0]) : own;
+            if (!out) {
+                rc = ot_err_set(err, "out of memory");
+                break;
+            }
             uint8_t *e = write_node(&w, 0, b, sz, items, out);
             rc = emit(ctx, b, out, (size_t)(e - out), items[0]);
         }
     }
     free(sz);
     free(items);
-    free(out);
+    free(own);
 out:
     free(w.v);
     return rc;

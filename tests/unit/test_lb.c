@@ -172,7 +172,7 @@ static void route(ot_signal s, lb_key key, const ProtobufCMessage *req, size_t n
     out->whole = pack(req, &out->whole_len);
     lb_ring *r = lb_ring_new(NAMES, nb);
     ot_err err = {{0}};
-    cr_assert_eq(lb_route(s, key, r, out->whole, out->whole_len, collect, out, &err), 0, "%s",
+    cr_assert_eq(lb_route(s, key, r, out->whole, out->whole_len, NULL, collect, out, &err), 0, "%s",
                  err.msg);
     lb_ring_free(r);
 }
@@ -400,9 +400,9 @@ Test(lb_route, refuses_malformed_bytes)
     lb_ring *r = lb_ring_new(NAMES, 3);
     ot_err err = {{0}};
     /* cut inside the first resource entry */
-    cr_assert_eq(lb_route(OT_TRACES, LB_KEY_TRACEID, r, w, len / 3, never, NULL, &err), -1);
+    cr_assert_eq(lb_route(OT_TRACES, LB_KEY_TRACEID, r, w, len / 3, NULL, never, NULL, &err), -1);
     static const uint8_t junk[] = {0x0a, 0x05, 0x12, 0x10, 0x01};
-    cr_assert_eq(lb_route(OT_TRACES, LB_KEY_TRACEID, r, junk, sizeof junk, never, NULL, &err), -1);
+    cr_assert_eq(lb_route(OT_TRACES, LB_KEY_TRACEID, r, junk, sizeof junk, NULL, never, NULL, &err), -1);
     lb_ring_free(r);
 }
 
