@@ -252,6 +252,38 @@ class Sink:
             return ""
 
 
+class Sinks:
+    """Several null sinks (the loadbalancing scenario's backends), each in
+    its own folder, counted together."""
+
+    def __init__(self, loadgen, ports, workdir, core, grpc=False):
+        self.sinks = []
+        for i, port in enumerate(ports):
+            d = os.path.join(workdir, f"sink{i}")
+            os.makedirs(d, exist_ok=True)
+            self.sinks.append(Sink(loadgen, port, d, core, grpc=grpc))
+
+    @property
+    def pid(self):
+        return self.sinks[0].pid
+
+    def alive(self):
+        return all(s.alive() for s in self.sinks)
+
+    def wait_ready(self, ports, timeout=10.0):
+        return all(s.wait_ready(ports, timeout) for s in self.sinks)
+
+    def delivered(self):
+        return sum(s.delivered() for s in self.sinks)
+
+    def stop(self, timeout=10):
+        rcs = [s.stop(timeout) for s in self.sinks]
+        return next((rc for rc in rcs if rc not in (0, None)), rcs[0])
+
+    def log_tail(self, n=8):
+        return " | ".join(s.log_tail(n) for s in self.sinks)
+
+
 def port_open(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -303,6 +335,19 @@ def cfg_forward_grpc(signal_name, http_port, down_port, tel_port):
             + "    tls:\n      insecure: true\n    compression: none\n"
             + f"service:\n  pipelines:\n    {signal_name}:\n      receivers: [otlp]\n"
             + "      processors: [batch]\n      exporters: [otlp]\n"
+            + telemetry_yaml(tel_port))
+
+
+def cfg_forward_lb(http_port, down_ports, tel_port):
+    hosts = ", ".join(f"127.0.0.1:{p}" for p in down_ports)
+    return (cfg_receiver(None, http_port)
+            + "processors:\n" + BATCH
+            + "exporters:\n  loadbalancing:\n"
+            + "    protocol:\n      otlp:\n        tls:\n          insecure: true\n"
+            + "        compression: none\n"
+            + f"    resolver:\n      static:\n        hostnames: [{hosts}]\n"
+            + "service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n"
+            + "      processors: [batch]\n      exporters: [loadbalancing]\n"
             + telemetry_yaml(tel_port))
 
 
@@ -421,6 +466,13 @@ SCENARIOS = [
     {"name": "jaeger: otlp-http -> batch -> jaeger thrift_http -> null sink", "key": "jaeger-thrift",
      "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "jaeger")],
      "target": "http", "forward": "sink", "jaeger": "thrift_http"},
+    # Spread by trace id over three backends (issue 18's target: within 1.5x
+    # of the forward path's CPU per span): the split of every request on
+    # its bytes, three otlp gRPC exporters, three h2c null sinks on core 1.
+    {"name": "loadbalancing: otlp-http -> batch -> loadbalancing (traceID) -> 3 otlp grpc null sinks",
+     "key": "lb",
+     "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "loadbalancing")],
+     "target": "http", "forward": "sink", "grpc_out": True, "lb": 3},
     # The same into a second otelite (receiver -> file /dev/null): shows the
     # two agents interoperate; the downstream's JSON encoding on core 1 caps it.
     {"name": "forward: otlp-http -> batch -> otlphttp -> otelite -> file", "key": "forward-otelite",
@@ -509,7 +561,14 @@ class Bench:
         Returns (agent, downstream, port of the receiver the generator uses)."""
         grpc_port, http_port, tel = free_port(), free_port(), free_port()
         down = None
-        if sc.get("forward") == "sink":
+        if sc.get("lb"):
+            ports = [free_port() for _ in range(sc["lb"])]
+            down = Sinks(self.loadgen, ports, workdir, 1, grpc=True)
+            if not down.wait_ready(ports):
+                rc = down.stop()
+                raise RuntimeError(f"sinks did not start (exit {rc}): {down.log_tail()}")
+            cfg = cfg_forward_lb(http_port, ports, tel)
+        elif sc.get("forward") == "sink":
             d_http = free_port()
             grpc_out = sc.get("grpc_out", False)
             down = Sink(self.loadgen, d_http, workdir, 1, grpc=grpc_out, walk=not sc.get("jaeger"),
@@ -1130,7 +1189,7 @@ def main():
     ap.add_argument("--mode", default=os.environ.get("BENCH_MODE", "fixed"), choices=["fixed", "max"])
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "0")))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
-                    help="comma-separated scenario keys: grpc,http-proto,http-json,forward,forward-grpc,"
+                    help="comma-separated scenario keys: grpc,http-proto,http-json,forward,forward-grpc,lb,"
                          "jaeger-grpc,jaeger-thrift,forward-otelite,idle, proc-SIGNAL-pass|filter|attributes|"
                          "resource|chain (SIGNAL traces, metrics, logs)")
     ap.add_argument("--smoke-rate", type=float, default=2000)
