@@ -124,7 +124,10 @@ def test_probes_on_the_telemetry_port():
         assert container_port(c, ready["port"]) == int(port)
         assert c["resources"]["requests"]["cpu"] and c["resources"]["limits"]["memory"]
         sc = c["securityContext"]
-        assert sc["runAsNonRoot"] and not sc["allowPrivilegeEscalation"]
+        assert not sc["allowPrivilegeEscalation"] and sc["capabilities"]["drop"] == ["ALL"]
+        assert not sc["capabilities"].get("add")
+        # Only the node agent runs as uid 0 (to read root-owned pod logs).
+        assert sc["runAsNonRoot"] or w["kind"] == "DaemonSet"
 
 
 def test_daemonset():
@@ -148,10 +151,14 @@ def test_daemonset():
     sock = cfg["receivers"]["dogstatsd/uds"]["socket_path"]
     sock_dir = sock.rsplit("/", 1)[0]
     assert sock_dir in mounts and mounts[sock_dir]["name"] in hostpaths
-    # Every hostPath the agent writes is handed to its user first.
-    init = pod["initContainers"][0]
-    assert storage in init["command"] and sock_dir in init["command"]
-    assert str(c["securityContext"]["runAsUser"]) in init["command"][1]
+    # Pod logs are 0640 root:root and hostPath directories root-owned: the
+    # agent reads and writes them as uid 0, with every capability dropped.
+    assert c["securityContext"]["runAsUser"] == 0
+    assert "initContainers" not in pod
+    logs = cfg["receivers"]["jsonlog"]
+    assert all(p.startswith("/var/log/pods/") for p in logs["include"])
+    assert logs["storage"] in cfg["service"]["extensions"]
+    assert "jsonlog" in cfg["service"]["pipelines"]["logs"]["receivers"]
 
 
 def test_gateway_fed_by_the_daemonset():
