@@ -1,0 +1,458 @@
+/* exporter.c: the `datadog` exporter as a component. Metrics, logs and
+ * traces go through one exporter helper (queue, senders, retry, persistent
+ * queue); a sender thread translates a batch into items (series.c,
+ * sketch.c, logs.c, traces.c) and payload.c cuts them into requests under
+ * the intake's limits. Metrics pass delta.c first, on the thread that
+ * hands the batch over, so what is queued and retried already holds
+ * deltas. The API key goes in the DD-API-KEY header of every request and
+ * nowhere else: not in a log line, not in an error. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "dd.h"
+#include "net/http_client.h"
+#include "pipeline/factory.h"
+
+#define RESP_KEEP (8u << 10)
+#define DELTA_MAX_STREAMS 200000
+#define DELTA_MAX_IDLE (3600ll * 1000000000ll)
+
+typedef struct sender_ctx {
+    struct sender_ctx *next;
+    ot_arena *arena;
+    dd_items a, b;
+    ot_buf body;
+    ot_compressor comp;
+    ot_buf resp;
+} sender_ctx;
+
+typedef struct dd_exp {
+    ot_consumer cons[OT_SIGNAL_COUNT];
+    char *id;
+    const dd_cfg *c;
+    ot_host *host;
+    ot_exph *exph;
+    ot_segment_log *log;
+    ot_http_client *http;
+    dd_delta *delta;
+    dd_urls urls;
+    dd_opts opts;
+    char hostname[256];
+    char *key_header;
+    ot_compression how;
+    pthread_mutex_t pool_mu;
+    sender_ctx *pool;
+    ot_counter *requests[DD_KIND_COUNT];
+    ot_counter *splits, *dropped_items;
+} dd_exp;
+
+static sender_ctx *ctx_borrow(dd_exp *e)
+{
+    pthread_mutex_lock(&e->pool_mu);
+    sender_ctx *x = e->pool;
+    if (x)
+        e->pool = x->next;
+    pthread_mutex_unlock(&e->pool_mu);
+    if (x)
+        return x;
+    x = calloc(1, sizeof *x);
+    if (x && !(x->arena = ot_arena_new(64u << 10))) {
+        free(x);
+        x = NULL;
+    }
+    return x;
+}
+
+static void ctx_free(sender_ctx *x)
+{
+    ot_arena_free(x->arena);
+    dd_items_free(&x->a);
+    dd_items_free(&x->b);
+    ot_buf_free(&x->body);
+    ot_compressor_free(&x->comp);
+    ot_buf_free(&x->resp);
+    free(x);
+}
+
+static void ctx_return(dd_exp *e, sender_ctx *x)
+{
+    /* A rare huge batch should not pin its memory for good. */
+    if (ot_arena_reserved(x->arena) > (16u << 20) || x->a.data.cap > (16u << 20) ||
+        x->b.data.cap > (16u << 20) || x->body.cap > (16u << 20)) {
+        ctx_free(x);
+        return;
+    }
+    pthread_mutex_lock(&e->pool_mu);
+    x->next = e->pool;
+    e->pool = x;
+    pthread_mutex_unlock(&e->pool_mu);
+}
+
+/* ---- one request ------------------------------------------------------------ */
+
+typedef struct post_ctx {
+    dd_exp *e;
+    sender_ctx *x;
+    int64_t deadline_ns;
+} post_ctx;
+
+static const char *url_of(dd_exp *e, dd_kind k)
+{
+    switch (k) {
+    case DD_SERIES:
+        return e->urls.series;
+    case DD_SKETCHES:
+        return e->urls.sketches;
+    case DD_LOGS:
+        return e->urls.logs;
+    default:
+        return e->urls.traces;
+    }
+}
+
+static void text_excerpt(const ot_buf *b, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < b->len && o + 1 < cap && o < 160; i++) {
+        unsigned char ch = (unsigned char)b->data[i];
+        out[o++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
+    }
+    out[o] = '\0';
+}
+
+static void post(void *vctx, dd_kind k, const uint8_t *body, size_t len, ot_compression coding,
+                 size_t items, dd_post_result *r)
+{
+    post_ctx *pc = vctx;
+    dd_exp *e = pc->e;
+    static const char *const types[] = {"Content-Type: application/json",
+                                        "Content-Type: application/x-protobuf",
+                                        "Content-Type: application/json",
+                                        "Content-Type: application/msgpack"};
+    char count[64], coding_line[64];
+    const char *h[6];
+    size_t n = 0;
+    h[n++] = types[k];
+    if (e->key_header)
+        h[n++] = e->key_header;
+    if (coding != OT_COMPRESS_NONE) {
+        snprintf(coding_line, sizeof coding_line, "Content-Encoding: %s",
+                 ot_compression_name(coding));
+        h[n++] = coding_line;
+    }
+    if (k == DD_TRACES) {
+        snprintf(count, sizeof count, "X-Datadog-Trace-Count: %zu", items);
+        h[n++] = count;
+        h[n++] = "Datadog-Meta-Lang: otlp";
+    }
+    const char *url = url_of(e, k);
+    ot_http_request req = {
+        .method = OT_HTTP_POST,
+        .url = url,
+        .headers = h,
+        .n_headers = n,
+        .body = body,
+        .body_len = len,
+        .compression = OT_COMPRESS_NONE, /* compressed by payload.c, to measure it */
+        .deadline_ns = pc->deadline_ns,
+        .max_body = RESP_KEEP,
+    };
+    ot_http_response resp = {.body = &pc->x->resp};
+    ot_counter_add(e->requests[k], 1);
+    if (ot_http_client_do(e->http, &req, &resp) < 0) {
+        r->status = 0;
+        r->permanent = resp.permanent;
+        snprintf(r->msg, sizeof r->msg, "%s", resp.error);
+        return;
+    }
+    r->status = resp.status;
+    if (resp.has_retry_after)
+        r->retry_after_ns = resp.retry_after_ns;
+    if (resp.status < 200 || resp.status >= 300) {
+        char detail[200];
+        text_excerpt(&pc->x->resp, detail, sizeof detail);
+        snprintf(r->msg, sizeof r->msg, "HTTP %d from %s%s%s", resp.status, url,
+                 detail[0] ? ": " : "", detail);
+    }
+}
+
+static void send_kind(dd_exp *e, post_ctx *pc, dd_kind k, const dd_items *it, ot_send_result *out)
+{
+    if (!it->n || out->status != OT_OK)
+        return;
+    dd_send_stats st = {0};
+    ot_compression how = k == DD_TRACES ? OT_COMPRESS_NONE : e->how;
+    dd_send_items(k, it, &dd_default_limits[k], how, &pc->x->comp, &pc->x->body, post, pc, out,
+                  &st);
+    ot_counter_add(e->splits, st.splits);
+    ot_counter_add(e->dropped_items, st.dropped_items);
+}
+
+/* One attempt at a batch. A batch that takes several requests and fails
+ * part way is retried whole: what went before is sent again (Datadog
+ * counts a count series twice then; the cut is by the intake's limits, so
+ * it happens only to batches over 5 MB or 1000 log records). */
+static void dd_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result *out)
+{
+    dd_exp *e = self;
+    ot_err err = {{0}};
+    const ProtobufCMessage *m = ot_batch_msg(b, &err);
+    if (!m) {
+        out->status = OT_PERMANENT;
+        snprintf(out->msg, sizeof out->msg, "cannot decode the batch: %s", err.msg);
+        return;
+    }
+    sender_ctx *x = ctx_borrow(e);
+    if (!x) {
+        out->status = OT_RETRYABLE;
+        snprintf(out->msg, sizeof out->msg, "out of memory");
+        return;
+    }
+    ot_arena_reset(x->arena);
+    dd_items_reset(&x->a);
+    dd_items_reset(&x->b);
+    post_ctx pc = {e, x, deadline_ns};
+    int rc;
+    out->status = OT_OK;
+    switch (b->signal) {
+    case OT_METRICS:
+        rc = dd_series_encode((const ot_metrics_req *)m, &e->opts, &x->a, &x->b, x->arena, &err);
+        if (rc == 0) {
+            send_kind(e, &pc, DD_SERIES, &x->a, out);
+            send_kind(e, &pc, DD_SKETCHES, &x->b, out);
+        }
+        break;
+    case OT_LOGS:
+        rc = dd_logs_encode((const ot_logs_req *)m, &e->opts, &x->a, &err);
+        if (rc == 0)
+            send_kind(e, &pc, DD_LOGS, &x->a, out);
+        break;
+    default:
+        rc = dd_traces_encode((const ot_trace_req *)m, &e->opts, &x->a, x->arena, &err);
+        if (rc == 0)
+            send_kind(e, &pc, DD_TRACES, &x->a, out);
+        break;
+    }
+    if (rc < 0) {
+        out->status = OT_RETRYABLE;
+        snprintf(out->msg, sizeof out->msg, "%s", err.msg);
+    }
+    ctx_return(e, x);
+}
+
+/* ---- the pipeline's side ------------------------------------------------------ */
+
+static ot_status consume_signal(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err)
+{
+    if (!e->exph) {
+        ot_batch_unref(b);
+        ot_err_set(err, "exporter %s is not running", e->id);
+        return OT_RETRYABLE;
+    }
+    if (s == OT_METRICS) {
+        /* deltas are taken from a copy this exporter owns: other exporters
+         * of the pipeline may read the same batch */
+        if (!(b = ot_batch_writable(b, err)))
+            return OT_RETRYABLE;
+        ot_metrics_req *req = (ot_metrics_req *)ot_batch_msg_mut(b, err);
+        if (!req) {
+            ot_batch_unref(b);
+            return OT_PERMANENT;
+        }
+        long left = dd_delta_apply(e->delta, req, e->c->metrics.sums.cumulative_monotonic_mode,
+                                   ot_now_ns());
+        if (left < 0) {
+            ot_batch_unref(b);
+            ot_err_set(err, "out of memory");
+            return OT_RETRYABLE;
+        }
+        ot_batch_recount(b);
+        if (left == 0) { /* only first points of cumulative streams */
+            ot_batch_unref(b);
+            return OT_OK;
+        }
+    }
+    return ot_consume(ot_exph_consumer(e->exph, s), b, err);
+}
+
+static ot_status consume_traces(ot_consumer *self, ot_batch *b, ot_err *err)
+{
+    dd_exp *e = (dd_exp *)((char *)self - offsetof(dd_exp, cons[OT_TRACES]));
+    return consume_signal(e, OT_TRACES, b, err);
+}
+
+static ot_status consume_metrics(ot_consumer *self, ot_batch *b, ot_err *err)
+{
+    dd_exp *e = (dd_exp *)((char *)self - offsetof(dd_exp, cons[OT_METRICS]));
+    return consume_signal(e, OT_METRICS, b, err);
+}
+
+static ot_status consume_logs(ot_consumer *self, ot_batch *b, ot_err *err)
+{
+    dd_exp *e = (dd_exp *)((char *)self - offsetof(dd_exp, cons[OT_LOGS]));
+    return consume_signal(e, OT_LOGS, b, err);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+static void dd_destroy(void *self);
+
+static void *dd_create(const ot_create_params *p, ot_err *err)
+{
+    dd_exp *e = calloc(1, sizeof *e);
+    if (!e || !(e->id = strdup(p->id))) {
+        free(e);
+        ot_err_set(err, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&e->pool_mu, NULL);
+    /* the metrics consumer changes its copy of a batch: it says so */
+    e->cons[OT_TRACES] = (ot_consumer){consume_traces, false};
+    e->cons[OT_METRICS] = (ot_consumer){consume_metrics, false};
+    e->cons[OT_LOGS] = (ot_consumer){consume_logs, false};
+    e->host = p->host;
+    const dd_cfg *c = p->config;
+    e->c = c;
+    dd_urls_make(c, &e->urls);
+    if (c->hostname && *c->hostname) {
+        snprintf(e->hostname, sizeof e->hostname, "%s", c->hostname);
+        e->opts.host_from_config = true;
+    } else if (gethostname(e->hostname, sizeof e->hostname - 1) < 0) {
+        snprintf(e->hostname, sizeof e->hostname, "localhost");
+    }
+    e->opts.hostname = e->hostname;
+    e->opts.hist_mode = c->metrics.histograms.mode;
+    e->opts.sums_mode = c->metrics.sums.cumulative_monotonic_mode;
+    e->opts.summary_mode = c->metrics.summaries.mode;
+    e->how = c->compression == DD_COMP_ZSTD   ? OT_COMPRESS_ZSTD
+             : c->compression == DD_COMP_NONE ? OT_COMPRESS_NONE
+                                              : OT_COMPRESS_GZIP;
+    char labels[300];
+    snprintf(labels, sizeof labels, "exporter=\"%s\"", e->id);
+    e->opts.dropped_nan = ot_tel_counter("otelite_datadog_dropped_points_total",
+                                         "metric points not sent: NaN or infinite values", labels);
+    e->splits = ot_tel_counter("otelite_datadog_payload_splits_total",
+                               "requests halved: over the compressed limit or refused with 413",
+                               labels);
+    e->dropped_items = ot_tel_counter("otelite_datadog_dropped_items_total",
+                                      "single items the intake refused as too large (413)", labels);
+    static const char *const kinds[] = {"series", "sketches", "logs", "traces"};
+    for (int k = 0; k < DD_KIND_COUNT; k++) {
+        snprintf(labels, sizeof labels, "exporter=\"%s\",endpoint=\"%s\"", e->id, kinds[k]);
+        e->requests[k] = ot_tel_counter("otelite_datadog_requests_total",
+                                        "requests made to the Datadog intake", labels);
+    }
+    if (c->api.key && *c->api.key) {
+        size_t n = strlen(c->api.key) + 16;
+        if (!(e->key_header = malloc(n))) {
+            ot_err_set(err, "out of memory");
+            goto fail;
+        }
+        snprintf(e->key_header, n, "DD-API-KEY: %s", c->api.key);
+    }
+    if (!(e->delta = dd_delta_new(DELTA_MAX_STREAMS, DELTA_MAX_IDLE, err)))
+        goto fail;
+    ot_http_client_cfg hc = {.id = e->id, .tls = &c->tls};
+    if (!(e->http = ot_http_client_new(&hc, err)))
+        goto fail;
+    return e;
+fail:
+    dd_destroy(e);
+    return NULL;
+}
+
+/* GET /api/v1/validate: 403 is a refused key; anything else (no answer, a
+ * compatible backend without the path) is not the key's fault. */
+static int check_key(dd_exp *e, ot_err *err)
+{
+    const char *h[1] = {e->key_header};
+    ot_buf body = OT_BUF_INIT;
+    ot_http_request req = {.method = OT_HTTP_GET, .url = e->urls.validate, .headers = h,
+                           .n_headers = e->key_header ? 1 : 0,
+                           .deadline_ns = ot_now_ns() + 10000000000ll, .max_body = 4096};
+    ot_http_response r = {.body = &body};
+    int rc = ot_http_client_do(e->http, &req, &r);
+    ot_buf_free(&body);
+    if (rc < 0) {
+        ot_warn("datadog", "cannot check the API key", "exporter=%s error=\"%s\"", e->id, r.error);
+        return 0;
+    }
+    if (r.status == 403 || r.status == 401)
+        return ot_err_set(err, "the Datadog API key was refused (HTTP %d from %s): check api.key "
+                               "and api.site",
+                          r.status, e->urls.validate);
+    return 0;
+}
+
+static int dd_start(void *self, ot_err *err)
+{
+    dd_exp *e = self;
+    if (e->c->api.fail_on_invalid_key && check_key(e, err) < 0)
+        return -1;
+    if (ot_host_open_queue(e->host, e->c->helper.queue.storage, e->id, &e->log, err) < 0)
+        return -1;
+    e->exph = ot_exph_new(e->id, &e->c->helper, dd_send, e, e->log, err);
+    if (!e->exph || ot_exph_start(e->exph, err) < 0)
+        return -1;
+    ot_info("datadog", "exporting", "exporter=%s series=%s logs=%s traces=%s compression=%s",
+            e->id, e->urls.series, e->urls.logs, e->urls.traces, ot_compression_name(e->how));
+    return 0;
+}
+
+static void dd_shutdown(void *self, int64_t deadline_ns)
+{
+    dd_exp *e = self;
+    if (e->exph)
+        ot_exph_shutdown(e->exph, deadline_ns);
+    if (e->log) {
+        ot_segment_log_close(e->log);
+        e->log = NULL;
+    }
+}
+
+static void dd_destroy(void *self)
+{
+    dd_exp *e = self;
+    if (!e)
+        return;
+    ot_exph_free(e->exph);
+    if (e->log)
+        ot_segment_log_close(e->log);
+    ot_http_client_free(e->http);
+    dd_delta_free(e->delta);
+    while (e->pool) {
+        sender_ctx *x = e->pool;
+        e->pool = x->next;
+        ctx_free(x);
+    }
+    pthread_mutex_destroy(&e->pool_mu);
+    free(e->key_header);
+    free(e->id);
+    free(e);
+}
+
+static ot_consumer *dd_consumer_for(void *self, ot_signal s)
+{
+    return &((dd_exp *)self)->cons[s];
+}
+
+const ot_factory ot_datadog_exporter = {
+    .type = "datadog",
+    .kind = OT_EXPORTER,
+    .signals = OT_SIG_ALL,
+    .help = "sends metrics (series, sketches), logs and traces to Datadog or a Datadog-compatible "
+            "endpoint",
+    .keys = dd_keys,
+    .config_size = sizeof(dd_cfg),
+    .validate = dd_validate,
+    .create = dd_create,
+    .start = dd_start,
+    .shutdown = dd_shutdown,
+    .destroy = dd_destroy,
+    .consumer = dd_consumer_for,
+};
