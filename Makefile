@@ -15,7 +15,8 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	libcurl4-openssl-dev libpcre2-dev libcriterion-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
 	python3-thrift thrift-compiler \
-	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd
+	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd \
+	python3-msgpack python3-zstandard
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
 	libzstd libcurl libpcre2-8

@@ -5,14 +5,18 @@
  * disk) already holds deltas: a retry sends the same numbers again, never
  * a second difference.
  *
- * A stream's first point is only remembered: there is nothing to subtract
- * it from. A point whose start time moved on is a restarted stream: its
- * value counts from the new start, so it is the delta. A value that went
+ * A stream's first point is only remembered, there being nothing to
+ * subtract it from, unless the stream started after the exporter did:
+ * then all it counted is new (a DogStatsD interval, an application
+ * started after the agent) and the point is its own delta. A point whose
+ * start time moved on is a restarted stream: its value counts from the new
+ * start, so it is the delta. A value that went
  * down without a new start (or buckets that changed) restarts the stream
  * too, but from an unknown point: it becomes the new base and is not sent. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dd.h"
 
@@ -27,6 +31,7 @@ struct dd_delta {
     pthread_mutex_t mu; /* the store has one writer; consume runs on many threads */
     ot_mstore *store;
     ot_mstore_key key;
+    uint64_t born_ns; /* wall clock at creation, as OTLP times are */
 };
 
 /* What a stream remembers: its last point. Buckets follow: explicit
@@ -62,6 +67,9 @@ dd_delta *dd_delta_new(size_t max_streams, int64_t max_idle_ns, ot_err *err)
         return NULL;
     }
     d->key = (ot_mstore_key)OT_MSTORE_KEY_INIT;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    d->born_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     pthread_mutex_init(&d->mu, NULL);
     return d;
 }
@@ -113,11 +121,19 @@ static void set_number(ot_number_point *p, double v)
 /* Common to every kind: KEEP when prev is a base this point can be
  * subtracted from, DROP (and the caller stores the point) when not, and
  * restarted when the start time moved on (the point is its own delta). */
-static int judge(ot_mstore_res r, const dstate *s, uint64_t start, uint64_t t, bool *restarted)
+static int judge(const dd_delta *d, ot_mstore_res r, const dstate *s, uint64_t start, uint64_t t,
+                 bool *restarted)
 {
     *restarted = false;
-    if (r == OT_MSTORE_NEW)
+    if (r == OT_MSTORE_NEW) {
+        /* A stream that started after this exporter did: everything it
+         * counted is new, and nothing of it was sent yet. */
+        if (start && start > d->born_ns) {
+            *restarted = true;
+            return KEEP;
+        }
         return DROP;
+    }
     if (t <= s->time_ns && t != 0)
         return -2; /* older or repeated: leave the base alone, send nothing */
     if (start && s->start_ns && start != s->start_ns) {
@@ -137,7 +153,7 @@ static int sum_point(dd_delta *d, ot_number_point *p, int64_t now)
         return DROP;
     dstate *s = ref.state;
     bool restarted;
-    int j = judge(r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
+    int j = judge(d, r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
     if (j == -2) {
         ot_mstore_put(d->store, &ref, false);
         return DROP;
@@ -176,7 +192,7 @@ static int hist_point(dd_delta *d, ot_histogram_point *p, int64_t now)
         return DROP;
     dstate *s = ref.state;
     bool restarted;
-    int j = judge(r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
+    int j = judge(d, r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
     if (j == -2) {
         ot_mstore_put(d->store, &ref, false);
         return DROP;
@@ -232,7 +248,7 @@ static int exp_point(dd_delta *d, ot_exphistogram_point *p, int64_t now)
         return DROP;
     dstate *s = ref.state;
     bool restarted;
-    int j = judge(r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
+    int j = judge(d, r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
     if (j == -2) {
         ot_mstore_put(d->store, &ref, false);
         return DROP;
@@ -301,7 +317,7 @@ static int summary_point(dd_delta *d, ot_summary_point *p, int64_t now)
     }
     dstate *s = ref.state;
     bool restarted;
-    int j = judge(r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
+    int j = judge(d, r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
     if (j == -2) {
         ot_mstore_put(d->store, &ref, false);
         return DROP;
