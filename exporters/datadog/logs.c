@@ -211,6 +211,46 @@ static void record(lenc *e, const dd_res *res, const ot_resource *rsc, const ot_
     ot_buf_putc(b, '}');
 }
 
+/* Bytes a message prefix takes inside a JSON string (invalid UTF-8 is
+ * not counted as the 3 bytes of its U+FFFD: the loop below catches it). */
+static size_t escaped_prefix(const char *s, size_t n, size_t budget)
+{
+    size_t used = 0, i = 0;
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        size_t cost = c < 0x20 ? 6 : (c == '"' || c == '\\') ? 2 : 1;
+        if (used + cost > budget)
+            break;
+        used += cost;
+    }
+    return i;
+}
+
+/* Writes the record again with its message cut so the entry fits in
+ * DD_LOG_MAX_BYTES; without its attributes if even that is not enough. */
+static void refit(lenc *e, dd_items *logs, size_t start, const dd_res *res,
+                  const ot_resource *rsc, const ot_log_record *r)
+{
+    dd_items_abandon(logs);
+    record(e, res, rsc, r, 0, true);
+    size_t other = logs->data.len - start;
+    bool attrs_too = other + 64 < DD_LOG_MAX_BYTES;
+    if (!attrs_too) {
+        dd_items_abandon(logs);
+        record(e, res, rsc, r, 0, false);
+        other = logs->data.len - start;
+    }
+    size_t budget = other + 64 < DD_LOG_MAX_BYTES ? DD_LOG_MAX_BYTES - other - 64 : 0;
+    size_t keep = escaped_prefix(e->msg.data ? e->msg.data : "", e->msg.len, budget);
+    for (int tries = 0; tries < 16; tries++) {
+        dd_items_abandon(logs);
+        record(e, res, rsc, r, keep, attrs_too);
+        if (logs->data.len - start <= DD_LOG_MAX_BYTES || keep == 0)
+            return;
+        keep = keep / 4 * 3;
+    }
+}
+
 int dd_logs_encode(const ot_logs_req *req, const dd_opts *o, dd_items *logs, ot_err *err)
 {
     lenc e = {.o = o, .b = &logs->data};
@@ -230,19 +270,8 @@ int dd_logs_encode(const ot_logs_req *req, const dd_opts *o, dd_items *logs, ot_
                 dd_value_text(&e.msg, r->body);
                 size_t start = logs->data.len;
                 record(&e, &res, rl->resource, r, SIZE_MAX, true);
-                size_t size = logs->data.len - start;
-                if (size > DD_LOG_MAX_BYTES) {
-                    /* cut the message by what is over, and the attributes
-                     * too if the message alone cannot make it fit */
-                    size_t over = size - DD_LOG_MAX_BYTES + 64;
-                    size_t keep = e.msg.len > over ? e.msg.len - over : 0;
-                    dd_items_abandon(logs);
-                    record(&e, &res, rl->resource, r, keep, true);
-                    if (logs->data.len - start > DD_LOG_MAX_BYTES) {
-                        dd_items_abandon(logs);
-                        record(&e, &res, rl->resource, r, DD_LOG_MAX_BYTES / 8, false);
-                    }
-                }
+                if (logs->data.len - start > DD_LOG_MAX_BYTES)
+                    refit(&e, logs, start, &res, rl->resource, r);
                 if (logs->data.oom || dd_items_close(logs) < 0)
                     rc = -1;
                 else

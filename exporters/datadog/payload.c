@@ -121,8 +121,10 @@ static int send_range(run *r, size_t from, size_t to)
             return send_range(r, from, mid) ? 1 : send_range(r, mid, to);
         }
         r->st->dropped_items++;
-        ot_warn("datadog", "intake refused one item as too large; dropped",
-                "kind=%s bytes=%zu", kind_names[r->k], item_len(r->it, from));
+        static _Atomic int64_t last;
+        if (ot_log_ratelimit(&last, 10000000000ll))
+            ot_warn("datadog", "intake refused one item as too large; dropped",
+                    "kind=%s bytes=%zu", kind_names[r->k], item_len(r->it, from));
         return 0;
     }
     if (s == 403) {
