@@ -182,7 +182,8 @@ fuzz: fuzz-build
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 
-bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BUILD)/bench-prom
+bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BUILD)/bench-prom \
+	$(BUILD)/bench-datadog
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 	@echo; echo "filter processor, 5 conditions (tests/bench/bench_filter.c):"
 	@$(BUILD)/bench-filter
@@ -191,6 +192,8 @@ bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BU
 	@$(BUILD)/bench-jaeger
 	@echo; $(BUILD)/bench-prom 100000
 	@echo; $(BUILD)/bench-prom 1000000
+	@echo; $(BUILD)/bench-datadog
+	@echo; BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench_datadog.py
 
 # Filter cost per span with 5 conditions: a micro-benchmark, not a scenario.
 $(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
@@ -210,6 +213,10 @@ $(BUILD)/bench-prom: $(BUILD)/obj/tests/bench/bench_prom.o $(BUILD)/libotelite.a
 
 # Jaeger translation and encoding cost per span: a micro-benchmark.
 $(BUILD)/bench-jaeger: $(BUILD)/obj/tests/bench/bench_jaeger.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# Datadog exporter: decode, delta, translation, framing and gzip per item.
+$(BUILD)/bench-datadog: $(BUILD)/obj/tests/bench/bench_datadog.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # Instruction counts (callgrind) of decode, batch and encode on a fixed corpus.

@@ -192,7 +192,10 @@ int dd_sketch_item(dd_items *items, const char *metric, const char *host, const 
 #define DD_FLAG_NO_DELTA (1u << 29)
 
 typedef struct dd_delta dd_delta;
-dd_delta *dd_delta_new(size_t max_streams, int64_t max_idle_ns, ot_err *err);
+/* Streams over max_streams or max_bytes (0: no cap) are not kept: their
+ * cumulative points are dropped (no delta can be made), and counted by the
+ * store. Idle streams go after max_idle_ns (0: never). */
+dd_delta *dd_delta_new(size_t max_streams, size_t max_bytes, int64_t max_idle_ns, ot_err *err);
 void dd_delta_free(dd_delta *d);
 /* Rewrites req in place: cumulative monotonic sums (to_delta mode),
  * cumulative histograms and exponential histograms become deltas against

@@ -46,7 +46,7 @@ typedef struct dstate {
     uint64_t b[];
 } dstate;
 
-dd_delta *dd_delta_new(size_t max_streams, int64_t max_idle_ns, ot_err *err)
+dd_delta *dd_delta_new(size_t max_streams, size_t max_bytes, int64_t max_idle_ns, ot_err *err)
 {
     dd_delta *d = calloc(1, sizeof *d);
     if (!d) {
@@ -54,7 +54,7 @@ dd_delta *dd_delta_new(size_t max_streams, int64_t max_idle_ns, ot_err *err)
         return NULL;
     }
     ot_mstore_opts o = {.state_size = sizeof(dstate), .max_streams = max_streams,
-                        .max_idle_ns = max_idle_ns};
+                        .max_bytes = max_bytes, .max_idle_ns = max_idle_ns};
     if (!(d->store = ot_mstore_new(&o, err))) {
         free(d);
         return NULL;

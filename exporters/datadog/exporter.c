@@ -19,7 +19,10 @@
 #include "pipeline/factory.h"
 
 #define RESP_KEEP (8u << 10)
-#define DELTA_MAX_STREAMS 200000
+/* Bounds of the delta state: a stream costs ~100-300 bytes with its
+ * identity, so these keep it well inside the agent's 64 MiB. */
+#define DELTA_MAX_STREAMS 100000
+#define DELTA_MAX_BYTES (16u << 20)
 #define DELTA_MAX_IDLE (3600ll * 1000000000ll)
 
 typedef struct sender_ctx {
@@ -355,7 +358,7 @@ static void *dd_create(const ot_create_params *p, ot_err *err)
         }
         snprintf(e->key_header, n, "DD-API-KEY: %s", c->api.key);
     }
-    if (!(e->delta = dd_delta_new(DELTA_MAX_STREAMS, DELTA_MAX_IDLE, err)))
+    if (!(e->delta = dd_delta_new(DELTA_MAX_STREAMS, DELTA_MAX_BYTES, DELTA_MAX_IDLE, err)))
         goto fail;
     ot_http_client_cfg hc = {.id = e->id, .tls = &c->tls};
     if (!(e->http = ot_http_client_new(&hc, err)))

@@ -263,7 +263,7 @@ static double only_value(const ot_metrics_req *r, long left)
 Test(datadog, cumulative_sums_become_deltas)
 {
     ot_err err = {{0}};
-    dd_delta *d = dd_delta_new(100, 0, &err);
+    dd_delta *d = dd_delta_new(100, 0, 0, &err);
     cr_assert(d, "%s", err.msg);
     uint64_t old = 1000 * SEC; /* long before the exporter started */
     ot_metrics_req *r = sum_req("c", CUM, true, 100, old, 2000 * SEC);
@@ -296,7 +296,7 @@ Test(datadog, cumulative_sums_become_deltas)
 Test(datadog, what_delta_leaves_alone)
 {
     ot_err err = {{0}};
-    dd_delta *d = dd_delta_new(100, 0, &err);
+    dd_delta *d = dd_delta_new(100, 0, 0, &err);
     ot_metrics_req *r = sum_req("raw", CUM, true, 100, SEC, 2000 * SEC);
     cr_assert_eq(dd_delta_apply(d, r, DD_SUMS_RAW, 0), 1);
     cr_assert_eq(r->resource_metrics[0]->scope_metrics[0]->metrics[0]->sum->data_points[0]->as_double,
