@@ -16,6 +16,7 @@
 #define MIN_VALUE 1e-9
 #define MAX_KEY 32767 /* decoders read it as infinity */
 #define BIN_LIMIT 4096
+#define SPREAD 256
 
 static double gamma_ln(void)
 {
@@ -73,27 +74,37 @@ static void bin_range(int k, double *lo, double *hi)
     }
 }
 
+static int compact(dd_sketch *s);
+
+/* Entries before they are sorted and merged: with keys in [-32767, 32767]
+ * a compaction leaves at most 65535, so memory stays bounded whatever the
+ * histogram. */
+#define COMPACT_AT (1u << 17)
+
+/* A bin holds at most UINT32_MAX (the wire's uint32): counts past that
+ * saturate, which no real histogram reaches and no hostile one can use to
+ * make entries without end. */
 static int push(dd_sketch *s, int k, uint64_t n)
 {
-    while (n) {
-        if (s->nbins == s->cap) {
-            size_t cap = s->cap ? s->cap * 2 : 64;
-            int16_t *nk = realloc(s->k, cap * sizeof *nk);
-            if (!nk)
-                return -1;
-            s->k = nk;
-            uint32_t *nn = realloc(s->n, cap * sizeof *nn);
-            if (!nn)
-                return -1;
-            s->n = nn;
-            s->cap = cap;
-        }
-        uint32_t part = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-        s->k[s->nbins] = (int16_t)k;
-        s->n[s->nbins] = part;
-        s->nbins++;
-        n -= part;
+    if (!n)
+        return 0;
+    if (s->nbins >= COMPACT_AT && compact(s) < 0)
+        return -1;
+    if (s->nbins == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        int16_t *nk = realloc(s->k, cap * sizeof *nk);
+        if (!nk)
+            return -1;
+        s->k = nk;
+        uint32_t *nn = realloc(s->n, cap * sizeof *nn);
+        if (!nn)
+            return -1;
+        s->n = nn;
+        s->cap = cap;
     }
+    s->k[s->nbins] = (int16_t)k;
+    s->n[s->nbins] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    s->nbins++;
     return 0;
 }
 
@@ -112,17 +123,23 @@ int dd_sketch_add_range(dd_sketch *s, double lo, double hi, uint64_t count)
     double width = hi - lo;
     uint64_t given = 0;
     double cum = 0;
-    for (int k = kl; k <= kh; k++) {
-        double blo, bhi;
-        bin_range(k, &blo, &bhi);
+    /* A bucket spread over more than SPREAD keys goes to SPREAD groups of
+     * keys (each to its middle key): the work per bucket stays bounded
+     * when a client sends buckets wider than anything measured. */
+    int span = kh - kl + 1, step = (span + SPREAD - 1) / SPREAD;
+    for (int k = kl; k <= kh; k += step) {
+        int last = k + step - 1 < kh ? k + step - 1 : kh;
+        double blo, bhi, tlo, thi;
+        bin_range(k, &blo, &thi);
+        bin_range(last, &tlo, &bhi);
         double a = blo > lo ? blo : lo, b = bhi < hi ? bhi : hi;
         if (b > a)
             cum += b - a;
-        uint64_t upto = k == kh ? count : (uint64_t)llround((double)count * (cum / width));
+        uint64_t upto = last == kh ? count : (uint64_t)llround((double)count * (cum / width));
         if (upto > count)
             upto = count;
         if (upto > given) {
-            if (push(s, k, upto - given) < 0)
+            if (push(s, k + (last - k) / 2, upto - given) < 0)
                 return -1;
             given = upto;
         }
@@ -141,7 +158,7 @@ static int cmp_bin(const void *a, const void *b)
     return (x->k > y->k) - (x->k < y->k);
 }
 
-int dd_sketch_finish(dd_sketch *s)
+static int compact(dd_sketch *s)
 {
     if (s->nbins == 0)
         return 0;
@@ -155,8 +172,9 @@ int dd_sketch_finish(dd_sketch *s)
     s->nbins = 0;
     for (size_t i = 0; i < n; i++) {
         size_t o = s->nbins;
-        if (o && s->k[o - 1] == v[i].k && (uint64_t)s->n[o - 1] + v[i].n <= UINT32_MAX) {
-            s->n[o - 1] += v[i].n;
+        if (o && s->k[o - 1] == v[i].k) {
+            uint64_t t = (uint64_t)s->n[o - 1] + v[i].n;
+            s->n[o - 1] = t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
             continue;
         }
         s->k[o] = (int16_t)v[i].k;
@@ -164,6 +182,13 @@ int dd_sketch_finish(dd_sketch *s)
         s->nbins++;
     }
     free(v);
+    return 0;
+}
+
+int dd_sketch_finish(dd_sketch *s)
+{
+    if (compact(s) < 0)
+        return -1;
     if (s->nbins > BIN_LIMIT) {
         /* Datadog's sketch collapses its lowest bins first. */
         size_t drop = s->nbins - BIN_LIMIT;
