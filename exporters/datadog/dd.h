@@ -79,17 +79,29 @@ typedef struct dd_opts {
     bool host_from_config; /* the hostname key was set: it wins over the resource */
     int hist_mode, sums_mode, summary_mode;
     ot_counter *dropped_nan; /* points with NaN or infinite values */
+    int64_t now_s; /* the time of data without one; 0: the clock's (tests fix it) */
 } dd_opts;
 
-/* A list of items in one buffer: item i is data[end[i-1], end[i]). */
+/* A list of items in one buffer: item i is data[end[i-1], end[i]).
+ * Streaming: with flush set, once flush_at bytes or flush_items items are
+ * closed, flush(flush_ctx, it) sends them and empties the list, so a
+ * sender holds one request's worth of items, not a whole batch's; a
+ * nonzero answer sets stopped and makes dd_items_close fail, which ends
+ * the encoding (the caller then reads stopped, not "out of memory"). */
 typedef struct dd_items {
     ot_buf data;
     size_t *end;
     size_t n, cap;
     size_t points; /* what the items carry, for counters and tests */
+    int (*flush)(void *ctx, struct dd_items *it);
+    void *flush_ctx;
+    size_t flush_at, flush_items;
+    bool stopped;
 } dd_items;
 
 void dd_items_reset(dd_items *it);
+/* Empties the list, keeping points and the flush settings. */
+void dd_items_clear(dd_items *it);
 void dd_items_free(dd_items *it);
 /* Closes the item written since the last one. -1 on out of memory. */
 int dd_items_close(dd_items *it);
@@ -214,6 +226,33 @@ int dd_logs_encode(const ot_logs_req *req, const dd_opts *o, dd_items *logs, ot_
 /* Traces: one item per trace id (a msgpack array of its spans). */
 int dd_traces_encode(const ot_trace_req *req, const dd_opts *o, dd_items *traces,
                      ot_arena *scratch, ot_err *err);
+
+/* ---- leaf by leaf, from the bytes (wire.c) ------------------------------- */
+
+/* Calls fn for every leaf (Span, Metric, LogRecord: field 2 of each
+ * Scope<X>) of a request's bytes, in order, with its resource (res_index
+ * counts the Resource<X> entries) and scope decoded into keep (NULL when
+ * absent). fn returns 0 to go on, nonzero to stop. Returns 0 when done;
+ * 1, with fn never called, when the bytes hold what only a full decode
+ * merges exactly (a resource or scope written twice); 2 when fn stopped
+ * it; -1 with err when the bytes do not parse. */
+typedef int (*dd_leaf_fn)(void *ctx, const ot_resource *res, size_t res_index,
+                          const ot_scope *scope, const uint8_t *leaf, size_t len);
+int dd_wire_leaves(ot_signal s, const uint8_t *wire, size_t len, ot_arena *keep, dd_leaf_fn fn,
+                   void *ctx, ot_err *err);
+/* Span.trace_id from a span's bytes; empty when absent. */
+ProtobufCBinaryData dd_wire_trace_id(const uint8_t *span, size_t len);
+
+/* The encoders above from a request's bytes, one leaf decoded at a time
+ * into chunk (reset as they go): the same items as the decoded path. 1
+ * (nothing written) when dd_wire_leaves declines: decode and use the
+ * other. Items point into wire only while they are written. */
+int dd_traces_encode_wire(const uint8_t *wire, size_t len, const dd_opts *o, dd_items *traces,
+                          ot_arena *keep, ot_arena *chunk, ot_err *err);
+int dd_logs_encode_wire(const uint8_t *wire, size_t len, const dd_opts *o, dd_items *logs,
+                        ot_arena *keep, ot_arena *chunk, ot_err *err);
+int dd_series_encode_wire(const uint8_t *wire, size_t len, const dd_opts *o, dd_items *series,
+                          dd_items *sketches, ot_arena *keep, ot_arena *chunk, ot_err *err);
 
 /* ---- requests (payload.c) ------------------------------------------------ */
 

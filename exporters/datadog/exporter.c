@@ -27,7 +27,8 @@
 
 typedef struct sender_ctx {
     struct sender_ctx *next;
-    ot_arena *arena;
+    ot_arena *arena; /* resources and scopes of a batch; the decoded path */
+    ot_arena *chunk; /* one leaf at a time */
     dd_items a, b;
     ot_buf body;
     ot_compressor comp;
@@ -64,7 +65,8 @@ static sender_ctx *ctx_borrow(dd_exp *e)
     if (x)
         return x;
     x = calloc(1, sizeof *x);
-    if (x && !(x->arena = ot_arena_new(64u << 10))) {
+    if (x && (!(x->arena = ot_arena_new(64u << 10)) || !(x->chunk = ot_arena_new(16u << 10)))) {
+        ot_arena_free(x->arena);
         free(x);
         x = NULL;
     }
@@ -74,6 +76,7 @@ static sender_ctx *ctx_borrow(dd_exp *e)
 static void ctx_free(sender_ctx *x)
 {
     ot_arena_free(x->arena);
+    ot_arena_free(x->chunk);
     dd_items_free(&x->a);
     dd_items_free(&x->b);
     ot_buf_free(&x->body);
@@ -85,7 +88,7 @@ static void ctx_free(sender_ctx *x)
 static void ctx_return(dd_exp *e, sender_ctx *x)
 {
     /* A rare huge batch should not pin its memory for good. */
-    if (ot_arena_reserved(x->arena) > (16u << 20) || x->a.data.cap > (16u << 20) ||
+    if (ot_arena_reserved(x->arena) > (16u << 20) || ot_arena_reserved(x->chunk) > (4u << 20) || x->a.data.cap > (16u << 20) ||
         x->b.data.cap > (16u << 20) || x->body.cap > (16u << 20)) {
         ctx_free(x);
         return;
@@ -196,20 +199,80 @@ static void send_kind(dd_exp *e, post_ctx *pc, dd_kind k, const dd_items *it, ot
     ot_counter_add(e->dropped_items, st.dropped_items);
 }
 
+/* One list's streaming: what has been encoded goes out when it is about a
+ * request's worth. */
+typedef struct stream {
+    dd_exp *e;
+    post_ctx *pc;
+    dd_kind k;
+    ot_send_result *out;
+} stream;
+
+static int flush_items(void *vctx, dd_items *it)
+{
+    stream *s = vctx;
+    send_kind(s->e, s->pc, s->k, it, s->out);
+    dd_items_clear(it);
+    return s->out->status != OT_OK;
+}
+
+static void stream_to(dd_items *it, stream *s, dd_exp *e, post_ctx *pc, dd_kind k,
+                      ot_send_result *out)
+{
+    *s = (stream){e, pc, k, out};
+    const dd_limits *lim = &dd_default_limits[k];
+    it->flush = flush_items;
+    it->flush_ctx = s;
+    /* A request's worth: under the raw limit, and for series and sketches
+     * about what compresses under 512 KB, so most flushes are one request
+     * and a sender holds a few MB of items, not a batch's. */
+    it->flush_at = k == DD_SERIES || k == DD_SKETCHES ? (2u << 20) : lim->max_raw - lim->max_raw / 8;
+    it->flush_items = lim->max_items ? lim->max_items : SIZE_MAX;
+}
+
 /* One attempt at a batch. A batch that takes several requests and fails
  * part way is retried whole: what went before is sent again (Datadog
  * counts a count series twice then; the cut is by the intake's limits, so
- * it happens only to batches over 5 MB or 1000 log records). */
+ * it happens only to batches over about 4 MB or 1000 log records). */
+/* The items of a batch into the streaming lists: from its bytes one leaf
+ * at a time (wire.c), or, when that walk declines or the batch has no
+ * bytes, from the decoded request. */
+static int encode(dd_exp *e, sender_ctx *x, ot_batch *b, ot_err *err)
+{
+    const uint8_t *w;
+    size_t wl;
+    int rc = 1;
+    if (b->wire) {
+        if (ot_batch_wire(b, &w, &wl, err) < 0)
+            return -1;
+        if (b->signal == OT_METRICS)
+            rc = dd_series_encode_wire(w, wl, &e->opts, &x->a, &x->b, x->arena, x->chunk, err);
+        else if (b->signal == OT_LOGS)
+            rc = dd_logs_encode_wire(w, wl, &e->opts, &x->a, x->arena, x->chunk, err);
+        else
+            rc = dd_traces_encode_wire(w, wl, &e->opts, &x->a, x->arena, x->chunk, err);
+        if (rc != 1)
+            return rc;
+        ot_arena_reset(x->arena);
+    }
+    const ProtobufCMessage *m = ot_batch_msg(b, err);
+    if (!m)
+        return -2;
+    if (b->signal == OT_METRICS)
+        return dd_series_encode((const ot_metrics_req *)m, &e->opts, &x->a, &x->b, x->arena, err);
+    if (b->signal == OT_LOGS)
+        return dd_logs_encode((const ot_logs_req *)m, &e->opts, &x->a, err);
+    return dd_traces_encode((const ot_trace_req *)m, &e->opts, &x->a, x->arena, err);
+}
+
+/* One attempt at a batch. A batch that takes several requests and fails
+ * part way is retried whole: what went before is sent again (Datadog
+ * counts a count series twice then; the cut is by the intake's limits, so
+ * it happens only to batches over a few MB or 1000 log records). */
 static void dd_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result *out)
 {
     dd_exp *e = self;
     ot_err err = {{0}};
-    const ProtobufCMessage *m = ot_batch_msg(b, &err);
-    if (!m) {
-        out->status = OT_PERMANENT;
-        snprintf(out->msg, sizeof out->msg, "cannot decode the batch: %s", err.msg);
-        return;
-    }
     sender_ctx *x = ctx_borrow(e);
     if (!x) {
         out->status = OT_RETRYABLE;
@@ -217,34 +280,27 @@ static void dd_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
         return;
     }
     ot_arena_reset(x->arena);
+    ot_arena_reset(x->chunk);
     dd_items_reset(&x->a);
     dd_items_reset(&x->b);
     post_ctx pc = {e, x, deadline_ns};
-    int rc;
+    stream sa, sb;
     out->status = OT_OK;
-    switch (b->signal) {
-    case OT_METRICS:
-        rc = dd_series_encode((const ot_metrics_req *)m, &e->opts, &x->a, &x->b, x->arena, &err);
-        if (rc == 0) {
-            send_kind(e, &pc, DD_SERIES, &x->a, out);
-            send_kind(e, &pc, DD_SKETCHES, &x->b, out);
-        }
-        break;
-    case OT_LOGS:
-        rc = dd_logs_encode((const ot_logs_req *)m, &e->opts, &x->a, &err);
-        if (rc == 0)
-            send_kind(e, &pc, DD_LOGS, &x->a, out);
-        break;
-    default:
-        rc = dd_traces_encode((const ot_trace_req *)m, &e->opts, &x->a, x->arena, &err);
-        if (rc == 0)
-            send_kind(e, &pc, DD_TRACES, &x->a, out);
-        break;
-    }
-    if (rc < 0) {
+    dd_kind ka = b->signal == OT_METRICS ? DD_SERIES : b->signal == OT_LOGS ? DD_LOGS : DD_TRACES;
+    stream_to(&x->a, &sa, e, &pc, ka, out);
+    stream_to(&x->b, &sb, e, &pc, DD_SKETCHES, out);
+    int rc = encode(e, x, b, &err);
+    if (rc == 0) {
+        send_kind(e, &pc, ka, &x->a, out);
+        send_kind(e, &pc, DD_SKETCHES, &x->b, out);
+    } else if (rc == -2) {
+        out->status = OT_PERMANENT;
+        snprintf(out->msg, sizeof out->msg, "cannot decode the batch: %s", err.msg);
+    } else if (!x->a.stopped && !x->b.stopped) {
         out->status = OT_RETRYABLE;
         snprintf(out->msg, sizeof out->msg, "%s", err.msg);
     }
+    x->a.flush = x->b.flush = NULL;
     ctx_return(e, x);
 }
 
@@ -279,6 +335,17 @@ static ot_status consume_signal(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err
             ot_batch_unref(b);
             return OT_OK;
         }
+        /* What waits in the queue is the bytes again: a seventh of the
+         * decoded structs, which the sender reads one metric at a time. */
+        const uint8_t *w;
+        size_t wl;
+        ot_batch *nb = ot_batch_wire(b, &w, &wl, err) < 0
+                           ? NULL
+                           : ot_batch_from_wire(OT_METRICS, w, wl, b->items, err);
+        ot_batch_unref(b);
+        if (!nb)
+            return OT_RETRYABLE;
+        b = nb;
     }
     return ot_consume(ot_exph_consumer(e->exph, s), b, err);
 }

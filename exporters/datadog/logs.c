@@ -157,7 +157,8 @@ static void record(lenc *e, const dd_res *res, const ot_resource *rsc, const ot_
     else
         ot_buf_puts(b, ",\"status\":\"info\"");
     uint64_t t = r->time_unix_nano ? r->time_unix_nano : r->observed_time_unix_nano;
-    long long ms = t ? (long long)(t / 1000000ull) : (long long)time(NULL) * 1000;
+    long long ms = t ? (long long)(t / 1000000ull)
+                     : (long long)(e->o->now_s ? e->o->now_s : (int64_t)time(NULL)) * 1000;
     ot_buf_printf(b, ",\"timestamp\":%lld", ms);
     if (res->host)
         str_field(b, "hostname", res->host, strlen(res->host));
@@ -251,6 +252,28 @@ static void refit(lenc *e, dd_items *logs, size_t start, const dd_res *res,
     }
 }
 
+static int one(lenc *e, dd_items *logs, const dd_res *res, const ot_resource *rsc,
+               const ot_log_record *r)
+{
+    ot_buf_reset(&e->msg);
+    dd_value_text(&e->msg, r->body);
+    size_t start = logs->data.len;
+    record(e, res, rsc, r, SIZE_MAX, true);
+    if (logs->data.len - start > DD_LOG_MAX_BYTES)
+        refit(e, logs, start, res, rsc, r);
+    if (logs->data.oom || dd_items_close(logs) < 0)
+        return -1;
+    logs->points++;
+    return 0;
+}
+
+static void lenc_free(lenc *e)
+{
+    ot_buf_free(&e->path);
+    ot_buf_free(&e->value);
+    ot_buf_free(&e->msg);
+}
+
 int dd_logs_encode(const ot_logs_req *req, const dd_opts *o, dd_items *logs, ot_err *err)
 {
     lenc e = {.o = o, .b = &logs->data};
@@ -264,26 +287,54 @@ int dd_logs_encode(const ot_logs_req *req, const dd_opts *o, dd_items *logs, ot_
         }
         for (size_t s = 0; s < rl->n_scope_logs && rc == 0; s++) {
             const ot_scope_logs *sl = rl->scope_logs[s];
-            for (size_t j = 0; j < sl->n_log_records && rc == 0; j++) {
-                const ot_log_record *r = sl->log_records[j];
-                ot_buf_reset(&e.msg);
-                dd_value_text(&e.msg, r->body);
-                size_t start = logs->data.len;
-                record(&e, &res, rl->resource, r, SIZE_MAX, true);
-                if (logs->data.len - start > DD_LOG_MAX_BYTES)
-                    refit(&e, logs, start, &res, rl->resource, r);
-                if (logs->data.oom || dd_items_close(logs) < 0)
-                    rc = -1;
-                else
-                    logs->points++;
-            }
+            for (size_t j = 0; j < sl->n_log_records && rc == 0; j++)
+                rc = one(&e, logs, &res, rl->resource, sl->log_records[j]);
         }
     }
     dd_res_free(&res);
-    ot_buf_free(&e.path);
-    ot_buf_free(&e.value);
-    ot_buf_free(&e.msg);
+    lenc_free(&e);
     if (rc < 0)
         ot_err_set(err, "out of memory");
     return rc;
+}
+
+typedef struct wlogs {
+    lenc e;
+    dd_items *logs;
+    dd_res res;
+    size_t ri;
+    bool loaded;
+    ot_arena *chunk;
+    ot_err *err;
+} wlogs;
+
+static int wire_record(void *ctx, const ot_resource *rsc, size_t ri, const ot_scope *scope,
+                       const uint8_t *leaf, size_t len)
+{
+    (void)scope;
+    wlogs *w = ctx;
+    if (!w->loaded || ri != w->ri) {
+        if (dd_res_load(&w->res, rsc, w->e.o) < 0)
+            return ot_err_set(w->err, "out of memory");
+        w->ri = ri;
+        w->loaded = true;
+    }
+    ot_arena_reset(w->chunk);
+    const ot_log_record *r =
+        opentelemetry__proto__logs__v1__log_record__unpack(ot_arena_pb_allocator(w->chunk), len, leaf);
+    if (!r)
+        return ot_err_set(w->err, "a log record does not decode");
+    if (one(&w->e, w->logs, &w->res, rsc, r) < 0)
+        return ot_err_set(w->err, "out of memory");
+    return 0;
+}
+
+int dd_logs_encode_wire(const uint8_t *wire, size_t len, const dd_opts *o, dd_items *logs,
+                        ot_arena *keep, ot_arena *chunk, ot_err *err)
+{
+    wlogs w = {.e = {.o = o, .b = &logs->data}, .logs = logs, .chunk = chunk, .err = err};
+    int rc = dd_wire_leaves(OT_LOGS, wire, len, keep, wire_record, &w, err);
+    dd_res_free(&w.res);
+    lenc_free(&w.e);
+    return rc == 2 ? -1 : rc;
 }

@@ -293,7 +293,7 @@ int dd_series_encode(const ot_metrics_req *req, const dd_opts *o, dd_items *seri
                      dd_items *sketches, ot_arena *scratch, ot_err *err)
 {
     enc e = {.o = o, .series = series, .sketches = sketches, .scratch = scratch, .err = err};
-    e.now_s = (int64_t)time(NULL);
+    e.now_s = o->now_s ? o->now_s : (int64_t)time(NULL);
     int rc = 0;
     for (size_t r = 0; r < req->n_resource_metrics && rc == 0; r++) {
         const ot_resource_metrics *rm = req->resource_metrics[r];
@@ -310,4 +310,45 @@ int dd_series_encode(const ot_metrics_req *req, const dd_opts *o, dd_items *seri
     ot_buf_free(&e.name);
     dd_sketch_free(&e.sk);
     return rc;
+}
+
+typedef struct wseries {
+    enc e;
+    size_t ri;
+    bool loaded;
+    ot_arena *chunk;
+} wseries;
+
+static int wire_metric(void *ctx, const ot_resource *rsc, size_t ri, const ot_scope *scope,
+                       const uint8_t *leaf, size_t len)
+{
+    (void)scope;
+    wseries *w = ctx;
+    if (!w->loaded || ri != w->ri) {
+        if (dd_res_load(&w->e.res, rsc, w->e.o) < 0)
+            return oom(&w->e);
+        w->ri = ri;
+        w->loaded = true;
+    }
+    ot_arena_reset(w->chunk);
+    const ot_metric *m =
+        opentelemetry__proto__metrics__v1__metric__unpack(ot_arena_pb_allocator(w->chunk), len, leaf);
+    if (!m)
+        return ot_err_set(w->e.err, "a metric does not decode");
+    return metric(&w->e, m);
+}
+
+int dd_series_encode_wire(const uint8_t *wire, size_t len, const dd_opts *o, dd_items *series,
+                          dd_items *sketches, ot_arena *keep, ot_arena *chunk, ot_err *err)
+{
+    wseries w = {.e = {.o = o, .series = series, .sketches = sketches, .scratch = chunk,
+                       .err = err},
+                 .chunk = chunk};
+    w.e.now_s = o->now_s ? o->now_s : (int64_t)time(NULL);
+    int rc = dd_wire_leaves(OT_METRICS, wire, len, keep, wire_metric, &w, err);
+    dd_res_free(&w.e.res);
+    dd_tags_free(&w.e.tags);
+    ot_buf_free(&w.e.name);
+    dd_sketch_free(&w.e.sk);
+    return rc == 2 ? -1 : rc;
 }

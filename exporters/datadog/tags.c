@@ -12,11 +12,17 @@
 
 /* ---- item lists ------------------------------------------------------------ */
 
-void dd_items_reset(dd_items *it)
+void dd_items_clear(dd_items *it)
 {
     ot_buf_reset(&it->data);
     it->n = 0;
+}
+
+void dd_items_reset(dd_items *it)
+{
+    dd_items_clear(it);
     it->points = 0;
+    it->stopped = false;
 }
 
 void dd_items_free(dd_items *it)
@@ -28,7 +34,7 @@ void dd_items_free(dd_items *it)
 
 int dd_items_close(dd_items *it)
 {
-    if (it->data.oom)
+    if (it->data.oom || it->stopped)
         return -1;
     if (it->n == it->cap) {
         size_t cap = it->cap ? it->cap * 2 : 64;
@@ -39,6 +45,11 @@ int dd_items_close(dd_items *it)
         it->cap = cap;
     }
     it->end[it->n++] = it->data.len;
+    if (it->flush && (it->data.len >= it->flush_at || it->n >= it->flush_items) &&
+        it->flush(it->flush_ctx, it) != 0) {
+        it->stopped = true;
+        return -1;
+    }
     return 0;
 }
 

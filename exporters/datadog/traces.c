@@ -21,30 +21,34 @@
 
 #define NO_SERVICE "otlpresourcenoservicename"
 
+/* One span to place: decoded already, or its bytes (decoded when its
+ * trace is written). */
 typedef struct sref {
+    ProtobufCBinaryData tid;
     const ot_span *span;
-    uint32_t res, scope;
+    const uint8_t *w;
+    size_t wn;
+    const ot_resource *rsc;
+    const ot_scope *scope;
+    uint32_t res;
     uint32_t order;
 } sref;
 
 static int cmp_sref(const void *a, const void *b)
 {
     const sref *x = a, *y = b;
-    int c = 0;
-    size_t lx = x->span->trace_id.len, ly = y->span->trace_id.len;
-    if (lx != ly)
-        return lx < ly ? -1 : 1;
-    if (lx)
-        c = memcmp(x->span->trace_id.data, y->span->trace_id.data, lx);
+    if (x->tid.len != y->tid.len)
+        return x->tid.len < y->tid.len ? -1 : 1;
+    int c = x->tid.len ? memcmp(x->tid.data, y->tid.data, x->tid.len) : 0;
     if (c)
         return c;
     return (x->order > y->order) - (x->order < y->order);
 }
 
-static bool same_trace(const ot_span *a, const ot_span *b)
+static bool same_trace(const sref *a, const sref *b)
 {
-    size_t n = a->trace_id.len;
-    return n == b->trace_id.len && (!n || memcmp(a->trace_id.data, b->trace_id.data, n) == 0);
+    size_t n = a->tid.len;
+    return n == b->tid.len && (!n || memcmp(a->tid.data, b->tid.data, n) == 0);
 }
 
 static const char *kind_name(int k)
@@ -271,53 +275,133 @@ static void span(tenc *e, const ot_span *s, const ot_resource *rsc, const dd_res
     ot_mp_patch32(b, at, n);
 }
 
+/* What both ways in share: the spans to place, and each resource's
+ * unified tags (by resource index). */
+typedef struct tset {
+    sref *v;
+    size_t n, cap;
+    dd_res *res;
+    size_t n_res, cap_res;
+    const dd_opts *o;
+} tset;
+
+static int tset_add(tset *t, sref r)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        sref *v = realloc(t->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        t->v = v;
+        t->cap = cap;
+    }
+    r.order = (uint32_t)t->n;
+    t->v[t->n++] = r;
+    if (r.res >= t->n_res) {
+        if (r.res >= t->cap_res) {
+            size_t cap = t->cap_res ? t->cap_res * 2 : 8;
+            while (cap <= r.res)
+                cap *= 2;
+            dd_res *nr = realloc(t->res, cap * sizeof *nr);
+            if (!nr)
+                return -1;
+            memset(nr + t->cap_res, 0, (cap - t->cap_res) * sizeof *nr);
+            t->res = nr;
+            t->cap_res = cap;
+        }
+        while (t->n_res <= r.res) {
+            if (dd_res_load(&t->res[t->n_res], r.res == t->n_res ? r.rsc : NULL, t->o) < 0)
+                return -1;
+            t->n_res++;
+        }
+    }
+    return 0;
+}
+
+static void tset_free(tset *t)
+{
+    for (size_t i = 0; i < t->cap_res; i++)
+        dd_res_free(&t->res[i]);
+    free(t->res);
+    free(t->v);
+}
+
+/* Sorts by trace and writes one item per trace; spans given as bytes are
+ * decoded into chunk, which is reset after each trace. */
+static int tset_write(tset *t, dd_items *traces, ot_arena *chunk, ot_err *err)
+{
+    if (t->n)
+        qsort(t->v, t->n, sizeof *t->v, cmp_sref);
+    tenc e = {.b = &traces->data};
+    int rc = 0;
+    for (size_t i = 0; i < t->n && rc == 0;) {
+        size_t j = i + 1;
+        while (j < t->n && same_trace(&t->v[j], &t->v[i]))
+            j++;
+        ot_mp_array(e.b, (uint32_t)(j - i));
+        for (size_t k = i; k < j && rc == 0; k++) {
+            const sref *r = &t->v[k];
+            const ot_span *sp = r->span;
+            if (!sp && !(sp = opentelemetry__proto__trace__v1__span__unpack(
+                             ot_arena_pb_allocator(chunk), r->wn, r->w))) {
+                rc = ot_err_set(err, "a span does not decode");
+                break;
+            }
+            span(&e, sp, r->rsc, &t->res[r->res], r->scope);
+        }
+        if (rc == 0 && dd_items_close(traces) < 0)
+            rc = ot_err_set(err, "out of memory");
+        traces->points += j - i;
+        if (chunk)
+            ot_arena_reset(chunk);
+        i = j;
+    }
+    ot_buf_free(&e.tmp);
+    return rc;
+}
+
 int dd_traces_encode(const ot_trace_req *req, const dd_opts *o, dd_items *traces,
                      ot_arena *scratch, ot_err *err)
 {
-    size_t total = 0;
-    for (size_t r = 0; r < req->n_resource_spans; r++)
-        for (size_t s = 0; s < req->resource_spans[r]->n_scope_spans; s++)
-            total += req->resource_spans[r]->scope_spans[s]->n_spans;
-    if (!total)
-        return 0;
-    sref *v = ot_arena_alloc(scratch, total * sizeof *v);
-    dd_res *res = ot_arena_calloc(scratch, req->n_resource_spans * sizeof *res);
-    if (!v || !res)
-        return ot_err_set(err, "out of memory");
-    size_t n = 0;
+    (void)scratch;
+    tset t = {.o = o};
     int rc = 0;
     for (size_t r = 0; r < req->n_resource_spans && rc == 0; r++) {
         const ot_resource_spans *rs = req->resource_spans[r];
-        rc = dd_res_load(&res[r], rs->resource, o);
-        for (size_t s = 0; s < rs->n_scope_spans; s++)
-            for (size_t i = 0; i < rs->scope_spans[s]->n_spans; i++) {
-                v[n] = (sref){rs->scope_spans[s]->spans[i], (uint32_t)r, (uint32_t)s, (uint32_t)n};
-                n++;
+        for (size_t s = 0; s < rs->n_scope_spans && rc == 0; s++)
+            for (size_t i = 0; i < rs->scope_spans[s]->n_spans && rc == 0; i++) {
+                const ot_span *sp = rs->scope_spans[s]->spans[i];
+                rc = tset_add(&t, (sref){.tid = sp->trace_id, .span = sp, .rsc = rs->resource,
+                                         .scope = rs->scope_spans[s]->scope, .res = (uint32_t)r});
             }
     }
-    if (rc == 0) {
-        qsort(v, n, sizeof *v, cmp_sref);
-        tenc e = {.b = &traces->data};
-        for (size_t i = 0; i < n && rc == 0;) {
-            size_t j = i + 1;
-            while (j < n && same_trace(v[j].span, v[i].span))
-                j++;
-            ot_mp_array(e.b, (uint32_t)(j - i));
-            for (size_t k = i; k < j; k++) {
-                const ot_resource_spans *rs = req->resource_spans[v[k].res];
-                span(&e, v[k].span, rs->resource, &res[v[k].res],
-                     rs->scope_spans[v[k].scope]->scope);
-            }
-            if (dd_items_close(traces) < 0)
-                rc = -1;
-            traces->points += j - i;
-            i = j;
-        }
-        ot_buf_free(&e.tmp);
-    }
-    for (size_t r = 0; r < req->n_resource_spans; r++)
-        dd_res_free(&res[r]);
     if (rc < 0)
         ot_err_set(err, "out of memory");
+    else
+        rc = tset_write(&t, traces, NULL, err);
+    tset_free(&t);
+    return rc;
+}
+
+static int wire_span(void *ctx, const ot_resource *res, size_t ri, const ot_scope *scope,
+                     const uint8_t *leaf, size_t len)
+{
+    return tset_add(ctx, (sref){.tid = dd_wire_trace_id(leaf, len), .w = leaf, .wn = len,
+                                .rsc = res, .scope = scope, .res = (uint32_t)ri});
+}
+
+int dd_traces_encode_wire(const uint8_t *wire, size_t len, const dd_opts *o, dd_items *traces,
+                          ot_arena *keep, ot_arena *chunk, ot_err *err)
+{
+    tset t = {.o = o};
+    int rc = dd_wire_leaves(OT_TRACES, wire, len, keep, wire_span, &t, err);
+    if (rc == 2 || rc == -1) {
+        if (!err->msg[0])
+            ot_err_set(err, "out of memory");
+        rc = -1;
+    } else if (rc == 0) {
+        rc = tset_write(&t, traces, chunk, err);
+    }
+    tset_free(&t);
     return rc;
 }

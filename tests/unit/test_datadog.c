@@ -602,3 +602,84 @@ Test(datadog, answers_403_429_503_and_400)
     ot_compressor_free(&comp);
     dd_items_free(&it);
 }
+
+/* ---- the bytes path gives the same items as the decoded one ------------ */
+
+static void same_items(ot_signal s, size_t n, size_t attrs)
+{
+    ot_arena *ra = ot_arena_new(0);
+    ProtobufCMessage *req = ot_sample_request(ra, s, n, attrs);
+    size_t len = protobuf_c_message_get_packed_size(req);
+    uint8_t *wire = malloc(len);
+    protobuf_c_message_pack(req, wire);
+    dd_items a = {0}, b = {0}, c = {0}, d = {0};
+    ot_arena *keep = ot_arena_new(0), *chunk = ot_arena_new(0);
+    ot_err err = {{0}};
+    int r1, r2;
+    if (s == OT_TRACES) {
+        r1 = dd_traces_encode((ot_trace_req *)req, &O, &a, A, &err);
+        r2 = dd_traces_encode_wire(wire, len, &O, &c, keep, chunk, &err);
+    } else if (s == OT_LOGS) {
+        r1 = dd_logs_encode((ot_logs_req *)req, &O, &a, &err);
+        r2 = dd_logs_encode_wire(wire, len, &O, &c, keep, chunk, &err);
+    } else {
+        r1 = dd_series_encode((ot_metrics_req *)req, &O, &a, &b, A, &err);
+        r2 = dd_series_encode_wire(wire, len, &O, &c, &d, keep, chunk, &err);
+    }
+    cr_assert_eq(r1, 0);
+    cr_assert_eq(r2, 0, "%s", err.msg);
+    cr_assert_eq(a.n, c.n);
+    cr_assert_gt(a.n, 0);
+    cr_assert_eq(a.data.len, c.data.len);
+    cr_assert(memcmp(a.data.data, c.data.data, a.data.len) == 0);
+    cr_assert_eq(b.data.len, d.data.len);
+    if (b.data.len)
+        cr_assert(memcmp(b.data.data, d.data.data, b.data.len) == 0);
+    dd_items_free(&a);
+    dd_items_free(&b);
+    dd_items_free(&c);
+    dd_items_free(&d);
+    ot_arena_free(keep);
+    ot_arena_free(chunk);
+    ot_arena_free(ra);
+    free(wire);
+}
+
+Test(datadog, bytes_path_matches_decoded_path)
+{
+    same_items(OT_TRACES, 300, 6);
+    same_items(OT_METRICS, 200, 4);
+    same_items(OT_LOGS, 100, 5);
+    ot_arena *ra = ot_arena_new(0);
+    ot_trace_req *rich = ot_sample_traces_rich(ra);
+    size_t len = protobuf_c_message_get_packed_size(&rich->base);
+    uint8_t *wire = malloc(len);
+    protobuf_c_message_pack(&rich->base, wire);
+    dd_items a = {0}, c = {0};
+    ot_arena *keep = ot_arena_new(0), *chunk = ot_arena_new(0);
+    ot_err err = {{0}};
+    cr_assert_eq(dd_traces_encode(rich, &O, &a, A, &err), 0);
+    cr_assert_eq(dd_traces_encode_wire(wire, len, &O, &c, keep, chunk, &err), 0);
+    cr_assert_eq(a.data.len, c.data.len);
+    cr_assert(memcmp(a.data.data, c.data.data, a.data.len) == 0);
+    dd_items_free(&a);
+    dd_items_free(&c);
+    ot_arena_free(keep);
+    ot_arena_free(chunk);
+    ot_arena_free(ra);
+    free(wire);
+}
+
+Test(datadog, a_resource_written_twice_is_left_to_the_decoder)
+{
+    /* ExportLogsServiceRequest{resource_logs{resource{}, resource{}}} */
+    const uint8_t wire[] = {0x0a, 0x04, 0x0a, 0x00, 0x0a, 0x00};
+    dd_items it = {0};
+    ot_arena *keep = ot_arena_new(0), *chunk = ot_arena_new(0);
+    ot_err err = {{0}};
+    cr_assert_eq(dd_logs_encode_wire(wire, sizeof wire, &O, &it, keep, chunk, &err), 1);
+    cr_assert_eq(it.n, 0);
+    dd_items_free(&it);
+    ot_arena_free(keep);
+    ot_arena_free(chunk);
+}
