@@ -217,6 +217,12 @@ void dd_delta_free(dd_delta *d);
  * DD_FLAG_DELTA. Points and metrics left empty are removed. Thread-safe
  * (one lock). Returns the points left, -1 on out of memory. */
 long dd_delta_apply(dd_delta *d, ot_metrics_req *req, int sums_mode, int64_t now_ns);
+/* The same on a request's bytes, one metric at a time (wire.c rewrites
+ * the request): the new request in out, its points in *points. 1 when
+ * the walk declines (use dd_delta_apply), -1 with err. */
+int dd_delta_apply_wire(dd_delta *d, const uint8_t *wire, size_t len, int sums_mode,
+                        int64_t now_ns, ot_arena *scratch, ot_buf *out, size_t *points,
+                        ot_err *err);
 
 /* ---- logs and traces ----------------------------------------------------- */
 
@@ -240,6 +246,15 @@ typedef int (*dd_leaf_fn)(void *ctx, const ot_resource *res, size_t res_index,
                           const ot_scope *scope, const uint8_t *leaf, size_t len);
 int dd_wire_leaves(ot_signal s, const uint8_t *wire, size_t len, ot_arena *keep, dd_leaf_fn fn,
                    void *ctx, ot_err *err);
+/* A request's bytes again with each leaf as fn rewrites it: fn appends
+ * the leaf's new bytes to out (nothing: the leaf goes) and returns 0, or
+ * -1 to fail. Other fields are copied as they came; a scope or resource
+ * left without leaves goes. *leaves: how many were kept. 0, or 1 (nothing
+ * written) when dd_wire_leaves would decline, or -1 with err. */
+typedef int (*dd_rewrite_fn)(void *ctx, const ot_resource *res, const ot_scope *scope,
+                             const uint8_t *leaf, size_t len, ot_buf *out);
+int dd_wire_rewrite(const uint8_t *wire, size_t len, ot_arena *keep, dd_rewrite_fn fn, void *ctx,
+                    ot_buf *out, size_t *leaves, ot_err *err);
 /* Span.trace_id from a span's bytes; empty when absent. */
 ProtobufCBinaryData dd_wire_trace_id(const uint8_t *span, size_t len);
 

@@ -422,3 +422,52 @@ long dd_delta_apply(dd_delta *d, ot_metrics_req *req, int sums_mode, int64_t now
     pthread_mutex_unlock(&d->mu);
     return total;
 }
+
+typedef struct wdelta {
+    dd_delta *d;
+    int sums_mode;
+    int64_t now;
+    ot_arena *chunk;
+    size_t points;
+} wdelta;
+
+static int wire_metric(void *ctx, const ot_resource *res, const ot_scope *scope,
+                       const uint8_t *leaf, size_t len, ot_buf *out)
+{
+    wdelta *w = ctx;
+    ot_arena_reset(w->chunk);
+    ot_metric *m = opentelemetry__proto__metrics__v1__metric__unpack(
+        ot_arena_pb_allocator(w->chunk), len, leaf);
+    if (!m)
+        return -1;
+    pthread_mutex_lock(&w->d->mu);
+    long n = ot_mstore_key_otlp(&w->d->key, res, scope, m) < 0
+                 ? -1
+                 : metric(w->d, m, w->sums_mode, w->now);
+    pthread_mutex_unlock(&w->d->mu);
+    if (n < 0)
+        return -1;
+    if (n == 0 && ot_metric_point_count(m) == 0)
+        return 0; /* nothing left to send */
+    w->points += (size_t)n;
+    size_t sz = opentelemetry__proto__metrics__v1__metric__get_packed_size(m);
+    if (ot_buf_reserve(out, sz + 1) < 0)
+        return -1;
+    out->len += opentelemetry__proto__metrics__v1__metric__pack(m, (uint8_t *)out->data + out->len);
+    return 0;
+}
+
+int dd_delta_apply_wire(dd_delta *d, const uint8_t *wire, size_t len, int sums_mode,
+                        int64_t now_ns, ot_arena *scratch, ot_buf *out, size_t *points,
+                        ot_err *err)
+{
+    ot_arena *chunk = ot_arena_new(16u << 10);
+    if (!chunk)
+        return ot_err_set(err, "out of memory");
+    wdelta w = {d, sums_mode, now_ns, chunk, 0};
+    size_t leaves;
+    int rc = dd_wire_rewrite(wire, len, scratch, wire_metric, &w, out, &leaves, err);
+    ot_arena_free(chunk);
+    *points = w.points;
+    return rc;
+}

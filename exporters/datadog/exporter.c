@@ -306,6 +306,62 @@ static void dd_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
 
 /* ---- the pipeline's side ------------------------------------------------------ */
 
+/* The batch with cumulative data made deltas (delta.c), as bytes: one
+ * metric at a time from the batch's bytes, or decoded whole when that walk
+ * declines. NULL when nothing is left to send (err empty) or on failure
+ * (err set); b is consumed either way. */
+static ot_batch *deltas(dd_exp *e, ot_batch *b, ot_err *err)
+{
+    int mode = e->c->metrics.sums.cumulative_monotonic_mode;
+    err->msg[0] = '\0'; /* what tells "nothing left" from a failure */
+    const uint8_t *w;
+    size_t wl;
+    if (b->wire && ot_batch_wire(b, &w, &wl, err) == 0) {
+        ot_arena *scratch = ot_arena_new(16u << 10);
+        ot_buf out = OT_BUF_INIT;
+        size_t points = 0;
+        int rc = scratch ? dd_delta_apply_wire(e->delta, w, wl, mode, ot_now_ns(), scratch, &out,
+                                               &points, err)
+                         : ot_err_set(err, "out of memory");
+        ot_arena_free(scratch);
+        if (rc != 1) {
+            ot_batch_unref(b);
+            ot_batch *nb = rc == 0 && points ? ot_batch_from_wire(OT_METRICS, out.data, out.len,
+                                                                  points, err)
+                                             : NULL;
+            ot_buf_free(&out);
+            if (rc == 0 && !points)
+                err->msg[0] = '\0';
+            else if (!nb && !err->msg[0])
+                ot_err_set(err, "out of memory");
+            return nb;
+        }
+        ot_buf_free(&out);
+    }
+    /* deltas are taken from a copy this exporter owns: other exporters
+     * of the pipeline may read the same batch */
+    if (!(b = ot_batch_writable(b, err)))
+        return NULL;
+    ot_metrics_req *req = (ot_metrics_req *)ot_batch_msg_mut(b, err);
+    long left = req ? dd_delta_apply(e->delta, req, mode, ot_now_ns()) : -1;
+    if (left <= 0) {
+        ot_batch_unref(b);
+        if (left == 0)
+            err->msg[0] = '\0';
+        else if (!err->msg[0])
+            ot_err_set(err, "out of memory");
+        return NULL;
+    }
+    ot_batch_recount(b);
+    /* What waits in the queue is the bytes again: a seventh of the
+     * decoded structs, which the sender reads one metric at a time. */
+    ot_batch *nb = ot_batch_wire(b, &w, &wl, err) < 0
+                       ? NULL
+                       : ot_batch_from_wire(OT_METRICS, w, wl, b->items, err);
+    ot_batch_unref(b);
+    return nb;
+}
+
 static ot_status consume_signal(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err)
 {
     if (!e->exph) {
@@ -313,40 +369,8 @@ static ot_status consume_signal(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err
         ot_err_set(err, "exporter %s is not running", e->id);
         return OT_RETRYABLE;
     }
-    if (s == OT_METRICS) {
-        /* deltas are taken from a copy this exporter owns: other exporters
-         * of the pipeline may read the same batch */
-        if (!(b = ot_batch_writable(b, err)))
-            return OT_RETRYABLE;
-        ot_metrics_req *req = (ot_metrics_req *)ot_batch_msg_mut(b, err);
-        if (!req) {
-            ot_batch_unref(b);
-            return OT_PERMANENT;
-        }
-        long left = dd_delta_apply(e->delta, req, e->c->metrics.sums.cumulative_monotonic_mode,
-                                   ot_now_ns());
-        if (left < 0) {
-            ot_batch_unref(b);
-            ot_err_set(err, "out of memory");
-            return OT_RETRYABLE;
-        }
-        ot_batch_recount(b);
-        if (left == 0) { /* only first points of cumulative streams */
-            ot_batch_unref(b);
-            return OT_OK;
-        }
-        /* What waits in the queue is the bytes again: a seventh of the
-         * decoded structs, which the sender reads one metric at a time. */
-        const uint8_t *w;
-        size_t wl;
-        ot_batch *nb = ot_batch_wire(b, &w, &wl, err) < 0
-                           ? NULL
-                           : ot_batch_from_wire(OT_METRICS, w, wl, b->items, err);
-        ot_batch_unref(b);
-        if (!nb)
-            return OT_RETRYABLE;
-        b = nb;
-    }
+    if (s == OT_METRICS && !(b = deltas(e, b, err)))
+        return err->msg[0] ? OT_RETRYABLE : OT_OK;
     return ot_consume(ot_exph_consumer(e->exph, s), b, err);
 }
 

@@ -176,3 +176,146 @@ ProtobufCBinaryData dd_wire_trace_id(const uint8_t *span, size_t len)
             id = (ProtobufCBinaryData){f.n, (uint8_t *)f.p}; /* the last one wins */
     return id;
 }
+
+static void put_varint(ot_buf *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    do {
+        t[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            t[n] |= 0x80;
+        n++;
+    } while (v);
+    ot_buf_append(b, t, n);
+}
+
+static void put_field(ot_buf *b, uint32_t num, const void *p, size_t n)
+{
+    put_varint(b, (uint64_t)num << 3 | 2);
+    put_varint(b, n);
+    ot_buf_append(b, p, n);
+}
+
+/* The bytes of one field as they came: key, and the value. */
+static void put_raw(ot_buf *b, const uint8_t *start, const uint8_t *end)
+{
+    ot_buf_append(b, start, (size_t)(end - start));
+}
+
+int dd_wire_rewrite(const uint8_t *wire, size_t len, ot_arena *keep, dd_rewrite_fn fn, void *ctx,
+                    ot_buf *out, size_t *leaves, ot_err *err)
+{
+    static const ProtobufCMessageDescriptor *const res_desc =
+        &opentelemetry__proto__resource__v1__resource__descriptor;
+    static const ProtobufCMessageDescriptor *const scope_desc =
+        &opentelemetry__proto__common__v1__instrumentation_scope__descriptor;
+    ProtobufCAllocator *pa = ot_arena_pb_allocator(keep);
+    const uint8_t *p = wire, *end = wire + len;
+    ot_buf rbuf = OT_BUF_INIT, sbuf = OT_BUF_INIT;
+    int rc, ret = 0;
+    fld rf;
+    *leaves = 0;
+    /* declines are found before anything is written */
+    for (const uint8_t *c = wire; (rc = next(&c, end, &rf)) == 1;) {
+        fld x;
+        if (rf.num != 1)
+            continue;
+        if (rf.wt != 2 || once(rf.p, rf.n, 1, &x))
+            return 1;
+        const uint8_t *q = rf.p, *qe = rf.p + rf.n;
+        while ((rc = next(&q, qe, &x)) == 1) {
+            fld y;
+            if (x.num == 2 && (x.wt != 2 || once(x.p, x.n, 1, &y)))
+                return 1;
+        }
+        if (rc < 0)
+            return 1;
+    }
+    if (rc < 0)
+        return ot_err_set(err, "request bytes do not parse");
+    const uint8_t *fstart = p;
+    while ((rc = next(&p, end, &rf)) == 1 && ret == 0) {
+        if (rf.num != 1) {
+            put_raw(out, fstart, p);
+            fstart = p;
+            continue;
+        }
+        fld resf;
+        once(rf.p, rf.n, 1, &resf);
+        const ot_resource *res = resf.p ? (const ot_resource *)protobuf_c_message_unpack(
+                                              res_desc, pa, resf.n, resf.p)
+                                        : NULL;
+        if (resf.p && !res) {
+            ret = 1;
+            break;
+        }
+        ot_buf_reset(&rbuf);
+        size_t res_kept = 0;
+        const uint8_t *q = rf.p, *qe = rf.p + rf.n, *qstart = q;
+        fld sf;
+        while ((rc = next(&q, qe, &sf)) == 1 && ret == 0) {
+            if (sf.num != 2) {
+                put_raw(&rbuf, qstart, q); /* resource, schema_url, unknown: as they came */
+                qstart = q;
+                continue;
+            }
+            fld scf;
+            once(sf.p, sf.n, 1, &scf);
+            const ot_scope *scope = scf.p ? (const ot_scope *)protobuf_c_message_unpack(
+                                                scope_desc, pa, scf.n, scf.p)
+                                          : NULL;
+            if (scf.p && !scope) {
+                ret = 1;
+                break;
+            }
+            ot_buf_reset(&sbuf);
+            const uint8_t *l = sf.p, *le = sf.p + sf.n, *lstart = l;
+            fld lf;
+            size_t kept = 0;
+            while ((rc = next(&l, le, &lf)) == 1) {
+                if (lf.num != 2) {
+                    put_raw(&sbuf, lstart, l);
+                    lstart = l;
+                    continue;
+                }
+                ot_buf leaf = OT_BUF_INIT;
+                int r = fn(ctx, res, scope, lf.p, lf.n, &leaf);
+                if (r < 0 || leaf.oom) {
+                    ot_buf_free(&leaf);
+                    ret = -1;
+                    break;
+                }
+                if (r == 0 && leaf.len) { /* kept, as rewritten */
+                    put_field(&sbuf, 2, leaf.data, leaf.len);
+                    kept++;
+                }
+                ot_buf_free(&leaf);
+                lstart = l;
+            }
+            if (ret == 0 && rc < 0)
+                ret = -1;
+            if (ret == 0 && kept) {
+                put_field(&rbuf, 2, sbuf.data, sbuf.len);
+                *leaves += kept;
+                res_kept += kept;
+            }
+            qstart = q;
+        }
+        if (ret == 0 && rc < 0)
+            ret = -1;
+        if (ret == 0 && res_kept) /* a resource left without leaves goes */
+            put_field(out, 1, rbuf.data, rbuf.len);
+        fstart = p;
+    }
+    if (ret == 0 && rc < 0)
+        ret = -1;
+    ot_buf_free(&rbuf);
+    ot_buf_free(&sbuf);
+    if (ret < 0 && !err->msg[0])
+        ot_err_set(err, "out of memory");
+    if (ret == 0 && out->oom)
+        ret = ot_err_set(err, "out of memory");
+    return ret;
+}

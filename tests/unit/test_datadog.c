@@ -683,3 +683,60 @@ Test(datadog, a_resource_written_twice_is_left_to_the_decoder)
     ot_arena_free(keep);
     ot_arena_free(chunk);
 }
+
+Test(datadog, deltas_from_bytes_match_deltas_from_structs)
+{
+    ot_err err = {{0}};
+    dd_delta *d1 = dd_delta_new(10000, 0, 0, &err), *d2 = dd_delta_new(10000, 0, 0, &err);
+    for (int round = 0; round < 3; round++) {
+        ot_arena *ra = ot_arena_new(0);
+        ot_metrics_req *req = ot_sample_metrics(ra, 200, 3);
+        /* a later interval of the same streams */
+        for (size_t r = 0; r < req->n_resource_metrics; r++)
+            for (size_t s = 0; s < req->resource_metrics[r]->n_scope_metrics; s++) {
+                ot_scope_metrics *sm = req->resource_metrics[r]->scope_metrics[s];
+                for (size_t i = 0; i < sm->n_metrics; i++)
+                    if (sm->metrics[i]->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM)
+                        for (size_t p = 0; p < sm->metrics[i]->sum->n_data_points; p++) {
+                            ot_number_point *pt = sm->metrics[i]->sum->data_points[p];
+                            pt->time_unix_nano += (uint64_t)round * 10 * SEC;
+                            pt->as_int += round * 5;
+                            pt->as_double += round * 2.5;
+                        }
+            }
+        size_t len = protobuf_c_message_get_packed_size(&req->base);
+        uint8_t *wire = malloc(len);
+        protobuf_c_message_pack(&req->base, wire);
+        ot_buf out = OT_BUF_INIT;
+        size_t points = 0;
+        ot_arena *scratch = ot_arena_new(0);
+        cr_assert_eq(dd_delta_apply_wire(d1, wire, len, DD_SUMS_TO_DELTA, 0, scratch, &out, &points,
+                                         &err), 0, "%s", err.msg);
+        long left = dd_delta_apply(d2, req, DD_SUMS_TO_DELTA, 0);
+        cr_assert_eq((long)points, left, "round %d", round);
+        /* the same request, as the decoded pass left it */
+        ot_arena *da = ot_arena_new(0);
+        ot_metrics_req *back = (ot_metrics_req *)protobuf_c_message_unpack(
+            ot_signal_request_desc(OT_METRICS), ot_arena_pb_allocator(da), out.len,
+            (const uint8_t *)out.data);
+        cr_assert(back);
+        dd_items a = {0}, b = {0}, c = {0}, e = {0};
+        O.now_s = 1;
+        cr_assert_eq(dd_series_encode(back, &O, &a, &b, A, &err), 0);
+        cr_assert_eq(dd_series_encode(req, &O, &c, &e, A, &err), 0);
+        cr_assert_eq(a.data.len, c.data.len, "round %d", round);
+        cr_assert(a.data.len == 0 || memcmp(a.data.data, c.data.data, a.data.len) == 0);
+        cr_assert_eq(b.data.len, e.data.len);
+        dd_items_free(&a);
+        dd_items_free(&b);
+        dd_items_free(&c);
+        dd_items_free(&e);
+        ot_buf_free(&out);
+        ot_arena_free(scratch);
+        ot_arena_free(da);
+        ot_arena_free(ra);
+        free(wire);
+    }
+    dd_delta_free(d1);
+    dd_delta_free(d2);
+}
