@@ -148,6 +148,8 @@ void dd_res_free(dd_res *r);
 /* The value as text: strings as they are, numbers and booleans as JSON
  * writes them, arrays and maps as JSON. */
 void dd_value_text(ot_buf *out, const ot_anyvalue *v);
+/* An integer in decimal (printf is a tenth of a series' cost). */
+void dd_put_int(ot_buf *out, int64_t v);
 /* A double as the shortest JSON number that reads back the same. */
 void dd_json_double(ot_buf *out, double v);
 /* The string value of key in kv, or NULL. */
@@ -172,6 +174,7 @@ typedef struct dd_sketch {
     size_t nbins, cap;
     int64_t cnt;
     double min, max, sum;
+    bool unsorted; /* a key came below the one before it: finish sorts */
 } dd_sketch;
 
 /* The key of a value (ddsketch.c) and the lower bound of a key's bin. */

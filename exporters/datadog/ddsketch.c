@@ -16,7 +16,7 @@
 #define MIN_VALUE 1e-9
 #define MAX_KEY 32767 /* decoders read it as infinity */
 #define BIN_LIMIT 4096
-#define SPREAD 256
+#define SPREAD 32
 
 static double gamma_ln(void)
 {
@@ -88,6 +88,13 @@ static int push(dd_sketch *s, int k, uint64_t n)
 {
     if (!n)
         return 0;
+    if (s->nbins && s->k[s->nbins - 1] == k) { /* buckets come in order: most merge here */
+        uint64_t t = (uint64_t)s->n[s->nbins - 1] + n;
+        s->n[s->nbins - 1] = t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+        return 0;
+    }
+    if (s->nbins && k < s->k[s->nbins - 1])
+        s->unsorted = true;
     if (s->nbins >= COMPACT_AT && compact(s) < 0)
         return -1;
     if (s->nbins == s->cap) {
@@ -160,8 +167,9 @@ static int cmp_bin(const void *a, const void *b)
 
 static int compact(dd_sketch *s)
 {
-    if (s->nbins == 0)
-        return 0;
+    if (s->nbins == 0 || !s->unsorted)
+        return 0; /* in order, and push merged equal neighbours */
+    s->unsorted = false;
     bin *v = malloc(s->nbins * sizeof *v);
     if (!v)
         return -1;
@@ -208,6 +216,7 @@ int dd_sketch_finish(dd_sketch *s)
 void dd_sketch_reset(dd_sketch *s)
 {
     s->nbins = 0;
+    s->unsorted = false;
     s->cnt = 0;
     s->min = s->max = s->sum = 0;
 }
@@ -281,7 +290,9 @@ static int add_exp(dd_sketch *s, const exp_buckets *b, int scale, bool neg, doub
     if (!b)
         return 0;
     double f = ldexp(1.0, -scale); /* bucket i is (2^(i*f), 2^((i+1)*f)] */
-    for (size_t j = 0; j < b->n_bucket_counts; j++) {
+    size_t nb = b->n_bucket_counts;
+    for (size_t jj = 0; jj < nb; jj++) {
+        size_t j = neg ? nb - 1 - jj : jj; /* in order of value, so keys come sorted */
         uint64_t c = b->bucket_counts[j];
         if (!c)
             continue;
@@ -302,9 +313,10 @@ int dd_sketch_from_exphist(dd_sketch *s, const ot_exphistogram_point *p)
     dd_sketch_reset(s);
     bool has_min = (p->min_present_case != 0) && isfinite(p->min), has_max = (p->max_present_case != 0) && isfinite(p->max);
     double cap = 1.7e308;
-    if (add_exp(s, p->positive, p->scale, false, has_max ? p->max : cap) < 0 ||
-        add_exp(s, p->negative, p->scale, true, has_min ? -p->min : cap) < 0 ||
-        push(s, 0, p->zero_count) < 0 || dd_sketch_finish(s) < 0)
+    if (add_exp(s, p->negative, p->scale, true, has_min ? -p->min : cap) < 0 ||
+        push(s, 0, p->zero_count) < 0 ||
+        add_exp(s, p->positive, p->scale, false, has_max ? p->max : cap) < 0 ||
+        dd_sketch_finish(s) < 0)
         return -1;
     s->cnt = (int64_t)p->count;
     s->sum = (p->sum_present_case != 0) ? p->sum : 0;

@@ -423,6 +423,25 @@ long dd_delta_apply(dd_delta *d, ot_metrics_req *req, int sums_mode, int64_t now
     return total;
 }
 
+/* Whether metric() would change m: only cumulative sums (monotonic, in
+ * to_delta mode), cumulative histograms and summaries keep state. */
+static bool needs_state(const ot_metric *m, int sums_mode)
+{
+    switch (m->data_case) {
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+        return m->sum->aggregation_temporality == TEMP_CUMULATIVE && m->sum->is_monotonic &&
+               sums_mode == DD_SUMS_TO_DELTA;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+        return m->histogram->aggregation_temporality == TEMP_CUMULATIVE;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
+        return m->exponential_histogram->aggregation_temporality == TEMP_CUMULATIVE;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY:
+        return true;
+    default:
+        return false;
+    }
+}
+
 typedef struct wdelta {
     dd_delta *d;
     int sums_mode;
@@ -440,6 +459,12 @@ static int wire_metric(void *ctx, const ot_resource *res, const ot_scope *scope,
         ot_arena_pb_allocator(w->chunk), len, leaf);
     if (!m)
         return -1;
+    if (!needs_state(m, w->sums_mode)) { /* passes as it came: no repacking */
+        if (ot_metric_point_count(m) == 0)
+            return 0;
+        w->points += ot_metric_point_count(m);
+        return ot_buf_append(out, leaf, len);
+    }
     pthread_mutex_lock(&w->d->mu);
     long n = ot_mstore_key_otlp(&w->d->key, res, scope, m) < 0
                  ? -1

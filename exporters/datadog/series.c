@@ -62,8 +62,11 @@ static int series(enc *e, const char *metric, size_t mlen, int type, double v, i
     ot_buf *b = &e->series->data;
     ot_buf_puts(b, "{\"metric\":");
     ot_buf_json_str(b, metric, mlen);
-    ot_buf_printf(b, ",\"type\":%d,\"points\":[{\"timestamp\":%lld,\"value\":", type,
-                  (long long)ts);
+    ot_buf_puts(b, ",\"type\":");
+    dd_put_int(b, type);
+    ot_buf_puts(b, ",\"points\":[{\"timestamp\":");
+    dd_put_int(b, ts);
+    ot_buf_puts(b, ",\"value\":");
     dd_json_double(b, v);
     ot_buf_puts(b, "}],\"resources\":[{\"name\":");
     const char *h = e->res.host ? e->res.host : "";
@@ -77,8 +80,10 @@ static int series(enc *e, const char *metric, size_t mlen, int type, double v, i
         ot_buf_json_str(b, t, len);
     }
     ot_buf_putc(b, ']');
-    if (interval > 0)
-        ot_buf_printf(b, ",\"interval\":%lld", (long long)interval);
+    if (interval > 0) {
+        ot_buf_puts(b, ",\"interval\":");
+        dd_put_int(b, interval);
+    }
     ot_buf_putc(b, '}');
     if (dd_items_close(e->series) < 0)
         return oom(e);

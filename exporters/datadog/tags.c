@@ -132,6 +132,20 @@ int dd_tags_add_attrs(dd_tags *t, ot_keyvalue *const *kv, size_t n)
 
 /* ---- values ------------------------------------------------------------------ */
 
+void dd_put_int(ot_buf *out, int64_t v)
+{
+    char t[24];
+    size_t i = sizeof t;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        t[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        t[--i] = '-';
+    ot_buf_append(out, t + i, sizeof t - i);
+}
+
 void dd_json_double(ot_buf *out, double v)
 {
     if (!isfinite(v)) { /* JSON has no NaN; callers drop such points first */
@@ -139,7 +153,10 @@ void dd_json_double(ot_buf *out, double v)
         return;
     }
     if (v == floor(v) && fabs(v) < 1e15) {
-        ot_buf_printf(out, "%.0f", v);
+        if (v == 0 && signbit(v))
+            ot_buf_puts(out, "-0");
+        else
+            dd_put_int(out, (int64_t)v);
         return;
     }
     char tmp[40];
