@@ -9,6 +9,8 @@ from Datadog's public API documentation, not from the exporter:
   max 4, avg 5, sum 6, k 7 (sint32, packed), n 8 (uint32, packed)),
   decoded here by a small hand-written protobuf reader.
 - POST /api/v2/logs: a JSON array of log objects, answered 202.
+- Limits: series and sketch requests at most 512 KB compressed and 5 MiB
+  raw; logs at most 5 MB and 1000 entries a request, 1 MB an entry.
 - POST /v0.4/traces (the trace agent): msgpack, an array of traces, each an
   array of span maps; X-Datadog-Trace-Count must be the number of traces.
 - GET /api/v1/validate: {"valid": true}, or 403 for a wrong key.
@@ -334,6 +336,18 @@ class Intake:
             with self.lock:
                 self.problems.append(f"{path}: cannot decode: {e!r}")
             return h._reply(400, b'{"errors":["bad payload"]}')
+        # the documented limits of a request
+        if path in ("/api/v2/series", "/api/beta/sketches"):
+            if len(raw) > 512_000:
+                probs.append(f"{path}: {len(raw)} bytes compressed, over 512 KB")
+            if len(body) > 5 * 1024 * 1024:
+                probs.append(f"{path}: {len(body)} bytes, over 5 MiB")
+        if path == "/api/v2/logs":
+            if len(body) > 5_000_000 or items > 1000:
+                probs.append(f"logs request of {len(body)} bytes and {items} entries")
+            for e in doc:
+                if len(json.dumps(e, ensure_ascii=False).encode()) > 1_000_000:
+                    probs.append("a log entry over 1 MB")
         status = forced or 202
         if not forced and self.max_items.get(path) and items > self.max_items[path]:
             status = 413

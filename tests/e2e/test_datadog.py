@@ -442,3 +442,21 @@ service: { pipelines: { logs: { receivers: [otlp], exporters: [datadog] } } }
     cfg.write_text(cfg.read_text().replace("site: datadoghq.eu", "site: datadoghq.mars, key: k"))
     r = run_cli("validate", "--config", str(cfg))
     assert r.returncode == 1 and "not a Datadog site" in r.stdout + r.stderr
+
+
+def test_big_batches_are_cut_to_the_series_limits(dd):
+    """30,000 series with long tags in one batch: several requests, each
+    under 512 KB compressed and 5 MiB raw (the intake checks both)."""
+    a, intake, p = dd()
+    t0 = now_ns()
+    pts = [num_point(float(i), t0, idx=str(i), blob="%08d" % (i * 7919 % 100000) * 12)
+           for i in range(30000)]
+    send_metrics(p["http"], [{"name": "wide", "gauge": {"dataPoints": pts}}])
+    intake.wait("30000 series", lambda: len(intake.series()) >= 30000, timeout=60)
+    assert intake.problems == []
+    reqs = intake.accepted("/api/v2/series")
+    assert len(reqs) >= 3
+    assert all(r["raw_len"] <= 512_000 and r["body_len"] <= 5 * 1024 * 1024 for r in reqs)
+    got = sorted(int(s["points"][0]["value"]) for s in intake.series())
+    assert got == list(range(30000))
+    assert a.stop() == 0
