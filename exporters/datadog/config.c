@@ -89,8 +89,8 @@ const ot_key dd_keys[] = {
     {.name = "traces", .type = OT_KT_TABLE, .offset = offsetof(dd_cfg, traces),
      .sub = traces_keys, .help = "traces: trace-agent endpoint"},
     {.name = "hostname", .type = OT_KT_STRING, .offset = offsetof(dd_cfg, hostname),
-     .help = "host of all data; unset: the resource's host.name (or datadog.host.name), else "
-             "this machine's name"},
+     .help = "host of data whose resource names none (host, datadog.host.name, host.name, "
+             "k8s.node.name); unset: this machine's name"},
     {.name = "compression", .type = OT_KT_ENUM, .offset = offsetof(dd_cfg, compression),
      .def = "gzip", .choices = compressions,
      .help = "body coding of metrics and logs requests (zstd only where the endpoint takes it); "

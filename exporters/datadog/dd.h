@@ -75,8 +75,7 @@ void dd_urls_make(const dd_cfg *c, dd_urls *u);
 /* What the encoders need from the configuration, plus the counters they
  * add to. */
 typedef struct dd_opts {
-    const char *hostname; /* the fallback host: the key, else the machine's */
-    bool host_from_config; /* the hostname key was set: it wins over the resource */
+    const char *hostname; /* of data whose resource names none: the key, else the machine's */
     int hist_mode, sums_mode, summary_mode;
     ot_counter *dropped_nan; /* points with NaN or infinite values */
     int64_t now_s; /* the time of data without one; 0: the clock's (tests fix it) */

@@ -415,7 +415,6 @@ static void *dd_create(const ot_create_params *p, ot_err *err)
     dd_urls_make(c, &e->urls);
     if (c->hostname && *c->hostname) {
         snprintf(e->hostname, sizeof e->hostname, "%s", c->hostname);
-        e->opts.host_from_config = true;
     } else if (gethostname(e->hostname, sizeof e->hostname - 1) < 0) {
         snprintf(e->hostname, sizeof e->hostname, "localhost");
     }

@@ -286,8 +286,10 @@ uint64_t dd_id64(const ProtobufCBinaryData *id, bool high)
 
 /* ---- resources ------------------------------------------------------------- */
 
-/* Resource attributes that name the host, most specific first. */
-static const char *const host_keys[] = {"datadog.host.name", "host.name", "k8s.node.name", NULL};
+/* Resource attributes that name the host, in the order Datadog documents
+ * for OTLP (its own conventions first); `hostname` is the fallback. */
+static const char *const host_keys[] = {"host", "datadog.host.name", "host.name", "k8s.node.name",
+                                        NULL};
 
 static bool is_host_key(const char *k)
 {
@@ -303,12 +305,11 @@ int dd_res_load(dd_res *r, const ot_resource *res, const dd_opts *o)
     ot_keyvalue *const *kv = res ? res->attributes : NULL;
     size_t n = res ? res->n_attributes : 0;
     r->host = NULL;
-    if (!o->host_from_config)
-        for (size_t i = 0; host_keys[i] && !r->host; i++) {
-            const char *h = dd_attr_str(kv, n, host_keys[i]);
-            if (h && *h)
-                r->host = h;
-        }
+    for (size_t i = 0; host_keys[i] && !r->host; i++) {
+        const char *h = dd_attr_str(kv, n, host_keys[i]);
+        if (h && *h)
+            r->host = h;
+    }
     if (!r->host)
         r->host = o->hostname;
     r->service = dd_attr_str(kv, n, "service.name");

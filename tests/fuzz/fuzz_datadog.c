@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ot_signal sig = (ot_signal)(data[0] % 3);
     ot_counter nan = {0};
     dd_opts o = {.hostname = "fuzz", .dropped_nan = &nan, .now_s = 1700000000, .hist_mode = (data[0] >> 2) % 3,
-                 .summary_mode = (data[0] >> 4) & 1, .host_from_config = (data[0] >> 5) & 1};
+                 .summary_mode = (data[0] >> 4) & 1};
     ot_arena *a = ot_arena_new(0);
     ProtobufCMessage *m = protobuf_c_message_unpack(ot_signal_request_desc(sig),
                                                     ot_arena_pb_allocator(a), size - 1, data + 1);

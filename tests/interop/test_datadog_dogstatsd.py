@@ -88,6 +88,7 @@ def test_hot_shots_and_otlp_to_datadog(js_dir, agent_factory, tmp_path):  # noqa
     assert values(s, "hs.visitors") == [2]
     sk = [x for x in intake.sketches() if x["metric"] == "hs.payload"]
     assert len(sk) == 1 and sk[0]["dogsketches"][0]["cnt"] == 2
+    assert sk[0]["host"] == "web-9"  # the DogStatsD host tag, over the fallback
     assert sk[0]["dogsketches"][0]["sum"] == 16
     # OTLP: 160 - 100, 175 - 160
     assert sorted(values(s, "otlp.jobs", "service:billing")) == [15, 60]
