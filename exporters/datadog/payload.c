@@ -18,7 +18,7 @@ const dd_limits dd_default_limits[DD_KIND_COUNT] = {
     [DD_SERIES] = {.max_items = 0, .max_raw = 5u << 20, .max_compressed = 512000},
     [DD_SKETCHES] = {.max_items = 0, .max_raw = 5u << 20, .max_compressed = 512000},
     [DD_LOGS] = {.max_items = 1000, .max_raw = 5000000, .max_compressed = 0},
-    [DD_TRACES] = {.max_items = 0, .max_raw = 4u << 20, .max_compressed = 0},
+    [DD_TRACES] = {.max_items = 0, .max_raw = 2u << 20, .max_compressed = 0},
 };
 
 static size_t item_len(const dd_items *it, size_t i)

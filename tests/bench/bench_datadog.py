@@ -69,22 +69,27 @@ def one_run(build, signal, seconds, workdir):
                        timeout=seconds + 60)
         with open(jout) as f:
             lg = json.load(f)
-        # until the exporter has sent what the receiver took
-        end, last = time.time() + 20, None
+        # until the exporter has sent what the receiver took (or stops moving
+        # for 3 s: the first points of cumulative streams are not sent)
+        end, last, still = time.time() + 30, None, time.time()
         while time.time() < end:
             acc = (agent.counter(acc_name) or 0) - a0
             got = (agent.counter(sent_name) or 0) - s0
-            if got >= acc or got == last:
+            if got >= acc:
                 break
-            last = got
-            time.sleep(0.5)
+            if got != last:
+                last, still = got, time.time()
+            elif time.time() - still > 3:
+                break
+            time.sleep(0.2)
         cpu = bench.proc_cpu(agent.pid) - cpu0
         acc = (agent.counter(acc_name) or 0) - a0
         got = (agent.counter(sent_name) or 0) - s0
         reqs = agent.counter("otelite_datadog_requests_total") or 0
+        failed = agent.counter(f"otelite_exporter_send_failed_{ITEM[signal]}_total") or 0
         rss = bench.proc_status(agent.pid, "VmHWM")
         return {"signal": signal, "items_sent": lg["items_sent"], "accepted": acc,
-                "delivered": got, "refused": lg["items_refused"], "requests": reqs,
+                "delivered": got, "refused": lg["items_refused"], "requests": reqs, "failed": failed,
                 "agent_cpu_s": cpu, "seconds": lg["elapsed_s"],
                 "items_per_s": acc / lg["elapsed_s"] if lg["elapsed_s"] else 0,
                 "cpu_s_per_million": cpu / acc * 1e6 if acc else None,
@@ -127,7 +132,8 @@ def main():
             print(f"  {ITEM[sig]:<14} {best['items_per_s']:>11,.0f}/s  "
                   f"{best['cpu_s_per_million']:6.2f} CPU-s per M  peak RSS "
                   f"{best['peak_rss_mib']:.1f} MiB  accepted {best['accepted']:,}  "
-                  f"not delivered {lost:,}  refused {best['refused']:,}  "
+                  f"not delivered {lost:,}  failed {best['failed']:,}  "
+                  f"refused {best['refused']:,}  "
                   f"requests {best['requests']:,}")
     out = os.path.join(bench.ROOT, args.build, "bench")
     os.makedirs(out, exist_ok=True)
