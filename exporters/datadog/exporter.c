@@ -22,7 +22,7 @@
 /* Bounds of the delta state: a stream costs ~100-300 bytes with its
  * identity, so these keep it well inside the agent's 64 MiB. */
 #define DELTA_MAX_STREAMS 100000
-#define DELTA_MAX_BYTES (16u << 20)
+#define DELTA_MAX_BYTES (8u << 20)
 #define DELTA_MAX_IDLE (3600ll * 1000000000ll)
 
 typedef struct sender_ctx {
