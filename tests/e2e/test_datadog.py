@@ -460,3 +460,63 @@ def test_big_batches_are_cut_to_the_series_limits(dd):
     got = sorted(int(s["points"][0]["value"]) for s in intake.series())
     assert got == list(range(30000))
     assert a.stop() == 0
+
+
+def test_protobuf_batches_take_the_bytes_path(dd, otlp_pb2):
+    """OTLP protobuf arrives as bytes and is translated one span / record /
+    metric at a time from them: the same fields come out."""
+    from conftest import http_post
+    a, intake, p = dd()
+    tr = otlp_pb2["trace_service_pb2"]
+    req = tr.ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    kv = rs.resource.attributes.add()
+    kv.key, kv.value.string_value = "service.name", "pb-svc"
+    ss = rs.scope_spans.add()
+    ss.scope.name = "pb.scope"
+    for i in range(3):
+        sp = ss.spans.add()
+        sp.trace_id = bytes.fromhex("0102030405060708090a0b0c0d0e0f10")
+        sp.span_id = bytes([0, 0, 0, 0, 0, 0, 0, i + 1])
+        sp.name, sp.kind = f"op{i}", 2
+        sp.start_time_unix_nano, sp.end_time_unix_nano = 10**18, 10**18 + 5000
+    st, _, _ = http_post(f"http://127.0.0.1:{p['http']}/v1/traces", req.SerializeToString(),
+                         {"Content-Type": "application/x-protobuf"})
+    assert st == 200
+    lg = otlp_pb2["logs_service_pb2"]
+    lreq = lg.ExportLogsServiceRequest()
+    rl = lreq.resource_logs.add()
+    kv = rl.resource.attributes.add()
+    kv.key, kv.value.string_value = "host.name", "pb-host"
+    rec = rl.scope_logs.add().log_records.add()
+    rec.body.string_value, rec.severity_number = "from bytes", 21
+    st, _, _ = http_post(f"http://127.0.0.1:{p['http']}/v1/logs", lreq.SerializeToString(),
+                         {"Content-Type": "application/x-protobuf"})
+    assert st == 200
+    ms = otlp_pb2["metrics_service_pb2"]
+    mreq = ms.ExportMetricsServiceRequest()
+    m = mreq.resource_metrics.add().scope_metrics.add().metrics.add()
+    m.name = "pb.count"
+    m.sum.aggregation_temporality, m.sum.is_monotonic = 2, True
+    t0 = now_ns()
+    for v, t in ((5, t0), (12, t0 + 10**10)):
+        del m.sum.data_points[:]
+        dp = m.sum.data_points.add()
+        dp.as_int, dp.time_unix_nano, dp.start_time_unix_nano = v, t, t0 - 1
+        st, _, _ = http_post(f"http://127.0.0.1:{p['http']}/v1/metrics", mreq.SerializeToString(),
+                             {"Content-Type": "application/x-protobuf"})
+        assert st == 200
+    intake.wait("everything", lambda: len(intake.spans()) == 3 and intake.logs()
+                and len(by_metric(intake.series(), "pb.count")) == 2)
+    assert intake.problems == []
+    (trace,) = intake.accepted("/v0.4/traces")[0]["doc"]
+    assert [s["name"] for s in trace] == ["pb.scope.server"] * 3
+    assert [s["resource"] for s in trace] == ["op0", "op1", "op2"]
+    assert {s["service"] for s in trace} == {"pb-svc"}
+    assert {s["trace_id"] for s in trace} == {0x090a0b0c0d0e0f10}
+    (log,) = intake.logs()
+    assert log["message"] == "from bytes" and log["status"] == "fatal"
+    assert log["hostname"] == "pb-host"
+    vals = sorted(s["points"][0]["value"] for s in by_metric(intake.series(), "pb.count"))
+    assert vals == [5, 7]
+    assert a.stop() == 0
