@@ -257,6 +257,8 @@ typedef int (*dd_rewrite_fn)(void *ctx, const ot_resource *res, const ot_scope *
                              const uint8_t *leaf, size_t len, ot_buf *out);
 int dd_wire_rewrite(const uint8_t *wire, size_t len, ot_arena *keep, dd_rewrite_fn fn, void *ctx,
                     ot_buf *out, size_t *leaves, ot_err *err);
+/* A protobuf varint. */
+void dd_put_varint(ot_buf *b, uint64_t v);
 /* Span.trace_id from a span's bytes; empty when absent. */
 ProtobufCBinaryData dd_wire_trace_id(const uint8_t *span, size_t len);
 

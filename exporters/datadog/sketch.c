@@ -8,20 +8,6 @@
 #include "dd.h"
 #include "dd_sketch.pb-c.h"
 
-static void put_varint(ot_buf *b, uint64_t v)
-{
-    uint8_t t[10];
-    size_t n = 0;
-    do {
-        t[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            t[n] |= 0x80;
-        n++;
-    } while (v);
-    ot_buf_append(b, t, n);
-}
-
 int dd_sketch_item(dd_items *items, const char *metric, const char *host, const dd_tags *tags,
                    int64_t ts_s, const dd_sketch *s, ot_arena *scratch, ot_err *err)
 {
@@ -58,7 +44,7 @@ int dd_sketch_item(dd_items *items, const char *metric, const char *host, const 
     size_t len = otelite__datadog__dd_sketch__get_packed_size(&sk);
     ot_buf *b = &items->data;
     ot_buf_putc(b, 0x0a); /* SketchPayload.sketches, length-delimited */
-    put_varint(b, len);
+    dd_put_varint(b, len);
     if (ot_buf_reserve(b, len + 1) < 0)
         return ot_err_set(err, "out of memory");
     b->len += otelite__datadog__dd_sketch__pack(&sk, (uint8_t *)b->data + b->len);

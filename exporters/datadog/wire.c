@@ -177,7 +177,7 @@ ProtobufCBinaryData dd_wire_trace_id(const uint8_t *span, size_t len)
     return id;
 }
 
-static void put_varint(ot_buf *b, uint64_t v)
+void dd_put_varint(ot_buf *b, uint64_t v)
 {
     uint8_t t[10];
     size_t n = 0;
@@ -193,8 +193,8 @@ static void put_varint(ot_buf *b, uint64_t v)
 
 static void put_field(ot_buf *b, uint32_t num, const void *p, size_t n)
 {
-    put_varint(b, (uint64_t)num << 3 | 2);
-    put_varint(b, n);
+    dd_put_varint(b, (uint64_t)num << 3 | 2);
+    dd_put_varint(b, n);
     ot_buf_append(b, p, n);
 }
 
