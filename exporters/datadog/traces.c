@@ -245,13 +245,63 @@ static void span(tenc *e, const ot_span *s, const ot_resource *rsc, const dd_res
         mp_kv_str(b, "otel.scope.name", scope->name);
         n++;
     }
+    /* The last exception event of a failed span is its error, as
+     * Datadog's error tracking reads it. */
+    const ot_span_event *exc = NULL;
+    for (size_t i = 0; error && i < s->n_events; i++)
+        if (s->events[i]->name && strcmp(s->events[i]->name, "exception") == 0)
+            exc = s->events[i];
+    const char *emsg = exc ? dd_attr_str(exc->attributes, exc->n_attributes, "exception.message")
+                           : NULL;
+    if (!emsg && error && s->status->message && *s->status->message)
+        emsg = s->status->message;
     if (s->status && s->status->code) {
         mp_kv_str(b, "otel.status_code", error ? "Error" : "Ok");
         n++;
-        if (error && s->status->message && *s->status->message) {
-            mp_kv_str(b, "error.msg", s->status->message);
+    }
+    if (emsg) {
+        mp_kv_str(b, "error.msg", emsg);
+        n++;
+    }
+    static const char *const exc_keys[][2] = {{"exception.type", "error.type"},
+                                              {"exception.stacktrace", "error.stack"}};
+    for (size_t i = 0; exc && i < 2; i++) {
+        const char *v = dd_attr_str(exc->attributes, exc->n_attributes, exc_keys[i][0]);
+        if (v && !in(sa, ns, exc_keys[i][1])) {
+            mp_kv_str(b, exc_keys[i][1], v);
             n++;
         }
+    }
+    if (s->n_events) {
+        /* the span's events as Datadog keeps them in meta: one JSON array */
+        ot_buf_reset(&e->tmp);
+        ot_buf_putc(&e->tmp, '[');
+        for (size_t i = 0; i < s->n_events; i++) {
+            const ot_span_event *ev = s->events[i];
+            const char *nm = ev->name ? ev->name : "";
+            ot_buf_puts(&e->tmp, i ? ",{\"name\":" : "{\"name\":");
+            ot_buf_json_str(&e->tmp, nm, strlen(nm));
+            ot_buf_puts(&e->tmp, ",\"time_unix_nano\":");
+            dd_put_int(&e->tmp, (int64_t)ev->time_unix_nano);
+            ot_buf_puts(&e->tmp, ",\"attributes\":{");
+            for (size_t j = 0; j < ev->n_attributes; j++) {
+                const ot_keyvalue *kv = ev->attributes[j];
+                const char *k = kv->key ? kv->key : "";
+                if (j)
+                    ot_buf_putc(&e->tmp, ',');
+                ot_buf_json_str(&e->tmp, k, strlen(k));
+                ot_buf_putc(&e->tmp, ':');
+                ot_buf vt = OT_BUF_INIT;
+                dd_value_text(&vt, kv->value);
+                ot_buf_json_str(&e->tmp, vt.data ? vt.data : "", vt.len);
+                ot_buf_free(&vt);
+            }
+            ot_buf_puts(&e->tmp, "}}");
+        }
+        ot_buf_putc(&e->tmp, ']');
+        ot_mp_cstr(b, "events");
+        ot_mp_str(b, e->tmp.data, e->tmp.len);
+        n++;
     }
     uint64_t hi = dd_id64(&s->trace_id, true);
     if (hi) {

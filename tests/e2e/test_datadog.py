@@ -3,6 +3,7 @@ a Datadog intake on loopback (tests/dd_intake.py, written from Datadog's
 API docs) that decodes series and logs JSON, sketch protobuf and trace
 msgpack by itself and checks headers, compression and schemas. Values are
 compared with what was sent."""
+import json
 import os
 import sys
 import time
@@ -325,6 +326,10 @@ def test_traces(dd):
                   db__system="postgresql", db__rows=3.5),
              span("job", t2, "0000000000000003", kind=1)]
     spans[1]["status"] = {"code": 2, "message": "timeout"}
+    spans[1]["events"] = [{"name": "exception", "timeUnixNano": "1700000000100000000",
+                           "attributes": attrs(exception__type="TimeoutError",
+                                               exception__message="query timed out",
+                                               exception__stacktrace="at db.query")}]
     doc = {"resourceSpans": [{"resource": RESOURCE, "scopeSpans": [
         {"scope": {"name": "io.opentelemetry.Flask"}, "spans": spans}]}]}
     status, body = post_json(p["http"], "/v1/traces", doc)
@@ -351,7 +356,12 @@ def test_traces(dd):
     db = sp[2]
     assert db["parent_id"] == root["span_id"] and db["error"] == 1 and db["type"] == "db"
     assert db["resource"] == "db" and db["name"] == "io.opentelemetry.flask.client"
-    assert db["meta"]["error.msg"] == "timeout" and db["metrics"]["db.rows"] == 3.5
+    assert db["meta"]["error.msg"] == "query timed out" and db["metrics"]["db.rows"] == 3.5
+    assert db["meta"]["error.type"] == "TimeoutError" and db["meta"]["error.stack"] == "at db.query"
+    (ev,) = json.loads(db["meta"]["events"])
+    assert ev["name"] == "exception" and ev["time_unix_nano"] == 1700000000100000000
+    assert ev["attributes"]["exception.type"] == "TimeoutError"
+    assert "events" not in root["meta"]
     job = sp[3]
     assert job["trace_id"] == 7 and "_dd.p.tid" not in job["meta"]
     assert job["type"] == "custom" and job["name"] == "io.opentelemetry.flask.internal"
