@@ -139,7 +139,8 @@ run: all
 
 # The test command of the README. Each part prints its own summary; the
 # last line is the total, as "N passed, N failed".
-check: all $(BUILD)/unit-tests $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/jaeger-encode
+check: all $(BUILD)/unit-tests $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/jaeger-encode \
+	$(BUILD)/bench-datadog
 	@BUILD=$(BUILD) bash tests/run-all.sh
 
 check-unit: all $(BUILD)/unit-tests
