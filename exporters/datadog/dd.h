@@ -257,6 +257,17 @@ typedef int (*dd_rewrite_fn)(void *ctx, const ot_resource *res, const ot_scope *
                              const uint8_t *leaf, size_t len, ot_buf *out);
 int dd_wire_rewrite(const uint8_t *wire, size_t len, ot_arena *keep, dd_rewrite_fn fn, void *ctx,
                     ot_buf *out, size_t *leaves, ot_err *err);
+/* Cuts a request's bytes into pieces of at most max_leaves leaves and
+ * about max_bytes of leaf bytes (a single bigger leaf is a piece of its
+ * own), each a valid request of signal s holding its leaves' resource and
+ * scope; emit gets each (valid only during the call) with its items
+ * (spans, log records, or data points; SIZE_MAX when a metric's bytes
+ * leave that to a decode), and returns 0 to go on or a
+ * positive value to stop, which is returned. -1 with err when the bytes do
+ * not parse. Unknown fields of the request itself are not kept. */
+typedef int (*dd_piece_fn)(void *ctx, const uint8_t *req, size_t len, size_t items);
+int dd_wire_split(ot_signal s, const uint8_t *wire, size_t len, size_t max_leaves,
+                  size_t max_bytes, dd_piece_fn emit, void *ctx, ot_err *err);
 /* A protobuf varint. */
 void dd_put_varint(ot_buf *b, uint64_t v);
 /* Span.trace_id from a span's bytes; empty when absent. */

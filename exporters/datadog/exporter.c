@@ -265,10 +265,9 @@ static int encode(dd_exp *e, sender_ctx *x, ot_batch *b, ot_err *err)
     return dd_traces_encode((const ot_trace_req *)m, &e->opts, &x->a, x->arena, err);
 }
 
-/* One attempt at a batch. A batch that takes several requests and fails
- * part way is retried whole: what went before is sent again (Datadog
- * counts a count series twice then; the cut is by the intake's limits, so
- * it happens only to batches over a few MB or 1000 log records). */
+/* One attempt at a batch. Batches are queued in pieces of about one
+ * request (queue_cut), so a retry rarely repeats a request that went: only
+ * when a piece still needs two (a few very large items). */
 static void dd_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result *out)
 {
     dd_exp *e = self;
@@ -362,6 +361,56 @@ static ot_batch *deltas(dd_exp *e, ot_batch *b, ot_err *err)
     return nb;
 }
 
+/* How much of a batch one queued piece holds: about one request's worth
+ * (OTLP bytes are about half the size of what they become), so a retry
+ * repeats one request, not the requests of a batch that went before. */
+static const struct { size_t leaves, bytes; } piece_max[OT_SIGNAL_COUNT] = {
+    [OT_TRACES] = {SIZE_MAX, 1u << 20},
+    [OT_METRICS] = {SIZE_MAX, 512u << 10},
+    [OT_LOGS] = {1000, 1536u << 10},
+};
+
+typedef struct queue_ctx {
+    ot_consumer *next;
+    ot_signal s;
+    ot_status st;
+    ot_err *err;
+} queue_ctx;
+
+static int queue_piece(void *vctx, const uint8_t *req, size_t len, size_t items)
+{
+    queue_ctx *q = vctx;
+    if (!items)
+        return 0;
+    ot_batch *one = ot_batch_from_wire(q->s, req, len, items, q->err);
+    if (!one) {
+        q->st = OT_RETRYABLE;
+        return 1;
+    }
+    q->st = ot_consume(q->next, one, q->err);
+    return q->st == OT_OK ? 0 : 1;
+}
+
+/* Queues b, cut into pieces when it is bigger than one. When the queue
+ * fills part way, what is queued stays queued and the caller hears
+ * OT_RETRYABLE: a client that retries repeats those pieces (at least
+ * once), as any exporter's queue-full answer means. */
+static ot_status queue_cut(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err)
+{
+    ot_consumer *next = ot_exph_consumer(e->exph, s);
+    const uint8_t *w;
+    size_t wl;
+    bool small = b->items <= piece_max[s].leaves &&
+                 (b->wire ? b->wire_len <= piece_max[s].bytes
+                          : ot_batch_bytes(b) <= 4 * piece_max[s].bytes);
+    if (small || ot_batch_wire(b, &w, &wl, err) < 0 || wl <= piece_max[s].bytes)
+        return ot_consume(next, b, err);
+    queue_ctx q = {next, s, OT_OK, err};
+    int rc = dd_wire_split(s, w, wl, piece_max[s].leaves, piece_max[s].bytes, queue_piece, &q, err);
+    ot_batch_unref(b);
+    return rc < 0 ? OT_PERMANENT : q.st;
+}
+
 static ot_status consume_signal(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err)
 {
     if (!e->exph) {
@@ -371,7 +420,7 @@ static ot_status consume_signal(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err
     }
     if (s == OT_METRICS && !(b = deltas(e, b, err)))
         return err->msg[0] ? OT_RETRYABLE : OT_OK;
-    return ot_consume(ot_exph_consumer(e->exph, s), b, err);
+    return queue_cut(e, s, b, err);
 }
 
 static ot_status consume_traces(ot_consumer *self, ot_batch *b, ot_err *err)

@@ -319,3 +319,155 @@ int dd_wire_rewrite(const uint8_t *wire, size_t len, ot_arena *keep, dd_rewrite_
         ret = ot_err_set(err, "out of memory");
     return ret;
 }
+
+/* ---- cutting a request into pieces ------------------------------------- */
+
+/* Data points of a Metric's bytes: data_points (field 1) of the one of
+ * gauge 5, sum 7, histogram 9, exponential_histogram 10, summary 11 it
+ * holds. SIZE_MAX (unknown: the batch counts by decoding) when it holds
+ * more than one, which protobuf merges or replaces by its own rules. */
+static size_t metric_points(const uint8_t *m, size_t n)
+{
+    const uint8_t *p = m, *end = m + n;
+    fld f, data = {0};
+    int seen = 0;
+    while (next(&p, end, &f) == 1)
+        if (f.num == 5 || f.num == 7 || f.num == 9 || f.num == 10 || f.num == 11) {
+            data = f;
+            seen++;
+        }
+    if (seen > 1 || (seen && data.wt != 2))
+        return SIZE_MAX;
+    if (!data.p)
+        return 0;
+    size_t c = 0;
+    p = data.p;
+    end = data.p + data.n;
+    while (next(&p, end, &f) == 1)
+        c += f.num == 1;
+    return c;
+}
+
+typedef struct cut {
+    ot_buf out, rbuf, sbuf;
+    ot_buf rh, sh; /* non-leaf fields of the open resource, scope */
+    size_t leaves, items, bytes;
+    bool r_open, s_open;
+} cut;
+
+static void close_scope(cut *c)
+{
+    if (c->s_open && c->sbuf.len) {
+        /* the head stays as it is: the scope may open again in the next piece */
+        ot_buf tmp = OT_BUF_INIT;
+        ot_buf_append(&tmp, c->sh.data, c->sh.len);
+        ot_buf_append(&tmp, c->sbuf.data, c->sbuf.len);
+        put_field(&c->rbuf, 2, tmp.data, tmp.len);
+        ot_buf_free(&tmp);
+    }
+    c->s_open = false;
+    ot_buf_reset(&c->sbuf);
+}
+
+static void close_resource(cut *c)
+{
+    close_scope(c);
+    if (c->r_open && c->rbuf.len) {
+        ot_buf tmp = OT_BUF_INIT;
+        ot_buf_append(&tmp, c->rh.data, c->rh.len);
+        ot_buf_append(&tmp, c->rbuf.data, c->rbuf.len);
+        put_field(&c->out, 1, tmp.data, tmp.len);
+        ot_buf_free(&tmp);
+    }
+    c->r_open = false;
+    ot_buf_reset(&c->rbuf);
+}
+
+int dd_wire_split(ot_signal s, const uint8_t *wire, size_t len, size_t max_leaves,
+                  size_t max_bytes, dd_piece_fn emit, void *ctx, ot_err *err)
+{
+    const uint8_t *p = wire, *end = wire + len;
+    cut c;
+    memset(&c, 0, sizeof c);
+    fld rf;
+    int rc, ret = 0;
+    /* The non-leaf fields of each resource and scope go into every piece
+     * that holds its leaves; their order inside a message does not matter. */
+    while (ret == 0 && (rc = next(&p, end, &rf)) == 1) {
+        if (rf.num != 1 || rf.wt != 2)
+            continue; /* unknown fields of the request are not kept */
+        ot_buf_reset(&c.rh);
+        const uint8_t *q = rf.p, *qe = rf.p + rf.n, *qs = q;
+        fld sf;
+        while ((rc = next(&q, qe, &sf)) == 1) {
+            if (sf.num != 2)
+                put_raw(&c.rh, qs, q);
+            qs = q;
+        }
+        if (rc < 0)
+            break;
+        c.r_open = true;
+        q = rf.p;
+        while (ret == 0 && (rc = next(&q, qe, &sf)) == 1) {
+            if (sf.num != 2 || sf.wt != 2)
+                continue;
+            ot_buf_reset(&c.sh);
+            const uint8_t *l = sf.p, *le = sf.p + sf.n, *ls = l;
+            fld lf;
+            while ((rc = next(&l, le, &lf)) == 1) {
+                if (lf.num != 2)
+                    put_raw(&c.sh, ls, l);
+                ls = l;
+            }
+            if (rc < 0)
+                break;
+            c.s_open = true;
+            l = sf.p;
+            while (ret == 0 && (rc = next(&l, le, &lf)) == 1) {
+                if (lf.num != 2 || lf.wt != 2)
+                    continue;
+                if (c.leaves && (c.leaves >= max_leaves || c.bytes + lf.n > max_bytes)) {
+                    /* this piece is full: send it, and open the same
+                     * resource and scope in the next */
+                    close_resource(&c);
+                    if (c.out.oom) {
+                        ret = ot_err_set(err, "out of memory");
+                        break;
+                    }
+                    ret = emit(ctx, (const uint8_t *)c.out.data, c.out.len, c.items);
+                    ot_buf_reset(&c.out);
+                    c.leaves = c.items = c.bytes = 0;
+                    c.r_open = c.s_open = true;
+                    if (ret)
+                        break;
+                }
+                put_field(&c.sbuf, 2, lf.p, lf.n);
+                c.leaves++;
+                c.bytes += lf.n;
+                size_t k = s == OT_METRICS ? metric_points(lf.p, lf.n) : 1;
+                c.items = c.items == SIZE_MAX || k == SIZE_MAX ? SIZE_MAX : c.items + k;
+            }
+            if (ret == 0 && rc < 0)
+                break;
+            close_scope(&c);
+            c.s_open = false;
+        }
+        if (ret == 0 && rc < 0)
+            break;
+        close_resource(&c);
+    }
+    if (ret == 0 && rc < 0)
+        ret = ot_err_set(err, "request bytes do not parse");
+    if (ret == 0 && c.leaves) {
+        if (c.out.oom)
+            ret = ot_err_set(err, "out of memory");
+        else
+            ret = emit(ctx, (const uint8_t *)c.out.data, c.out.len, c.items);
+    }
+    ot_buf_free(&c.out);
+    ot_buf_free(&c.rbuf);
+    ot_buf_free(&c.sbuf);
+    ot_buf_free(&c.rh);
+    ot_buf_free(&c.sh);
+    return ret;
+}

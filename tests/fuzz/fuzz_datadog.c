@@ -3,8 +3,10 @@
  * byte picks the signal and the modes, the rest is the Export*Request's
  * bytes. Every request protobuf-c decodes must translate without reading
  * outside its data or taking memory or time out of proportion, the delta
- * pass included (a request repeating a stream meets its own state); every JSON item must parse (jansson) and every
- * framed body must hold all items. */
+ * pass included (a request repeating a stream meets its own state); every
+ * JSON item must parse (jansson) and every framed body must hold all
+ * items; the bytes path must give what the decoded path gives; the cut
+ * into queued pieces must keep every item. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,6 +64,35 @@ static void same_as_wire(ot_signal sig, const dd_opts *o, const uint8_t *w, size
     ot_arena_free(chunk);
 }
 
+typedef struct pieces {
+    ot_signal s;
+    size_t items;
+} pieces;
+
+static int piece(void *ctx, const uint8_t *req, size_t len, size_t items)
+{
+    pieces *p = ctx;
+    ot_arena *a = ot_arena_new(0);
+    ProtobufCMessage *m = protobuf_c_message_unpack(ot_signal_request_desc(p->s),
+                                                    ot_arena_pb_allocator(a), len, req);
+    if (!m || (items != SIZE_MAX && ot_count_items(p->s, m) != items))
+        abort(); /* a piece that is not a request, or miscounted */
+    p->items += ot_count_items(p->s, m);
+    ot_arena_free(a);
+    return 0;
+}
+
+/* The cut into queued pieces keeps every item (small pieces, to cut often). */
+static void check_split(ot_signal sig, const uint8_t *w, size_t n, const ProtobufCMessage *m)
+{
+    pieces p = {sig, 0};
+    ot_err err;
+    if (dd_wire_split(sig, w, n, 3, 256, piece, &p, &err) != 0)
+        abort();
+    if (p.items != ot_count_items(sig, m))
+        abort(); /* items lost or invented */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -78,6 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ProtobufCMessage *m = protobuf_c_message_unpack(ot_signal_request_desc(sig),
                                                     ot_arena_pb_allocator(a), size - 1, data + 1);
     if (m) {
+        check_split(sig, data + 1, size - 1, m);
         dd_items x = {0}, y = {0};
         if (sig == OT_METRICS) {
             for (int round = 0; round < 2; round++) {

@@ -740,3 +740,53 @@ Test(datadog, deltas_from_bytes_match_deltas_from_structs)
     dd_delta_free(d1);
     dd_delta_free(d2);
 }
+
+/* ---- cutting a request into pieces -------------------------------------- */
+
+typedef struct pieces {
+    ot_signal s;
+    size_t n, items, walked;
+    int bad;
+} pieces;
+
+static int got_piece(void *ctx, const uint8_t *req, size_t len, size_t items)
+{
+    pieces *p = ctx;
+    ot_arena *a = ot_arena_new(0);
+    ProtobufCMessage *m = protobuf_c_message_unpack(ot_signal_request_desc(p->s),
+                                                    ot_arena_pb_allocator(a), len, req);
+    if (!m || ot_count_items(p->s, m) != items)
+        p->bad++;
+    if (m)
+        p->walked += ot_count_items(p->s, m);
+    p->n++;
+    p->items += items;
+    ot_arena_free(a);
+    return 0;
+}
+
+Test(datadog, requests_are_cut_into_pieces_that_keep_every_item)
+{
+    for (int s = 0; s < 3; s++) {
+        ot_arena *ra = ot_arena_new(0);
+        ProtobufCMessage *req = ot_sample_request(ra, (ot_signal)s, 2500, 4);
+        size_t len = protobuf_c_message_get_packed_size(req);
+        uint8_t *wire = malloc(len);
+        protobuf_c_message_pack(req, wire);
+        pieces p = {.s = (ot_signal)s};
+        ot_err err = {{0}};
+        cr_assert_eq(dd_wire_split((ot_signal)s, wire, len, 300, 1u << 20, got_piece, &p, &err), 0);
+        size_t want = ot_count_items((ot_signal)s, req);
+        cr_assert_eq(p.bad, 0, "signal %d: a piece does not decode or miscounts", s);
+        cr_assert_eq(p.items, want, "signal %d", s);
+        cr_assert_eq(p.walked, want);
+        cr_assert_geq(p.n, s == OT_METRICS ? 2 : 8, "signal %d: %zu pieces", s, p.n);
+        /* by bytes */
+        p = (pieces){.s = (ot_signal)s};
+        cr_assert_eq(dd_wire_split((ot_signal)s, wire, len, SIZE_MAX, len / 5, got_piece, &p, &err), 0);
+        cr_assert_eq(p.items, want);
+        cr_assert_geq(p.n, 5);
+        free(wire);
+        ot_arena_free(ra);
+    }
+}
