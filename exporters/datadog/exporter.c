@@ -403,7 +403,8 @@ static ot_status queue_cut(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err)
     bool small = b->items <= piece_max[s].leaves &&
                  (b->wire ? b->wire_len <= piece_max[s].bytes
                           : ot_batch_bytes(b) <= 4 * piece_max[s].bytes);
-    if (small || ot_batch_wire(b, &w, &wl, err) < 0 || wl <= piece_max[s].bytes)
+    if (small || ot_batch_wire(b, &w, &wl, err) < 0 ||
+        (wl <= piece_max[s].bytes && b->items <= piece_max[s].leaves))
         return ot_consume(next, b, err);
     queue_ctx q = {next, s, OT_OK, err};
     int rc = dd_wire_split(s, w, wl, piece_max[s].leaves, piece_max[s].bytes, queue_piece, &q, err);

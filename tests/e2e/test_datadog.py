@@ -530,3 +530,21 @@ def test_protobuf_batches_take_the_bytes_path(dd, otlp_pb2):
     vals = sorted(s["points"][0]["value"] for s in by_metric(intake.series(), "pb.count"))
     assert vals == [5, 7]
     assert a.stop() == 0
+
+
+def test_a_retry_repeats_only_the_request_that_failed(dd):
+    """2500 log records in one batch are queued as pieces of one request
+    each: when the second request gets a 503, only that piece is sent
+    again, so every record arrives exactly once."""
+    a, intake, p = dd()
+    intake.answers["/api/v2/logs"] = [0, 503]  # 0: answer as usual
+    recs = [{"body": {"stringValue": f"once {i}"}} for i in range(2500)]
+    status, _ = post_json(p["http"], "/v1/logs", log_doc(recs))
+    assert status == 200
+    intake.wait("2500 logs", lambda: len(intake.logs()) >= 2500)
+    time.sleep(1.5)  # a repeat would come within the retry interval
+    statuses = [r["status"] for r in intake.requests if r["path"] == "/api/v2/logs"]
+    assert statuses.count(503) == 1
+    msgs = [l["message"] for l in intake.logs()]
+    assert len(msgs) == 2500 and sorted(msgs) == sorted(f"once {i}" for i in range(2500))
+    assert a.stop() == 0
