@@ -149,6 +149,7 @@ void dd_res_free(dd_res *r);
 void dd_value_text(ot_buf *out, const ot_anyvalue *v);
 /* An integer in decimal (printf is a tenth of a series' cost). */
 void dd_put_int(ot_buf *out, int64_t v);
+void dd_put_uint(ot_buf *out, uint64_t v);
 /* A double as the shortest JSON number that reads back the same. */
 void dd_json_double(ot_buf *out, double v);
 /* The string value of key in kv, or NULL. */

@@ -5,7 +5,6 @@
  * bits in decimal), and every record and resource attribute at the top
  * level, nested maps flattened with dots. An entry over Datadog's 1 MB is
  * cut in its message. */
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -85,7 +84,7 @@ static void field(lenc *e, const ot_anyvalue *v, int depth)
     }
     switch (v->value_case) {
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
-        ot_buf_printf(e->b, "%lld", (long long)v->int_value);
+        dd_put_int(e->b, v->int_value);
         return;
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
         ot_buf_puts(e->b, v->bool_value ? "true" : "false");
@@ -128,7 +127,9 @@ static void attrs(lenc *e, ot_keyvalue *const *kv, size_t n, ot_keyvalue *const 
 
 static void str_field(ot_buf *b, const char *name, const char *v, size_t n)
 {
-    ot_buf_printf(b, ",\"%s\":", name);
+    ot_buf_puts(b, ",\"");
+    ot_buf_puts(b, name);
+    ot_buf_puts(b, "\":");
     ot_buf_json_str(b, v, n);
 }
 
@@ -151,7 +152,7 @@ static void record(lenc *e, const dd_res *res, const ot_resource *rsc, const ot_
     ot_buf_json_str(b, e->msg.data ? e->msg.data : "", mlen);
     const char *st = status_of(r);
     if (st)
-        ot_buf_printf(b, ",\"status\":\"%s\"", st);
+        str_field(b, "status", st, strlen(st));
     else if (r->severity_text && *r->severity_text)
         str_field(b, "status", r->severity_text, strlen(r->severity_text));
     else
@@ -159,7 +160,8 @@ static void record(lenc *e, const dd_res *res, const ot_resource *rsc, const ot_
     uint64_t t = r->time_unix_nano ? r->time_unix_nano : r->observed_time_unix_nano;
     long long ms = t ? (long long)(t / 1000000ull)
                      : (long long)(e->o->now_s ? e->o->now_s : (int64_t)time(NULL)) * 1000;
-    ot_buf_printf(b, ",\"timestamp\":%lld", ms);
+    ot_buf_puts(b, ",\"timestamp\":");
+    dd_put_int(b, ms);
     if (res->host)
         str_field(b, "hostname", res->host, strlen(res->host));
     const char *svc = res->service ? res->service
@@ -188,20 +190,27 @@ static void record(lenc *e, const dd_res *res, const ot_resource *rsc, const ot_
     ot_buf_putc(b, '"');
     if (r->trace_id.len == 16) {
         char hex[33];
-        ot_buf_printf(b, ",\"dd.trace_id\":\"%" PRIu64 "\"", dd_id64(&r->trace_id, false));
+        ot_buf_puts(b, ",\"dd.trace_id\":\"");
+        dd_put_uint(b, dd_id64(&r->trace_id, false));
+        ot_buf_putc(b, '"');
         ot_hex_encode(r->trace_id.data, 16, hex, false);
         hex[32] = '\0';
-        ot_buf_printf(b, ",\"otel.trace_id\":\"%s\"", hex);
+        str_field(b, "otel.trace_id", hex, 32);
     }
     if (r->span_id.len == 8) {
         char hex[17];
-        ot_buf_printf(b, ",\"dd.span_id\":\"%" PRIu64 "\"", dd_id64(&r->span_id, false));
+        ot_buf_puts(b, ",\"dd.span_id\":\"");
+        dd_put_uint(b, dd_id64(&r->span_id, false));
+        ot_buf_putc(b, '"');
         ot_hex_encode(r->span_id.data, 8, hex, false);
         hex[16] = '\0';
-        ot_buf_printf(b, ",\"otel.span_id\":\"%s\"", hex);
+        str_field(b, "otel.span_id", hex, 16);
     }
-    if (r->severity_number)
-        ot_buf_printf(b, ",\"otel.severity_number\":\"%d\"", (int)r->severity_number);
+    if (r->severity_number) {
+        ot_buf_puts(b, ",\"otel.severity_number\":\"");
+        dd_put_int(b, r->severity_number);
+        ot_buf_putc(b, '"');
+    }
     if (r->severity_text && *r->severity_text)
         str_field(b, "otel.severity_text", r->severity_text, strlen(r->severity_text));
     if (with_attrs) {

@@ -132,18 +132,27 @@ int dd_tags_add_attrs(dd_tags *t, ot_keyvalue *const *kv, size_t n)
 
 /* ---- values ------------------------------------------------------------------ */
 
-void dd_put_int(ot_buf *out, int64_t v)
+static void put_u(ot_buf *out, uint64_t u, bool neg)
 {
     char t[24];
     size_t i = sizeof t;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     do {
         t[--i] = (char)('0' + u % 10);
         u /= 10;
     } while (u);
-    if (v < 0)
+    if (neg)
         t[--i] = '-';
     ot_buf_append(out, t + i, sizeof t - i);
+}
+
+void dd_put_uint(ot_buf *out, uint64_t v)
+{
+    put_u(out, v, false);
+}
+
+void dd_put_int(ot_buf *out, int64_t v)
+{
+    put_u(out, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
 }
 
 void dd_json_double(ot_buf *out, double v)
@@ -242,7 +251,7 @@ void dd_value_text(ot_buf *out, const ot_anyvalue *v)
         ot_buf_puts(out, v->bool_value ? "true" : "false");
         break;
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
-        ot_buf_printf(out, "%lld", (long long)v->int_value);
+        dd_put_int(out, v->int_value);
         break;
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
         if (isnan(v->double_value))
