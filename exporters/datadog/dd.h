@@ -211,6 +211,8 @@ typedef struct dd_delta dd_delta;
  * cumulative points are dropped (no delta can be made), and counted by the
  * store. Idle streams go after max_idle_ns (0: never). */
 dd_delta *dd_delta_new(size_t max_streams, size_t max_bytes, int64_t max_idle_ns, ot_err *err);
+/* Adds one to c for each point of a stream the caps kept out. */
+void dd_delta_count_refused(dd_delta *d, ot_counter *c);
 void dd_delta_free(dd_delta *d);
 /* Rewrites req in place: cumulative monotonic sums (to_delta mode),
  * cumulative histograms and exponential histograms become deltas against

@@ -32,7 +32,19 @@ struct dd_delta {
     ot_mstore *store;
     ot_mstore_key key;
     uint64_t born_ns; /* wall clock at creation, as OTLP times are */
+    ot_counter *refused; /* points of streams the caps kept out; may be NULL */
 };
+
+void dd_delta_count_refused(dd_delta *d, ot_counter *c)
+{
+    d->refused = c;
+}
+
+static void refused(dd_delta *d)
+{
+    if (d->refused)
+        ot_counter_add(d->refused, 1);
+}
 
 /* What a stream remembers: its last point. Buckets follow: explicit
  * histograms nb counts; exponential ones npos then nneg. */
@@ -149,8 +161,10 @@ static int sum_point(dd_delta *d, ot_number_point *p, int64_t now)
     ot_mstore_res r = get(d, p->attributes, p->n_attributes, 0, now, &ref);
     if (r == OT_MSTORE_ERR)
         return ERR;
-    if (r == OT_MSTORE_REFUSED)
+    if (r == OT_MSTORE_REFUSED) {
+        refused(d);
         return DROP;
+    }
     dstate *s = ref.state;
     bool restarted;
     int j = judge(d, r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
@@ -188,8 +202,10 @@ static int hist_point(dd_delta *d, ot_histogram_point *p, int64_t now)
     ot_mstore_res r = get(d, p->attributes, p->n_attributes, nb, now, &ref);
     if (r == OT_MSTORE_ERR)
         return ERR;
-    if (r == OT_MSTORE_REFUSED)
+    if (r == OT_MSTORE_REFUSED) {
+        refused(d);
         return DROP;
+    }
     dstate *s = ref.state;
     bool restarted;
     int j = judge(d, r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
@@ -244,8 +260,10 @@ static int exp_point(dd_delta *d, ot_exphistogram_point *p, int64_t now)
     ot_mstore_res r = get(d, p->attributes, p->n_attributes, np + nn, now, &ref);
     if (r == OT_MSTORE_ERR)
         return ERR;
-    if (r == OT_MSTORE_REFUSED)
+    if (r == OT_MSTORE_REFUSED) {
+        refused(d);
         return DROP;
+    }
     dstate *s = ref.state;
     bool restarted;
     int j = judge(d, r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
@@ -312,6 +330,7 @@ static int summary_point(dd_delta *d, ot_summary_point *p, int64_t now)
         return ERR;
     p->flags |= DD_FLAG_DELTA;
     if (r == OT_MSTORE_REFUSED) {
+        refused(d);
         p->flags |= DD_FLAG_NO_DELTA;
         return KEEP;
     }

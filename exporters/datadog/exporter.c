@@ -500,6 +500,12 @@ static void *dd_create(const ot_create_params *p, ot_err *err)
     }
     if (!(e->delta = dd_delta_new(DELTA_MAX_STREAMS, DELTA_MAX_BYTES, DELTA_MAX_IDLE, err)))
         goto fail;
+    snprintf(labels, sizeof labels, "exporter=\"%s\"", e->id);
+    dd_delta_count_refused(
+        e->delta, ot_tel_counter("otelite_datadog_delta_refused_points_total",
+                                 "cumulative points not sent: their stream did not fit the "
+                                 "delta state (100000 streams, 8 MiB)",
+                                 labels));
     ot_http_client_cfg hc = {.id = e->id, .tls = &c->tls};
     if (!(e->http = ot_http_client_new(&hc, err)))
         goto fail;

@@ -790,3 +790,18 @@ Test(datadog, requests_are_cut_into_pieces_that_keep_every_item)
         ot_arena_free(ra);
     }
 }
+
+Test(datadog, streams_over_the_cap_are_counted)
+{
+    ot_err err = {{0}};
+    ot_counter c = {0};
+    dd_delta *d = dd_delta_new(2, 0, 0, &err);
+    dd_delta_count_refused(d, &c);
+    const char *names[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        ot_metrics_req *r = sum_req(names[i], CUM, true, 1, SEC, 2000 * SEC);
+        cr_assert_eq(dd_delta_apply(d, r, DD_SUMS_TO_DELTA, 0), 0);
+    }
+    cr_assert_eq(atomic_load(&c.v), 2, "c and d did not fit");
+    dd_delta_free(d);
+}
