@@ -155,23 +155,38 @@ static int judge(const dd_delta *d, ot_mstore_res r, const dstate *s, uint64_t s
     return KEEP;
 }
 
+/* The stream of a point, judged: 1 with ref held and *j, *restarted set;
+ * 0 when the point goes (its stream did not fit, or it repeats one sent:
+ * nothing held); -1 out of memory. */
+static int open_stream(dd_delta *d, ot_keyvalue *const *attrs, size_t n, size_t nbuckets,
+                       uint64_t start, uint64_t t, int64_t now, ot_mstore_ref *ref, int *j,
+                       bool *restarted)
+{
+    ot_mstore_res r = get(d, attrs, n, nbuckets, now, ref);
+    if (r == OT_MSTORE_ERR)
+        return -1;
+    if (r == OT_MSTORE_REFUSED) {
+        refused(d);
+        return 0;
+    }
+    *j = judge(d, r, ref->state, start, t, restarted);
+    if (*j == -2) {
+        ot_mstore_put(d->store, ref, false);
+        return 0;
+    }
+    return 1;
+}
+
 static int sum_point(dd_delta *d, ot_number_point *p, int64_t now)
 {
     ot_mstore_ref ref;
-    ot_mstore_res r = get(d, p->attributes, p->n_attributes, 0, now, &ref);
-    if (r == OT_MSTORE_ERR)
-        return ERR;
-    if (r == OT_MSTORE_REFUSED) {
-        refused(d);
-        return DROP;
-    }
-    dstate *s = ref.state;
+    int j;
     bool restarted;
-    int j = judge(d, r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
-    if (j == -2) {
-        ot_mstore_put(d->store, &ref, false);
-        return DROP;
-    }
+    int o = open_stream(d, p->attributes, p->n_attributes, 0, p->start_time_unix_nano,
+                        p->time_unix_nano, now, &ref, &j, &restarted);
+    if (o <= 0)
+        return o < 0 ? ERR : DROP;
+    dstate *s = ref.state;
     double v = number(p), prev = s->value;
     uint64_t prev_t = s->time_ns;
     s->start_ns = p->start_time_unix_nano;
@@ -199,20 +214,13 @@ static int hist_point(dd_delta *d, ot_histogram_point *p, int64_t now)
 {
     ot_mstore_ref ref;
     size_t nb = p->n_bucket_counts;
-    ot_mstore_res r = get(d, p->attributes, p->n_attributes, nb, now, &ref);
-    if (r == OT_MSTORE_ERR)
-        return ERR;
-    if (r == OT_MSTORE_REFUSED) {
-        refused(d);
-        return DROP;
-    }
-    dstate *s = ref.state;
+    int j;
     bool restarted;
-    int j = judge(d, r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
-    if (j == -2) {
-        ot_mstore_put(d->store, &ref, false);
-        return DROP;
-    }
+    int o = open_stream(d, p->attributes, p->n_attributes, nb, p->start_time_unix_nano,
+                        p->time_unix_nano, now, &ref, &j, &restarted);
+    if (o <= 0)
+        return o < 0 ? ERR : DROP;
+    dstate *s = ref.state;
     uint64_t bh = bounds_hash(p);
     bool same = j == KEEP && s->nb == nb && s->bounds_hash == bh && p->count >= s->count;
     for (size_t i = 0; same && i < nb; i++)
@@ -257,20 +265,13 @@ static int exp_point(dd_delta *d, ot_exphistogram_point *p, int64_t now)
 {
     ot_mstore_ref ref;
     size_t np = nbuck(p->positive), nn = nbuck(p->negative);
-    ot_mstore_res r = get(d, p->attributes, p->n_attributes, np + nn, now, &ref);
-    if (r == OT_MSTORE_ERR)
-        return ERR;
-    if (r == OT_MSTORE_REFUSED) {
-        refused(d);
-        return DROP;
-    }
-    dstate *s = ref.state;
+    int j;
     bool restarted;
-    int j = judge(d, r, s, p->start_time_unix_nano, p->time_unix_nano, &restarted);
-    if (j == -2) {
-        ot_mstore_put(d->store, &ref, false);
-        return DROP;
-    }
+    int o = open_stream(d, p->attributes, p->n_attributes, np + nn, p->start_time_unix_nano,
+                        p->time_unix_nano, now, &ref, &j, &restarted);
+    if (o <= 0)
+        return o < 0 ? ERR : DROP;
+    dstate *s = ref.state;
     int32_t po = p->positive ? p->positive->offset : 0, no = p->negative ? p->negative->offset : 0;
     bool same = j == KEEP && s->scale == p->scale && s->npos == np && s->nneg == nn &&
                 s->pos_off == po && s->neg_off == no && p->count >= s->count &&
