@@ -16,7 +16,8 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
 	python3-thrift thrift-compiler \
 	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd \
-	python3-msgpack python3-zstandard
+	python3-msgpack python3-zstandard \
+	libsnappy-dev python3-snappy
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
 	libzstd libcurl libpcre2-8
@@ -46,7 +47,8 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) $(SAN) -pthread 
 	-I agent -I $(BUILD)/gen $(PC_CFLAGS) \
 	-DOT_VERSION=\"$(VERSION)\" $(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) -pthread $(LDFLAGS)
-LDLIBS_ALL = $(PC_LIBS) -lm $(LDLIBS)
+# libsnappy ships no .pc file.
+LDLIBS_ALL = $(PC_LIBS) -lsnappy -lm $(LDLIBS)
 
 # A component's own .proto files stay in its folder (exporters/NAME/proto/);
 # every file compiles into the one flat gen/ directory, so names are unique.
@@ -173,7 +175,7 @@ $(FUZZ_BUILD)/libotelite.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libotelite.a
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PC_LIBS) -lm -pthread
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PC_LIBS) -lsnappy -lm -pthread
 
 fuzz-build: deps $(FUZZ_BINS)
 
@@ -183,7 +185,7 @@ fuzz: fuzz-build
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 
-bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BUILD)/bench-prom \
+bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BUILD)/bench-prom $(BUILD)/bench-prw \
 	$(BUILD)/bench-datadog
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 	@echo; echo "filter processor, 5 conditions (tests/bench/bench_filter.c):"
@@ -193,6 +195,7 @@ bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BU
 	@$(BUILD)/bench-jaeger
 	@echo; $(BUILD)/bench-prom 100000
 	@echo; $(BUILD)/bench-prom 1000000
+	@echo; $(BUILD)/bench-prw
 	@echo; $(BUILD)/bench-datadog
 	@echo; BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench_datadog.py
 
@@ -210,6 +213,10 @@ $(BUILD)/bench-store: $(BUILD)/obj/tests/bench/bench_store.o $(BUILD)/libotelite
 
 # Prometheus exporter: ingestion, bytes per series, scrape time, ingestion while scraped.
 $(BUILD)/bench-prom: $(BUILD)/obj/tests/bench/bench_prom.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# Prometheus remote write: samples/s, CPU per million samples, bytes per sample.
+$(BUILD)/bench-prw: $(BUILD)/obj/tests/bench/bench_prw.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # Jaeger translation and encoding cost per span: a micro-benchmark.

@@ -11,6 +11,7 @@ extern const ot_factory ot_prometheus_exporter;
 extern const ot_factory ot_otlp_exporter, ot_otlp_grpc_exporter, ot_otlphttp_exporter;
 extern const ot_factory ot_jaeger_exporter;
 extern const ot_factory ot_datadog_exporter;
+extern const ot_factory ot_prometheusremotewrite_exporter;
 extern const ot_factory ot_file_storage_extension;
 extern const ot_factory ot_batch_processor, ot_memory_limiter_processor;
 extern const ot_factory ot_filter_processor, ot_attributes_processor, ot_resource_processor;
@@ -26,6 +27,7 @@ const ot_factory *const ot_factories[] = {
     &ot_otlphttp_exporter,
     &ot_jaeger_exporter,
     &ot_datadog_exporter,
+    &ot_prometheusremotewrite_exporter,
     &ot_file_storage_extension,
     &ot_batch_processor,
     &ot_memory_limiter_processor,
