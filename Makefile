@@ -16,6 +16,7 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
 	python3-thrift thrift-compiler \
 	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd \
+	python3-msgpack python3-zstandard \
 	libsnappy-dev python3-snappy
 # Packaging (make deb, tests/e2e/test_packaging.py): sd_notify, the .deb's checks.
 DEB_PACKAGES += libsystemd-dev dpkg-dev fakeroot lintian python3-yaml systemd
@@ -144,7 +145,8 @@ run: all
 
 # The test command of the README. Each part prints its own summary; the
 # last line is the total, as "N passed, N failed".
-check: all $(BUILD)/unit-tests $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/jaeger-encode
+check: all $(BUILD)/unit-tests $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/jaeger-encode \
+	$(BUILD)/bench-datadog
 	@BUILD=$(BUILD) bash tests/run-all.sh
 
 check-unit: all $(BUILD)/unit-tests
@@ -187,7 +189,8 @@ fuzz: fuzz-build
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 
-bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BUILD)/bench-prom $(BUILD)/bench-prw
+bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BUILD)/bench-prom $(BUILD)/bench-prw \
+	$(BUILD)/bench-datadog
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 	@echo; echo "filter processor, 5 conditions (tests/bench/bench_filter.c):"
 	@$(BUILD)/bench-filter
@@ -197,6 +200,8 @@ bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BU
 	@echo; $(BUILD)/bench-prom 100000
 	@echo; $(BUILD)/bench-prom 1000000
 	@echo; $(BUILD)/bench-prw
+	@echo; $(BUILD)/bench-datadog
+	@echo; BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench_datadog.py
 
 # Filter cost per span with 5 conditions: a micro-benchmark, not a scenario.
 $(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
@@ -233,6 +238,10 @@ $(BUILD)/bench-prw: $(BUILD)/obj/tests/bench/bench_prw.o $(BUILD)/obj/tests/unit
 
 # Jaeger translation and encoding cost per span: a micro-benchmark.
 $(BUILD)/bench-jaeger: $(BUILD)/obj/tests/bench/bench_jaeger.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# Datadog exporter: decode, delta, translation, framing and gzip per item.
+$(BUILD)/bench-datadog: $(BUILD)/obj/tests/bench/bench_datadog.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # Instruction counts (callgrind) of decode, batch and encode on a fixed corpus.

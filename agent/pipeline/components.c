@@ -11,6 +11,7 @@ extern const ot_factory ot_file_exporter;
 extern const ot_factory ot_prometheus_exporter;
 extern const ot_factory ot_otlp_exporter, ot_otlp_grpc_exporter, ot_otlphttp_exporter;
 extern const ot_factory ot_jaeger_exporter;
+extern const ot_factory ot_datadog_exporter;
 extern const ot_factory ot_prometheusremotewrite_exporter;
 extern const ot_factory ot_loadbalancing_exporter;
 extern const ot_factory ot_file_storage_extension;
@@ -28,6 +29,7 @@ const ot_factory *const ot_factories[] = {
     &ot_otlp_grpc_exporter,
     &ot_otlphttp_exporter,
     &ot_jaeger_exporter,
+    &ot_datadog_exporter,
     &ot_prometheusremotewrite_exporter,
     &ot_loadbalancing_exporter,
     &ot_file_storage_extension,
