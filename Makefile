@@ -15,10 +15,16 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	libcurl4-openssl-dev libpcre2-dev libcriterion-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
 	python3-thrift thrift-compiler \
-	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd libcrypt-dev
+	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd \
+	python3-msgpack python3-zstandard \
+	libsnappy-dev python3-snappy libcrypt-dev
+# Packaging (make deb, tests/e2e/test_packaging.py): sd_notify, the .deb's checks.
+DEB_PACKAGES += libsystemd-dev dpkg-dev fakeroot lintian python3-yaml systemd
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
 	libzstd libcurl libpcre2-8
+# libsystemd: headers only; agent/pipeline/notify.c opens the library under systemd.
+LIBS_PC_HEADERS := libsystemd
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
   BUILD ?= build/asan
@@ -36,7 +42,7 @@ ifneq ($(SAN),)
   HARDEN := -fstack-protector-strong -fPIE
 endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wno-format-truncation
-PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
+PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) $(LIBS_PC_HEADERS) 2>/dev/null)
 PC_LIBS = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null)
 GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 VERSION := 0.1.0
@@ -45,7 +51,8 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) $(SAN) -pthread 
 	-I agent -I $(BUILD)/gen $(PC_CFLAGS) \
 	-DOT_VERSION=\"$(VERSION)\" $(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) -pthread $(LDFLAGS)
-LDLIBS_ALL = $(PC_LIBS) -lcrypt -lm $(LDLIBS)
+# libsnappy ships no .pc file.
+LDLIBS_ALL = $(PC_LIBS) -lsnappy -lcrypt -lm $(LDLIBS)
 
 # A component's own .proto files stay in its folder (exporters/NAME/proto/);
 # every file compiles into the one flat gen/ directory, so names are unique.
@@ -138,7 +145,8 @@ run: all
 
 # The test command of the README. Each part prints its own summary; the
 # last line is the total, as "N passed, N failed".
-check: all $(BUILD)/unit-tests $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/jaeger-encode
+check: all $(BUILD)/unit-tests $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/jaeger-encode \
+	$(BUILD)/bench-datadog
 	@BUILD=$(BUILD) bash tests/run-all.sh
 
 check-unit: all $(BUILD)/unit-tests
@@ -180,7 +188,7 @@ $(FUZZ_BUILD)/libotelite.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libotelite.a
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PC_LIBS) -lcrypt -lm -pthread
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PC_LIBS) -lsnappy -lcrypt -lm -pthread
 
 fuzz-build: deps $(FUZZ_BINS)
 
@@ -190,7 +198,8 @@ fuzz: fuzz-build
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 
-bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BUILD)/bench-prom
+bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BUILD)/bench-prom $(BUILD)/bench-prw \
+	$(BUILD)/bench-datadog
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 	@echo; echo "filter processor, 5 conditions (tests/bench/bench_filter.c):"
 	@$(BUILD)/bench-filter
@@ -199,13 +208,29 @@ bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BU
 	@$(BUILD)/bench-jaeger
 	@echo; $(BUILD)/bench-prom 100000
 	@echo; $(BUILD)/bench-prom 1000000
+	@echo; $(BUILD)/bench-prw
+	@echo; $(BUILD)/bench-datadog
+	@echo; BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench_datadog.py
 
 # Filter cost per span with 5 conditions: a micro-benchmark, not a scenario.
 $(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
+# Processors on the wire form and decoded, per item: a micro-benchmark (issue 19),
+# run by make bench before the scenarios.
+.PHONY: bench-wireproc
+bench: bench-wireproc
+bench-wireproc: $(BUILD)/bench-wireproc
+	@echo "processors in-process, wire form and decoded (tests/bench/bench_wireproc.c):"
+	@$(BUILD)/bench-wireproc
+$(BUILD)/bench-wireproc: $(BUILD)/obj/tests/bench/bench_wireproc.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
 # DogStatsD parser cost per line: a micro-benchmark, not yet part of make bench.
 $(BUILD)/bench-dsd-parse: $(BUILD)/obj/tests/bench/bench_dsd_parse.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/bench-jsonlog-parse: $(BUILD)/obj/tests/bench/bench_jsonlog_parse.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # Metric stream store: lookups/s of existing streams, bytes per stream.
@@ -216,8 +241,16 @@ $(BUILD)/bench-store: $(BUILD)/obj/tests/bench/bench_store.o $(BUILD)/libotelite
 $(BUILD)/bench-prom: $(BUILD)/obj/tests/bench/bench_prom.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
+# Prometheus remote write: samples/s, CPU per million samples, bytes per sample.
+$(BUILD)/bench-prw: $(BUILD)/obj/tests/bench/bench_prw.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
 # Jaeger translation and encoding cost per span: a micro-benchmark.
 $(BUILD)/bench-jaeger: $(BUILD)/obj/tests/bench/bench_jaeger.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# Datadog exporter: decode, delta, translation, framing and gzip per item.
+$(BUILD)/bench-datadog: $(BUILD)/obj/tests/bench/bench_datadog.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # Instruction counts (callgrind) of decode, batch and encode on a fixed corpus.
@@ -229,3 +262,9 @@ bench-icount: all $(BUILD)/otelite-icount
 
 clean:
 	rm -rf build
+
+# The Debian package from $(BUILD)'s binaries: $(BUILD)/otelite_$(VERSION)_ARCH.deb
+# (packaging/debian/build-deb.sh; tests/e2e/test_packaging.py installs it).
+.PHONY: deb
+deb: all
+	@bash packaging/debian/build-deb.sh $(BUILD) $(VERSION)

@@ -15,6 +15,7 @@
 #include "pipeline/factory.h"
 #include "base/log.h"
 #include "pipeline/plan.h"
+#include "pipeline/notify.h"
 #include "pipeline/service.h"
 #include "telemetry/telemetry.h"
 #include "pipeline/telemetry_server.h"
@@ -358,6 +359,7 @@ static int cmd_run(const cli *c)
         goto out;
     }
     ot_tel_set_ready(true);
+    ot_notify_ready();
     ot_info("agent", "started", "version=%s pid=%ld pipelines=%zu", OT_VERSION, (long)getpid(),
             a.plan->n_pipes);
     for (;;) {
@@ -365,13 +367,18 @@ static int cmd_run(const cli *c)
         if (sigwait(&set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
+            /* READY=1 ends a reload whatever came of it: a refused config
+             * leaves the running pipelines, as ready as before. */
+            ot_notify_reloading();
             reload(&a);
+            ot_notify_ready();
             continue;
         }
         ot_info("agent", "shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
         break;
     }
     ot_tel_set_ready(false);
+    ot_notify_stopping();
     ot_service_shutdown(a.svc, ot_now_ns() + a.plan->telemetry.shutdown_timeout_ns);
     ot_info("agent", "stopped", NULL);
 out:

@@ -69,7 +69,9 @@ if [ -f tests/bench/run.sh ]; then
   note "bench smoke"
   if BUILD=$BUILD BENCH_SMOKE=1 bash tests/bench/run.sh >/tmp/otelite-bench-smoke.log 2>&1 &&
      "$BUILD/bench-filter" 200 5 >>/tmp/otelite-bench-smoke.log 2>&1 &&
-     "$BUILD/bench-store" 20000 1000 >>/tmp/otelite-bench-smoke.log 2>&1; then
+     "$BUILD/bench-store" 20000 1000 >>/tmp/otelite-bench-smoke.log 2>&1 &&
+     "$BUILD/bench-datadog" 100 3 >>/tmp/otelite-bench-smoke.log 2>&1 &&
+     BUILD=$BUILD /usr/bin/python3 tests/bench/bench_datadog.py --seconds 1 --runs 1 >>/tmp/otelite-bench-smoke.log 2>&1; then
     echo "bench smoke: ok"; passed=$((passed + 1))
   else
     echo "bench smoke: FAILED"; tail -30 /tmp/otelite-bench-smoke.log; failed=$((failed + 1)); failures+=("bench smoke")

@@ -103,6 +103,15 @@ const ot_node *ot_config_root(const ot_config *c);
 ot_arena *ot_config_arena(ot_config *c);
 void ot_config_free(ot_config *c);
 
+/* A copy of base (a map; NULL or a null node is an empty map) with each
+ * "key.path=value" item applied as --set applies it to a config. base is
+ * not changed; the copy lives in a. What one component uses to make the
+ * settings of a sub-component it runs (a backend's from a template plus
+ * the endpoint it found). NULL when an item does not apply (diags says
+ * why; diags may be NULL) or on out of memory. */
+ot_node *ot_node_overlay(ot_arena *a, const ot_node *base, const char *const *sets, size_t nsets,
+                         ot_diags *diags);
+
 /* Writes a node as YAML (block style, keys in file order). With redact,
  * values of keys that look secret (key, token, password, secret, anywhere
  * in the name, any case) print as "[REDACTED]". Also the canonical text used

@@ -279,3 +279,42 @@ void ot_config_free(ot_config *c)
     if (c)
         ot_arena_free(c->arena);
 }
+
+/* ---- overlays: one component's settings derived from another's ----------- */
+
+static ot_node *copy_node(ot_arena *a, const ot_node *src)
+{
+    ot_node *n = ot_arena_alloc(a, sizeof *n);
+    if (!n)
+        return NULL;
+    *n = *src;
+    if (src->kind != OT_NODE_MAP && src->kind != OT_NODE_SEQ)
+        return n; /* scalars are never changed in place: their text is shared */
+    n->vals = src->n ? ot_arena_alloc(a, src->n * sizeof *n->vals) : NULL;
+    n->keys = src->kind == OT_NODE_MAP && src->n ? ot_arena_alloc(a, src->n * sizeof *n->keys)
+                                                 : NULL;
+    if (src->n && (!n->vals || (src->kind == OT_NODE_MAP && !n->keys)))
+        return NULL;
+    for (size_t i = 0; i < src->n; i++) {
+        if (src->kind == OT_NODE_MAP)
+            n->keys[i] = src->keys[i];
+        if (!(n->vals[i] = copy_node(a, src->vals[i])))
+            return NULL;
+    }
+    return n;
+}
+
+ot_node *ot_node_overlay(ot_arena *a, const ot_node *base, const char *const *sets, size_t nsets,
+                         ot_diags *diags)
+{
+    ot_node *root = base && base->kind == OT_NODE_MAP
+                        ? copy_node(a, base)
+                        : plain_node(a, OT_NODE_MAP, base ? base->file : "-", base ? base->line : 0,
+                                     base ? base->col : 0, "", 0);
+    if (!root)
+        return NULL;
+    size_t before = diags ? diags->errors : 0;
+    for (size_t i = 0; i < nsets; i++)
+        apply_set(a, root, sets[i], (int)i + 1, diags);
+    return diags && diags->errors > before ? NULL : root;
+}

@@ -305,56 +305,77 @@ static int append(ot_arena *a, ot_keyvalue ***kv, size_t *n, ot_keyvalue *e)
 }
 
 /* The text a value hashes as: what a user would write for it. */
-static const char *hash_input(const ot_anyvalue *v, char *buf, size_t cap, size_t *len)
+static const char *hash_input(int kind, const void *p, size_t n, int64_t i, double d, bool b,
+                              char *buf, size_t cap, size_t *len)
 {
-    switch (v->value_case) {
+    switch (kind) {
     case AV(STRING_VALUE):
-        *len = v->string_value ? strlen(v->string_value) : 0;
-        return v->string_value ? v->string_value : "";
+        *len = n;
+        return p ? p : "";
+    case AV(BYTES_VALUE):
+        *len = n;
+        return n ? p : NULL; /* empty bytes are left as they are */
     case AV(BOOL_VALUE):
-        *len = v->bool_value ? 4 : 5;
-        return v->bool_value ? "true" : "false";
+        *len = b ? 4 : 5;
+        return b ? "true" : "false";
     case AV(INT_VALUE):
-        *len = (size_t)snprintf(buf, cap, "%lld", (long long)v->int_value);
+        *len = (size_t)snprintf(buf, cap, "%lld", (long long)i);
         return buf;
     case AV(DOUBLE_VALUE): {
         /* shortest text that reads back as the same double */
-        int p = 1;
-        for (; p < 17; p++) {
-            snprintf(buf, cap, "%.*g", p, v->double_value);
-            if (strtod(buf, NULL) == v->double_value)
+        int prec = 1;
+        for (; prec < 17; prec++) {
+            snprintf(buf, cap, "%.*g", prec, d);
+            if (strtod(buf, NULL) == d)
                 break;
         }
-        *len = (size_t)snprintf(buf, cap, "%.*g", p, v->double_value);
+        *len = (size_t)snprintf(buf, cap, "%.*g", prec, d);
         return buf;
     }
-    case AV(BYTES_VALUE):
-        *len = v->bytes_value.len;
-        return (const char *)v->bytes_value.data;
     default:
         return NULL; /* maps, lists, empty: left as they are */
     }
 }
 
-static int hash_value(ot_arena *a, const ot_anyvalue *v, ot_anyvalue *out)
+int ot_attrs_hash_hex(int kind, const void *p, size_t n, int64_t i, double d, bool b,
+                      char hex[65])
 {
     char buf[64];
     size_t len = 0;
-    const char *in = hash_input(v, buf, sizeof buf, &len);
+    const char *in = hash_input(kind, p, n, i, d, b, buf, sizeof buf, &len);
     if (!in)
         return 1;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (!EVP_Digest(in, len, md, &mdlen, EVP_sha256(), NULL))
-        return -1;
-    char *hex = ot_arena_alloc(a, 2 * mdlen + 1);
-    if (!hex)
+    if (!EVP_Digest(in, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
         return -1;
     hex[ot_hex_encode(md, mdlen, hex, false)] = '\0';
+    return 0;
+}
+
+static int hash_value(ot_arena *a, const ot_anyvalue *v, ot_anyvalue *out)
+{
+    char hex[65];
+    const void *p = NULL;
+    size_t n = 0;
+    if (v->value_case == AV(STRING_VALUE)) {
+        p = v->string_value;
+        n = p ? strlen(p) : 0;
+    } else if (v->value_case == AV(BYTES_VALUE)) {
+        p = v->bytes_value.data;
+        n = v->bytes_value.len;
+    }
+    int r = ot_attrs_hash_hex((int)v->value_case, p, n, v->int_value, v->double_value,
+                              v->bool_value, hex);
+    if (r)
+        return r;
+    char *s = ot_arena_strdup(a, hex);
+    if (!s)
+        return -1;
     ot_anyvalue init = AV_INIT;
     *out = init;
     out->value_case = AV(STRING_VALUE);
-    out->string_value = hex;
+    out->string_value = s;
     return 0;
 }
 

@@ -10,7 +10,9 @@
 #ifndef OT_ATTRS_H
 #define OT_ATTRS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/arena.h"
 #include "config/config.h"
@@ -60,5 +62,42 @@ int ot_attrs_begin(ot_attrs_batch *ab, const ot_attrs *a, ot_arena *arena);
 /* Applies every action, in order, to one attribute list; new entries and
  * arrays come from the batch's arena. -1 on out-of-memory. */
 int ot_attrs_apply(ot_attrs_batch *ab, ot_keyvalue ***kv, size_t *n);
+
+/* The hash action's result for a scalar value (kind: an AnyValue
+ * value_case; p, n the text or bytes), as lowercase hex: 0, or 1 when the
+ * kind is not hashed (maps, lists, unset), -1 on a crypto failure. */
+int ot_attrs_hash_hex(int kind, const void *p, size_t n, int64_t i, double d, bool b,
+                      char hex[65]);
+
+/* ---- the same actions on protobuf bytes (attrs_wire.c) ------------------ */
+
+struct ot_pbedit;
+
+/* The actions' keys and values encoded once per batch. */
+typedef struct ot_attrs_wire {
+    const ot_attrs *a;
+    ot_arena *arena;
+    const uint8_t **val; /* per action: AnyValue content of value */
+    size_t *vlen;
+    size_t *klen, *flen; /* per action: key and from_attribute lengths */
+} ot_attrs_wire;
+
+int ot_attrs_wire_begin(ot_attrs_wire *aw, const ot_attrs *a, ot_arena *arena);
+/* Applies every action, in order, to the attributes (repeated KeyValue
+ * field num) of the message [msg, end) that e has entered, as edits of e:
+ * replaced entries in place, deleted ones cut, new ones after the last
+ * existing entry (or where field num goes in field order). Returns 1 when
+ * something changed, 0 when not, -1 declined (too many entries, a value
+ * protobuf-c would merge) or out of memory: decode the batch instead. */
+struct ot_wire_index;
+int ot_attrs_wire_apply(ot_attrs_wire *aw, struct ot_pbedit *e, const uint8_t *msg,
+                        const uint8_t *end, uint32_t num);
+/* The same with idx, the index of [msg, end) (otlp_wire.h), so only the
+ * attribute entries are stepped over. */
+int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, struct ot_pbedit *e, const uint8_t *msg,
+                            const uint8_t *end, uint32_t num, const struct ot_wire_index *idx);
+/* What the actions make of an empty list (a resource that is not there):
+ * the new entries as fields num, possibly none. -1 on out of memory. */
+int ot_attrs_wire_fresh(ot_attrs_wire *aw, uint32_t num, const uint8_t **out, size_t *n);
 
 #endif

@@ -161,6 +161,14 @@ int ot_batch_wire(ot_batch *b, const uint8_t **buf, size_t *len, ot_err *err)
     return 0;
 }
 
+void ot_batch_set_wire(ot_batch *b, const uint8_t *wire, size_t len, size_t items)
+{
+    b->msg = NULL;
+    b->wire = wire;
+    b->wire_len = len;
+    b->items = items;
+}
+
 void ot_batch_recount(ot_batch *b)
 {
     if (b->msg)

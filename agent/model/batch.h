@@ -75,6 +75,10 @@ const ProtobufCMessage *ot_batch_msg(ot_batch *b, ot_err *err);
 ProtobufCMessage *ot_batch_msg_mut(ot_batch *b, ot_err *err);
 /* Protobuf bytes; encodes lazily. */
 int ot_batch_wire(ot_batch *b, const uint8_t **buf, size_t *len, ot_err *err);
+/* Hands the batch edited protobuf bytes (in its arena) with their item
+ * count: the processors that edit the wire form (issue 19). The decoded
+ * form, if any, is forgotten. Caller must hold the only reference. */
+void ot_batch_set_wire(ot_batch *b, const uint8_t *wire, size_t len, size_t items);
 /* Recount items after the message was changed. */
 void ot_batch_recount(ot_batch *b);
 

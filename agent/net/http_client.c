@@ -30,6 +30,7 @@ typedef struct handle {
     ot_buf *body; /* the current request's */
     size_t max_body;
     bool truncated;
+    const ot_http_request *req; /* the current one, for its stream callbacks */
     char errbuf[CURL_ERROR_SIZE];
 } handle;
 
@@ -53,6 +54,8 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 {
     handle *h = ud;
     size_t len = sz * n;
+    if (h->req && h->req->on_data)
+        return h->req->on_data(h->req->stream_ctx, p, len) ? 0 : len;
     if (!h->body)
         return len;
     size_t room = h->body->len < h->max_body ? h->max_body - h->body->len : 0;
@@ -61,6 +64,13 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
     if (room)
         ot_buf_append(h->body, p, len < room ? len : room);
     return len;
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    handle *h = ud;
+    return h->req && h->req->cancel && h->req->cancel(h->req->stream_ctx);
 }
 
 static long tls_version(int idx)
@@ -376,7 +386,14 @@ int ot_http_client_do(ot_http_client *c, const ot_http_request *req, ot_http_res
     }
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms);
+    h->req = req;
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, req->cancel ? 0L : 1L);
+    if (req->cancel) {
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, h);
+    }
     CURLcode cc = curl_easy_perform(e);
+    h->req = NULL;
     if (cc != CURLE_OK) {
         /* Refused, reset, timed out, TLS trouble: the server may be back
          * later; a malformed URL or unsupported scheme never will be. */

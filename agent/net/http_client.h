@@ -47,6 +47,13 @@ typedef struct ot_http_request {
     ot_compression compression; /* applied by the client; sets Content-Encoding */
     int64_t deadline_ns;        /* CLOCK_MONOTONIC (ot_now_ns) */
     size_t max_body;            /* response body bytes kept; the rest is read and dropped */
+    /* A streamed answer (a watch): when set, the body goes to on_data as it
+     * arrives instead of to resp->body; a non-zero return ends the request.
+     * cancel, when set, is asked about once a second even while nothing
+     * arrives; true ends the request. Either way the call returns -1. */
+    int (*on_data)(void *ctx, const char *p, size_t n);
+    bool (*cancel)(void *ctx);
+    void *stream_ctx;
 } ot_http_request;
 
 typedef struct ot_http_response {

@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "base/err.h"
 #include "model/otlp.h"
+#include "model/otlp_wire.h"
 
 typedef enum ot_ottl_ctx {
     OT_OTTL_SPAN = 0,
@@ -58,7 +59,42 @@ const char *ot_ottl_text(const ot_ottl_cond *c);
  * span and event for spanevent; metric for metric; metric and point for
  * datapoint (the point's type follows metric->data_case); log for log.
  * resource and scope may be NULL in every context. */
+/* The same item as protobuf bytes (issue 19: processors on the wire
+ * form): content ranges of the Resource, InstrumentationScope (NULL when
+ * absent) and the span, metric or log record. When an item has one, the
+ * condition reads from it and the structs are not looked at. A value the
+ * bytes cannot give directly (a map or list, Len of a map) sets declined
+ * and the evaluation fails: the caller decodes the batch and evaluates
+ * again on the structs. */
+typedef struct ot_ottl_wire {
+    const uint8_t *resource, *resource_end;
+    const uint8_t *scope, *scope_end;
+    const uint8_t *item, *item_end;
+    bool declined;
+    /* Where the item's fields are (built on first use and shared with
+     * whoever else reads the item, e.g. a walk's ot_wire_pos.idx); NULL:
+     * the evaluator uses own. Either must not outlive the bytes: a new
+     * batch can put a new item at an old item's address. */
+    ot_wire_index *idx;
+    ot_wire_index own;
+} ot_ottl_wire;
+
+/* Points w at the item in field f of a walk (model/otlp_wire.h), with
+ * the walk's resource, scope and index. */
+static inline void ot_ottl_wire_at(ot_ottl_wire *w, const ot_wire_pos *pos, const ot_pbfield *f)
+{
+    w->resource = pos->resource;
+    w->resource_end = pos->resource_end;
+    w->scope = pos->scope;
+    w->scope_end = pos->scope_end;
+    w->item = f->val;
+    w->item_end = f->val + f->len;
+    w->declined = false;
+    w->idx = pos->idx;
+}
+
 typedef struct ot_ottl_item {
+    ot_ottl_wire *wire; /* NULL: read the structs below */
     const ot_resource *resource;
     const ot_scope *scope;
     const ot_span *span;
@@ -67,6 +103,11 @@ typedef struct ot_ottl_item {
     const void *point;
     const ot_log_record *log;
 } ot_ottl_item;
+
+/* True when every path the condition reads can be read from the wire
+ * form (see ot_ottl_wire): fields of the span, log and metric contexts,
+ * their resource and scope, attributes looked up by a key. */
+bool ot_ottl_wire_ok(const ot_ottl_cond *c);
 
 /* 1 when the condition holds, 0 when not, -1 on an error at run time (a
  * regex hit its match limit, Len of an int) with err set. Thread-safe. */
@@ -101,8 +142,12 @@ typedef struct ot_ottl_set {
 int ot_ottl_set_init(ot_ottl_set *s, ot_ottl_ctx ctx, const ot_strlist *l, ot_ottl_errmode mode,
                      const char *who, ot_err *err);
 /* 1 when any condition holds, 0 when none does, -1 when one failed and the
- * mode is propagate (err set). */
+ * mode is propagate (err set); OT_OTTL_DECLINED when the item's wire form
+ * could not answer (decode and evaluate the structs). */
 int ot_ottl_set_eval(ot_ottl_set *s, const ot_ottl_item *it, ot_err *err);
+#define OT_OTTL_DECLINED (-2)
+/* ot_ottl_wire_ok for every condition of the set. */
+bool ot_ottl_set_wire_ok(const ot_ottl_set *s);
 void ot_ottl_set_free(ot_ottl_set *s);
 
 /* Config check of one condition, written as the scalar at (may be NULL):

@@ -312,6 +312,8 @@ static int eval_path(ev *e, const node *n, val *v, char *scratch)
 {
     const ot_ottl_item *it = e->it;
     v->t = T_NIL;
+    if (it->wire)
+        return ottl_wire_path(it->wire, e->c->ctx, n, v, scratch, e->err);
     switch (n->obj) {
     case O_RESOURCE:
         if (n->field == F_ATTRS) {
@@ -557,6 +559,8 @@ static int eval_fn_bool(ev *e, const node *n, char *scratch)
     if (n->op == FN_ISMATCH)
         return eval_ismatch(e, n, scratch);
     if (n->op == FN_ISROOTSPAN) {
+        if (e->it->wire)
+            return ottl_wire_is_root(e->it->wire, e->err);
         const ot_span *s = e->it->span;
         if (!s)
             return 0;

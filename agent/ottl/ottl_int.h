@@ -130,6 +130,7 @@ struct node {
     pkey *keys;             /* K_PATH */
     size_t nkeys;
     pcre2_code *re;         /* FN_ISMATCH */
+    const void *wire_def;   /* K_PATH: how ottl_wire.c reads it, set by ot_ottl_wire_ok */
 };
 
 typedef struct re_link {
@@ -214,6 +215,15 @@ const pdef *ottl_find_path(parser *p, const char *name, int *obj);
 void ottl_nearest_path(parser *p, const char *name, char *out, size_t cap);
 void ottl_check_call(parser *p, node *fn, const fndef *f);
 void ottl_check_cmp(parser *p, node *c);
+
+/* ---- the wire form (ottl_wire.c) ----------------------------------------- */
+
+/* eval_path for an item given as bytes: 0 with v set, -1 with err set
+ * (w->declined when the bytes cannot answer). */
+int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char *scratch,
+                   ot_err *err);
+/* IsRootSpan on a span's bytes: 1, 0, or -1 declined. */
+int ottl_wire_is_root(ot_ottl_wire *w, ot_err *err);
 
 static inline bool ottl_numeric(int t)
 {

@@ -70,6 +70,8 @@ int ot_ottl_set_eval(ot_ottl_set *s, const ot_ottl_item *it, ot_err *err)
             return 1;
         if (r == 0)
             continue;
+        if (it->wire && it->wire->declined)
+            return OT_OTTL_DECLINED;
         if (s->mode == OT_OTTL_PROPAGATE)
             return ot_err_set(err, "condition \"%s\": %s", s->conds[i]->text, e.msg);
         if (s->mode == OT_OTTL_IGNORE) {
@@ -86,6 +88,14 @@ int ot_ottl_set_eval(ot_ottl_set *s, const ot_ottl_item *it, ot_err *err)
         }
     }
     return 0;
+}
+
+bool ot_ottl_set_wire_ok(const ot_ottl_set *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!ot_ottl_wire_ok(s->conds[i]))
+            return false;
+    return true;
 }
 
 void ot_ottl_set_free(ot_ottl_set *s)

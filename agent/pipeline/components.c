@@ -6,10 +6,14 @@
 
 extern const ot_factory ot_otlp_receiver;
 extern const ot_factory ot_dogstatsd_receiver, ot_statsd_receiver;
+extern const ot_factory ot_jsonlog_receiver;
 extern const ot_factory ot_file_exporter;
 extern const ot_factory ot_prometheus_exporter;
 extern const ot_factory ot_otlp_exporter, ot_otlp_grpc_exporter, ot_otlphttp_exporter;
 extern const ot_factory ot_jaeger_exporter;
+extern const ot_factory ot_datadog_exporter;
+extern const ot_factory ot_prometheusremotewrite_exporter;
+extern const ot_factory ot_loadbalancing_exporter;
 extern const ot_factory ot_file_storage_extension;
 extern const ot_factory ot_bearertokenauth_extension;
 extern const ot_factory ot_basicauth_extension;
@@ -20,12 +24,16 @@ const ot_factory *const ot_factories[] = {
     &ot_otlp_receiver,
     &ot_dogstatsd_receiver,
     &ot_statsd_receiver,
+    &ot_jsonlog_receiver,
     &ot_file_exporter,
     &ot_prometheus_exporter,
     &ot_otlp_exporter,
     &ot_otlp_grpc_exporter,
     &ot_otlphttp_exporter,
     &ot_jaeger_exporter,
+    &ot_datadog_exporter,
+    &ot_prometheusremotewrite_exporter,
+    &ot_loadbalancing_exporter,
     &ot_file_storage_extension,
     &ot_bearertokenauth_extension,
     &ot_basicauth_extension,

@@ -91,5 +91,12 @@ typedef struct ot_segment_log ot_segment_log;
  * extension is not configured or the queue cannot be opened. */
 int ot_host_open_queue(ot_host *h, const char *storage, const char *id, ot_segment_log **out,
                        ot_err *err);
+/* The directory of the storage extension `storage` names, for a component
+ * that keeps small state of its own there (base/blobfile.h: checkpoints);
+ * *sync says whether the extension's fsync policy asks for each write to
+ * reach the disk. -1 with err (prefixed "storage") when it is not
+ * configured. */
+int ot_host_storage_dir(ot_host *h, const char *storage, const char **dir, bool *sync,
+                        ot_err *err);
 
 #endif

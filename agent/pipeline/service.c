@@ -524,6 +524,18 @@ int ot_host_open_queue(ot_host *h, const char *storage, const char *id, ot_segme
     return *out ? 0 : ot_err_prefix(err, "sending_queue.storage");
 }
 
+int ot_host_storage_dir(ot_host *h, const char *storage, const char **dir, bool *sync,
+                        ot_err *err)
+{
+    const ot_segment_log_opts *o = storage && *storage ? ot_host_extension(h, storage) : NULL;
+    if (!o)
+        return ot_err_set(err, "storage: no extension \"%s\" is configured",
+                          storage ? storage : "");
+    *dir = o->directory;
+    *sync = o->fsync == OT_FSYNC_BATCH;
+    return 0;
+}
+
 ot_service_stats ot_service_get_stats(const ot_service *s)
 {
     return s->stats;

@@ -1,7 +1,7 @@
 /* prom.h: the parts of the prometheus exporter shared by its files and its
  * unit tests. The core (pm_core) is the exporter without its HTTP server:
  * OTLP in (ingest.c, which accumulates into the metric stream store), text
- * out (scrape.c, render.c), names and values as Prometheus spells them (names.c). The
+ * out (scrape.c, render.c), names and values as Prometheus spells them (store/promname.h, names.c). The
  * component (prometheus.c) puts a scrape endpoint and a timer around it. */
 #ifndef PM_PROM_H
 #define PM_PROM_H
@@ -16,103 +16,13 @@
 #include "base/err.h"
 #include "model/otlp.h"
 #include "store/mstore.h"
+#include "store/pacc.h"
+#include "store/promname.h"
 
-/* ---- names and values (names.c) ---------------------------------------- */
+/* ---- text escaping (names.c); the shared translation is store/promname.h */
 
-/* The Prometheus family name of an OTLP metric: tokens of the name joined
- * by '_', the unit's suffix (By → bytes, By/s → bytes_per_second, {x}
- * dropped), _total for monotonic sums and _ratio for gauges of unit 1 when
- * suffixes are on, the namespace first, '_' before a leading digit. unit_out
- * (may be NULL) gets the unit suffix that was added ("" if none), for
- * OpenMetrics' # UNIT. */
-void pm_metric_name(ot_buf *out, const char *ns, const char *name, size_t name_len,
-                    const char *unit, size_t unit_len, ot_mstore_type type, bool monotonic,
-                    bool suffixes, ot_buf *unit_out);
-/* A label name: invalid characters to '_', "key_" before a digit, "key"
- * before a single leading '_'. */
-void pm_label_name(ot_buf *out, const char *p, size_t n);
 /* A label value (or HELP text with help set) escaped for the text format. */
 void pm_escape(ot_buf *out, const char *p, size_t n, bool help);
-/* A sample value as Prometheus writes it: NaN, +Inf, -Inf, integers in
- * full, others in the shortest form that reads back the same. om: floats
- * that are integers get ".0" (OpenMetrics le and quantile values). */
-void pm_value(ot_buf *out, double v, bool om);
-/* An attribute value as a label value (strings as they are, the rest as
- * JSON would write them), unescaped. */
-void pm_attr_text(ot_buf *out, const ot_mstore_val *v);
-
-/* ---- per-stream state (ingest.c) ---------------------------------------- */
-
-enum { PM_GAUGE = 1, PM_COUNTER = 2, PM_HISTOGRAM = 3, PM_SUMMARY = 4, PM_EXPHIST = 5 };
-enum { PM_F_HAS_SUM = 1, PM_F_NO_VALUE = 2, PM_F_EXEMPLAR = 4 };
-
-/* What the store keeps per stream. Histograms are followed by n bounds and
- * n+1 per-bucket counts (not cumulative); summaries by n quantiles and n
- * values; exponential histograms by a pm_exph and n = nneg + npos bucket
- * counts (negative first), kept native so the protobuf exposition can send
- * them as Prometheus native histograms. */
-typedef struct pm_state {
-    uint8_t kind;
-    uint8_t flags;
-    uint16_t pad;
-    uint32_t n;
-    int64_t start_ns; /* the point's start time (ns since epoch) */
-    int64_t ts_ns;    /* the last point's time */
-    double value;     /* gauge and counter value, histogram and summary sum */
-    uint64_t count;   /* histograms and summaries only: see PM_NUMBER_STATE */
-} pm_state;
-
-/* The state of a gauge or counter without an exemplar stops before count,
- * which they never touch: 8 bytes less on most of a million streams. */
-#define PM_NUMBER_STATE offsetof(pm_state, count)
-_Static_assert(offsetof(pm_state, count) == 32, "a number state is 32 bytes");
-
-typedef struct pm_exph {
-    int32_t scale; /* at most 8, as Prometheus' schemas go */
-    int32_t pos_off, neg_off;
-    uint32_t npos, nneg;
-    uint32_t pad;
-    double zero_threshold;
-    uint64_t zero_count;
-} pm_exph;
-
-static inline pm_exph *pm_exph_of(pm_state *s) { return (pm_exph *)(void *)(s + 1); }
-static inline uint64_t *pm_exp_counts(pm_state *s)
-{
-    return (uint64_t *)(void *)(pm_exph_of(s) + 1);
-}
-
-/* The last exemplar of a counter or histogram, kept after the state when the
- * stream was made with room for it (its first point had exemplars). */
-typedef struct pm_exemplar {
-    uint8_t trace_id[16];
-    uint8_t span_id[8];
-    double value;
-    int64_t ts_ns;
-} pm_exemplar;
-
-/* Bytes of a state before its exemplar. */
-static inline size_t pm_state_len(const pm_state *s)
-{
-    switch (s->kind) {
-    case PM_HISTOGRAM:
-        return sizeof *s + s->n * 16 + 8;
-    case PM_SUMMARY:
-        return sizeof *s + s->n * 16;
-    case PM_EXPHIST:
-        return sizeof *s + sizeof(pm_exph) + s->n * 8;
-    default:
-        return sizeof *s;
-    }
-}
-
-static inline pm_exemplar *pm_ex(pm_state *s)
-{
-    return (s->flags & PM_F_EXEMPLAR) ? (pm_exemplar *)(void *)((char *)s + pm_state_len(s)) : NULL;
-}
-
-static inline double *pm_bounds(pm_state *s) { return (double *)(void *)(s + 1); }
-static inline uint64_t *pm_counts(pm_state *s) { return (uint64_t *)(void *)(pm_bounds(s) + s->n); }
 
 /* ---- the core ------------------------------------------------------------ */
 

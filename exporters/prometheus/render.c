@@ -97,12 +97,12 @@ typedef struct fam_slot {
 
 void pm_header(rctx *r, const pm_fam *f, ot_buf *b)
 {
-    const char *type = f->kind == PM_COUNTER ? "counter"
-                       : f->kind == PM_HISTOGRAM ? "histogram"
-                       : f->kind == PM_SUMMARY ? "summary"
+    const char *type = f->kind == OT_PACC_COUNTER ? "counter"
+                       : f->kind == OT_PACC_HISTOGRAM ? "histogram"
+                       : f->kind == OT_PACC_SUMMARY ? "summary"
                                                : "gauge";
     size_t nl = strlen(f->name);
-    if (r->fmt == PM_FMT_OPENMETRICS && f->kind == PM_COUNTER && nl > 6 &&
+    if (r->fmt == PM_FMT_OPENMETRICS && f->kind == OT_PACC_COUNTER && nl > 6 &&
         strcmp(f->name + nl - 6, "_total") == 0)
         nl -= 6; /* the family is named without it; the sample keeps it */
     ot_buf_puts(b, "# HELP ");
@@ -214,9 +214,27 @@ static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const cha
     ot_buf_putc(b, '"');
 }
 
-static bool is_str(const ot_mstore_val *v, const ot_mstore_str *k, const char *name)
+/* The labels ot_prom_resource hands over, in the scrape's format. */
+typedef struct res_build {
+    bool pb;
+    ot_buf lb, tl; /* every series' labels; target_info's */
+    char *names[MAX_LABELS + 8]; /* lb's label names, owned */
+    size_t nn;
+} res_build;
+
+static void res_series(void *ctx, const char *name, size_t nl, const char *val, size_t vl)
 {
-    return k->n == strlen(name) && memcmp(k->p, name, k->n) == 0 && v->type;
+    res_build *x = ctx;
+    if (x->nn >= MAX_LABELS)
+        return;
+    put_label(x->pb, &x->lb, name, nl, val, vl);
+    x->names[x->nn++] = strndup(name, nl);
+}
+
+static void res_target(void *ctx, const char *name, size_t nl, const char *val, size_t vl)
+{
+    res_build *x = ctx;
+    put_label(x->pb, &x->tl, name, nl, val, vl);
 }
 
 /* The labels every stream of a resource and scope carries, and the
@@ -240,79 +258,17 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
         return NULL;
     if (found)
         return e;
-    ot_buf lb = OT_BUF_INIT, vb = OT_BUF_INIT, tl = OT_BUF_INIT;
-    char *names[MAX_LABELS + 8];
-    bool own[MAX_LABELS + 8] = {0};
-    size_t nn = 0;
-    ot_mstore_iter it = in->resource;
-    ot_mstore_str k;
-    ot_mstore_val v;
-    ot_mstore_str svc = {0}, ns = {0}, inst = {0};
-    while (ot_mstore_next_kv(&it, &k, &v)) {
-        if (v.type != OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE)
-            continue;
-        if (is_str(&v, &k, "service.name"))
-            svc = v.s;
-        else if (is_str(&v, &k, "service.namespace"))
-            ns = v.s;
-        else if (is_str(&v, &k, "service.instance.id"))
-            inst = v.s;
-    }
-    if (svc.n) {
-        ot_buf_reset(&vb);
-        if (ns.n) {
-            ot_buf_append(&vb, ns.p, ns.n);
-            ot_buf_putc(&vb, '/');
-        }
-        ot_buf_append(&vb, svc.p, svc.n);
-        put_label(pb, &lb, "job", 3, vb.data, vb.len);
-        names[nn++] = "job";
-    }
-    if (inst.n) {
-        put_label(pb, &lb, "instance", 8, inst.p, inst.n);
-        names[nn++] = "instance";
-    }
-    size_t id_len = lb.len; /* job and instance: target_info's too */
-    if (in->scope_name.n) {
-        put_label(pb, &lb, "otel_scope_name", 15, in->scope_name.p, in->scope_name.n);
-        names[nn++] = "otel_scope_name";
-    }
-    if (in->scope_version.n) {
-        put_label(pb, &lb, "otel_scope_version", 18, in->scope_version.p,
-                  in->scope_version.n);
-        names[nn++] = "otel_scope_version";
-    }
-    /* target_info's labels, and with resource_to_telemetry_conversion the
-     * same on every series. */
-    ot_buf_append(&tl, lb.data ? lb.data : "", id_len);
-    size_t n_other = 0;
-    it = in->resource;
-    while (ot_mstore_next_kv(&it, &k, &v)) {
-        if (is_str(&v, &k, "service.name") || is_str(&v, &k, "service.namespace") ||
-            is_str(&v, &k, "service.instance.id"))
-            continue;
-        ot_buf_reset(&r->name);
-        pm_label_name(&r->name, k.p, k.n);
-        if (!r->name.len || (r->name.len == 3 && !memcmp(r->name.data, "job", 3)) ||
-            (r->name.len == 8 && !memcmp(r->name.data, "instance", 8)))
-            continue;
-        ot_buf_reset(&vb);
-        pm_attr_text(&vb, &v);
-        const char *val = vb.data ? vb.data : "";
-        put_label(pb, &tl, r->name.data, r->name.len, val, vb.len);
-        n_other++;
-        if (r->c->o.resource_to_labels && nn < MAX_LABELS) {
-            put_label(pb, &lb, r->name.data, r->name.len, val, vb.len);
-            own[nn] = true;
-            names[nn++] = strndup(r->name.data, r->name.len);
-        }
-    }
+    res_build x = {.pb = pb};
+    size_t n_other = ot_prom_resource(in, r->c->o.resource_to_labels, res_series, res_target, &x,
+                                      &r->name);
+    char **names = x.names;
+    size_t nn = x.nn;
+    ot_buf lb = x.lb, tl = x.tl;
     for (size_t i = 0; i < r->c->o.n_const && nn < MAX_LABELS + 8; i++) {
         ot_buf_reset(&r->name);
-        pm_label_name(&r->name, r->c->o.const_keys[i], strlen(r->c->o.const_keys[i]));
+        ot_prom_label_name(&r->name, r->c->o.const_keys[i], strlen(r->c->o.const_keys[i]));
         put_label(pb, &lb, r->name.data, r->name.len, r->c->o.const_vals[i],
                   strlen(r->c->o.const_vals[i]));
-        own[nn] = true;
         names[nn++] = strndup(r->name.data, r->name.len);
     }
     *e = (res_ent){malloc(key->len ? key->len : 1), key->len, NULL, 0, NULL, nn, true};
@@ -322,11 +278,10 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
     e->labels_len = lb.len;
     e->names = malloc((nn ? nn : 1) * sizeof *e->names);
     for (size_t i = 0; i < nn; i++) {
-        char *s = own[i] ? names[i] : strdup(names[i]);
         if (e->names)
-            e->names[i] = s;
+            e->names[i] = names[i];
         else
-            free(s);
+            free(names[i]);
     }
     if (!e->names)
         e->n_names = 0;
@@ -342,9 +297,9 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
                 memcpy(t->key, e->key, res_len);
             r->targets.n++;
             size_t idx;
-            pm_fam *f = family(r, "target_info", PM_GAUGE, NULL, 0, NULL, &idx);
+            pm_fam *f = family(r, "target_info", OT_PACC_GAUGE, NULL, 0, NULL, &idx);
             if (f && r->fmt == PM_FMT_PROTOBUF) {
-                pm_state one = {.kind = PM_GAUGE, .value = 1};
+                ot_pacc_state one = {.kind = OT_PACC_GAUGE, .value = 1};
                 pm_pb_metric(&f->pre, &r->pb, &tl, &one, 0);
             } else if (f) {
                 ot_buf_puts(&f->pre, "target_info{");
@@ -353,83 +308,19 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
             }
         }
     }
-    ot_buf_free(&vb);
     ot_buf_free(&tl);
     return e;
 }
 
-/* Makes r->plan the plan of the stream's key list (its first MAX_LABELS
- * keys) against re, and their values into vals; false on OOM. */
-static bool plan_for(rctx *r, ot_mstore_iter it, const res_ent *re, ot_mstore_val *vals)
+typedef struct label_out {
+    bool pb;
+    ot_buf *b;
+} label_out;
+
+static void put_own(void *ctx, const char *name, size_t nl, const char *val, size_t vl)
 {
-    lplan *pl = &r->plan;
-    ot_buf *keys = &r->tmp;
-    ot_buf_reset(keys);
-    ot_mstore_str k;
-    size_t n = 0;
-    while (n < MAX_LABELS && ot_mstore_next_kv(&it, &k, &vals[n])) {
-        n++;
-        ot_buf_append(keys, &k.n, sizeof k.n);
-        ot_buf_append(keys, k.p, k.n);
-    }
-    if (keys->oom)
-        return false;
-    if (pl->valid && pl->re == re && pl->n == n && pl->keys.len == keys->len &&
-        (!n || memcmp(pl->keys.data, keys->data, keys->len) == 0))
-        return true;
-    pl->valid = false;
-    ot_buf_reset(&pl->keys);
-    ot_buf_append(&pl->keys, keys->data ? keys->data : "", keys->len);
-    ot_buf_reset(&pl->names);
-    const char *p = keys->data;
-    for (size_t i = 0; i < n; i++) {
-        size_t kl;
-        memcpy(&kl, p, sizeof kl);
-        p += sizeof kl;
-        size_t off = pl->names.len;
-        pm_label_name(&pl->names, p, kl);
-        p += kl;
-        pl->e[i].src = (uint32_t)i;
-        pl->e[i].off = (uint32_t)off;
-        pl->e[i].len = (uint32_t)(pl->names.len - off);
-    }
-    if (pl->keys.oom || pl->names.oom)
-        return false;
-    const char *nm = pl->names.data;
-    for (size_t i = 1; i < n; i++) { /* insertion sort: stable, and n is small */
-        lplan_e x = pl->e[i];
-        size_t j = i;
-        while (j > 0) {
-            lplan_e *q = &pl->e[j - 1];
-            size_t m = q->len < x.len ? q->len : x.len;
-            int c = memcmp(nm + q->off, nm + x.off, m);
-            if (c < 0 || (c == 0 && q->len <= x.len))
-                break;
-            pl->e[j] = *q;
-            j--;
-        }
-        pl->e[j] = x;
-    }
-    for (size_t i = 0; i < n;) {
-        bool shadowed = false;
-        for (size_t j = 0; j < re->n_names; j++)
-            if (strlen(re->names[j]) == pl->e[i].len &&
-                memcmp(re->names[j], nm + pl->e[i].off, pl->e[i].len) == 0)
-                shadowed = true;
-        size_t e = i + 1;
-        while (e < n && pl->e[e].len == pl->e[i].len &&
-               memcmp(nm + pl->e[e].off, nm + pl->e[i].off, pl->e[i].len) == 0)
-            e++;
-        for (size_t j = i; j < e; j++) {
-            pl->e[j].group_end = (uint32_t)e;
-            pl->e[j].shadowed = shadowed;
-        }
-        i = e;
-    }
-    pl->n = n;
-    pl->re = re;
-    pl->valid = true;
-    return true;
+    label_out *o = ctx;
+    put_label(o->pb, o->b, name, nl, val, vl);
 }
 
 /* The stream's own labels, sanitised, sorted, names that collide joined
@@ -437,33 +328,14 @@ static bool plan_for(rctx *r, ot_mstore_iter it, const res_ent *re, ot_mstore_va
  * braces. */
 void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re)
 {
-    bool pb = r->fmt == PM_FMT_PROTOBUF;
     ot_mstore_iter it;
     ot_mstore_stream_attrs(st, &it);
     ot_buf *b = &r->labels;
     ot_buf_reset(b);
     ot_mstore_val vals[MAX_LABELS];
-    if (plan_for(r, it, re, vals)) {
-        lplan *pl = &r->plan;
-        const char *nm = pl->names.data;
-        for (size_t i = 0; i < pl->n;) {
-            size_t e = pl->e[i].group_end;
-            const ot_mstore_val *v = &vals[pl->e[i].src];
-            if (!pl->e[i].shadowed && e == i + 1 &&
-                v->type == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
-                put_label(pb, b, nm + pl->e[i].off, pl->e[i].len, v->s.p, v->s.n);
-            } else if (!pl->e[i].shadowed) {
-                ot_buf_reset(&r->tmp);
-                for (size_t j = i; j < e; j++) {
-                    if (j > i)
-                        ot_buf_putc(&r->tmp, ';');
-                    pm_attr_text(&r->tmp, &vals[pl->e[j].src]);
-                }
-                put_label(pb, b, nm + pl->e[i].off, pl->e[i].len,
-                          r->tmp.data ? r->tmp.data : "", r->tmp.len);
-            }
-            i = e;
-        }
+    if (ot_prom_plan_for(&r->plan, it, re, re->names, re->n_names, vals, &r->tmp)) {
+        label_out o = {r->fmt == PM_FMT_PROTOBUF, b};
+        ot_prom_plan_labels(&r->plan, vals, put_own, &o, &r->tmp);
     }
     ot_buf_append(b, re->labels, re->labels_len);
 }
@@ -480,7 +352,7 @@ static void hex(ot_buf *b, const uint8_t *p, size_t n)
 }
 
 /* OpenMetrics: " # {trace_id=…,span_id=…} value timestamp". */
-static void exemplar(ot_buf *b, const pm_exemplar *e)
+static void exemplar(ot_buf *b, const ot_pacc_exemplar *e)
 {
     static const uint8_t zero[16];
     bool t = memcmp(e->trace_id, zero, 16) != 0, sp = memcmp(e->span_id, zero, 8) != 0;
@@ -496,7 +368,7 @@ static void exemplar(ot_buf *b, const pm_exemplar *e)
         ot_buf_putc(b, '"');
     }
     ot_buf_puts(b, "} ");
-    pm_value(b, e->value, false);
+    ot_prom_value(b, e->value, false);
     if (e->ts_ns > 0)
         ot_buf_printf(b, " %lld.%09lld", (long long)(e->ts_ns / 1000000000),
                       (long long)(e->ts_ns % 1000000000));
@@ -505,7 +377,7 @@ static void exemplar(ot_buf *b, const pm_exemplar *e)
 /* One sample line; the hottest code of a scrape, so written with one
  * reserve and plain copies. */
 static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, const char *xname,
-                   const char *xval, double v, const pm_state *s, const pm_exemplar *ex)
+                   const char *xval, double v, const ot_pacc_state *s, const ot_pacc_exemplar *ex)
 {
     const ot_buf *l = &r->labels;
     size_t nl = strlen(name), sl = strlen(suffix), xl = xname ? strlen(xname) : 0;
@@ -531,7 +403,7 @@ static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, con
     }
     *d++ = ' ';
     b->len = (size_t)(d - b->data);
-    pm_value(b, v, false);
+    ot_prom_value(b, v, false);
     if (r->c->o.send_timestamps && s->ts_ns > 0) {
         if (r->fmt == PM_FMT_OPENMETRICS)
             ot_buf_printf(b, " %lld.%03lld", (long long)(s->ts_ns / 1000000000),
@@ -549,10 +421,10 @@ static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, con
  * its bound is -base^i; the zero bucket's is the zero threshold; positive
  * bucket i's is base^(i+1)). Nothing is lost that classic buckets can
  * say. */
-static void exp_as_classic(rctx *r, ot_buf *b, const char *nm, pm_state *s, bool om)
+static void exp_as_classic(rctx *r, ot_buf *b, const char *nm, ot_pacc_state *s, bool om)
 {
-    pm_exph *e = pm_exph_of(s);
-    const uint64_t *cn = pm_exp_counts(s);
+    ot_pacc_exph *e = ot_pacc_exph_of(s);
+    const uint64_t *cn = ot_pacc_exp_counts(s);
     double lg = ldexp(1.0, -e->scale); /* log2 of the base */
     uint64_t cum = 0;
     char lv[48];
@@ -572,18 +444,18 @@ static void exp_as_classic(rctx *r, ot_buf *b, const char *nm, pm_state *s, bool
             bound = exp2((double)(e->pos_off + (int32_t)k + 1) * lg);
         }
         ot_buf_reset(&vb);
-        pm_value(&vb, bound, om);
+        ot_prom_value(&vb, bound, om);
         snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
         sample(r, b, nm, "_bucket", "le", lv, (double)cum, s, NULL);
     }
     ot_buf_free(&vb);
     sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s, NULL);
-    if (s->flags & PM_F_HAS_SUM)
+    if (s->flags & OT_PACC_F_HAS_SUM)
         sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
     sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
 }
 
-void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, pm_state *s)
+void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, ot_pacc_state *s)
 {
     if (r->fmt == PM_FMT_PROTOBUF) {
         pm_pb_metric(b, &r->pb, &r->labels, s,
@@ -595,23 +467,23 @@ void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, pm_state *s)
     char lv[48];
     ot_buf vb = OT_BUF_INIT;
     switch (s->kind) {
-    case PM_GAUGE:
-    case PM_COUNTER: {
+    case OT_PACC_GAUGE:
+    case OT_PACC_COUNTER: {
         size_t nl = strlen(nm);
-        bool add_total = om && s->kind == PM_COUNTER && !(nl > 6 && !strcmp(nm + nl - 6, "_total"));
+        bool add_total = om && s->kind == OT_PACC_COUNTER && !(nl > 6 && !strcmp(nm + nl - 6, "_total"));
         sample(r, b, nm, add_total ? "_total" : "", NULL, NULL, s->value, s,
-               s->kind == PM_COUNTER ? pm_ex(s) : NULL);
+               s->kind == OT_PACC_COUNTER ? ot_pacc_ex(s) : NULL);
         break;
     }
-    case PM_HISTOGRAM: {
-        const double *bd = pm_bounds(s);
-        const uint64_t *cn = pm_counts(s);
-        const pm_exemplar *ex = pm_ex(s); /* on the first bucket that holds its value */
+    case OT_PACC_HISTOGRAM: {
+        const double *bd = ot_pacc_bounds(s);
+        const uint64_t *cn = ot_pacc_counts(s);
+        const ot_pacc_exemplar *ex = ot_pacc_ex(s); /* on the first bucket that holds its value */
         uint64_t cum = 0;
         for (uint32_t i = 0; i < s->n; i++) {
             cum += cn[i];
             ot_buf_reset(&vb);
-            pm_value(&vb, bd[i], om);
+            ot_prom_value(&vb, bd[i], om);
             snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
             bool here = ex && ex->value <= bd[i];
             sample(r, b, nm, "_bucket", "le", lv, (double)cum, s, here ? ex : NULL);
@@ -619,19 +491,19 @@ void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, pm_state *s)
                 ex = NULL;
         }
         sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s, ex);
-        if (s->flags & PM_F_HAS_SUM)
+        if (s->flags & OT_PACC_F_HAS_SUM)
             sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
         sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
         break;
     }
-    case PM_EXPHIST:
+    case OT_PACC_EXPHIST:
         exp_as_classic(r, b, nm, s, om);
         break;
-    case PM_SUMMARY: {
-        const double *qv = pm_bounds(s);
+    case OT_PACC_SUMMARY: {
+        const double *qv = ot_pacc_bounds(s);
         for (uint32_t i = 0; i < s->n; i++) {
             ot_buf_reset(&vb);
-            pm_value(&vb, qv[2 * i], om);
+            ot_prom_value(&vb, qv[2 * i], om);
             snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
             sample(r, b, nm, "", "quantile", lv, qv[2 * i + 1], s, NULL);
         }
@@ -689,14 +561,14 @@ static int kind_of(const ot_mstore_info *in)
 {
     switch (in->type) {
     case OT_MSTORE_SUM:
-        return in->monotonic ? PM_COUNTER : PM_GAUGE;
+        return in->monotonic ? OT_PACC_COUNTER : OT_PACC_GAUGE;
     case OT_MSTORE_HISTOGRAM:
     case OT_MSTORE_EXP_HISTOGRAM:
-        return PM_HISTOGRAM;
+        return OT_PACC_HISTOGRAM;
     case OT_MSTORE_SUMMARY:
-        return PM_SUMMARY;
+        return OT_PACC_SUMMARY;
     default:
-        return PM_GAUGE;
+        return OT_PACC_GAUGE;
     }
 }
 
@@ -736,7 +608,7 @@ void pm_resolve(rctx *r, base_ent *b, const ot_mstore_stream *st)
         r->metrics.n++;
         ot_buf unit = OT_BUF_INIT;
         ot_buf_reset(&r->name);
-        pm_metric_name(&r->name, r->c->o.ns, in.name.p, in.name.n, in.unit.p, in.unit.n, in.type,
+        ot_prom_metric_name(&r->name, r->c->o.ns, in.name.p, in.name.n, in.unit.p, in.unit.n, in.type,
                        in.monotonic, r->c->o.suffixes, &unit);
         ot_buf_putc(&r->name, 0);
         ot_buf_putc(&unit, 0);
@@ -790,8 +662,7 @@ void pm_tables_free(rctx *r)
     ot_buf_free(&r->tmp);
     ot_buf_free(&r->labels);
     ot_buf_free(&r->name);
-    ot_buf_free(&r->plan.keys);
-    ot_buf_free(&r->plan.names);
+    ot_prom_plan_free(&r->plan);
     ot_buf_free(&r->pb.m);
     ot_buf_free(&r->pb.sub);
     ot_buf_free(&r->pb.t);

@@ -17,7 +17,7 @@ void pm_pb_varint(ot_buf *b, uint64_t v);
 void pm_pb_label(ot_buf *b, const char *name, size_t nl, const char *val, size_t vl);
 /* One MetricFamily.metric field: labels (encoded LabelPairs) and s's
  * value; ts_ms 0: no timestamp. */
-void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, pm_state *s,
+void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, ot_pacc_state *s,
                   int64_t ts_ms);
 /* The length prefix, name, help and type of a MetricFamily whose metric
  * fields (body_len bytes) follow. */
@@ -64,26 +64,7 @@ typedef struct table {
     size_t n, cap;
 } table;
 
-#define MAX_LABELS 128
-
-typedef struct lplan_e {
-    uint32_t src;       /* attribute index in canonical order */
-    uint32_t off, len;  /* of the name in lplan.names */
-    uint32_t group_end; /* sorted index past the names equal to this one */
-    bool shadowed;      /* by a resource label of the same name */
-} lplan_e;
-
-/* The label names of the last key list seen (raw keys, in canonical
- * order): sanitised, sorted and checked against the resource's once, so
- * streams that share their keys (most of a family) skip that work. */
-typedef struct lplan {
-    ot_buf keys;  /* each key: its length (size_t) then its bytes */
-    ot_buf names; /* the sanitised names */
-    const res_ent *re; /* shadowing was worked out against this resource */
-    size_t n;
-    lplan_e e[MAX_LABELS];
-    bool valid;
-} lplan;
+#define MAX_LABELS OT_PROM_MAX_LABELS
 
 typedef struct rctx {
     pm_core *c;
@@ -96,7 +77,7 @@ typedef struct rctx {
     table targets;     /* res_ent (labels: target_info's), by resource bytes */
     table bases;       /* base_ent, by id */
     ot_buf tmp, labels, name;
-    lplan plan;
+    ot_prom_plan plan;
     pm_pb_scratch pb;
     int err;
 } rctx;
@@ -111,7 +92,7 @@ void pm_header(rctx *r, const pm_fam *f, ot_buf *b);
 /* The stream's labels (its own, then its resource's) into r->labels. */
 void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re);
 /* The samples of a stream whose labels are in r->labels. */
-void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, pm_state *s);
+void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, ot_pacc_state *s);
 void pm_tables_free(rctx *r);
 
 #endif

@@ -106,7 +106,7 @@ static void spans_deltas(ot_buf *b, unsigned span_f, unsigned delta_f, int32_t o
 }
 
 /* An Exemplar: trace_id and span_id labels, value, timestamp. */
-static void f_exemplar(ot_buf *b, unsigned field, const pm_exemplar *e, ot_buf *tmp)
+static void f_exemplar(ot_buf *b, unsigned field, const ot_pacc_exemplar *e, ot_buf *tmp)
 {
     static const char digits[] = "0123456789abcdef";
     char t[32], sp[16];
@@ -132,7 +132,7 @@ static void f_exemplar(ot_buf *b, unsigned field, const pm_exemplar *e, ot_buf *
     f_bytes(b, field, tmp->data, tmp->len);
 }
 
-void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, pm_state *s,
+void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, ot_pacc_state *s,
                   int64_t ts_ms)
 {
     ot_buf *m = &x->m, *sub = &x->sub, *t = &x->t;
@@ -140,15 +140,15 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, pm_state 
     ot_buf_reset(sub);
     ot_buf_append(m, labels->data ? labels->data : "", labels->len);
     switch (s->kind) {
-    case PM_GAUGE:
-    case PM_COUNTER:
+    case OT_PACC_GAUGE:
+    case OT_PACC_COUNTER:
         f_double(sub, 1, s->value);
-        if (s->kind == PM_COUNTER && pm_ex(s))
-            f_exemplar(sub, 2, pm_ex(s), t);
-        f_bytes(m, s->kind == PM_GAUGE ? M_GAUGE : M_COUNTER, sub->data, sub->len);
+        if (s->kind == OT_PACC_COUNTER && ot_pacc_ex(s))
+            f_exemplar(sub, 2, ot_pacc_ex(s), t);
+        f_bytes(m, s->kind == OT_PACC_GAUGE ? M_GAUGE : M_COUNTER, sub->data, sub->len);
         break;
-    case PM_SUMMARY: {
-        const double *qv = pm_bounds(s);
+    case OT_PACC_SUMMARY: {
+        const double *qv = ot_pacc_bounds(s);
         f_uint(sub, 1, s->count);
         f_double(sub, 2, s->value);
         for (uint32_t i = 0; i < s->n; i++) {
@@ -160,13 +160,13 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, pm_state 
         f_bytes(m, M_SUMMARY, sub->data, sub->len);
         break;
     }
-    case PM_HISTOGRAM: {
-        const double *bd = pm_bounds(s);
-        const uint64_t *cn = pm_counts(s);
-        const pm_exemplar *ex = pm_ex(s);
+    case OT_PACC_HISTOGRAM: {
+        const double *bd = ot_pacc_bounds(s);
+        const uint64_t *cn = ot_pacc_counts(s);
+        const ot_pacc_exemplar *ex = ot_pacc_ex(s);
         uint64_t cum = 0;
         f_uint(sub, H_COUNT, s->count);
-        f_double(sub, H_SUM, (s->flags & PM_F_HAS_SUM) ? s->value : 0);
+        f_double(sub, H_SUM, (s->flags & OT_PACC_F_HAS_SUM) ? s->value : 0);
         for (uint32_t i = 0; i < s->n; i++) { /* +Inf is the count: not sent */
             cum += cn[i];
             ot_buf_reset(t);
@@ -183,11 +183,11 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, pm_state 
         f_bytes(m, M_HISTOGRAM, sub->data, sub->len);
         break;
     }
-    case PM_EXPHIST: {
-        pm_exph *e = pm_exph_of(s);
-        const uint64_t *cn = pm_exp_counts(s);
+    case OT_PACC_EXPHIST: {
+        ot_pacc_exph *e = ot_pacc_exph_of(s);
+        const uint64_t *cn = ot_pacc_exp_counts(s);
         f_uint(sub, H_COUNT, s->count);
-        f_double(sub, H_SUM, (s->flags & PM_F_HAS_SUM) ? s->value : 0);
+        f_double(sub, H_SUM, (s->flags & OT_PACC_F_HAS_SUM) ? s->value : 0);
         f_sint(sub, H_SCHEMA, e->scale);
         f_double(sub, H_ZERO_THRESHOLD, e->zero_threshold);
         f_uint(sub, H_ZERO_COUNT, e->zero_count);
@@ -216,9 +216,9 @@ void pm_pb_family_head(ot_buf *out, const char *name, const char *help, int kind
                        size_t body_len)
 {
     size_t nl = strlen(name), hl = help ? strlen(help) : 0;
-    int type = kind == PM_COUNTER     ? T_COUNTER
-               : kind == PM_SUMMARY   ? T_SUMMARY
-               : kind == PM_HISTOGRAM ? T_HISTOGRAM
+    int type = kind == OT_PACC_COUNTER     ? T_COUNTER
+               : kind == OT_PACC_SUMMARY   ? T_SUMMARY
+               : kind == OT_PACC_HISTOGRAM ? T_HISTOGRAM
                                       : T_GAUGE;
     size_t len = 1 + varint_len(nl) + nl + 1 + varint_len(hl) + hl + 1 +
                  varint_len((uint64_t)type) + body_len;

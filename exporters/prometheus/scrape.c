@@ -201,10 +201,10 @@ static int render_one(void *ctx, const ot_mstore_stream *st)
     s->last = b;
     if (!b || b->fam != (int32_t)fi)
         return 0; /* another stream of the same hash, or one new since the index */
-    pm_state *ps = (pm_state *)(void *)st->state;
-    int kind = ps->kind == PM_EXPHIST ? PM_HISTOGRAM : ps->kind;
+    ot_pacc_state *ps = (ot_pacc_state *)(void *)st->state;
+    int kind = ps->kind == OT_PACC_EXPHIST ? OT_PACC_HISTOGRAM : ps->kind;
     const pm_fam *f = &r->fams[fi];
-    if (!ps->kind || (ps->flags & PM_F_NO_VALUE) || kind != f->kind)
+    if (!ps->kind || (ps->flags & OT_PACC_F_NO_VALUE) || kind != f->kind)
         return 0;
     start(s, f);
     pm_stream_labels(r, st, &b->re);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "model/attrs.h"
+#include "model/otlp_wire.h"
+#include "model/pbedit.h"
 #include "pipeline/factory.h"
 #include "ottl/ottl.h"
 
@@ -118,13 +120,14 @@ static void attributes_validate(const void *cfgp, const ot_node *node, const cha
 }
 
 typedef struct attributes_proc {
-    ot_consumer base;
+    ot_wire_stage stage; /* first: its base is the processor's consumer */
     ot_consumer *next;
     ot_signal signal;
     char *id;
     ot_attrs actions;
     ot_ottl_set include, exclude;
     bool has_include, has_exclude;
+    bool wire_ok; /* the actions run on the protobuf bytes (see attributes_wire) */
 } attributes_proc;
 
 /* 1 when the actions apply to the item, 0 when not, -1 on a propagated
@@ -246,6 +249,122 @@ static int do_metrics(attributes_proc *ap, ot_attrs_batch *ab, ot_metrics_req *r
     return 0;
 }
 
+/* ---- the same on the protobuf bytes (issue 19) ---------------------------
+ * Each item's attribute list is edited where it lies (ot_attrs_wire_apply)
+ * and the length prefixes around it are fixed once (pbedit), so nothing is
+ * decoded; the decoded functions above stay the reference that the tests
+ * and fuzz_wireproc compare this with. A selection condition or a value
+ * the bytes cannot answer declines before anything changed, and the batch
+ * takes the decoded path. */
+
+enum { AW_OK = 0, AW_DECLINE = OT_WIRE_DECLINED, AW_ERR = 2 };
+
+typedef struct awalk {
+    attributes_proc *ap;
+    ot_attrs_wire aw;
+    ot_ottl_wire wire;
+    ot_ottl_item it;
+    ot_err *err;
+} awalk;
+
+/* One attribute list inside the field f, which is entered for it; idx
+ * (may be NULL) is f's index. */
+static int wire_attrs(awalk *w, ot_pbedit *e, const ot_pbfield *f, uint32_t num,
+                      const ot_wire_index *idx)
+{
+    ot_pbedit_enter(e, f);
+    int r = ot_attrs_wire_apply_idx(&w->aw, e, f->val, f->val + f->len, num, idx);
+    ot_pbedit_leave(e, false);
+    return r < 0 ? AW_DECLINE : AW_OK;
+}
+
+/* The points of one metric: metric -> data (gauge, sum, ...) -> point. */
+static int wire_metric(awalk *w, ot_pbedit *e, const ot_pbfield *mf)
+{
+    const uint8_t *p = mf->val, *end = mf->val + mf->len;
+    ot_pbfield f, data = {0};
+    int r, n_data = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0)
+        if (ot_wire_point_attr_field(f.num) && f.wt == 2)
+            data = f, n_data++;
+    if (r < 0 || n_data > 1)
+        return AW_DECLINE; /* protobuf-c keeps one data member only */
+    if (!n_data)
+        return AW_OK;
+    uint32_t num = ot_wire_point_attr_field(data.num);
+    ot_pbedit_enter(e, mf);
+    ot_pbedit_enter(e, &data);
+    p = data.val, end = data.val + data.len;
+    int s = AW_OK;
+    while (s == AW_OK && (r = ot_pb_next(&p, end, &f)) > 0)
+        if (f.num == 1 && f.wt == 2)
+            s = wire_attrs(w, e, &f, num, NULL);
+    ot_pbedit_leave(e, false);
+    ot_pbedit_leave(e, false);
+    return s != AW_OK ? s : r < 0 ? AW_DECLINE : AW_OK;
+}
+
+static int wire_item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_pbfield *f,
+                     bool *drop)
+{
+    awalk *w = ctx;
+    *drop = false;
+    if (w->ap->has_include || w->ap->has_exclude) {
+        ot_ottl_wire_at(&w->wire, pos, f);
+        int s = selected(w->ap, &w->it, w->err);
+        if (w->wire.declined)
+            return AW_DECLINE;
+        if (s < 0)
+            return AW_ERR;
+        if (!s)
+            return AW_OK;
+    }
+    if (w->ap->signal == OT_METRICS)
+        return wire_metric(w, e, f);
+    if (ot_wire_index_of(pos->idx, f->val, f->val + f->len) < 0)
+        return AW_DECLINE;
+    return wire_attrs(w, e, f, ot_wire_item_attr_field(w->ap->signal), pos->idx);
+}
+
+/* 0 done (b edited or not), AW_DECLINE (b untouched), -1 error (err set). */
+static int attributes_wire(attributes_proc *ap, ot_batch *b, ot_err *err)
+{
+    if (b->items == (size_t)-1)
+        return AW_DECLINE;
+    awalk w = {.ap = ap, .err = err};
+    w.it.wire = &w.wire;
+    if (ot_attrs_wire_begin(&w.aw, &ap->actions, b->arena) < 0)
+        return ot_err_set(err, "out of memory");
+    ot_pbedit e;
+    ot_pbedit_init(&e, b->wire, b->wire_len, b->arena);
+    int s = ot_wire_walk_items(&e, wire_item, &w, false, NULL, NULL);
+    if (s != AW_OK || !ot_pbedit_changed(&e)) {
+        ot_pbedit_free(&e);
+        return s == AW_ERR ? -1 : s;
+    }
+    return ot_wire_commit(b, &e, b->items, err);
+}
+
+/* As a stage of a longer walk (ot_wire_chain). */
+_Static_assert(sizeof(awalk) <= OT_WIRE_SCRATCH, "awalk must fit a stage's scratch");
+
+static int stage_begin(void *self, ot_batch *b, void *scratch, ot_err *err)
+{
+    awalk *w = scratch;
+    memset(w, 0, sizeof *w);
+    w->ap = self;
+    w->err = err;
+    w->it.wire = &w->wire;
+    return ot_attrs_wire_begin(&w->aw, &w->ap->actions, b->arena) < 0 ? -1 : 0;
+}
+
+static ot_status attributes_consume(ot_consumer *self, ot_batch *b, ot_err *err);
+
+static ot_status stage_consume(ot_wire_stage *self, ot_batch *b, ot_err *err)
+{
+    return attributes_consume(&self->base, b, err);
+}
+
 static ot_status attributes_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 {
     attributes_proc *ap = (attributes_proc *)self;
@@ -254,6 +373,18 @@ static ot_status attributes_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     b = ot_batch_writable(b, err);
     if (!b)
         return OT_PERMANENT;
+    if (ap->wire_ok && b->wire) {
+        ot_status st;
+        if (ot_wire_chain(&ap->stage, b, &st, err) != OT_WIRE_DECLINED)
+            return st; /* with the processors after it, in one walk */
+        int w = attributes_wire(ap, b, err);
+        if (w < 0) {
+            ot_batch_unref(b);
+            return OT_PERMANENT;
+        }
+        if (w == 0)
+            return ot_consume(ap->next, b, err);
+    }
     ProtobufCMessage *m = ot_batch_msg_mut(b, err);
     ot_attrs_batch ab;
     int r = -1;
@@ -296,8 +427,9 @@ static void *attributes_create(const ot_create_params *p, ot_err *err)
     }
     ap->signal = p->signal;
     ap->next = p->next[p->signal];
-    ap->base.consume = attributes_consume;
-    ap->base.mutates = true;
+    ap->stage.base.consume = ot_wire_stage_consume;
+    ap->stage.consume = stage_consume;
+    ap->stage.base.mutates = true;
     ot_ottl_ctx ctx = signal_ctx[p->signal];
     ot_ottl_errmode mode = (ot_ottl_errmode)cfg->error_mode;
     ap->has_include = cfg->include.present && cfg->include.conditions.n;
@@ -310,13 +442,28 @@ static void *attributes_create(const ot_create_params *p, ot_err *err)
         attributes_destroy(ap);
         return NULL;
     }
+    /* Data point conditions take the decoded path (ottl_wire.c reads
+     * spans, logs and metrics). */
+    ap->wire_ok = ot_wire_processors_enabled() &&
+                  (p->signal != OT_METRICS || (!ap->has_include && !ap->has_exclude)) &&
+                  (!ap->has_include || ot_ottl_set_wire_ok(&ap->include)) &&
+                  (!ap->has_exclude || ot_ottl_set_wire_ok(&ap->exclude));
+    ot_wire_stage *st = &ap->stage;
+    st->on = ap->wire_ok;
+    st->reads = OT_WIRE_ITEM_ATTRS |
+                (ap->has_include || ap->has_exclude ? OT_WIRE_RES_ATTRS | OT_WIRE_FIELDS : 0);
+    st->writes = OT_WIRE_ITEM_ATTRS;
+    st->next = ap->next;
+    st->self = ap;
+    st->begin = stage_begin;
+    st->item = wire_item;
     return ap;
 }
 
 static ot_consumer *attributes_consumer(void *self, ot_signal s)
 {
     attributes_proc *ap = self;
-    return s == ap->signal ? &ap->base : NULL;
+    return s == ap->signal ? &ap->stage.base : NULL;
 }
 
 const ot_factory ot_attributes_processor = {

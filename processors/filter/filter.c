@@ -14,6 +14,8 @@
 #include "base/log.h"
 #include "ottl/ottl.h"
 #include "telemetry/telemetry.h"
+#include "filter_int.h"
+#include "model/otlp_wire.h"
 
 typedef struct filter_traces {
     ot_strlist span;
@@ -97,16 +99,6 @@ static void filter_validate(const void *cfgp, const ot_node *node, const char *p
     if (total == 0)
         ot_diag_add(d, OT_SEV_WARNING, node, path, "no conditions: this filter drops nothing");
 }
-
-typedef struct filter_proc {
-    ot_consumer base;
-    ot_consumer *next;
-    ot_signal signal;
-    char *id;
-    ot_ottl_set sets[2]; /* traces: span, spanevent; metrics: metric, datapoint; logs: record */
-    ot_counter *dropped;        /* spans / metric points / log records */
-    ot_counter *dropped_extra;  /* span events / whole metrics */
-} filter_proc;
 
 /* The batch is written to only from the first drop on. Before that the
  * walk changed nothing, so when the batch is ours it goes on in place;
@@ -388,6 +380,23 @@ static ot_status filter_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     filter_proc *fp = (filter_proc *)self;
     if (!fp->sets[0].n && !fp->sets[1].n)
         return ot_consume(fp->next, b, err);
+    if (fp->wire_ok && b->wire) {
+        ot_status st;
+        if (ot_wire_chain(&fp->stage, b, &st, err) != OT_WIRE_DECLINED)
+            return st; /* with the processors after it, in one walk */
+        ot_batch *nb;
+        size_t items = 0, extra = 0;
+        int r = filter_wire(fp, b, &nb, &items, &extra, err);
+        if (r < 0)
+            return OT_PERMANENT;
+        if (r == 0) {
+            ot_counter_add(fp->dropped, items);
+            if (fp->dropped_extra)
+                ot_counter_add(fp->dropped_extra, extra);
+            return nb ? ot_consume(fp->next, nb, err) : OT_OK;
+        }
+        b = nb; /* declined: the decoded walk below decides */
+    }
     const ProtobufCMessage *m = ot_batch_msg(b, err);
     if (!m) {
         ot_batch_unref(b);
@@ -416,6 +425,11 @@ static ot_status filter_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     return ot_consume(fp->next, w.b, err);
 }
 
+static ot_status filter_stage_consume(ot_wire_stage *self, ot_batch *b, ot_err *err)
+{
+    return filter_consume(&self->base, b, err);
+}
+
 static void filter_destroy(void *self)
 {
     filter_proc *fp = self;
@@ -438,7 +452,8 @@ static void *filter_create(const ot_create_params *p, ot_err *err)
     }
     fp->signal = p->signal;
     fp->next = p->next[p->signal];
-    fp->base.consume = filter_consume;
+    fp->stage.base.consume = ot_wire_stage_consume;
+    fp->stage.consume = filter_stage_consume;
     const ot_strlist *l0 = NULL, *l1 = NULL;
     ot_ottl_ctx c0 = OT_OTTL_LOG, c1 = OT_OTTL_LOG;
     const char *extra = NULL;
@@ -463,7 +478,12 @@ static void *filter_create(const ot_create_params *p, ot_err *err)
         filter_destroy(fp);
         return NULL;
     }
-    fp->base.mutates = fp->sets[0].n || fp->sets[1].n;
+    fp->stage.base.mutates = fp->sets[0].n || fp->sets[1].n;
+    /* The wire walk decides on spans, metrics and log records; span event
+     * and data point conditions take the decoded walk. */
+    fp->wire_ok = fp->sets[0].n && !fp->sets[1].n && ot_ottl_set_wire_ok(&fp->sets[0]) &&
+                  ot_wire_processors_enabled();
+    filter_wire_stage(fp);
     if (!fp->next) {
         filter_destroy(fp);
         ot_err_set(err, "no next consumer for %s", ot_signal_name(p->signal));
@@ -487,7 +507,7 @@ static void *filter_create(const ot_create_params *p, ot_err *err)
 static ot_consumer *filter_consumer(void *self, ot_signal s)
 {
     filter_proc *fp = self;
-    return s == fp->signal ? &fp->base : NULL;
+    return s == fp->signal ? &fp->stage.base : NULL;
 }
 
 const ot_factory ot_filter_processor = {

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "model/attrs.h"
+#include "model/otlp_wire.h"
+#include "model/pbedit.h"
 #include "pipeline/factory.h"
 
 typedef struct resource_cfg {
@@ -49,10 +51,11 @@ static void resource_validate(const void *cfgp, const ot_node *node, const char 
 }
 
 typedef struct resource_proc {
-    ot_consumer base;
+    ot_wire_stage stage; /* first: its base is the processor's consumer */
     ot_consumer *next;
     ot_signal signal;
     ot_attrs actions;
+    bool wire_ok;
 } resource_proc;
 
 /* A resource to act on; an absent one is made when an action may add. */
@@ -77,6 +80,103 @@ static int apply(ot_attrs_batch *ab, ot_resource **slot, ot_arena *a)
     return ot_attrs_apply(ab, &r->attributes, &r->n_attributes);
 }
 
+/* One resource entry rf (entered in e): its Resource res acted on, or a
+ * new one first in the entry when res is NULL. */
+static int edit_resource(ot_attrs_wire *aw, ot_pbedit *e, const ot_pbfield *rf,
+                         const ot_pbfield *res, ot_arena *a)
+{
+    if (res) {
+        ot_pbedit_enter(e, res);
+        int r = ot_attrs_wire_apply(aw, e, res->val, res->val + res->len, OT_WF_RESOURCE_ATTRS);
+        ot_pbedit_leave(e, false);
+        return r < 0 ? OT_WIRE_DECLINED : 0;
+    }
+    const uint8_t *fresh;
+    size_t n;
+    uint8_t *ins;
+    if (ot_attrs_wire_fresh(aw, OT_WF_RESOURCE_ATTRS, &fresh, &n) < 0 ||
+        !(ins = ot_arena_alloc(a, n + 6)))
+        return OT_WIRE_DECLINED;
+    size_t w = ot_pb_put_ld_head(ins, OT_WF_RESOURCE, n);
+    if (n)
+        memcpy(ins + w, fresh, n);
+    ot_pbedit_replace(e, rf->val, 0, ins, w + n);
+    return 0;
+}
+
+/* As a stage of a longer walk (ot_wire_chain). */
+typedef struct rstage {
+    ot_attrs_wire aw;
+    ot_arena *arena;
+} rstage;
+
+_Static_assert(sizeof(rstage) <= OT_WIRE_SCRATCH, "rstage must fit a stage's scratch");
+
+static int stage_begin(void *self, ot_batch *b, void *scratch, ot_err *err)
+{
+    (void)err;
+    resource_proc *rp = self;
+    rstage *r = scratch;
+    r->arena = b->arena;
+    return ot_attrs_wire_begin(&r->aw, &rp->actions, b->arena) < 0 ? -1 : 0;
+}
+
+static int stage_resource(void *scratch, ot_pbedit *e, const ot_pbfield *rf,
+                          const ot_pbfield *res)
+{
+    rstage *r = scratch;
+    return edit_resource(&r->aw, e, rf, res, r->arena);
+}
+
+/* The same on the protobuf bytes (issue 19): each resource's attribute
+ * list is edited where it lies, a missing resource is inserted first in
+ * its entry (where protobuf-c writes field 1), and nothing else of the
+ * request is looked at: scope entries are skipped by their length. 0 done,
+ * OT_WIRE_DECLINED (b untouched), -1 out of memory. */
+static int resource_wire(resource_proc *rp, ot_batch *b, ot_err *err)
+{
+    ot_attrs_wire aw;
+    if (ot_attrs_wire_begin(&aw, &rp->actions, b->arena) < 0)
+        return ot_err_set(err, "out of memory");
+    ot_pbedit e;
+    ot_pbedit_init(&e, b->wire, b->wire_len, b->arena);
+    const uint8_t *p = b->wire, *end = b->wire + b->wire_len;
+    ot_pbfield f;
+    int r, s = 0;
+    while (s == 0 && (r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num != OT_WF_RESOURCE_ENTRIES || f.wt != 2)
+            continue;
+        const uint8_t *q = f.val, *qe = f.val + f.len;
+        ot_pbfield g, res = {0};
+        int n_res = 0, rr;
+        while ((rr = ot_pb_next(&q, qe, &g)) > 0)
+            if (g.num == OT_WF_RESOURCE && g.wt == 2)
+                res = g, n_res++;
+        if (rr < 0 || n_res > 1) {
+            s = OT_WIRE_DECLINED; /* protobuf-c would merge the two */
+            break;
+        }
+        ot_pbedit_enter(&e, &f);
+        if (edit_resource(&aw, &e, &f, n_res ? &res : NULL, b->arena) != 0)
+            s = OT_WIRE_DECLINED;
+        ot_pbedit_leave(&e, false);
+    }
+    if (s == 0 && r < 0)
+        s = OT_WIRE_DECLINED;
+    if (s || !ot_pbedit_changed(&e)) {
+        ot_pbedit_free(&e);
+        return s;
+    }
+    return ot_wire_commit(b, &e, b->items, err);
+}
+
+static ot_status resource_consume(ot_consumer *self, ot_batch *b, ot_err *err);
+
+static ot_status stage_consume(ot_wire_stage *self, ot_batch *b, ot_err *err)
+{
+    return resource_consume(&self->base, b, err);
+}
+
 static ot_status resource_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 {
     resource_proc *rp = (resource_proc *)self;
@@ -85,6 +185,18 @@ static ot_status resource_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     b = ot_batch_writable(b, err);
     if (!b)
         return OT_PERMANENT;
+    if (rp->wire_ok && b->wire) {
+        ot_status st;
+        if (ot_wire_chain(&rp->stage, b, &st, err) != OT_WIRE_DECLINED)
+            return st; /* with the processors after it, in one walk */
+        int w = resource_wire(rp, b, err);
+        if (w < 0) {
+            ot_batch_unref(b);
+            return OT_PERMANENT;
+        }
+        if (w == 0)
+            return ot_consume(rp->next, b, err);
+    }
     ProtobufCMessage *m = ot_batch_msg_mut(b, err);
     ot_attrs_batch ab;
     if (!m || ot_attrs_begin(&ab, &rp->actions, b->arena) < 0) {
@@ -141,8 +253,9 @@ static void *resource_create(const ot_create_params *p, ot_err *err)
     }
     rp->signal = p->signal;
     rp->next = p->next[p->signal];
-    rp->base.consume = resource_consume;
-    rp->base.mutates = true;
+    rp->stage.base.consume = ot_wire_stage_consume;
+    rp->stage.consume = stage_consume;
+    rp->stage.base.mutates = true;
     if (!rp->next) {
         ot_err_set(err, "no next consumer for %s", ot_signal_name(p->signal));
         resource_destroy(rp);
@@ -152,13 +265,22 @@ static void *resource_create(const ot_create_params *p, ot_err *err)
         resource_destroy(rp);
         return NULL;
     }
+    rp->wire_ok = ot_wire_processors_enabled();
+    ot_wire_stage *st = &rp->stage;
+    st->on = rp->wire_ok;
+    st->reads = OT_WIRE_RES_ATTRS;
+    st->writes = OT_WIRE_RES_ATTRS;
+    st->next = rp->next;
+    st->self = rp;
+    st->begin = stage_begin;
+    st->resource = stage_resource;
     return rp;
 }
 
 static ot_consumer *resource_consumer(void *self, ot_signal s)
 {
     resource_proc *rp = self;
-    return s == rp->signal ? &rp->base : NULL;
+    return s == rp->signal ? &rp->stage.base : NULL;
 }
 
 const ot_factory ot_resource_processor = {

@@ -198,7 +198,7 @@ class Agent:
 class Sink:
     """`otelite-loadgen sink`: a null OTLP/HTTP server that counts spans."""
 
-    def __init__(self, loadgen, port, workdir, core, grpc=False, walk=True):
+    def __init__(self, loadgen, port, workdir, core, grpc=False, walk=True, signal_name="traces"):
         self.json = os.path.join(workdir, "sink.json")
         if os.path.exists(self.json):
             os.unlink(self.json)
@@ -207,7 +207,7 @@ class Sink:
         # Without walk (Jaeger bodies are not OTLP) it only answers OK and
         # counts requests; what arrived is then the exporter's sent counter.
         self.p = subprocess.Popen(pin(core) + [loadgen, "sink", "--grpc" if grpc else "--http", str(port)]
-                                  + (["--walk", "traces"] if walk else [])
+                                  + (["--walk", signal_name] if walk else [])
                                   + ["--json-out", self.json],
                                   stdout=self.logf, stderr=subprocess.STDOUT)
 
@@ -250,6 +250,38 @@ class Sink:
                 return "".join(f.readlines()[-n:]).strip()
         except OSError:
             return ""
+
+
+class Sinks:
+    """Several null sinks (the loadbalancing scenario's backends), each in
+    its own folder, counted together."""
+
+    def __init__(self, loadgen, ports, workdir, core, grpc=False):
+        self.sinks = []
+        for i, port in enumerate(ports):
+            d = os.path.join(workdir, f"sink{i}")
+            os.makedirs(d, exist_ok=True)
+            self.sinks.append(Sink(loadgen, port, d, core, grpc=grpc))
+
+    @property
+    def pid(self):
+        return self.sinks[0].pid
+
+    def alive(self):
+        return all(s.alive() for s in self.sinks)
+
+    def wait_ready(self, ports, timeout=10.0):
+        return all(s.wait_ready(ports, timeout) for s in self.sinks)
+
+    def delivered(self):
+        return sum(s.delivered() for s in self.sinks)
+
+    def stop(self, timeout=10):
+        rcs = [s.stop(timeout) for s in self.sinks]
+        return next((rc for rc in rcs if rc not in (0, None)), rcs[0])
+
+    def log_tail(self, n=8):
+        return " | ".join(s.log_tail(n) for s in self.sinks)
 
 
 def port_open(port):
@@ -306,6 +338,19 @@ def cfg_forward_grpc(signal_name, http_port, down_port, tel_port):
             + telemetry_yaml(tel_port))
 
 
+def cfg_forward_lb(http_port, down_ports, tel_port):
+    hosts = ", ".join(f"127.0.0.1:{p}" for p in down_ports)
+    return (cfg_receiver(None, http_port)
+            + "processors:\n" + BATCH
+            + "exporters:\n  loadbalancing:\n"
+            + "    protocol:\n      otlp:\n        tls:\n          insecure: true\n"
+            + "        compression: none\n"
+            + f"    resolver:\n      static:\n        hostnames: [{hosts}]\n"
+            + "service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n"
+            + "      processors: [batch]\n      exporters: [loadbalancing]\n"
+            + telemetry_yaml(tel_port))
+
+
 def cfg_forward_jaeger(protocol, http_port, down_port, tel_port):
     ep = (f"127.0.0.1:{down_port}\n    tls:\n      insecure: true\n" if protocol == "grpc"
           else f"http://127.0.0.1:{down_port}/api/traces\n")
@@ -339,6 +384,60 @@ def cfg_forward(signal_name, http_port, down_port, tel_port):
             + telemetry_yaml(tel_port))
 
 
+# Issue 19: what processors cost on the forward path, per signal. Each
+# filter condition matches nothing the generator sends (so every item is
+# delivered and the rows compare), attributes inserts one key, resource
+# upserts one, and "chain" is what users put on every pipeline.
+PROC_YAML = {
+    "memory_limiter": "  memory_limiter:\n    check_interval: 1s\n    limit_mib: 400\n",
+    "filter": {
+        "traces": "  filter:\n    traces:\n      span: ['name == \"bench.never\"', "
+                  "'attributes[\"http.route\"] == \"/bench/never\"']\n",
+        "metrics": "  filter:\n    metrics:\n      metric: ['name == \"bench.never\"']\n",
+        "logs": "  filter:\n    logs:\n      log_record: ['severity_text == \"TRACE\"', "
+                "'attributes[\"http.route\"] == \"/bench/never\"']\n",
+    },
+    "attributes": "  attributes:\n    actions:\n      - {key: bench.pipeline, value: edge, action: insert}\n",
+    "resource": "  resource:\n    attributes:\n      - {key: deployment.region, value: eu-west-1, action: upsert}\n",
+}
+PROC_CHAINS = {
+    "pass": [],
+    "filter": ["filter"],
+    "attributes": ["attributes"],
+    "resource": ["resource"],
+    "chain": ["memory_limiter", "filter", "attributes", "resource"],
+}
+
+
+def cfg_forward_procs(signal_name, procs, http_port, down_port, tel_port):
+    yaml = "processors:\n"
+    for p in procs:
+        v = PROC_YAML[p]
+        yaml += v[signal_name] if isinstance(v, dict) else v
+    yaml += BATCH
+    return (cfg_receiver(None, http_port) + yaml
+            + "exporters:\n  otlphttp:\n"
+            + f"    endpoint: http://127.0.0.1:{down_port}\n"
+            + "    encoding: proto\n    compression: none\n"
+            + f"service:\n  pipelines:\n    {signal_name}:\n      receivers: [otlp]\n"
+            + f"      processors: [{', '.join(procs + ['batch'])}]\n      exporters: [otlphttp]\n"
+            + telemetry_yaml(tel_port))
+
+
+def proc_scenarios():
+    out = []
+    for sig in ("traces", "metrics", "logs"):
+        for k, procs in PROC_CHAINS.items():
+            label = ", ".join(procs + ["batch"])
+            out.append({"name": f"processors {sig}: otlp-http -> {label} -> otlphttp -> null sink",
+                        "key": f"proc-{sig}-{k}", "signal": sig, "procs": procs,
+                        "needs": [("receivers", "otlp"), ("processors", "batch"),
+                                  ("exporters", "otlphttp")]
+                                 + [("processors", p) for p in procs],
+                        "target": "http", "forward": "sink"})
+    return out
+
+
 SCENARIOS = [
     {"name": "otlp-grpc traces -> batch -> file", "key": "grpc",
      "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "file")],
@@ -367,6 +466,13 @@ SCENARIOS = [
     {"name": "jaeger: otlp-http -> batch -> jaeger thrift_http -> null sink", "key": "jaeger-thrift",
      "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "jaeger")],
      "target": "http", "forward": "sink", "jaeger": "thrift_http"},
+    # Spread by trace id over three backends (issue 18's target: within 1.5x
+    # of the forward path's CPU per span): the split of every request on
+    # its bytes, three otlp gRPC exporters, three h2c null sinks on core 1.
+    {"name": "loadbalancing: otlp-http -> batch -> loadbalancing (traceID) -> 3 otlp grpc null sinks",
+     "key": "lb",
+     "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "loadbalancing")],
+     "target": "http", "forward": "sink", "grpc_out": True, "lb": 3},
     # The same into a second otelite (receiver -> file /dev/null): shows the
     # two agents interoperate; the downstream's JSON encoding on core 1 caps it.
     {"name": "forward: otlp-http -> batch -> otlphttp -> otelite -> file", "key": "forward-otelite",
@@ -376,6 +482,14 @@ SCENARIOS = [
     # DogStatsD over UDP into the aggregator, 10k distinct series; the
     # loss is counted from the agent's own line counter (the kernel's drops
     # are reported beside it).
+    # JSON log lines from a file (300 B each), plain and CRI-wrapped, read
+    # by the jsonlog receiver into the otlp gRPC exporter (bench_jsonlog.py).
+    {"name": "jsonlog: file of JSON lines -> batch -> otlp grpc -> null sink", "key": "jsonlog",
+     "needs": [("receivers", "jsonlog"), ("processors", "batch"), ("exporters", "otlp")],
+     "target": "jsonlog", "cri": False},
+    {"name": "jsonlog: CRI-wrapped JSON lines -> batch -> otlp grpc -> null sink", "key": "jsonlog-cri",
+     "needs": [("receivers", "jsonlog"), ("processors", "batch"), ("exporters", "otlp")],
+     "target": "jsonlog", "cri": True},
     {"name": "dogstatsd udp, 50 metrics/datagram, 10k series -> file", "key": "dogstatsd-50",
      "needs": [("receivers", "dogstatsd"), ("exporters", "file")],
      "target": "dogstatsd", "per_datagram": 50},
@@ -383,6 +497,7 @@ SCENARIOS = [
      "needs": [("receivers", "dogstatsd"), ("exporters", "file")],
      "target": "dogstatsd", "per_datagram": 1},
 ]
+SCENARIOS += proc_scenarios()
 
 
 def cfg_dogstatsd(port, out_path, tel_port):
@@ -416,7 +531,7 @@ class Bench:
             target.append("--json")
         conc = (["--connections", "2", "--streams", "8"] if sc["target"] == "grpc"
                 else ["--connections", "8"])
-        cmd = pin(1) + [self.loadgen, "traces", *target, "--rate", str(int(rate)),
+        cmd = pin(1) + [self.loadgen, sc.get("signal", "traces"), *target, "--rate", str(int(rate)),
                         "--duration", f"{seconds}s", "--batch", "100", *conc,
                         "--json-out", jout, "--quiet", "--seed", "1"]
         errf = os.path.join(workdir, f"loadgen-{tag}.err")
@@ -446,14 +561,24 @@ class Bench:
         Returns (agent, downstream, port of the receiver the generator uses)."""
         grpc_port, http_port, tel = free_port(), free_port(), free_port()
         down = None
-        if sc.get("forward") == "sink":
+        if sc.get("lb"):
+            ports = [free_port() for _ in range(sc["lb"])]
+            down = Sinks(self.loadgen, ports, workdir, 1, grpc=True)
+            if not down.wait_ready(ports):
+                rc = down.stop()
+                raise RuntimeError(f"sinks did not start (exit {rc}): {down.log_tail()}")
+            cfg = cfg_forward_lb(http_port, ports, tel)
+        elif sc.get("forward") == "sink":
             d_http = free_port()
             grpc_out = sc.get("grpc_out", False)
-            down = Sink(self.loadgen, d_http, workdir, 1, grpc=grpc_out, walk=not sc.get("jaeger"))
+            down = Sink(self.loadgen, d_http, workdir, 1, grpc=grpc_out, walk=not sc.get("jaeger"),
+                        signal_name=sc.get("signal", "traces"))
             if not down.wait_ready([d_http]):
                 rc = down.stop()
                 raise RuntimeError(f"sink did not start (exit {rc}): {down.log_tail()}")
-            if sc.get("jaeger"):
+            if sc.get("procs") is not None:
+                cfg = cfg_forward_procs(sc["signal"], sc["procs"], http_port, d_http, tel)
+            elif sc.get("jaeger"):
                 cfg = cfg_forward_jaeger(sc["jaeger"], http_port, d_http, tel)
             else:
                 cfg = (cfg_forward_grpc if grpc_out else cfg_forward)("traces", http_port, d_http, tel)
@@ -560,6 +685,9 @@ class Bench:
             return row
         if sc["target"] == "dogstatsd":
             return self.dogstatsd(sc, row)
+        if sc["target"] == "jsonlog":
+            import bench_jsonlog
+            return bench_jsonlog.scenario(self, sc, row, sys.modules[__name__])
         workdir = os.path.join(self.out, sc["key"])
         os.makedirs(workdir, exist_ok=True)
         row["loadavg_start"] = round(os.getloadavg()[0], 2)
@@ -918,7 +1046,8 @@ unset multiplot
                 self.failures.append("loadgen selftest")
         only = set(self.a.only.split(",")) if self.a.only else None
         for sc in SCENARIOS:
-            if only and sc["key"] not in only:
+            if only and sc["key"] not in only and not any(
+                    o.endswith("*") and sc["key"].startswith(o[:-1]) for o in only):
                 continue
             log(f"bench: {sc['name']}")
             rows.append(self.scenario(sc))
@@ -944,10 +1073,30 @@ unset multiplot
                       f"{HEADLINE['items_per_s']:,}), {r['cpu_s_per_million']:.2f} CPU-s per M "
                       f"(target ≤ {HEADLINE['cpu_s_per_m']}), peak RSS {r['peak_rss_mib']:.1f} MiB "
                       f"(target ≤ {HEADLINE['rss_mib']})")
+        if not self.smoke:
+            for line in proc_ratios(rows):
+                print(line)
         if self.failures:
             print(f"bench: failed scenarios: {', '.join(self.failures)}")
             return 1
         return 0
+
+
+def proc_ratios(rows):
+    """Issue 19's figure: each processor row's CPU per item against the
+    same run's pass-through row of its signal."""
+    by = {r["key"]: r for r in rows if r["status"] == "ok" and r.get("cpu_s_per_million")}
+    out = []
+    for sig in ("traces", "metrics", "logs"):
+        base = by.get(f"proc-{sig}-pass")
+        if not base:
+            continue
+        parts = [f"{k} {by[f'proc-{sig}-{k}']['cpu_s_per_million'] / base['cpu_s_per_million']:.2f}x"
+                 for k in ("filter", "attributes", "resource", "chain") if f"proc-{sig}-{k}" in by]
+        if parts:
+            out.append(f"processors {sig}: pass-through {base['cpu_s_per_million']:.2f} CPU-s per M; "
+                       + ", ".join(parts) + " (target: chain <= 1.3x)")
+    return out
 
 
 class NotAvailable(Exception):
@@ -1040,8 +1189,9 @@ def main():
     ap.add_argument("--mode", default=os.environ.get("BENCH_MODE", "fixed"), choices=["fixed", "max"])
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "0")))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
-                    help="comma-separated scenario keys: grpc,http-proto,http-json,forward,forward-grpc,"
-                         "jaeger-grpc,jaeger-thrift,forward-otelite,idle")
+                    help="comma-separated scenario keys: grpc,http-proto,http-json,forward,forward-grpc,lb,"
+                         "jaeger-grpc,jaeger-thrift,forward-otelite,idle, proc-SIGNAL-pass|filter|attributes|"
+                         "resource|chain (SIGNAL traces, metrics, logs)")
     ap.add_argument("--smoke-rate", type=float, default=2000)
     ap.add_argument("--start-rate", type=float, default=float(os.environ.get("BENCH_START_RATE", "0")))
     ap.add_argument("--max-rate", type=float, default=5e6)

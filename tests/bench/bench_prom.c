@@ -216,7 +216,7 @@ int main(int argc, char **argv)
     printf("prometheus exporter, %zu series (tests/bench/bench_prom.c):\n", series);
     printf("  ingest new series      %10.0f points/s\n", (double)series / t_new);
     printf("  store bytes per series %10.1f (state %zu of it)\n", (double)bytes / (double)series,
-           (size_t)PM_NUMBER_STATE);
+           (size_t)OT_PACC_NUMBER_STATE);
     printf("  RSS growth per series  %10.1f bytes\n", (double)(rss1 - rss0) * 1024 / (double)series);
     double best = 1e9;
     size_t out = 0;

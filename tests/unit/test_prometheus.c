@@ -250,7 +250,7 @@ static char *name_of(const char *name, const char *unit, ot_mstore_type t, bool 
 {
     static ot_buf b;
     ot_buf_reset(&b);
-    pm_metric_name(&b, NULL, name, strlen(name), unit, strlen(unit), t, mono, sfx, NULL);
+    ot_prom_metric_name(&b, NULL, name, strlen(name), unit, strlen(unit), t, mono, sfx, NULL);
     ot_buf_putc(&b, 0);
     return b.data;
 }
@@ -287,7 +287,7 @@ static char *val(double v, bool om)
 {
     static ot_buf b;
     ot_buf_reset(&b);
-    pm_value(&b, v, om);
+    ot_prom_value(&b, v, om);
     ot_buf_putc(&b, 0);
     return b.data;
 }

@@ -1,0 +1,323 @@
+/* attrs_wire.c: the attribute actions of attrs.h applied to protobuf bytes
+ * (issue 19), so the attributes and resource processors can change a
+ * batch without decoding it. The list of one message's entries is read
+ * once into a small table pointing into the bytes, the actions run on that
+ * table exactly as ot_attrs_apply runs on protobuf-c arrays (first match
+ * wins, delete removes every match, new entries go last), and the table
+ * becomes edits: untouched entries stay where they are, replaced ones are
+ * re-encoded, deleted ones cut, new ones inserted after the last entry.
+ * On canonical input the result is what protobuf-c would encode after
+ * ot_attrs_apply, byte for byte. */
+#include "model/attrs.h"
+
+#include <string.h>
+
+#include "model/otlp_wire.h"
+#include "model/pbedit.h"
+
+#define AV(x) OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_##x
+#define MAX_ENTRIES 64
+
+/* The AnyValue content of a scalar from the config. */
+static uint8_t *encode_scalar(ot_arena *a, const ot_anyvalue *v, size_t *n)
+{
+    uint8_t *b;
+    switch (v->value_case) {
+    case AV(STRING_VALUE): {
+        size_t sl = v->string_value ? strlen(v->string_value) : 0;
+        if (!(b = ot_arena_alloc(a, sl + 10)))
+            return NULL;
+        size_t w = ot_pb_put_ld_head(b, 1, sl);
+        if (sl)
+            memcpy(b + w, v->string_value, sl);
+        *n = w + sl;
+        return b;
+    }
+    case AV(BOOL_VALUE):
+        if (!(b = ot_arena_alloc(a, 2)))
+            return NULL;
+        b[0] = 0x10;
+        b[1] = v->bool_value ? 1 : 0;
+        *n = 2;
+        return b;
+    case AV(INT_VALUE):
+        if (!(b = ot_arena_alloc(a, 11)))
+            return NULL;
+        b[0] = 0x18;
+        *n = 1 + ot_pb_put_varint(b + 1, (uint64_t)v->int_value);
+        return b;
+    case AV(DOUBLE_VALUE):
+        if (!(b = ot_arena_alloc(a, 9)))
+            return NULL;
+        b[0] = 0x21;
+        memcpy(b + 1, &v->double_value, 8);
+        *n = 9;
+        return b;
+    default:
+        /* from_attribute actions and delete/hash have no value of their own */
+        *n = 0;
+        return ot_arena_alloc(a, 1);
+    }
+}
+
+int ot_attrs_wire_begin(ot_attrs_wire *aw, const ot_attrs *a, ot_arena *arena)
+{
+    memset(aw, 0, sizeof *aw);
+    aw->a = a;
+    aw->arena = arena;
+    size_t n = a->n ? a->n : 1;
+    aw->val = ot_arena_alloc(arena, n * sizeof *aw->val);
+    aw->vlen = ot_arena_alloc(arena, n * sizeof *aw->vlen);
+    aw->klen = ot_arena_alloc(arena, n * sizeof *aw->klen);
+    aw->flen = ot_arena_alloc(arena, n * sizeof *aw->flen);
+    if (!aw->val || !aw->vlen || !aw->klen || !aw->flen)
+        return -1;
+    for (size_t i = 0; i < a->n; i++) {
+        if (!(aw->val[i] = encode_scalar(arena, &a->v[i].value, &aw->vlen[i])))
+            return -1;
+        aw->klen[i] = strlen(a->v[i].key);
+        aw->flen[i] = a->v[i].from ? strlen(a->v[i].from) : 0;
+    }
+    return 0;
+}
+
+typedef struct went {
+    const uint8_t *f, *fend; /* the original field; NULL for a new entry */
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val; /* AnyValue content, NULL when the entry has none */
+    size_t vlen;
+    uint8_t *nb; /* re-encoded field (replaced or new) */
+    size_t nlen;
+    bool deleted;
+} went;
+
+static ssize_t find(const went *t, size_t n, const char *key, size_t klen)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!t[i].deleted && ot_wire_key_is(t[i].key, t[i].klen, key, klen))
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Encodes field num = KeyValue{key, value}; the entry points into it. */
+static int encode_entry(ot_arena *a, went *e, uint32_t num, const char *key, size_t klen,
+                        const uint8_t *val, size_t vlen)
+{
+    size_t kv_len = 1 + ot_pb_varint_size(klen) + klen + 1 + ot_pb_varint_size(vlen) + vlen;
+    uint8_t *b = ot_arena_alloc(a, kv_len + 15);
+    if (!b)
+        return -1;
+    size_t w = ot_pb_put_ld_head(b, num, kv_len);
+    w += ot_pb_put_ld_head(b + w, 1, klen);
+    memcpy(b + w, key, klen);
+    e->key = b + w;
+    e->klen = klen;
+    w += klen;
+    w += ot_pb_put_ld_head(b + w, 2, vlen);
+    if (vlen)
+        memcpy(b + w, val, vlen);
+    e->val = b + w;
+    e->vlen = vlen;
+    w += vlen;
+    e->nb = b;
+    e->nlen = w;
+    return 0;
+}
+
+/* The hash action's new value (AnyValue content): 0 made, 1 left alone. */
+static int hash_entry(ot_arena *a, const went *e, uint8_t **out, size_t *n)
+{
+    ot_wire_any v;
+    if (ot_wire_any_read(e->val, e->vlen, &v) < 0)
+        return -1;
+    size_t len = v.n;
+    if (v.kind == AV(STRING_VALUE)) {
+        const uint8_t *nul = memchr(v.p, 0, v.n); /* what protobuf-c's C string holds */
+        if (nul)
+            len = (size_t)(nul - v.p);
+    }
+    char hex[65];
+    int r = ot_attrs_hash_hex(v.kind, v.p, len, v.i, v.d, v.b, hex);
+    if (r)
+        return r;
+    uint8_t *b = ot_arena_alloc(a, 66);
+    if (!b)
+        return -1;
+    b[0] = 0x0a;
+    b[1] = 64;
+    memcpy(b + 2, hex, 64);
+    *out = b;
+    *n = 66;
+    return 0;
+}
+
+/* Runs the actions on the table t of *n entries: 1 changed, 0 not, -1 error. */
+static int run_actions(ot_attrs_wire *aw, went *t, size_t *np, uint32_t num)
+{
+    ot_arena *a = aw->arena;
+    size_t n = *np;
+    bool changed = false;
+    for (size_t i = 0; i < aw->a->n; i++) {
+        const ot_attrs_action *act = &aw->a->v[i];
+        size_t klen = aw->klen[i];
+        ssize_t at = find(t, n, act->key, klen);
+        const uint8_t *src = aw->val[i];
+        size_t slen = aw->vlen[i];
+        if (act->from) {
+            ssize_t f = find(t, n, act->from, aw->flen[i]);
+            src = f >= 0 ? t[f].val : NULL;
+            slen = f >= 0 ? t[f].vlen : 0;
+        }
+        switch (act->op) {
+        case OT_ATTRS_INSERT:
+        case OT_ATTRS_UPDATE:
+        case OT_ATTRS_UPSERT: {
+            if (!src || (act->op == OT_ATTRS_INSERT && at >= 0) ||
+                (act->op == OT_ATTRS_UPDATE && at < 0))
+                break;
+            went *e;
+            if (at >= 0) {
+                e = &t[at];
+            } else {
+                if (n == MAX_ENTRIES)
+                    return -1;
+                e = &t[n++];
+                memset(e, 0, sizeof *e);
+            }
+            if (encode_entry(a, e, num, act->key, klen, src, slen) < 0)
+                return -1;
+            changed = true;
+            break;
+        }
+        case OT_ATTRS_DELETE:
+            for (size_t r = 0; r < n; r++)
+                if (!t[r].deleted && ot_wire_key_is(t[r].key, t[r].klen, act->key, klen)) {
+                    t[r].deleted = true;
+                    changed = true;
+                }
+            break;
+        case OT_ATTRS_HASH: {
+            if (at < 0 || !t[at].val)
+                break;
+            uint8_t *hv;
+            size_t hn;
+            int r = hash_entry(a, &t[at], &hv, &hn);
+            if (r < 0)
+                return -1;
+            if (r > 0)
+                break;
+            if (encode_entry(a, &t[at], num, act->key, klen, hv, hn) < 0)
+                return -1;
+            changed = true;
+            break;
+        }
+        }
+    }
+    *np = n;
+    return changed;
+}
+
+/* The new entries of t (those after the originals) in one buffer. */
+static int join_new(ot_arena *a, const went *t, size_t from, size_t n, const uint8_t **out,
+                    size_t *len)
+{
+    size_t total = 0, live = 0, last = 0;
+    for (size_t i = from; i < n; i++)
+        if (!t[i].deleted)
+            total += t[i].nlen, live++, last = i;
+    *len = total;
+    *out = NULL;
+    if (!total)
+        return 0;
+    if (live == 1) { /* the one new entry as it was encoded */
+        *out = t[last].nb;
+        return 0;
+    }
+    uint8_t *b = ot_arena_alloc(a, total);
+    if (!b)
+        return -1;
+    size_t w = 0;
+    for (size_t i = from; i < n; i++)
+        if (!t[i].deleted) {
+            memcpy(b + w, t[i].nb, t[i].nlen);
+            w += t[i].nlen;
+        }
+    *out = b;
+    return 0;
+}
+
+int ot_attrs_wire_apply(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg, const uint8_t *end,
+                        uint32_t num)
+{
+    return ot_attrs_wire_apply_idx(aw, e, msg, end, num, NULL);
+}
+
+int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg,
+                            const uint8_t *end, uint32_t num, const ot_wire_index *idx)
+{
+    went t[MAX_ENTRIES];
+    size_t n = 0;
+    const uint8_t *p = msg, *ins_at = NULL;
+    if (idx) {
+        /* only the entries' stretch; where new ones go is known */
+        ot_wire_index_range(idx, num, &p, &end);
+        ins_at = ot_wire_index_insert_at(idx, num);
+    }
+    ot_pbfield f;
+    int r;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num == num && f.wt == 2) {
+            if (n == MAX_ENTRIES)
+                return -1;
+            went *w = &t[n++];
+            ot_wire_kv kv;
+            if (ot_wire_kv_read(f.val, f.len, &kv) < 0)
+                return -1;
+            w->f = f.at;
+            w->fend = f.end;
+            w->key = kv.key;
+            w->klen = kv.klen;
+            w->val = kv.val;
+            w->vlen = kv.vlen;
+            w->nb = NULL;
+            w->nlen = 0;
+            w->deleted = false;
+            if (!idx)
+                ins_at = f.end;
+        } else if (!ins_at && f.num > num) {
+            ins_at = f.at; /* where field num goes in field order */
+        }
+    }
+    if (r < 0)
+        return -1;
+    if (!ins_at)
+        ins_at = end;
+    size_t orig = n;
+    r = run_actions(aw, t, &n, num);
+    if (r <= 0)
+        return r;
+    for (size_t i = 0; i < orig; i++) {
+        if (t[i].deleted)
+            ot_pbedit_replace(e, t[i].f, (size_t)(t[i].fend - t[i].f), NULL, 0);
+        else if (t[i].nb)
+            ot_pbedit_replace(e, t[i].f, (size_t)(t[i].fend - t[i].f), t[i].nb, t[i].nlen);
+    }
+    const uint8_t *nb;
+    size_t nl;
+    if (join_new(aw->arena, t, orig, n, &nb, &nl) < 0)
+        return -1;
+    if (nl)
+        ot_pbedit_replace(e, ins_at, 0, nb, nl);
+    return e->failed ? -1 : 1;
+}
+
+int ot_attrs_wire_fresh(ot_attrs_wire *aw, uint32_t num, const uint8_t **out, size_t *n)
+{
+    went t[MAX_ENTRIES];
+    size_t cnt = 0;
+    int r = run_actions(aw, t, &cnt, num);
+    if (r < 0)
+        return -1;
+    return join_new(aw->arena, t, 0, cnt, out, n);
+}

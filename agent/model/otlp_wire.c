@@ -1,0 +1,526 @@
+/* otlp_wire.c: OTLP field readers over protobuf bytes (see otlp_wire.h). */
+#include "model/otlp_wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/batch.h"
+
+uint32_t ot_wire_item_attr_field(ot_signal s)
+{
+    switch (s) {
+    case OT_TRACES: return 9;
+    case OT_LOGS: return 6;
+    default: return 0; /* metrics: per point type */
+    }
+}
+
+uint32_t ot_wire_point_attr_field(uint32_t data_field)
+{
+    switch (data_field) {
+    case 5:  /* gauge: NumberDataPoint */
+    case 7:  /* sum: NumberDataPoint */
+    case 11: /* summary */
+        return 7;
+    case 9: /* histogram */
+        return 9;
+    case 10: /* exponential histogram */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int ot_wire_any_read(const uint8_t *p, size_t n, ot_wire_any *out)
+{
+    memset(out, 0, sizeof *out);
+    const uint8_t *end = p + n;
+    ot_pbfield f;
+    int r;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num < 1 || f.num > 7)
+            continue;
+        if ((f.num == 5 || f.num == 6) && out->kind == (int)f.num)
+            return -1; /* a list or map sent twice: protobuf-c merges them */
+        out->kind = (int)f.num;
+        out->p = f.val;
+        out->n = f.len;
+        switch (f.num) {
+        case 2: out->b = f.v != 0; break;
+        case 3: out->i = (int64_t)f.v; break;
+        case 4: memcpy(&out->d, &f.v, 8); break;
+        default: break;
+        }
+    }
+    return r;
+}
+
+int ot_wire_kv_read_slow(const uint8_t *p, size_t n, ot_wire_kv *kv)
+{
+    const uint8_t *end = p + n;
+    kv->key = (const uint8_t *)"";
+    kv->klen = 0;
+    kv->val = NULL;
+    kv->vlen = 0;
+    ot_pbfield f;
+    int r;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num == 1 && f.wt == 2) {
+            kv->key = f.val;
+            kv->klen = f.len;
+        } else if (f.num == 2 && f.wt == 2) {
+            if (kv->val)
+                return -1; /* merged by protobuf-c */
+            kv->val = f.val;
+            kv->vlen = f.len;
+        }
+    }
+    return r;
+}
+
+int ot_wire_attr_find(const uint8_t *msg, const uint8_t *end, uint32_t num, const char *key,
+                      size_t klen, ot_wire_kv *kv)
+{
+    const uint8_t *p = msg;
+    ot_pbfield f;
+    int r;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num != num || f.wt != 2)
+            continue;
+        if (ot_wire_kv_read(f.val, f.len, kv) < 0)
+            return -1;
+        if (ot_wire_key_is(kv->key, kv->klen, key, klen))
+            return 1;
+    }
+    return r;
+}
+
+int ot_wire_field(const uint8_t *msg, const uint8_t *end, uint32_t num, ot_pbfield *out)
+{
+    const uint8_t *p = msg;
+    ot_pbfield f;
+    int r, found = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0)
+        if (f.num == num) {
+            *out = f;
+            found = 1;
+        }
+    return r < 0 ? -1 : found;
+}
+
+int ot_wire_submsg(const uint8_t *msg, const uint8_t *end, uint32_t num, const uint8_t **sp,
+                   const uint8_t **spe)
+{
+    const uint8_t *p = msg;
+    ot_pbfield f;
+    int r, found = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0)
+        if (f.num == num && f.wt == 2) {
+            if (found)
+                return -1;
+            *sp = f.val;
+            *spe = f.val + f.len;
+            found = 1;
+        }
+    return r < 0 ? -1 : found;
+}
+
+int ot_wire_metric_points(const uint8_t *m, const uint8_t *end, size_t *n)
+{
+    const uint8_t *p = m, *data = NULL, *data_end = NULL;
+    ot_pbfield f;
+    int r;
+    *n = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0)
+        if (ot_wire_point_attr_field(f.num) && f.wt == 2) {
+            if (data)
+                return -1; /* a second data member: protobuf-c merges or replaces */
+            data = f.val;
+            data_end = f.val + f.len;
+        }
+    if (r < 0)
+        return -1;
+    if (!data)
+        return 0;
+    p = data;
+    while ((r = ot_pb_next(&p, data_end, &f)) > 0)
+        if (f.num == 1 && f.wt == 2)
+            (*n)++;
+    return r < 0 ? -1 : 0;
+}
+
+int ot_wire_commit(ot_batch *b, ot_pbedit *e, size_t items, ot_err *err)
+{
+    const uint8_t *out;
+    size_t len;
+    int r = ot_pbedit_apply(e, &out, &len);
+    ot_pbedit_free(e);
+    if (r < 0)
+        return ot_err_set(err, "out of memory editing a %zu-byte %s request", b->wire_len,
+                          ot_signal_name(b->signal));
+    ot_batch_set_wire(b, out, len, items);
+    return 0;
+}
+
+/* ---- the item index ------------------------------------------------------- */
+
+int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
+{
+    if (x->of == item && x->end == end)
+        return 0;
+    x->seen = 0;
+    x->first_high = 0;
+    x->of = NULL;
+    /* A lean step over the fields: only where each starts matters here. */
+    const uint8_t *p = item;
+    while (p < end) {
+        const uint8_t *at = p;
+        uint64_t tag = *p;
+        if (tag & 0x80) {
+            ot_pbfield f;
+            if (ot_pb_next_slow(&p, end, &f) < 0)
+                return -1;
+            tag = (uint64_t)f.num << 3;
+        } else {
+            p++;
+            switch (tag & 7) {
+            case 0:
+                while (p < end && (*p & 0x80))
+                    p++;
+                if (p++ >= end)
+                    return -1;
+                break;
+            case 1:
+                if (end - p < 8)
+                    return -1;
+                p += 8;
+                break;
+            case 5:
+                if (end - p < 4)
+                    return -1;
+                p += 4;
+                break;
+            case 2: {
+                size_t len;
+                if (p < end && !(*p & 0x80)) {
+                    len = *p++;
+                } else if (end - p >= 2 && !(p[1] & 0x80)) {
+                    len = (size_t)(p[0] & 0x7f) | ((size_t)p[1] << 7);
+                    p += 2;
+                } else {
+                    ot_pbfield f;
+                    p = at;
+                    if (ot_pb_next_slow(&p, end, &f) < 0)
+                        return -1;
+                    len = 0;
+                }
+                if (len > (size_t)(end - p))
+                    return -1;
+                p += len;
+                break;
+            }
+            default:
+                return -1;
+            }
+            if (tag < 8)
+                return -1;
+        }
+        uint32_t num = (uint32_t)(tag >> 3);
+        uint32_t off = (uint32_t)(at - item) + 1;
+        if (num < OT_WIRE_IDX) {
+            if (!(x->seen & (1u << num))) {
+                x->seen |= 1u << num;
+                x->first[num] = off;
+            }
+            x->last[num] = off;
+        } else if (!x->first_high) {
+            x->first_high = off;
+        }
+    }
+    x->of = item;
+    x->end = end;
+    return 0;
+}
+
+int ot_wire_index_field(const ot_wire_index *x, uint32_t num, ot_pbfield *f)
+{
+    if (num >= OT_WIRE_IDX)
+        return ot_wire_field(x->of, x->end, num, f);
+    if (!(x->seen & (1u << num)))
+        return 0;
+    const uint8_t *p = x->of + x->last[num] - 1;
+    return ot_pb_next(&p, x->end, f) > 0 ? 1 : -1;
+}
+
+int ot_wire_index_submsg(const ot_wire_index *x, uint32_t num, const uint8_t **sp,
+                         const uint8_t **se)
+{
+    if (num >= OT_WIRE_IDX)
+        return ot_wire_submsg(x->of, x->end, num, sp, se);
+    if (!(x->seen & (1u << num)))
+        return 0;
+    if (x->first[num] != x->last[num])
+        return -1; /* protobuf-c would merge the two */
+    ot_pbfield f;
+    int r = ot_wire_index_field(x, num, &f);
+    if (r <= 0)
+        return r;
+    if (f.wt != 2)
+        return 0;
+    *sp = f.val;
+    *se = f.val + f.len;
+    return 1;
+}
+
+void ot_wire_index_range(const ot_wire_index *x, uint32_t num, const uint8_t **p,
+                         const uint8_t **pe)
+{
+    *p = *pe = x->of;
+    if (num >= OT_WIRE_IDX) {
+        *pe = x->end;
+        return;
+    }
+    if (!(x->seen & (1u << num)))
+        return;
+    ot_pbfield f;
+    const uint8_t *q = x->of + x->last[num] - 1;
+    if (ot_pb_next(&q, x->end, &f) <= 0)
+        return;
+    *p = x->of + x->first[num] - 1;
+    *pe = f.end;
+}
+
+const uint8_t *ot_wire_index_insert_at(const ot_wire_index *x, uint32_t num)
+{
+    if (num < OT_WIRE_IDX && (x->seen & (1u << num))) {
+        const uint8_t *p, *pe;
+        ot_wire_index_range(x, num, &p, &pe);
+        return pe;
+    }
+    uint32_t at = 0;
+    for (uint32_t k = num + 1; k < OT_WIRE_IDX; k++)
+        if ((x->seen & (1u << k)) && (!at || x->first[k] < at))
+            at = x->first[k];
+    if (x->first_high && (!at || x->first_high < at))
+        at = x->first_high;
+    return at ? x->of + at - 1 : x->end;
+}
+
+/* ---- the walk --------------------------------------------------------------- */
+
+typedef struct wwalk {
+    ot_wire_res_fn res;
+    ot_wire_item_fn fn;
+    void *ctx;
+    bool drop_empty;
+    ot_wire_index idx;
+} wwalk;
+
+static int walk_scope(wwalk *ww, ot_pbedit *e, ot_wire_pos *pos, const ot_pbfield *sf,
+                      bool *kept)
+{
+    const uint8_t *p = sf->val, *end = sf->val + sf->len;
+    pos->scope = pos->scope_end = NULL;
+    if (ot_wire_submsg(p, end, OT_WF_SCOPE, &pos->scope, &pos->scope_end) < 0)
+        return OT_WIRE_DECLINED;
+    size_t left = 0;
+    ot_pbedit_enter(e, sf);
+    ot_pbfield f;
+    int r, s = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num != OT_WF_ITEMS || f.wt != 2)
+            continue;
+        bool drop = false;
+        if ((s = ww->fn(ww->ctx, e, pos, &f, &drop)) != 0)
+            break;
+        if (drop)
+            ot_pbedit_cut(e, &f);
+        else
+            left++;
+    }
+    *kept = left > 0;
+    ot_pbedit_leave(e, s == 0 && ww->drop_empty && !*kept);
+    return s ? s : r < 0 ? OT_WIRE_DECLINED : 0;
+}
+
+static int walk_resource(wwalk *ww, ot_pbedit *e, const ot_pbfield *rf, bool *kept)
+{
+    const uint8_t *p = rf->val, *end = rf->val + rf->len;
+    ot_wire_pos pos = {0};
+    pos.idx = &ww->idx;
+    if (ot_wire_submsg(p, end, OT_WF_RESOURCE, &pos.resource, &pos.resource_end) < 0)
+        return OT_WIRE_DECLINED;
+    size_t left = 0;
+    ot_pbedit_enter(e, rf);
+    ot_pbfield f;
+    int r, s = 0;
+    if (ww->res && !pos.resource)
+        s = ww->res(ww->ctx, e, rf, NULL);
+    while (s == 0 && (r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num == OT_WF_RESOURCE && f.wt == 2 && ww->res) {
+            s = ww->res(ww->ctx, e, rf, &f);
+            continue;
+        }
+        if (f.num != OT_WF_SCOPE_ENTRIES || f.wt != 2)
+            continue;
+        bool k;
+        if ((s = walk_scope(ww, e, &pos, &f, &k)) != 0)
+            break;
+        left += k;
+    }
+    *kept = left > 0;
+    ot_pbedit_leave(e, s == 0 && ww->drop_empty && !*kept);
+    return s ? s : r < 0 ? OT_WIRE_DECLINED : 0;
+}
+
+int ot_wire_walk_items_res(ot_pbedit *e, ot_wire_res_fn res, ot_wire_item_fn fn, void *ctx,
+                           bool drop_empty, size_t *n_res, size_t *kept_res)
+{
+    wwalk ww = {res, fn, ctx, drop_empty, {0}};
+    const uint8_t *p = e->base, *end = e->base + e->len;
+    size_t n = 0, kept = 0;
+    ot_pbfield f;
+    int r, s = 0;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num != OT_WF_RESOURCE_ENTRIES || f.wt != 2)
+            continue;
+        bool k;
+        n++;
+        if ((s = walk_resource(&ww, e, &f, &k)) != 0)
+            break;
+        kept += k;
+    }
+    if (n_res)
+        *n_res = n;
+    if (kept_res)
+        *kept_res = kept;
+    return s ? s : r < 0 ? OT_WIRE_DECLINED : 0;
+}
+
+int ot_wire_walk_items(ot_pbedit *e, ot_wire_item_fn fn, void *ctx, bool drop_empty,
+                       size_t *n_res, size_t *kept_res)
+{
+    return ot_wire_walk_items_res(e, NULL, fn, ctx, drop_empty, n_res, kept_res);
+}
+
+/* ---- several stages in one walk ------------------------------------------ */
+
+#define MAX_STAGES 6
+
+typedef struct chain {
+    const ot_wire_stage *st[MAX_STAGES];
+    _Alignas(16) unsigned char scratch[MAX_STAGES][OT_WIRE_SCRATCH];
+    size_t n;
+} chain;
+
+static int chain_res(void *ctx, ot_pbedit *e, const ot_pbfield *rf, const ot_pbfield *res)
+{
+    chain *c = ctx;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->st[i]->resource) {
+            int s = c->st[i]->resource(c->scratch[i], e, rf, res);
+            if (s)
+                return s;
+        }
+    return 0;
+}
+
+static int chain_item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_pbfield *f,
+                      bool *drop)
+{
+    chain *c = ctx;
+    *drop = false;
+    for (size_t i = 0; i < c->n && !*drop; i++)
+        if (c->st[i]->item) {
+            int s = c->st[i]->item(c->scratch[i], e, pos, f, drop);
+            if (s)
+                return s;
+        }
+    return 0;
+}
+
+ot_status ot_wire_stage_consume(ot_consumer *self, ot_batch *b, ot_err *err)
+{
+    ot_wire_stage *s = (ot_wire_stage *)self;
+    return s->consume(s, b, err);
+}
+
+static ot_wire_stage *as_stage(ot_consumer *c)
+{
+    if (!c || c->consume != ot_wire_stage_consume)
+        return NULL;
+    ot_wire_stage *s = (ot_wire_stage *)c;
+    return s->on ? s : NULL;
+}
+
+int ot_wire_chain(ot_wire_stage *first, ot_batch *b, ot_status *st, ot_err *err)
+{
+    if (!b->wire || b->items == (size_t)-1 ||
+        atomic_load_explicit(&b->refs, memory_order_acquire) != 1)
+        return OT_WIRE_DECLINED;
+    chain c;
+    c.n = 0;
+    unsigned written = 0;
+    bool drops = false, any_res = false;
+    ot_consumer *next = &first->base;
+    /* The run: stages that read nothing an earlier one writes; a filter
+     * only ahead of every writer (its drops must not cut an edited item). */
+    const ot_wire_stage *s;
+    while ((s = as_stage(next)) && c.n < MAX_STAGES) {
+        if ((s->reads & written) || (s->drops && written) || (s->resource && any_res))
+            break;
+        if (s->begin(s->self, b, c.scratch[c.n], err) != 0)
+            break;
+        c.st[c.n++] = s;
+        written |= s->writes;
+        drops |= s->drops;
+        any_res |= s->resource != NULL;
+        next = s->next;
+    }
+    if (c.n < 2)
+        return OT_WIRE_DECLINED;
+    ot_pbedit e;
+    ot_pbedit_init(&e, b->wire, b->wire_len, b->arena);
+    size_t n_res = 0, kept_res = 0, dropped = 0;
+    int r = ot_wire_walk_items_res(&e, any_res ? chain_res : NULL, chain_item, &c, drops, &n_res,
+                                   &kept_res);
+    if (r == OT_WIRE_DECLINED) {
+        ot_pbedit_free(&e);
+        return OT_WIRE_DECLINED;
+    }
+    if (r) {
+        ot_pbedit_free(&e);
+        ot_batch_unref(b);
+        *st = OT_PERMANENT;
+        return -1;
+    }
+    for (size_t i = 0; i < c.n; i++)
+        if (c.st[i]->dropped)
+            dropped += c.st[i]->dropped(c.scratch[i]);
+    bool all_gone = drops && n_res && !kept_res;
+    if (!all_gone && ot_pbedit_changed(&e)) {
+        size_t left = b->items >= dropped ? b->items - dropped : 0;
+        if (ot_wire_commit(b, &e, left, err) < 0) {
+            ot_batch_unref(b);
+            *st = OT_PERMANENT;
+            return -1;
+        }
+    } else {
+        ot_pbedit_free(&e);
+    }
+    for (size_t i = 0; i < c.n; i++)
+        if (c.st[i]->done)
+            c.st[i]->done(c.scratch[i]);
+    if (all_gone) {
+        ot_batch_unref(b);
+        *st = OT_OK; /* all of it filtered out: consumed */
+        return 0;
+    }
+    *st = ot_consume(next, b, err);
+    return 0;
+}
+
+bool ot_wire_processors_enabled(void)
+{
+    return getenv("OTELITE_DECODED_PROCESSORS") == NULL; /* read when a processor is made */
+}
