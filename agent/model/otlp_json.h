@@ -26,6 +26,11 @@ int ot_json_encode(const ProtobufCMessage *msg, ot_buf *out, ot_err *err);
 ProtobufCMessage *ot_json_decode(const ProtobufCMessageDescriptor *desc, const char *json,
                                  size_t len, ot_arena *arena, ot_err *err);
 
+/* The previous, DOM-based decoder (jansson), kept only to check the
+ * streaming one against it; same contract as ot_json_decode. */
+ProtobufCMessage *ot_json_decode_dom(const ProtobufCMessageDescriptor *desc, const char *json,
+                                     size_t len, ot_arena *arena, ot_err *err);
+
 /* A batch from an OTLP JSON export request body. */
 ot_batch *ot_batch_from_json(ot_signal s, const char *json, size_t len, ot_err *err);
 

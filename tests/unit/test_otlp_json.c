@@ -549,6 +549,15 @@ Test(otlp_json, depth_limit)
     const char *msg = decode_err(&ANYVALUE_DESC, nested_arrays(300));
     cr_assert(strstr(msg, "nested deeper") != NULL, "%s", msg);
     msg = decode_err(&ANYVALUE_DESC, nested_arrays(100000));
+    cr_assert(strstr(msg, "nested deeper") != NULL, "%s", msg);
+    /* an unknown key's value is skipped, but not without a bound either */
+    size_t deep = 100000;
+    char *unk = ot_arena_alloc(arena, 2 * deep + 32);
+    size_t o = (size_t)sprintf(unk, "{\"x\":");
+    memset(unk + o, '[', deep);
+    memset(unk + o + deep, ']', deep);
+    strcpy(unk + o + 2 * deep, "}");
+    msg = decode_err(&ANYVALUE_DESC, unk);
     cr_assert(strstr(msg, "depth") != NULL, "%s", msg);
 
     /* a deep message built in C (e.g. from protobuf) fails to encode cleanly */
