@@ -10,14 +10,14 @@
 
 # Every Debian package the build, the tests and the benchmarks use. One list.
 DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
-	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libjansson-dev \
+	protobuf-c-compiler libprotobuf-c-dev libyaml-dev \
 	libmicrohttpd-dev libnghttp2-dev libssl-dev zlib1g-dev libzstd-dev \
 	libcurl4-openssl-dev libpcre2-dev libcriterion-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
 	python3-thrift thrift-compiler \
 	prometheus curl openssl valgrind gnuplot-nox nodejs npm python3-statsd
 
-LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
+LIBS_PC := libprotobuf-c yaml-0.1 libmicrohttpd libnghttp2 openssl zlib \
 	libzstd libcurl libpcre2-8
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)

@@ -55,6 +55,8 @@ typedef struct jd {
     int jdepth; /* JSON values (objects and arrays) around d->p */
     char *stk; /* scratch stack of array elements */
     size_t stk_len, stk_cap;
+    size_t max_bytes; /* arena bytes the decoded request may take */
+    int over;         /* max_bytes was reached */
 } jd;
 
 /* A scalar token: what a field's value was, for conversion and errors. */
@@ -770,6 +772,10 @@ static int dec_value(jd *d, const ProtobufCFieldDescriptor *f, void *out, const 
                 return -1;
             return fail_type(d, pf, "an object", &v);
         }
+        if (ot_arena_reserved(d->arena) > d->max_bytes) {
+            d->over = 1;
+            return fail(d, pf, "the decoded request would take more than %zu bytes", d->max_bytes);
+        }
         ProtobufCMessage *sub = ot_arena_alloc(d->arena, sd->sizeof_message);
         if (!sub)
             return oom(d, pf);
@@ -1027,10 +1033,11 @@ static int dec_message(jd *d, const ProtobufCMessageDescriptor *desc, ProtobufCM
     return 0;
 }
 
-ProtobufCMessage *ot_json_decode(const ProtobufCMessageDescriptor *desc, const char *json,
-                                 size_t len, ot_arena *arena, ot_err *err)
+static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *desc, const char *json,
+                                size_t len, ot_arena *arena, size_t max_bytes, int *over,
+                                ot_err *err)
 {
-    jd dd = {json, json, json + len, arena, err, 0, 0, NULL, 0, 0}, *d = &dd;
+    jd dd = {json, json, json + len, arena, err, 0, 0, NULL, 0, 0, max_bytes, 0}, *d = &dd;
     ProtobufCMessage *msg = NULL;
     ws(d);
     if (d->p >= d->end || (*d->p != '{' && *d->p != '[')) {
@@ -1055,11 +1062,27 @@ ProtobufCMessage *ot_json_decode(const ProtobufCMessageDescriptor *desc, const c
         }
     }
     free(d->stk);
+    if (over)
+        *over = d->over;
     return msg;
+}
+
+ProtobufCMessage *ot_json_decode(const ProtobufCMessageDescriptor *desc, const char *json,
+                                 size_t len, ot_arena *arena, ot_err *err)
+{
+    return decode(desc, json, len, arena, SIZE_MAX, NULL, err);
 }
 
 ot_batch *ot_batch_from_json(ot_signal s, const char *json, size_t len, ot_err *err)
 {
+    return ot_batch_from_json_max(s, json, len, SIZE_MAX, NULL, err);
+}
+
+ot_batch *ot_batch_from_json_max(ot_signal s, const char *json, size_t len, size_t max_bytes,
+                                 int *over, ot_err *err)
+{
+    if (over)
+        *over = 0;
     const ProtobufCMessageDescriptor *desc = ot_signal_request_desc(s);
     if (!desc) {
         ot_err_set(err, "json decode: unknown signal %d", (int)s);
@@ -1072,7 +1095,7 @@ ot_batch *ot_batch_from_json(ot_signal s, const char *json, size_t len, ot_err *
         ot_err_set(err, "json decode: out of memory");
         return NULL;
     }
-    ProtobufCMessage *msg = ot_json_decode(desc, json, len, a, err);
+    ProtobufCMessage *msg = decode(desc, json, len, a, max_bytes, over, err);
     if (!msg) {
         ot_arena_free(a);
         return NULL;

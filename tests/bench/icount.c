@@ -15,7 +15,6 @@
  *   encode-json      the file exporter's OTLP JSON
  *
  * Outside valgrind it runs the same work and prints the item counts. */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,9 +191,6 @@ static int run_batch_phase(void)
 
 int main(void)
 {
-    /* jansson seeds its hash function from /dev/urandom; a fixed seed keeps
-     * the JSON decode's instruction count the same from run to run */
-    json_object_seed(1);
     for (int s = 0; s < OT_SIGNAL_COUNT; s++)
         if (make_corpus(&corpora[s], (ot_signal)s, reqs_per_signal[s]) < 0)
             return fprintf(stderr, "icount: cannot build the corpus\n"), 1;
