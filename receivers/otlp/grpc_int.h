@@ -29,6 +29,7 @@ typedef struct gstream {
     ot_arena *arena;  /* uncompressed message: the batch adopts it */
     uint8_t *heapbuf; /* compressed message */
     uint64_t reserved;
+    ot_rejects rej; /* items dropped from the request: partial success */
     bool responded, request_done;
     ot_arena *meta_arena;
     ot_meta_kv *meta;
