@@ -13,7 +13,8 @@
  * no NUL in strings, integers that overflow 64 bits refused, nesting of
  * values up to 2048), camelCase or snake_case keys, unknown keys skipped
  * (but still validated), null meaning "not set", 64-bit integers as numbers
- * or strings, enums by name or number, ids in hex, other bytes in base64.
+ * or strings, enums by name or number, ids in hex (of any even length: a
+ * wrong length is the receiver's item check), other bytes in base64.
  * Errors name the key path, what was expected and what was found; a syntax
  * error gives line and column. A key given twice takes the later value.
  *
@@ -697,15 +698,18 @@ static int get_hex(jd *d, const pframe *pf, const jv *v, size_t want, ProtobufCB
         out->data = NULL;
         return 0;
     }
-    if (v->len != want * 2)
+    /* An id of the wrong length is still bytes: the receiver rejects its
+     * item (otlp_check.h), as for protobuf, instead of the whole request. */
+    size_t n = v->len / 2;
+    if (v->len % 2)
         return fail_hex(d, pf, want, v);
-    uint8_t *p = ot_arena_alloc(d->arena, want);
+    uint8_t *p = ot_arena_alloc(d->arena, n);
     if (!p)
         return oom(d, pf);
-    if (ot_hex_decode(v->s, v->len, p) != want)
+    if (ot_hex_decode(v->s, v->len, p) != n)
         return fail_hex(d, pf, want, v);
     out->data = p;
-    out->len = want;
+    out->len = n;
     return 0;
 }
 
