@@ -191,6 +191,7 @@ typedef struct walker {
     ot_err *err;
     ot_rejects *rej; /* NULL: items are not checked, nor costs summed */
     size_t decoded;  /* what unpacking allocates, so far */
+    int why;         /* the rule the message just walked broke, or -1 */
 } walker;
 
 /* protobuf-c's unpack keeps a record of every field occurrence of the
@@ -349,63 +350,82 @@ static int add_buckets(const uint8_t *p, const uint8_t *end, uint64_t *sum)
     return 0;
 }
 
-/* The rule of otlp_check.h an item's bytes break (the same as the struct
- * checks would find after decoding: the last occurrence of a field wins,
- * repeated Buckets merge), or -1. */
-static int item_check(int ck, const uint8_t *p, const uint8_t *end)
+/* What the item rules need from one item's own fields, gathered while the
+ * walk passes them: the last occurrence of a field wins and repeated
+ * Buckets merge, as protobuf-c decodes them. */
+typedef struct icheck {
+    size_t id1, id2, id3;
+    bool value, overflow;
+    uint64_t count, zero, sum;
+} icheck;
+
+static inline uint64_t le64(const uint8_t *p)
 {
-    size_t id1 = 0, id2 = 0, id3 = 0;
-    bool value = false, overflow = false;
-    uint64_t count = 0, zero = 0, sum = 0;
-    while (p < end) {
-        uint32_t fn;
-        unsigned wt;
-        uint64_t v;
-        const uint8_t *val = NULL;
-        size_t vlen;
-        p = next_field(p, end, &fn, &wt, &v, &val, &vlen);
-        switch (ck) {
-        case CK_SPAN:
-            if (wt == 2)
-                *(fn == 1 ? &id1 : fn == 2 ? &id2 : fn == 4 ? &id3 : &vlen) = vlen;
-            break;
-        case CK_LOG:
-            if (wt == 2)
-                *(fn == 9 ? &id1 : fn == 10 ? &id2 : &vlen) = vlen;
-            break;
-        case CK_NUMBER:
-            if ((fn == 4 || fn == 6) && wt == 1)
-                value = true;
-            break;
-        case CK_EXPHIST:
-            if (fn == 4 && wt == 1)
-                count = v;
-            else if (fn == 7 && wt == 1)
-                zero = v;
-            else if ((fn == 8 || fn == 9) && wt == 2 && add_buckets(val, val + vlen, &sum) < 0)
-                overflow = true;
-            break;
-        }
-    }
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void note(icheck *ic, int ck, uint32_t fn, unsigned wt, const uint8_t *val, size_t vlen)
+{
     switch (ck) {
     case CK_SPAN:
-        if (id1 != 16)
+        if (wt == 2) {
+            if (fn == 1)
+                ic->id1 = vlen;
+            else if (fn == 2)
+                ic->id2 = vlen;
+            else if (fn == 4)
+                ic->id3 = vlen;
+        }
+        break;
+    case CK_LOG:
+        if (wt == 2) {
+            if (fn == 9)
+                ic->id1 = vlen;
+            else if (fn == 10)
+                ic->id2 = vlen;
+        }
+        break;
+    case CK_NUMBER:
+        if ((fn == 4 || fn == 6) && wt == 1)
+            ic->value = true;
+        break;
+    case CK_EXPHIST:
+        if (fn == 4 && wt == 1)
+            ic->count = le64(val);
+        else if (fn == 7 && wt == 1)
+            ic->zero = le64(val);
+        else if ((fn == 8 || fn == 9) && wt == 2 && add_buckets(val, val + vlen, &ic->sum) < 0)
+            ic->overflow = true;
+        break;
+    }
+}
+
+/* The rule of otlp_check.h the item broke, or -1. */
+static int verdict(int ck, icheck *ic)
+{
+    switch (ck) {
+    case CK_SPAN:
+        if (ic->id1 != 16)
             return OT_REJ_TRACE_ID;
-        if (id2 != 8)
+        if (ic->id2 != 8)
             return OT_REJ_SPAN_ID;
-        if (id3 != 0 && id3 != 8)
+        if (ic->id3 != 0 && ic->id3 != 8)
             return OT_REJ_PARENT_SPAN_ID;
         return -1;
     case CK_LOG:
-        if (id1 != 0 && id1 != 16)
+        if (ic->id1 != 0 && ic->id1 != 16)
             return OT_REJ_TRACE_ID;
-        if (id2 != 0 && id2 != 8)
+        if (ic->id2 != 0 && ic->id2 != 8)
             return OT_REJ_SPAN_ID;
         return -1;
     case CK_NUMBER:
-        return value ? -1 : OT_REJ_NO_VALUE;
+        return ic->value ? -1 : OT_REJ_NO_VALUE;
     case CK_EXPHIST:
-        if (overflow || __builtin_add_overflow(sum, zero, &sum) || sum != count)
+        if (ic->overflow || __builtin_add_overflow(ic->sum, ic->zero, &ic->sum) ||
+            ic->sum != ic->count)
             return OT_REJ_BUCKET_COUNTS;
         return -1;
     }
@@ -415,8 +435,12 @@ static int item_check(int ck, const uint8_t *p, const uint8_t *end)
 static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, int depth,
                 size_t *items)
 {
-    size_t n = 0, oneof_n = 0, nf = 0;
+    size_t n = 0, oneof_n = 0, nf = 0, cost = 0;
     uint32_t seen_once = 0;
+    int ck = w->rej ? m->check : CK_NONE;
+    icheck ic;
+    if (ck)
+        memset(&ic, 0, sizeof ic);
     while (p < end) {
         const uint8_t *field_at = p;
         uint64_t tag;
@@ -474,15 +498,9 @@ static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, 
             return fail(w, field_at, m, fn, "invalid wire type");
         }
 
-        if (w->rej) {
-            nf++;
-            if (kind == K_STRING || kind == K_BYTES)
-                w->decoded += vlen + COST_STRING;
-            else if (kind == K_MESSAGE)
-                w->decoded += msgs[f->sub].cost;
-            else if (kind >= K_REP_VARINT)
-                w->decoded += wt == 2 ? vlen * COST_SCALAR : COST_SCALAR;
-        }
+        nf++;
+        if (ck)
+            note(&ic, ck, fn, wt, val, vlen);
         switch (kind) {
         case K_UNKNOWN:
             break; /* skipped: forward compatibility */
@@ -503,10 +521,12 @@ static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, 
                 return fail(w, field_at, m, fn, "wire type must be length-delimited");
             if (!utf8_ok(val, vlen))
                 return fail(w, field_at, m, fn, "invalid UTF-8 in string");
+            cost += vlen + COST_STRING;
             break;
         case K_BYTES:
             if (wt != 2)
                 return fail(w, field_at, m, fn, "wire type must be length-delimited");
+            cost += vlen + COST_STRING;
             break;
         case K_MESSAGE: {
             if (wt != 2)
@@ -521,11 +541,9 @@ static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, 
             size_t sub_items = 0;
             if (walk(w, &msgs[f->sub], val, val + vlen, depth + 1, &sub_items) < 0)
                 return -1;
-            if (w->rej && (f->flags & FL_ITEM) && msgs[f->sub].check) {
-                int why = item_check(msgs[f->sub].check, val, val + vlen);
-                if (why >= 0)
-                    ot_rejects_add(w->rej, (ot_reject_reason)why);
-            }
+            cost += msgs[f->sub].cost;
+            if (w->why >= 0 && (f->flags & FL_ITEM))
+                ot_rejects_add(w->rej, (ot_reject_reason)w->why);
             if (f->flags & FL_ONEOF)
                 oneof_n = sub_items;
             else
@@ -547,23 +565,28 @@ static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, 
             } else if (wt != 0) {
                 return fail(w, field_at, m, fn, "wire type must be varint or packed");
             }
+            cost += wt == 2 ? vlen * COST_SCALAR : COST_SCALAR;
             break;
         case K_REP_I64:
             if (wt == 2 ? vlen % 8 != 0 : wt != 1)
                 return fail(w, field_at, m, fn,
                             wt == 2 ? "packed length is not a multiple of 8"
                                     : "wire type must be 64-bit or packed");
+            cost += wt == 2 ? vlen * COST_SCALAR : COST_SCALAR;
             break;
         case K_REP_I32:
             if (wt == 2 ? vlen % 4 != 0 : wt != 5)
                 return fail(w, field_at, m, fn,
                             wt == 2 ? "packed length is not a multiple of 4"
                                     : "wire type must be 32-bit or packed");
+            cost += wt == 2 ? vlen * COST_SCALAR : COST_SCALAR;
             break;
         }
     }
     if (nf > COST_STACK_FIELDS)
-        w->decoded += 2 * (nf - COST_STACK_FIELDS) * COST_FIELD;
+        cost += 2 * (nf - COST_STACK_FIELDS) * COST_FIELD;
+    w->decoded += cost;
+    w->why = ck ? verdict(ck, &ic) : -1;
     *items = n + oneof_n;
     return 0;
 }
@@ -590,7 +613,7 @@ static int run(ot_signal s, const void *buf, size_t len, size_t *items, walker *
 
 int ot_pbwalk(ot_signal s, const void *buf, size_t len, size_t *items, ot_err *err)
 {
-    walker w = {NULL, err, NULL, 0};
+    walker w = {NULL, err, NULL, 0, -1};
     return run(s, buf, len, items, &w);
 }
 
@@ -598,7 +621,7 @@ int ot_pbwalk_check(ot_signal s, const void *buf, size_t len, ot_pbwalk_info *in
 {
     ot_rejects none = OT_REJECTS_INIT;
     info->rej = none;
-    walker w = {NULL, err, &info->rej, 0};
+    walker w = {NULL, err, &info->rej, 0, -1};
     int rc = run(s, buf, len, &info->items, &w);
     /* the request message itself, and the arena's first chunk */
     info->decoded = w.decoded + 4096;
