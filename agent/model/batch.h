@@ -37,6 +37,8 @@ typedef struct ot_batch {
     const uint8_t *wire;   /* serialized form, or NULL */
     size_t wire_len;
     size_t items;          /* spans / data points / log records */
+    size_t decode_cost;    /* bytes decoding wire would allocate (ot_pbwalk_check),
+                              0 when not known or already decoded */
     ot_meta_kv *meta;      /* request metadata (include_metadata) */
     size_t n_meta;
     pthread_mutex_t lock;  /* guards lazy decode and encode */

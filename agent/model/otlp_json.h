@@ -29,4 +29,10 @@ ProtobufCMessage *ot_json_decode(const ProtobufCMessageDescriptor *desc, const c
 /* A batch from an OTLP JSON export request body. */
 ot_batch *ot_batch_from_json(ot_signal s, const char *json, size_t len, ot_err *err);
 
+/* The same, refusing (NULL, *over = 1) once the decoded request would
+ * hold more than max_bytes of arena: what a receiver's budget allows, so
+ * a body of empty objects cannot make the agent allocate 80x its size. */
+ot_batch *ot_batch_from_json_max(ot_signal s, const char *json, size_t len, size_t max_bytes,
+                                 int *over, ot_err *err);
+
 #endif

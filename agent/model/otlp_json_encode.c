@@ -4,7 +4,7 @@
  * One generic walker over protobuf-c descriptors instead of hand-written code
  * per message, so every OTLP message (and any added later) is covered by the
  * same rules. Output is written straight into an ot_buf with no allocation
- * per field; input is parsed by jansson and copied into the caller's arena.
+ * per field.
  *
  * Which fields are written mirrors what protobuf-c packs (the same "is this
  * field present" tests), so protobuf -> JSON -> protobuf gives the same

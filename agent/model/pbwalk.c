@@ -44,9 +44,15 @@ typedef struct wfield {
     const char *name;
 } wfield;
 
+/* Which per-item rules (otlp_check.h) a message's occurrences as an item
+ * are held to. */
+enum { CK_NONE = 0, CK_SPAN, CK_LOG, CK_NUMBER, CK_EXPHIST };
+
 typedef struct wmsg {
     const ProtobufCMessageDescriptor *desc;
     wfield f[DENSE];
+    uint8_t check;
+    uint32_t cost; /* what unpacking one occurrence allocates for the struct */
 } wmsg;
 
 static wmsg msgs[MAX_MSGS];
@@ -130,6 +136,14 @@ static int add_msg(const ProtobufCMessageDescriptor *d)
         return -1;
     idx = (int)n_msgs++;
     msgs[idx].desc = d;
+    msgs[idx].check = d == &opentelemetry__proto__trace__v1__span__descriptor         ? CK_SPAN
+                      : d == &opentelemetry__proto__logs__v1__log_record__descriptor ? CK_LOG
+                      : d == &opentelemetry__proto__metrics__v1__number_data_point__descriptor
+                          ? CK_NUMBER
+                      : d == &opentelemetry__proto__metrics__v1__exponential_histogram_data_point__descriptor
+                          ? CK_EXPHIST
+                          : CK_NONE;
+    msgs[idx].cost = (uint32_t)(((d->sizeof_message + 15) & ~(size_t)15) + sizeof(void *));
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = &d->fields[i];
         if (fd->id >= DENSE)
@@ -175,7 +189,20 @@ static void init_tables(void)
 typedef struct walker {
     const uint8_t *base;
     ot_err *err;
+    ot_rejects *rej; /* NULL: items are not checked, nor costs summed */
+    size_t decoded;  /* what unpacking allocates, so far */
+    int why;         /* the rule the message just walked broke, or -1 */
 } walker;
+
+/* protobuf-c's unpack keeps a record of every field occurrence of the
+ * message it is reading (32 bytes each), the first 16 on its stack, the
+ * rest in slabs of doubling size from the same allocator (the arena, which
+ * frees nothing); strings and bytes get their own allocation, a repeated
+ * scalar a slot. */
+#define COST_FIELD 32
+#define COST_STACK_FIELDS 16
+#define COST_STRING 16
+#define COST_SCALAR 8
 
 static int fail(walker *w, const uint8_t *at, const wmsg *m, uint32_t fn, const char *what)
 {
@@ -264,11 +291,156 @@ static bool utf8_ok(const uint8_t *p, size_t n)
     return true;
 }
 
+/* One field of a message the walk already accepted (so it cannot run
+ * past end): number, wire type, value (varint or fixed bits) or content. */
+static const uint8_t *next_field(const uint8_t *p, const uint8_t *end, uint32_t *fn, unsigned *wt,
+                                 uint64_t *v, const uint8_t **val, size_t *vlen)
+{
+    uint64_t tag = 0, l = 0;
+    p += read_varint(p, end, 5, &tag);
+    *fn = (uint32_t)(tag >> 3);
+    *wt = (unsigned)(tag & 7);
+    *vlen = 0;
+    *v = 0;
+    switch (*wt) {
+    case 0:
+        p += read_varint(p, end, 10, v);
+        break;
+    case 1:
+        for (int i = 7; i >= 0; i--)
+            *v = *v << 8 | p[i];
+        p += 8;
+        break;
+    case 5:
+        p += 4;
+        break;
+    default: /* 2 */
+        p += read_varint(p, end, 5, &l);
+        *val = p;
+        *vlen = (size_t)l;
+        p += l;
+        break;
+    }
+    return p;
+}
+
+/* Adds the bucket counts of one Buckets message to *sum; -1 on overflow. */
+static int add_buckets(const uint8_t *p, const uint8_t *end, uint64_t *sum)
+{
+    while (p < end) {
+        uint32_t fn;
+        unsigned wt;
+        uint64_t v;
+        const uint8_t *val = NULL;
+        size_t vlen;
+        p = next_field(p, end, &fn, &wt, &v, &val, &vlen);
+        if (fn != 2)
+            continue;
+        if (wt == 0) {
+            if (__builtin_add_overflow(*sum, v, sum))
+                return -1;
+        } else if (wt == 2) {
+            for (const uint8_t *q = val, *qe = val + vlen; q < qe;) {
+                q += read_varint(q, qe, 10, &v);
+                if (__builtin_add_overflow(*sum, v, sum))
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* What the item rules need from one item's own fields, gathered while the
+ * walk passes them: the last occurrence of a field wins and repeated
+ * Buckets merge, as protobuf-c decodes them. */
+typedef struct icheck {
+    size_t id1, id2, id3;
+    bool value, overflow;
+    uint64_t count, zero, sum;
+} icheck;
+
+static inline uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void note(icheck *ic, int ck, uint32_t fn, unsigned wt, const uint8_t *val, size_t vlen)
+{
+    switch (ck) {
+    case CK_SPAN:
+        if (wt == 2) {
+            if (fn == 1)
+                ic->id1 = vlen;
+            else if (fn == 2)
+                ic->id2 = vlen;
+            else if (fn == 4)
+                ic->id3 = vlen;
+        }
+        break;
+    case CK_LOG:
+        if (wt == 2) {
+            if (fn == 9)
+                ic->id1 = vlen;
+            else if (fn == 10)
+                ic->id2 = vlen;
+        }
+        break;
+    case CK_NUMBER:
+        if ((fn == 4 || fn == 6) && wt == 1)
+            ic->value = true;
+        break;
+    case CK_EXPHIST:
+        if (fn == 4 && wt == 1)
+            ic->count = le64(val);
+        else if (fn == 7 && wt == 1)
+            ic->zero = le64(val);
+        else if ((fn == 8 || fn == 9) && wt == 2 && add_buckets(val, val + vlen, &ic->sum) < 0)
+            ic->overflow = true;
+        break;
+    }
+}
+
+/* The rule of otlp_check.h the item broke, or -1. */
+static int verdict(int ck, icheck *ic)
+{
+    switch (ck) {
+    case CK_SPAN:
+        if (ic->id1 != 16)
+            return OT_REJ_TRACE_ID;
+        if (ic->id2 != 8)
+            return OT_REJ_SPAN_ID;
+        if (ic->id3 != 0 && ic->id3 != 8)
+            return OT_REJ_PARENT_SPAN_ID;
+        return -1;
+    case CK_LOG:
+        if (ic->id1 != 0 && ic->id1 != 16)
+            return OT_REJ_TRACE_ID;
+        if (ic->id2 != 0 && ic->id2 != 8)
+            return OT_REJ_SPAN_ID;
+        return -1;
+    case CK_NUMBER:
+        return ic->value ? -1 : OT_REJ_NO_VALUE;
+    case CK_EXPHIST:
+        if (ic->overflow || __builtin_add_overflow(ic->sum, ic->zero, &ic->sum) ||
+            ic->sum != ic->count)
+            return OT_REJ_BUCKET_COUNTS;
+        return -1;
+    }
+    return -1;
+}
+
 static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, int depth,
                 size_t *items)
 {
-    size_t n = 0, oneof_n = 0;
+    size_t n = 0, oneof_n = 0, nf = 0, cost = 0;
     uint32_t seen_once = 0;
+    int ck = w->rej ? m->check : CK_NONE;
+    icheck ic;
+    if (ck)
+        memset(&ic, 0, sizeof ic);
     while (p < end) {
         const uint8_t *field_at = p;
         uint64_t tag;
@@ -326,6 +498,9 @@ static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, 
             return fail(w, field_at, m, fn, "invalid wire type");
         }
 
+        nf++;
+        if (ck)
+            note(&ic, ck, fn, wt, val, vlen);
         switch (kind) {
         case K_UNKNOWN:
             break; /* skipped: forward compatibility */
@@ -346,10 +521,12 @@ static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, 
                 return fail(w, field_at, m, fn, "wire type must be length-delimited");
             if (!utf8_ok(val, vlen))
                 return fail(w, field_at, m, fn, "invalid UTF-8 in string");
+            cost += vlen + COST_STRING;
             break;
         case K_BYTES:
             if (wt != 2)
                 return fail(w, field_at, m, fn, "wire type must be length-delimited");
+            cost += vlen + COST_STRING;
             break;
         case K_MESSAGE: {
             if (wt != 2)
@@ -364,6 +541,9 @@ static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, 
             size_t sub_items = 0;
             if (walk(w, &msgs[f->sub], val, val + vlen, depth + 1, &sub_items) < 0)
                 return -1;
+            cost += msgs[f->sub].cost;
+            if (w->why >= 0 && (f->flags & FL_ITEM))
+                ot_rejects_add(w->rej, (ot_reject_reason)w->why);
             if (f->flags & FL_ONEOF)
                 oneof_n = sub_items;
             else
@@ -385,27 +565,35 @@ static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, 
             } else if (wt != 0) {
                 return fail(w, field_at, m, fn, "wire type must be varint or packed");
             }
+            cost += wt == 2 ? vlen * COST_SCALAR : COST_SCALAR;
             break;
         case K_REP_I64:
             if (wt == 2 ? vlen % 8 != 0 : wt != 1)
                 return fail(w, field_at, m, fn,
                             wt == 2 ? "packed length is not a multiple of 8"
                                     : "wire type must be 64-bit or packed");
+            cost += wt == 2 ? vlen * COST_SCALAR : COST_SCALAR;
             break;
         case K_REP_I32:
             if (wt == 2 ? vlen % 4 != 0 : wt != 5)
                 return fail(w, field_at, m, fn,
                             wt == 2 ? "packed length is not a multiple of 4"
                                     : "wire type must be 32-bit or packed");
+            cost += wt == 2 ? vlen * COST_SCALAR : COST_SCALAR;
             break;
         }
     }
+    if (nf > COST_STACK_FIELDS)
+        cost += 2 * (nf - COST_STACK_FIELDS) * COST_FIELD;
+    w->decoded += cost;
+    w->why = ck ? verdict(ck, &ic) : -1;
     *items = n + oneof_n;
     return 0;
 }
 
-int ot_pbwalk(ot_signal s, const void *buf, size_t len, size_t *items, ot_err *err)
+static int run(ot_signal s, const void *buf, size_t len, size_t *items, walker *w)
 {
+    ot_err *err = w->err;
     pthread_once(&init_once, init_tables);
     if (!init_ok)
         return ot_err_set(err, "pbwalk: schema does not fit the walker's tables");
@@ -414,11 +602,28 @@ int ot_pbwalk(ot_signal s, const void *buf, size_t len, size_t *items, ot_err *e
     const uint8_t *p = buf;
     if (!p && len)
         return ot_err_set(err, "pbwalk: no buffer");
-    walker w = {p, err};
+    w->base = p;
     size_t n = 0;
-    if (len && walk(&w, &msgs[roots[s]], p, p + len, 1, &n) < 0)
+    if (len && walk(w, &msgs[roots[s]], p, p + len, 1, &n) < 0)
         return -1;
     if (items)
         *items = n;
     return 0;
+}
+
+int ot_pbwalk(ot_signal s, const void *buf, size_t len, size_t *items, ot_err *err)
+{
+    walker w = {NULL, err, NULL, 0, -1};
+    return run(s, buf, len, items, &w);
+}
+
+int ot_pbwalk_check(ot_signal s, const void *buf, size_t len, ot_pbwalk_info *info, ot_err *err)
+{
+    ot_rejects none = OT_REJECTS_INIT;
+    info->rej = none;
+    walker w = {NULL, err, &info->rej, 0, -1};
+    int rc = run(s, buf, len, &info->items, &w);
+    /* the request message itself, and the arena's first chunk */
+    info->decoded = w.decoded + 4096;
+    return rc;
 }

@@ -280,9 +280,23 @@ int ot_memory_limiter_check(void *self)
 static ot_status ml_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 {
     ml *m = (ml *)self;
-    if (atomic_load_explicit(&m->state, memory_order_relaxed) == ML_OK)
-        return ot_consume(m->next, b, err);
     uint64_t used = atomic_load_explicit(&m->used, memory_order_relaxed);
+    /* A batch that still holds only bytes is charged what decoding them
+     * would allocate (the receiver's estimate): a small body that unpacks
+     * to hundreds of MiB is refused while there is still room for it. */
+    if (atomic_load_explicit(&m->state, memory_order_relaxed) == ML_OK &&
+        (!b->decode_cost || used + b->decode_cost < m->soft))
+        return ot_consume(m->next, b, err);
+    if (b->decode_cost && used + b->decode_cost >= m->soft &&
+        atomic_load_explicit(&m->state, memory_order_relaxed) == ML_OK) {
+        ot_counter_add(m->refused, b->items);
+        ot_err_set(err, "memory limiter %s: memory use %llu MiB and %llu MiB to decode this "
+                        "batch would pass the soft limit of %llu MiB; retry later",
+                   m->id, (unsigned long long)(used >> 20),
+                   (unsigned long long)(b->decode_cost >> 20), (unsigned long long)(m->soft >> 20));
+        ot_batch_unref(b);
+        return OT_RETRYABLE;
+    }
     ot_counter_add(m->refused, b->items);
     ot_batch_unref(b);
     ot_err_set(err, "memory limiter %s: memory use %llu MiB is above the soft limit of %llu MiB; "

@@ -101,7 +101,7 @@ static void respond(gstream *st, int code, const char *msg)
     if (code == OT_GRPC_OK) {
         uint8_t prefix[5];
         ot_buf body = OT_BUF_INIT;
-        ot_otlpr_success_body((ot_signal)st->signal, OTLPR_PROTOBUF, 0, NULL, &body);
+        ot_otlpr_partial_body((ot_signal)st->signal, OTLPR_PROTOBUF, &st->rej, &body);
         ot_grpc_prefix(prefix, false, (uint32_t)body.len);
         ot_buf_append(&st->resp, prefix, 5);
         ot_buf_append(&st->resp, body.data, body.len);
@@ -265,6 +265,7 @@ static void process(gstream *st)
     otlpr_outcome o = OTLPR_INVALID;
     ot_batch *b = NULL;
     ot_signal s = (ot_signal)st->signal;
+    otlpr_req req = OTLPR_REQ_INIT(&g->r->budget);
     if (st->rd.compressed) {
         if (st->enc == OTLPR_ENC_IDENTITY) {
             respond(st, OT_GRPC_INTERNAL, "compressed message without grpc-encoding");
@@ -280,17 +281,22 @@ static void process(gstream *st)
             : d == OTLPR_DECOMP_NOMEM   ? OTLPR_INTERNAL
                                         : OTLPR_INVALID;
         if (d == OTLPR_DECOMP_OK)
-            b = ot_otlpr_batch(s, OTLPR_PROTOBUF, NULL, plain, plain_len, st->meta, st->n_meta, &o,
-                               &err);
+            b = ot_otlpr_batch(s, OTLPR_PROTOBUF, NULL, plain, plain_len, st->meta, st->n_meta,
+                               &req, &o, &err);
         free(plain);
         ot_otlpr_budget_give(&g->r->budget, taken);
     } else {
         ot_arena *a = st->arena;
         st->arena = NULL; /* the batch (or the failure path) owns it now */
         b = ot_otlpr_batch(s, OTLPR_PROTOBUF, a, st->rd.buf, st->rd.len, st->meta, st->n_meta,
-                           &o, &err);
+                           &req, &o, &err);
     }
-    if (b)
+    st->reserved += req.charged; /* given back below, with the message's bytes */
+    st->rej = req.rej;
+    ot_otlpr_count_rejects(g->r, OTLPR_GRPC, s, &req.rej);
+    if (b && !b->items && req.rej.n)
+        ot_batch_unref(b); /* every item was rejected: nothing to hand on */
+    else if (b)
         o = ot_otlpr_consume(g->r, OTLPR_GRPC, b, &err);
     if (o != OTLPR_OK)
         ot_debug("otlp", "request refused",

@@ -32,6 +32,7 @@ typedef struct gstream {
     ot_arena *arena;  /* uncompressed message: the batch adopts it */
     uint8_t *heapbuf; /* compressed message */
     uint64_t reserved;
+    ot_rejects rej; /* items dropped from the request: partial success */
     bool responded, request_done;
     int64_t responded_at; /* an answer the client does not take is a stall */
     size_t header_bytes;  /* against the MAX_HEADER_LIST_SIZE we announce */

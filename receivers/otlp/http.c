@@ -120,12 +120,15 @@ static void send_error(otlpr_http *h, ot_http_req *c, unsigned status, int forma
 }
 
 static void send_outcome(otlpr_http *h, ot_http_req *c, ot_signal s, otlpr_format f,
-                         otlpr_outcome o, const char *msg)
+                         otlpr_outcome o, const char *msg, const ot_rejects *rej)
 {
     switch (o) {
     case OTLPR_OK: {
         ot_buf b = OT_BUF_INIT;
-        ot_otlpr_success_body(s, f, 0, NULL, &b);
+        if (rej && rej->n)
+            ot_otlpr_partial_body(s, f, rej, &b);
+        else
+            ot_otlpr_success_body(s, f, 0, NULL, &b);
         send_reply(h, c, 200, ct_names[f], b.data, b.len, false);
         ot_buf_free(&b);
         return;
@@ -395,12 +398,12 @@ static void finish(ot_http_req *c, void *arg)
         char msg[160];
         snprintf(msg, sizeof msg, "body exceeds max_request_body_size (%llu)",
                  (unsigned long long)h->cfg->max_request_body_size);
-        send_outcome(h, c, q->signal, q->format, OTLPR_TOO_LARGE, msg);
+        send_outcome(h, c, q->signal, q->format, OTLPR_TOO_LARGE, msg, NULL);
         return;
     }
     if (q->busy) {
         send_outcome(h, c, q->signal, q->format, OTLPR_BUSY,
-                   "too many request bytes in flight; retry later");
+                     "too many request bytes in flight; retry later", NULL);
         return;
     }
 
@@ -413,6 +416,7 @@ static void finish(ot_http_req *c, void *arg)
     ot_err err = {{0}};
     otlpr_outcome o;
     ot_batch *b;
+    otlpr_req req = OTLPR_REQ_INIT(&h->r->budget);
     if (q->enc != OTLPR_ENC_IDENTITY) {
         uint8_t *plain = NULL;
         size_t plain_len = 0;
@@ -425,24 +429,29 @@ static void finish(ot_http_req *c, void *arg)
             : rc == OTLPR_DECOMP_NOMEM   ? OTLPR_INTERNAL
                                          : OTLPR_INVALID;
         if (rc == OTLPR_DECOMP_OK)
-            b = ot_otlpr_batch(q->signal, q->format, NULL, plain, plain_len, meta.v, meta.n, &o,
-                               &err);
+            b = ot_otlpr_batch(q->signal, q->format, NULL, plain, plain_len, meta.v, meta.n, &req,
+                               &o, &err);
         free(plain);
         ot_otlpr_budget_give(&h->r->budget, taken);
     } else {
         ot_arena *a = q->arena;
         q->arena = NULL; /* the batch (or the failure path) owns it now */
-        b = ot_otlpr_batch(q->signal, q->format, a, q->buf, q->len, meta.v, meta.n, &o, &err);
+        b = ot_otlpr_batch(q->signal, q->format, a, q->buf, q->len, meta.v, meta.n, &req, &o,
+                           &err);
         if (a)
             q->buf = NULL;
     }
     ot_arena_free(meta.a);
-    if (b)
+    q->reserved += req.charged; /* given back with the rest when the request is done */
+    ot_otlpr_count_rejects(h->r, OTLPR_HTTP, q->signal, &req.rej);
+    if (b && !b->items && req.rej.n)
+        ot_batch_unref(b); /* every item was rejected: nothing to hand on */
+    else if (b)
         o = ot_otlpr_consume(h->r, OTLPR_HTTP, b, &err);
     if (o != OTLPR_OK)
         ot_debug("otlp", "request refused", "receiver=%s transport=http signal=%s outcome=%s err=\"%s\"",
                  h->r->id, ot_signal_name(q->signal), ot_otlpr_outcome_name(o), err.msg);
-    send_outcome(h, c, q->signal, q->format, o, err.msg);
+    send_outcome(h, c, q->signal, q->format, o, err.msg, &req.rej);
 }
 
 static void done(ot_http_req *c, void *arg)

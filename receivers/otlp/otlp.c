@@ -257,39 +257,40 @@ const char *ot_otlpr_outcome_name(otlpr_outcome o)
 
 /* ---- the request path ------------------------------------------------------- */
 
-ot_batch *ot_otlpr_batch(ot_signal s, otlpr_format f, ot_arena *arena, const uint8_t *body,
-                         size_t len, const ot_meta_kv *meta, size_t n_meta,
-                         otlpr_outcome *outcome, ot_err *err)
+/* The most one request may cost decoded: the whole budget, or eight times
+ * its size when that is more. Realistic OTLP unpacks to five or six times
+ * its protobuf in protobuf-c's structs (attributes cost most), and what the
+ * size limits let in must stay acceptable; a body built to amplify (empty
+ * spans or attributes, two bytes that unpack to a 200-byte struct) costs
+ * 25 to 110 times its size and is refused before it is allocated. */
+#define OTLPR_DECODE_RATIO 8
+
+static uint64_t decode_limit(const otlpr_budget *b, size_t len)
 {
-    ot_batch *b = NULL;
-    *outcome = OTLPR_INVALID;
-    if (f == OTLPR_PROTOBUF) {
-        size_t items = 0;
-        if (ot_pbwalk(s, body, len, &items, err) < 0) {
-            ot_err_prefix(err, "invalid protobuf %s request", ot_signal_name(s));
-            ot_arena_free(arena);
-            return NULL;
-        }
-        if (arena) {
-            /* The body already sits in an arena sized for it: the batch
-             * takes the arena and points at the bytes, no copy. */
-            b = ot_batch_adopt_wire(s, arena, body, len, items);
-        } else {
-            b = ot_batch_from_wire(s, body, len, items, err);
-        }
-        if (!b) {
-            *outcome = OTLPR_INTERNAL;
-            ot_err_set(err, "out of memory");
-            return NULL;
-        }
-    } else {
-        b = ot_batch_from_json(s, (const char *)body, len, err);
-        ot_arena_free(arena);
-        if (!b) {
-            ot_err_prefix(err, "invalid JSON %s request", ot_signal_name(s));
-            return NULL;
-        }
+    uint64_t lim = b ? b->max : UINT64_MAX, wr = OTLPR_DECODE_RATIO * (uint64_t)len;
+    return lim > wr ? lim : wr;
+}
+
+/* Takes what decoding costs beyond the wire bytes already reserved. */
+static int charge(otlpr_req *req, uint64_t cost, size_t len, otlpr_outcome *outcome, ot_err *err)
+{
+    if (!req->budget || cost <= len)
+        return 0;
+    uint64_t extra = cost - len, room = req->budget->max > len ? req->budget->max - len : 0;
+    if (extra > room)
+        extra = room;
+    if (extra && !ot_otlpr_budget_take(req->budget, extra)) {
+        *outcome = OTLPR_BUSY;
+        return ot_err_set(err, "too many request bytes in flight (%llu decoded); retry later",
+                          (unsigned long long)cost);
     }
+    req->charged += extra;
+    return 0;
+}
+
+static ot_batch *set_meta(ot_batch *b, const ot_meta_kv *meta, size_t n_meta,
+                          otlpr_outcome *outcome, ot_err *err)
+{
     for (size_t i = 0; i < n_meta; i++)
         if (ot_batch_set_meta(b, meta[i].key, meta[i].value) < 0) {
             ot_batch_unref(b);
@@ -297,8 +298,118 @@ ot_batch *ot_otlpr_batch(ot_signal s, otlpr_format f, ot_arena *arena, const uin
             ot_err_set(err, "out of memory");
             return NULL;
         }
+    return b;
+}
+
+static int too_costly(uint64_t cost, size_t len, const otlpr_budget *b, ot_err *err)
+{
+    return ot_err_set(err,
+                      "a request of %zu bytes that decodes to %llu bytes is more than "
+                      "max_inflight_bytes (%llu) or eight times its size allows; send fewer "
+                      "items per request",
+                      len, (unsigned long long)cost,
+                      (unsigned long long)(b ? b->max : 0));
+}
+
+ot_batch *ot_otlpr_batch(ot_signal s, otlpr_format f, ot_arena *arena, const uint8_t *body,
+                         size_t len, const ot_meta_kv *meta, size_t n_meta, otlpr_req *req,
+                         otlpr_outcome *outcome, ot_err *err)
+{
+    otlpr_req none = OTLPR_REQ_INIT(NULL);
+    if (!req)
+        req = &none;
+    ot_batch *b = NULL;
+    *outcome = OTLPR_INVALID;
+    if (f == OTLPR_PROTOBUF) {
+        ot_pbwalk_info wi;
+        if (ot_pbwalk_check(s, body, len, &wi, err) < 0) {
+            ot_err_prefix(err, "invalid protobuf %s request", ot_signal_name(s));
+            ot_arena_free(arena);
+            return NULL;
+        }
+        if (wi.decoded > decode_limit(req->budget, len)) {
+            *outcome = OTLPR_TOO_LARGE;
+            too_costly(wi.decoded, len, req->budget, err);
+            ot_arena_free(arena);
+            return NULL;
+        }
+        if (charge(req, wi.decoded, len, outcome, err) < 0) {
+            ot_arena_free(arena);
+            return NULL;
+        }
+        if (arena) {
+            /* The body already sits in an arena sized for it: the batch
+             * takes the arena and points at the bytes, no copy. */
+            b = ot_batch_adopt_wire(s, arena, body, len, wi.items);
+        } else {
+            b = ot_batch_from_wire(s, body, len, wi.items, err);
+        }
+        if (!b) {
+            *outcome = OTLPR_INTERNAL;
+            ot_err_set(err, "out of memory");
+            return NULL;
+        }
+        b->decode_cost = wi.decoded;
+        if (wi.rej.n) {
+            /* The rare case: rebuild the request without the bad items
+             * (decoded once; the exporter encodes what is left). */
+            ProtobufCMessage *m = ot_batch_msg_mut(b, err);
+            if (!m) {
+                ot_batch_unref(b);
+                *outcome = OTLPR_INTERNAL;
+                return NULL;
+            }
+            ot_drop_invalid(s, m, &req->rej);
+            ot_batch_recount(b);
+            b->decode_cost = 0;
+        }
+    } else {
+        int over = 0;
+        b = ot_batch_from_json_max(s, (const char *)body, len, decode_limit(req->budget, len),
+                                   &over, err);
+        ot_arena_free(arena);
+        if (!b) {
+            if (over) {
+                *outcome = OTLPR_TOO_LARGE;
+                return NULL;
+            }
+            ot_err_prefix(err, "invalid JSON %s request", ot_signal_name(s));
+            return NULL;
+        }
+        if (charge(req, ot_arena_reserved(b->arena), len, outcome, err) < 0) {
+            ot_batch_unref(b);
+            return NULL;
+        }
+        if (ot_drop_invalid(s, b->msg, &req->rej))
+            ot_batch_recount(b);
+    }
+    if (!set_meta(b, meta, n_meta, outcome, err))
+        return NULL;
     *outcome = OTLPR_OK;
     return b;
+}
+
+void ot_otlpr_count_rejects(otlpr *r, otlpr_transport t, ot_signal s, const ot_rejects *rej)
+{
+    if (!rej->n)
+        return;
+    /* rare: the registry's lock is taken here, not on every request */
+    for (int i = 0; i < OT_REJ_REASONS; i++) {
+        if (!rej->by_reason[i])
+            continue;
+        char labels[300], name[128];
+        snprintf(labels, sizeof labels, "receiver=\"%s\",transport=\"%s\",reason=\"%s\"", r->id,
+                 t == OTLPR_HTTP ? "http" : "grpc", ot_reject_name((ot_reject_reason)i));
+        snprintf(name, sizeof name, "otelite_receiver_rejected_%s_total", ot_signal_item_name(s));
+        ot_counter_add(ot_tel_counter(name,
+                                      "Items a receiver dropped from a request for breaking an "
+                                      "OTLP rule (answered as partial success), by reason.",
+                                      labels),
+                       rej->by_reason[i]);
+    }
+    ot_warn("otlp", "items rejected", "receiver=%s transport=%s signal=%s rejected=%llu first_reason=%s",
+            r->id, t == OTLPR_HTTP ? "http" : "grpc", ot_signal_name(s),
+            (unsigned long long)rej->n, ot_reject_name((ot_reject_reason)rej->first));
 }
 
 ot_batch *ot_otlpr_http_body(ot_signal s, const char *content_type, const char *content_encoding,
@@ -318,7 +429,7 @@ ot_batch *ot_otlpr_http_body(ot_signal s, const char *content_type, const char *
         return NULL;
     }
     if (enc == OTLPR_ENC_IDENTITY)
-        return ot_otlpr_batch(s, (otlpr_format)f, NULL, body, len, NULL, 0, outcome, err);
+        return ot_otlpr_batch(s, (otlpr_format)f, NULL, body, len, NULL, 0, NULL, outcome, err);
     uint8_t *plain = NULL;
     size_t plain_len = 0;
     uint64_t taken = 0;
@@ -327,7 +438,8 @@ ot_batch *ot_otlpr_http_body(ot_signal s, const char *content_type, const char *
     ot_batch *b = NULL;
     switch (rc) {
     case OTLPR_DECOMP_OK:
-        b = ot_otlpr_batch(s, (otlpr_format)f, NULL, plain, plain_len, NULL, 0, outcome, err);
+        b = ot_otlpr_batch(s, (otlpr_format)f, NULL, plain, plain_len, NULL, 0, NULL, outcome,
+                           err);
         break;
     case OTLPR_DECOMP_TOO_LARGE:
         *outcome = OTLPR_TOO_LARGE;
@@ -402,6 +514,13 @@ static int pack_into(const ProtobufCMessage *m, ot_buf *out)
     protobuf_c_message_pack(m, (uint8_t *)out->data + out->len);
     out->len += n;
     return 0;
+}
+
+int ot_otlpr_partial_body(ot_signal s, otlpr_format f, const ot_rejects *rej, ot_buf *out)
+{
+    char msg[300];
+    ot_rejects_message(rej, s, msg, sizeof msg);
+    return ot_otlpr_success_body(s, f, (int64_t)rej->n, rej->n ? msg : NULL, out);
 }
 
 int ot_otlpr_success_body(ot_signal s, otlpr_format f, int64_t rejected, const char *msg,

@@ -12,6 +12,7 @@
 
 #include "base/compress.h"
 #include "model/batch.h"
+#include "model/otlp_check.h"
 #include "config/config.h"
 #include "model/consumer.h"
 #include "net/auth.h"
@@ -167,14 +168,34 @@ typedef struct otlpr {
     ot_counter *requests[OTLPR_TRANSPORTS][OTLPR_CODES];
 } otlpr;
 
+/* What one request costs beyond the wire bytes its transport reserved, and
+ * what was dropped from it. */
+typedef struct otlpr_req {
+    otlpr_budget *budget; /* in: charged for what decoding allocates; NULL: not charged */
+    uint64_t charged;     /* out: taken from budget, to give back when answered */
+    ot_rejects rej;       /* out: items dropped for breaking a rule of otlp_check.h */
+} otlpr_req;
+
+#define OTLPR_REQ_INIT(b) {(b), 0, OT_REJECTS_INIT}
+
 /* A decoded, checked request as a batch, before it is handed on. For
  * protobuf, arena (may be NULL) owns body and the batch adopts both (no
  * copy); otherwise arena is freed here. On failure *outcome says why
- * (INVALID or INTERNAL) and err the detail. meta: request headers to copy
- * into the batch (include_metadata), keys already lower-case. */
+ * (INVALID, TOO_LARGE, BUSY or INTERNAL) and err the detail. meta: request
+ * headers to copy into the batch (include_metadata), keys already
+ * lower-case. Items that break a rule are dropped and tallied in req->rej
+ * (bytes pass through untouched when there are none; otherwise the request
+ * is rebuilt without them); the result may then hold no items. What
+ * decoding allocates or would allocate (the fast path decodes later, if a
+ * stage needs fields) is charged to req->budget: a request that would cost
+ * more than the whole budget and eight times its own size is refused
+ * (TOO_LARGE) before anything is allocated for it. req may be NULL. */
 ot_batch *ot_otlpr_batch(ot_signal s, otlpr_format f, ot_arena *arena, const uint8_t *body,
-                         size_t len, const ot_meta_kv *meta, size_t n_meta,
+                         size_t len, const ot_meta_kv *meta, size_t n_meta, otlpr_req *req,
                          otlpr_outcome *outcome, ot_err *err);
+
+/* Counts the items dropped from one request: otelite_receiver_rejected_*_total{reason}. */
+void ot_otlpr_count_rejects(otlpr *r, otlpr_transport t, ot_signal s, const ot_rejects *rej);
 
 /* The HTTP body path without sockets (what fuzz_http_body drives): content
  * type and encoding as the headers say, decompression capped at max_body,
@@ -194,13 +215,15 @@ const char *ot_otlpr_outcome_name(otlpr_outcome o);
 
 /* Export*ServiceResponse / google.rpc.Status bodies. */
 /* The success response: protobuf (empty message) or JSON "{}". rejected > 0
- * adds partialSuccess (the hook for processors that drop items). */
+ * adds partialSuccess. */
 int ot_otlpr_success_body(ot_signal s, otlpr_format f, int64_t rejected, const char *msg,
                           ot_buf *out);
 /* google.rpc.Status{code, message}; with retry_delay_s > 0 also a RetryInfo
  * detail. */
 int ot_otlpr_status_body(otlpr_format f, int grpc_code, const char *msg, int retry_delay_s,
                          ot_buf *out);
+/* The success response for a request some items were dropped from. */
+int ot_otlpr_partial_body(ot_signal s, otlpr_format f, const ot_rejects *rej, ot_buf *out);
 
 /* ---- listening ---------------------------------------------------------- */
 

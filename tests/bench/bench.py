@@ -453,6 +453,11 @@ SCENARIOS = [
     {"name": "forward: otlp-http -> batch -> otlphttp -> null sink", "key": "forward",
      "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "otlphttp")],
      "target": "http", "forward": "sink", "headline": True},
+    # What a browser or Node SDK sends (OTLP/HTTP JSON by default), forwarded
+    # as protobuf: the JSON decode and the re-encode are the whole difference.
+    {"name": "forward: otlp-http json -> batch -> otlphttp -> null sink", "key": "forward-json",
+     "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "otlphttp")],
+     "target": "http", "json": True, "forward": "sink"},
     # The same through the otlp (gRPC) exporter into the sink's h2c twin.
     {"name": "forward: otlp-http -> batch -> otlp grpc -> null sink", "key": "forward-grpc",
      "needs": [("receivers", "otlp"), ("processors", "batch"), ("exporters", "otlp")],
@@ -1189,7 +1194,7 @@ def main():
     ap.add_argument("--mode", default=os.environ.get("BENCH_MODE", "fixed"), choices=["fixed", "max"])
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "0")))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
-                    help="comma-separated scenario keys: grpc,http-proto,http-json,forward,forward-grpc,lb,"
+                    help="comma-separated scenario keys: grpc,http-proto,http-json,forward,forward-json,forward-grpc,lb,"
                          "jaeger-grpc,jaeger-thrift,forward-otelite,idle, proc-SIGNAL-pass|filter|attributes|"
                          "resource|chain (SIGNAL traces, metrics, logs)")
     ap.add_argument("--smoke-rate", type=float, default=2000)

@@ -524,7 +524,12 @@ static ot_exphistogram_point *exphist_point(ot_arena *a, rng *r, size_t n_attrs,
     p->positive = buckets(a, r, k % 2 ? 5 : -3, 8 + (size_t)k % 5);
     if (k % 3 != 2)
         p->negative = buckets(a, r, -7, 4);
-    p->count = 1234 + (uint64_t)k;
+    /* a valid point: zero_count and the buckets add up to count */
+    p->count = p->zero_count;
+    for (size_t i = 0; i < p->positive->n_bucket_counts; i++)
+        p->count += p->positive->bucket_counts[i];
+    for (size_t i = 0; p->negative && i < p->negative->n_bucket_counts; i++)
+        p->count += p->negative->bucket_counts[i];
     p->sum_present_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM;
     p->sum = -17.25 + k;
     if (k % 2 == 0) {

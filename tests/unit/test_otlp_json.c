@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/otlp_check.h"
 #include "model/otlp_json.h"
 #include "otlp_samples.h"
 
@@ -457,8 +458,16 @@ Test(otlp_json, bad_hex_ids_refused)
                                       "{\"spanId\":\"eee19b7ec3c1b17g\"}]}]}]}");
     cr_assert(strstr(msg, "spans[0].spanId: expected 16 hex digits") != NULL, "%s", msg);
     msg = decode_err(&TRACE_REQ_DESC, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
-                                      "{\"parentSpanId\":\"eee19b7ec3c1b1\"}]}]}]}");
+                                      "{\"parentSpanId\":\"eee19b7ec3c1b\"}]}]}]}");
     cr_assert(strstr(msg, "parentSpanId: expected 16 hex digits") != NULL, "%s", msg);
+    /* hex of the wrong length decodes: the item check rejects the span */
+    ot_trace_req *t = (ot_trace_req *)decode_ok(
+        &TRACE_REQ_DESC, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+                         "{\"traceId\":\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"eee19b7ec3c1b174\","
+                         "\"parentSpanId\":\"eee19b7ec3c1b1\"}]}]}]}");
+    ot_span *sp = t->resource_spans[0]->scope_spans[0]->spans[0];
+    cr_assert_eq(sp->parent_span_id.len, 7);
+    cr_assert_eq(ot_check_span(sp), OT_REJ_PARENT_SPAN_ID);
     msg = decode_err(&LOGS_REQ_DESC, "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":["
                                      "{\"traceId\":\"W47/95gDgQPSabYzgT/GDA==\"}]}]}]}");
     cr_assert(strstr(msg, "logRecords[0].traceId: expected 32 hex digits") != NULL, "%s", msg);
@@ -549,6 +558,15 @@ Test(otlp_json, depth_limit)
     const char *msg = decode_err(&ANYVALUE_DESC, nested_arrays(300));
     cr_assert(strstr(msg, "nested deeper") != NULL, "%s", msg);
     msg = decode_err(&ANYVALUE_DESC, nested_arrays(100000));
+    cr_assert(strstr(msg, "nested deeper") != NULL, "%s", msg);
+    /* an unknown key's value is skipped, but not without a bound either */
+    size_t deep = 100000;
+    char *unk = ot_arena_alloc(arena, 2 * deep + 32);
+    size_t o = (size_t)sprintf(unk, "{\"x\":");
+    memset(unk + o, '[', deep);
+    memset(unk + o + deep, ']', deep);
+    strcpy(unk + o + 2 * deep, "}");
+    msg = decode_err(&ANYVALUE_DESC, unk);
     cr_assert(strstr(msg, "depth") != NULL, "%s", msg);
 
     /* a deep message built in C (e.g. from protobuf) fails to encode cleanly */
