@@ -584,19 +584,19 @@ static ot_status exph_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 ot_exph *ot_exph_new(const char *id, const ot_exph_config *cfg, ot_send_fn send, void *exporter,
                      ot_segment_log *log, ot_err *err)
 {
+    ot_exph *h = NULL;
     if (cfg->queue.enabled && (cfg->queue.num_consumers < 1 || cfg->queue.queue_size < 1)) {
         ot_err_set(err, "exporter %s: sending_queue needs num_consumers and queue_size >= 1", id);
-        return NULL;
+        goto fail;
     }
     if (log && !cfg->queue.enabled) {
         ot_err_set(err, "exporter %s: a persistent queue needs sending_queue.enabled: true", id);
-        return NULL;
+        goto fail;
     }
-    ot_exph *h = calloc(1, sizeof *h);
+    h = calloc(1, sizeof *h);
     if (!h || !(h->id = strdup(id))) {
-        free(h);
         ot_err_set(err, "out of memory");
-        return NULL;
+        goto fail;
     }
     h->cfg = *cfg;
     h->cfg.queue.storage = NULL; /* not ours to keep */
@@ -607,10 +607,8 @@ ot_exph *ot_exph_new(const char *id, const ot_exph_config *cfg, ot_send_fn send,
     h->ring_cap = h->qmax < 64 ? h->qmax : 64;
     h->seed = (uint64_t)ot_now_ns() ^ (uint64_t)(uintptr_t)h;
     if (h->ring_cap && !(h->ring = malloc(h->ring_cap * sizeof *h->ring))) {
-        free(h->id);
-        free(h);
         ot_err_set(err, "out of memory");
-        return NULL;
+        goto fail;
     }
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->append_mu, NULL);
@@ -645,6 +643,14 @@ ot_exph *ot_exph_new(const char *id, const ot_exph_config *cfg, ot_send_fn send,
     publish(h, queued_locked(h));
     pthread_mutex_unlock(&h->mu);
     return h;
+
+fail:
+    if (h)
+        free(h->id);
+    free(h);
+    if (log)
+        ot_segment_log_close(log);
+    return NULL;
 }
 
 ot_consumer *ot_exph_consumer(ot_exph *h, ot_signal s)
@@ -723,6 +729,14 @@ void ot_exph_shutdown(ot_exph *h, int64_t deadline_ns)
         ot_warn("exphelper", "batches dropped at shutdown (deadline reached)",
                 "exporter=%s batches=%zu items=%zu", h->id, dropped, dropped_items);
     }
+    /* The queue's directory lock goes now, not at free: a replacement
+     * exporter with the same id opens the same log during a reload. */
+    pthread_mutex_lock(&h->mu);
+    ot_segment_log *log = h->log;
+    h->log = NULL;
+    pthread_mutex_unlock(&h->mu);
+    if (log)
+        ot_segment_log_close(log);
 }
 
 void ot_exph_free(ot_exph *h)

@@ -83,8 +83,9 @@ typedef void (*ot_send_fn)(void *exporter, ot_batch *b, int64_t deadline_ns, ot_
 typedef struct ot_exph ot_exph;
 
 /* id: the exporter id ("otlphttp/backup"), for logs and metric labels.
- * log: the persistent queue, or NULL; borrowed (close it after
- * ot_exph_free); needs the queue enabled. With a log every accepted batch
+ * log: the persistent queue, or NULL; the helper's from this call on,
+ * even when it fails (closed at the end of ot_exph_shutdown, which lets a
+ * replacement with the same id open it); needs the queue enabled. With a log every accepted batch
  * is on disk before consume() returns OT_OK and leaves it only once the
  * backend took it (or refused it for good); what a previous run left is
  * sent first. NULL with err set on a bad config or out of memory. */

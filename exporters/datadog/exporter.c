@@ -41,7 +41,6 @@ typedef struct dd_exp {
     const dd_cfg *c;
     ot_host *host;
     ot_exph *exph;
-    ot_segment_log *log;
     ot_http_client *http;
     dd_delta *delta;
     dd_urls urls;
@@ -543,9 +542,10 @@ static int dd_start(void *self, ot_err *err)
     dd_exp *e = self;
     if (e->c->api.fail_on_invalid_key && check_key(e, err) < 0)
         return -1;
-    if (ot_host_open_queue(e->host, e->c->helper.queue.storage, e->id, &e->log, err) < 0)
+    ot_segment_log *log = NULL; /* the helper's from here on */
+    if (ot_host_open_queue(e->host, e->c->helper.queue.storage, e->id, &log, err) < 0)
         return -1;
-    e->exph = ot_exph_new(e->id, &e->c->helper, dd_send, e, e->log, err);
+    e->exph = ot_exph_new(e->id, &e->c->helper, dd_send, e, log, err);
     if (!e->exph || ot_exph_start(e->exph, err) < 0)
         return -1;
     ot_info("datadog", "exporting", "exporter=%s series=%s logs=%s traces=%s compression=%s",
@@ -558,10 +558,6 @@ static void dd_shutdown(void *self, int64_t deadline_ns)
     dd_exp *e = self;
     if (e->exph)
         ot_exph_shutdown(e->exph, deadline_ns);
-    if (e->log) {
-        ot_segment_log_close(e->log);
-        e->log = NULL;
-    }
 }
 
 static void dd_destroy(void *self)
@@ -570,8 +566,6 @@ static void dd_destroy(void *self)
     if (!e)
         return;
     ot_exph_free(e->exph);
-    if (e->log)
-        ot_segment_log_close(e->log);
     ot_http_client_free(e->http);
     dd_delta_free(e->delta);
     while (e->pool) {

@@ -146,7 +146,6 @@ typedef struct jg_exp {
     const jg_cfg *c;
     ot_host *host;
     ot_exph *exph;
-    ot_segment_log *log;
     pthread_mutex_t pool_mu;
     sender_ctx *pool;
 
@@ -469,11 +468,12 @@ static int jg_start(void *self, ot_err *err)
     jg_exp *e = self;
     if (e->grpc && ot_grpc_client_start(e->grpc, err) < 0)
         return -1;
-    if (ot_host_open_queue(e->host, e->c->helper.queue.storage, e->id, &e->log, err) < 0)
+    ot_segment_log *log = NULL; /* the helper's from here on */
+    if (ot_host_open_queue(e->host, e->c->helper.queue.storage, e->id, &log, err) < 0)
         return -1;
     /* Made here, not at create: the persistent queue opens only once its
      * extension has started (receivers start after exporters). */
-    e->exph = ot_exph_new(e->id, &e->c->helper, jg_send, e, e->log, err);
+    e->exph = ot_exph_new(e->id, &e->c->helper, jg_send, e, log, err);
     if (!e->exph || ot_exph_start(e->exph, err) < 0)
         return -1;
     if (e->grpc)
@@ -492,12 +492,6 @@ static void jg_shutdown(void *self, int64_t deadline_ns)
         ot_exph_shutdown(e->exph, deadline_ns);
     if (e->grpc)
         ot_grpc_client_stop(e->grpc);
-    /* The queue's directory lock goes now: a replacement exporter with the
-     * same id opens the same log during a reload. */
-    if (e->log) {
-        ot_segment_log_close(e->log);
-        e->log = NULL;
-    }
 }
 
 static void jg_destroy(void *self)
@@ -506,8 +500,6 @@ static void jg_destroy(void *self)
     if (!e)
         return;
     ot_exph_free(e->exph);
-    if (e->log)
-        ot_segment_log_close(e->log);
     ot_grpc_client_free(e->grpc);
     ot_http_client_free(e->http);
     while (e->pool) {

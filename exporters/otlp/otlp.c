@@ -238,7 +238,6 @@ struct otlp_exp {
     const ot_exph_config *hcfg;
     ot_host *host;
     ot_exph *exph;
-    ot_segment_log *log;
     exp_consumer cons[OT_SIGNAL_COUNT];
     ot_counter *rejected[OT_SIGNAL_COUNT];
 
@@ -461,12 +460,13 @@ static int exp_start(void *self, ot_err *err)
     otlp_exp *e = self;
     if (!e->http && ot_grpc_client_start(e->grpc, err) < 0)
         return -1;
-    if (ot_host_open_queue(e->host, e->hcfg->queue.storage, e->id, &e->log, err) < 0)
+    ot_segment_log *log = NULL; /* the helper's from here on */
+    if (ot_host_open_queue(e->host, e->hcfg->queue.storage, e->id, &log, err) < 0)
         return -1;
     /* The helper is made here, not at create: the persistent queue can only
      * be opened once its extension has started. Receivers start after
      * exporters, so nothing arrives in between. */
-    e->exph = ot_exph_new(e->id, e->hcfg, e->http ? http_send : grpc_send, e, e->log, err);
+    e->exph = ot_exph_new(e->id, e->hcfg, e->http ? http_send : grpc_send, e, log, err);
     if (!e->exph)
         return -1;
     if (ot_exph_start(e->exph, err) < 0)
@@ -489,12 +489,6 @@ static void exp_shutdown(void *self, int64_t deadline_ns)
         ot_exph_shutdown(e->exph, deadline_ns);
     if (e->grpc)
         ot_grpc_client_stop(e->grpc);
-    /* The queue's directory lock goes now, not at destroy: a replacement
-     * exporter with the same id opens the same log during a reload. */
-    if (e->log) {
-        ot_segment_log_close(e->log);
-        e->log = NULL;
-    }
 }
 
 static void exp_destroy(void *self)
@@ -503,8 +497,6 @@ static void exp_destroy(void *self)
     if (!e)
         return;
     ot_exph_free(e->exph);
-    if (e->log)
-        ot_segment_log_close(e->log);
     ot_grpc_client_free(e->grpc);
     ot_otlpexp_http_free(e->httpc);
     while (e->pool) {

@@ -198,7 +198,6 @@ typedef struct prw_exp {
     ot_exph_config hcfg;
     ot_host *host;
     ot_exph *exph;
-    ot_segment_log *log;
     ot_http_client *http;
     prw_core *core;
     ot_buf snap; /* a request compressed; used under the core's lock */
@@ -401,15 +400,16 @@ static int prw_start(void *self, ot_err *err)
                                                                            : SWEEP_NS,
                                err) < 0)
         return -1;
-    if (ot_host_open_queue(e->host, e->hcfg.queue.storage, e->id, &e->log, err) < 0)
+    ot_segment_log *log = NULL; /* the helper's from here on */
+    if (ot_host_open_queue(e->host, e->hcfg.queue.storage, e->id, &log, err) < 0)
         return -1;
     /* Made here, not at create: the persistent queue opens only once its
      * extension has started. */
-    e->exph = ot_exph_new(e->id, &e->hcfg, prw_send, e, e->log, err);
+    e->exph = ot_exph_new(e->id, &e->hcfg, prw_send, e, log, err);
     if (!e->exph || ot_exph_start(e->exph, err) < 0)
         return -1;
     ot_info("prometheusremotewrite", "exporting", "exporter=%s url=%s persistent=%s", e->id,
-            e->c->endpoint, e->log ? "true" : "false");
+            e->c->endpoint, log ? "true" : "false");
     return 0;
 }
 
@@ -418,10 +418,6 @@ static void prw_shutdown(void *self, int64_t deadline_ns)
     prw_exp *e = self;
     if (e->exph)
         ot_exph_shutdown(e->exph, deadline_ns);
-    if (e->log) {
-        ot_segment_log_close(e->log);
-        e->log = NULL;
-    }
 }
 
 static void prw_destroy(void *self)
@@ -430,8 +426,6 @@ static void prw_destroy(void *self)
     if (!e)
         return;
     ot_exph_free(e->exph);
-    if (e->log)
-        ot_segment_log_close(e->log);
     ot_http_client_free(e->http);
     prw_core_free(e->core);
     ot_buf_free(&e->snap);
