@@ -176,19 +176,22 @@ FUZZ_SECONDS ?= 60
 $(FUZZ_BUILD)/gen/%.pb-c.c: %.proto | deps
 	@mkdir -p $(FUZZ_BUILD)/gen
 	protoc-c --c_out=$(FUZZ_BUILD)/gen -I $(dir $<) $<
-$(FUZZ_BUILD)/gen/revision.h: FORCE
+# Constant, so written once: a fresh mtime would rebuild every fuzz object.
+$(FUZZ_BUILD)/gen/revision.h:
 	@mkdir -p $(FUZZ_BUILD)/gen
 	@echo '#define OT_REVISION "fuzz"' > $@
 $(FUZZ_BUILD)/gen/%.pb-c.o: $(FUZZ_BUILD)/gen/%.pb-c.c
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
 $(FUZZ_BUILD)/obj/%.o: %.c $(patsubst %.proto,$(FUZZ_BUILD)/gen/%.pb-c.c,$(notdir $(PROTOS))) $(FUZZ_BUILD)/gen/revision.h | deps
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -c -o $@ $<
+	clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 $(FUZZ_BUILD)/libotelite.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libotelite.a
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PC_LIBS) -lsnappy -lcrypt -lm -pthread
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -MF $@.d -o $@ $(filter %.c %.a,$^) $(PC_LIBS) -lsnappy -lcrypt -lm -pthread
+# Header dependencies of the fuzz tree, so a changed header rebuilds what uses it.
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
 
 fuzz-build: deps $(FUZZ_BINS)
 
