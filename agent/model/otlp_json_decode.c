@@ -21,6 +21,7 @@
  * Arrays are not counted before they are read: elements are collected on a
  * scratch stack (nested arrays stack above their parent's) and copied into
  * the arena once the array closes, so no element is allocated twice. */
+#include "base/utf8.h"
 #include "model/otlp_json_int.h"
 
 #include <float.h>
@@ -211,37 +212,6 @@ static int hex4(const char *p, const char *e, unsigned *out)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 if
- * invalid: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *e)
-{
-    unsigned c = p[0];
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 /* Scans the string at d->p (a '"'), checking escapes and UTF-8; raw is
  * its content as written, *esc whether it has escapes. */
 static int str_scan(jd *d, const char **raw, size_t *rlen, int *esc)
@@ -260,7 +230,7 @@ static int str_scan(jd *d, const char **raw, size_t *rlen, int *esc)
         if (c == '"')
             break;
         if (c >= 0x80) {
-            size_t n = utf8_seq(p, e);
+            size_t n = ot_utf8_seq(p, e);
             if (!n) {
                 d->p = (const char *)p;
                 return syntax(d, "invalid UTF-8 in a string");

@@ -4,6 +4,7 @@
  * once here. Strings without escapes and with valid UTF-8 are passed on as
  * slices of the line; everything else is unescaped with invalid sequences
  * replaced by U+FFFD, so a bad byte never costs the line. */
+#include "base/utf8.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,38 +22,6 @@ const char *jl_ws(const char *p, const char *e)
     return p;
 }
 
-/* Length of the valid UTF-8 sequence at p (p < e, *p >= 0x80), 0 if none. */
-static size_t seq_len(const unsigned char *p, const unsigned char *e)
-{
-    unsigned c = p[0];
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(e - p) < n)
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 size_t jl_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *e = p + n;
@@ -61,7 +30,7 @@ size_t jl_utf8_valid(const char *s, size_t n)
             p++;
             continue;
         }
-        size_t k = seq_len(p, e);
+        size_t k = ot_utf8_seq(p, e);
         if (!k)
             break;
         p += k;
@@ -191,7 +160,7 @@ static int str_slow(const char *start, const char *p, const char *e, ot_buf *tmp
             p = q;
             continue;
         }
-        size_t k = seq_len((const unsigned char *)p, (const unsigned char *)e);
+        size_t k = ot_utf8_seq((const unsigned char *)p, (const unsigned char *)e);
         if (k) {
             if (ot_buf_append(tmp, p, k) < 0)
                 return -1;
@@ -244,7 +213,7 @@ int jl_str(const char **pp, const char *e, ot_buf *tmp, const char **s, size_t *
             p++;
             continue;
         }
-        size_t k = seq_len((const unsigned char *)p, (const unsigned char *)e);
+        size_t k = ot_utf8_seq((const unsigned char *)p, (const unsigned char *)e);
         if (!k)
             break;
         p += k;
