@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/varint.h"
 
 enum { PBW_VARINT = 0, PBW_I64 = 1, PBW_LEN = 2, PBW_I32 = 5 };
 
@@ -35,12 +36,7 @@ static inline size_t pbw_vlen(uint64_t v)
 
 static inline char *pbw_putv(char *p, uint64_t v)
 {
-    while (v >= 0x80) {
-        *p++ = (char)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (char)v;
-    return p;
+    return p + ot_varint_put((uint8_t *)p, v);
 }
 
 static inline char pbw_tag(unsigned field, unsigned wt)
