@@ -77,6 +77,7 @@ struct ot_exph {
     atomic_bool tel_ready[OT_SIGNAL_COUNT]; /* tel[s] filled; read without mu */
     ot_gauge *tel_qsize, *tel_qcap;
     ot_counter *tel_retries;
+    _Atomic int64_t retry_warned; /* when a retryable failure was last logged */
     int64_t published; /* this helper's share of the queue_size gauge */
 
     uint64_t reasons[MAX_REASONS];
@@ -244,9 +245,16 @@ static enum outcome deliver(ot_exph *h, ot_batch *b, ot_send_result *res)
         if (delay == OT_BACKOFF_STOP)
             return GAVE_UP;
         ot_counter_add(h->tel_retries, 1);
-        ot_debug("exphelper", "send failed; will retry",
-                 "exporter=%s delay_ms=%" PRId64 " attempt=%u", h->id, delay / 1000000,
-                 bo.failures);
+        /* A peer that is down or refuses our certificate fails every
+         * attempt for as long as it lasts: say why, but not each time. */
+        if (ot_log_ratelimit(&h->retry_warned, 10 * 1000000000ll))
+            ot_warn("exphelper", "send failed; will retry",
+                    "exporter=%s delay_ms=%" PRId64 " attempt=%u error=\"%s\" note=\"logged at most every 10s\"",
+                    h->id, delay / 1000000, bo.failures, res->msg);
+        else
+            ot_debug("exphelper", "send failed; will retry",
+                     "exporter=%s delay_ms=%" PRId64 " attempt=%u error=\"%s\"", h->id,
+                     delay / 1000000, bo.failures, res->msg);
         if (!wait_retry(h, ot_now_ns() + delay))
             return ABORTED;
     }
