@@ -261,9 +261,12 @@ static enum outcome deliver(ot_exph *h, ot_batch *b, ot_send_result *res)
 }
 
 /* Counts what became of a batch (ABORTED is counted by the caller, which
- * knows whether the batch survives on disk). */
+ * knows whether the batch survives on disk). Without a queue the batch is
+ * the caller's: a failure goes back to it (a receiver answers its client
+ * with the error, the loadbalancing exporter retries on its own), so it
+ * is logged as handed back, not as dropped. */
 static void account(ot_exph *h, enum outcome o, ot_signal s, size_t items,
-                    const ot_send_result *res)
+                    const ot_send_result *res, bool to_caller)
 {
     sig_tel *t = tel(h, s);
     switch (o) {
@@ -272,12 +275,15 @@ static void account(ot_exph *h, enum outcome o, ot_signal s, size_t items,
         break;
     case REFUSED:
         ot_counter_add(t->failed, items);
-        note_drop(h, "batch dropped: permanent error", s, items, res->msg);
+        note_drop(h, to_caller ? "permanent error returned to the caller (sending_queue disabled)"
+                               : "batch dropped: permanent error",
+                  s, items, res->msg);
         break;
     case GAVE_UP:
         ot_counter_add(t->failed, items);
-        note_drop(h, h->cfg.retry.enabled ? "batch dropped: retries exhausted"
-                                          : "batch dropped: send failed and retry is disabled",
+        note_drop(h, to_caller ? "send failed; the error is returned to the caller (sending_queue disabled)"
+                  : h->cfg.retry.enabled ? "batch dropped: retries exhausted"
+                                         : "batch dropped: send failed and retry is disabled",
                   s, items, res->msg);
         break;
     case ABORTED:
@@ -401,7 +407,7 @@ static void send_stored(ot_exph *h, qitem it, const ot_segment_log_rec *rec, ot_
         o = REFUSED;
         snprintf(res.msg, sizeof res.msg, "unreadable queued batch: %s", e.msg);
     }
-    account(h, o, rec->signal, rec->items, &res);
+    account(h, o, rec->signal, rec->items, &res, false);
     if (o != ABORTED && ot_segment_log_ack(h->log, rec->id, &e) < 0)
         ot_warn("exphelper", "cannot record a sent batch; it will be sent again after a restart",
                 "exporter=%s error=\"%s\"", h->id, e.msg);
@@ -417,7 +423,7 @@ static void send_memory(ot_exph *h, qitem it)
     ot_signal s = it.b->signal;
     size_t items = it.b->items;
     enum outcome o = deliver(h, it.b, &res);
-    account(h, o, s, items, &res);
+    account(h, o, s, items, &res, false);
     if (o == ABORTED) {
         ot_counter_add(tel(h, s)->failed, items);
         pthread_mutex_lock(&h->mu);
@@ -470,7 +476,7 @@ static ot_status consume_sync(ot_exph *h, ot_batch *b, ot_err *err)
     ot_signal s = b->signal;
     size_t items = b->items;
     enum outcome o = deliver(h, b, &res);
-    account(h, o, s, items, &res);
+    account(h, o, s, items, &res, true);
     if (o == ABORTED)
         ot_counter_add(tel(h, s)->failed, items);
     ot_batch_unref(b);
