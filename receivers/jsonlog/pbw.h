@@ -24,16 +24,6 @@ static inline int pbw_room(ot_buf *b, size_t extra)
     return ot_buf_reserve(b, extra);
 }
 
-static inline size_t pbw_vlen(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 static inline char *pbw_putv(char *p, uint64_t v)
 {
     return p + ot_varint_put((uint8_t *)p, v);
@@ -107,7 +97,7 @@ static inline int pbw_close(ot_buf *b, size_t mark)
         b->data[mark] = (char)n;
         return 0;
     }
-    size_t extra = pbw_vlen(n) - 1;
+    size_t extra = ot_varint_size(n) - 1;
     if (pbw_room(b, extra) < 0)
         return -1;
     memmove(b->data + mark + 1 + extra, b->data + mark + 1, n);
