@@ -22,9 +22,11 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 DEB_PACKAGES += libsystemd-dev dpkg-dev fakeroot lintian python3-yaml systemd
 
 LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
-	libzstd libcurl libpcre2-8
+	libzstd libpcre2-8
 # libsystemd: headers only; agent/pipeline/notify.c opens the library under systemd.
 LIBS_PC_HEADERS := libsystemd
+# libcurl: headers only; agent/net/curl_load.c opens it when an HTTP client is made.
+LIBS_PC_HEADERS += libcurl
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
   BUILD ?= build/asan
@@ -51,8 +53,8 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) $(SAN) -pthread 
 	-I agent -I $(BUILD)/gen $(PC_CFLAGS) \
 	-DOT_VERSION=\"$(VERSION)\" $(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) -pthread $(LDFLAGS)
-# libsnappy ships no .pc file.
-LDLIBS_ALL = $(PC_LIBS) -lsnappy -lcrypt -lm $(LDLIBS)
+# libsnappy (no .pc file): agent/base/snappy_load.c opens it on first use.
+LDLIBS_ALL = $(PC_LIBS) -lcrypt -lm $(LDLIBS)
 
 # A component's own .proto files stay in its folder (exporters/NAME/proto/);
 # every file compiles into the one flat gen/ directory, so names are unique.

@@ -1,0 +1,37 @@
+/* dlib.h: a shared library opened the first time it is used, not linked.
+ * Each library linked into the agent costs resident pages at start
+ * (mapping, relocations, the pages around every fault), whether or not the
+ * config uses it; the rarely used ones (libcurl and the Kerberos, LDAP and
+ * SSH libraries it pulls in; snappy and the C++ runtime it needs) are
+ * opened by the forwarding functions of net/curl_load.c and
+ * base/snappy_load.c only when a component first calls them.
+ * tests/e2e/test_packaging.py reads the .soname of each table so their
+ * packages stay in the image and the .deb's Depends. */
+#ifndef OT_DLIB_H
+#define OT_DLIB_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+typedef struct ot_dlib {
+    const char *soname;       /* "libcurl.so.4" */
+    const char *const *names; /* the symbols, in the order of ptrs */
+    void **ptrs;              /* filled by ot_dlib_load */
+    size_t n;
+    atomic_int state;         /* 0 not tried, 1 loaded, 2 failed; starts 0 */
+} ot_dlib;
+
+int ot_dlib_load_slow(ot_dlib *d);
+
+/* Opens and resolves d once (thread-safe); 0 when every symbol is there.
+ * A failure is logged once, with dlerror()'s reason. After the first call
+ * it costs one atomic load. */
+static inline int ot_dlib_load(ot_dlib *d)
+{
+    int st = atomic_load_explicit(&d->state, memory_order_acquire);
+    if (st == 0)
+        return ot_dlib_load_slow(d);
+    return st == 1 ? 0 : -1;
+}
+
+#endif
