@@ -1,10 +1,11 @@
 /* dlib.h: a shared library opened the first time it is used, not linked.
  * Each library linked into the agent costs resident pages at start
  * (mapping, relocations, the pages around every fault), whether or not the
- * config uses it; the rarely used ones (libcurl and the Kerberos, LDAP and
- * SSH libraries it pulls in; snappy and the C++ runtime it needs) are
- * opened by the forwarding functions of net/curl_load.c and
- * base/snappy_load.c only when a component first calls them.
+ * config uses it; the ones a config may not need (libcurl and the
+ * Kerberos, LDAP and SSH libraries it pulls in; OpenSSL; snappy and the
+ * C++ runtime it needs) are opened by the forwarding functions of
+ * net/curl_load.c, base/openssl_load.c and base/snappy_load.c only when a
+ * component first calls them.
  * tests/e2e/test_packaging.py reads the .soname of each table so their
  * packages stay in the image and the .deb's Depends. */
 #ifndef OT_DLIB_H
