@@ -314,6 +314,29 @@ static bool ring_push(ot_exph *h, qitem it)
     return true;
 }
 
+/* Puts a batch taken from the queue back at its head, so it keeps its
+ * place. May pass queue_size by the one slot it had freed. */
+static bool ring_unpop(ot_exph *h, qitem it)
+{
+    if (h->count == h->ring_cap) {
+        size_t nc = h->ring_cap + 1;
+        qitem *nr = malloc(nc * sizeof *nr);
+        if (!nr)
+            return false;
+        for (size_t i = 0; i < h->count; i++)
+            nr[i + 1] = h->ring[(h->head + i) % h->ring_cap];
+        free(h->ring);
+        h->ring = nr;
+        h->ring_cap = nc;
+        h->head = 1;
+    }
+    h->head = (h->head + h->ring_cap - 1) % h->ring_cap;
+    h->ring[h->head] = it;
+    h->count++;
+    h->bytes += it.bytes;
+    return true;
+}
+
 /* Blocks until there is a batch to send; false when the thread should end. */
 static bool take(ot_exph *h, qitem *it, ot_segment_log_rec *rec)
 {
@@ -417,7 +440,7 @@ static void send_memory(ot_exph *h, qitem it)
     if (o == ABORTED) {
         pthread_mutex_lock(&h->mu);
         /* a replacement will send it: back in the queue, which shutdown parks */
-        bool requeued = h->replaced && ring_push(h, it);
+        bool requeued = h->replaced && ring_unpop(h, it);
         if (!requeued) {
             h->aborted++;
             h->aborted_items += items;
