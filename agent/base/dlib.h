@@ -6,8 +6,8 @@
  * C++ runtime it needs) are opened by the forwarding functions of
  * net/curl_load.c, base/openssl_load.c and base/snappy_load.c only when a
  * component first calls them.
- * tests/e2e/test_packaging.py reads the .soname of each table so their
- * packages stay in the image and the .deb's Depends. */
+ * tests/e2e/test_packaging.py reads the soname of each OT_DLIB_DEFINE so
+ * their packages stay in the image and the .deb's Depends. */
 #ifndef OT_DLIB_H
 #define OT_DLIB_H
 
@@ -23,6 +23,20 @@ typedef struct ot_dlib {
 } ot_dlib;
 
 int ot_dlib_load_slow(ot_dlib *d);
+
+/* The table of the one library a forwarding file opens. SYMS(X) lists its
+ * functions; OT_DLIB_REAL(f) is the loaded f, with the type its header
+ * gives f; OT_DLIB_LOADED() opens the library the first time. */
+#define OT_DLIB_AS_ENUM(f) OT_DLIB_##f,
+#define OT_DLIB_AS_NAME(f) #f,
+#define OT_DLIB_DEFINE(soname_, SYMS)                                                         \
+    enum { SYMS(OT_DLIB_AS_ENUM) OT_DLIB_COUNT };                                             \
+    static const char *const ot_dlib_names[OT_DLIB_COUNT] = {SYMS(OT_DLIB_AS_NAME)};          \
+    static void *ot_dlib_ptrs[OT_DLIB_COUNT];                                                 \
+    static ot_dlib ot_dlib_this = {                                                           \
+        .soname = soname_, .names = ot_dlib_names, .ptrs = ot_dlib_ptrs, .n = OT_DLIB_COUNT}
+#define OT_DLIB_REAL(f) ((__typeof__(&f))ot_dlib_ptrs[OT_DLIB_##f])
+#define OT_DLIB_LOADED() (ot_dlib_load(&ot_dlib_this) == 0)
 
 /* Opens and resolves d once (thread-safe); 0 when every symbol is there.
  * A failure is logged once, with dlerror()'s reason. After the first call

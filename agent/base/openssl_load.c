@@ -70,15 +70,9 @@
     X(X509_free) \
     X(X509_verify_cert_error_string) \
 
-#define AS_ENUM(f) S_##f,
-#define AS_NAME(f) #f,
-enum { OPENSSL_SYMS(AS_ENUM) S_COUNT };
-static const char *const names[S_COUNT] = {OPENSSL_SYMS(AS_NAME)};
-static void *ptrs[S_COUNT];
-static ot_dlib lib = {.soname = "libssl.so.3", .names = names, .ptrs = ptrs, .n = S_COUNT};
-
-#define REAL(f) ((__typeof__(&f))ptrs[S_##f])
-#define LOADED() (ot_dlib_load(&lib) == 0)
+OT_DLIB_DEFINE("libssl.so.3", OPENSSL_SYMS);
+#define REAL OT_DLIB_REAL
+#define LOADED OT_DLIB_LOADED
 
 /* Names in parentheses: the headers define function-like macros of some. */
 int (BIO_free)(BIO *a0)

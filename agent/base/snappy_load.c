@@ -13,15 +13,9 @@
     X(snappy_max_compressed_length)                                                           \
     X(snappy_uncompressed_length)
 
-#define AS_ENUM(f) S_##f,
-#define AS_NAME(f) #f,
-enum { SNAPPY_SYMS(AS_ENUM) S_COUNT };
-static const char *const names[S_COUNT] = {SNAPPY_SYMS(AS_NAME)};
-static void *ptrs[S_COUNT];
-static ot_dlib lib = {.soname = "libsnappy.so.1", .names = names, .ptrs = ptrs, .n = S_COUNT};
-
-#define REAL(f) ((__typeof__(&f))ptrs[S_##f])
-#define LOADED() (ot_dlib_load(&lib) == 0)
+OT_DLIB_DEFINE("libsnappy.so.1", SNAPPY_SYMS);
+#define REAL OT_DLIB_REAL
+#define LOADED OT_DLIB_LOADED
 
 snappy_status snappy_compress(const char *input, size_t input_length, char *compressed,
                               size_t *compressed_length)

@@ -23,16 +23,9 @@
     X(curl_slist_append)                                                                      \
     X(curl_slist_free_all)
 
-#define AS_ENUM(f) S_##f,
-#define AS_NAME(f) #f,
-enum { CURL_SYMS(AS_ENUM) S_COUNT };
-static const char *const names[S_COUNT] = {CURL_SYMS(AS_NAME)};
-static void *ptrs[S_COUNT];
-static ot_dlib lib = {.soname = "libcurl.so.4", .names = names, .ptrs = ptrs, .n = S_COUNT};
-
-/* The loaded function, with the type the header gives it. */
-#define REAL(f) ((__typeof__(&f))ptrs[S_##f])
-#define LOADED() (ot_dlib_load(&lib) == 0)
+OT_DLIB_DEFINE("libcurl.so.4", CURL_SYMS);
+#define REAL OT_DLIB_REAL
+#define LOADED OT_DLIB_LOADED
 
 /* Names in parentheses: curl.h may define function-like macros of them. */
 CURLcode(curl_global_init)(long flags)

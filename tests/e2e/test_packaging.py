@@ -315,10 +315,10 @@ def linked_packages(binary):
 def opened_packages():
     """The packages owning the libraries the agent opens on first use
     instead of linking them (base/dlib.h: each names its soname in an
-    ot_dlib table), found with ldconfig."""
+    OT_DLIB_DEFINE), found with ldconfig."""
     names = set()
     for path in pathlib.Path(ROOT, "agent").rglob("*.c"):
-        names |= set(re.findall(r'\.soname = "(lib[^"]+)"', path.read_text()))
+        names |= set(re.findall(r'OT_DLIB_DEFINE\("(lib[^"]+)"', path.read_text()))
     assert names, "no library opened on first use found in agent/"
     cache = run("ldconfig", "-p").stdout
     paths = []
