@@ -21,10 +21,14 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 # Packaging (make deb, tests/e2e/test_packaging.py): sd_notify, the .deb's checks.
 DEB_PACKAGES += libsystemd-dev dpkg-dev fakeroot lintian python3-yaml systemd
 
-LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 openssl zlib \
-	libzstd libcurl libpcre2-8
+LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 zlib \
+	libzstd libpcre2-8
 # libsystemd: headers only; agent/pipeline/notify.c opens the library under systemd.
 LIBS_PC_HEADERS := libsystemd
+# libcurl: headers only; agent/net/curl_load.c opens it when an HTTP client is made.
+LIBS_PC_HEADERS += libcurl
+# openssl: headers only; agent/base/openssl_load.c opens libssl on first use.
+LIBS_PC_HEADERS += openssl
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
   BUILD ?= build/asan
@@ -51,8 +55,8 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) $(SAN) -pthread 
 	-I agent -I $(BUILD)/gen $(PC_CFLAGS) \
 	-DOT_VERSION=\"$(VERSION)\" $(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN) -pthread $(LDFLAGS)
-# libsnappy ships no .pc file.
-LDLIBS_ALL = $(PC_LIBS) -lsnappy -lcrypt -lm $(LDLIBS)
+# libsnappy (no .pc file): agent/base/snappy_load.c opens it on first use.
+LDLIBS_ALL = $(PC_LIBS) -lcrypt -lm $(LDLIBS)
 
 # A component's own .proto files stay in its folder (exporters/NAME/proto/);
 # every file compiles into the one flat gen/ directory, so names are unique.
@@ -128,7 +132,7 @@ $(BUILD)/otelite-loadgen: $(patsubst %.c,$(BUILD)/obj/%.o,$(LOADGEN_SRC)) $(BUIL
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/unit-tests: $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC)) $(BUILD)/libotelite.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcriterion
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcriterion -lssl -lcrypto # tests call OpenSSL themselves
 
 # Test helper for tests/interop/test_jaeger_decode.py; not in the agent.
 $(BUILD)/jaeger-encode: $(BUILD)/obj/tests/interop/jaeger_encode.o $(BUILD)/libotelite.a

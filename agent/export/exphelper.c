@@ -24,6 +24,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "export/exph_park.h"
 #include "telemetry/telemetry.h"
 
 #define MAX_REASONS 32
@@ -83,7 +84,10 @@ struct ot_exph {
     uint64_t reasons[MAX_REASONS];
     size_t nreasons;
     bool reasons_full;
+
+    bool replaced; /* a reload replaces it: shutdown parks the queue */
 };
+
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -324,6 +328,29 @@ static bool ring_push(ot_exph *h, qitem it)
     return true;
 }
 
+/* Puts a batch taken from the queue back at its head, so it keeps its
+ * place. May pass queue_size by the one slot it had freed. */
+static bool ring_unpop(ot_exph *h, qitem it)
+{
+    if (h->count == h->ring_cap) {
+        size_t nc = h->ring_cap + 1;
+        qitem *nr = malloc(nc * sizeof *nr);
+        if (!nr)
+            return false;
+        for (size_t i = 0; i < h->count; i++)
+            nr[i + 1] = h->ring[(h->head + i) % h->ring_cap];
+        free(h->ring);
+        h->ring = nr;
+        h->ring_cap = nc;
+        h->head = 1;
+    }
+    h->head = (h->head + h->ring_cap - 1) % h->ring_cap;
+    h->ring[h->head] = it;
+    h->count++;
+    h->bytes += it.bytes;
+    return true;
+}
+
 /* Blocks until there is a batch to send; false when the thread should end. */
 static bool take(ot_exph *h, qitem *it, ot_segment_log_rec *rec)
 {
@@ -425,11 +452,17 @@ static void send_memory(ot_exph *h, qitem it)
     enum outcome o = deliver(h, it.b, &res);
     account(h, o, s, items, &res, false);
     if (o == ABORTED) {
-        ot_counter_add(tel(h, s)->failed, items);
         pthread_mutex_lock(&h->mu);
-        h->aborted++;
-        h->aborted_items += items;
+        /* a replacement will send it: back in the queue, which shutdown parks */
+        bool requeued = h->replaced && ring_unpop(h, it);
+        if (!requeued) {
+            h->aborted++;
+            h->aborted_items += items;
+        }
         pthread_mutex_unlock(&h->mu);
+        if (requeued)
+            return;
+        ot_counter_add(tel(h, s)->failed, items);
     }
     ot_batch_unref(it.b);
 }
@@ -593,6 +626,36 @@ static ot_status exph_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     return consume_memory(h, b, err);
 }
 
+/* ---- hand-over on reload ------------------------------------------------ */
+
+/* A new helper takes what a helper of its id parked, into its own queue
+ * and within its own bounds. */
+static void adopt(ot_exph *h)
+{
+    size_t n = 0;
+    ot_batch **got = ot_exph_park_take(h->id, &n);
+    if (!got)
+        return;
+    size_t taken = 0, refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        ot_status st;
+        if (!h->cfg.queue.enabled)
+            st = refuse(h, got[i], OT_RETRYABLE, NULL, "no sending queue");
+        else
+            st = h->log ? consume_stored(h, got[i], NULL) : consume_memory(h, got[i], NULL);
+        if (st == OT_OK)
+            taken++;
+        else
+            refused++;
+    }
+    free(got);
+    ot_info("exphelper", "took over the queue of the exporter it replaces",
+            "exporter=%s batches=%zu", h->id, taken);
+    if (refused)
+        ot_warn("exphelper", "batches dropped at reload: the new sending queue cannot hold them",
+                "exporter=%s batches=%zu", h->id, refused);
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 ot_exph *ot_exph_new(const char *id, const ot_exph_config *cfg, ot_send_fn send, void *exporter,
@@ -656,6 +719,7 @@ ot_exph *ot_exph_new(const char *id, const ot_exph_config *cfg, ot_send_fn send,
     pthread_mutex_lock(&h->mu);
     publish(h, queued_locked(h));
     pthread_mutex_unlock(&h->mu);
+    adopt(h);
     return h;
 
 fail:
@@ -708,7 +772,11 @@ void ot_exph_shutdown(ot_exph *h, int64_t deadline_ns)
         return;
     }
     h->stopping = true;
-    h->deadline = deadline_ns;
+    h->replaced = ot_exph_park_wanted(h->id);
+    /* Replaced on a reload: the replacement sends what is left, so waiting
+     * for the deadline would only hold the reload up. */
+    bool park = h->replaced && !h->log;
+    h->deadline = park ? ot_now_ns() : deadline_ns;
     pthread_cond_broadcast(&h->work);
     pthread_cond_broadcast(&h->wake);
     pthread_mutex_unlock(&h->mu);
@@ -720,9 +788,14 @@ void ot_exph_shutdown(ot_exph *h, int64_t deadline_ns)
     pthread_mutex_lock(&h->mu);
     while (h->sync_active)
         pthread_cond_wait(&h->wake, &h->mu);
-    size_t left = h->count, left_items = 0;
+    size_t left = h->count, left_items = 0, n_keep = 0;
+    ot_batch **keep = park && h->count ? malloc(h->count * sizeof *keep) : NULL;
     while (h->count) {
         qitem it = ring_pop(h);
+        if (keep && it.b) {
+            keep[n_keep++] = it.b;
+            continue;
+        }
         if (it.b && !h->log) {
             left_items += it.b->items;
             ot_counter_add(tel_locked(h, it.b->signal)->failed, it.b->items);
@@ -731,9 +804,13 @@ void ot_exph_shutdown(ot_exph *h, int64_t deadline_ns)
     }
     int64_t on_disk = queued_locked(h);
     publish(h, h->log ? on_disk : 0);
-    size_t dropped = left + h->aborted, dropped_items = left_items + h->aborted_items;
+    size_t dropped = left - n_keep + h->aborted, dropped_items = left_items + h->aborted_items;
     h->shut = true;
     pthread_mutex_unlock(&h->mu);
+    if (n_keep)
+        ot_exph_park_put(h->id, keep, n_keep);
+    else
+        free(keep);
 
     if (h->log) {
         if (on_disk)

@@ -102,6 +102,16 @@ int ot_exph_start(ot_exph *h, ot_err *err);
  * one it is dropped, counted and logged. Waits for attempts in progress to
  * return (their deadlines are capped at deadline_ns). */
 void ot_exph_shutdown(ot_exph *h, int64_t deadline_ns);
+/* Reload: the running helpers of exporter id are being replaced. Their
+ * shutdown then stops at once and, without a persistent queue, parks what
+ * their memory queue holds (and what was being sent) for the next helper
+ * made with that id, which takes it into its own queue within its own
+ * bounds, instead of dropping it at the deadline. */
+void ot_exph_replacing(const char *id);
+/* Ends the reload's hand-over: drops (and logs) what was parked and no new
+ * helper took, and forgets the ids marked. Once a reload is done, and at
+ * the end of the service. */
+void ot_exph_parked_drop(void);
 /* Shuts down at once if that was not done. */
 void ot_exph_free(ot_exph *h);
 

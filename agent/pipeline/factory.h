@@ -61,6 +61,11 @@ typedef struct ot_factory {
      * ns), then return. Called once. */
     void (*shutdown)(void *self, int64_t deadline_ns);
     void (*destroy)(void *self);
+    /* Receivers, optional: takes the consumers of a new wiring while
+     * running (NULL for a signal no longer wired), so a reload that only
+     * changes which pipelines list the receiver keeps its listeners open.
+     * Without it such a reload recreates the receiver. */
+    void (*rewire)(void *self, ot_consumer *const next[OT_SIGNAL_COUNT]);
     /* Processors and exporters: the consumer for a signal they handle. */
     ot_consumer *(*consumer)(void *self, ot_signal s);
     /* Extensions: self starts with an ot_auth (net/auth.h), so servers

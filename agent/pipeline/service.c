@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "export/exphelper.h"
 #include "export/segment_log.h"
 
 typedef struct inst {
@@ -22,6 +23,9 @@ typedef struct inst {
     int started;
     int kept;                         /* carried over from the previous plan */
     unsigned signals;                 /* receivers: wired signals */
+    unsigned want;                    /* receivers: signals the new plan wires */
+    unsigned fresh;                   /* receivers: entries made by this reload */
+    int bridge;                       /* receivers: replaced, running until the new one starts */
     ot_entry *entry[OT_SIGNAL_COUNT]; /* receivers */
 } inst;
 
@@ -37,7 +41,7 @@ typedef struct generation {
     pipe_run *pipes;
     size_t n_pipes;
     ot_fanout **fans; /* receiver fan-outs to several pipelines */
-    size_t n_fans;
+    size_t n_fans, cap_fans;
 } generation;
 
 struct ot_host {
@@ -153,7 +157,10 @@ static generation *gen_build(ot_plan *plan, inst *exp, size_t n_exp, ot_host *ho
     }
     g->plan = ot_plan_ref(plan);
     g->pipes = calloc(plan->n_pipes + 1, sizeof *g->pipes);
-    g->fans = calloc((plan->n_comps + 1) * OT_SIGNAL_COUNT, sizeof *g->fans);
+    /* a receiver's targets are looked up once when it is made and once more
+     * when a reload rewires it or its predecessor */
+    g->cap_fans = (plan->n_comps + 1) * OT_SIGNAL_COUNT * 3;
+    g->fans = calloc(g->cap_fans, sizeof *g->fans);
     if (!g->pipes || !g->fans)
         goto oom;
     for (size_t i = 0; i < plan->n_pipes; i++) {
@@ -222,7 +229,7 @@ static ot_consumer *gen_receiver_target(generation *g, const char *id, ot_signal
         return heads[0];
     if (n == 0)
         return NULL;
-    ot_fanout *f = ot_fanout_new(heads, n);
+    ot_fanout *f = g->n_fans < g->cap_fans ? ot_fanout_new(heads, n) : NULL;
     if (!f) {
         ot_err_set(err, "out of memory");
         return NULL;
@@ -272,12 +279,55 @@ static void give_back(inst *v, size_t n, inst *old_v, size_t n_old)
         inst *old = v[i].kept ? find_inst(old_v, n_old, v[i].comp->id) : NULL;
         if (!old)
             continue;
+        for (int s = 0; s < OT_SIGNAL_COUNT; s++)
+            if (v[i].fresh & OT_SIGBIT(s)) {
+                ot_entry_free(v[i].entry[s]);
+                v[i].entry[s] = NULL;
+            }
+        v[i].fresh = 0;
         old->self = v[i].self;
         memcpy(old->entry, v[i].entry, sizeof old->entry);
         v[i].self = NULL;
         v[i].started = 0;
         memset(v[i].entry, 0, sizeof v[i].entry);
     }
+}
+
+/* Gives a receiver an entry for each signal in sigs it has none for yet,
+ * aimed at generation g. */
+static int add_entries(inst *in, generation *g, unsigned sigs, ot_err *err)
+{
+    for (int sig = 0; sig < OT_SIGNAL_COUNT; sig++) {
+        if (!(sigs & OT_SIGBIT(sig)) || in->entry[sig])
+            continue;
+        ot_consumer *t = gen_receiver_target(g, in->comp->id, (ot_signal)sig, err);
+        in->entry[sig] = t ? ot_entry_new(t) : NULL;
+        if (!in->entry[sig])
+            return ot_err_set(err, "out of memory");
+        in->fresh |= OT_SIGBIT(sig);
+    }
+    return 0;
+}
+
+/* Points a running receiver's entries at generation g. An entry of a
+ * signal g does not wire is aimed at nothing but kept: a thread may be
+ * about to enter it. When the wired signals change the receiver is handed
+ * its new consumers. */
+static void recv_aim(inst *r, generation *g)
+{
+    for (int sig = 0; sig < OT_SIGNAL_COUNT; sig++)
+        if (r->entry[sig] && !(r->fresh & OT_SIGBIT(sig)))
+            ot_entry_swap(r->entry[sig], gen_receiver_target(g, r->comp->id, (ot_signal)sig, NULL));
+    r->fresh = 0;
+    if (r->want == r->signals || !r->comp->factory->rewire)
+        return;
+    ot_consumer *next[OT_SIGNAL_COUNT] = {0};
+    for (int sig = 0; sig < OT_SIGNAL_COUNT; sig++)
+        if ((r->want & OT_SIGBIT(sig)) && r->entry[sig])
+            next[sig] = ot_entry_consumer(r->entry[sig]);
+    r->comp->factory->rewire(r->self, next);
+    ot_info("service", "receiver rewired; its listeners stay open", "id=%s", r->comp->id);
+    r->signals = r->want;
 }
 
 static int build_receivers(ot_service *s, ot_plan *plan, generation *g, bool ext_same, inst *out,
@@ -290,19 +340,25 @@ static int build_receivers(ot_service *s, ot_plan *plan, generation *g, bool ext
             continue;
         inst *old = s ? find_inst(s->recv, s->n_recv, c->id) : NULL;
         /* a receiver may hold an authenticator: it goes when they change */
-        if (old && old->self && ext_same && old->signals == c->signals &&
-            strcmp(old->comp->yaml, c->yaml) == 0) {
+        if (old && old->self && ext_same && strcmp(old->comp->yaml, c->yaml) == 0 &&
+            (old->signals == c->signals || c->factory->rewire)) {
             out[n] = *old; /* entries are swapped when the new generation commits */
             old->self = NULL;
             memset(old->entry, 0, sizeof old->entry);
             out[n].kept = 1;
-            out[n++].plan = ot_plan_ref(old->plan);
+            out[n].want = c->signals;
+            out[n].fresh = 0;
+            out[n].plan = ot_plan_ref(old->plan);
             s->stats.receivers_kept++;
+            if (add_entries(&out[n++], g, c->signals, err) < 0) {
+                *n_out = n;
+                return -1;
+            }
             continue;
         }
         inst *in = &out[n++];
         ot_consumer *next[OT_SIGNAL_COUNT] = {0};
-        in->signals = c->signals;
+        in->signals = in->want = c->signals;
         for (int sig = 0; sig < OT_SIGNAL_COUNT; sig++) {
             if (!(c->signals & OT_SIGBIT(sig)))
                 continue;
@@ -346,6 +402,74 @@ static size_t count_kind(ot_plan *plan, ot_kind k)
     for (size_t i = 0; i < plan->n_comps; i++)
         n += plan->comps[i].kind == k && plan->comps[i].used;
     return n;
+}
+
+/* Whether two instances of a receiver would listen on a common port, so
+ * the old one must stop before the new one binds. Receivers that do not
+ * say where they listen are taken to clash. */
+static bool shares_endpoint(const inst *a, const inst *b)
+{
+    const ot_factory *fa = a->comp->factory, *fb = b->comp->factory;
+    if (!fa->listens || !fb->listens)
+        return true;
+    const ot_endpoint *ea[8], *eb[8];
+    size_t na = fa->listens(a->comp->cfg, ea, 8), nb = fb->listens(b->comp->cfg, eb, 8);
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            if (ea[i]->port == eb[j]->port && ea[i]->port != 0)
+                return true;
+    return false;
+}
+
+/* A new receiver n could not start: put back the one it replaced, in n's
+ * slot and wired to generation g. A bridged one is still running on its
+ * listener and is simply taken; a stopped one is made again from its own
+ * settings and listens where it did. */
+static int recv_roll_back(ot_service *s, inst *n, generation *g, ot_err *err)
+{
+    inst *o = find_inst(s->recv, s->n_recv, n->comp->id);
+    if (!o || !o->self)
+        return -1;
+    if (o->bridge) {
+        if (n->self && n->comp->factory->destroy)
+            n->comp->factory->destroy(n->self);
+        for (int sig = 0; sig < OT_SIGNAL_COUNT; sig++)
+            ot_entry_free(n->entry[sig]);
+        ot_plan_unref(n->plan);
+        unsigned want = n->want;
+        *n = *o;
+        n->bridge = 0;
+        n->want = want;
+        o->self = NULL;
+        o->plan = NULL;
+        o->started = 0;
+        memset(o->entry, 0, sizeof o->entry);
+        if (n->comp->factory->rewire && add_entries(n, g, want, err) == 0) {
+            n->fresh = 0;
+            recv_aim(n, g);
+        }
+        return 0;
+    }
+    inst back;
+    memset(&back, 0, sizeof back);
+    ot_consumer *next[OT_SIGNAL_COUNT] = {0};
+    for (int sig = 0; sig < OT_SIGNAL_COUNT; sig++)
+        if (n->entry[sig])
+            next[sig] = ot_entry_consumer(n->entry[sig]);
+    if (inst_create(&back, o->plan, o->comp, OT_TRACES, next, &s->host, err) < 0)
+        return -1;
+    if (inst_start(&back, err) < 0) {
+        inst_free(&back);
+        return -1;
+    }
+    if (n->self && n->comp->factory->destroy)
+        n->comp->factory->destroy(n->self);
+    ot_plan_unref(n->plan);
+    n->self = back.self;
+    n->plan = back.plan;
+    n->comp = back.comp;
+    n->started = 1;
+    return 0;
 }
 
 ot_service *ot_service_start(ot_plan *plan, ot_err *err)
@@ -412,19 +536,32 @@ int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err)
 
     /* Commit. Kept receivers are pointed at the new generation; the swap
      * returns once no call is still inside the old one. From here a failure
-     * no longer rolls back: it is reported as a reload applied with errors. */
-    for (size_t i = 0; i < n_recv; i++) {
-        inst *r = &recv[i];
-        if (!r->kept)
-            continue;
-        for (int sig = 0; sig < OT_SIGNAL_COUNT; sig++)
-            if (r->entry[sig])
-                ot_entry_swap(r->entry[sig], gen_receiver_target(g, r->comp->id, (ot_signal)sig, err));
+     * no longer rolls back: it is reported as a reload applied with errors,
+     * except for a receiver that cannot start, which goes back to its
+     * previous listener. */
+    for (size_t i = 0; i < n_recv; i++)
+        if (recv[i].kept)
+            recv_aim(&recv[i], g);
+    /* A changed receiver that listens elsewhere than the one it replaces
+     * lets the old one run on, fed into the new pipelines, until it has
+     * started itself. The others stop before new ones bind, since a changed
+     * receiver often listens on the same port. */
+    for (size_t i = 0; i < n_recv && ext_same; i++) {
+        inst *o = recv[i].kept ? NULL : find_inst(s->recv, s->n_recv, recv[i].comp->id);
+        if (o && o->self && o->started && !shares_endpoint(o, &recv[i])) {
+            o->bridge = 1;
+            recv_aim(o, g);
+        }
     }
-    /* Old receivers that were not kept stop before new ones bind, since a
-     * changed receiver often listens on the same port. */
-    stop_all(s->recv, s->n_recv, deadline);
+    for (size_t i = 0; i < s->n_recv; i++)
+        if (!s->recv[i].bridge)
+            inst_stop(&s->recv[i], deadline);
     gen_stop(s->gen, deadline);
+    /* An exporter replaced by one of the same id hands its memory queue on
+     * rather than dropping it at the deadline (export/exphelper.h). */
+    for (size_t i = 0; i < s->n_exp; i++)
+        if (s->exp[i].self && find_inst(exp, n_exp, s->exp[i].comp->id))
+            ot_exph_replacing(s->exp[i].comp->id);
     stop_all(s->exp, s->n_exp, deadline);
     stop_all(s->ext, s->n_ext, deadline);
     int rc = 0;
@@ -435,11 +572,23 @@ int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err)
                      e2.msg);
             rc = 1;
         }
+    ot_exph_parked_drop();
     for (size_t i = 0; i < n_recv; i++)
         if (!recv[i].started && inst_start(&recv[i], &e2) < 0) {
-            ot_error("service", "receiver failed to start", "id=%s error=\"%s\"", recv[i].comp->id,
-                     e2.msg);
             rc = 1;
+            ot_err e3 = {{0}};
+            if (recv_roll_back(s, &recv[i], g, &e3) == 0)
+                ot_warn("service", "receiver failed to start; rolled back to its previous listener",
+                        "id=%s error=\"%s\"", recv[i].comp->id, e2.msg);
+            else
+                ot_error("service", "receiver failed to start", "id=%s error=\"%s\"%s%s%s",
+                         recv[i].comp->id, e2.msg, e3.msg[0] ? " rollback=\"" : "", e3.msg,
+                         e3.msg[0] ? "\"" : "");
+        }
+    for (size_t i = 0; i < s->n_recv; i++)
+        if (s->recv[i].bridge) {
+            s->recv[i].bridge = 0;
+            inst_stop(&s->recv[i], deadline);
         }
     if (rc && err)
         *err = e2;
@@ -486,6 +635,7 @@ void ot_service_shutdown(ot_service *s, int64_t deadline)
     gen_free(s->gen);
     free_all(s->exp, s->n_exp);
     free_all(s->ext, s->n_ext);
+    ot_exph_parked_drop();
     free(s);
 }
 

@@ -35,7 +35,7 @@ void grpcs_stream_free(gstream *st)
         st->next->prev = st->prev;
     ot_arena_free(st->arena);
     free(st->heapbuf);
-    ot_otlpr_budget_give(&st->c->g->r->budget, st->reserved);
+    ot_otlpr_budget_give(&st->c->g->r->budget, st->reserved + st->meta_charged);
     ot_arena_free(st->meta_arena);
     free(st->authz);
     ot_buf_free(&st->resp);
@@ -200,8 +200,12 @@ static void check_headers(gstream *st)
         respond(st, OT_GRPC_UNIMPLEMENTED, "unknown service or method");
         return;
     }
-    if (!g->r->next[st->signal]) {
+    if (!atomic_load_explicit(&g->r->next[st->signal], memory_order_relaxed)) {
         respond(st, OT_GRPC_UNIMPLEMENTED, "this receiver is in no pipeline for this signal");
+        return;
+    }
+    if (st->meta_busy) {
+        respond(st, OT_GRPC_UNAVAILABLE, "too many request bytes in flight; retry later");
         return;
     }
     if (st->enc < 0) {
@@ -340,9 +344,27 @@ static bool is_reserved_header(const uint8_t *name, size_t n)
            (n == 12 && memcmp(name, "content-type", 12) == 0);
 }
 
+/* The copy lives as long as the stream, so what its arena holds is charged
+ * to the in-flight budget like a message: streams held open with large
+ * headers cannot grow memory past max_inflight_bytes. */
+static bool charge_meta(gstream *st)
+{
+    uint64_t now = ot_arena_reserved(st->meta_arena);
+    if (now <= st->meta_charged)
+        return true;
+    if (!ot_otlpr_budget_take(&st->c->g->r->budget, now - st->meta_charged)) {
+        st->meta_busy = true;
+        return false;
+    }
+    st->meta_charged = now;
+    return true;
+}
+
 static void add_meta(gstream *st, const uint8_t *name, size_t nlen, const uint8_t *value,
                      size_t vlen)
 {
+    if (st->meta_busy)
+        return;
     if (!st->meta_arena && !(st->meta_arena = ot_arena_new(2048)))
         return;
     if (st->n_meta == st->cap_meta) {
@@ -359,6 +381,7 @@ static void add_meta(gstream *st, const uint8_t *name, size_t nlen, const uint8_
     const char *v = ot_arena_strndup(st->meta_arena, (const char *)value, vlen);
     if (k && v)
         st->meta[st->n_meta++] = (ot_meta_kv){k, v};
+    charge_meta(st);
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,

@@ -39,6 +39,8 @@ typedef struct gstream {
     ot_arena *meta_arena;
     ot_meta_kv *meta;
     size_t n_meta, cap_meta;
+    uint64_t meta_charged; /* meta_arena's bytes, taken from the in-flight budget */
+    bool meta_busy;        /* the budget refused them: answered UNAVAILABLE */
     char *authz; /* the header the authenticator reads, when there is one */
     ot_buf resp; /* framed response message */
     size_t resp_off;

@@ -246,7 +246,7 @@ static void begin(ot_http_req *c, void *arg)
         send_error(h, c, 404, format, 5, "404 page not found");
         return;
     }
-    if (!h->r->next[s]) {
+    if (!atomic_load_explicit(&h->r->next[s], memory_order_relaxed)) {
         send_error(h, c, 404, format, 12,
                           "this receiver is in no pipeline for this signal");
         return;

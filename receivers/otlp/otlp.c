@@ -462,7 +462,7 @@ ot_batch *ot_otlpr_http_body(ot_signal s, const char *content_type, const char *
 otlpr_outcome ot_otlpr_consume(otlpr *r, otlpr_transport t, ot_batch *b, ot_err *err)
 {
     ot_signal s = b->signal;
-    ot_consumer *c = r->next[s];
+    ot_consumer *c = atomic_load_explicit(&r->next[s], memory_order_acquire);
     if (!c) {
         ot_batch_unref(b);
         ot_err_set(err, "no pipeline takes %s", ot_signal_name(s));
@@ -621,7 +621,7 @@ static void *otlpr_create(const ot_create_params *p, ot_err *err)
     }
     r->cfg = p->config;
     for (int s = 0; s < OT_SIGNAL_COUNT; s++)
-        r->next[s] = p->next[s];
+        atomic_init(&r->next[s], p->next[s]);
     atomic_init(&r->budget.used, 0);
     r->budget.max = r->cfg->max_inflight_bytes;
     const ot_auth_cfg *ac[OTLPR_TRANSPORTS] = {&r->cfg->protocols.http.auth,
@@ -681,6 +681,14 @@ static int otlpr_start(void *self, ot_err *err)
     return 0;
 }
 
+/* The listeners stay; requests from now on go to the new consumers. */
+static void otlpr_rewire(void *self, ot_consumer *const next[OT_SIGNAL_COUNT])
+{
+    otlpr *r = self;
+    for (int s = 0; s < OT_SIGNAL_COUNT; s++)
+        atomic_store_explicit(&r->next[s], next[s], memory_order_release);
+}
+
 static void otlpr_shutdown(void *self, int64_t deadline_ns)
 {
     otlpr *r = self;
@@ -726,4 +734,5 @@ const ot_factory ot_otlp_receiver = {
     .start = otlpr_start,
     .shutdown = otlpr_shutdown,
     .destroy = otlpr_destroy,
+    .rewire = otlpr_rewire,
 };

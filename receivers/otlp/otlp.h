@@ -158,7 +158,9 @@ typedef struct otlpr_grpc otlpr_grpc;
 typedef struct otlpr {
     const otlpr_cfg *cfg;
     char *id;
-    ot_consumer *next[OT_SIGNAL_COUNT];
+    /* NULL: the signal is in no pipeline. A reload that changes only the
+     * wiring replaces these while requests run (rewire), hence atomic. */
+    _Atomic(ot_consumer *) next[OT_SIGNAL_COUNT];
     otlpr_budget budget;
     otlpr_http *http;
     otlpr_grpc *grpc;

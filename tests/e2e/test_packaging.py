@@ -104,8 +104,9 @@ def test_deb_contents(deb):
     deps = {d.strip().split()[0] for d in c["Depends"].split(",")}
     assert "adduser" in deps  # postinst calls adduser
     assert "libsystemd0" in deps  # opened with dlopen for sd_notify, so not in NEEDED
-    # Every library the binary loads comes from a package the .deb depends on.
-    missing = linked_packages(os.path.join(BUILD, "otelite")) - deps
+    # Every library the binary loads, or opens on first use, comes from a
+    # package the .deb depends on.
+    missing = (linked_packages(os.path.join(BUILD, "otelite")) | opened_packages()) - deps
     assert not missing, f"Depends lacks {missing}: {c['Depends']}"
 
 
@@ -311,6 +312,23 @@ def linked_packages(binary):
     return package_of([resolved[n] for n in needed])
 
 
+def opened_packages():
+    """The packages owning the libraries the agent opens on first use
+    instead of linking them (base/dlib.h: each names its soname in an
+    OT_DLIB_DEFINE), found with ldconfig."""
+    names = set()
+    for path in pathlib.Path(ROOT, "agent").rglob("*.c"):
+        names |= set(re.findall(r'OT_DLIB_DEFINE\("(lib[^"]+)"', path.read_text()))
+    assert names, "no library opened on first use found in agent/"
+    cache = run("ldconfig", "-p").stdout
+    paths = []
+    for n in sorted(names):
+        m = re.search(rf"^\s*{re.escape(n)} \(libc6,x86-64\S*\) => (\S+)", cache, re.M)
+        assert m, f"{n} is not installed"
+        paths.append(m.group(1))
+    return package_of(paths)
+
+
 def package_of(paths):
     pkgs = set()
     for p in paths:
@@ -337,7 +355,7 @@ def test_docker_runtime_packages_match_the_binary():
     binary = os.path.join(os.path.dirname(BUILD), "otelite") if ASAN else BIN
     if not os.path.exists(binary):
         pytest.skip(f"{binary} (the release build) is not built")
-    want = linked_packages(binary) - {"libc6"}
+    want = (linked_packages(binary) | opened_packages()) - {"libc6"}
     assert listed == want, f"runtime stage lacks {want - listed}, has extra {listed - want}"
 
 
