@@ -68,6 +68,8 @@
     X(X509_VERIFY_PARAM_set1_ip_asc) \
     X(X509_check_private_key) \
     X(X509_free) \
+    X(X509_get_default_cert_dir) \
+    X(X509_get_default_cert_dir_env) \
     X(X509_verify_cert_error_string) \
 
 OT_DLIB_DEFINE("libssl.so.3", OPENSSL_SYMS);
@@ -486,4 +488,20 @@ const char *(X509_verify_cert_error_string)(long a0)
         return "libssl.so.3 cannot be loaded";
     }
     return REAL(X509_verify_cert_error_string)(a0);
+}
+
+const char *(X509_get_default_cert_dir)(void)
+{
+    if (!LOADED()) {
+        return "";
+    }
+    return REAL(X509_get_default_cert_dir)();
+}
+
+const char *(X509_get_default_cert_dir_env)(void)
+{
+    if (!LOADED()) {
+        return "SSL_CERT_DIR";
+    }
+    return REAL(X509_get_default_cert_dir_env)();
 }
