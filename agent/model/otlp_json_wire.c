@@ -38,6 +38,7 @@ typedef struct jfield {
     uint8_t hex;   /* trace and span ids */
     uint8_t group; /* bit of its oneof among the message's oneofs */
     uint8_t klen;
+    uint8_t want;  /* the wire type of a value */
     uint16_t sub;  /* a message's table */
     char key[JKEY];
 } jfield;
@@ -77,6 +78,25 @@ static int make_key(jfield *f, const char *name)
     return 0;
 }
 
+static inline unsigned wire_of(unsigned type)
+{
+    switch (type) {
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return 5;
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 1;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return 2;
+    }
+    return 0;
+}
+
 static int jadd(const ProtobufCMessageDescriptor *d)
 {
     for (size_t i = 0; i < n_jmsgs; i++)
@@ -95,6 +115,7 @@ static int jadd(const ProtobufCMessageDescriptor *d)
             return -1; /* not proto3 as OTLP writes it: tables need a change */
         jfield *f = &m->f[fd->id];
         f->type = (uint8_t)fd->type;
+        f->want = (uint8_t)wire_of(fd->type);
         f->hex = ojson_hex_id_len(fd) != 0;
         if (make_key(f, fd->name) < 0)
             return -1;
@@ -148,6 +169,17 @@ static inline char *room(ot_buf *b, size_t n)
     return b->data + b->len;
 }
 
+/* One byte; the NUL after the data is written once, at the end. */
+static inline int putch(ot_buf *b, char c)
+{
+    char *o = room(b, 1);
+    if (!o)
+        return -1;
+    *o = c;
+    b->len++;
+    return 0;
+}
+
 static const char digits2[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                  "8081828384858687888990919293949596979899";
@@ -179,6 +211,45 @@ static inline char *put_int(char *o, uint64_t v, bool neg, bool q)
     return o;
 }
 
+/* A double the way ojson_put_double writes it, without printf, for the
+ * common case of a short decimal: v = m / 10^k exactly as IEEE division
+ * rounds it, with |m| < 10^15 and 1e-3 <= |v| < 1e15, not an integer. Then
+ * the shortest of %.15g..%.17g that reads back is %.15g (any decimal of at
+ * most 15 significant digits survives a round trip through a double, so
+ * v printed to 15 digits is m / 10^k again, and it reads back as v), and
+ * %.15g writes it in fixed notation without trailing zeros: the digits of
+ * m with the point k from the right. NULL when v is not such a number. */
+static char *put_short_double(char *o, double v)
+{
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12};
+    static const uint64_t u10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
+                                   1000000000, 10000000000ull, 100000000000ull, 1000000000000ull};
+    double a = v < 0 ? -v : v;
+    if (!(a >= 1e-3 && a < 1e15) || a == (double)(int64_t)a)
+        return NULL;
+    for (unsigned k = 1; k <= 12; k++) {
+        double t = a * p10[k];
+        if (t >= 1e15)
+            return NULL;
+        uint64_t m = (uint64_t)(t + 0.5);
+        if ((double)m / p10[k] != a)
+            continue;
+        if (m % 10 == 0)
+            return NULL; /* a shorter k would have matched: not expected, leave it to printf */
+        uint64_t ip = m / u10[k], fp = m % u10[k];
+        if (v < 0)
+            *o++ = '-';
+        o = put_int(o, ip, false, false);
+        *o++ = '.';
+        for (unsigned i = k; i-- > 0;) {
+            o[i] = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        return o + k;
+    }
+    return NULL;
+}
+
 /* Whether any of the 8 bytes needs escaping in JSON or is not ASCII. */
 static inline uint64_t needs_escape(uint64_t x)
 {
@@ -187,8 +258,9 @@ static inline uint64_t needs_escape(uint64_t x)
     return (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high;
 }
 
-/* A string as ot_buf_json_str writes it: plain ASCII copied in words, the
- * rest left to ot_buf_json_str itself. */
+/* A string as the struct encoder writes it (ot_buf_json_str of the bytes
+ * before the first NUL): plain ASCII copied in words; the rest, NUL among
+ * it (a control byte), left to ot_buf_json_str. */
 static int put_str(ot_buf *b, const uint8_t *s, size_t n)
 {
     uint64_t bad = 0, x;
@@ -204,8 +276,10 @@ static int put_str(ot_buf *b, const uint8_t *s, size_t n)
         memcpy(&x, s, n);
         bad = needs_escape(x);
     }
-    if (bad)
-        return ot_buf_json_str(b, (const char *)s, n);
+    if (bad) {
+        const uint8_t *nul = memchr(s, 0, n);
+        return ot_buf_json_str(b, (const char *)s, nul ? (size_t)(nul - s) : n);
+    }
     char *o = room(b, n + 2);
     if (!o)
         return -1;
@@ -239,30 +313,23 @@ static inline const uint8_t *varint(const uint8_t *p, const uint8_t *end, unsign
 
 static inline uint64_t le(const uint8_t *p, unsigned n)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n == 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#else
     uint64_t v = 0;
     for (unsigned i = n; i-- > 0;)
         v = v << 8 | p[i];
     return v;
+#endif
 }
 
-static inline unsigned wire_of(unsigned type)
-{
-    switch (type) {
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_FLOAT:
-        return 5;
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 1;
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_BYTES:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return 2;
-    }
-    return 0;
-}
 
 /* One scalar of type t from a varint or fixed value v (raw: the varint's
  * bytes, for bool): writes key (klen bytes, none for an array element)
@@ -343,6 +410,11 @@ static int put_scalar(ot_buf *b, unsigned t, const char *key, size_t klen, bool 
         o += klen;
     }
     if (dbl) {
+        char *e = isf ? NULL : put_short_double(o, d);
+        if (e) {
+            b->len = (size_t)(e - b->data);
+            return 1;
+        }
         b->len = (size_t)(o - b->data);
         ojson_put_double(b, d, isf);
         return b->oom ? -1 : 1;
@@ -360,7 +432,12 @@ static int put_scalar(ot_buf *b, unsigned t, const char *key, size_t klen, bool 
 static int put_key(ot_buf *b, const jfield *f, bool first)
 {
     size_t k = first ? 1 : 0;
-    return ot_buf_append(b, f->key + k, f->klen - k);
+    char *o = room(b, JKEY);
+    if (!o)
+        return -1;
+    memcpy(o, f->key + k, JKEY - 1);
+    b->len += f->klen - k;
+    return 0;
 }
 
 static int put_bytes(ot_buf *b, const jfield *f, const uint8_t *v, size_t n)
@@ -376,39 +453,48 @@ static int put_bytes(ot_buf *b, const jfield *f, const uint8_t *v, size_t n)
     return 0;
 }
 
-static int enc_msg(ot_buf *b, const jmsg *m, const uint8_t *p, const uint8_t *end, int depth);
+/* One message being written; the one on top is the innermost. */
+typedef struct jframe {
+    const jmsg *m;
+    const uint8_t *end;
+    uint32_t prev;   /* number of the last known field seen */
+    uint32_t groups; /* oneofs seen */
+    bool open;       /* the array of prev is open */
+    bool first;      /* no key written yet */
+} jframe;
 
-/* A length-delimited value of field f (string, bytes, message). */
-static int put_len(ot_buf *b, const jfield *f, const uint8_t *v, size_t n, int depth)
+static int enc_msg(ot_buf *b, const jmsg *root, const uint8_t *p, const uint8_t *end)
 {
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING: {
-        const uint8_t *nul = memchr(v, 0, n);
-        return put_str(b, v, nul ? (size_t)(nul - v) : n);
-    }
-    case PROTOBUF_C_TYPE_BYTES:
-        return put_bytes(b, f, v, n);
-    default:
-        return enc_msg(b, &jmsgs[f->sub], v, v + n, depth + 1);
-    }
-}
-
-static int enc_msg(ot_buf *b, const jmsg *m, const uint8_t *p, const uint8_t *end, int depth)
-{
-    if (depth >= MAX_DEPTH)
-        return FALLBACK;
-    if (ot_buf_putc(b, '{') < 0)
+    jframe st[MAX_DEPTH];
+    jframe *top = st;
+    *top = (jframe){root, end, 0, 0, false, true};
+    const jmsg *m = root;
+    if (putch(b, '{') < 0)
         return -1;
-    uint32_t prev = 0, groups = 0;
-    bool open = false, first = true;
-    int rc;
-    while (p < end) {
+    for (;;) {
+        if (p >= end) {
+            char *o = room(b, 2);
+            if (!o)
+                return -1;
+            if (top->open)
+                *o++ = ']';
+            *o = '}';
+            b->len += (size_t)top->open + 1;
+            if (top == st)
+                return 0;
+            top--;
+            m = top->m;
+            end = top->end;
+            continue;
+        }
         uint64_t tag, v = 0, l;
-        if (!(p = varint(p, end, 5, &tag)))
+        if (!(*p & 0x80)) {
+            tag = *p++;
+        } else if (!(p = varint(p, end, 5, &tag))) {
             return FALLBACK;
+        }
         uint64_t fn = tag >> 3;
         unsigned wt = (unsigned)(tag & 7);
-        const jfield *f = fn < JDENSE ? &m->f[fn] : NULL;
         const uint8_t *val = p, *raw = p;
         size_t vlen = 0;
         switch (wt) {
@@ -430,7 +516,11 @@ static int enc_msg(ot_buf *b, const jmsg *m, const uint8_t *p, const uint8_t *en
             p += 4;
             break;
         case 2:
-            if (!(p = varint(p, end, 5, &l)) || l > (uint64_t)(end - p))
+            if (p < end && !(*p & 0x80))
+                l = *p++;
+            else if (!(p = varint(p, end, 5, &l)))
+                return FALLBACK;
+            if (l > (uint64_t)(end - p))
                 return FALLBACK;
             val = p;
             vlen = (size_t)l;
@@ -441,92 +531,109 @@ static int enc_msg(ot_buf *b, const jmsg *m, const uint8_t *p, const uint8_t *en
         }
         if (fn == 0)
             return FALLBACK;
+        const jfield *f = fn < JDENSE ? &m->f[fn] : NULL;
         if (!f || f->mode == J_UNKNOWN)
             continue; /* protobuf-c keeps it aside; the reference never writes it */
-        if (fn <= prev) {
-            if (fn < prev || f->mode != J_REP)
+        if (fn <= top->prev) {
+            if (fn < top->prev || f->mode != J_REP)
                 return FALLBACK;
         } else {
-            if (open && ot_buf_putc(b, ']') < 0)
+            if (top->open && putch(b, ']') < 0)
                 return -1;
-            open = false;
-            prev = (uint32_t)fn;
+            top->open = false;
+            top->prev = (uint32_t)fn;
             if (f->mode == J_ONEOF) {
-                if (groups & (1u << f->group))
+                if (top->groups & (1u << f->group))
                     return FALLBACK;
-                groups |= 1u << f->group;
+                top->groups |= 1u << f->group;
             }
         }
-        unsigned want = wire_of(f->type);
+        unsigned want = f->want;
         if (f->mode != J_REP) {
             if (wt != want)
                 return FALLBACK;
             bool always = f->mode == J_ONEOF;
             if (wt != 2) {
-                int w = put_scalar(b, f->type, f->key + first, f->klen - first, always, v, raw, vlen);
+                int w = put_scalar(b, f->type, f->key + top->first, f->klen - top->first, always, v,
+                                   raw, vlen);
                 if (w < 0)
                     return -1;
                 if (w)
-                    first = false;
+                    top->first = false;
                 continue;
             }
-            if (!always) {
-                if (f->type == PROTOBUF_C_TYPE_STRING ? vlen == 0 || val[0] == 0
-                    : f->type == PROTOBUF_C_TYPE_BYTES ? vlen == 0
-                                                       : false)
-                    continue;
-            }
-            if (put_key(b, f, first) < 0)
+            if (!always && f->type != PROTOBUF_C_TYPE_MESSAGE && (vlen == 0 || (f->type == PROTOBUF_C_TYPE_STRING && val[0] == 0)))
+                continue;
+            if (put_key(b, f, top->first) < 0)
                 return -1;
-            first = false;
-            if ((rc = put_len(b, f, val, vlen, depth)) != 0)
-                return rc;
-            continue;
-        }
-        /* a repeated field: elements one by one, or packed */
-        if (wt == want || (wt == 2 && want != 2)) {
-            const uint8_t *q = val, *qe = val + vlen;
-            bool packed = wt == 2 && want != 2;
-            if (packed && f->type == PROTOBUF_C_TYPE_BOOL)
+            top->first = false;
+        } else if (wt != want) {
+            /* packed repeated scalars */
+            if (wt != 2 || want == 2 || f->type == PROTOBUF_C_TYPE_BOOL)
                 return FALLBACK;
-            if (packed && want != 0 && vlen % (want == 1 ? 8 : 4) != 0)
+            unsigned sz = want == 1 ? 8 : want == 5 ? 4 : 0;
+            if (sz && vlen % sz != 0)
                 return FALLBACK;
-            do {
-                if (packed) {
-                    if (q == qe)
-                        break;
-                    raw = q;
-                    if (want == 0) {
-                        if (!(q = varint(q, qe, 10, &v)))
-                            return FALLBACK;
-                    } else {
-                        unsigned sz = want == 1 ? 8 : 4;
-                        v = le(q, sz);
-                        q += sz;
-                    }
+            for (const uint8_t *q = val, *qe = val + vlen; q < qe;) {
+                raw = q;
+                if (!sz) {
+                    if (!(q = varint(q, qe, 10, &v)))
+                        return FALLBACK;
+                } else {
+                    v = le(q, sz);
+                    q += sz;
                 }
-                if (!open) {
-                    if (put_key(b, f, first) < 0 || ot_buf_putc(b, '[') < 0)
+                if (!top->open) {
+                    if (put_key(b, f, top->first) < 0 || putch(b, '[') < 0)
                         return -1;
-                    open = true;
-                    first = false;
-                } else if (ot_buf_putc(b, ',') < 0) {
+                    top->open = true;
+                    top->first = false;
+                } else if (putch(b, ',') < 0) {
                     return -1;
                 }
-                if (want != 2) {
-                    if (put_scalar(b, f->type, NULL, 0, true, v, raw, packed ? (size_t)(q - raw) : vlen) < 0)
-                        return -1;
-                } else if ((rc = put_len(b, f, val, vlen, depth)) != 0) {
-                    return rc;
-                }
-            } while (packed);
+                if (put_scalar(b, f->type, NULL, 0, true, v, raw, (size_t)(q - raw)) < 0)
+                    return -1;
+            }
+            continue;
+        } else {
+            /* one element of a repeated field */
+            if (!top->open) {
+                if (put_key(b, f, top->first) < 0 || putch(b, '[') < 0)
+                    return -1;
+                top->open = true;
+                top->first = false;
+            } else if (putch(b, ',') < 0) {
+                return -1;
+            }
+            if (wt != 2) {
+                if (put_scalar(b, f->type, NULL, 0, true, v, raw, vlen) < 0)
+                    return -1;
+                continue;
+            }
+        }
+        /* a length-delimited value, its key or comma written */
+        int rc;
+        switch (f->type) {
+        case PROTOBUF_C_TYPE_STRING:
+            rc = put_str(b, val, vlen);
+            break;
+        case PROTOBUF_C_TYPE_BYTES:
+            rc = put_bytes(b, f, val, vlen);
+            break;
+        default:
+            if (top - st + 1 >= MAX_DEPTH)
+                return FALLBACK;
+            if (putch(b, '{') < 0)
+                return -1;
+            m = &jmsgs[f->sub];
+            *++top = (jframe){m, p, 0, 0, false, true};
+            end = p;
+            p = val;
             continue;
         }
-        return FALLBACK;
+        if (rc < 0)
+            return -1;
     }
-    if (open && ot_buf_putc(b, ']') < 0)
-        return -1;
-    return ot_buf_putc(b, '}') < 0 ? -1 : 0;
 }
 
 int ot_json_encode_wire(ot_signal s, const void *buf, size_t len, ot_buf *out, ot_err *err)
@@ -538,9 +645,11 @@ int ot_json_encode_wire(ot_signal s, const void *buf, size_t len, ot_buf *out, o
         return ot_err_set(err, "json encode: out of memory");
     size_t start = out->len;
     const uint8_t *p = buf;
-    int rc = enc_msg(out, &jmsgs[jroots[s]], p, p + len, 0);
-    if (rc == 0 && !out->oom)
+    int rc = enc_msg(out, &jmsgs[jroots[s]], p, p + len);
+    if (rc == 0 && !out->oom) {
+        out->data[out->len] = '\0';
         return 0;
+    }
     bool oom = rc < 0 || out->oom;
     out->oom = 0;
     if (out->data) {

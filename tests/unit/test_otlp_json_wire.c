@@ -257,3 +257,62 @@ Test(otlp_json_wire, repeated_scalars_packed_unpacked_and_empty)
     static const uint8_t p5[] = {0x31, 5, 0, 0, 0, 0, 0, 0, 0, 0x3a, 0x00, 0x31, 6, 0, 0, 0, 0, 0, 0, 0};
     cr_assert_eq(hist_point_case(p5, sizeof p5), 1);
 }
+
+static size_t put_varint(uint8_t *o, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        o[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    o[n++] = (uint8_t)v;
+    return n;
+}
+
+/* A length-delimited field of number fn around len bytes at body (moved). */
+static size_t wrap(uint8_t *buf, size_t len, unsigned fn)
+{
+    uint8_t head[12];
+    size_t h = put_varint(head, fn << 3 | 2);
+    h += put_varint(head + h, len);
+    memmove(buf + h, buf, len);
+    memcpy(buf, head, h);
+    return len + h;
+}
+
+Test(otlp_json_wire, doubles_are_written_as_the_struct_encoder_writes_them)
+{
+    /* decimals of every length, integers, tiny and huge values, random bits */
+    enum { N = 4000 };
+    static double vals[N];
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < N; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double scale[] = {1, 10, 100, 1000, 1e4, 1e6, 1e9, 1e12, 1e15, 1e-3};
+        switch (i % 5) {
+        case 0: vals[i] = (double)(int64_t)(x % 2000000001) / scale[(x >> 40) % 10] - 1e5; break;
+        case 1: vals[i] = (double)(x % 1000) / 1000.0; break;
+        case 2: memcpy(&vals[i], &x, 8); break;
+        case 3: vals[i] = (double)(x >> 11) / (double)(1ull << 53) * scale[(x >> 3) % 10]; break;
+        default: vals[i] = (double)(x % 100000000) / scale[(x >> 50) % 10]; break;
+        }
+    }
+    size_t cap = N * 16 + 64;
+    uint8_t *buf = ot_arena_alloc(arena, cap);
+    size_t n = 0;
+    for (size_t i = 0; i < N; i++) {
+        buf[n++] = 0x0a; /* data_points */
+        buf[n++] = 9;
+        buf[n++] = 0x21; /* as_double */
+        memcpy(buf + n, &vals[i], 8);
+        n += 8;
+    }
+    n = wrap(buf, n, 5); /* Metric.gauge */
+    n = wrap(buf, n, 2); /* ScopeMetrics.metrics */
+    n = wrap(buf, n, 2); /* ResourceMetrics.scope_metrics */
+    n = wrap(buf, n, 1); /* request.resource_metrics */
+    cr_assert(n <= cap);
+    cr_assert_eq(compare(OT_METRICS, buf, n), 0);
+}
