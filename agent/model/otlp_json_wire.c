@@ -463,6 +463,19 @@ typedef struct jframe {
     bool first;      /* no key written yet */
 } jframe;
 
+/* Before an element of repeated field f: the key and [ for the first, a
+ * comma for the others. */
+static inline int open_elem(ot_buf *b, const jfield *f, jframe *top)
+{
+    if (top->open)
+        return putch(b, ',');
+    if (put_key(b, f, top->first) < 0 || putch(b, '[') < 0)
+        return -1;
+    top->open = true;
+    top->first = false;
+    return 0;
+}
+
 static int enc_msg(ot_buf *b, const jmsg *root, const uint8_t *p, const uint8_t *end)
 {
     jframe st[MAX_DEPTH];
@@ -504,17 +517,14 @@ static int enc_msg(ot_buf *b, const jmsg *root, const uint8_t *p, const uint8_t 
             vlen = (size_t)(p - raw);
             break;
         case 1:
-            if (end - p < 8)
+        case 5: {
+            unsigned sz = wt == 1 ? 8 : 4;
+            if ((size_t)(end - p) < sz)
                 return FALLBACK;
-            v = le(p, 8);
-            p += 8;
+            v = le(p, sz);
+            p += sz;
             break;
-        case 5:
-            if (end - p < 4)
-                return FALLBACK;
-            v = le(p, 4);
-            p += 4;
-            break;
+        }
         case 2:
             if (p < end && !(*p & 0x80))
                 l = *p++;
@@ -583,28 +593,15 @@ static int enc_msg(ot_buf *b, const jmsg *root, const uint8_t *p, const uint8_t 
                     v = le(q, sz);
                     q += sz;
                 }
-                if (!top->open) {
-                    if (put_key(b, f, top->first) < 0 || putch(b, '[') < 0)
-                        return -1;
-                    top->open = true;
-                    top->first = false;
-                } else if (putch(b, ',') < 0) {
-                    return -1;
-                }
-                if (put_scalar(b, f->type, NULL, 0, true, v, raw, (size_t)(q - raw)) < 0)
+                if (open_elem(b, f, top) < 0 ||
+                    put_scalar(b, f->type, NULL, 0, true, v, raw, (size_t)(q - raw)) < 0)
                     return -1;
             }
             continue;
         } else {
             /* one element of a repeated field */
-            if (!top->open) {
-                if (put_key(b, f, top->first) < 0 || putch(b, '[') < 0)
-                    return -1;
-                top->open = true;
-                top->first = false;
-            } else if (putch(b, ',') < 0) {
+            if (open_elem(b, f, top) < 0)
                 return -1;
-            }
             if (wt != 2) {
                 if (put_scalar(b, f->type, NULL, 0, true, v, raw, vlen) < 0)
                     return -1;
