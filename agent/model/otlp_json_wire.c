@@ -46,6 +46,7 @@ typedef struct jfield {
 typedef struct jmsg {
     const ProtobufCMessageDescriptor *desc;
     jfield f[JDENSE];
+    bool kv; /* KeyValue: see put_kv */
 } jmsg;
 
 static jmsg jmsgs[JMAX_MSGS];
@@ -107,6 +108,7 @@ static int jadd(const ProtobufCMessageDescriptor *d)
     int idx = (int)n_jmsgs++;
     jmsg *m = &jmsgs[idx];
     m->desc = d;
+    m->kv = d == &opentelemetry__proto__common__v1__key_value__descriptor;
     unsigned offsets[8], n_off = 0;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = &d->fields[i];
@@ -258,10 +260,10 @@ static inline uint64_t needs_escape(uint64_t x)
     return (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high;
 }
 
-/* A string as the struct encoder writes it (ot_buf_json_str of the bytes
- * before the first NUL): plain ASCII copied in words; the rest, NUL among
- * it (a control byte), left to ot_buf_json_str. */
-static int put_str(ot_buf *b, const uint8_t *s, size_t n)
+/* Whether the n bytes at s go into JSON as they are: ASCII, no control
+ * byte (NUL among them), no quote or backslash. One OR over words that may
+ * overlap at the end, no branch per byte. */
+static inline bool plain_str(const uint8_t *s, size_t n)
 {
     uint64_t bad = 0, x;
     if (n >= 8) {
@@ -276,7 +278,15 @@ static int put_str(ot_buf *b, const uint8_t *s, size_t n)
         memcpy(&x, s, n);
         bad = needs_escape(x);
     }
-    if (bad) {
+    return !bad;
+}
+
+/* A string as the struct encoder writes it (ot_buf_json_str of the bytes
+ * before the first NUL): plain ones copied, the rest left to
+ * ot_buf_json_str. */
+static int put_str(ot_buf *b, const uint8_t *s, size_t n)
+{
+    if (!plain_str(s, n)) {
         const uint8_t *nul = memchr(s, 0, n);
         return ot_buf_json_str(b, (const char *)s, nul ? (size_t)(nul - s) : n);
     }
@@ -453,6 +463,62 @@ static int put_bytes(ot_buf *b, const jfield *f, const uint8_t *v, size_t n)
     return 0;
 }
 
+/* The commonest message of OTLP, an attribute, when it is the KeyValue
+ * {key, value: AnyValue{string_value or int_value}} protobuf-c packs, with
+ * short plain strings: written in one go. FALLBACK (nothing written) for
+ * any other shape, which the general loop then writes. */
+static int put_kv(ot_buf *b, const uint8_t *p, size_t n)
+{
+    static const char k1[] = "{\"key\":\"", k2[] = "\",\"value\":{\"stringValue\":\"",
+                      k3[] = "\",\"value\":{\"intValue\":\"";
+    const uint8_t *e = p + n;
+    if (n < 6 || p[0] != 0x0a || (p[1] & 0x80) || p[1] == 0 || (size_t)p[1] + 6 > n)
+        return FALLBACK;
+    const uint8_t *key = p + 2, *a = key + p[1];
+    size_t kl = p[1];
+    if (a[0] != 0x12 || (a[1] & 0x80) || a + 2 + a[1] != e || a[1] < 2)
+        return FALLBACK;
+    a += 2;
+    const uint8_t *sv = a + 2;
+    size_t sl = a[1];
+    uint64_t iv = 0;
+    if (a[0] == 0x0a) {
+        if ((sl & 0x80) || sv + sl != e || !plain_str(sv, sl))
+            return FALLBACK;
+    } else if (a[0] == 0x18) {
+        if (varint(a + 1, e, 10, &iv) != e)
+            return FALLBACK;
+    } else {
+        return FALLBACK;
+    }
+    if (!plain_str(key, kl))
+        return FALLBACK;
+    char *o = room(b, kl + sl + 64);
+    if (!o)
+        return -1;
+    char *o0 = o;
+    memcpy(o, k1, sizeof k1 - 1);
+    o += sizeof k1 - 1;
+    memcpy(o, key, kl);
+    o += kl;
+    if (a[0] == 0x0a) {
+        memcpy(o, k2, sizeof k2 - 1);
+        o += sizeof k2 - 1;
+        memcpy(o, sv, sl);
+        o += sl;
+        *o++ = '"';
+    } else {
+        memcpy(o, k3, sizeof k3 - 2);
+        o += sizeof k3 - 2;
+        bool neg = (int64_t)iv < 0;
+        o = put_int(o, neg ? (uint64_t)0 - iv : iv, neg, true);
+    }
+    *o++ = '}';
+    *o++ = '}';
+    b->len += (size_t)(o - o0);
+    return 0;
+}
+
 /* One message being written; the one on top is the innermost. */
 typedef struct jframe {
     const jmsg *m;
@@ -620,6 +686,11 @@ static int enc_msg(ot_buf *b, const jmsg *root, const uint8_t *p, const uint8_t 
         default:
             if (top - st + 1 >= MAX_DEPTH)
                 return FALLBACK;
+            if (jmsgs[f->sub].kv && top - st + 2 < MAX_DEPTH && (rc = put_kv(b, val, vlen)) != FALLBACK) {
+                if (rc < 0)
+                    return -1;
+                continue;
+            }
             if (putch(b, '{') < 0)
                 return -1;
             m = &jmsgs[f->sub];
