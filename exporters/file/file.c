@@ -131,9 +131,10 @@ static ot_status file_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     file_consumer *fc = (file_consumer *)self;
     file_exp *fe = fc->fe;
     ot_status st = OT_OK;
-    /* Decode under the lock too: writes are one at a time anyway, and a
-     * decoded batch is several times its wire size, so letting every caller
-     * decode at once multiplied peak memory for no throughput. */
+    /* Encode (and, on the fallback road, decode) under the lock too: writes
+     * are one at a time anyway, and a decoded batch is several times its
+     * wire size, so letting every caller decode at once multiplied peak
+     * memory for no throughput. */
     pthread_mutex_lock(&fe->lock);
     ot_buf_reset(&fe->line);
     /* JSON from the protobuf bytes, which a batch mostly has as they came
