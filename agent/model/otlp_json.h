@@ -20,6 +20,13 @@
 /* Appends msg as compact JSON (no newline). */
 int ot_json_encode(const ProtobufCMessage *msg, ot_buf *out, ot_err *err);
 
+/* Appends, from the protobuf bytes of an export request of signal s,
+ * exactly what ot_json_encode appends for the decoded request, without
+ * decoding it. 0 done; 1 when the bytes are not laid out as protobuf-c
+ * packs them (see otlp_json_wire.c) or do not parse: nothing appended, use
+ * ot_json_encode; -1 with err set on OOM. */
+int ot_json_encode_wire(ot_signal s, const void *buf, size_t len, ot_buf *out, ot_err *err);
+
 /* Decodes a JSON document into a message of type desc allocated in arena.
  * NULL with err set ("offset N: expected ..., found ...") when the JSON is
  * malformed or a value has the wrong type. */

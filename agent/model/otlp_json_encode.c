@@ -167,6 +167,12 @@ static void enc_bytes(enc *e, const ProtobufCBinaryData *bd, bool hex)
     enc_done(e, p);
 }
 
+void ojson_put_double(ot_buf *b, double v, int is_float)
+{
+    enc e = {b, 0, 0};
+    enc_double(&e, v, is_float);
+}
+
 static void enc_message(enc *e, const ProtobufCMessage *m);
 
 static void enc_value(enc *e, const ProtobufCFieldDescriptor *f, const void *v)

@@ -1,7 +1,7 @@
-/* otlp_json_int.h: what the OTLP JSON encoder and decoder share, and
- * nothing else includes: the nesting limit both paths enforce and the two
- * per-field descriptor helpers, inline because both walkers call them for
- * every field. */
+/* otlp_json_int.h: what the OTLP JSON encoders (from structs, from wire
+ * bytes) and decoder share, and nothing else includes: the nesting limit
+ * every path enforces and the two per-field descriptor helpers, inline
+ * because the walkers call them for every field. */
 #ifndef OT_OTLP_JSON_INT_H
 #define OT_OTLP_JSON_INT_H
 
@@ -29,6 +29,10 @@ static inline size_t ojson_hex_id_len(const ProtobufCFieldDescriptor *f)
         return 8;
     return 0;
 }
+
+/* A double (or float) as the struct encoder writes it: shortest form that
+ * reads back the same, NaN and infinities as strings. */
+void ojson_put_double(ot_buf *b, double v, int is_float);
 
 static inline size_t ojson_elem_size(ProtobufCType t)
 {

@@ -4,12 +4,19 @@
  * The schema comes from the protobuf-c descriptors generated from
  * agent/proto, turned once into dense per-message tables indexed by field
  * number, so the walker and the decoder can never disagree about the
- * schema and the hot loop does one array load per field. */
+ * schema. Each message also gets a table indexed by the first byte of a
+ * field's tag (every OTLP field number below 16 fits one byte), which says
+ * in one load both how to read the value and what to check, so the hot
+ * loop dispatches once per field; the walk is a loop over an explicit stack
+ * of messages, not a recursion, and what the item rules need is gathered by
+ * the same dispatch (see act_of). */
 #include "model/pbwalk.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+
+#include "base/utf8.h"
 
 /* What the walker checks for a known field; the wire types it takes. */
 enum {
@@ -45,12 +52,42 @@ typedef struct wfield {
 } wfield;
 
 /* Which per-item rules (otlp_check.h) a message's occurrences as an item
- * are held to. */
-enum { CK_NONE = 0, CK_SPAN, CK_LOG, CK_NUMBER, CK_EXPHIST };
+ * are held to. CK_BUCKETS is no item: the buckets of an exponential
+ * histogram point, whose counts go to the point's sum. */
+enum { CK_NONE = 0, CK_SPAN, CK_LOG, CK_NUMBER, CK_EXPHIST, CK_BUCKETS };
+
+/* What the walk does with a field, by its tag: read a value of the wire
+ * type and, for some, note what an item rule needs. From A_LEN on the value
+ * is length-delimited. */
+enum {
+    A_ERR = 0,  /* field number 0, groups, bad wire type, wrong type for the field */
+    A_VARINT,   /* unknown or singular varint */
+    A_RVARINT,  /* one element of a repeated varint */
+    A_BUCKET,   /* one bucket count (CK_BUCKETS) */
+    A_I64,      /* unknown or singular 64-bit */
+    A_RI64,     /* one element of a repeated 64-bit scalar */
+    A_VALUE,    /* number point: as_double or as_int */
+    A_COUNT,    /* exponential histogram point: count */
+    A_ZERO,     /* exponential histogram point: zero_count */
+    A_I32,
+    A_RI32,
+    A_LEN,      /* unknown length-delimited: skipped */
+    A_STRING,
+    A_BYTES,
+    A_ID1,      /* trace_id of a span or log record */
+    A_ID2,      /* span_id */
+    A_ID3,      /* parent_span_id of a span */
+    A_MSG,
+    A_PVARINT,  /* packed repeated varints */
+    A_PBUCKETS, /* packed bucket counts (CK_BUCKETS) */
+    A_PI64,
+    A_PI32,
+};
 
 typedef struct wmsg {
     const ProtobufCMessageDescriptor *desc;
     wfield f[DENSE];
+    uint8_t act[128]; /* by one-byte tag (field number < 16) */
     uint8_t check;
     uint32_t cost; /* what unpacking one occurrence allocates for the struct */
 } wmsg;
@@ -125,6 +162,58 @@ static uint8_t kind_of(const ProtobufCFieldDescriptor *fd)
     return K_UNKNOWN;
 }
 
+/* The action for field fn sent with wire type wt in message m; fields the
+ * item rules read get their own action (only in the checked messages, so
+ * no other message pays for them). */
+static uint8_t act_of(const wmsg *m, uint32_t fn, unsigned wt)
+{
+    if (fn == 0 || wt == 3 || wt == 4 || wt > 5)
+        return A_ERR;
+    unsigned kind = fn < DENSE ? m->f[fn].kind : K_UNKNOWN;
+    int ck = m->check;
+    switch (kind) {
+    case K_UNKNOWN:
+        return wt == 0 ? A_VARINT : wt == 1 ? A_I64 : wt == 5 ? A_I32 : A_LEN;
+    case K_VARINT:
+        return wt == 0 ? A_VARINT : A_ERR;
+    case K_I64:
+        if (wt != 1)
+            return A_ERR;
+        if (ck == CK_NUMBER && (fn == 4 || fn == 6))
+            return A_VALUE;
+        if (ck == CK_EXPHIST && fn == 4)
+            return A_COUNT;
+        if (ck == CK_EXPHIST && fn == 7)
+            return A_ZERO;
+        return A_I64;
+    case K_I32:
+        return wt == 5 ? A_I32 : A_ERR;
+    case K_STRING:
+        return wt == 2 ? A_STRING : A_ERR;
+    case K_BYTES:
+        if (wt != 2)
+            return A_ERR;
+        if ((ck == CK_SPAN && fn == 1) || (ck == CK_LOG && fn == 9))
+            return A_ID1;
+        if ((ck == CK_SPAN && fn == 2) || (ck == CK_LOG && fn == 10))
+            return A_ID2;
+        if (ck == CK_SPAN && fn == 4)
+            return A_ID3;
+        return A_BYTES;
+    case K_MESSAGE:
+        return wt == 2 ? A_MSG : A_ERR;
+    case K_REP_VARINT:
+        if (ck == CK_BUCKETS && fn == 2)
+            return wt == 0 ? A_BUCKET : wt == 2 ? A_PBUCKETS : A_ERR;
+        return wt == 0 ? A_RVARINT : wt == 2 ? A_PVARINT : A_ERR;
+    case K_REP_I64:
+        return wt == 1 ? A_RI64 : wt == 2 ? A_PI64 : A_ERR;
+    case K_REP_I32:
+        return wt == 5 ? A_RI32 : wt == 2 ? A_PI32 : A_ERR;
+    }
+    return A_ERR;
+}
+
 /* Registers d and every message reachable from it; -1 when the tables are
  * too small (a schema change that needs a bigger MAX_MSGS or DENSE). */
 static int add_msg(const ProtobufCMessageDescriptor *d)
@@ -142,6 +231,8 @@ static int add_msg(const ProtobufCMessageDescriptor *d)
                           ? CK_NUMBER
                       : d == &opentelemetry__proto__metrics__v1__exponential_histogram_data_point__descriptor
                           ? CK_EXPHIST
+                      : d == &opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__descriptor
+                          ? CK_BUCKETS
                           : CK_NONE;
     msgs[idx].cost = (uint32_t)(((d->sizeof_message + 15) & ~(size_t)15) + sizeof(void *));
     for (unsigned i = 0; i < d->n_fields; i++) {
@@ -171,7 +262,26 @@ static int add_msg(const ProtobufCMessageDescriptor *d)
             return -1;
         msgs[idx].f[fd->id].sub = (uint16_t)sub;
     }
+    for (unsigned tag = 0; tag < 128; tag++)
+        msgs[idx].act[tag] = act_of(&msgs[idx], tag >> 3, tag & 7);
     return idx;
+}
+
+/* The item rules keep what they gather in one place per walk, which is
+ * right only while no checked message can hold another item: true of OTLP,
+ * checked here so a schema change cannot make it silently wrong. */
+static bool holds_item(const wmsg *m, int depth)
+{
+    if (depth > 8)
+        return false;
+    for (int fn = 0; fn < DENSE; fn++) {
+        if (m->f[fn].kind != K_MESSAGE)
+            continue;
+        const wmsg *s = &msgs[m->f[fn].sub];
+        if ((s->check && s->check != CK_BUCKETS) || holds_item(s, depth + 1))
+            return true;
+    }
+    return false;
 }
 
 static void init_tables(void)
@@ -181,6 +291,9 @@ static void init_tables(void)
         if (roots[s] < 0)
             return;
     }
+    for (size_t i = 0; i < n_msgs; i++)
+        if (msgs[i].check && msgs[i].check != CK_BUCKETS && holds_item(&msgs[i], 0))
+            return;
     init_ok = true;
 }
 
@@ -189,9 +302,8 @@ static void init_tables(void)
 typedef struct walker {
     const uint8_t *base;
     ot_err *err;
-    ot_rejects *rej; /* NULL: items are not checked, nor costs summed */
-    size_t decoded;  /* what unpacking allocates, so far */
-    int why;         /* the rule the message just walked broke, or -1 */
+    ot_rejects *rej; /* NULL: items are not checked */
+    size_t decoded;  /* what unpacking allocates */
 } walker;
 
 /* protobuf-c's unpack keeps a record of every field occurrence of the
@@ -239,125 +351,44 @@ static inline size_t read_varint(const uint8_t *p, const uint8_t *end, size_t ma
     return 0;
 }
 
-/* UTF-8 as protobuf defines it for strings: no overlong forms, no
- * surrogates, nothing above U+10FFFF. */
-static bool utf8_ok(const uint8_t *p, size_t n)
+static bool utf8_slow(const uint8_t *p, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        /* Eight ASCII bytes at a time: the common case for names and keys. */
-        while (i + 8 <= n) {
-            uint64_t x;
-            memcpy(&x, p + i, 8);
-            if (x & 0x8080808080808080ull)
-                break;
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        uint8_t c = p[i];
-        if (c < 0x80) {
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) {
             i++;
             continue;
         }
-        size_t need;
-        uint8_t lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            if (c == 0xe0)
-                lo = 0xa0;
-            else if (c == 0xed)
-                hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            if (c == 0xf0)
-                lo = 0x90;
-            else if (c == 0xf4)
-                hi = 0x8f;
-        } else {
+        size_t k = ot_utf8_seq(p + i, p + n);
+        if (!k)
             return false;
-        }
-        if (n - i <= need)
-            return false;
-        if (p[i + 1] < lo || p[i + 1] > hi)
-            return false;
-        for (size_t k = 2; k <= need; k++)
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-        i += need + 1;
+        i += k;
     }
     return true;
 }
 
-/* One field of a message the walk already accepted (so it cannot run
- * past end): number, wire type, value (varint or fixed bits) or content. */
-static const uint8_t *next_field(const uint8_t *p, const uint8_t *end, uint32_t *fn, unsigned *wt,
-                                 uint64_t *v, const uint8_t **val, size_t *vlen)
+/* UTF-8 as protobuf defines it for strings (see base/utf8.h). Names, keys
+ * and most values are ASCII: one OR of the whole string, in words that may
+ * overlap at the end, says so without a branch per byte. */
+static inline bool utf8_ok(const uint8_t *p, size_t n)
 {
-    uint64_t tag = 0, l = 0;
-    p += read_varint(p, end, 5, &tag);
-    *fn = (uint32_t)(tag >> 3);
-    *wt = (unsigned)(tag & 7);
-    *vlen = 0;
-    *v = 0;
-    switch (*wt) {
-    case 0:
-        p += read_varint(p, end, 10, v);
-        break;
-    case 1:
-        for (int i = 7; i >= 0; i--)
-            *v = *v << 8 | p[i];
-        p += 8;
-        break;
-    case 5:
-        p += 4;
-        break;
-    default: /* 2 */
-        p += read_varint(p, end, 5, &l);
-        *val = p;
-        *vlen = (size_t)l;
-        p += l;
-        break;
-    }
-    return p;
-}
-
-/* Adds the bucket counts of one Buckets message to *sum; -1 on overflow. */
-static int add_buckets(const uint8_t *p, const uint8_t *end, uint64_t *sum)
-{
-    while (p < end) {
-        uint32_t fn;
-        unsigned wt;
-        uint64_t v;
-        const uint8_t *val = NULL;
-        size_t vlen;
-        p = next_field(p, end, &fn, &wt, &v, &val, &vlen);
-        if (fn != 2)
-            continue;
-        if (wt == 0) {
-            if (__builtin_add_overflow(*sum, v, sum))
-                return -1;
-        } else if (wt == 2) {
-            for (const uint8_t *q = val, *qe = val + vlen; q < qe;) {
-                q += read_varint(q, qe, 10, &v);
-                if (__builtin_add_overflow(*sum, v, sum))
-                    return -1;
-            }
+    uint64_t acc = 0, x;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, p + i, 8);
+            acc |= x;
         }
+        memcpy(&x, p + n - 8, 8);
+        acc |= x;
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        acc = a | b;
+    } else if (n) {
+        acc = (uint64_t)(p[0] | p[n / 2] | p[n - 1]);
     }
-    return 0;
+    return !(acc & 0x8080808080808080ull) || utf8_slow(p, n);
 }
-
-/* What the item rules need from one item's own fields, gathered while the
- * walk passes them: the last occurrence of a field wins and repeated
- * Buckets merge, as protobuf-c decodes them. */
-typedef struct icheck {
-    size_t id1, id2, id3;
-    bool value, overflow;
-    uint64_t count, zero, sum;
-} icheck;
 
 static inline uint64_t le64(const uint8_t *p)
 {
@@ -367,41 +398,14 @@ static inline uint64_t le64(const uint8_t *p)
     return v;
 }
 
-static void note(icheck *ic, int ck, uint32_t fn, unsigned wt, const uint8_t *val, size_t vlen)
-{
-    switch (ck) {
-    case CK_SPAN:
-        if (wt == 2) {
-            if (fn == 1)
-                ic->id1 = vlen;
-            else if (fn == 2)
-                ic->id2 = vlen;
-            else if (fn == 4)
-                ic->id3 = vlen;
-        }
-        break;
-    case CK_LOG:
-        if (wt == 2) {
-            if (fn == 9)
-                ic->id1 = vlen;
-            else if (fn == 10)
-                ic->id2 = vlen;
-        }
-        break;
-    case CK_NUMBER:
-        if ((fn == 4 || fn == 6) && wt == 1)
-            ic->value = true;
-        break;
-    case CK_EXPHIST:
-        if (fn == 4 && wt == 1)
-            ic->count = le64(val);
-        else if (fn == 7 && wt == 1)
-            ic->zero = le64(val);
-        else if ((fn == 8 || fn == 9) && wt == 2 && add_buckets(val, val + vlen, &ic->sum) < 0)
-            ic->overflow = true;
-        break;
-    }
-}
+/* What the item rules need from the item being walked, gathered as the
+ * walk passes its fields: the last occurrence of a field wins and repeated
+ * Buckets merge, as protobuf-c decodes them. */
+typedef struct icheck {
+    size_t id1, id2, id3;
+    bool value, overflow;
+    uint64_t count, zero, sum;
+} icheck;
 
 /* The rule of otlp_check.h the item broke, or -1. */
 static int verdict(int ck, icheck *ic)
@@ -432,162 +436,268 @@ static int verdict(int ck, icheck *ic)
     return -1;
 }
 
-static int walk(walker *w, const wmsg *m, const uint8_t *p, const uint8_t *end, int depth,
-                size_t *items)
+/* The error of a field whose action is A_ERR, as one field at a time would
+ * find it: a value that does not fit comes before a type that does not. p
+ * is past the tag. */
+static int field_error(walker *w, const uint8_t *at, const wmsg *m, uint32_t fn, unsigned wt,
+                       const uint8_t *p, const uint8_t *end)
 {
-    size_t n = 0, oneof_n = 0, nf = 0, cost = 0;
-    uint32_t seen_once = 0;
-    int ck = w->rej ? m->check : CK_NONE;
-    icheck ic;
-    if (ck)
-        memset(&ic, 0, sizeof ic);
-    while (p < end) {
-        const uint8_t *field_at = p;
-        uint64_t tag;
-        size_t used = read_varint(p, end, 5, &tag);
+    uint64_t v;
+    if (fn == 0)
+        return fail(w, at, m, 0, "invalid field number");
+    switch (wt) {
+    case 0:
+        if (!read_varint(p, end, 10, &v))
+            return fail(w, at, m, fn, "truncated or overlong varint");
+        break;
+    case 1:
+        if (end - p < 8)
+            return fail(w, at, m, fn, "truncated 64-bit value");
+        break;
+    case 5:
+        if (end - p < 4)
+            return fail(w, at, m, fn, "truncated 32-bit value");
+        break;
+    case 2: {
+        size_t used = read_varint(p, end, 5, &v);
         if (!used)
-            return fail(w, p, m, 0, "truncated or overlong field tag");
-        p += used;
-        uint64_t fn64 = tag >> 3;
-        unsigned wt = (unsigned)(tag & 7);
-        if (fn64 == 0 || fn64 > 0x1fffffff)
-            return fail(w, field_at, m, 0, "invalid field number");
-        uint32_t fn = (uint32_t)fn64;
-        const wfield *f = fn < DENSE ? &m->f[fn] : NULL;
-        unsigned kind = f ? f->kind : K_UNKNOWN;
+            return fail(w, at, m, fn, "truncated or overlong length");
+        if (v > (uint64_t)(end - p - used))
+            return fail(w, at, m, fn, "length runs past the end of the message");
+        break;
+    }
+    case 3:
+    case 4:
+        return fail(w, at, m, fn, "groups are not supported");
+    default:
+        return fail(w, at, m, fn, "invalid wire type");
+    }
+    switch (fn < DENSE ? m->f[fn].kind : K_UNKNOWN) {
+    case K_VARINT:
+        return fail(w, at, m, fn, "wire type must be varint");
+    case K_I64:
+        return fail(w, at, m, fn, "wire type must be 64-bit");
+    case K_I32:
+        return fail(w, at, m, fn, "wire type must be 32-bit");
+    case K_STRING:
+    case K_BYTES:
+    case K_MESSAGE:
+        return fail(w, at, m, fn, "wire type must be length-delimited");
+    case K_REP_VARINT:
+        return fail(w, at, m, fn, "wire type must be varint or packed");
+    case K_REP_I64:
+        return fail(w, at, m, fn,
+                    wt == 2 ? "packed length is not a multiple of 8" : "wire type must be 64-bit or packed");
+    case K_REP_I32:
+        return fail(w, at, m, fn,
+                    wt == 2 ? "packed length is not a multiple of 4" : "wire type must be 32-bit or packed");
+    }
+    return fail(w, at, m, fn, "invalid wire type");
+}
 
-        const uint8_t *val = p;
-        size_t vlen = 0;
-        switch (wt) {
-        case 0: {
-            uint64_t v;
-            used = read_varint(p, end, 10, &v);
-            if (!used)
-                return fail(w, field_at, m, fn, "truncated or overlong varint");
-            p += used;
-            break;
+/* One message being walked; the one on top is the innermost. */
+typedef struct frame {
+    const wmsg *m;
+    const uint8_t *end;
+    size_t n, oneof_n;   /* items below it, in fields that add up / in its oneof */
+    uint32_t nf;         /* fields seen, saved while a sub-message is walked */
+    uint32_t seen_once;  /* FL_ONCE fields seen */
+    uint8_t flags;       /* of the field that holds it in its parent */
+} frame;
+
+static int walk(walker *w, const wmsg *root, const uint8_t *p, const uint8_t *end, size_t *items)
+{
+    frame st[OT_PBWALK_MAX_DEPTH];
+    frame *top = st;
+    const wmsg *m = root;
+    uint32_t nf = 0;
+    size_t cost = 0;
+    icheck ic;
+    memset(&ic, 0, sizeof ic);
+    *top = (frame){root, end, 0, 0, 0, 0, 0};
+    for (;;) {
+        if (p >= end) {
+            /* the end of a message: hand what it holds to its parent */
+            if (nf > COST_STACK_FIELDS)
+                cost += 2 * (nf - COST_STACK_FIELDS) * COST_FIELD;
+            size_t sub = top->n + top->oneof_n;
+            if (top == st) {
+                *items = sub;
+                break;
+            }
+            unsigned fl = top->flags;
+            if ((fl & FL_ITEM) && m->check && w->rej) {
+                int why = verdict(m->check, &ic);
+                if (why >= 0)
+                    ot_rejects_add(w->rej, (ot_reject_reason)why);
+            }
+            top--;
+            m = top->m;
+            end = top->end;
+            nf = top->nf;
+            if (fl & FL_ONEOF)
+                top->oneof_n = sub;
+            else
+                top->n += sub;
+            if (fl & FL_ITEM)
+                top->n++;
+            continue;
         }
-        case 1:
-            if (end - p < 8)
-                return fail(w, field_at, m, fn, "truncated 64-bit value");
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4)
-                return fail(w, field_at, m, fn, "truncated 32-bit value");
-            p += 4;
-            break;
-        case 2: {
-            uint64_t l;
+
+        const uint8_t *field_at = p;
+        uint32_t fn;
+        unsigned act;
+        if (!(*p & 0x80)) {
+            fn = *p >> 3;
+            act = m->act[*p++];
+        } else {
+            uint64_t tag;
+            size_t used = read_varint(p, end, 5, &tag);
+            if (!used)
+                return fail(w, p, m, 0, "truncated or overlong field tag");
+            p += used;
+            if ((tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+                return fail(w, field_at, m, 0, "invalid field number");
+            fn = (uint32_t)(tag >> 3);
+            act = act_of(m, fn, (unsigned)(tag & 7));
+        }
+        nf++;
+
+        if (act < A_LEN) {
+            uint64_t v;
+            switch (act) {
+            case A_ERR:
+                return field_error(w, field_at, m, fn, (unsigned)(*field_at & 7), p, end);
+            case A_VARINT:
+            case A_RVARINT:
+            case A_BUCKET:
+                if (p < end && !(*p & 0x80)) {
+                    v = *p++;
+                } else {
+                    size_t used = read_varint(p, end, 10, &v);
+                    if (!used)
+                        return fail(w, field_at, m, fn, "truncated or overlong varint");
+                    p += used;
+                }
+                if (act == A_RVARINT) {
+                    cost += COST_SCALAR;
+                } else if (act == A_BUCKET) {
+                    cost += COST_SCALAR;
+                    if (__builtin_add_overflow(ic.sum, v, &ic.sum))
+                        ic.overflow = true;
+                }
+                break;
+            case A_I32:
+            case A_RI32:
+                if (end - p < 4)
+                    return fail(w, field_at, m, fn, "truncated 32-bit value");
+                p += 4;
+                if (act == A_RI32)
+                    cost += COST_SCALAR;
+                break;
+            default: /* 64-bit */
+                if (end - p < 8)
+                    return fail(w, field_at, m, fn, "truncated 64-bit value");
+                if (act == A_RI64)
+                    cost += COST_SCALAR;
+                else if (act == A_VALUE)
+                    ic.value = true;
+                else if (act == A_COUNT)
+                    ic.count = le64(p);
+                else if (act == A_ZERO)
+                    ic.zero = le64(p);
+                p += 8;
+                break;
+            }
+            continue;
+        }
+
+        /* length-delimited */
+        uint64_t l;
+        if (p < end && !(*p & 0x80)) {
+            l = *p++;
+        } else {
             /* protobuf-c reads at most 5 length bytes. */
-            used = read_varint(p, end, 5, &l);
+            size_t used = read_varint(p, end, 5, &l);
             if (!used)
                 return fail(w, field_at, m, fn, "truncated or overlong length");
             p += used;
-            if (l > (uint64_t)(end - p))
-                return fail(w, field_at, m, fn, "length runs past the end of the message");
-            val = p;
-            vlen = (size_t)l;
-            p += vlen;
-            break;
         }
-        case 3:
-        case 4:
-            return fail(w, field_at, m, fn, "groups are not supported");
-        default:
-            return fail(w, field_at, m, fn, "invalid wire type");
-        }
-
-        nf++;
-        if (ck)
-            note(&ic, ck, fn, wt, val, vlen);
-        switch (kind) {
-        case K_UNKNOWN:
+        if (l > (uint64_t)(end - p))
+            return fail(w, field_at, m, fn, "length runs past the end of the message");
+        const uint8_t *val = p;
+        size_t vlen = (size_t)l;
+        p += vlen;
+        switch (act) {
+        case A_LEN:
             break; /* skipped: forward compatibility */
-        case K_VARINT:
-            if (wt != 0)
-                return fail(w, field_at, m, fn, "wire type must be varint");
-            break;
-        case K_I64:
-            if (wt != 1)
-                return fail(w, field_at, m, fn, "wire type must be 64-bit");
-            break;
-        case K_I32:
-            if (wt != 5)
-                return fail(w, field_at, m, fn, "wire type must be 32-bit");
-            break;
-        case K_STRING:
-            if (wt != 2)
-                return fail(w, field_at, m, fn, "wire type must be length-delimited");
+        case A_STRING:
             if (!utf8_ok(val, vlen))
                 return fail(w, field_at, m, fn, "invalid UTF-8 in string");
             cost += vlen + COST_STRING;
             break;
-        case K_BYTES:
-            if (wt != 2)
-                return fail(w, field_at, m, fn, "wire type must be length-delimited");
+        case A_BYTES:
             cost += vlen + COST_STRING;
             break;
-        case K_MESSAGE: {
-            if (wt != 2)
-                return fail(w, field_at, m, fn, "wire type must be length-delimited");
-            if (depth >= OT_PBWALK_MAX_DEPTH)
+        case A_ID1:
+            ic.id1 = vlen;
+            cost += vlen + COST_STRING;
+            break;
+        case A_ID2:
+            ic.id2 = vlen;
+            cost += vlen + COST_STRING;
+            break;
+        case A_ID3:
+            ic.id3 = vlen;
+            cost += vlen + COST_STRING;
+            break;
+        case A_MSG: {
+            const wfield *f = &m->f[fn];
+            if (top - st + 1 >= OT_PBWALK_MAX_DEPTH)
                 return fail(w, field_at, m, fn, "messages nested too deeply");
             if (f->flags & FL_ONCE) {
-                if (seen_once & (1u << fn))
+                if (top->seen_once & (1u << fn))
                     return fail(w, field_at, m, fn, "singular field sent more than once");
-                seen_once |= 1u << fn;
+                top->seen_once |= 1u << fn;
             }
-            size_t sub_items = 0;
-            if (walk(w, &msgs[f->sub], val, val + vlen, depth + 1, &sub_items) < 0)
-                return -1;
-            cost += msgs[f->sub].cost;
-            if (w->why >= 0 && (f->flags & FL_ITEM))
-                ot_rejects_add(w->rej, (ot_reject_reason)w->why);
-            if (f->flags & FL_ONEOF)
-                oneof_n = sub_items;
-            else
-                n += sub_items;
-            if (f->flags & FL_ITEM)
-                n++;
+            m = &msgs[f->sub];
+            cost += m->cost;
+            top->nf = nf;
+            top++;
+            *top = (frame){m, p, 0, 0, 0, 0, f->flags};
+            end = p;
+            p = val;
+            nf = 0;
+            if (m->check && m->check != CK_BUCKETS)
+                memset(&ic, 0, sizeof ic);
             break;
         }
-        case K_REP_VARINT:
-            if (wt == 2) {
-                const uint8_t *q = val, *qe = val + vlen;
-                while (q < qe) {
-                    uint64_t v;
-                    size_t u = read_varint(q, qe, 10, &v);
-                    if (!u)
-                        return fail(w, q, m, fn, "bad varint in packed field");
-                    q += u;
-                }
-            } else if (wt != 0) {
-                return fail(w, field_at, m, fn, "wire type must be varint or packed");
+        case A_PVARINT:
+        case A_PBUCKETS:
+            for (const uint8_t *q = val; q < p;) {
+                uint64_t v;
+                size_t u = read_varint(q, p, 10, &v);
+                if (!u)
+                    return fail(w, q, m, fn, "bad varint in packed field");
+                q += u;
+                if (act == A_PBUCKETS && __builtin_add_overflow(ic.sum, v, &ic.sum))
+                    ic.overflow = true;
             }
-            cost += wt == 2 ? vlen * COST_SCALAR : COST_SCALAR;
+            cost += vlen * COST_SCALAR;
             break;
-        case K_REP_I64:
-            if (wt == 2 ? vlen % 8 != 0 : wt != 1)
-                return fail(w, field_at, m, fn,
-                            wt == 2 ? "packed length is not a multiple of 8"
-                                    : "wire type must be 64-bit or packed");
-            cost += wt == 2 ? vlen * COST_SCALAR : COST_SCALAR;
+        case A_PI64:
+            if (vlen % 8 != 0)
+                return fail(w, field_at, m, fn, "packed length is not a multiple of 8");
+            cost += vlen * COST_SCALAR;
             break;
-        case K_REP_I32:
-            if (wt == 2 ? vlen % 4 != 0 : wt != 5)
-                return fail(w, field_at, m, fn,
-                            wt == 2 ? "packed length is not a multiple of 4"
-                                    : "wire type must be 32-bit or packed");
-            cost += wt == 2 ? vlen * COST_SCALAR : COST_SCALAR;
+        case A_PI32:
+            if (vlen % 4 != 0)
+                return fail(w, field_at, m, fn, "packed length is not a multiple of 4");
+            cost += vlen * COST_SCALAR;
             break;
         }
     }
-    if (nf > COST_STACK_FIELDS)
-        cost += 2 * (nf - COST_STACK_FIELDS) * COST_FIELD;
     w->decoded += cost;
-    w->why = ck ? verdict(ck, &ic) : -1;
-    *items = n + oneof_n;
     return 0;
 }
 
@@ -604,7 +714,7 @@ static int run(ot_signal s, const void *buf, size_t len, size_t *items, walker *
         return ot_err_set(err, "pbwalk: no buffer");
     w->base = p;
     size_t n = 0;
-    if (len && walk(w, &msgs[roots[s]], p, p + len, 1, &n) < 0)
+    if (len && walk(w, &msgs[roots[s]], p, p + len, &n) < 0)
         return -1;
     if (items)
         *items = n;
@@ -613,7 +723,7 @@ static int run(ot_signal s, const void *buf, size_t len, size_t *items, walker *
 
 int ot_pbwalk(ot_signal s, const void *buf, size_t len, size_t *items, ot_err *err)
 {
-    walker w = {NULL, err, NULL, 0, -1};
+    walker w = {NULL, err, NULL, 0};
     return run(s, buf, len, items, &w);
 }
 
@@ -621,7 +731,7 @@ int ot_pbwalk_check(ot_signal s, const void *buf, size_t len, ot_pbwalk_info *in
 {
     ot_rejects none = OT_REJECTS_INIT;
     info->rej = none;
-    walker w = {NULL, err, &info->rej, 0, -1};
+    walker w = {NULL, err, &info->rej, 0};
     int rc = run(s, buf, len, &info->items, &w);
     /* the request message itself, and the arena's first chunk */
     info->decoded = w.decoded + 4096;

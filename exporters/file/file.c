@@ -131,13 +131,25 @@ static ot_status file_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     file_consumer *fc = (file_consumer *)self;
     file_exp *fe = fc->fe;
     ot_status st = OT_OK;
-    /* Decode under the lock too: writes are one at a time anyway, and a
-     * decoded batch is several times its wire size, so letting every caller
-     * decode at once multiplied peak memory for no throughput. */
+    /* Encode (and, on the fallback road, decode) under the lock too: writes
+     * are one at a time anyway, and a decoded batch is several times its
+     * wire size, so letting every caller decode at once multiplied peak
+     * memory for no throughput. */
     pthread_mutex_lock(&fe->lock);
-    const ProtobufCMessage *msg = ot_batch_msg(b, err);
     ot_buf_reset(&fe->line);
-    if (!msg || ot_json_encode(msg, &fe->line, err) < 0 || ot_buf_putc(&fe->line, '\n') < 0) {
+    /* JSON from the protobuf bytes, which a batch mostly has as they came
+     * (and packing a decoded one costs less than the struct encoder); the
+     * struct encoder for bytes that are not laid out as protobuf-c packs. */
+    const uint8_t *wire;
+    size_t wire_len;
+    int rc = ot_batch_wire(b, &wire, &wire_len, err) < 0
+                 ? 1
+                 : ot_json_encode_wire(b->signal, wire, wire_len, &fe->line, err);
+    if (rc > 0) {
+        const ProtobufCMessage *msg = ot_batch_msg(b, err);
+        rc = msg ? ot_json_encode(msg, &fe->line, err) : -1;
+    }
+    if (rc < 0 || ot_buf_putc(&fe->line, '\n') < 0) {
         st = OT_PERMANENT;
         goto out;
     }

@@ -13,7 +13,8 @@
  *   batch            the batch processor joining requests (its factory,
  *                    send_batch_size 1000, flushed at shutdown)
  *   encode-protobuf  packing decoded requests again
- *   encode-json      the file exporter's OTLP JSON
+ *   encode-json      OTLP JSON from the decoded structs (the reference)
+ *   encode-json-wire the file exporter's OTLP JSON, from the protobuf bytes
  *
  * Outside valgrind it runs the same work and prints the item counts. */
 #include <stdio.h>
@@ -287,10 +288,20 @@ int main(void)
         }
     phase_end("encode-json", jencoded);
 
+    CALLGRIND_ZERO_STATS;
+    size_t wencoded = 0;
+    for (int s = 0; s < OT_SIGNAL_COUNT; s++)
+        for (size_t r = 0; r < corpora[s].n_req; r++) {
+            ot_buf_reset(&js);
+            if (ot_json_encode_wire((ot_signal)s, corpora[s].pb[r], corpora[s].pb_len[r], &js, NULL) == 0)
+                wencoded += corpora[s].items / corpora[s].n_req;
+        }
+    phase_end("encode-json-wire", wencoded);
+
     ot_buf_free(&js);
     free(out);
     int ok = walked == total_items() && checked == total_items() && decoded == total_items() && jdecoded == total_items() &&
-             encoded == total_items() && jencoded == total_items();
+             encoded == total_items() && jencoded == total_items() && wencoded == total_items();
     for (int s = 0; s < OT_SIGNAL_COUNT; s++) {
         for (size_t r = 0; r < corpora[s].n_req; r++) {
             if (dec[s][r])
