@@ -146,7 +146,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.environ.get("BUILD", "build"))
     ap.add_argument("--seconds", type=float,
-                    default=float(os.environ.get("BENCH_SECONDS", "0") or 5))
+                    default=float(os.environ.get("BENCH_SECONDS") or 5))
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_PROM_RUNS", "3")))
     ap.add_argument("--series", default="100000,1000000")
     args = ap.parse_args()
