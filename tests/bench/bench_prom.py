@@ -95,7 +95,9 @@ def ingest(agent, build, http, series, seconds, scraper=None):
             scraper.join()
     dt = time.time() - t0
     acc, cpu = (agent.counter(ACCEPTED) or 0) - a0, bench.proc_cpu(agent.pid) - c0
-    return {"points_per_s": acc / dt, "cpu_s_per_million": cpu / acc * 1e6 if acc else None}
+    return {"points_per_s": acc / dt, "cpu_s": cpu, "points": acc,
+            "cpu_s_per_million": cpu / acc * 1e6 if acc else None,
+            "scrapes": len(scraper.got) if scraper else 0}
 
 
 def one_size(build, series, seconds, runs, workdir):
@@ -114,7 +116,14 @@ def one_size(build, series, seconds, runs, workdir):
         live = agent.counter("otelite_exporter_prometheus_series")
         rss1 = bench.proc_status(agent.pid, "VmRSS")
         sc = Scraper(prom)
-        first = [sc.scrape() for _ in range(3)]
+        # A scrape's CPU with nothing else going on: what a scrape a second
+        # takes from a one-core agent, however busy the machine is.
+        first, cpus = [], []
+        for _ in range(3):
+            c0 = bench.proc_cpu(agent.pid)
+            first.append(sc.scrape())
+            cpus.append(bench.proc_cpu(agent.pid) - c0)
+        scrape_cpu = min(cpus)
         idle, busy, scrapes = [], [], []
         for _ in range(runs):
             idle.append(ingest(agent, build, http, series, seconds))
@@ -123,11 +132,17 @@ def one_size(build, series, seconds, runs, workdir):
             scrapes += s.got
         best_idle = max(idle, key=lambda r: r["points_per_s"])
         best_busy = max(busy, key=lambda r: r["points_per_s"])
+        # Ingestion's own CPU per point while scraped: the run's CPU less
+        # its scrapes' (at the quiet figure), against the idle runs'.
+        ing = [(r["cpu_s"] - r["scrapes"] * scrape_cpu) / r["points"] * 1e6
+               for r in busy if r["points"]]
         return {
             "series": series, "live_series": live,
             "rss_bytes_per_series": (rss1 - rss0) * 1048576 / series,
             "peak_rss_mib": bench.proc_status(agent.pid, "VmHWM"),
             "scrape_quiet_s": min(t for t, _ in first), "scrape_bytes": first[0][1],
+            "scrape_cpu_s": scrape_cpu,
+            "ingest_cpu_s_per_million_scraped": min(ing) if ing else None,
             "scrape_busy_s": min(t for t, _ in scrapes) if scrapes else None,
             "scrape_busy_worst_s": max(t for t, _ in scrapes) if scrapes else None,
             "scrapes": len(scrapes),
@@ -165,12 +180,14 @@ def main():
             rows.append(r)
             print(f"  {n:>9,} series (live {r['live_series']:,}): RSS {r['rss_bytes_per_series']:.0f} "
                   f"B/series, peak {r['peak_rss_mib']:.0f} MiB; scrape {r['scrape_quiet_s']:.3f} s "
-                  f"quiet, {r['scrape_busy_s']:.3f}-{r['scrape_busy_worst_s']:.3f} s under load, "
+                  f"quiet ({r['scrape_cpu_s']:.2f} agent CPU-s), "
+                  f"{r['scrape_busy_s']:.3f}-{r['scrape_busy_worst_s']:.3f} s under load, "
                   f"{r['scrape_bytes']:,} bytes")
             print(f"  {'':>9} ingest idle {r['idle']['points_per_s']:,.0f} points/s "
                   f"({r['idle']['cpu_s_per_million']:.2f} CPU-s/M), scraped "
                   f"{r['scraped']['points_per_s']:,.0f} points/s ({r['ratio'] * 100:.0f}% of idle, "
-                  f"{r['scrapes']} scrapes); runs idle "
+                  f"{r['scrapes']} scrapes; ingestion's own "
+                  f"{r['ingest_cpu_s_per_million_scraped']:.2f} CPU-s/M); runs idle "
                   + ", ".join(f"{v:,.0f}" for v in r["idle_all"]) + " scraped "
                   + ", ".join(f"{v:,.0f}" for v in r["scraped_all"]))
     out = os.path.join(bench.ROOT, args.build, "bench")
