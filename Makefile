@@ -218,6 +218,7 @@ bench: all $(BUILD)/bench-filter $(BUILD)/bench-store $(BUILD)/bench-jaeger $(BU
 	@echo; $(BUILD)/bench-prw
 	@echo; $(BUILD)/bench-datadog
 	@echo; BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench_datadog.py
+	@echo; BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench_prom.py
 
 # Filter cost per span with 5 conditions: a micro-benchmark, not a scenario.
 $(BUILD)/bench-filter: $(BUILD)/obj/tests/bench/bench_filter.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a

@@ -496,7 +496,7 @@ static bool get_val(const uint8_t **pp, const uint8_t *end, ot_mstore_val *v)
     case 5:
         if (!get_varint(pp, end, &n))
             return false;
-        v->sub = (ot_mstore_iter){*pp, end, (size_t)n};
+        v->sub = (ot_mstore_iter){*pp, end, (size_t)n, NULL, NULL};
         for (uint64_t i = 0; i < n; i++) {
             ot_mstore_val e;
             if (!get_val(pp, end, &e))
@@ -507,7 +507,7 @@ static bool get_val(const uint8_t **pp, const uint8_t *end, ot_mstore_val *v)
     case 6:
         if (!get_varint(pp, end, &n))
             return false;
-        v->sub = (ot_mstore_iter){*pp, end, (size_t)n};
+        v->sub = (ot_mstore_iter){*pp, end, (size_t)n, NULL, NULL};
         if (!skip_kvs(pp, end, n))
             return false;
         v->sub.end = *pp;
@@ -519,7 +519,9 @@ static bool get_val(const uint8_t **pp, const uint8_t *end, ot_mstore_val *v)
 
 bool ot_mstore_next_kv(ot_mstore_iter *it, ot_mstore_str *key, ot_mstore_val *v)
 {
-    if (!it->left || !get_str(&it->p, it->end, key) || !get_val(&it->p, it->end, v)) {
+    if (!it->left ||
+        !(it->kp ? get_str(&it->kp, it->kend, key) : get_str(&it->p, it->end, key)) ||
+        !get_val(&it->p, it->end, v)) {
         it->left = 0;
         return false;
     }
@@ -542,7 +544,7 @@ static bool get_attrs(const uint8_t **pp, const uint8_t *end, ot_mstore_iter *it
     uint64_t n;
     if (!get_varint(pp, end, &n))
         return false;
-    *it = (ot_mstore_iter){*pp, end, (size_t)n};
+    *it = (ot_mstore_iter){*pp, end, (size_t)n, NULL, NULL};
     if (!skip_kvs(pp, end, n))
         return false;
     it->end = *pp;
@@ -573,5 +575,151 @@ void ot_mstore_decode_attrs_(const uint8_t *pt, size_t plen, ot_mstore_iter *out
     uint64_t n;
     if (!get_varint(&p, pt + plen, &n))
         n = 0;
-    *out = (ot_mstore_iter){p, pt + plen, (size_t)n};
+    *out = (ot_mstore_iter){p, pt + plen, (size_t)n, NULL, NULL};
+}
+
+/* A varint whose first byte is the whole of it (lengths and counts under
+ * 128, nearly all) without get_varint's loop. */
+static inline bool varint_fast(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+    if (*pp < end && **pp < 0x80) {
+        *out = *(*pp)++;
+        return true;
+    }
+    return get_varint(pp, end, out);
+}
+
+/* Past one value: the common types without get_val's decoding (a lookup
+ * of a store with shared key lists does this for every attribute). */
+static inline bool skip_val(const uint8_t **pp, const uint8_t *end)
+{
+    const uint8_t *p = *pp;
+    uint64_t n;
+    if (p >= end)
+        return false;
+    switch (*p) {
+    case 0:
+        n = 1;
+        break;
+    case 1:
+    case 7:
+        p++;
+        if (!varint_fast(&p, end, &n))
+            return false;
+        break;
+    case 2:
+        n = 2;
+        break;
+    case 3:
+    case 4:
+        n = 9;
+        break;
+    default: {
+        ot_mstore_val v;
+        return get_val(pp, end, &v);
+    }
+    }
+    if ((uint64_t)(end - p) < n)
+        return false;
+    *pp = p + n;
+    return true;
+}
+
+/* Short copies inline: a lookup makes two per attribute, mostly under 16
+ * bytes, where a call to memcpy costs more than the copy. */
+static inline uint8_t *copy_short(uint8_t *o, const uint8_t *p, size_t n)
+{
+    if (n > 16) {
+        memcpy(o, p, n);
+        return o + n;
+    }
+    if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, p, 8);
+        memcpy(&b, p + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            o[i] = p[i];
+    }
+    return o + n;
+}
+
+int ot_mstore_split_(const uint8_t *pt, size_t plen, ot_buf *keys, ot_buf *vals)
+{
+    const uint8_t *p = pt, *end = pt + plen;
+    uint64_t n;
+    keys->len = vals->len = 0;
+    if (!varint_fast(&p, end, &n))
+        return -1;
+    if ((keys->cap <= plen && ot_buf_reserve(keys, plen) < 0) ||
+        (vals->cap <= plen && ot_buf_reserve(vals, plen) < 0))
+        return -1;
+    /* Both parts are no longer than the whole, so plain copies follow. */
+    uint8_t *ko = (uint8_t *)keys->data, *vo = (uint8_t *)vals->data;
+    memcpy(ko, pt, (size_t)(p - pt));
+    ko += p - pt;
+    for (uint64_t i = 0; i < n; i++) {
+        const uint8_t *k0 = p;
+        uint64_t kn;
+        if (!varint_fast(&p, end, &kn) || kn > (uint64_t)(end - p))
+            return -1;
+        p += kn;
+        ko = copy_short(ko, k0, (size_t)(p - k0));
+        const uint8_t *v0 = p;
+        if (!skip_val(&p, end))
+            return -1;
+        vo = copy_short(vo, v0, (size_t)(p - v0));
+    }
+    keys->len = (size_t)(ko - (uint8_t *)keys->data);
+    vals->len = (size_t)(vo - (uint8_t *)vals->data);
+    return 0;
+}
+
+void ot_mstore_decode_split_(const uint8_t *keys, size_t klen, const uint8_t *vals, size_t vlen,
+                             ot_mstore_iter *out)
+{
+    const uint8_t *p = keys;
+    uint64_t n;
+    if (!get_varint(&p, keys + klen, &n))
+        n = 0;
+    *out = (ot_mstore_iter){vals, vals + vlen, (size_t)n, p, keys + klen};
+}
+
+/* ---- a stream's identity (layouts as mstore.c keeps them) --------------- */
+
+void ot_mstore_stream_info(const ot_mstore_stream *s, ot_mstore_info *out)
+{
+    static const uint8_t no_attrs[1] = {0};
+    if (!s->base->split) {
+        ot_mstore_decode_(s->base->bytes, s->base->len, s->state + s->state_size, s->id_len, out);
+        return;
+    }
+    ot_mstore_decode_(s->base->bytes, s->base->len, no_attrs, sizeof no_attrs, out);
+    ot_mstore_stream_attrs(s, &out->attrs);
+}
+
+uint64_t ot_mstore_stream_base_id(const ot_mstore_stream *s)
+{
+    return s->base->id;
+}
+
+/* Split: the key list's address, then the values. */
+void ot_mstore_stream_attrs(const ot_mstore_stream *s, ot_mstore_iter *out)
+{
+    const uint8_t *id = s->state + s->state_size;
+    if (!s->base->split) {
+        ot_mstore_decode_attrs_(id, s->id_len, out);
+        return;
+    }
+    const ot_mstore_klist *l;
+    memcpy(&l, id, sizeof l);
+    ot_mstore_decode_split_(l->bytes, l->len, id + sizeof l, s->id_len - sizeof l, out);
 }

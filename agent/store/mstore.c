@@ -1,13 +1,17 @@
 /* mstore.c: the stream store itself: striped hash tables, the shared
- * metric identities, caps, memory accounting, expiry and the sweeper
- * thread (see mstore.h for the contract).
+ * metric identities, caps, memory accounting and expiry (see mstore.h for
+ * the contract; the sweeper thread is msweep.c).
  *
  * Layout. A stream is one malloc block: the ot_mstore_stream header, the
  * user state, then the point part of its identity. Streams come and go one
  * at a time, so an arena (which frees only as a whole) would grow without
  * bound under churn; one block per stream keeps one owner (its stripe) and
  * one free. The resource+scope+metric part is interned once per store in
- * a refcounted table and shared by its streams.
+ * a refcounted table and shared by its streams. With the memory options,
+ * the block comes from the store's slab (mslab.c) and the point part is a
+ * pointer to an interned key list (mklist.c) followed by the values only;
+ * such a store's bases are marked split, so a reader of a stream or of
+ * its copy knows which layout it holds.
  *
  * Each stripe is an open-addressing table (linear probing, 8-byte slots
  * with a hash tag, backward-shift deletion so there are no tombstones)
@@ -24,31 +28,18 @@
 #include "store/mstore.h"
 #include "store/mstore_int.h"
 
-#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include "base/clock.h"
 
 #define NSTRIPES 256
 #define STRIPE_SHIFT 56
 #define FIRST_SLOTS 8
 /* malloc's own header per block (glibc keeps one size word). */
 #define CHUNK_OVERHEAD 8
-
-struct ot_mstore_base {
-    struct ot_mstore_base *next;
-    uint64_t id; /* unique in the process, never reused */
-    uint64_t hash;
-    size_t refs; /* streams that share it */
-    size_t len;
-    uint8_t bytes[];
-};
 
 /* A slot is 8 bytes, not 16 (a pointer and a hash): the stream's address
  * with 16 bits of its hash above it (bits 40-55, which pick neither the
@@ -130,11 +121,11 @@ struct ot_mstore {
     struct ot_mstore_base **bases;
     size_t bases_mask, n_bases;
 
-    pthread_mutex_t sw_mu;
-    pthread_cond_t sw_cv;
-    pthread_t sw_thread;
-    bool sw_running, sw_stop;
-    int64_t sw_interval_ns;
+    ot_mstore_ktab keys;  /* shared_keys */
+    ot_mstore_slab *slab; /* slab */
+    ot_buf sk, sv;        /* the writer's split of a point part */
+
+    ot_mstore_sweep sw;
 };
 
 static size_t block_cost(void *p)
@@ -156,6 +147,48 @@ static inline const uint8_t *stream_id(const ot_mstore_stream *s)
     return s->state + s->state_size;
 }
 
+static inline size_t stream_size(const ot_mstore_stream *s)
+{
+    return sizeof *s + s->state_size + s->id_len;
+}
+
+/* A split stream's key list, at the start of its point part. */
+static inline ot_mstore_klist *stream_klist(const ot_mstore_stream *s)
+{
+    ot_mstore_klist *l;
+    memcpy(&l, stream_id(s), sizeof l);
+    return l;
+}
+
+/* A stream's block: from the slab when the store has one and it fits. */
+static void *block_alloc(ot_mstore *st, size_t n)
+{
+    if (!st->slab || n > OT_MSTORE_SLAB_MAX)
+        return malloc(n);
+    size_t grew;
+    void *p = ot_mstore_slab_alloc(st->slab, n, &grew);
+    atomic_fetch_add(&st->bytes, grew);
+    return p;
+}
+
+/* Slab blocks are paid for by their pages. */
+static size_t stream_cost(const ot_mstore *st, ot_mstore_stream *s)
+{
+    return st->slab && stream_size(s) <= OT_MSTORE_SLAB_MAX ? 0 : block_cost(s);
+}
+
+static void block_release(ot_mstore *st, ot_mstore_stream *s)
+{
+    size_t n = stream_size(s);
+    if (!st->slab || n > OT_MSTORE_SLAB_MAX) {
+        free(s);
+        return;
+    }
+    size_t shrank;
+    ot_mstore_slab_release(st->slab, s, n, &shrank);
+    atomic_fetch_sub(&st->bytes, shrank);
+}
+
 /* ---- shared identities (base_mu held) ---------------------------------- */
 
 static atomic_uint_fast64_t next_base_id = 1;
@@ -175,6 +208,7 @@ static struct ot_mstore_base *base_acquire(ot_mstore *st, ot_mstore_key *k)
     b->hash = k->base_hash;
     b->len = len;
     b->refs = 0;
+    b->split = st->o.shared_keys;
     memcpy(b->bytes, k->buf.data, len);
     b->next = *bp;
     *bp = b;
@@ -267,10 +301,15 @@ static void stream_destroy(ot_mstore *st, ot_mstore_stream *s, ot_mstore_why why
 {
     if (st->o.on_remove)
         st->o.on_remove(st->o.ctx, s, why);
+    if (s->base->split) {
+        size_t shrank;
+        ot_mstore_klist_put_(&st->keys, stream_klist(s), &shrank);
+        atomic_fetch_sub(&st->bytes, shrank);
+    }
     base_release(st, (struct ot_mstore_base *)s->base);
-    atomic_fetch_sub(&st->bytes, block_cost(s));
+    atomic_fetch_sub(&st->bytes, stream_cost(st, s));
     atomic_fetch_sub(&st->live, 1);
-    free(s);
+    block_release(st, s);
 }
 
 static void remove_at(ot_mstore *st, stripe *sp, size_t i, ot_mstore_why why)
@@ -310,22 +349,23 @@ ot_mstore *ot_mstore_new(const ot_mstore_opts *o, ot_err *err)
         atomic_fetch_add(&st->bytes, block_cost(sp->slots));
     }
     st->bases = calloc(FIRST_SLOTS, sizeof *st->bases);
-    if (made < NSTRIPES || !st->bases) {
+    bool opts_ok = (!o->shared_keys || ot_mstore_ktab_init(&st->keys) == 0) &&
+                   (!o->slab || (st->slab = ot_mstore_slab_new()));
+    if (made < NSTRIPES || !st->bases || !opts_ok) {
         for (size_t i = 0; i < made; i++)
             free(st->stripes[i].slots);
         free(st->bases);
+        ot_mstore_ktab_free(&st->keys);
+        ot_mstore_slab_free(st->slab);
         free(st);
         return ot_err_set(err, "metric store: out of memory"), NULL;
     }
     st->bases_mask = FIRST_SLOTS - 1;
     atomic_fetch_add(&st->bytes, block_cost(st->bases));
+    if (o->shared_keys)
+        atomic_fetch_add(&st->bytes, block_cost(st->keys.v));
     pthread_mutex_init(&st->base_mu, NULL);
-    pthread_mutex_init(&st->sw_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&st->sw_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ot_mstore_sweep_init_(&st->sw);
     return st;
 }
 
@@ -333,13 +373,7 @@ void ot_mstore_free(ot_mstore *st)
 {
     if (!st)
         return;
-    pthread_mutex_lock(&st->sw_mu);
-    bool running = st->sw_running;
-    st->sw_stop = true;
-    pthread_cond_signal(&st->sw_cv);
-    pthread_mutex_unlock(&st->sw_mu);
-    if (running)
-        pthread_join(st->sw_thread, NULL);
+    ot_mstore_sweep_stop_(&st->sw);
     for (size_t k = 0; k < NSTRIPES; k++) {
         stripe *sp = &st->stripes[k];
         lock_take(&sp->mu);
@@ -350,19 +384,18 @@ void ot_mstore_free(ot_mstore *st)
         free(sp->slots);
     }
     free(st->bases);
+    ot_mstore_ktab_free(&st->keys);
+    ot_mstore_slab_free(st->slab);
+    ot_buf_free(&st->sk);
+    ot_buf_free(&st->sv);
     pthread_mutex_destroy(&st->base_mu);
-    pthread_mutex_destroy(&st->sw_mu);
-    pthread_cond_destroy(&st->sw_cv);
     free(st);
 }
 
 /* The base compares by id once k has matched it; the first time, in full. */
-static inline bool same_stream(const ot_mstore_stream *s, ot_mstore_key *k, const uint8_t *pt,
-                               size_t plen)
+static inline bool same_base(const ot_mstore_stream *s, ot_mstore_key *k)
 {
     const struct ot_mstore_base *b = s->base;
-    if (s->id_len != plen || memcmp(stream_id(s), pt, plen))
-        return false;
     if (b->id == k->base_id)
         return true;
     if (b->hash != k->base_hash || b->len != k->base_len || memcmp(b->bytes, k->buf.data, b->len))
@@ -371,19 +404,48 @@ static inline bool same_stream(const ot_mstore_stream *s, ot_mstore_key *k, cons
     return true;
 }
 
+static inline bool same_stream(const ot_mstore_stream *s, ot_mstore_key *k, const uint8_t *pt,
+                               size_t plen)
+{
+    return s->id_len == plen && !memcmp(stream_id(s), pt, plen) && same_base(s, k);
+}
+
+/* The same for a store with shared key lists: pt is then the values and
+ * st->sk the keys. */
+static inline bool same_split(const ot_mstore *st, const ot_mstore_stream *s, ot_mstore_key *k,
+                              const uint8_t *pt, size_t plen)
+{
+    if (s->id_len != sizeof(void *) + plen ||
+        memcmp(stream_id(s) + sizeof(void *), pt, plen))
+        return false;
+    const ot_mstore_klist *l = stream_klist(s);
+    if (l->len != st->sk.len || memcmp(l->bytes, st->sk.data, l->len))
+        return false;
+    return same_base(s, k);
+}
+
 ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
                             size_t state_size, ot_mstore_ref *ref)
 {
     uint64_t h = k->hash;
     stripe *sp = &st->stripes[h >> STRIPE_SHIFT];
     const uint8_t *pt = (const uint8_t *)k->buf.data + k->base_len;
-    size_t plen = k->buf.len - k->base_len;
+    size_t plen = k->buf.len - k->base_len, idlen = plen;
+    bool split = st->o.shared_keys;
+    if (split) {
+        if (ot_mstore_split_(pt, plen, &st->sk, &st->sv) < 0)
+            return OT_MSTORE_ERR;
+        pt = (const uint8_t *)st->sv.data;
+        plen = st->sv.len;
+        idlen = sizeof(void *) + plen;
+    }
 
     lock_take(&sp->mu);
     size_t i = h & sp->mask;
     for (; sp->slots[i].v; i = (i + 1) & sp->mask) {
         ot_mstore_stream *s = slot_s(sp->slots[i]);
-        if (tag_is(sp->slots[i], h) && s->hash == h && same_stream(s, k, pt, plen)) {
+        if (tag_is(sp->slots[i], h) && s->hash == h &&
+            (split ? same_split(st, s, k, pt, plen) : same_stream(s, k, pt, plen))) {
             s->last_ns = now_ns;
             *ref = (ot_mstore_ref){s, s->state, sp};
             return OT_MSTORE_FOUND;
@@ -391,8 +453,8 @@ ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
     }
 
     size_t ss = state_size ? state_size : st->o.state_size;
-    size_t need = sizeof(ot_mstore_stream) + ss + plen;
-    if (ss > UINT32_MAX / 2 || plen > UINT32_MAX / 2 ||
+    size_t need = sizeof(ot_mstore_stream) + ss + idlen;
+    if (ss > UINT32_MAX / 2 || idlen > UINT32_MAX / 2 ||
         (st->o.max_streams && atomic_load(&st->live) >= st->o.max_streams) ||
         (st->o.max_bytes && atomic_load(&st->bytes) + chunk_estimate(need) > st->o.max_bytes)) {
         lock_drop(&sp->mu);
@@ -405,32 +467,49 @@ ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
         for (i = h & sp->mask; sp->slots[i].v; i = (i + 1) & sp->mask)
             ;
     }
-    ot_mstore_stream *s = malloc(need);
-    if (s && ((uintptr_t)s & ~ADDR_MASK)) { /* no room for the tag: a 57-bit address space */
-        free(s);
-        s = NULL;
-    }
+    ot_mstore_stream *s = block_alloc(st, need);
+    ot_mstore_klist *kl = NULL;
     if (!s)
         goto oom;
+    memset(s, 0, sizeof *s + ss);
+    s->state_size = (uint32_t)ss;
+    s->id_len = (uint32_t)idlen;
+    if ((uintptr_t)s & ~ADDR_MASK) /* no room for the tag: a 57-bit address space */
+        goto oom_s;
+    if (split) {
+        ptrdiff_t grew;
+        if (!(kl = ot_mstore_klist_get_(&st->keys, (const uint8_t *)st->sk.data, st->sk.len,
+                                        &grew)))
+            goto oom_s;
+        atomic_fetch_add(&st->bytes, (size_t)grew); /* a negative delta wraps back */
+    }
     struct ot_mstore_base *b = base_acquire(st, k);
     if (!b) {
-        free(s);
-        goto oom;
+        if (kl) {
+            size_t shrank;
+            ot_mstore_klist_put_(&st->keys, kl, &shrank);
+            atomic_fetch_sub(&st->bytes, shrank);
+        }
+        goto oom_s;
     }
-    memset(s, 0, sizeof *s + ss);
     s->hash = h;
     s->first_ns = s->last_ns = now_ns;
-    s->state_size = (uint32_t)ss;
-    s->id_len = (uint32_t)plen;
     s->base = b;
-    memcpy(s->state + ss, pt, plen);
+    if (split) {
+        memcpy(s->state + ss, &kl, sizeof kl);
+        memcpy(s->state + ss + sizeof kl, pt, plen);
+    } else {
+        memcpy(s->state + ss, pt, plen);
+    }
     sp->slots[i] = make_slot(s, h);
     sp->n++;
     atomic_fetch_add(&st->live, 1);
-    atomic_fetch_add(&st->bytes, block_cost(s));
+    atomic_fetch_add(&st->bytes, stream_cost(st, s));
     atomic_fetch_add(&st->inserted, 1);
     *ref = (ot_mstore_ref){s, s->state, sp};
     return OT_MSTORE_NEW;
+oom_s:
+    block_release(st, s);
 oom:
     lock_drop(&sp->mu);
     return OT_MSTORE_ERR;
@@ -476,43 +555,9 @@ size_t ot_mstore_expire(ot_mstore *st, int64_t now_ns)
     return gone;
 }
 
-static void *sweeper_main(void *arg)
-{
-    ot_mstore *st = arg;
-    pthread_mutex_lock(&st->sw_mu);
-    while (!st->sw_stop) {
-        int64_t at = ot_now_ns() + st->sw_interval_ns;
-        struct timespec ts = {(time_t)(at / 1000000000), (long)(at % 1000000000)};
-        while (!st->sw_stop && pthread_cond_timedwait(&st->sw_cv, &st->sw_mu, &ts) != ETIMEDOUT)
-            ;
-        if (st->sw_stop)
-            break;
-        pthread_mutex_unlock(&st->sw_mu);
-        ot_mstore_expire(st, ot_now_ns());
-        pthread_mutex_lock(&st->sw_mu);
-    }
-    pthread_mutex_unlock(&st->sw_mu);
-    return NULL;
-}
-
 int ot_mstore_sweeper_start(ot_mstore *st, int64_t interval_ns, ot_err *err)
 {
-    if (interval_ns <= 0)
-        return ot_err_set(err, "metric store: sweep interval must be positive");
-    pthread_mutex_lock(&st->sw_mu);
-    int rc = 0;
-    if (st->sw_running) {
-        rc = ot_err_set(err, "metric store: the sweeper is already running");
-    } else {
-        st->sw_interval_ns = interval_ns;
-        int e = pthread_create(&st->sw_thread, NULL, sweeper_main, st);
-        if (e)
-            rc = ot_err_set(err, "metric store: cannot start the sweeper: %s", strerror(e));
-        else
-            st->sw_running = true;
-    }
-    pthread_mutex_unlock(&st->sw_mu);
-    return rc;
+    return ot_mstore_sweep_start_(&st->sw, st, interval_ns, err);
 }
 
 /* Visiting copies a stripe's streams out under its lock and calls fn on
@@ -543,33 +588,49 @@ typedef struct base_cache {
     size_t off;
 } base_cache;
 
+/* Shared parts already copied in this stripe's batch: bases, and the last
+ * key list (streams of a metric mostly share one). */
+typedef struct copy_cache {
+    base_cache b[16];
+    const ot_mstore_klist *kl;
+    size_t kl_off;
+} copy_cache;
+
 /* Copies one stream (its stripe locked) into vb; false on out-of-memory. */
-static bool copy_stream(const ot_mstore_stream *s, visit_buf *vb, base_cache cache[16])
+static bool copy_stream(const ot_mstore_stream *s, visit_buf *vb, copy_cache *cc)
 {
     const struct ot_mstore_base *b = s->base;
+    base_cache *cache = cc->b;
     size_t c = ((uintptr_t)b >> 4) & 15;
     if (cache[c].b != b) {
         cache[c].b = b;
         cache[c].off = copy_in(&vb->data, b, sizeof *b + b->len);
     }
-    size_t off = copy_in(&vb->data, s, sizeof *s + s->state_size + s->id_len);
-    if (off == SIZE_MAX || cache[c].off == SIZE_MAX ||
+    if (b->split && cc->kl != stream_klist(s)) {
+        cc->kl = stream_klist(s);
+        cc->kl_off = copy_in(&vb->data, cc->kl, sizeof *cc->kl + cc->kl->len);
+    }
+    size_t off = copy_in(&vb->data, s, stream_size(s));
+    if (off == SIZE_MAX || cache[c].off == SIZE_MAX || (b->split && cc->kl_off == SIZE_MAX) ||
         ot_buf_append(&vb->offs, &off, sizeof off) < 0)
         return false;
-    /* The base's offset rides in the pointer until the buffer stops moving. */
-    ((ot_mstore_stream *)(void *)(vb->data.data + off))->base =
-        (const struct ot_mstore_base *)(uintptr_t)cache[c].off;
+    /* The base's and key list's offsets ride in the pointers until the
+     * buffer stops moving. */
+    ot_mstore_stream *cp = (ot_mstore_stream *)(void *)(vb->data.data + off);
+    cp->base = (const struct ot_mstore_base *)(uintptr_t)cache[c].off;
+    if (b->split)
+        memcpy(cp->state + cp->state_size, &cc->kl_off, sizeof cc->kl_off);
     return true;
 }
 
 /* Copies stripe sp (locked) into vb; false on out-of-memory. */
 static bool visit_copy(const stripe *sp, visit_buf *vb)
 {
-    base_cache cache[16] = {{0}};
+    copy_cache cache = {0};
     vb->data.len = vb->offs.len = 0;
     for (size_t i = 0; i <= sp->mask; i++) {
         const ot_mstore_stream *s = slot_s(sp->slots[i]);
-        if (s && !copy_stream(s, vb, cache))
+        if (s && !copy_stream(s, vb, &cache))
             return false;
     }
     return true;
@@ -585,6 +646,12 @@ static int visit_copies(visit_buf *vb, ot_mstore_visit_fn fn, void *ctx)
         memcpy(&off, vb->offs.data + i * sizeof off, sizeof off);
         ot_mstore_stream *c = (ot_mstore_stream *)(void *)(vb->data.data + off);
         c->base = (const struct ot_mstore_base *)(void *)(vb->data.data + (uintptr_t)c->base);
+        if (c->base->split) {
+            size_t ko;
+            memcpy(&ko, c->state + c->state_size, sizeof ko);
+            const void *kl = vb->data.data + ko;
+            memcpy(c->state + c->state_size, &kl, sizeof kl);
+        }
         rc = fn(ctx, c);
     }
     return rc;
@@ -651,7 +718,7 @@ int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, 
 
 /* Copies the found streams whose full hash is the one their tag matched. */
 static bool copy_found(const ot_mstore_stream **found, size_t n, const uint64_t *wanted,
-                       visit_buf *vb, base_cache cache[16])
+                       visit_buf *vb, copy_cache *cache)
 {
     for (size_t j = 0; j < n; j++)
         if (found[j]->hash == wanted[j] && !copy_stream(found[j], vb, cache))
@@ -666,7 +733,7 @@ int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
     int rc = 0;
     for (size_t at = 0; at < n && !rc;) {
         stripe *sp = &st->stripes[hashes[at] >> STRIPE_SHIFT];
-        base_cache cache[16] = {{0}};
+        copy_cache cache = {0};
         bool ok = true;
         vb.data.len = vb.offs.len = 0;
         /* Streams are found first and copied a batch later, each fetched
@@ -682,7 +749,7 @@ int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
                 if (!tag_is(sp->slots[i], h))
                     continue;
                 if (nf == 32) {
-                    ok = copy_found(found, nf, wanted, &vb, cache);
+                    ok = copy_found(found, nf, wanted, &vb, &cache);
                     nf = 0;
                 }
                 const char *sp_ = (const char *)slot_s(sp->slots[i]);
@@ -693,7 +760,7 @@ int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
                 found[nf++] = slot_s(sp->slots[i]);
             }
         }
-        ok = ok && copy_found(found, nf, wanted, &vb, cache);
+        ok = ok && copy_found(found, nf, wanted, &vb, &cache);
         lock_drop(&sp->mu);
         rc = ok ? visit_copies(&vb, fn, ctx) : -1;
     }
@@ -714,19 +781,4 @@ void ot_mstore_stats_get(const ot_mstore *st, ot_mstore_stats *out)
     out->inserted = atomic_load(&st->inserted);
     out->refused = atomic_load(&st->refused);
     out->removed = atomic_load(&st->removed);
-}
-
-void ot_mstore_stream_info(const ot_mstore_stream *s, ot_mstore_info *out)
-{
-    ot_mstore_decode_(s->base->bytes, s->base->len, stream_id(s), s->id_len, out);
-}
-
-uint64_t ot_mstore_stream_base_id(const ot_mstore_stream *s)
-{
-    return s->base->id;
-}
-
-void ot_mstore_stream_attrs(const ot_mstore_stream *s, ot_mstore_iter *out)
-{
-    ot_mstore_decode_attrs_(stream_id(s), s->id_len, out);
 }

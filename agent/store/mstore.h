@@ -102,7 +102,7 @@ uint64_t ot_mstore_hash(const void *p, size_t n, uint64_t seed);
 typedef struct ot_mstore ot_mstore;
 
 /* A stream as the store keeps it. Read-only for users; state is the user
- * state (16-byte aligned, zeroed at insert). */
+ * state (8-byte aligned, zeroed at insert). */
 typedef struct ot_mstore_stream {
     uint64_t hash;
     int64_t first_ns;          /* when it was inserted */
@@ -110,7 +110,7 @@ typedef struct ot_mstore_stream {
     uint32_t state_size;
     uint32_t id_len;           /* point part of the identity, after state */
     const struct ot_mstore_base *base; /* resource+scope+metric, shared */
-    _Alignas(16) unsigned char state[];
+    _Alignas(8) unsigned char state[];
 } ot_mstore_stream;
 
 typedef enum ot_mstore_why {
@@ -131,7 +131,19 @@ typedef struct ot_mstore_opts {
     int64_t max_idle_ns; /* ot_mstore_expire removes streams idle this long; 0 = never */
     ot_mstore_remove_fn on_remove; /* may be NULL */
     void *ctx;
+    /* Memory per stream, for stores of very many (a scrape endpoint).
+     * shared_keys: each point attribute key list is kept once per store
+     * (refcounted) and a stream holds only its values and a pointer to
+     * its list; lookups cost a split of the point part. slab: streams of
+     * up to OT_MSTORE_SLAB_MAX bytes come from pages of one size class
+     * (no malloc header, 8-byte rounding, not 16); a page goes back when
+     * its last stream does. Neither changes what a reader sees. */
+    bool shared_keys;
+    bool slab;
 } ot_mstore_opts;
+
+#define OT_MSTORE_SLAB_MAX 512
+#define OT_MSTORE_SLAB_PAGE (64 * 1024)
 
 ot_mstore *ot_mstore_new(const ot_mstore_opts *o, ot_err *err);
 /* Stops the sweeper, removes every stream (on_remove with CLOSED), frees. */
@@ -209,7 +221,8 @@ typedef struct ot_mstore_stats {
 } ot_mstore_stats;
 
 /* Bytes the store holds from malloc: streams (with identity and state),
- * shared metric identities, tables. */
+ * shared metric identities, tables; with slab, the pages rather than the
+ * streams in them. */
 size_t ot_mstore_bytes(const ot_mstore *st);
 void ot_mstore_stats_get(const ot_mstore *st, ot_mstore_stats *out);
 
@@ -225,6 +238,9 @@ typedef struct ot_mstore_iter {
     const uint8_t *p;
     const uint8_t *end;
     size_t left;
+    /* A list kept apart from its values (shared_keys): keys come from
+     * here, values from p. NULL otherwise. */
+    const uint8_t *kp, *kend;
 } ot_mstore_iter;
 
 /* One value: type is an OTLP AnyValue value_case number (0 for none). */

@@ -33,6 +33,9 @@ pm_core *pm_core_new(const pm_opts *o, ot_err *err)
         .max_idle_ns = o->expiration_ns,
         .on_remove = on_remove,
         .ctx = c,
+        /* A scrape endpoint holds very many streams of few key lists. */
+        .shared_keys = true,
+        .slab = true,
     };
     if (!(c->store = ot_mstore_new(&so, err))) {
         free(c);

@@ -51,6 +51,10 @@ typedef struct pm_core {
     pthread_mutex_t ingest; /* the store has one writer: receivers take turns */
     ot_mstore_key key;
     atomic_uint_fast64_t expired;
+    /* Series the last scrape left out because their name was already a
+     * family of another type (the first type met keeps the name; the
+     * collector drops one of the two as well, logging each scrape). */
+    atomic_size_t conflicts;
     pthread_mutex_t help_mu;
     pm_help *help;
     size_t n_help, cap_help;

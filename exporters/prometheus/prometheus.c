@@ -109,7 +109,7 @@ struct pm_exp {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping;
-    ot_gauge *series;
+    ot_gauge *series, *conflicts;
     ot_counter *refused, *expired, *scrapes, *scrape_us, *sent, *failed;
     uint64_t expired_seen;
 };
@@ -142,6 +142,7 @@ static void update_gauges(pm_exp *pe)
     ot_mstore_stats st;
     ot_mstore_stats_get(pe->core->store, &st);
     ot_gauge_set(pe->series, (int64_t)st.streams);
+    ot_gauge_set(pe->conflicts, (int64_t)atomic_load(&pe->core->conflicts));
     uint64_t ex = atomic_load(&pe->core->expired);
     pthread_mutex_lock(&pe->mu);
     if (ex > pe->expired_seen) {
@@ -443,6 +444,9 @@ static void *pm_create(const ot_create_params *p, ot_err *err)
     snprintf(labels, sizeof labels, "exporter=\"%s\"", p->id);
     pe->series = ot_tel_gauge("otelite_exporter_prometheus_series",
                               "Series the prometheus exporter holds.", labels);
+    pe->conflicts = ot_tel_gauge("otelite_exporter_prometheus_series_type_conflicts",
+                                 "Series the last scrape left out: their name was a family of "
+                                 "another type (the first type met keeps it).", labels);
     pe->refused = ot_tel_counter("otelite_exporter_prometheus_series_refused_total",
                                  "Points of new series refused by max_series.", labels);
     pe->expired = ot_tel_counter("otelite_exporter_prometheus_series_expired_total",

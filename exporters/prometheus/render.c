@@ -621,7 +621,7 @@ void pm_resolve(rctx *r, base_ent *b, const ot_mstore_stream *st)
     }
     size_t fi = me->fam;
     if (fi == (size_t)-1) {
-        b->fam = BASE_HIDDEN; /* its name is a family of another type: not shown */
+        b->fam = BASE_CONFLICT; /* its name is a family of another type: not shown */
         return;
     }
     res_ent *re = resource(r, &in);

@@ -57,7 +57,8 @@ typedef struct base_ent {
     res_ent re;
 } base_ent;
 
-enum { BASE_HIDDEN = -1, BASE_UNKNOWN = -2 };
+/* BASE_CONFLICT: its name is a family of another type in this scrape. */
+enum { BASE_HIDDEN = -1, BASE_UNKNOWN = -2, BASE_CONFLICT = -3 };
 
 typedef struct table {
     void *v;

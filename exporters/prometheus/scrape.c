@@ -97,6 +97,7 @@ static int index_streams(pm_stream *s)
      * moves only when a new id goes in. */
     base_ent *b = NULL;
     uint64_t last_id = 0;
+    size_t conflicts = 0;
     for (size_t i = 0; i < l.n && !r->err; i++) {
         uint64_t id = l.v[i].base_id;
         if (!b || id != last_id) {
@@ -115,10 +116,12 @@ static int index_streams(pm_stream *s)
                 b->fam = BASE_HIDDEN;
         }
         int32_t fam = b->fam;
+        conflicts += fam == BASE_CONFLICT;
         l.v[i].base_id = fam >= 0 ? (uint64_t)fam : UINT64_MAX;
         if (fam >= 0)
             r->fams[fam].n++;
     }
+    atomic_store(&r->c->conflicts, conflicts);
     s->order = malloc((r->n_fams ? r->n_fams : 1) * sizeof *s->order);
     s->hashes = malloc((l.n ? l.n : 1) * sizeof *s->hashes);
     if (!s->order || !s->hashes || r->err) {

@@ -12,7 +12,12 @@
  *      slower it is.
  *
  * Built and run by `make bench` ($(BUILD)/bench-prom).
- * Run: bench-prom [series (100000)] */
+ * Run: bench-prom [series (100000)] [ingest|scrape]
+ * "ingest" stops after the first two ingestion passes (new series, then
+ * updates of each), "scrape" after one text scrape more: the parts to
+ * count instructions of on a busy machine:
+ *   valgrind --tool=callgrind --toggle-collect=ingest_all bench-prom 20000 ingest
+ *   valgrind --tool=callgrind --toggle-collect=scrape_once bench-prom 20000 scrape */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -218,6 +223,13 @@ int main(int argc, char **argv)
     printf("  store bytes per series %10.1f (state %zu of it)\n", (double)bytes / (double)series,
            (size_t)OT_PACC_NUMBER_STATE);
     printf("  RSS growth per series  %10.1f bytes\n", (double)(rss1 - rss0) * 1024 / (double)series);
+    if (argc > 2 && !strcmp(argv[2], "scrape"))
+        printf("  one text scrape          %zu bytes\n", scrape_once(c));
+    if (argc > 2 && (!strcmp(argv[2], "ingest") || !strcmp(argv[2], "scrape"))) {
+        pm_core_free(c);
+        free(b);
+        return 0;
+    }
     double best = 1e9;
     size_t out = 0;
     long peak = -1;

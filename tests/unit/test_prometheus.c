@@ -518,3 +518,29 @@ Test(prometheus, streamed_scrape_between_its_two_walks)
     ot_buf_free(&all);
     pm_core_free(c);
 }
+
+/* A gauge and a histogram both named x: one family of one type per scrape
+ * (text formats allow no more); the other type's series are left out and
+ * counted, and come back once the name is theirs alone. */
+Test(prometheus, conflicting_types_under_one_name_are_counted)
+{
+    pm_core *c = core();
+    ingest(c, RES("{\"name\":\"x\",\"gauge\":{\"dataPoints\":[{\"asDouble\":1,"
+                  "\"timeUnixNano\":\"5\"}]}},"
+                  "{\"name\":\"x\",\"histogram\":{\"aggregationTemporality\":2,\"dataPoints\":[{"
+                  "\"count\":\"1\",\"sum\":1,\"bucketCounts\":[\"1\",\"0\"],"
+                  "\"explicitBounds\":[1],\"timeUnixNano\":\"5\"}]}}"),
+           1);
+    char *t = scrape(c, PM_FMT_TEXT);
+    bool gauge = strstr(t, "# TYPE x gauge\n") != NULL, hist = strstr(t, "# TYPE x histogram\n");
+    cr_expect(gauge != hist, "exactly one type shown:\n%s", t);
+    cr_expect_eq(atomic_load(&c->conflicts), 1);
+    pm_core_free(c);
+    c = core();
+    ingest(c, RES("{\"name\":\"x\",\"gauge\":{\"dataPoints\":[{\"asDouble\":1,"
+                  "\"timeUnixNano\":\"5\"}]}}"),
+           1);
+    scrape(c, PM_FMT_TEXT);
+    cr_expect_eq(atomic_load(&c->conflicts), 0);
+    pm_core_free(c);
+}

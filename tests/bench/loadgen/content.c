@@ -450,15 +450,21 @@ static ProtobufCMessage *build_metrics(build *b, size_t n, uint64_t seq0)
         opentelemetry__proto__metrics__v1__scope_metrics__init(sm);
         sm->scope = scope(b, "go.opentelemetry.io/otel/sdk/metric");
         size_t here = n - i < per ? n - i : per;
-        size_t cap = here / M_TYPES + 1;
+        /* --point-type: every point of one type, else the types in turn */
+        int only = b->o->point_type - 1;
+        size_t cap = only >= 0 ? here + 1 : here / M_TYPES + 1, used[M_TYPES] = {0};
         sm->metrics = NEWV(b, ot_metric *, M_TYPES);
         ot_metric *ms[M_TYPES];
         for (int t = 0; t < M_TYPES; t++)
             ms[t] = metric(b, t, cap);
-        for (size_t k = 0; k < here; k++, i++)
-            add_point(b, ms[k % M_TYPES], (int)(k % M_TYPES), i, seq0 + i);
-        for (int t = 0; t < M_TYPES && (size_t)t < here; t++)
-            sm->metrics[sm->n_metrics++] = ms[t];
+        for (size_t k = 0; k < here; k++, i++) {
+            int t = only >= 0 ? only : (int)(k % M_TYPES);
+            add_point(b, ms[t], t, i, seq0 + i);
+            used[t]++;
+        }
+        for (int t = 0; t < M_TYPES; t++)
+            if (used[t])
+                sm->metrics[sm->n_metrics++] = ms[t];
         rm->scope_metrics = NEWV(b, ot_scope_metrics *, 1);
         rm->scope_metrics[0] = sm;
         rm->n_scope_metrics = 1;

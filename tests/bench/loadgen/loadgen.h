@@ -44,7 +44,9 @@ typedef struct lg_opts {
     size_t batch;   /* items per request */
     int attributes; /* attributes per item, loadgen.seq and loadgen.run included */
     size_t payload_bytes;
-    uint64_t series; /* dogstatsd: lines cycle through this many series (0: every line its own) */
+    uint64_t series; /* dogstatsd, metrics: cycle through this many series (0: every item its own) */
+    int point_type;  /* metrics: 0 every type in turn, else 1 + gauge, sum, histogram,
+                      * exponential_histogram, summary */
     uint64_t seed;
     uint64_t count; /* stop after this many items; 0 = no limit */
     const char *json_out;

@@ -41,7 +41,11 @@ static void usage(FILE *out)
             "  --streams N         gRPC: concurrent streams per connection (default 8)\n"
             "  --batch N           items per request (default 100)\n"
             "  --attributes N      attributes per item, loadgen.seq and loadgen.run included (default 10)\n"
-            "  --series N          dogstatsd: N distinct series, a `series` tag instead of loadgen.seq\n"
+            "  --series N          dogstatsd: N distinct series, a `series` tag instead of loadgen.seq;\n"
+            "                      metrics: loadgen.seq cycles through 0..N-1 (a multiple of --batch\n"
+            "                      gives exactly N streams: each value keeps its metric and resource)\n"
+            "  --point-type T      metrics: every point a gauge, sum, histogram, exponential_histogram\n"
+            "                      or summary (default: the five in turn)\n"
             "  --payload-bytes N   add a string attribute of N bytes to every item\n"
             "  --seed N            content seed (default 1); the same seed gives the same bodies\n"
             "  --run-id ID         the loadgen.run value (default: random)\n"
@@ -222,6 +226,16 @@ static int parse_args(int argc, char **argv, lg_opts *o)
             if (parse_u64(v, &u) < 0 || u > (64u << 20))
                 BAD();
             o->payload_bytes = (size_t)u;
+        } else if (!strcmp(a, "--point-type")) {
+            NEED();
+            static const char *const types[] = {"gauge", "sum", "histogram",
+                                                "exponential_histogram", "summary"};
+            o->point_type = 0;
+            for (int t = 0; t < 5; t++)
+                if (!strcmp(v, types[t]))
+                    o->point_type = t + 1;
+            if (!o->point_type)
+                BAD();
         } else if (!strcmp(a, "--seed")) {
             NEED();
             if (parse_u64(v, &o->seed) < 0)

@@ -294,6 +294,11 @@ int lg_content_body(lg_content *c, uint64_t seq0, size_t n, int64_t wall_ns, lg_
 {
     const lg_opts *o = c->o;
     bool json = o->json || o->target == LG_T_FILE;
+    /* --series for metrics: the same streams again and again (a scrape
+     * endpoint's load); requests start at multiples of the batch, so with
+     * series a multiple of it, seq % series is seq0 % series + i. */
+    if (o->series && o->sig == OT_METRICS)
+        seq0 %= o->series;
     if (!c->msg || c->n != n) {
         if (build_msg(c, n, err) < 0)
             return -1;
