@@ -104,7 +104,7 @@ def one_run(build, signal, seconds, workdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.environ.get("BUILD", "build"))
-    ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "0") or 5))
+    ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS") or 5))
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_DD_RUNS", "3")))
     ap.add_argument("--only", default="")
     args = ap.parse_args()
