@@ -147,13 +147,13 @@ class TestCA:
     openssl command, and the leaf certificates it signs."""
     __test__ = False  # not a test class, whatever its name
 
-    def __init__(self, d, key="ec"):
+    def __init__(self, d, key="ec", cn="otelite test CA"):
         self.dir = pathlib.Path(d)
         self.newkey = (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
                        if key == "ec" else ["-newkey", "rsa:2048"]) + ["-nodes"]
         self.ca = str(self.dir / "ca.pem")
         self._run("req", "-x509", *self.newkey, "-keyout", f"{self.dir}/ca.key", "-out",
-                  self.ca, "-days", "2", "-subj", "/CN=otelite test CA")
+                  self.ca, "-days", "2", "-subj", f"/CN={cn}")
 
     @staticmethod
     def _run(*args):

@@ -77,6 +77,7 @@ struct ot_exph {
     atomic_bool tel_ready[OT_SIGNAL_COUNT]; /* tel[s] filled; read without mu */
     ot_gauge *tel_qsize, *tel_qcap;
     ot_counter *tel_retries;
+    _Atomic int64_t retry_warned; /* when a retryable failure was last logged */
     int64_t published; /* this helper's share of the queue_size gauge */
 
     uint64_t reasons[MAX_REASONS];
@@ -244,18 +245,28 @@ static enum outcome deliver(ot_exph *h, ot_batch *b, ot_send_result *res)
         if (delay == OT_BACKOFF_STOP)
             return GAVE_UP;
         ot_counter_add(h->tel_retries, 1);
-        ot_debug("exphelper", "send failed; will retry",
-                 "exporter=%s delay_ms=%" PRId64 " attempt=%u", h->id, delay / 1000000,
-                 bo.failures);
+        /* A peer that is down or refuses our certificate fails every
+         * attempt for as long as it lasts: say why, but not each time. */
+        if (ot_log_ratelimit(&h->retry_warned, 10 * 1000000000ll))
+            ot_warn("exphelper", "send failed; will retry",
+                    "exporter=%s delay_ms=%" PRId64 " attempt=%u error=\"%s\" note=\"logged at most every 10s\"",
+                    h->id, delay / 1000000, bo.failures, res->msg);
+        else
+            ot_debug("exphelper", "send failed; will retry",
+                     "exporter=%s delay_ms=%" PRId64 " attempt=%u error=\"%s\"", h->id,
+                     delay / 1000000, bo.failures, res->msg);
         if (!wait_retry(h, ot_now_ns() + delay))
             return ABORTED;
     }
 }
 
 /* Counts what became of a batch (ABORTED is counted by the caller, which
- * knows whether the batch survives on disk). */
+ * knows whether the batch survives on disk). Without a queue the batch is
+ * the caller's: a failure goes back to it (a receiver answers its client
+ * with the error, the loadbalancing exporter retries on its own), so it
+ * is logged as handed back, not as dropped. */
 static void account(ot_exph *h, enum outcome o, ot_signal s, size_t items,
-                    const ot_send_result *res)
+                    const ot_send_result *res, bool to_caller)
 {
     sig_tel *t = tel(h, s);
     switch (o) {
@@ -264,12 +275,15 @@ static void account(ot_exph *h, enum outcome o, ot_signal s, size_t items,
         break;
     case REFUSED:
         ot_counter_add(t->failed, items);
-        note_drop(h, "batch dropped: permanent error", s, items, res->msg);
+        note_drop(h, to_caller ? "permanent error returned to the caller (sending_queue disabled)"
+                               : "batch dropped: permanent error",
+                  s, items, res->msg);
         break;
     case GAVE_UP:
         ot_counter_add(t->failed, items);
-        note_drop(h, h->cfg.retry.enabled ? "batch dropped: retries exhausted"
-                                          : "batch dropped: send failed and retry is disabled",
+        note_drop(h, to_caller ? "send failed; the error is returned to the caller (sending_queue disabled)"
+                  : h->cfg.retry.enabled ? "batch dropped: retries exhausted"
+                                         : "batch dropped: send failed and retry is disabled",
                   s, items, res->msg);
         break;
     case ABORTED:
@@ -393,7 +407,7 @@ static void send_stored(ot_exph *h, qitem it, const ot_segment_log_rec *rec, ot_
         o = REFUSED;
         snprintf(res.msg, sizeof res.msg, "unreadable queued batch: %s", e.msg);
     }
-    account(h, o, rec->signal, rec->items, &res);
+    account(h, o, rec->signal, rec->items, &res, false);
     if (o != ABORTED && ot_segment_log_ack(h->log, rec->id, &e) < 0)
         ot_warn("exphelper", "cannot record a sent batch; it will be sent again after a restart",
                 "exporter=%s error=\"%s\"", h->id, e.msg);
@@ -409,7 +423,7 @@ static void send_memory(ot_exph *h, qitem it)
     ot_signal s = it.b->signal;
     size_t items = it.b->items;
     enum outcome o = deliver(h, it.b, &res);
-    account(h, o, s, items, &res);
+    account(h, o, s, items, &res, false);
     if (o == ABORTED) {
         ot_counter_add(tel(h, s)->failed, items);
         pthread_mutex_lock(&h->mu);
@@ -462,7 +476,7 @@ static ot_status consume_sync(ot_exph *h, ot_batch *b, ot_err *err)
     ot_signal s = b->signal;
     size_t items = b->items;
     enum outcome o = deliver(h, b, &res);
-    account(h, o, s, items, &res);
+    account(h, o, s, items, &res, true);
     if (o == ABORTED)
         ot_counter_add(tel(h, s)->failed, items);
     ot_batch_unref(b);

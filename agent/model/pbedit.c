@@ -6,6 +6,7 @@
  * and that slot is filled in when the walk leaves the field, so the list
  * never needs sorting and the result is written front to back once. */
 #include "model/pbedit.h"
+#include "base/varint.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -88,26 +89,9 @@ int ot_pb_next_slow(const uint8_t **pp, const uint8_t *end, ot_pbfield *f)
     return 1;
 }
 
-size_t ot_pb_varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
+size_t ot_pb_varint_size(uint64_t v) { return ot_varint_size(v); }
 
-size_t ot_pb_put_varint(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
+size_t ot_pb_put_varint(uint8_t *out, uint64_t v) { return ot_varint_put(out, v); }
 
 size_t ot_pb_put_ld_head(uint8_t *out, uint32_t num, size_t len)
 {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/x509.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -126,6 +127,14 @@ static void tls_opts(CURL *e, const ot_tls_client *t)
         curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
     else if (set(t->ca_pem))
         blob_opt(e, CURLOPT_CAINFO_BLOB, t->ca_pem);
+    if ((set(t->ca_file) || set(t->ca_pem)) && t->include_system_ca_certs_pool) {
+        /* Once CAINFO is set libcurl trusts it alone. The system's CAs
+         * come back through OpenSSL's hashed certificate directory (the
+         * one SSL_CERT_DIR names, as for the gRPC client's OpenSSL
+         * context), which is read one issuer at a time, not loaded whole. */
+        const char *dir = getenv(X509_get_default_cert_dir_env());
+        curl_easy_setopt(e, CURLOPT_CAPATH, dir && *dir ? dir : X509_get_default_cert_dir());
+    }
     if (set(t->cert_file))
         curl_easy_setopt(e, CURLOPT_SSLCERT, t->cert_file);
     else if (set(t->cert_pem))

@@ -16,6 +16,7 @@
  *   point = attrs(point attributes)
  * Sorting by encoded bytes rather than by key is a total order on entries
  * (duplicate keys included) and needs no decoding to compare. */
+#include "base/varint.h"
 #include "store/mstore.h"
 #include "store/mstore_int.h"
 
@@ -74,17 +75,6 @@ uint64_t ot_mstore_hash(const void *vp, size_t n, uint64_t seed)
 
 /* ---- writing ------------------------------------------------------------ */
 
-static inline size_t put_varint_raw(uint8_t *o, uint64_t v)
-{
-    size_t i = 0;
-    while (v >= 0x80) {
-        o[i++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    o[i++] = (uint8_t)v;
-    return i;
-}
-
 static inline int reserve(ot_buf *b, size_t n)
 {
     return b->cap - b->len > n ? 0 : ot_buf_reserve(b, n);
@@ -94,7 +84,7 @@ static int put_varint(ot_buf *b, uint64_t v)
 {
     if (reserve(b, 10) < 0)
         return -1;
-    b->len += put_varint_raw((uint8_t *)b->data + b->len, v);
+    b->len += ot_varint_put((uint8_t *)b->data + b->len, v);
     return 0;
 }
 
@@ -108,7 +98,7 @@ static int put_str(ot_buf *b, const char *s, size_t n)
     if (reserve(b, n + 10) < 0)
         return -1;
     uint8_t *o = (uint8_t *)b->data + b->len;
-    size_t w = put_varint_raw(o, n);
+    size_t w = ot_varint_put(o, n);
     if (n)
         memcpy(o + w, s, n);
     b->len += w + n;
@@ -238,11 +228,11 @@ static inline int enc_str_kv(ot_buf *b, const char *key, size_t kn, const char *
     if (reserve(b, kn + vn + 21) < 0)
         return -1;
     uint8_t *o = (uint8_t *)b->data + b->len, *s = o;
-    o += put_varint_raw(o, kn);
+    o += ot_varint_put(o, kn);
     memcpy(o, key, kn);
     o += kn;
     *o++ = 1;
-    o += put_varint_raw(o, vn);
+    o += ot_varint_put(o, vn);
     memcpy(o, val, vn);
     o += vn;
     b->len += (size_t)(o - s);
@@ -254,7 +244,7 @@ static inline int enc_int_kv(ot_buf *b, const char *key, size_t kn, uint64_t v)
     if (reserve(b, kn + 19) < 0)
         return -1;
     uint8_t *o = (uint8_t *)b->data + b->len, *s = o;
-    o += put_varint_raw(o, kn);
+    o += ot_varint_put(o, kn);
     memcpy(o, key, kn);
     o += kn;
     *o++ = 3;

@@ -12,6 +12,8 @@
  * followed by the children for that backend. A request whose items all go
  * to one backend is passed on as it came. */
 #include "lb.h"
+#include "base/varint.h"
+#include "model/pbedit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,60 +51,6 @@ typedef struct walker {
     size_t n, cap;
     int oom, bad;
 } walker;
-
-static inline int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    if (*p < end && !(**p & 0x80)) { /* most tags and short lengths */
-        *v = *(*p)++;
-        return 0;
-    }
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t byte = *(*p)++;
-        r |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* One field at *p; its payload and length for LEN fields. -1 when malformed. */
-static inline int next_field(const uint8_t **p, const uint8_t *end, uint64_t *num, int *wt,
-                      const uint8_t **payload, size_t *plen)
-{
-    uint64_t key, l;
-    if (read_varint(p, end, &key) < 0)
-        return -1;
-    *num = key >> 3;
-    *wt = (int)(key & 7);
-    *payload = *p;
-    *plen = 0;
-    switch (key & 7) {
-    case 0:
-        return read_varint(p, end, &l);
-    case 1:
-        if (end - *p < 8)
-            return -1;
-        *p += 8;
-        return 0;
-    case 5:
-        if (end - *p < 4)
-            return -1;
-        *p += 4;
-        return 0;
-    case 2:
-        if (read_varint(p, end, &l) < 0 || l > (uint64_t)(end - *p))
-            return -1;
-        *payload = *p;
-        *plen = (size_t)l;
-        *p += l;
-        return 0;
-    default:
-        return -1;
-    }
-}
 
 /* Is field num of a message at depth one of its children? */
 static bool is_child(ot_signal s, int depth, uint64_t num)
@@ -152,15 +100,12 @@ static const uint8_t *find_len_field(const uint8_t *p, const uint8_t *end, uint6
                                      size_t *len)
 {
     while (p < end) {
-        uint64_t num;
-        int wt;
-        const uint8_t *pl;
-        size_t n;
-        if (next_field(&p, end, &num, &wt, &pl, &n) < 0)
+        ot_pbfield f;
+        if (ot_pb_next(&p, end, &f) < 0)
             return NULL;
-        if (num == want && wt == 2) {
-            *len = n;
-            return pl;
+        if (f.num == want && f.wt == 2) {
+            *len = f.len;
+            return f.val;
         }
     }
     return NULL;
@@ -172,14 +117,13 @@ static const uint8_t *service_name(const uint8_t *res, size_t rlen, size_t *out)
 {
     const uint8_t *p = res, *end = res + rlen;
     while (p < end) {
-        uint64_t num;
-        int wt;
-        const uint8_t *kv;
-        size_t kvlen;
-        if (next_field(&p, end, &num, &wt, &kv, &kvlen) < 0)
+        ot_pbfield f;
+        if (ot_pb_next(&p, end, &f) < 0)
             return NULL;
-        if (num != 1 || wt != 2)
+        if (f.num != 1 || f.wt != 2)
             continue;
+        const uint8_t *kv = f.val;
+        size_t kvlen = f.len;
         size_t klen = 0, vlen = 0;
         const uint8_t *k = find_len_field(kv, kv + kvlen, 1, &klen);
         if (!k || klen != 12 || memcmp(k, "service.name", 12))
@@ -200,17 +144,14 @@ static uint32_t count_items(walker *w, int depth, const uint8_t *p, const uint8_
 {
     uint32_t n = 0;
     while (p < end) {
-        uint64_t num;
-        int wt;
-        const uint8_t *pl;
-        size_t len;
-        if (next_field(&p, end, &num, &wt, &pl, &len) < 0) {
+        ot_pbfield f;
+        if (ot_pb_next(&p, end, &f) < 0) {
             w->bad = 1;
             return n;
         }
-        if (wt != 2 || !is_child(w->sig, depth, num))
+        if (f.wt != 2 || !is_child(w->sig, depth, f.num))
             continue;
-        n += depth + 1 == w->leaf_depth ? 1 : count_items(w, depth + 1, pl, pl + len);
+        n += depth + 1 == w->leaf_depth ? 1 : count_items(w, depth + 1, f.val, f.val + f.len);
     }
     return n;
 }
@@ -237,14 +178,11 @@ static uint64_t key_hash(walker *w, int depth, const uint8_t *p, const uint8_t *
         h = lb_hash(c->name, c->name ? c->name_len : 0, h);
         h = lb_hash(&c->data_kind, 1, h);
         while (p < end) {
-            uint64_t num;
-            int wt;
-            const uint8_t *pl;
-            size_t len;
-            if (next_field(&p, end, &num, &wt, &pl, &len) < 0)
+            ot_pbfield f;
+            if (ot_pb_next(&p, end, &f) < 0)
                 break;
-            if (num == af && wt == 2)
-                h = lb_hash(pl, len, h);
+            if (f.num == af && f.wt == 2)
+                h = lb_hash(f.val, f.len, h);
         }
         return h;
     }
@@ -286,13 +224,13 @@ static void walk(walker *w, int depth, uint8_t fnum, const uint8_t *fstart, cons
                 .depth = (uint8_t)depth, .fnum = fnum};
     /* What the keys below need from this level. */
     size_t l = 0;
-    const uint8_t *f;
-    if (depth == 1 && (f = find_len_field(p, end, 1, &l)))
-        c.res = f, c.res_len = l;
-    else if (depth == 2 && (f = find_len_field(p, end, 1, &l)))
-        c.scope = f, c.scope_len = l;
-    else if (depth == 3 && w->sig == OT_METRICS && (f = find_len_field(p, end, 1, &l)))
-        c.name = f, c.name_len = l;
+    const uint8_t *v;
+    if (depth == 1 && (v = find_len_field(p, end, 1, &l)))
+        c.res = v, c.res_len = l;
+    else if (depth == 2 && (v = find_len_field(p, end, 1, &l)))
+        c.scope = v, c.scope_len = l;
+    else if (depth == 3 && w->sig == OT_METRICS && (v = find_len_field(p, end, 1, &l)))
+        c.name = v, c.name_len = l;
     else if (depth == 4)
         c.data_kind = fnum;
     if (depth == w->key_depth) {
@@ -310,20 +248,17 @@ static void walk(walker *w, int depth, uint8_t fnum, const uint8_t *fstart, cons
     int32_t owner = NONE;
     uint64_t mask = 0;
     while (p < end && !w->oom && !w->bad) {
-        uint64_t num;
-        int wt;
-        const uint8_t *fs = p, *pl;
-        size_t len;
-        if (next_field(&p, end, &num, &wt, &pl, &len) < 0) {
+        ot_pbfield f;
+        if (ot_pb_next(&p, end, &f) < 0) {
             w->bad = 1;
             break;
         }
-        if (wt != 2 || !is_child(w->sig, depth, num)) {
-            keylen += (uint32_t)(p - fs);
+        if (f.wt != 2 || !is_child(w->sig, depth, f.num)) {
+            keylen += (uint32_t)(f.end - f.at);
             continue;
         }
         size_t child = w->n;
-        walk(w, depth + 1, (uint8_t)num, fs, pl, pl + len, c);
+        walk(w, depth + 1, (uint8_t)f.num, f.at, f.val, f.val + f.len, c);
         if (w->oom || w->bad)
             break;
         rnode *cn = &w->v[child];
@@ -348,24 +283,6 @@ static void walk(walker *w, int depth, uint8_t fnum, const uint8_t *fstart, cons
     }
 }
 
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v > 0x7f)
-        v >>= 7, n++;
-    return n;
-}
-
-static uint8_t *put_varint(uint8_t *o, uint64_t v)
-{
-    while (v > 0x7f) {
-        *o++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *o++ = (uint8_t)v;
-    return o;
-}
-
 /* Post-order: bytes and items of every mixed node's share for backend b. */
 static void sizes(const walker *w, uint32_t b, uint64_t *sz, uint32_t *items)
 {
@@ -384,7 +301,7 @@ static void sizes(const walker *w, uint32_t b, uint64_t *sz, uint32_t *items)
                 s += c->pend - c->fstart;
                 it += c->items;
             } else if (c->owner == MIXED && items[j]) {
-                s += varint_len((uint64_t)c->fnum << 3 | 2) + varint_len(sz[j]) + sz[j];
+                s += ot_varint_size((uint64_t)c->fnum << 3 | 2) + ot_varint_size(sz[j]) + sz[j];
                 it += items[j];
             }
         }
@@ -409,8 +326,7 @@ static uint8_t *write_node(const walker *w, size_t i, uint32_t b, const uint64_t
             memcpy(o, w->w + c->fstart, c->pend - c->fstart);
             o += c->pend - c->fstart;
         } else if (c->owner == MIXED && items[j]) {
-            o = put_varint(o, (uint64_t)c->fnum << 3 | 2);
-            o = put_varint(o, sz[j]);
+            o += ot_pb_put_ld_head(o, c->fnum, sz[j]);
             o = write_node(w, j, b, sz, items, o);
         }
     }

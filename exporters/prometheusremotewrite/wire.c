@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "prw.h"
+#include "base/varint.h"
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
 
@@ -26,29 +27,11 @@ enum {
 /* MetricMetadata */
 enum { MD_TYPE = 1, MD_NAME = 2, MD_HELP = 4, MD_UNIT = 5 };
 
-static size_t vlen(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 /* Every field number here is below 16: tags are one byte. */
-static size_t len_field(size_t n) { return 1 + vlen(n) + n; }
+static size_t len_field(size_t n) { return 1 + ot_varint_size(n) + n; }
 static size_t str_field(size_t n) { return n ? len_field(n) : 0; }
 
-static uint8_t *w_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
+static inline uint8_t *w_varint(uint8_t *p, uint64_t v) { return p + ot_varint_put(p, v); }
 
 static uint8_t *w_len(uint8_t *p, int field, size_t n)
 {
@@ -94,7 +77,7 @@ static size_t double_size(double v)
     return u ? 9 : 0;
 }
 
-static size_t uint_size(uint64_t v) { return v ? 1 + vlen(v) : 0; }
+static size_t uint_size(uint64_t v) { return v ? 1 + ot_varint_size(v) : 0; }
 
 static size_t label_size(const prw_label *l) { return str_field(l->nl) + str_field(l->vl); }
 
@@ -215,7 +198,7 @@ static void b_side(ot_buf *b, int span_field, int delta_field, int32_t off, cons
     size_t dl = 0;
     uint64_t prev = 0;
     for (uint32_t i = 0; i < n; i++) {
-        dl += vlen(zigzag((int64_t)(c[i] - prev)));
+        dl += ot_varint_size(zigzag((int64_t)(c[i] - prev)));
         prev = c[i];
     }
     b_tag(b, delta_field, WT_LEN);

@@ -7,6 +7,7 @@
  * decoded form reads the fields through the protobuf-c descriptors) and
  * place entries with one rule (place()), so they hold the same. */
 #include "split.h"
+#include "base/varint.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -311,25 +312,7 @@ static long wcount(const wlevel *l, const uint8_t *p, size_t len)
     return rc < 0 ? -1 : n;
 }
 
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *put_varint(uint8_t *o, uint64_t v)
-{
-    while (v >= 0x80) {
-        *o++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *o++ = (uint8_t)v;
-    return o;
-}
+static inline uint8_t *put_varint(uint8_t *o, uint64_t v) { return o + ot_varint_put(o, v); }
 
 /* The window w of one entry of level l that holds items [pos, pos + n):
  * its size, and its bytes at out when out is not NULL. Fields that are
@@ -363,7 +346,7 @@ static long wwindow(const wlevel *l, const uint8_t *p, size_t len, size_t pos, s
             long inner = wwindow(l->next, f.payload, f.plen, q, (size_t)m, w, NULL);
             if (inner < 0)
                 return -1;
-            size_t head = varint_len((uint64_t)f.num << 3 | 2) + varint_len((uint64_t)inner);
+            size_t head = ot_varint_size((uint64_t)f.num << 3 | 2) + ot_varint_size((uint64_t)inner);
             if (out) {
                 uint8_t *o = put_varint(out + size, (uint64_t)f.num << 3 | 2);
                 o = put_varint(o, (uint64_t)inner);

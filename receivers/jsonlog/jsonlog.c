@@ -201,9 +201,9 @@ static int offer(jlr *r, ot_batch *b, jlr_file *f, int64_t off)
 
 ot_batch *jlr_batch(ot_buf *out, size_t items, const char *res, size_t res_len)
 {
-    size_t recs = out->len, rl_res = res_len ? 1 + pbw_vlen(res_len) + res_len : 0;
-    size_t rl = rl_res + 1 + pbw_vlen(recs) + recs;
-    size_t total = 1 + pbw_vlen(rl) + rl;
+    size_t recs = out->len, rl_res = res_len ? 1 + ot_varint_size(res_len) + res_len : 0;
+    size_t rl = rl_res + 1 + ot_varint_size(recs) + recs;
+    size_t total = 1 + ot_varint_size(rl) + rl;
     ot_arena *a = ot_arena_new(total + 64);
     char *w = a ? ot_arena_alloc(a, total) : NULL;
     out->len = 0;

@@ -60,8 +60,8 @@ int jl_k8s_resource(const jl_k8s *k, ot_buf *out)
     if (k->restart >= 0) {
         static const char key[] = "k8s.container.restart_count";
         size_t kn = sizeof key - 1;
-        size_t any = 1 + pbw_vlen((uint64_t)k->restart);
-        size_t kv = 1 + pbw_vlen(kn) + kn + 1 + pbw_vlen(any) + any;
+        size_t any = 1 + ot_varint_size((uint64_t)k->restart);
+        size_t kv = 1 + ot_varint_size(kn) + kn + 1 + ot_varint_size(any) + any;
         if (pbw_len_hdr(out, 1, kv) < 0 || pbw_bytes(out, 1, key, kn) < 0 ||
             pbw_len_hdr(out, 2, any) < 0 || pbw_varint(out, 3, (uint64_t)k->restart) < 0)
             return -1;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/varint.h"
 
 enum { PBW_VARINT = 0, PBW_I64 = 1, PBW_LEN = 2, PBW_I32 = 5 };
 
@@ -23,24 +24,9 @@ static inline int pbw_room(ot_buf *b, size_t extra)
     return ot_buf_reserve(b, extra);
 }
 
-static inline size_t pbw_vlen(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 static inline char *pbw_putv(char *p, uint64_t v)
 {
-    while (v >= 0x80) {
-        *p++ = (char)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (char)v;
-    return p;
+    return p + ot_varint_put((uint8_t *)p, v);
 }
 
 static inline char pbw_tag(unsigned field, unsigned wt)
@@ -111,7 +97,7 @@ static inline int pbw_close(ot_buf *b, size_t mark)
         b->data[mark] = (char)n;
         return 0;
     }
-    size_t extra = pbw_vlen(n) - 1;
+    size_t extra = ot_varint_size(n) - 1;
     if (pbw_room(b, extra) < 0)
         return -1;
     memmove(b->data + mark + 1 + extra, b->data + mark + 1, n);

@@ -25,8 +25,8 @@ void jl_enc_free(jl_enc *e)
 int jl_kv_str(ot_buf *out, unsigned field, const char *k, const char *v, size_t vn)
 {
     size_t kn = strlen(k);
-    size_t any = 1 + pbw_vlen(vn) + vn;
-    size_t kv = 1 + pbw_vlen(kn) + kn + 1 + pbw_vlen(any) + any;
+    size_t any = 1 + ot_varint_size(vn) + vn;
+    size_t kv = 1 + ot_varint_size(kn) + kn + 1 + ot_varint_size(any) + any;
     if (pbw_len_hdr(out, field, kv) < 0 || pbw_bytes(out, 1, k, kn) < 0 ||
         pbw_len_hdr(out, 2, any) < 0 || pbw_bytes(out, 1, v, vn) < 0)
         return -1;
@@ -36,7 +36,7 @@ int jl_kv_str(ot_buf *out, unsigned field, const char *k, const char *v, size_t 
 static int kv_bool(ot_buf *out, const char *k, bool v)
 {
     size_t kn = strlen(k);
-    size_t kv = 1 + pbw_vlen(kn) + kn + 1 + 1 + 2;
+    size_t kv = 1 + ot_varint_size(kn) + kn + 1 + 1 + 2;
     if (pbw_len_hdr(out, 6, kv) < 0 || pbw_bytes(out, 1, k, kn) < 0 ||
         pbw_len_hdr(out, 2, 2) < 0 || pbw_varint(out, 2, v) < 0)
         return -1;
@@ -69,7 +69,7 @@ static int attr_scalar(ot_buf *attrs, const char *k, size_t kn, const char *v, s
             pbw_close(attrs, vm) < 0)
             return -1;
     } else {
-        if (pbw_len_hdr(attrs, 2, 1 + pbw_vlen(vn) + vn) < 0 || pbw_bytes(attrs, 1, v, vn) < 0)
+        if (pbw_len_hdr(attrs, 2, 1 + ot_varint_size(vn) + vn) < 0 || pbw_bytes(attrs, 1, v, vn) < 0)
             return -1;
     }
     return pbw_close(attrs, kv);
@@ -105,8 +105,8 @@ static int finish(jl_enc *e, const jl_rec *r, bool have_body, bool have_time, in
             len |= (uint64_t)(unsigned char)e->attrs.data[j] << sh;
             i = j + 1 + len;
         }
-        any = 1 + pbw_vlen(a) + a;
-        wrap = 1 + pbw_vlen(any) + 1 + pbw_vlen(a);
+        any = 1 + ot_varint_size(a) + a;
+        wrap = 1 + ot_varint_size(any) + 1 + ot_varint_size(a);
     }
     size_t total = wrap + a + side->len + ext->len;
     if (pbw_len_hdr(out, 2, total) < 0 || ot_buf_reserve(out, total) < 0)
@@ -258,7 +258,7 @@ int jl_encode_text(jl_enc *e, const jl_rec *r, const char *msg, size_t n, const 
         s = e->tmp.data;
         sn = e->tmp.len;
     }
-    if (pbw_len_hdr(&e->side, 5, 1 + pbw_vlen(sn) + sn) < 0 || pbw_bytes(&e->side, 1, s, sn) < 0)
+    if (pbw_len_hdr(&e->side, 5, 1 + ot_varint_size(sn) + sn) < 0 || pbw_bytes(&e->side, 1, s, sn) < 0)
         return -1;
     if (perr && jl_kv_str(&e->attrs, 6, "log.parse_error", perr, strlen(perr)) < 0)
         return -1;

@@ -11,6 +11,8 @@ Debian's protoc, so the test reads the wire with an independent decoder."""
 import gzip
 import json
 import os
+import shutil
+import subprocess
 import ssl
 import threading
 import time
@@ -440,6 +442,45 @@ def test_http_exporter_over_tls(agent_factory, http_sink, pb, certs):
     got.ParseFromString(reqs[0][3])
     assert got == sample(pb, "metrics")
     assert agent.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def system_ca(tmp_path_factory):
+    """A second CA that stands for the system's trust store: its
+    certificate in a hashed directory (what SSL_CERT_DIR points OpenSSL
+    at), and a server certificate for 127.0.0.1 that it signed."""
+    ca = TestCA(tmp_path_factory.mktemp("sysca"), cn="otelite test system CA")
+    store = tmp_path_factory.mktemp("sysstore")
+    shutil.copy(ca.ca, store / "system-ca.pem")
+    subprocess.run(["openssl", "rehash", str(store)], check=True, capture_output=True)
+    return {"dir": str(store),
+            "ip": ca.leaf("sysip", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth")}
+
+
+@pytest.mark.parametrize("include", [True, False])
+@pytest.mark.parametrize("exp", ["otlphttp", "otlp"])
+def test_exporter_trusts_the_system_pool_beside_its_own_ca_when_asked(
+        agent_factory, http_sink, grpc_sink, pb, certs, system_ca, monkeypatch, exp, include):
+    # ca_file names a CA that did not sign the peer; only the system store did.
+    monkeypatch.setenv("SSL_CERT_DIR", system_ca["dir"])
+    tls = (f"    tls:\n      ca_file: {certs['ca']}\n"
+           f"      include_system_ca_certs_pool: {'true' if include else 'false'}\n")
+    if exp == "otlphttp":
+        sink = http_sink(tls=system_ca["ip"])
+        got = lambda: sink.to("/v1/logs")
+    else:
+        leaf = system_ca["ip"]
+        sink = grpc_sink(creds=grpc.ssl_server_credentials([(read(leaf["key"]), read(leaf["cert"]))]))
+        got = lambda: sink.of("logs")
+    agent, ports = agent_with(agent_factory,
+                              f"  {exp}:\n    endpoint: https://127.0.0.1:{sink.port}\n" + tls, exp=exp)
+    assert post_proto(ports["http"], "logs", sample(pb, "logs")) == 200
+    if include:
+        wait_for(got, what="logs to a peer the system store vouches for")
+    else:
+        agent.wait_log("certificate")
+        assert not got()
+    agent.stop()
 
 
 # ---- otlphttp --------------------------------------------------------------

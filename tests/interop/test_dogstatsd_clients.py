@@ -9,7 +9,11 @@ scaling is checked exactly. The aggregation interval is long and the
 agent's own line counter is waited on before it is stopped, so everything
 sent is in the one flush made at shutdown: no sleeping, no split
 intervals."""
+import os
+import pathlib
 import random
+import shutil
+import subprocess
 
 import pytest
 
@@ -24,9 +28,31 @@ def by_name(ps, name):
     return got
 
 
-def test_hot_shots(js_dir, agent_factory, tmp_path):  # noqa: F811
-    a = DsdAgent(agent_factory, tmp_path, interval="1h")
-    rc, report, err = run_js(js_dir, "dogstatsd.mjs", port=a.port)
+@pytest.fixture(scope="session")
+def uds_js_dir(js_dir):  # noqa: F811
+    """js_dir with hot-shots' optional native add-on for Unix datagram
+    sockets (unix-dgram) built. npm installs with --ignore-scripts, so it is
+    compiled here, offline, against the headers that come with the
+    machine's Node.js."""
+    built = js_dir / "node_modules" / "unix-dgram" / "build" / "Release" / "unix_dgram.node"
+    if not built.exists():
+        node = shutil.which("node")
+        prefix = pathlib.Path(os.path.realpath(node)).parent.parent
+        if not (prefix / "include" / "node" / "node.h").exists():
+            pytest.fail(f"no Node.js headers under {prefix}/include/node to build unix-dgram")
+        r = subprocess.run(["npm", "rebuild", "unix-dgram", f"--nodedir={prefix}",
+                            "--loglevel=error"], cwd=js_dir, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0 and built.exists(), f"unix-dgram build failed:\n{r.stdout}\n{r.stderr}"
+    return js_dir
+
+
+@pytest.mark.parametrize("transport", ["udp", "unixgram"])
+def test_hot_shots(request, agent_factory, tmp_path, transport):
+    js_dir = request.getfixturevalue("js_dir" if transport == "udp" else "uds_js_dir")  # noqa: F811
+    a = DsdAgent(agent_factory, tmp_path, transport=transport, interval="1h")
+    where = {"port": a.port} if transport == "udp" else {"path": a.socket_path}
+    rc, report, err = run_js(js_dir, "dogstatsd.mjs", **where)
     assert report is not None and rc == 0 and report["ok"], f"{report}\n{err}"
     assert report["sent"] == 16
     a.wait_counter("otelite_dogstatsd_metrics_total", 14, receiver="dogstatsd")

@@ -401,9 +401,20 @@ Test(exphelper, queue_disabled_sends_on_callers_thread)
     c.retry.enabled = false;
     h = helper("s/sync2", &c, &f, NULL);
     f.fail_status = OT_RETRYABLE;
+    char path[] = "/tmp/otelite-exph-log-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    ot_log_set_fd(fd);
     cr_assert_eq(push(h, 6, &e), OT_RETRYABLE);
+    ot_log_set_fd(-1);
     cr_assert_eq(f.attempts, 3);
     cr_assert_eq(counter("otelite_exporter_send_failed_spans_total", "s/sync2"), 6);
+    /* The caller has the batch back with the error: nothing was dropped. */
+    char *log = read_all(fd);
+    cr_assert(strstr(log, "the error is returned to the caller"), "log:\n%s", log);
+    cr_assert_null(strstr(log, "dropped"), "log:\n%s", log);
+    close(fd);
     ot_exph_free(h);
 }
 

@@ -1,7 +1,8 @@
 // dogstatsd.mjs: hot-shots (DogStatsD mode) sending every metric type, an
 // event and a service check, with tags and sample rates, to the otelite
-// `dogstatsd` receiver given in argv[2] ({port}); used by
-// tests/interop/test_dogstatsd_clients.py. Prints a JSON report last.
+// `dogstatsd` receiver given in argv[2] ({port} for UDP, or {path} for a
+// Unix datagram socket through hot-shots' native unix-dgram add-on); used
+// by tests/interop/test_dogstatsd_clients.py. Prints a JSON report last.
 import StatsD from 'hot-shots';
 
 const o = JSON.parse(process.argv[2] || '{}');
@@ -10,9 +11,8 @@ const o = JSON.parse(process.argv[2] || '{}');
 Math.random = () => 0;
 const errors = [];
 const c = new StatsD({
-  host: '127.0.0.1',
-  port: o.port,
-  protocol: 'udp',
+  ...(o.path ? { protocol: 'uds', path: o.path }
+            : { host: '127.0.0.1', port: o.port, protocol: 'udp' }),
   prefix: 'hs.',
   globalTags: { env: 'interop' },
   maxBufferSize: o.buffer || 0,
