@@ -230,7 +230,6 @@ typedef struct agent {
     ot_plan *plan;
     ot_service *svc;
     ot_tel_server *tel;
-    char tel_endpoint[300];
 } agent;
 
 static void log_diags(const ot_diags *d)
@@ -268,22 +267,36 @@ static void apply_log_level(const agent *a)
 static int sync_telemetry(agent *a, ot_err *err)
 {
     const ot_plan_telemetry *t = &a->plan->telemetry;
-    const char *want = t->metrics_level == 0 ? "" : t->metrics_endpoint.text;
-    if (a->tel && strcmp(want, a->tel_endpoint) == 0)
+    ot_tel_server_cfg tc = {.endpoint = &t->metrics_endpoint, .tls = &t->metrics_tls,
+                            .authenticator = t->metrics_auth.authenticator};
+    if (t->metrics_level != 0 && a->tel && ot_tel_server_matches(a->tel, &tc))
         return 0;
     if (a->tel) {
         ot_tel_server_stop(a->tel);
         a->tel = NULL;
-        a->tel_endpoint[0] = '\0';
     }
-    if (!*want)
+    if (t->metrics_level == 0)
         return 0;
-    a->tel = ot_tel_server_start(&t->metrics_endpoint, err);
+    a->tel = ot_tel_server_start_cfg(&tc, err);
     if (!a->tel)
         return ot_err_prefix(err, "service.telemetry.metrics");
-    snprintf(a->tel_endpoint, sizeof a->tel_endpoint, "%s", want);
-    ot_info("telemetry", "serving /metrics, /healthz, /readyz", "endpoint=%s", want);
+    ot_info("telemetry", "serving /metrics, /healthz, /readyz", "endpoint=%s tls=%s auth=%s",
+            t->metrics_endpoint.text, t->metrics_tls.present ? "on" : "off",
+            tc.authenticator && *tc.authenticator ? tc.authenticator : "none");
     return 0;
+}
+
+/* Hands /metrics the authenticator it names in the running service. */
+static void attach_telemetry_auth(agent *a)
+{
+    const char *id = ot_tel_server_authenticator(a->tel);
+    if (!id || !a->svc)
+        return;
+    ot_err err = {{0}};
+    ot_auth *au = ot_service_authenticator(a->svc, id, &err);
+    if (!au)
+        ot_error("telemetry", "/metrics refuses every scrape", "error=\"%s\"", err.msg);
+    ot_tel_server_set_auth(a->tel, au);
 }
 
 static void reload(agent *a)
@@ -296,10 +309,14 @@ static void reload(agent *a)
         return;
     }
     ot_err err = {{0}};
+    /* the reload may free the extension /metrics asks: it refuses until
+     * it is handed the new one */
+    ot_tel_server_set_auth(a->tel, NULL);
     int rc = ot_service_reload(a->svc, p, &err);
     if (rc < 0) {
         ot_error("agent", "reload failed; the running pipelines are kept", "error=\"%s\"", err.msg);
         ot_plan_unref(p);
+        attach_telemetry_auth(a);
         return;
     }
     if (rc > 0)
@@ -310,6 +327,7 @@ static void reload(agent *a)
     apply_log_level(a);
     if (sync_telemetry(a, &err) < 0)
         ot_error("telemetry", "cannot serve self-telemetry", "error=\"%s\"", err.msg);
+    attach_telemetry_auth(a);
     ot_service_stats st = ot_service_get_stats(a->svc);
     ot_info("agent", "config reloaded",
             "receivers_kept=%u exporters_kept=%u receivers_created=%u exporters_created=%u",
@@ -358,6 +376,7 @@ static int cmd_run(const cli *c)
         rc = 1;
         goto out;
     }
+    attach_telemetry_auth(&a);
     ot_tel_set_ready(true);
     ot_notify_ready();
     ot_info("agent", "started", "version=%s pid=%ld pipelines=%zu", OT_VERSION, (long)getpid(),
@@ -379,6 +398,7 @@ static int cmd_run(const cli *c)
     }
     ot_tel_set_ready(false);
     ot_notify_stopping();
+    ot_tel_server_set_auth(a.tel, NULL);
     ot_service_shutdown(a.svc, ot_now_ns() + a.plan->telemetry.shutdown_timeout_ns);
     ot_info("agent", "stopped", NULL);
 out:

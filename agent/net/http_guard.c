@@ -37,6 +37,7 @@ struct ot_http_gconn {
     int fd, list;
     int64_t since;
     bool dead; /* the guard closed it: no answer may be queued */
+    void *req; /* the request under way, between begin and done */
     ot_http_gconn *prev, *next;
 };
 
@@ -95,6 +96,11 @@ static void kill_c(ot_http_guard *g, ot_http_gconn *c, bool answer_408)
     unlink_c(g, c);
     c->dead = true;
     g->dying++;
+    /* before the shutdown: a client that sees its connection end finds the
+     * request's reservation back already */
+    if (c->req && g->o.cut)
+        g->o.cut(c->req, g->o.arg);
+    c->req = NULL;
     if (answer_408 && !g->o.tls) {
         /* nothing else writes to it: no answer was queued (answer() refuses
          * from now on) and the one before was sent whole */
@@ -144,13 +150,15 @@ void ot_http_guard_closed(ot_http_guard *g, ot_http_gconn *c)
     free(c);
 }
 
-void ot_http_guard_begin(ot_http_guard *g, ot_http_gconn *c)
+void ot_http_guard_begin(ot_http_guard *g, ot_http_gconn *c, void *req)
 {
     if (!c)
         return;
     pthread_mutex_lock(&g->mu);
-    if (!c->dead)
+    if (!c->dead) {
+        c->req = req;
         push(g, c, L_BODY);
+    }
     pthread_mutex_unlock(&g->mu);
 }
 
@@ -171,6 +179,7 @@ void ot_http_guard_done(ot_http_guard *g, ot_http_gconn *c)
     if (!c)
         return;
     pthread_mutex_lock(&g->mu);
+    c->req = NULL;
     if (!c->dead)
         push(g, c, L_WAIT);
     pthread_mutex_unlock(&g->mu);

@@ -33,6 +33,15 @@ typedef struct ot_http_guard_opts {
     unsigned max_connections;   /* open at once; the next one evicts */
     int64_t request_timeout_ns; /* the whole-request deadline */
     bool tls;                   /* no plaintext 408 can be written then */
+    /* The guard is closing the connection of a request under way (its
+     * deadline passed, or it was evicted with its answer unread): called
+     * with that request (ot_http_guard_begin's req) before the shutdown(),
+     * from the guard's lock on whichever thread closes, at most once per
+     * request and never after ot_http_guard_done. The server can give back
+     * there what the request reserved, instead of when the library reaps
+     * the socket. May be NULL. */
+    void (*cut)(void *req, void *arg);
+    void *arg;
 } ot_http_guard_opts;
 
 typedef struct ot_http_guard_stats {
@@ -50,12 +59,14 @@ void ot_http_guard_free(ot_http_guard *g);
 /* The server's account of a connection's life, from its own threads. */
 ot_http_gconn *ot_http_guard_opened(ot_http_guard *g, int fd);
 void ot_http_guard_closed(ot_http_guard *g, ot_http_gconn *c);
-/* Headers are in: the body's deadline starts. */
-void ot_http_guard_begin(ot_http_guard *g, ot_http_gconn *c);
+/* Headers are in: the body's deadline starts; req is what cut is given. */
+void ot_http_guard_begin(ot_http_guard *g, ot_http_gconn *c, void *req);
 /* The server is about to queue the answer: false when the guard has
  * already answered or closed the connection (the server must not). */
 bool ot_http_guard_answer(ot_http_guard *g, ot_http_gconn *c);
-/* The request is over: the connection waits for the next one. */
+/* The request is over: the connection waits for the next one. Once it
+ * returns, cut is not called with the request any more (so it may be
+ * freed). */
 void ot_http_guard_done(ot_http_guard *g, ot_http_gconn *c);
 /* Writes raw (a whole HTTP answer) on a plaintext connection whose answer
  * the library cannot queue any more (a body under way), and ends the

@@ -415,7 +415,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         q->gc = ci ? ci->socket_context : NULL;
-        ot_http_guard_begin(s->guard, q->gc);
+        ot_http_guard_begin(s->guard, q->gc, q);
         *con_cls = q;
         atomic_fetch_add(&s->active, 1);
         return begin(s, q);
@@ -451,12 +451,21 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!q)
         return;
     *con_cls = NULL;
+    /* first: from here the guard's thread no longer hands q to cut */
+    ot_http_guard_done(s->guard, q->gc);
     if (s->o.stream && s->o.stream->done)
         s->o.stream->done(q, s->o.arg);
-    ot_http_guard_done(s->guard, q->gc);
     free(q->body);
     free(q);
     atomic_fetch_sub(&s->active, 1);
+}
+
+/* The guard closed q's connection; the library reaps it (and calls
+ * on_completed) when its thread next looks, which may be a while. */
+static void cut_request(void *req, void *arg)
+{
+    ot_http_server *s = arg;
+    s->o.stream->cut(req, s->o.arg);
 }
 
 /* The guard's records live in the library's per-connection slot. */
@@ -720,6 +729,8 @@ ot_http_server *ot_http_server_start(const ot_endpoint *ep, const ot_http_server
         .max_connections = s->o.max_connections,
         .request_timeout_ns = (int64_t)s->o.timeout_s * 1000000000LL,
         .tls = s->tls,
+        .cut = s->o.stream && s->o.stream->cut ? cut_request : NULL,
+        .arg = s,
     };
     if (!(s->guard = ot_http_guard_start(&go, err))) {
         free_server(s);

@@ -50,6 +50,14 @@ typedef struct ot_http_stream {
     /* The request is over, answered or not (cut off, timed out, server
      * stopped): release what ot_http_req_state holds. May be NULL. */
     ot_http_fn done;
+    /* The server cut the connection of a request under way (its deadline
+     * passed, or it was evicted with an answer nobody reads) and the
+     * library will call done only when it reaps the socket: give back at
+     * once what may be given back from another thread (a reservation of
+     * bytes in flight), leaving the rest to done. Runs on the server's
+     * deadline thread, maybe while data runs, at most once and never after
+     * done has begun. May be NULL. */
+    ot_http_fn cut;
     /* Bytes of zeroed per-request state held for the handler. */
     size_t state_size;
 } ot_http_stream;

@@ -18,6 +18,8 @@ typedef struct svc_metrics {
     const char *address; /* the collector's older spelling of endpoint */
     ot_endpoint endpoint;
     int level;
+    ot_auth_cfg auth;
+    ot_tls_server tls;
 } svc_metrics;
 typedef struct svc_logs {
     int level;
@@ -44,6 +46,11 @@ static const ot_key metrics_keys[] = {
      .help = "older name of endpoint"},
     {.name = "level", .type = OT_KT_ENUM, .offset = offsetof(svc_metrics, level), .def = "normal",
      .choices = metrics_levels, .help = "none turns the endpoint off"},
+    {.name = "auth", .type = OT_KT_TABLE, .offset = offsetof(svc_metrics, auth), .sub = ot_auth_keys,
+     .help = "an authenticator extension every /metrics request must pass "
+             "(/healthz and /readyz stay open to probes)"},
+    {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(svc_metrics, tls),
+     .sub = ot_tls_server_keys, .flags = OT_KF_PRESENCE, .help = "serve HTTPS; plain HTTP unless set"},
     {0},
 };
 static const ot_key logs_keys[] = {
@@ -355,6 +362,32 @@ static void check_endpoints(ot_plan *p, const svc_config *sc, ot_diags *d)
     }
 }
 
+/* The telemetry endpoint is no component, so the checks a component's
+ * validate would make of its tls and auth blocks are made here. */
+static void check_telemetry_listener(ot_plan *p, const svc_config *sc, const ot_node *root,
+                                     ot_diags *d)
+{
+    const svc_metrics *m = &sc->telemetry.metrics;
+    const ot_node *at = ot_node_path(root, "service.telemetry.metrics");
+    if (m->level == 0)
+        return;
+    ot_tls_server_validate(&m->tls, ot_node_get(at, "tls"), "service.telemetry.metrics.tls", d);
+    const char *id = m->auth.authenticator;
+    if (!id || !*id)
+        return;
+    bool listed = false;
+    for (size_t i = 0; i < sc->extensions.n; i++)
+        listed |= strcmp(sc->extensions.v[i], id) == 0;
+    ot_plan_comp *c = ot_plan_find(p, OT_EXTENSION, id);
+    const char *path = "service.telemetry.metrics.auth.authenticator";
+    if (!c || !listed)
+        ot_diag_add(d, OT_SEV_ERROR, at, path,
+                    "extension \"%s\" is not defined or not in service.extensions", id);
+    else if (!c->factory->authenticator)
+        ot_diag_add(d, OT_SEV_ERROR, at, path, "extension \"%s\" does not authenticate requests",
+                    id);
+}
+
 ot_plan *ot_plan_build(ot_config *config, ot_diags *d)
 {
     const ot_node *root = ot_config_root(config);
@@ -410,6 +443,8 @@ ot_plan *ot_plan_build(ot_config *config, ot_diags *d)
                         "service.telemetry.metrics.address", "%s", e.msg);
     }
     p->telemetry.metrics_level = sc.telemetry.metrics.level;
+    p->telemetry.metrics_auth = sc.telemetry.metrics.auth;
+    p->telemetry.metrics_tls = sc.telemetry.metrics.tls;
     p->telemetry.log_level = sc.telemetry.logs.level;
     p->telemetry.shutdown_timeout_ns = sc.shutdown_timeout;
     p->extensions = sc.extensions.v;
@@ -429,6 +464,7 @@ ot_plan *ot_plan_build(ot_config *config, ot_diags *d)
             c->used = 1;
         }
     }
+    check_telemetry_listener(p, &sc, root, d);
     if (svc && svc->kind == OT_NODE_MAP)
         load_pipelines(p, sc.pipelines, d);
 

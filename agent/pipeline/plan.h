@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "net/auth.h"
+#include "net/tls.h"
 #include "pipeline/factory.h"
 
 typedef struct ot_plan_comp {
@@ -32,6 +34,8 @@ typedef struct ot_plan_pipe {
 typedef struct ot_plan_telemetry {
     ot_endpoint metrics_endpoint;
     int metrics_level; /* none, basic, normal, detailed */
+    ot_auth_cfg metrics_auth; /* /metrics only */
+    ot_tls_server metrics_tls;
     int log_level;     /* ot_log_level */
     int64_t shutdown_timeout_ns;
 } ot_plan_telemetry;

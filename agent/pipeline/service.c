@@ -661,6 +661,11 @@ ot_auth *ot_host_authenticator(ot_host *h, const char *id, ot_err *err)
     return in->self;
 }
 
+ot_auth *ot_service_authenticator(ot_service *s, const char *id, ot_err *err)
+{
+    return ot_host_authenticator(s ? &s->host : NULL, id, err);
+}
+
 int ot_host_open_queue(ot_host *h, const char *storage, const char *id, ot_segment_log **out,
                        ot_err *err)
 {

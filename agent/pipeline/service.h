@@ -6,6 +6,7 @@
 #define OT_SERVICE_H
 
 #include "base/err.h"
+#include "net/auth.h"
 #include "pipeline/plan.h"
 
 typedef struct ot_service ot_service;
@@ -20,6 +21,11 @@ int ot_service_reload(ot_service *s, ot_plan *plan, ot_err *err);
 /* Stops receivers, flushes processors and exporters until the deadline
  * (CLOCK_MONOTONIC ns), frees everything. */
 void ot_service_shutdown(ot_service *s, int64_t deadline_ns);
+
+/* The authenticator extension id names in the running service, for what
+ * sits outside it (the telemetry endpoint); valid until the next reload or
+ * shutdown. NULL with err set when there is none. */
+ot_auth *ot_service_authenticator(ot_service *s, const char *id, ot_err *err);
 
 /* Counts for tests and logs: instances created over the service's life. */
 typedef struct ot_service_stats {

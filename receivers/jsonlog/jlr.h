@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "model/batch.h"
 #include "model/consumer.h"
+#include "net/tls.h"
 #include "telemetry/telemetry.h"
 #include "jl.h"
 
@@ -45,6 +46,7 @@ typedef struct jlr_cfg {
     } body;
     const char *pod_logs_root;
     ot_endpoint endpoint; /* NDJSON over TCP; text NULL when unset */
+    ot_tls_server tls;    /* on endpoint */
 } jlr_cfg;
 
 /* A file known by its first bytes: what a checkpoint holds, and what is

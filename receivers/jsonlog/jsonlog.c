@@ -97,6 +97,9 @@ static const ot_key jlr_keys[] = {
      .help = "files under <root>/<ns>_<pod>_<uid>/<container>/ get k8s.* resource attributes"},
     {.name = "endpoint", .type = OT_KT_ENDPOINT, .offset = offsetof(jlr_cfg, endpoint),
      .help = "host:port to take newline-delimited JSON over TCP too (unset: files only)"},
+    {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(jlr_cfg, tls),
+     .sub = ot_tls_server_keys, .flags = OT_KF_PRESENCE,
+     .help = "serve endpoint over TLS; plain TCP unless set"},
     {0},
 };
 
@@ -142,6 +145,9 @@ static void jlr_validate(const void *cfgp, const ot_node *node, const char *path
     if (a && jl_sevmap_build(c->severity.mapping, a, &sm, &n, &err) < 0)
         ot_diag_add(d, OT_SEV_ERROR, c->severity.mapping, path, "severity.%s", err.msg);
     ot_arena_free(a);
+    if (c->tls.present && !c->endpoint.text)
+        ot_diag_add(d, OT_SEV_ERROR, ot_node_get(node, "tls"), path, "tls needs endpoint");
+    ot_tls_server_validate(&c->tls, ot_node_get(node, "tls"), path, d);
 }
 
 static size_t jlr_listens(const void *cfgp, const ot_endpoint **out, size_t max)

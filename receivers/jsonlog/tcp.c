@@ -4,8 +4,14 @@
  * pipeline says RETRYABLE, the refused batch is kept and no connection is
  * read until it is accepted: the senders' socket buffers fill and TCP
  * pushes back on them, so memory stays at one batch plus one partial line
- * per connection (bounded by max_log_size). */
+ * per connection (bounded by max_log_size). With `tls:` each connection
+ * is an OpenSSL session over the same non-blocking socket, its context
+ * taken from net/tls.h's reloader when it is accepted, so a renewed
+ * certificate serves the next connection. */
 #include <errno.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +28,16 @@
 
 typedef struct conn {
     int fd;
-    ot_buf carry; /* bytes after the last newline */
+    SSL *ssl;        /* with tls: */
+    bool want_write; /* the handshake waits for room to send */
+    ot_buf carry;    /* bytes after the last newline */
     bool skipping;
 } conn;
 
 typedef struct tcp {
     jlr *r;
     int lfd;
+    ot_tls_reloader *tls;
     conn conns[MAX_CONNS];
     size_t n;
     pthread_t th;
@@ -42,6 +51,7 @@ typedef struct tcp {
 
 static void drop(tcp *t, size_t i)
 {
+    SSL_free(t->conns[i].ssl);
     close(t->conns[i].fd);
     ot_buf_free(&t->conns[i].carry);
     t->conns[i] = t->conns[--t->n];
@@ -88,11 +98,40 @@ static int send_pending(tcp *t)
     return 0;
 }
 
+/* Bytes from c: recv, or SSL_read on a TLS connection (which runs the
+ * handshake first). >0 bytes; 0 closed or failed (a plaintext client on a
+ * TLS endpoint fails here); -1 nothing yet. */
+static ssize_t conn_read(conn *c, char *buf, size_t cap)
+{
+    if (!c->ssl) {
+        ssize_t n = recv(c->fd, buf, cap, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return -1;
+        return n < 0 ? 0 : n;
+    }
+    c->want_write = false;
+    int n = SSL_read(c->ssl, buf, cap > INT_MAX ? INT_MAX : (int)cap);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(c->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        c->want_write = true;
+        return -1;
+    default:
+        ERR_clear_error();
+        return 0;
+    }
+}
+
 static void read_conn(tcp *t, size_t i, char *buf, size_t cap)
 {
     conn *c = &t->conns[i];
-    ssize_t n = recv(c->fd, buf, cap, 0);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+    ssize_t n;
+again:
+    n = conn_read(c, buf, cap);
+    if (n == 0) {
         if (c->carry.len && !c->skipping)
             line(t, c->carry.data, c->carry.len, false); /* the last line needs no newline */
         drop(t, i);
@@ -127,6 +166,24 @@ static void read_conn(tcp *t, size_t i, char *buf, size_t cap)
             line(t, p, k, false);
         p = nl + 1;
     }
+    /* what OpenSSL decrypted already is not seen by poll */
+    if (c->ssl && SSL_pending(c->ssl) > 0)
+        goto again;
+}
+
+/* A TLS session for a new connection, or NULL (then it is closed). */
+static SSL *tls_session(tcp *t, int fd)
+{
+    SSL_CTX *ctx = ot_tls_reloader_get(t->tls);
+    SSL *s = SSL_new(ctx);
+    SSL_CTX_free(ctx);
+    if (s && SSL_set_fd(s, fd) == 1) {
+        SSL_set_accept_state(s);
+        return s;
+    }
+    SSL_free(s);
+    ERR_clear_error();
+    return NULL;
 }
 
 static void *run(void *arg)
@@ -145,22 +202,23 @@ static void *run(void *arg)
         size_t np = 0;
         pf[np++] = (struct pollfd){.fd = t->lfd, .events = POLLIN};
         for (size_t i = 0; i < t->n; i++)
-            pf[np++] = (struct pollfd){.fd = t->conns[i].fd, .events = POLLIN};
+            pf[np++] = (struct pollfd){
+                .fd = t->conns[i].fd,
+                .events = (short)(POLLIN | (t->conns[i].want_write ? POLLOUT : 0))};
         int rc = poll(pf, np, 100);
         if (rc <= 0)
             continue;
         if (pf[0].revents & POLLIN) {
             int fd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd >= 0) {
-                if (t->n < MAX_CONNS)
-                    t->conns[t->n++] = (conn){.fd = fd};
-                else
-                    close(fd);
-            }
+            SSL *ssl = NULL;
+            if (fd >= 0 && t->n < MAX_CONNS && (!t->tls || (ssl = tls_session(t, fd))))
+                t->conns[t->n++] = (conn){.fd = fd, .ssl = ssl};
+            else if (fd >= 0)
+                close(fd);
         }
         /* back to front: drop() moves the last connection into slot i */
         for (size_t i = np - 1; i >= 1; i--)
-            if (pf[i].revents & (POLLIN | POLLHUP | POLLERR) && i - 1 < t->n)
+            if (pf[i].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR) && i - 1 < t->n)
                 read_conn(t, i - 1, buf, 65536);
         if (t->out.len)
             send_pending(t);
@@ -174,18 +232,25 @@ int jlr_tcp_start(jlr *r, ot_err *err)
     tcp *t = calloc(1, sizeof *t);
     if (!t)
         return ot_err_set(err, "out of memory");
+    if (r->c->tls.present && !(t->tls = ot_tls_reloader_new(&r->c->tls, NULL, err))) {
+        free(t);
+        return ot_err_prefix(err, "tls");
+    }
     if ((t->lfd = ot_net_listen(&r->c->endpoint, 128, err)) < 0) {
+        ot_tls_reloader_free(t->tls);
         free(t);
         return -1;
     }
     t->r = r;
     if (pthread_create(&t->th, NULL, run, t) != 0) {
         close(t->lfd);
+        ot_tls_reloader_free(t->tls);
         free(t);
         return ot_err_set(err, "endpoint: cannot start its thread");
     }
     r->tcp = t;
-    ot_info("jsonlog", "listening", "receiver=%s endpoint=%s", r->id, r->c->endpoint.text);
+    ot_info("jsonlog", "listening", "receiver=%s endpoint=%s tls=%s", r->id, r->c->endpoint.text,
+            t->tls ? "on" : "off");
     return 0;
 }
 
@@ -202,6 +267,7 @@ void jlr_tcp_stop(jlr *r)
     while (t->n)
         drop(t, 0);
     close(t->lfd);
+    ot_tls_reloader_free(t->tls);
     jl_enc_free(&t->enc);
     ot_buf_free(&t->out);
     free(t);

@@ -32,7 +32,9 @@ typedef struct hreq {
     uint8_t *buf;
     size_t len, cap;
     bool growable;     /* no Content-Length: buf is malloc'd and grows */
-    uint64_t reserved; /* taken from the budget for buf */
+    /* taken from the budget for buf; atomic because cut gives it back from
+     * the server's deadline thread */
+    _Atomic uint64_t reserved;
     bool too_large, busy;
     size_t discarded;
     int64_t deadline; /* read_timeout after the headers arrived */
@@ -297,7 +299,7 @@ static void begin(ot_http_req *c, void *arg)
     q->signal = (ot_signal)s;
     q->format = (otlpr_format)format;
     q->enc = (otlpr_enc)enc;
-    q->reserved = len;
+    atomic_store(&q->reserved, len);
     q->deadline = ot_now_ns() + h->cfg->read_timeout;
     if (!have_len) {
         q->growable = true;
@@ -351,7 +353,7 @@ static bool append(ot_http_req *c, const uint8_t *data, size_t n, void *arg)
             q->busy = true;
             return true;
         }
-        q->reserved += ncap - q->cap;
+        atomic_fetch_add(&q->reserved, ncap - q->cap);
         q->buf = nb;
         q->cap = ncap;
     }
@@ -442,7 +444,7 @@ static void finish(ot_http_req *c, void *arg)
             q->buf = NULL;
     }
     ot_arena_free(meta.a);
-    q->reserved += req.charged; /* given back with the rest when the request is done */
+    atomic_fetch_add(&q->reserved, req.charged); /* given back when the request is done */
     ot_otlpr_count_rejects(h->r, OTLPR_HTTP, q->signal, &req.rej);
     if (b && !b->items && req.rej.n)
         ot_batch_unref(b); /* every item was rejected: nothing to hand on */
@@ -462,7 +464,17 @@ static void done(ot_http_req *c, void *arg)
         ot_arena_free(q->arena);
     else if (q->buf)
         free(q->buf);
-    ot_otlpr_budget_give(&h->r->budget, q->reserved);
+    ot_otlpr_budget_give(&h->r->budget, atomic_exchange(&q->reserved, 0));
+}
+
+/* The connection was cut while the body was under way: the bytes it held
+ * count as free at once, not when the server reaps the socket (what is
+ * reserved after this, done gives back). */
+static void cut(ot_http_req *c, void *arg)
+{
+    otlpr_http *h = arg;
+    hreq *q = ot_http_req_state(c);
+    ot_otlpr_budget_give(&h->r->budget, atomic_exchange(&q->reserved, 0));
 }
 
 /* ---- start and stop ----------------------------------------------------------------- */
@@ -472,6 +484,7 @@ static const ot_http_stream stream = {
     .data = append,
     .end = finish,
     .done = done,
+    .cut = cut,
     .state_size = sizeof(hreq),
 };
 

@@ -233,3 +233,76 @@ def test_gotemplate_subset():
         render("{{ .Values.nope }}", ctx)
     with pytest.raises(TemplateError):
         render("{{ range .Values.m }}{{ end }}", ctx)
+
+
+def listeners(cfg):
+    """(port, protocol, host) of every socket a config opens on TCP or UDP,
+    defaults included (tls or not: a port is a port)."""
+    out = []
+
+    def add(ep, default, proto="TCP"):
+        host, port = (ep or default).rsplit(":", 1)
+        out.append((int(port), proto, host.strip("[]")))
+
+    for cid, c in (cfg.get("receivers") or {}).items():
+        c = c or {}
+        kind = cid.split("/")[0]
+        if kind == "otlp":
+            protos = c.get("protocols") or {}
+            if "grpc" in protos:
+                add((protos["grpc"] or {}).get("endpoint"), "127.0.0.1:4317")
+            if "http" in protos:
+                add((protos["http"] or {}).get("endpoint"), "127.0.0.1:4318")
+        elif kind == "dogstatsd" and c.get("transport", "udp") == "udp":
+            add(c.get("endpoint"), "127.0.0.1:8125", "UDP")
+        elif kind == "jsonlog" and c.get("endpoint"):
+            add(c["endpoint"], None)
+    for cid, c in (cfg.get("exporters") or {}).items():
+        if cid.split("/")[0] == "prometheus":
+            add((c or {}).get("endpoint"), "127.0.0.1:9464")
+    metrics = ((cfg.get("service") or {}).get("telemetry") or {}).get("metrics") or {}
+    if metrics.get("level") != "none":
+        add(metrics.get("endpoint") or metrics.get("address"), "127.0.0.1:8888")
+    return out
+
+
+def loopback(host):
+    return host in ("127.0.0.1", "::1", "localhost")
+
+
+def test_manifests_open_only_what_listens_outside_loopback():
+    """A declared container or host port is a listener on the pod's
+    address, and every such listener is declared: nothing on loopback is
+    published, nothing is published that nobody serves."""
+    for w, c, text in otelite_containers():
+        ls = listeners(yaml.safe_load(text))
+        outside = {(p, proto) for p, proto, h in ls if not loopback(h)}
+        declared = {(p["containerPort"], p.get("protocol", "TCP")) for p in c["ports"]}
+        assert declared == outside, (w["metadata"]["name"], declared, outside)
+        for p in c["ports"]:
+            if "hostPort" in p:
+                assert p["hostPort"] == p["containerPort"]
+
+
+def test_every_default_listener_is_on_loopback(tmp_path):
+    """With no endpoint written, each component's listener binds loopback
+    (the component list's defaults of every endpoint-typed key)."""
+    out = subprocess.run([BIN, "components", "--format", "markdown"], capture_output=True,
+                         text=True, timeout=30).stdout
+    defaults = re.findall(r"\| `(?:[\w.]+\.)?endpoint` \| endpoint \| `([^`]+)`", out)
+    assert len(defaults) >= 4, out[:2000]
+    # "-": no default, the listener is off unless an endpoint is written (jsonlog)
+    assert all(d.startswith("127.0.0.1:") or d == "-" for d in defaults), defaults
+
+
+def test_docker_image_exposes_what_its_config_serves():
+    conf = yaml.safe_load(pathlib.Path(ROOT, "packaging", "docker", "config.yaml").read_text())
+    df = pathlib.Path(ROOT, "packaging", "docker", "Dockerfile").read_text()
+    exposed = set()
+    for line in df.splitlines():
+        if line.startswith("EXPOSE"):
+            for tok in line.split()[1:]:
+                port, _, proto = tok.partition("/")
+                exposed.add((int(port), (proto or "tcp").upper()))
+    outside = {(p, proto) for p, proto, h in listeners(conf) if not loopback(h)}
+    assert exposed == outside, (exposed, outside)

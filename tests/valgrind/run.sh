@@ -18,7 +18,7 @@ exec valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definit
   --log-file=$LOGS/vg.%p.log $ROOT/$BUILD/otelite "\$@"
 WRAP
 chmod +x "$LOGS/otelite"
-TESTS=${VALGRIND_TESTS:-"tests/e2e/test_cli.py tests/e2e/test_auth.py tests/e2e/test_bombs.py tests/e2e/test_delivery.py tests/e2e/test_batch_e2e.py tests/e2e/test_filter_e2e.py"}
+TESTS=${VALGRIND_TESTS:-"tests/e2e/test_cli.py tests/e2e/test_auth.py tests/e2e/test_bombs.py tests/e2e/test_delivery.py tests/e2e/test_batch_e2e.py tests/e2e/test_filter_e2e.py tests/e2e/test_telemetry_auth.py tests/e2e/test_listener_tls.py"}
 cd "$ROOT"
 # Left out: tests that measure overload and memory against the native
 # speed and footprint (they hold under ASan and natively, not at
