@@ -103,9 +103,18 @@ void ot_dsdr_agg_begin(dsdr_agg *a, unsigned r, int64_t unix_ns, int64_t mono_ns
 int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it);
 void ot_dsdr_agg_end(dsdr_agg *a, unsigned r);
 
-/* Closes the interval: a batch of every point aggregated since the last
- * flush (NULL with *npoints 0 when there is none, or on out-of-memory
- * with err set), then drops series idle too long. Flush thread only. */
+/* Closes the interval and hands every point aggregated since the last
+ * flush to fn as batches of at most about max_points points (a stripe's
+ * share of the series more at worst), each with the caller's reference,
+ * on the calling thread, one after the other; then drops series idle too
+ * long. The flush holds one chunk and one stripe of series, not the whole
+ * interval. *npoints: the points handed over. -1 with err on
+ * out-of-memory (what was handed over stays handed). Flush thread only. */
+typedef void (*dsdr_chunk_fn)(void *ctx, ot_batch *b);
+int ot_dsdr_agg_flush_chunks(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t max_points,
+                             dsdr_chunk_fn fn, void *ctx, size_t *npoints, ot_err *err);
+/* The same as one batch (NULL with *npoints 0 when there is none, or on
+ * out-of-memory with err set): for tests and small intervals. */
 ot_batch *ot_dsdr_agg_flush(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t *npoints,
                             ot_err *err);
 void ot_dsdr_agg_stats(dsdr_agg *a, dsdr_agg_stats *out);

@@ -1,8 +1,9 @@
 /* flush.c: the flush side of DogStatsD aggregation. Once per interval it
  * closes the epoch, reads every shard's closed slots, merges the series
  * several readers saw into one, adds the points that carried their own
- * timestamp, and builds one OTLP metrics request: a ResourceMetrics per
- * resource, a Metric per name and type, a point per tag set. The OTLP
+ * timestamp, and builds OTLP metrics requests of a bounded number of
+ * points each (a chunk): in a chunk, a ResourceMetrics per resource, a
+ * Metric per name and type, a point per tag set. The OTLP
  * shapes of each DogStatsD type (Sum, Gauge, Summary, Histogram,
  * ExponentialHistogram) are decided here and nowhere else. */
 #include <math.h>
@@ -34,7 +35,37 @@ typedef struct fctx {
     ot_buf ids;
     dsdr_pair res[OT_DSD_MAX_TAGS + 1], attrs[OT_DSD_MAX_TAGS + 1];
     int oom;
+    /* the chunks: every max_points entries (give or take a stripe) become
+     * a batch handed to fn, and the entries are freed */
+    size_t max_points, npoints;
+    uint64_t now, prev;
+    dsdr_chunk_fn fn;
+    void *fn_ctx;
+    ot_err *err;
 } fctx;
+
+static ot_batch *build(fctx *c, uint64_t now, uint64_t prev, ot_err *err);
+
+/* The entries so far as one batch to fn, then an empty chunk. */
+static void emit(fctx *c)
+{
+    if (c->n && !c->oom) {
+        ot_batch *bt = build(c, c->now, c->prev, c->err);
+        if (bt) {
+            c->npoints += bt->items;
+            c->fn(c->fn_ctx, bt);
+        } else {
+            c->oom = 1;
+        }
+    }
+    for (size_t i = 0; i < c->n; i++)
+        ot_dsdr_slot_free(&c->v[i].st.slot[0]);
+    c->n = 0;
+    c->ids.len = 0;
+    c->ids.oom = 0;
+    if (c->map)
+        memset(c->map, 0, c->map_cap * sizeof *c->map);
+}
 
 /* ---- identities -------------------------------------------------------- */
 
@@ -244,6 +275,8 @@ static void take_timestamped(fctx *c, dsdr_shard *sh, double *vals, uint8_t *sig
         e->time_ns = it.timestamp * 1000000000LL;
         if (ot_dsdr_state_add(&c->a->o, &e->st, 0, 1, &it, e->time_ns, &rng) < 0)
             c->oom = 1;
+        if (c->n >= c->max_points)
+            emit(c);
     }
     ot_buf_free(&lines);
 }
@@ -568,45 +601,49 @@ oom:
     return NULL;
 }
 
-ot_batch *ot_dsdr_agg_flush(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t *npoints,
-                            ot_err *err)
+int ot_dsdr_agg_flush_chunks(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t max_points,
+                             dsdr_chunk_fn fn, void *ctx, size_t *npoints, ot_err *err)
 {
     fctx *c = calloc(1, sizeof *c);
     double *vals = malloc(OT_DSD_MAX_VALUES * sizeof *vals);
     uint8_t *signs = malloc(OT_DSD_MAX_VALUES);
-    ot_batch *bt = NULL;
+    int rc = 0;
     *npoints = 0;
     if (!c || !vals || !signs) {
         ot_err_set(err, "out of memory");
+        rc = -1;
         goto out;
     }
     c->a = a;
     c->ids = (ot_buf)OT_BUF_INIT;
+    c->max_points = max_points ? max_points : 1;
+    c->now = (uint64_t)unix_ns;
+    c->prev = (uint64_t)a->last_flush_unix_ns;
+    c->fn = fn;
+    c->fn_ctx = ctx;
+    c->err = err;
     c->epoch = ot_dsdr_agg_close_epoch(a);
-    /* one entry per live series at most (before the timestamped lines):
-     * sized once, not doubled into up to twice that at 100k series */
-    size_t want = 0;
-    for (unsigned i = 0; i < a->n; i++)
-        for (int k = 0; k < 2; k++) {
-            ot_mstore_stats ms;
-            ot_mstore_stats_get(a->sh[i].st[k], &ms);
-            want += ms.streams;
-        }
-    if (want && (c->v = malloc((want + 16) * sizeof *c->v)) != NULL)
-        c->cap = want + 16;
-    for (unsigned i = 0; i < a->n && !c->oom; i++) {
-        for (int k = 0; k < 2 && !c->oom; k++)
-            ot_mstore_visit(a->sh[i].st[k], collect, c);
-        take_timestamped(c, &a->sh[i], vals, signs);
+    /* Stripe by stripe across every shard: one series seen by several
+     * readers is in the same stripe of each (the key hash is the store's,
+     * not the shard's), so it is merged whole before its chunk goes, and
+     * the flush holds a chunk and a stripe's share of the series rather
+     * than all of them. */
+    for (size_t k = 0; k < OT_MSTORE_STRIPES && !c->oom; k++) {
+        for (unsigned i = 0; i < a->n && !c->oom; i++)
+            for (int s = 0; s < 2 && !c->oom; s++)
+                ot_mstore_visit_stripe(a->sh[i].st[s], k, collect, c);
+        if (c->n >= c->max_points)
+            emit(c);
     }
-    if (c->oom)
-        ot_err_set(err, "out of memory");
-    else if (c->n)
-        bt = build(c, (uint64_t)unix_ns, (uint64_t)a->last_flush_unix_ns, err);
-    if (bt)
-        *npoints = bt->items;
-    for (size_t i = 0; i < c->n; i++)
-        ot_dsdr_slot_free(&c->v[i].st.slot[0]);
+    for (unsigned i = 0; i < a->n && !c->oom; i++)
+        take_timestamped(c, &a->sh[i], vals, signs);
+    emit(c);
+    if (c->oom) {
+        if (err && !err->msg[0])
+            ot_err_set(err, "out of memory");
+        rc = -1;
+    }
+    *npoints = c->npoints;
     free(c->v);
     free(c->map);
     ot_buf_free(&c->ids);
@@ -620,5 +657,22 @@ out:
     free(c);
     free(vals);
     free(signs);
-    return bt;
+    return rc;
+}
+
+static void keep_one(void *ctx, ot_batch *b)
+{
+    *(ot_batch **)ctx = b; /* one chunk: max_points is unbounded */
+}
+
+ot_batch *ot_dsdr_agg_flush(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t *npoints,
+                            ot_err *err)
+{
+    ot_batch *b = NULL;
+    if (ot_dsdr_agg_flush_chunks(a, unix_ns, mono_ns, SIZE_MAX, keep_one, &b, npoints, err) < 0 &&
+        b) {
+        ot_batch_unref(b);
+        b = NULL;
+    }
+    return b;
 }
