@@ -177,62 +177,16 @@ static fent *intern(fctx *c, fent *e)
     return e;
 }
 
-/* ---- merging shards ---------------------------------------------------- */
-
-static int merge(fent *e, const dsdr_state *st, const dsdr_slot *s, bool has)
-{
-    dsdr_state *m = &e->st;
-    dsdr_slot *d = &m->slot[0];
-    m->type = st->type;
-    if (st->cum_live) {
-        if (!m->cum_live || st->cum_start_unix_ns < m->cum_start_unix_ns)
-            m->cum_start_unix_ns = st->cum_start_unix_ns;
-        m->cum_live = true;
-        m->cum += st->cum;
-    }
-    if (!has)
-        return 0;
-    if (d->epoch == 0) {
-        d->epoch = 1;
-        d->min = INFINITY;
-        d->max = -INFINITY;
-    }
-    d->sum += s->sum;
-    d->count += s->count;
-    if (!dsdr_small_type(st->type)) { /* s is a short slot otherwise */
-        if (s->min < d->min)
-            d->min = s->min;
-        if (s->max > d->max)
-            d->max = s->max;
-    }
-    if (s->last_unix_ns >= d->last_unix_ns) {
-        d->last_unix_ns = s->last_unix_ns;
-        d->gauge = s->gauge;
-    }
-    if (st->type == OT_DSD_SET) {
-        for (uint32_t i = 0; i < s->cap; i++)
-            if (s->u.set[i] && ot_dsdr_set_insert(d, s->u.set[i]) < 0)
-                return -1;
-    } else if (st->type != OT_DSD_COUNTER && st->type != OT_DSD_GAUGE && s->n) {
-        dsdr_sample *p = realloc(d->u.samples, ((size_t)d->n + s->n) * sizeof *p);
-        if (!p)
-            return -1;
-        memcpy(p + d->n, s->u.samples, (size_t)s->n * sizeof *p);
-        d->u.samples = p;
-        d->n += s->n;
-        d->cap = d->n;
-    }
-    return 0;
-}
+/* ---- merging shards (cstate.c merges a stream into an entry) ---------- */
 
 static int collect(void *ctx, const ot_mstore_stream *s)
 {
     fctx *c = ctx;
-    const dsdr_state *st = (const dsdr_state *)s->state;
-    const dsdr_slot *sl = dsdr_slot_at_c(st, (unsigned)(c->epoch & 1));
-    bool has = sl->epoch == c->epoch;
-    bool cum = st->type == OT_DSD_COUNTER && c->a->o.temporality == DSDR_CUMULATIVE &&
-               st->cum_live;
+    const dsdr_cstate *cs = (const dsdr_cstate *)s->state;
+    unsigned w = (unsigned)(c->epoch & 1);
+    bool has = cs->epoch[w] == (uint32_t)c->epoch;
+    bool cum = cs->type == OT_DSD_COUNTER && c->a->o.temporality == DSDR_CUMULATIVE &&
+               (cs->flags & DSDR_F_CUM_LIVE);
     if (!has && !cum)
         return 0;
     ot_mstore_info info;
@@ -244,8 +198,8 @@ static int collect(void *ctx, const ot_mstore_stream *s)
         c->res[nres++] = (dsdr_pair){{k.p, k.n}, {v.s.p, v.s.n}};
     while (nat <= OT_DSD_MAX_TAGS && ot_mstore_next_kv(&info.attrs, &k, &v))
         c->attrs[nat++] = (dsdr_pair){{k.p, k.n}, {v.s.p, v.s.n}};
-    fent *e = new_entry(c, (ot_dsd_str){info.name.p, info.name.n}, st->type, nres, nat);
-    if (!e || !(e = intern(c, e)) || merge(e, st, sl, has) < 0) {
+    fent *e = new_entry(c, (ot_dsd_str){info.name.p, info.name.n}, cs->type, nres, nat);
+    if (!e || !(e = intern(c, e)) || ot_dsdr_cstate_merge(&e->st, cs, w, has) < 0) {
         c->oom = 1;
         return 1;
     }
@@ -273,8 +227,13 @@ static void take_timestamped(fctx *c, dsdr_shard *sh, double *vals, uint8_t *sig
         if (!e)
             break;
         e->time_ns = it.timestamp * 1000000000LL;
-        if (ot_dsdr_state_add(&c->a->o, &e->st, 0, 1, &it, e->time_ns, &rng) < 0)
+        /* the readers' rule for the value, then merged as theirs are */
+        dsdr_cstate one;
+        memset(&one, 0, sizeof one);
+        if (ot_dsdr_cstate_add(&c->a->o, &one, 0, 1, &it, e->time_ns, &rng) < 0 ||
+            ot_dsdr_cstate_merge(&e->st, &one, 0, true) < 0)
             c->oom = 1;
+        ot_dsdr_cstate_free(&one);
         if (c->n >= c->max_points)
             emit(c);
     }
