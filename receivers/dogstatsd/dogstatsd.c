@@ -5,6 +5,7 @@
  * per aggregation_interval, and its self-telemetry. Aggregation itself is
  * agg.c and flush.c. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -356,6 +357,10 @@ static void flush_once(dsdr *r, int64_t retry_until)
     if (ot_dsdr_agg_flush_chunks(r->agg, wall_ns(), ot_now_ns(), DSDR_FLUSH_CHUNK, send_chunk,
                                  &fs, &n, &err) < 0)
         ot_error("dogstatsd", "flush failed", "receiver=%s error=\"%s\"", r->id, err.msg);
+    /* The chunks were built here and freed by the exporters' threads, in
+     * this thread's malloc arena: hand the pages back rather than keep the
+     * flush's peak as resident memory until the next one. */
+    malloc_trim(0);
     dsdr_agg_stats s;
     ot_dsdr_agg_stats(r->agg, &s);
     ot_gauge_set(r->series, (int64_t)s.series);

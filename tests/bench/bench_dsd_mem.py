@@ -40,7 +40,7 @@ def scenario(bench, sc, row, b):
     os.makedirs(workdir, exist_ok=True)
     series = sc["series"] if not bench.smoke else 2000
     # every series at least three times, at a rate one busy core takes
-    rate = int(os.environ.get("BENCH_DSD_MEM_RATE", "300000"))
+    rate = int(os.environ.get("BENCH_DSD_MEM_RATE", "200000"))
     seconds = max(4.0, 3.0 * series / rate)
     row["loadavg_start"] = round(os.getloadavg()[0], 2)
     port, sink_port, tel = b.free_port(), b.free_port(), b.free_port()
