@@ -77,6 +77,111 @@ static inline const char *dsd_find(const char *p, const char *end, char c)
     return NULL;
 }
 
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define DSD_SWAR 1
+/* The bytes of x equal to c, as their high bits: exact (no borrow from
+ * one byte into the next), so a mask can be counted, not only searched. */
+static inline uint64_t dsd_eq(uint64_t x, char c)
+{
+    uint64_t y = x ^ (DSD_LO * (uint8_t)c);
+    uint64_t t = (y & ~DSD_HI) + ~DSD_HI;
+    return ~(t | y) & DSD_HI;
+}
+
+/* The first byte of x equal to c is the lowest flag (higher ones may be
+ * false: a borrow from a true match): cheaper than dsd_eq, for searches. */
+static inline uint64_t dsd_has(uint64_t x, char c)
+{
+    uint64_t y = x ^ (DSD_LO * (uint8_t)c);
+    return (y - DSD_LO) & ~y & DSD_HI;
+}
+
+/* How many bytes of m (high bits only) are flagged. */
+static inline uint32_t dsd_count(uint64_t m)
+{
+    return (uint32_t)(((m >> 7) * DSD_LO) >> 56);
+}
+
+/* The bytes below byte `at` of a word. */
+static inline uint64_t dsd_below(unsigned at)
+{
+    return at ? ~0ull >> (64 - 8 * at) : 0;
+}
+#endif
+
+/* A line's end ('\n' or the datagram's end) found in the same pass that
+ * checks its bytes are plain: ASCII and no NUL, which nearly every line
+ * is. *plain false means "not known": the parser then checks the line
+ * byte by byte for UTF-8 as before. */
+static inline const char *dsd_line_end(const char *p, const char *end, bool *plain)
+{
+    *plain = true;
+#ifdef DSD_SWAR
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t nl = dsd_has(x, '\n');
+        /* a false zero flag sits above a true zero: still a bad byte */
+        uint64_t bad = (x & DSD_HI) | ((x - DSD_LO) & ~x & DSD_HI);
+        if (nl) {
+            if (bad & dsd_below((unsigned)__builtin_ctzll(nl) >> 3))
+                *plain = false;
+            return p + (__builtin_ctzll(nl) >> 3);
+        }
+        if (bad) {
+            *plain = false;
+            const char *nlp = dsd_find(p, end, '\n');
+            return nlp ? nlp : end;
+        }
+        p += 8;
+    }
+#endif
+    for (; p < end && *p != '\n'; p++)
+        if ((uint8_t)*p >= 0x80 || *p == 0)
+            *plain = false;
+    return p;
+}
+
+/* The tags field from s (past its '#') to the next '|' or end, in one
+ * pass that also counts the tags the iterator will yield (non-empty
+ * entries between commas). Returns the field's end. */
+static const char *dsd_scan_tags(const char *p, const char *end, uint32_t *count)
+{
+    uint32_t c = 0;
+#ifdef DSD_SWAR
+    uint64_t carry = 0x80; /* the byte before p is a separator (the '#') */
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t bar = dsd_has(x, '|');
+        /* commas exact, since they are counted; bars past the first are
+         * not looked at, so a false flag among them is harmless */
+        uint64_t sep = dsd_eq(x, ',') | bar;
+        /* an entry starts at a byte that is not a separator after one that is */
+        uint64_t starts = ~sep & DSD_HI & ((sep << 8) | carry);
+        if (bar) {
+            unsigned at = (unsigned)__builtin_ctzll(bar) >> 3;
+            *count = c + dsd_count(starts & dsd_below(at));
+            return p + at;
+        }
+        c += dsd_count(starts);
+        carry = (sep >> 56) & 0x80;
+        p += 8;
+    }
+    bool prev_sep = carry != 0;
+#else
+    bool prev_sep = true;
+#endif
+    for (; p < end && *p != '|'; p++) {
+        bool sp = *p == ',';
+        if (!sp && prev_sep)
+            c++;
+        prev_sep = sp;
+    }
+    *count = c;
+    return p;
+}
+
 /* ---- bytes: UTF-8 and NUL, one pass over the line ----------------------- */
 
 static ot_dsd_reason dsd_check_bytes(const uint8_t *p, size_t n)
@@ -328,6 +433,25 @@ static ot_dsd_reason dsd_fields(const char *p, const char *end, ot_dsd_item *o, 
 {
     while (p < end) {
         const char *f = p + 1; /* *p == '|' */
+        if (f < end && *f == '#') {
+            /* tags, no kind's own field: found and counted in one pass;
+             * a field longer than one tag may be is held to the per-tag
+             * cap by the exact walk */
+            uint32_t count;
+            const char *te = dsd_scan_tags(f + 1, end, &count);
+            size_t tn = (size_t)(te - f - 1);
+            ot_dsd_reason r = OT_DSD_OK;
+            if (tn > OT_DSD_MAX_TAG)
+                r = dsd_tags(f + 1, tn, &o->tags);
+            else if (count > OT_DSD_MAX_TAGS)
+                r = OT_DSD_TOO_MANY_TAGS;
+            else
+                o->tags = (ot_dsd_tags){dsd_str(f + 1, tn), count};
+            if (r != OT_DSD_OK)
+                return r;
+            p = te;
+            continue;
+        }
         const char *bar = dsd_find(f, end, '|');
         const char *fe = bar ? bar : end;
         size_t n = (size_t)(fe - f);
@@ -584,12 +708,13 @@ static ot_dsd_reason dsd_service_check(const char *s, size_t n, ot_dsd_item *o)
 
 /* ---- lines and datagrams ------------------------------------------------- */
 
-ot_dsd_reason ot_dsd_parse_line(const char *line, size_t n, double *values, uint8_t *explicit_sign,
-                                ot_dsd_item *o)
+/* plain: the caller has seen that every byte is ASCII and not NUL. */
+static ot_dsd_reason dsd_parse_line(const char *line, size_t n, double *values,
+                                    uint8_t *explicit_sign, ot_dsd_item *o, bool plain)
 {
     memset(o, 0, sizeof *o);
     o->line = dsd_str(line, n);
-    ot_dsd_reason r = dsd_check_bytes((const uint8_t *)line, n);
+    ot_dsd_reason r = plain ? OT_DSD_OK : dsd_check_bytes((const uint8_t *)line, n);
     if (r == OT_DSD_OK) {
         if (n >= 3 && line[0] == '_' && line[1] == 'e' && line[2] == '{') {
             o->kind = OT_DSD_EVENT;
@@ -612,6 +737,12 @@ ot_dsd_reason ot_dsd_parse_line(const char *line, size_t n, double *values, uint
     return r;
 }
 
+ot_dsd_reason ot_dsd_parse_line(const char *line, size_t n, double *values, uint8_t *explicit_sign,
+                                ot_dsd_item *o)
+{
+    return dsd_parse_line(line, n, values, explicit_sign, o, false);
+}
+
 void ot_dsd_iter_init(ot_dsd_iter *it, const void *data, size_t len)
 {
     it->p = data;
@@ -622,14 +753,15 @@ bool ot_dsd_next(ot_dsd_iter *it, ot_dsd_item *out)
 {
     while (it->p < it->end) {
         const char *s = it->p;
-        const char *nl = dsd_find(s, it->end, '\n');
-        size_t n = (size_t)((nl ? nl : it->end) - s);
-        it->p = nl ? nl + 1 : it->end;
+        bool plain;
+        const char *le = dsd_line_end(s, it->end, &plain);
+        size_t n = (size_t)(le - s);
+        it->p = le < it->end ? le + 1 : it->end;
         if (n && s[n - 1] == '\r')
             n--;
         if (n == 0)
             continue;
-        ot_dsd_parse_line(s, n, it->values, it->explicit_sign, out);
+        dsd_parse_line(s, n, it->values, it->explicit_sign, out, plain);
         return true;
     }
     return false;
