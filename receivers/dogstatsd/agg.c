@@ -141,8 +141,9 @@ void ot_dsdr_split_tags(const ot_dsd_item *it, dsdr_pair *res, size_t *nres, dsd
 
 static void on_remove(void *ctx, ot_mstore_stream *s, ot_mstore_why why)
 {
-    (void)ctx;
     (void)why;
+    dsdr_agg *a = ctx;
+    atomic_fetch_sub_explicit(&a->live, 1, memory_order_relaxed);
     ot_dsdr_cstate_free((dsdr_cstate *)s->state);
 }
 
@@ -159,6 +160,8 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
     a->n = n;
     a->last_flush_unix_ns = o->start_unix_ns;
     atomic_init(&a->epoch, 1);
+    atomic_init(&a->live, 0);
+    atomic_init(&a->refused, 0);
     for (unsigned i = 0; i < n; i++) {
         dsdr_shard *sh = &a->sh[i];
         pthread_mutex_init(&sh->ts_lock, NULL);
@@ -173,13 +176,16 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
         for (int k = 0; k < 2; k++) {
             ot_mstore_opts so = {
                 .state_size = sizeof(dsdr_cstate), /* each get asks for its type's */
-                .max_streams = o->max_series ? (o->max_series + n - 1) / n : 0,
+                /* max_series is the receiver's, over every shard and
+                 * both stores: counted in a->live, not per store */
+                .max_streams = 0,
                 /* delta series go after two intervals idle; cumulative
                  * counters keep their running total for five minutes */
                 .max_idle_ns = (k == 0 && o->temporality == DSDR_CUMULATIVE)
                                    ? 300 * 1000000000LL
                                    : 2 * o->interval_ns,
                 .on_remove = on_remove,
+                .ctx = a,
             };
             sh->st[k] = ot_mstore_new(&so, err);
             if (!sh->st[k])
@@ -273,6 +279,17 @@ static int add_keyed(dsdr_agg *a, dsdr_shard *sh, bool counter, ot_mstore_key *k
         ot_mstore_get(st, key, sh->mono_ns, ot_dsdr_cstate_size(it->u.metric.type), &ref);
     if (res == OT_MSTORE_REFUSED || res == OT_MSTORE_ERR)
         return -1;
+    if (res == OT_MSTORE_NEW) {
+        /* The cap is the receiver's, whichever reader sees a series first:
+         * one shared count, touched only when a series comes or goes. A
+         * series over it is taken back at once (on_remove counts it out). */
+        size_t live = atomic_fetch_add_explicit(&a->live, 1, memory_order_relaxed) + 1;
+        if (a->o.max_series && live > a->o.max_series) {
+            ot_mstore_put(st, &ref, true);
+            atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed);
+            return -1;
+        }
+    }
     int rc = ot_dsdr_cstate_add(&a->o, ref.state, (unsigned)(sh->epoch & 1), sh->epoch, it,
                                 sh->unix_ns, &sh->rng);
     ot_mstore_put(st, &ref, false);
@@ -426,6 +443,7 @@ void ot_dsdr_agg_stats(dsdr_agg *a, dsdr_agg_stats *out)
             out->series += s.streams;
             out->refused += s.refused;
         }
+    out->refused += atomic_load(&a->refused);
     out->ts_dropped = atomic_load(&a->ts_dropped);
 }
 

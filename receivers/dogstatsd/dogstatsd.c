@@ -60,13 +60,16 @@ static const ot_key dsdr_keys[] = {
      .offset = offsetof(dsdr_cfg, explicit_bounds),
      .help = "ascending bucket bounds for timer_histogram_mapping: histogram"},
     {.name = "relative_gauges", .type = OT_KT_BOOL, .offset = offsetof(dsdr_cfg, relative_gauges),
-     .def = "false", .help = "etsy statsd: a gauge written +3 or -3 adjusts the last value"},
+     .def = "false",
+     .help = "etsy statsd: a gauge written +3 or -3 adjusts the last value (with readers > 1, the "
+             "last value its reader saw)"},
     {.name = "enable_metric_type_attribute", .type = OT_KT_BOOL,
      .offset = offsetof(dsdr_cfg, enable_metric_type_attribute), .def = "false",
      .help = "add a metric_type attribute (counter, gauge, set, timing, histogram, distribution)"},
     {.name = "max_series", .type = OT_KT_INT, .offset = offsetof(dsdr_cfg, max_series),
      .def = "1000000", .min = 0, .max = 1e9,
-     .help = "live series held; new ones beyond it are refused and counted (0: no cap)"},
+     .help = "live series held, over all readers (a series several readers see is held by each); "
+             "new ones beyond it are refused and counted (0: no cap)"},
     {0},
 };
 

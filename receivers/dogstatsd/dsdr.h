@@ -63,9 +63,15 @@ typedef struct dsdr_agg_opts {
     int mapping;           /* ms and h */
     const double *bounds;  /* DSDR_HISTOGRAM, ascending */
     size_t n_bounds;
+    /* A relative gauge adjusts the value its own reader's stream holds:
+     * with several readers, the kernel gives each sending socket one
+     * reader (SO_REUSEPORT hashes the address pair), so one sender's
+     * adjustments are exact; a gauge set by one sender and adjusted by
+     * another may start from another reader's value, and the flush takes
+     * the value written last in wall time across the readers. */
     bool relative_gauges;
     bool metric_type_attr;
-    size_t max_series;     /* 0: no cap; split evenly over the readers */
+    size_t max_series;     /* 0: no cap; over every reader's shard together */
     int64_t start_unix_ns; /* the start of the first delta interval */
 } dsdr_agg_opts;
 
@@ -296,6 +302,10 @@ struct dsdr_agg {
     _Atomic uint64_t epoch;
     int64_t last_flush_unix_ns;
     _Atomic uint64_t ts_dropped;
+    /* live series over every shard (inserted, not yet removed) for
+     * max_series, and the new ones it refused */
+    _Atomic size_t live;
+    _Atomic uint64_t refused;
 };
 
 #endif

@@ -516,3 +516,23 @@ Test(dogstatsd_agg, flush_in_chunks_merges_readers)
     cr_expect_eq(c2.batches, 0);
     ot_dsdr_agg_free(a);
 }
+
+/* max_series holds over every reader and every type together: not a cap
+ * per reader, nor one for counters and another for the rest. (A series
+ * that reaches two readers is held, and counted, once by each.) */
+Test(dogstatsd_agg, series_cap_is_the_receivers)
+{
+    dsdr_agg *a = mk((dsdr_agg_opts){.readers = 2, .max_series = 3});
+    cr_expect_eq(feed_r(a, 0, "a:1|c\nb:1|g", 10, 10), 0);
+    cr_expect_eq(feed_r(a, 1, "c:1|ms\nd:1|c", 10, 10), 1);
+    cr_expect_eq(feed_r(a, 0, "b:2|g\na:1|c", 10, 10), 0, "held series still take values");
+    cr_expect_eq(feed_r(a, 1, "c:2|ms", 10, 10), 0);
+    dsdr_agg_stats st;
+    ot_dsdr_agg_stats(a, &st);
+    cr_expect_eq(st.refused, 1);
+    cr_expect_eq(st.series, 3);
+    ot_batch *b = flush_at(a, 2000, 20);
+    cr_expect_eq(b->items, 3, "a, b, c; d refused");
+    ot_batch_unref(b);
+    ot_dsdr_agg_free(a);
+}
