@@ -8,7 +8,8 @@
  * parity; the flush thread closes interval E by moving the global epoch to
  * E+1, waits until no reader is still inside a callback that started in E
  * (at most one recvmmsg batch), then reads slot E&1 of every stream of
- * every shard, merges equal series across shards and builds one batch.
+ * every shard, stripe by stripe, merges equal series across shards and
+ * hands the points on in chunks of a bounded size.
  * A reader only touches slot E&1 again in interval E+2, after that flush
  * has finished, so the flusher reads it without a lock. */
 #ifndef OT_DSDR_H
