@@ -234,6 +234,14 @@ bench-wireproc: $(BUILD)/bench-wireproc
 $(BUILD)/bench-wireproc: $(BUILD)/obj/tests/bench/bench_wireproc.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
+# DogStatsD aggregation without sockets: memory per series, instructions per line.
+$(BUILD)/bench-dsd-agg: $(BUILD)/obj/tests/bench/bench_dsd_agg.o $(BUILD)/libotelite.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+bench: bench-dsd-agg
+.PHONY: bench-dsd-agg
+bench-dsd-agg: $(BUILD)/bench-dsd-agg
+	@echo; $(BUILD)/bench-dsd-agg mem 100000; $(BUILD)/bench-dsd-agg mem 1000000
+
 # DogStatsD parser cost per line: a micro-benchmark, not yet part of make bench.
 $(BUILD)/bench-dsd-parse: $(BUILD)/obj/tests/bench/bench_dsd_parse.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)

@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NSTRIPES 256
+#define NSTRIPES OT_MSTORE_STRIPES
 #define STRIPE_SHIFT 56
 #define FIRST_SLOTS 8
 /* malloc's own header per block (glibc keeps one size word). */
@@ -657,26 +657,43 @@ static int visit_copies(visit_buf *vb, ot_mstore_visit_fn fn, void *ctx)
     return rc;
 }
 
+/* One stripe's visit: copied under its lock, fn called on the copies
+ * after (in place, lock held, when the copy cannot be made). */
+static int visit_stripe(stripe *sp, visit_buf *vb, ot_mstore_visit_fn fn, void *ctx)
+{
+    int rc = 0;
+    lock_take(&sp->mu);
+    if (!visit_copy(sp, vb)) { /* out of memory: visit in place instead */
+        for (size_t i = 0; i <= sp->mask && !rc; i++)
+            if (slot_s(sp->slots[i]))
+                rc = fn(ctx, slot_s(sp->slots[i]));
+        lock_drop(&sp->mu);
+        ot_buf_free(&vb->data);
+        ot_buf_free(&vb->offs);
+        *vb = (visit_buf){OT_BUF_INIT, OT_BUF_INIT};
+        return rc;
+    }
+    lock_drop(&sp->mu);
+    return visit_copies(vb, fn, ctx);
+}
+
 int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx)
 {
     visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
     int rc = 0;
-    for (size_t k = 0; k < NSTRIPES && !rc; k++) {
-        stripe *sp = &st->stripes[k];
-        lock_take(&sp->mu);
-        if (!visit_copy(sp, &vb)) { /* out of memory: visit in place instead */
-            for (size_t i = 0; i <= sp->mask && !rc; i++)
-                if (slot_s(sp->slots[i]))
-                    rc = fn(ctx, slot_s(sp->slots[i]));
-            lock_drop(&sp->mu);
-            ot_buf_free(&vb.data);
-            ot_buf_free(&vb.offs);
-            vb = (visit_buf){OT_BUF_INIT, OT_BUF_INIT};
-            continue;
-        }
-        lock_drop(&sp->mu);
-        rc = visit_copies(&vb, fn, ctx);
-    }
+    for (size_t k = 0; k < NSTRIPES && !rc; k++)
+        rc = visit_stripe(&st->stripes[k], &vb, fn, ctx);
+    ot_buf_free(&vb.data);
+    ot_buf_free(&vb.offs);
+    return rc;
+}
+
+int ot_mstore_visit_stripe(ot_mstore *st, size_t k, ot_mstore_visit_fn fn, void *ctx)
+{
+    if (k >= NSTRIPES)
+        return 0;
+    visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
+    int rc = visit_stripe(&st->stripes[k], &vb, fn, ctx);
     ot_buf_free(&vb.data);
     ot_buf_free(&vb.offs);
     return rc;

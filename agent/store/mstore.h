@@ -188,6 +188,16 @@ int ot_mstore_sweeper_start(ot_mstore *st, int64_t interval_ns, ot_err *err);
 typedef int (*ot_mstore_visit_fn)(void *ctx, const ot_mstore_stream *s);
 int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx);
 
+/* A stream's stripe is its hash >> 56, one of OT_MSTORE_STRIPES; the key
+ * hash does not depend on the store, so one identity has the same stripe
+ * in every store. A reader that merges stores keyed alike (one per writer
+ * thread) can walk them side by side a stripe at a time and hold only
+ * that stripe's share of the streams. */
+#define OT_MSTORE_STRIPES 256
+/* ot_mstore_visit for the streams of stripe k (0 .. OT_MSTORE_STRIPES - 1)
+ * alone; the same copies, the same locking. */
+int ot_mstore_visit_stripe(ot_mstore *st, size_t k, ot_mstore_visit_fn fn, void *ctx);
+
 /* What a scrape-sized reader needs to group streams before it reads them
  * (a Prometheus scrape must send a family's series together, and the store
  * keeps them in hash order): a cheap first walk that copies only each

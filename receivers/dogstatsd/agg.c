@@ -2,7 +2,7 @@
  * turns parsed metric lines into updates of its own shard's stream stores
  * (no lock shared with other readers: see dsdr.h for the epoch protocol
  * that lets the flush thread read without stopping them). What a value
- * does to a series per type is here, in ot_dsdr_state_add, once. */
+ * does to a series per type is cstate.c's ot_dsdr_cstate_add, once. */
 #include <math.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -12,71 +12,44 @@
 
 /* ---- per-type rules ---------------------------------------------------- */
 
-static uint64_t next_rand(uint64_t *s)
+int ot_dsdr_table_insert(uint64_t **tp, uint32_t *np, uint32_t *capp, uint64_t h)
 {
-    /* xorshift64*: the reservoir needs speed, not quality */
-    uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545f4914f6cdd1dull;
+    if (h == 0)
+        h = 1; /* 0 marks an empty cell */
+    uint64_t *t = *tp;
+    uint32_t cap = *capp;
+    if ((uint64_t)(*np + 1) * 4 > (uint64_t)cap * 3) {
+        uint32_t ncap = cap ? cap * 2 : 16;
+        uint64_t *nt = calloc(ncap, sizeof *nt);
+        if (!nt)
+            return -1;
+        for (uint32_t i = 0; i < cap; i++) {
+            uint64_t v = t[i];
+            if (!v)
+                continue;
+            uint32_t j = (uint32_t)v & (ncap - 1);
+            while (nt[j])
+                j = (j + 1) & (ncap - 1);
+            nt[j] = v;
+        }
+        free(t);
+        *tp = t = nt;
+        *capp = cap = ncap;
+    }
+    uint32_t j = (uint32_t)h & (cap - 1);
+    while (t[j]) {
+        if (t[j] == h)
+            return 0;
+        j = (j + 1) & (cap - 1);
+    }
+    t[j] = h;
+    (*np)++;
+    return 0;
 }
 
 int ot_dsdr_set_insert(dsdr_slot *s, uint64_t h)
 {
-    if (h == 0)
-        h = 1; /* 0 marks an empty cell */
-    if ((uint64_t)(s->n + 1) * 4 > (uint64_t)s->cap * 3) {
-        uint32_t ncap = s->cap ? s->cap * 2 : 16;
-        uint64_t *t = calloc(ncap, sizeof *t);
-        if (!t)
-            return -1;
-        for (uint32_t i = 0; i < s->cap; i++) {
-            uint64_t v = s->u.set[i];
-            if (!v)
-                continue;
-            uint32_t j = (uint32_t)v & (ncap - 1);
-            while (t[j])
-                j = (j + 1) & (ncap - 1);
-            t[j] = v;
-        }
-        free(s->u.set);
-        s->u.set = t;
-        s->cap = ncap;
-    }
-    uint32_t j = (uint32_t)h & (s->cap - 1);
-    while (s->u.set[j]) {
-        if (s->u.set[j] == h)
-            return 0;
-        j = (j + 1) & (s->cap - 1);
-    }
-    s->u.set[j] = h;
-    s->n++;
-    return 0;
-}
-
-static void slot_reset(dsdr_slot *s, uint64_t epoch, int type)
-{
-    s->epoch = epoch;
-    s->sum = s->count = s->gauge = 0;
-    if (dsdr_small_type(type))
-        return; /* a short slot: nothing past last_unix_ns */
-    bool is_set = type == OT_DSD_SET;
-    s->min = INFINITY;
-    s->max = -INFINITY;
-    s->seen = 0;
-    if (is_set && s->u.set) {
-        /* a set table that grew large for one burst is not kept forever */
-        if (s->cap > 1024) {
-            free(s->u.set);
-            s->u.set = NULL;
-            s->cap = 0;
-        } else {
-            memset(s->u.set, 0, (size_t)s->cap * sizeof *s->u.set);
-        }
-    }
-    s->n = 0;
+    return ot_dsdr_table_insert(&s->u.set, &s->n, &s->cap, h);
 }
 
 void ot_dsdr_slot_free(dsdr_slot *s)
@@ -84,79 +57,6 @@ void ot_dsdr_slot_free(dsdr_slot *s)
     free(s->u.samples); /* the union's pointers are one allocation either way */
     s->u.samples = NULL;
     s->n = s->cap = 0;
-}
-
-static int add_sample(dsdr_slot *s, double v, double w, uint64_t *rng)
-{
-    s->sum += v * w;
-    s->count += w;
-    if (v < s->min)
-        s->min = v;
-    if (v > s->max)
-        s->max = v;
-    s->seen++;
-    if (s->n < DSDR_MAX_SAMPLES) {
-        if (s->n == s->cap) {
-            uint32_t ncap = s->cap ? s->cap * 2 : 2; /* most series see a few a flush */
-            if (ncap > DSDR_MAX_SAMPLES)
-                ncap = DSDR_MAX_SAMPLES;
-            dsdr_sample *p = realloc(s->u.samples, (size_t)ncap * sizeof *p);
-            if (!p)
-                return -1;
-            s->u.samples = p;
-            s->cap = ncap;
-        }
-        s->u.samples[s->n++] = (dsdr_sample){v, w};
-        return 0;
-    }
-    uint64_t j = next_rand(rng) % s->seen; /* Algorithm R */
-    if (j < DSDR_MAX_SAMPLES)
-        s->u.samples[j] = (dsdr_sample){v, w};
-    return 0;
-}
-
-int ot_dsdr_state_add(const dsdr_agg_opts *o, dsdr_state *st, unsigned which, uint64_t epoch,
-                      const ot_dsd_item *it, int64_t unix_ns, uint64_t *rng)
-{
-    const ot_dsd_metric *m = &it->u.metric;
-    st->type = (uint8_t)m->type; /* first: it decides where the slots are */
-    dsdr_slot *s = dsdr_slot_at(st, which);
-    if (s->epoch != epoch)
-        slot_reset(s, epoch, m->type);
-    s->last_unix_ns = unix_ns;
-    switch (m->type) {
-    case OT_DSD_COUNTER:
-        for (uint32_t i = 0; i < m->nvalues; i++) {
-            double v = m->values[i] / m->rate;
-            s->sum += v;
-            st->cum += v;
-        }
-        if (!st->cum_live) {
-            st->cum_live = true;
-            st->cum_start_unix_ns = unix_ns;
-        }
-        s->count += m->nvalues;
-        return 0;
-    case OT_DSD_GAUGE:
-        for (uint32_t i = 0; i < m->nvalues; i++) {
-            double v = m->values[i];
-            if (o->relative_gauges && m->explicit_sign[i])
-                v += st->gauge_has ? st->gauge_cur : 0;
-            st->gauge_cur = v;
-            st->gauge_has = true;
-        }
-        s->gauge = st->gauge_cur;
-        s->count += m->nvalues;
-        return 0;
-    case OT_DSD_SET:
-        s->count += 1;
-        return ot_dsdr_set_insert(s, ot_mstore_hash(m->set_value.p, m->set_value.n, 0x5e7));
-    default:
-        for (uint32_t i = 0; i < m->nvalues; i++)
-            if (add_sample(s, m->values[i], 1.0 / m->rate, rng) < 0)
-                return -1;
-        return 0;
-    }
 }
 
 /* ---- tags to identity -------------------------------------------------- */
@@ -241,13 +141,10 @@ void ot_dsdr_split_tags(const ot_dsd_item *it, dsdr_pair *res, size_t *nres, dsd
 
 static void on_remove(void *ctx, ot_mstore_stream *s, ot_mstore_why why)
 {
-    (void)ctx;
     (void)why;
-    dsdr_state *st = (dsdr_state *)s->state;
-    if (dsdr_small_type(st->type))
-        return; /* short slots hold no buffers */
-    ot_dsdr_slot_free(&st->slot[0]);
-    ot_dsdr_slot_free(&st->slot[1]);
+    dsdr_agg *a = ctx;
+    atomic_fetch_sub_explicit(&a->live, 1, memory_order_relaxed);
+    ot_dsdr_cstate_free((dsdr_cstate *)s->state);
 }
 
 dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
@@ -263,6 +160,8 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
     a->n = n;
     a->last_flush_unix_ns = o->start_unix_ns;
     atomic_init(&a->epoch, 1);
+    atomic_init(&a->live, 0);
+    atomic_init(&a->refused, 0);
     for (unsigned i = 0; i < n; i++) {
         dsdr_shard *sh = &a->sh[i];
         pthread_mutex_init(&sh->ts_lock, NULL);
@@ -276,14 +175,17 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
         sh->ks = calloc(DSDR_KCACHE / DSDR_KCACHE_WAYS, sizeof *sh->ks);
         for (int k = 0; k < 2; k++) {
             ot_mstore_opts so = {
-                .state_size = sizeof(dsdr_state),
-                .max_streams = o->max_series ? (o->max_series + n - 1) / n : 0,
+                .state_size = sizeof(dsdr_cstate), /* each get asks for its type's */
+                /* max_series is the receiver's, over every shard and
+                 * both stores: counted in a->live, not per store */
+                .max_streams = 0,
                 /* delta series go after two intervals idle; cumulative
                  * counters keep their running total for five minutes */
                 .max_idle_ns = (k == 0 && o->temporality == DSDR_CUMULATIVE)
                                    ? 300 * 1000000000LL
                                    : 2 * o->interval_ns,
                 .on_remove = on_remove,
+                .ctx = a,
             };
             sh->st[k] = ot_mstore_new(&so, err);
             if (!sh->st[k])
@@ -373,13 +275,23 @@ static int add_keyed(dsdr_agg *a, dsdr_shard *sh, bool counter, ot_mstore_key *k
 {
     ot_mstore *st = sh->st[counter ? 0 : 1];
     ot_mstore_ref ref;
-    size_t size = dsdr_small_type(it->u.metric.type) ? DSDR_SMALL_STATE : 0;
-    ot_mstore_res res = ot_mstore_get(st, key, sh->mono_ns, size, &ref);
+    ot_mstore_res res =
+        ot_mstore_get(st, key, sh->mono_ns, ot_dsdr_cstate_size(it->u.metric.type), &ref);
     if (res == OT_MSTORE_REFUSED || res == OT_MSTORE_ERR)
         return -1;
-    dsdr_state *state = ref.state;
-    int rc = ot_dsdr_state_add(&a->o, state, (unsigned)(sh->epoch & 1), sh->epoch, it,
-                               sh->unix_ns, &sh->rng);
+    if (res == OT_MSTORE_NEW) {
+        /* The cap is the receiver's, whichever reader sees a series first:
+         * one shared count, touched only when a series comes or goes. A
+         * series over it is taken back at once (on_remove counts it out). */
+        size_t live = atomic_fetch_add_explicit(&a->live, 1, memory_order_relaxed) + 1;
+        if (a->o.max_series && live > a->o.max_series) {
+            ot_mstore_put(st, &ref, true);
+            atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed);
+            return -1;
+        }
+    }
+    int rc = ot_dsdr_cstate_add(&a->o, ref.state, (unsigned)(sh->epoch & 1), sh->epoch, it,
+                                sh->unix_ns, &sh->rng);
     ot_mstore_put(st, &ref, false);
     return rc;
 }
@@ -531,6 +443,7 @@ void ot_dsdr_agg_stats(dsdr_agg *a, dsdr_agg_stats *out)
             out->series += s.streams;
             out->refused += s.refused;
         }
+    out->refused += atomic_load(&a->refused);
     out->ts_dropped = atomic_load(&a->ts_dropped);
 }
 

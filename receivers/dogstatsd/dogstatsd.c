@@ -5,6 +5,8 @@
  * per aggregation_interval, and its self-telemetry. Aggregation itself is
  * agg.c and flush.c. */
 #include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,13 +60,16 @@ static const ot_key dsdr_keys[] = {
      .offset = offsetof(dsdr_cfg, explicit_bounds),
      .help = "ascending bucket bounds for timer_histogram_mapping: histogram"},
     {.name = "relative_gauges", .type = OT_KT_BOOL, .offset = offsetof(dsdr_cfg, relative_gauges),
-     .def = "false", .help = "etsy statsd: a gauge written +3 or -3 adjusts the last value"},
+     .def = "false",
+     .help = "etsy statsd: a gauge written +3 or -3 adjusts the last value (with readers > 1, the "
+             "last value its reader saw)"},
     {.name = "enable_metric_type_attribute", .type = OT_KT_BOOL,
      .offset = offsetof(dsdr_cfg, enable_metric_type_attribute), .def = "false",
      .help = "add a metric_type attribute (counter, gauge, set, timing, histogram, distribution)"},
     {.name = "max_series", .type = OT_KT_INT, .offset = offsetof(dsdr_cfg, max_series),
      .def = "1000000", .min = 0, .max = 1e9,
-     .help = "live series held; new ones beyond it are refused and counted (0: no cap)"},
+     .help = "live series held, over all readers (a series several readers see is held by each); "
+             "new ones beyond it are refused and counted (0: no cap)"},
     {0},
 };
 
@@ -156,7 +161,10 @@ typedef struct dsdr {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stopping;
-    ot_batch *pending; /* one metrics batch the pipeline refused as retryable */
+    /* set by shutdown before it stops the flusher: a flush waiting out
+     * backpressure then gives up at the shutdown's deadline */
+    atomic_bool stop_requested;
+    _Atomic int64_t stop_deadline;
     uint64_t refused_seen;
     /* self-telemetry */
     ot_counter *packets, *bytes, *truncated, *kernel_drops, *lines, *metrics, *events, *checks;
@@ -172,21 +180,11 @@ static int64_t wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Hands a batch on, with the caller's reference. With keep, a batch the
- * pipeline refuses as RETRYABLE is kept there (one more reference). */
-static ot_status send_batch(dsdr *r, ot_consumer *c, ot_batch *b, ot_batch **keep)
+/* Hands a logs batch on, with the caller's reference. */
+static ot_status send_batch(dsdr *r, ot_consumer *c, ot_batch *b)
 {
     ot_err e = {{0}};
-    if (keep)
-        ot_batch_ref(b);
     ot_status st = ot_consume(c, b, &e);
-    if (keep) {
-        if (st == OT_RETRYABLE) {
-            *keep = b;
-            return st;
-        }
-        ot_batch_unref(b);
-    }
     /* refusals are counted by the callers; a pipeline under pressure
      * would otherwise log once per flush */
     if (st == OT_PERMANENT)
@@ -205,7 +203,7 @@ static void flush_logs(dsdr *r, dsdr_reader *rd)
     ot_batch *b = ot_dsdr_logs_take(&rd->logs, &n);
     if (!b)
         return;
-    ot_counter_add(send_batch(r, r->next_logs, b, NULL) == OT_OK ? r->logs_sent
+    ot_counter_add(send_batch(r, r->next_logs, b) == OT_OK ? r->logs_sent
                                                                   : r->logs_dropped, n);
 }
 
@@ -285,35 +283,87 @@ static void on_stream(void *ud, const ot_ustream_msg *msgs, size_t n)
     finish_callback(r, 0, counts);
 }
 
-/* One interval's batch to the pipeline; a refused one is kept for the
- * next flush, and at most one is kept: older data is dropped (counted)
- * rather than held without bound. */
-static void flush_once(dsdr *r)
+/* Points per batch a flush hands on: 100k series are not one batch of
+ * ~90 MiB in the flush, then again in an exporter's encoding, but chunks
+ * of a few MiB, each sent before the next is built. */
+#define DSDR_FLUSH_CHUNK 4096
+
+typedef struct flush_send {
+    dsdr *r;
+    int64_t retry_until; /* CLOCK_MONOTONIC ns: retry refused chunks until then */
+} flush_send;
+
+static void nap_ns(int64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
+    nanosleep(&ts, NULL);
+}
+
+/* One chunk to the pipeline. Backpressure (RETRYABLE: a full queue) is
+ * waited out, with a growing pause, until the flush's retry deadline: the
+ * readers meanwhile write the next interval's slots, so waiting loses
+ * nothing, it only makes that interval longer. Past the deadline (an
+ * interval after the flush began, or the shutdown deadline once the
+ * receiver stops), a chunk gets one try and is dropped, counted, if
+ * refused. */
+static void send_chunk(void *ctx, ot_batch *b)
+{
+    flush_send *fs = ctx;
+    dsdr *r = fs->r;
+    size_t items = b->items;
+    if (!r->next_metrics) {
+        ot_batch_unref(b);
+        return;
+    }
+    int64_t pause = 1000000;
+    for (;;) {
+        ot_err e = {{0}};
+        ot_status st = ot_consume(r->next_metrics, ot_batch_ref(b), &e);
+        if (st == OT_OK) {
+            ot_counter_add(r->points_sent, items);
+            break;
+        }
+        int64_t until = fs->retry_until;
+        if (atomic_load(&r->stop_requested)) {
+            int64_t d = atomic_load(&r->stop_deadline);
+            if (d < until)
+                until = d;
+        }
+        int64_t left = until - ot_now_ns();
+        if (st != OT_RETRYABLE || left <= 0) {
+            /* refusals are counted; a pipeline under pressure would
+             * otherwise log once per chunk */
+            if (st == OT_PERMANENT)
+                ot_warn("dogstatsd", "pipeline refused a batch", "receiver=%s error=\"%s\"",
+                        r->id, e.msg);
+            else
+                ot_debug("dogstatsd", "pipeline refused a batch",
+                         "receiver=%s status=%s error=\"%s\"", r->id, ot_status_name(st), e.msg);
+            ot_counter_add(r->points_dropped, items);
+            break;
+        }
+        /* short naps, so a shutdown that comes meanwhile is seen */
+        int64_t nap = pause < left ? pause : left;
+        nap_ns(nap < 10000000 ? nap : 10000000);
+        if (pause < 100000000)
+            pause *= 2;
+    }
+    ot_batch_unref(b);
+}
+
+/* One interval's points to the pipeline, in chunks. */
+static void flush_once(dsdr *r, int64_t retry_until)
 {
     size_t n = 0;
     ot_err err = {{0}};
-    ot_batch *b = ot_dsdr_agg_flush(r->agg, wall_ns(), ot_now_ns(), &n, &err);
-    if (!b && err.msg[0])
+    flush_send fs = {r, retry_until};
+    if (ot_dsdr_agg_flush_chunks(r->agg, wall_ns(), ot_now_ns(), DSDR_FLUSH_CHUNK, send_chunk,
+                                 &fs, &n, &err) < 0)
         ot_error("dogstatsd", "flush failed", "receiver=%s error=\"%s\"", r->id, err.msg);
-    if (r->pending) {
-        ot_batch *p = r->pending;
-        size_t items = p->items;
-        r->pending = NULL;
-        ot_status st = send_batch(r, r->next_metrics, p, b ? NULL : &r->pending);
-        if (st == OT_OK)
-            ot_counter_add(r->points_sent, items);
-        else if (!r->pending)
-            ot_counter_add(r->points_dropped, items);
-    }
-    if (b && !r->next_metrics) {
-        ot_batch_unref(b);
-    } else if (b) {
-        ot_status st = send_batch(r, r->next_metrics, b, &r->pending);
-        if (st == OT_OK)
-            ot_counter_add(r->points_sent, n);
-        else if (st != OT_RETRYABLE)
-            ot_counter_add(r->points_dropped, n);
-    }
+    /* The chunks were built here and freed by the exporters' threads, in
+     * this thread's malloc arena: hand the pages back rather than keep the
+     * flush's peak as resident memory until the next one. */
+    malloc_trim(0);
     dsdr_agg_stats s;
     ot_dsdr_agg_stats(r->agg, &s);
     ot_gauge_set(r->series, (int64_t)s.series);
@@ -338,7 +388,7 @@ static void *flush_main(void *arg)
             continue;
         }
         pthread_mutex_unlock(&r->lock);
-        flush_once(r);
+        flush_once(r, ot_now_ns() + r->cfg->aggregation_interval);
         next += r->cfg->aggregation_interval;
         if (next < ot_now_ns()) /* a slow pipeline: do not flush in a burst */
             next = ot_now_ns() + r->cfg->aggregation_interval;
@@ -474,8 +524,9 @@ static int dsdr_start(void *self, ot_err *err)
 
 static void dsdr_shutdown(void *self, int64_t deadline_ns)
 {
-    (void)deadline_ns;
     dsdr *r = self;
+    atomic_store(&r->stop_deadline, deadline_ns);
+    atomic_store(&r->stop_requested, true);
     ot_dgram_stop(r->dgram);
     r->dgram = NULL;
     ot_ustream_stop(r->ustream);
@@ -487,12 +538,9 @@ static void dsdr_shutdown(void *self, int64_t deadline_ns)
         pthread_mutex_unlock(&r->lock);
         pthread_join(r->flusher, NULL);
         r->flusher_started = false;
-        flush_once(r); /* what the readers held when they stopped */
-    }
-    if (r->pending) {
-        ot_counter_add(r->points_dropped, r->pending->items);
-        ot_batch_unref(r->pending);
-        r->pending = NULL;
+        /* what the readers held when they stopped, retried until the
+         * deadline and no longer */
+        flush_once(r, deadline_ns);
     }
 }
 

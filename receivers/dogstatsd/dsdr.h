@@ -8,7 +8,8 @@
  * parity; the flush thread closes interval E by moving the global epoch to
  * E+1, waits until no reader is still inside a callback that started in E
  * (at most one recvmmsg batch), then reads slot E&1 of every stream of
- * every shard, merges equal series across shards and builds one batch.
+ * every shard, stripe by stripe, merges equal series across shards and
+ * hands the points on in chunks of a bounded size.
  * A reader only touches slot E&1 again in interval E+2, after that flush
  * has finished, so the flusher reads it without a lock. */
 #ifndef OT_DSDR_H
@@ -63,9 +64,15 @@ typedef struct dsdr_agg_opts {
     int mapping;           /* ms and h */
     const double *bounds;  /* DSDR_HISTOGRAM, ascending */
     size_t n_bounds;
+    /* A relative gauge adjusts the value its own reader's stream holds:
+     * with several readers, the kernel gives each sending socket one
+     * reader (SO_REUSEPORT hashes the address pair), so one sender's
+     * adjustments are exact; a gauge set by one sender and adjusted by
+     * another may start from another reader's value, and the flush takes
+     * the value written last in wall time across the readers. */
     bool relative_gauges;
     bool metric_type_attr;
-    size_t max_series;     /* 0: no cap; split evenly over the readers */
+    size_t max_series;     /* 0: no cap; over every reader's shard together */
     int64_t start_unix_ns; /* the start of the first delta interval */
 } dsdr_agg_opts;
 
@@ -103,9 +110,18 @@ void ot_dsdr_agg_begin(dsdr_agg *a, unsigned r, int64_t unix_ns, int64_t mono_ns
 int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it);
 void ot_dsdr_agg_end(dsdr_agg *a, unsigned r);
 
-/* Closes the interval: a batch of every point aggregated since the last
- * flush (NULL with *npoints 0 when there is none, or on out-of-memory
- * with err set), then drops series idle too long. Flush thread only. */
+/* Closes the interval and hands every point aggregated since the last
+ * flush to fn as batches of at most about max_points points (a stripe's
+ * share of the series more at worst), each with the caller's reference,
+ * on the calling thread, one after the other; then drops series idle too
+ * long. The flush holds one chunk and one stripe of series, not the whole
+ * interval. *npoints: the points handed over. -1 with err on
+ * out-of-memory (what was handed over stays handed). Flush thread only. */
+typedef void (*dsdr_chunk_fn)(void *ctx, ot_batch *b);
+int ot_dsdr_agg_flush_chunks(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t max_points,
+                             dsdr_chunk_fn fn, void *ctx, size_t *npoints, ot_err *err);
+/* The same as one batch (NULL with *npoints 0 when there is none, or on
+ * out-of-memory with err set): for tests and small intervals. */
 ot_batch *ot_dsdr_agg_flush(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t *npoints,
                             ot_err *err);
 void ot_dsdr_agg_stats(dsdr_agg *a, dsdr_agg_stats *out);
@@ -129,22 +145,22 @@ int ot_dsdr_logs_add(dsdr_logs *l, const ot_dsd_item *it, int64_t now_unix_ns);
 ot_batch *ot_dsdr_logs_take(dsdr_logs *l, size_t *n);
 void ot_dsdr_logs_free(dsdr_logs *l);
 
-/* ---- shared by agg.c and flush.c -------------------------------------- */
+/* ---- shared by agg.c, cstate.c and flush.c ----------------------------- */
 
 typedef struct dsdr_sample {
     double v, w; /* value and weight (1 / sample rate) */
 } dsdr_sample;
 
+/* A series' interval as the flush holds it once the readers' slots are
+ * merged (and what the point builders of points.c read). */
 typedef struct dsdr_slot {
-    /* what every type uses; counters and gauges keep only this much */
-    uint64_t epoch;     /* the interval this slot holds; 0: none yet */
+    uint64_t epoch;     /* nonzero: the entry has data for the interval */
     double sum;         /* counter: sum of value/rate; samples: sum of v*w */
     double count;       /* samples: sum of weights */
     double gauge;       /* gauge: the last value */
     int64_t last_unix_ns; /* the last update (gauges merge by it) */
-    /* the sampled types and sets only */
     double min, max;
-    uint64_t seen;      /* samples offered (reservoir) */
+    uint64_t seen;      /* unused by the flush */
     union {
         dsdr_sample *samples; /* ms h d */
         uint64_t *set;        /* s: open-addressing table of member hashes */
@@ -152,46 +168,77 @@ typedef struct dsdr_slot {
     uint32_t n, cap;    /* samples kept / set members; allocated entries */
 } dsdr_slot;
 
+/* A flush entry: one series merged over the readers. */
 typedef struct dsdr_state {
     uint8_t type;       /* ot_dsd_type */
     bool cum_live;      /* cumulative counter with a first sample */
-    bool gauge_has;     /* relative gauges: gauge_cur is set */
     double cum;         /* cumulative counter total */
     int64_t cum_start_unix_ns;
-    double gauge_cur;   /* relative gauges adjust this */
-    dsdr_slot slot[2];
+    dsdr_slot slot[1];
 } dsdr_state;
 
-/* A counter's or gauge's stream keeps its two slots cut short, at the
- * stride DSDR_SMALL_SLOT (112 bytes of state instead of 192): the fields
- * from min on are never touched for those types. dsdr_slot_at is the one
- * way to a stream's slot; slot 0 is at the same place either way, so the
- * flush's merged states (full size) use st->slot[0] directly. A stream's
- * type never changes (it is part of its identity). */
-#define DSDR_SMALL_SLOT offsetof(dsdr_slot, min)
-#define DSDR_SMALL_STATE (offsetof(dsdr_state, slot) + 2 * DSDR_SMALL_SLOT)
 static inline bool dsdr_small_type(int type)
 {
     return type == OT_DSD_COUNTER || type == OT_DSD_GAUGE;
 }
-static inline dsdr_slot *dsdr_slot_at(dsdr_state *st, unsigned which)
-{
-    if (dsdr_small_type(st->type))
-        return (dsdr_slot *)(void *)((char *)st->slot + which * DSDR_SMALL_SLOT);
-    return &st->slot[which];
-}
-static inline const dsdr_slot *dsdr_slot_at_c(const dsdr_state *st, unsigned which)
-{
-    return dsdr_slot_at((dsdr_state *)(uintptr_t)st, which);
-}
+
+/* ---- what a reader keeps per series (cstate.c) -------------------------- */
+
+/* A sampled slot's samples once it has more than one in an interval. */
+typedef struct dsdr_acc {
+    double sum, count, min, max; /* exact, past the kept samples too */
+    uint64_t seen;               /* samples offered (reservoir) */
+    uint32_t n, cap;
+    dsdr_sample s[];
+} dsdr_acc;
+
+#define DSDR_F_CUM_LIVE 1  /* counter: has a first sample (cum_start set) */
+#define DSDR_F_GAUGE_HAS 2 /* gauge: cur is set (relative gauges) */
+
+/* A stream's state in the readers' stores: the slot of epoch E is E & 1;
+ * epoch[w] is the interval slot w holds (0: none yet; epochs compare in
+ * 32 bits, and a series idle for 2^32 intervals has long expired). Only
+ * the member of u for the type is allocated (ot_dsdr_cstate_size). */
+typedef struct dsdr_cstate {
+    uint32_t epoch[2];
+    uint8_t type; /* ot_dsd_type; part of the identity, never changes */
+    uint8_t flags;
+    union {
+        struct {
+            double sum[2], cum;
+            int64_t cum_start; /* unix ns of the first sample */
+        } c;
+        struct {
+            double v[2];
+            int64_t last[2]; /* unix ns of the last update (merging readers) */
+            double cur;
+        } g;
+        struct {
+            uint64_t *t[2]; /* open-addressing tables of member hashes */
+            uint32_t n[2], cap[2];
+        } s;
+        struct {
+            dsdr_acc *acc[2];
+            dsdr_sample one[2]; /* the first sample while acc is NULL; w 0: none */
+        } h;
+    } u;
+} dsdr_cstate;
+
+size_t ot_dsdr_cstate_size(int type);
+/* Adds one metric item to slot w of cs for epoch (resetting the slot when
+ * it holds another); -1 on out-of-memory. */
+int ot_dsdr_cstate_add(const dsdr_agg_opts *o, dsdr_cstate *cs, unsigned w, uint64_t epoch,
+                       const ot_dsd_item *it, int64_t unix_ns, uint64_t *rng);
+/* Merges slot w of cs (when has: it holds the closed interval) and the
+ * running counter total into a flush entry's full state (slot 0). */
+int ot_dsdr_cstate_merge(dsdr_state *m, const dsdr_cstate *cs, unsigned w, bool has);
+void ot_dsdr_cstate_free(dsdr_cstate *cs);
+/* Inserts h into an open-addressing table of nonzero hashes (grows it);
+ * -1 on out-of-memory. */
+int ot_dsdr_table_insert(uint64_t **t, uint32_t *n, uint32_t *cap, uint64_t h);
 
 /* Inserts h into a slot's set table (grows it); -1 on out-of-memory. */
 int ot_dsdr_set_insert(dsdr_slot *s, uint64_t h);
-/* Adds one metric item to slot `which` of st (resetting the slot when it
- * holds another epoch); the one rule for every type, used by the readers
- * and, for points with their own timestamp, by the flush. */
-int ot_dsdr_state_add(const dsdr_agg_opts *o, dsdr_state *st, unsigned which, uint64_t epoch,
-                      const ot_dsd_item *it, int64_t unix_ns, uint64_t *rng);
 void ot_dsdr_slot_free(dsdr_slot *s);
 /* The flush's half of the epoch protocol: moves to the next epoch, waits
  * until no reader still writes the old one, and returns the old one. */
@@ -256,6 +303,10 @@ struct dsdr_agg {
     _Atomic uint64_t epoch;
     int64_t last_flush_unix_ns;
     _Atomic uint64_t ts_dropped;
+    /* live series over every shard (inserted, not yet removed) for
+     * max_series, and the new ones it refused */
+    _Atomic size_t live;
+    _Atomic uint64_t refused;
 };
 
 #endif

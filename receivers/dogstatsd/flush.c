@@ -1,8 +1,9 @@
 /* flush.c: the flush side of DogStatsD aggregation. Once per interval it
  * closes the epoch, reads every shard's closed slots, merges the series
  * several readers saw into one, adds the points that carried their own
- * timestamp, and builds one OTLP metrics request: a ResourceMetrics per
- * resource, a Metric per name and type, a point per tag set. The OTLP
+ * timestamp, and builds OTLP metrics requests of a bounded number of
+ * points each (a chunk): in a chunk, a ResourceMetrics per resource, a
+ * Metric per name and type, a point per tag set. The OTLP
  * shapes of each DogStatsD type (Sum, Gauge, Summary, Histogram,
  * ExponentialHistogram) are decided here and nowhere else. */
 #include <math.h>
@@ -34,7 +35,37 @@ typedef struct fctx {
     ot_buf ids;
     dsdr_pair res[OT_DSD_MAX_TAGS + 1], attrs[OT_DSD_MAX_TAGS + 1];
     int oom;
+    /* the chunks: every max_points entries (give or take a stripe) become
+     * a batch handed to fn, and the entries are freed */
+    size_t max_points, npoints;
+    uint64_t now, prev;
+    dsdr_chunk_fn fn;
+    void *fn_ctx;
+    ot_err *err;
 } fctx;
+
+static ot_batch *build(fctx *c, uint64_t now, uint64_t prev, ot_err *err);
+
+/* The entries so far as one batch to fn, then an empty chunk. */
+static void emit(fctx *c)
+{
+    if (c->n && !c->oom) {
+        ot_batch *bt = build(c, c->now, c->prev, c->err);
+        if (bt) {
+            c->npoints += bt->items;
+            c->fn(c->fn_ctx, bt);
+        } else {
+            c->oom = 1;
+        }
+    }
+    for (size_t i = 0; i < c->n; i++)
+        ot_dsdr_slot_free(&c->v[i].st.slot[0]);
+    c->n = 0;
+    c->ids.len = 0;
+    c->ids.oom = 0;
+    if (c->map)
+        memset(c->map, 0, c->map_cap * sizeof *c->map);
+}
 
 /* ---- identities -------------------------------------------------------- */
 
@@ -146,62 +177,16 @@ static fent *intern(fctx *c, fent *e)
     return e;
 }
 
-/* ---- merging shards ---------------------------------------------------- */
-
-static int merge(fent *e, const dsdr_state *st, const dsdr_slot *s, bool has)
-{
-    dsdr_state *m = &e->st;
-    dsdr_slot *d = &m->slot[0];
-    m->type = st->type;
-    if (st->cum_live) {
-        if (!m->cum_live || st->cum_start_unix_ns < m->cum_start_unix_ns)
-            m->cum_start_unix_ns = st->cum_start_unix_ns;
-        m->cum_live = true;
-        m->cum += st->cum;
-    }
-    if (!has)
-        return 0;
-    if (d->epoch == 0) {
-        d->epoch = 1;
-        d->min = INFINITY;
-        d->max = -INFINITY;
-    }
-    d->sum += s->sum;
-    d->count += s->count;
-    if (!dsdr_small_type(st->type)) { /* s is a short slot otherwise */
-        if (s->min < d->min)
-            d->min = s->min;
-        if (s->max > d->max)
-            d->max = s->max;
-    }
-    if (s->last_unix_ns >= d->last_unix_ns) {
-        d->last_unix_ns = s->last_unix_ns;
-        d->gauge = s->gauge;
-    }
-    if (st->type == OT_DSD_SET) {
-        for (uint32_t i = 0; i < s->cap; i++)
-            if (s->u.set[i] && ot_dsdr_set_insert(d, s->u.set[i]) < 0)
-                return -1;
-    } else if (st->type != OT_DSD_COUNTER && st->type != OT_DSD_GAUGE && s->n) {
-        dsdr_sample *p = realloc(d->u.samples, ((size_t)d->n + s->n) * sizeof *p);
-        if (!p)
-            return -1;
-        memcpy(p + d->n, s->u.samples, (size_t)s->n * sizeof *p);
-        d->u.samples = p;
-        d->n += s->n;
-        d->cap = d->n;
-    }
-    return 0;
-}
+/* ---- merging shards (cstate.c merges a stream into an entry) ---------- */
 
 static int collect(void *ctx, const ot_mstore_stream *s)
 {
     fctx *c = ctx;
-    const dsdr_state *st = (const dsdr_state *)s->state;
-    const dsdr_slot *sl = dsdr_slot_at_c(st, (unsigned)(c->epoch & 1));
-    bool has = sl->epoch == c->epoch;
-    bool cum = st->type == OT_DSD_COUNTER && c->a->o.temporality == DSDR_CUMULATIVE &&
-               st->cum_live;
+    const dsdr_cstate *cs = (const dsdr_cstate *)s->state;
+    unsigned w = (unsigned)(c->epoch & 1);
+    bool has = cs->epoch[w] == (uint32_t)c->epoch;
+    bool cum = cs->type == OT_DSD_COUNTER && c->a->o.temporality == DSDR_CUMULATIVE &&
+               (cs->flags & DSDR_F_CUM_LIVE);
     if (!has && !cum)
         return 0;
     ot_mstore_info info;
@@ -213,8 +198,8 @@ static int collect(void *ctx, const ot_mstore_stream *s)
         c->res[nres++] = (dsdr_pair){{k.p, k.n}, {v.s.p, v.s.n}};
     while (nat <= OT_DSD_MAX_TAGS && ot_mstore_next_kv(&info.attrs, &k, &v))
         c->attrs[nat++] = (dsdr_pair){{k.p, k.n}, {v.s.p, v.s.n}};
-    fent *e = new_entry(c, (ot_dsd_str){info.name.p, info.name.n}, st->type, nres, nat);
-    if (!e || !(e = intern(c, e)) || merge(e, st, sl, has) < 0) {
+    fent *e = new_entry(c, (ot_dsd_str){info.name.p, info.name.n}, cs->type, nres, nat);
+    if (!e || !(e = intern(c, e)) || ot_dsdr_cstate_merge(&e->st, cs, w, has) < 0) {
         c->oom = 1;
         return 1;
     }
@@ -242,8 +227,15 @@ static void take_timestamped(fctx *c, dsdr_shard *sh, double *vals, uint8_t *sig
         if (!e)
             break;
         e->time_ns = it.timestamp * 1000000000LL;
-        if (ot_dsdr_state_add(&c->a->o, &e->st, 0, 1, &it, e->time_ns, &rng) < 0)
+        /* the readers' rule for the value, then merged as theirs are */
+        dsdr_cstate one;
+        memset(&one, 0, sizeof one);
+        if (ot_dsdr_cstate_add(&c->a->o, &one, 0, 1, &it, e->time_ns, &rng) < 0 ||
+            ot_dsdr_cstate_merge(&e->st, &one, 0, true) < 0)
             c->oom = 1;
+        ot_dsdr_cstate_free(&one);
+        if (c->n >= c->max_points)
+            emit(c);
     }
     ot_buf_free(&lines);
 }
@@ -568,45 +560,49 @@ oom:
     return NULL;
 }
 
-ot_batch *ot_dsdr_agg_flush(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t *npoints,
-                            ot_err *err)
+int ot_dsdr_agg_flush_chunks(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t max_points,
+                             dsdr_chunk_fn fn, void *ctx, size_t *npoints, ot_err *err)
 {
     fctx *c = calloc(1, sizeof *c);
     double *vals = malloc(OT_DSD_MAX_VALUES * sizeof *vals);
     uint8_t *signs = malloc(OT_DSD_MAX_VALUES);
-    ot_batch *bt = NULL;
+    int rc = 0;
     *npoints = 0;
     if (!c || !vals || !signs) {
         ot_err_set(err, "out of memory");
+        rc = -1;
         goto out;
     }
     c->a = a;
     c->ids = (ot_buf)OT_BUF_INIT;
+    c->max_points = max_points ? max_points : 1;
+    c->now = (uint64_t)unix_ns;
+    c->prev = (uint64_t)a->last_flush_unix_ns;
+    c->fn = fn;
+    c->fn_ctx = ctx;
+    c->err = err;
     c->epoch = ot_dsdr_agg_close_epoch(a);
-    /* one entry per live series at most (before the timestamped lines):
-     * sized once, not doubled into up to twice that at 100k series */
-    size_t want = 0;
-    for (unsigned i = 0; i < a->n; i++)
-        for (int k = 0; k < 2; k++) {
-            ot_mstore_stats ms;
-            ot_mstore_stats_get(a->sh[i].st[k], &ms);
-            want += ms.streams;
-        }
-    if (want && (c->v = malloc((want + 16) * sizeof *c->v)) != NULL)
-        c->cap = want + 16;
-    for (unsigned i = 0; i < a->n && !c->oom; i++) {
-        for (int k = 0; k < 2 && !c->oom; k++)
-            ot_mstore_visit(a->sh[i].st[k], collect, c);
-        take_timestamped(c, &a->sh[i], vals, signs);
+    /* Stripe by stripe across every shard: one series seen by several
+     * readers is in the same stripe of each (the key hash is the store's,
+     * not the shard's), so it is merged whole before its chunk goes, and
+     * the flush holds a chunk and a stripe's share of the series rather
+     * than all of them. */
+    for (size_t k = 0; k < OT_MSTORE_STRIPES && !c->oom; k++) {
+        for (unsigned i = 0; i < a->n && !c->oom; i++)
+            for (int s = 0; s < 2 && !c->oom; s++)
+                ot_mstore_visit_stripe(a->sh[i].st[s], k, collect, c);
+        if (c->n >= c->max_points)
+            emit(c);
     }
-    if (c->oom)
-        ot_err_set(err, "out of memory");
-    else if (c->n)
-        bt = build(c, (uint64_t)unix_ns, (uint64_t)a->last_flush_unix_ns, err);
-    if (bt)
-        *npoints = bt->items;
-    for (size_t i = 0; i < c->n; i++)
-        ot_dsdr_slot_free(&c->v[i].st.slot[0]);
+    for (unsigned i = 0; i < a->n && !c->oom; i++)
+        take_timestamped(c, &a->sh[i], vals, signs);
+    emit(c);
+    if (c->oom) {
+        if (err && !err->msg[0])
+            ot_err_set(err, "out of memory");
+        rc = -1;
+    }
+    *npoints = c->npoints;
     free(c->v);
     free(c->map);
     ot_buf_free(&c->ids);
@@ -620,5 +616,22 @@ out:
     free(c);
     free(vals);
     free(signs);
-    return bt;
+    return rc;
+}
+
+static void keep_one(void *ctx, ot_batch *b)
+{
+    *(ot_batch **)ctx = b; /* one chunk: max_points is unbounded */
+}
+
+ot_batch *ot_dsdr_agg_flush(dsdr_agg *a, int64_t unix_ns, int64_t mono_ns, size_t *npoints,
+                            ot_err *err)
+{
+    ot_batch *b = NULL;
+    if (ot_dsdr_agg_flush_chunks(a, unix_ns, mono_ns, SIZE_MAX, keep_one, &b, npoints, err) < 0 &&
+        b) {
+        ot_batch_unref(b);
+        b = NULL;
+    }
+    return b;
 }

@@ -5,6 +5,7 @@
  * decimals, and no allocation at all. Every index is checked against the
  * line's end before it is read; there is no terminator to rely on. */
 #include "parse.h"
+#include "scan.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,34 +48,6 @@ static inline ot_dsd_str dsd_str(const char *p, size_t n)
 static inline bool dsd_is(const char *p, size_t n, const char *lit, size_t ln)
 {
     return n == ln && memcmp(p, lit, ln) == 0;
-}
-
-#define DSD_HI 0x8080808080808080ull
-#define DSD_LO 0x0101010101010101ull
-
-/* memchr for the short spans of a line (a line, a field, a tag): inline,
- * because a libc call per delimiter cost more than the scan itself. Eight
- * bytes a step: the lowest flagged byte of the zero-byte test is always a
- * true match (false flags only sit above one), and on a little-endian
- * machine the lowest byte is the first in memory. */
-static inline const char *dsd_find(const char *p, const char *end, char c)
-{
-#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint64_t pat = DSD_LO * (uint8_t)c;
-    while (end - p >= 8) {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        x ^= pat;
-        uint64_t z = (x - DSD_LO) & ~x & DSD_HI;
-        if (z)
-            return p + (__builtin_ctzll(z) >> 3);
-        p += 8;
-    }
-#endif
-    for (; p < end; p++)
-        if (*p == c)
-            return p;
-    return NULL;
 }
 
 /* ---- bytes: UTF-8 and NUL, one pass over the line ----------------------- */
@@ -328,6 +301,25 @@ static ot_dsd_reason dsd_fields(const char *p, const char *end, ot_dsd_item *o, 
 {
     while (p < end) {
         const char *f = p + 1; /* *p == '|' */
+        if (f < end && *f == '#') {
+            /* tags, no kind's own field: found and counted in one pass;
+             * a field longer than one tag may be is held to the per-tag
+             * cap by the exact walk */
+            uint32_t count;
+            const char *te = dsd_scan_tags(f + 1, end, &count);
+            size_t tn = (size_t)(te - f - 1);
+            ot_dsd_reason r = OT_DSD_OK;
+            if (tn > OT_DSD_MAX_TAG)
+                r = dsd_tags(f + 1, tn, &o->tags);
+            else if (count > OT_DSD_MAX_TAGS)
+                r = OT_DSD_TOO_MANY_TAGS;
+            else
+                o->tags = (ot_dsd_tags){dsd_str(f + 1, tn), count};
+            if (r != OT_DSD_OK)
+                return r;
+            p = te;
+            continue;
+        }
         const char *bar = dsd_find(f, end, '|');
         const char *fe = bar ? bar : end;
         size_t n = (size_t)(fe - f);
@@ -584,12 +576,13 @@ static ot_dsd_reason dsd_service_check(const char *s, size_t n, ot_dsd_item *o)
 
 /* ---- lines and datagrams ------------------------------------------------- */
 
-ot_dsd_reason ot_dsd_parse_line(const char *line, size_t n, double *values, uint8_t *explicit_sign,
-                                ot_dsd_item *o)
+/* plain: the caller has seen that every byte is ASCII and not NUL. */
+static ot_dsd_reason dsd_parse_line(const char *line, size_t n, double *values,
+                                    uint8_t *explicit_sign, ot_dsd_item *o, bool plain)
 {
     memset(o, 0, sizeof *o);
     o->line = dsd_str(line, n);
-    ot_dsd_reason r = dsd_check_bytes((const uint8_t *)line, n);
+    ot_dsd_reason r = plain ? OT_DSD_OK : dsd_check_bytes((const uint8_t *)line, n);
     if (r == OT_DSD_OK) {
         if (n >= 3 && line[0] == '_' && line[1] == 'e' && line[2] == '{') {
             o->kind = OT_DSD_EVENT;
@@ -612,6 +605,12 @@ ot_dsd_reason ot_dsd_parse_line(const char *line, size_t n, double *values, uint
     return r;
 }
 
+ot_dsd_reason ot_dsd_parse_line(const char *line, size_t n, double *values, uint8_t *explicit_sign,
+                                ot_dsd_item *o)
+{
+    return dsd_parse_line(line, n, values, explicit_sign, o, false);
+}
+
 void ot_dsd_iter_init(ot_dsd_iter *it, const void *data, size_t len)
 {
     it->p = data;
@@ -622,14 +621,15 @@ bool ot_dsd_next(ot_dsd_iter *it, ot_dsd_item *out)
 {
     while (it->p < it->end) {
         const char *s = it->p;
-        const char *nl = dsd_find(s, it->end, '\n');
-        size_t n = (size_t)((nl ? nl : it->end) - s);
-        it->p = nl ? nl + 1 : it->end;
+        bool plain;
+        const char *le = dsd_line_end(s, it->end, &plain);
+        size_t n = (size_t)(le - s);
+        it->p = le < it->end ? le + 1 : it->end;
         if (n && s[n - 1] == '\r')
             n--;
         if (n == 0)
             continue;
-        ot_dsd_parse_line(s, n, it->values, it->explicit_sign, out);
+        dsd_parse_line(s, n, it->values, it->explicit_sign, out, plain);
         return true;
     }
     return false;

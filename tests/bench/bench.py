@@ -516,6 +516,14 @@ SCENARIOS = [
     {"name": "dogstatsd udp, 1 metric/datagram, 10k series -> file", "key": "dogstatsd-1",
      "needs": [("receivers", "dogstatsd"), ("exporters", "file")],
      "target": "dogstatsd", "per_datagram": 1},
+    # Memory per live series (bench_dsd_mem.py): 100k and 1M distinct
+    # series into dogstatsd -> otlphttp -> null sink.
+    {"name": "dogstatsd memory: 100k series -> otlphttp -> null sink", "key": "dogstatsd-mem-100k",
+     "needs": [("receivers", "dogstatsd"), ("exporters", "otlphttp")],
+     "target": "dsdmem", "series": 100000},
+    {"name": "dogstatsd memory: 1M series -> otlphttp -> null sink", "key": "dogstatsd-mem-1m",
+     "needs": [("receivers", "dogstatsd"), ("exporters", "otlphttp")],
+     "target": "dsdmem", "series": 1000000},
 ]
 SCENARIOS += proc_scenarios()
 
@@ -705,6 +713,9 @@ class Bench:
             return row
         if sc["target"] == "dogstatsd":
             return self.dogstatsd(sc, row)
+        if sc["target"] == "dsdmem":
+            import bench_dsd_mem
+            return bench_dsd_mem.scenario(self, sc, row, sys.modules[__name__])
         if sc["target"] == "jsonlog":
             import bench_jsonlog
             return bench_jsonlog.scenario(self, sc, row, sys.modules[__name__])

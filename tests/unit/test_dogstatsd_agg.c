@@ -463,3 +463,76 @@ Test(dogstatsd_agg, concurrent_readers_and_flushes)
     cr_expect_eq(tc, 2 * ROUNDS);
     ot_dsdr_agg_free(a);
 }
+
+/* A flush in chunks: every point once, in batches of a bounded size, one
+ * series seen by three readers merged whole though the readers' stores
+ * are walked a stripe at a time. */
+typedef struct chunks {
+    size_t batches, points, max_batch;
+    double sum;
+} chunks;
+
+static void take_chunk(void *ctx, ot_batch *b)
+{
+    chunks *c = ctx;
+    c->batches++;
+    c->points += b->items;
+    if (b->items > c->max_batch)
+        c->max_batch = b->items;
+    const ot_metrics_req *r = req(b);
+    for (size_t i = 0; i < r->n_resource_metrics; i++) {
+        const ot_scope_metrics *sm = r->resource_metrics[i]->scope_metrics[0];
+        for (size_t k = 0; k < sm->n_metrics; k++)
+            for (size_t q = 0; q < sm->metrics[k]->sum->n_data_points; q++)
+                c->sum += sm->metrics[k]->sum->data_points[q]->as_double;
+    }
+    ot_batch_unref(b);
+}
+
+Test(dogstatsd_agg, flush_in_chunks_merges_readers)
+{
+    dsdr_agg *a = mk((dsdr_agg_opts){.readers = 3});
+    enum { SERIES = 5000 };
+    char line[64];
+    for (unsigned r = 0; r < 3; r++)
+        for (int i = 0; i < SERIES; i++) {
+            snprintf(line, sizeof line, "m%d:%u|c|#k:%d", i % 7, r + 1, i);
+            feed_r(a, r, line, 100, 1);
+        }
+    chunks c = {0};
+    size_t n = 0;
+    ot_err err = {{0}};
+    cr_assert_eq(ot_dsdr_agg_flush_chunks(a, 2000, 20, 200, take_chunk, &c, &n, &err), 0, "%s",
+                 err.msg);
+    cr_expect_eq(c.points, SERIES, "one point per series, merged over readers");
+    cr_expect_eq(n, SERIES);
+    cr_expect_float_eq(c.sum, 6.0 * SERIES, 1e-6);
+    cr_expect_geq(c.batches, SERIES / 400, "%zu batches", c.batches);
+    /* a chunk closes at a stripe's end: 200 plus at most a stripe's share */
+    cr_expect_lt(c.max_batch, 400, "largest batch %zu", c.max_batch);
+    chunks c2 = {0};
+    cr_assert_eq(ot_dsdr_agg_flush_chunks(a, 3000, 30, 200, take_chunk, &c2, &n, &err), 0);
+    cr_expect_eq(c2.points, 0);
+    cr_expect_eq(c2.batches, 0);
+    ot_dsdr_agg_free(a);
+}
+
+/* max_series holds over every reader and every type together: not a cap
+ * per reader, nor one for counters and another for the rest. (A series
+ * that reaches two readers is held, and counted, once by each.) */
+Test(dogstatsd_agg, series_cap_is_the_receivers)
+{
+    dsdr_agg *a = mk((dsdr_agg_opts){.readers = 2, .max_series = 3});
+    cr_expect_eq(feed_r(a, 0, "a:1|c\nb:1|g", 10, 10), 0);
+    cr_expect_eq(feed_r(a, 1, "c:1|ms\nd:1|c", 10, 10), 1);
+    cr_expect_eq(feed_r(a, 0, "b:2|g\na:1|c", 10, 10), 0, "held series still take values");
+    cr_expect_eq(feed_r(a, 1, "c:2|ms", 10, 10), 0);
+    dsdr_agg_stats st;
+    ot_dsdr_agg_stats(a, &st);
+    cr_expect_eq(st.refused, 1);
+    cr_expect_eq(st.series, 3);
+    ot_batch *b = flush_at(a, 2000, 20);
+    cr_expect_eq(b->items, 3, "a, b, c; d refused");
+    ot_batch_unref(b);
+    ot_dsdr_agg_free(a);
+}

@@ -1,8 +1,8 @@
 /* Unit tests for the dogstatsd receiver's hand-off (receivers/dogstatsd/
  * dogstatsd.c) through its factory, over a Unix datagram socket: a batch
- * the pipeline refuses as RETRYABLE is kept and sent again at the next
- * flush, at most one is kept (older data is dropped and counted, memory
- * does not grow), and shutdown flushes what the readers hold. */
+ * the pipeline refuses as RETRYABLE is retried until an interval has
+ * passed and then dropped (memory does not grow), and shutdown flushes
+ * what the readers hold, retrying until its deadline and no longer. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -99,7 +99,7 @@ static void *start(const ot_factory *f, dsdr_cfg *c, fake *sink)
     return r;
 }
 
-Test(dogstatsd_recv, retryable_kept_then_sent_bounded)
+Test(dogstatsd_recv, retryable_retried_then_dropped_bounded)
 {
     const ot_factory *f = ot_factory_find(OT_RECEIVER, "dogstatsd", 9);
     cr_assert(f);
@@ -111,13 +111,13 @@ Test(dogstatsd_recv, retryable_kept_then_sent_bounded)
     atomic_store(&sink.refuse, 1);
     void *r = start(f, &c, &sink);
     send_to(path, "k:3|c");
-    /* refused once, kept, then sent with the next flush */
+    /* refused once, sent again after a pause */
     for (int i = 0; i < 200 && accepted(&sink) < 3; i++)
         sleep_ms(10);
     cr_expect_float_eq(accepted(&sink), 3, 1e-9);
     cr_expect_geq(atomic_load(&sink.calls), 2);
-    /* refusing for many flushes: at most one batch is held and older ones
-     * are dropped; once the pipeline takes data again, new data flows */
+    /* refusing for many intervals: a flush gives up after an interval and
+     * drops its chunk; once the pipeline takes data again, new data flows */
     atomic_store(&sink.refuse, 1000000);
     for (int i = 0; i < 10; i++) {
         send_to(path, "k:1|c");
@@ -152,5 +152,50 @@ Test(dogstatsd_recv, shutdown_flushes_held)
     cr_expect_float_eq(accepted(&sink), 7, 1e-9);
     f->destroy(r);
     cr_expect_neq(access(path, F_OK), 0, "socket file removed");
+    pthread_mutex_destroy(&sink.lock);
+}
+
+/* Shutdown's flush waits out backpressure until the deadline: refused
+ * three times, the fourth try is taken. */
+Test(dogstatsd_recv, shutdown_retries_until_deadline)
+{
+    const ot_factory *f = ot_factory_find(OT_RECEIVER, "dogstatsd", 9);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/otelite-dsd3-%d.sock", (int)getpid());
+    dsdr_cfg c = cfg_for(path, 3600 * 1000000000LL);
+    fake sink = {.c = {.consume = fake_consume}};
+    pthread_mutex_init(&sink.lock, NULL);
+    void *r = start(f, &c, &sink);
+    send_to(path, "held:7|c");
+    sleep_ms(100);
+    atomic_store(&sink.refuse, 3);
+    f->shutdown(r, ot_now_ns() + 5000000000LL);
+    cr_expect_float_eq(accepted(&sink), 7, 1e-9);
+    cr_expect_eq(atomic_load(&sink.calls), 4);
+    f->destroy(r);
+    pthread_mutex_destroy(&sink.lock);
+}
+
+/* A pipeline that never takes: shutdown gives up at its deadline rather
+ * than at the end of an interval (an hour here). */
+Test(dogstatsd_recv, shutdown_keeps_its_deadline)
+{
+    const ot_factory *f = ot_factory_find(OT_RECEIVER, "dogstatsd", 9);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/otelite-dsd4-%d.sock", (int)getpid());
+    dsdr_cfg c = cfg_for(path, 3600 * 1000000000LL);
+    fake sink = {.c = {.consume = fake_consume}};
+    pthread_mutex_init(&sink.lock, NULL);
+    void *r = start(f, &c, &sink);
+    send_to(path, "held:7|c");
+    sleep_ms(100);
+    atomic_store(&sink.refuse, 1000000000);
+    int64_t t0 = ot_now_ns();
+    f->shutdown(r, t0 + 300000000LL);
+    int64_t took = ot_now_ns() - t0;
+    cr_expect_geq(atomic_load(&sink.calls), 2, "retried before the deadline");
+    cr_expect_lt(took, 3000000000LL, "shutdown took %lld ns", (long long)took);
+    cr_expect_float_eq(accepted(&sink), 0, 1e-9);
+    f->destroy(r);
     pthread_mutex_destroy(&sink.lock);
 }

@@ -790,3 +790,64 @@ Test(store, index_then_visit_by_hash)
     ot_mstore_key_free(&b);
     ot_mstore_free(st);
 }
+
+/* ot_mstore_visit_stripe: each stream in exactly the stripe its hash
+ * names (hash >> 56), and the stripes together are the whole store; two
+ * stores keyed alike put one identity in the same stripe. */
+typedef struct stripe_walk {
+    size_t k, seen, wrong;
+    uint64_t sum;
+    bool has8; /* the stream of series 7 in st (value 8) */
+} stripe_walk;
+
+static int in_stripe(void *ctx, const ot_mstore_stream *s)
+{
+    stripe_walk *w = ctx;
+    w->seen++;
+    w->sum += (uint64_t)((const counter_state *)s->state)->value;
+    w->has8 |= ((const counter_state *)s->state)->value == 8;
+    if ((s->hash >> 56) != w->k)
+        w->wrong++;
+    return 0;
+}
+
+Test(store, visit_stripe_partitions_the_store)
+{
+    removed_log log = {0};
+    ot_mstore *st = store_new(&log, 0, 0), *st2 = store_new(&log, 0, 0);
+    enum { N = 3000 };
+    uint64_t want = 0;
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(bump(st, i, 0, i + 1), OT_MSTORE_NEW);
+        want += (uint64_t)i + 1;
+    }
+    cr_assert_eq(bump(st2, 7, 0, 1), OT_MSTORE_NEW);
+    stripe_walk all = {0};
+    size_t stripe_of_7 = OT_MSTORE_STRIPES, nonempty = 0;
+    for (size_t k = 0; k < OT_MSTORE_STRIPES; k++) {
+        stripe_walk w = {.k = k};
+        cr_assert_eq(ot_mstore_visit_stripe(st, k, in_stripe, &w), 0);
+        all.seen += w.seen;
+        all.wrong += w.wrong;
+        all.sum += w.sum;
+        nonempty += w.seen > 0;
+        stripe_walk w2 = {.k = k};
+        ot_mstore_visit_stripe(st2, k, in_stripe, &w2);
+        if (w2.seen)
+            stripe_of_7 = k;
+    }
+    cr_expect_eq(all.seen, N);
+    cr_expect_eq(all.wrong, 0);
+    cr_expect_eq(all.sum, want);
+    cr_expect_gt(nonempty, 200, "3000 streams over 256 stripes: %zu not empty", nonempty);
+    stripe_walk none = {0};
+    cr_expect_eq(ot_mstore_visit_stripe(st, OT_MSTORE_STRIPES, in_stripe, &none), 0);
+    cr_expect_eq(none.seen, 0, "a stripe past the last is empty");
+    /* series 7 of st2 sits in the stripe of series 7 of st */
+    stripe_walk w7 = {.k = stripe_of_7};
+    cr_assert_lt(stripe_of_7, OT_MSTORE_STRIPES);
+    ot_mstore_visit_stripe(st, stripe_of_7, in_stripe, &w7);
+    cr_expect(w7.has8, "the same identity, the same stripe in both stores");
+    ot_mstore_free(st);
+    ot_mstore_free(st2);
+}

@@ -86,7 +86,10 @@ void lg_statsd_line(ot_buf *out, const lg_opts *o, uint64_t seq, uint64_t rnd)
         ot_buf_printf(out, "|#service:%s,env:production,route:/api/v1/orders,loadgen.seq:%llu,loadgen.run:%s",
                       svc, (unsigned long long)seq, o->run_id);
     int extra = o->attributes - 5;
+    /* with --series the extra tags follow the series too, or each random
+     * value would make a new series (8^extra of them per series) */
+    uint64_t xv = o->series ? idx * 0x9e3779b97f4a7c15ull >> 20 : rnd;
     for (int i = 0; i < extra; i++)
-        ot_buf_printf(out, ",tag%d:value%d", i, (int)((rnd >> i) & 7));
+        ot_buf_printf(out, ",tag%d:value%d", i, (int)((xv >> i) & 7));
     ot_buf_putc(out, '\n');
 }
