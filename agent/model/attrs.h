@@ -93,9 +93,10 @@ struct ot_wire_index;
 int ot_attrs_wire_apply(ot_attrs_wire *aw, struct ot_pbedit *e, const uint8_t *msg,
                         const uint8_t *end, uint32_t num);
 /* The same with idx, the index of [msg, end) (otlp_wire.h), so only the
- * attribute entries are stepped over. */
+ * attribute entries are stepped over, and only once for every reader of
+ * the item when the index keeps them. */
 int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, struct ot_pbedit *e, const uint8_t *msg,
-                            const uint8_t *end, uint32_t num, const struct ot_wire_index *idx);
+                            const uint8_t *end, uint32_t num, struct ot_wire_index *idx);
 /* What the actions make of an empty list (a resource that is not there):
  * the new entries as fields num, possibly none. -1 on out of memory. */
 int ot_attrs_wire_fresh(ot_attrs_wire *aw, uint32_t num, const uint8_t **out, size_t *n);

@@ -254,16 +254,33 @@ int ot_attrs_wire_apply(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg, con
 }
 
 int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg,
-                            const uint8_t *end, uint32_t num, const ot_wire_index *idx)
+                            const uint8_t *end, uint32_t num, ot_wire_index *idx)
 {
     went t[MAX_ENTRIES];
     size_t n = 0;
     const uint8_t *p = msg, *ins_at = NULL;
+    const ot_wire_attr *xa;
+    int nx = idx ? ot_wire_index_attrs(idx, num, &xa) : -1;
     if (idx) {
         /* only the entries' stretch; where new ones go is known */
         ot_wire_index_range(idx, num, &p, &end);
         ins_at = ot_wire_index_insert_at(idx, num);
     }
+    _Static_assert(OT_WIRE_ATTRS <= MAX_ENTRIES, "the index's entries fit the table");
+    for (int i = 0; i < nx; i++) { /* read already (nx -1: step over them below) */
+        went *w = &t[n++];
+        w->f = xa[i].at;
+        w->fend = xa[i].end;
+        w->key = xa[i].key;
+        w->klen = xa[i].klen;
+        w->val = xa[i].val;
+        w->vlen = xa[i].vlen;
+        w->nb = NULL;
+        w->nlen = 0;
+        w->deleted = false;
+    }
+    if (nx >= 0)
+        p = end;
     ot_pbfield f;
     int r;
     while ((r = ot_pb_next(&p, end, &f)) > 0) {

@@ -177,7 +177,6 @@ static ot_wire_index *idx_of(ot_ottl_wire *w)
 int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char *scratch,
                    ot_err *err)
 {
-    (void)ctx;
     const uint8_t *p, *end;
     switch (n->obj) {
     case O_RESOURCE: p = w->resource, end = w->resource_end; break;
@@ -192,6 +191,8 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
     int found = 0;
     bool on_item = p && p == w->item;
     ot_wire_index *x = idx_of(w);
+    if (on_item)
+        x->attr_want = ctx == OT_OTTL_SPAN ? 9 : ctx == OT_OTTL_LOG ? 6 : 0;
     if (on_item && ot_wire_index_of(x, w->item, w->item_end) < 0)
         return decline(w, err);
     if (p && d->kind != W_ATTRS && d->kind != W_STATUS_CODE && d->kind != W_STATUS_MSG &&
@@ -254,9 +255,21 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
         if (!n->nkeys || n->keys[0].is_int)
             return decline(w, err);
         ot_wire_kv kv;
-        if (on_item)
-            ot_wire_index_range(x, d->num, &p, &end);
-        int r = p ? ot_wire_attr_find(p, end, d->num, n->keys[0].s, n->keys[0].slen, &kv) : 0;
+        const ot_wire_attr *t;
+        int na = on_item ? ot_wire_index_attrs(x, d->num, &t) : -1, r = 0;
+        if (na >= 0) {
+            for (int i = 0; i < na; i++)
+                if (ot_wire_key_is(t[i].key, t[i].klen, n->keys[0].s, n->keys[0].slen)) {
+                    kv.val = t[i].val;
+                    kv.vlen = t[i].vlen;
+                    r = 1;
+                    break;
+                }
+        } else {
+            if (on_item)
+                ot_wire_index_range(x, d->num, &p, &end);
+            r = p ? ot_wire_attr_find(p, end, d->num, n->keys[0].s, n->keys[0].slen, &kv) : 0;
+        }
         if (r < 0)
             return decline(w, err);
         if (r && kv.val && any_val(w, kv.val, kv.vlen, v, err) < 0)

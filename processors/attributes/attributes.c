@@ -270,7 +270,7 @@ typedef struct awalk {
 /* One attribute list inside the field f, which is entered for it; idx
  * (may be NULL) is f's index. */
 static int wire_attrs(awalk *w, ot_pbedit *e, const ot_pbfield *f, uint32_t num,
-                      const ot_wire_index *idx)
+                      ot_wire_index *idx)
 {
     ot_pbedit_enter(e, f);
     int r = ot_attrs_wire_apply_idx(&w->aw, e, f->val, f->val + f->len, num, idx);
@@ -321,6 +321,7 @@ static int wire_item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_p
     }
     if (w->ap->signal == OT_METRICS)
         return wire_metric(w, e, f);
+    pos->idx->attr_want = ot_wire_item_attr_field(w->ap->signal);
     if (ot_wire_index_of(pos->idx, f->val, f->val + f->len) < 0)
         return AW_DECLINE;
     return wire_attrs(w, e, f, ot_wire_item_attr_field(w->ap->signal), pos->idx);
