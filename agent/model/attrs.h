@@ -80,6 +80,7 @@ typedef struct ot_attrs_wire {
     const uint8_t **val; /* per action: AnyValue content of value */
     size_t *vlen;
     size_t *klen, *flen; /* per action: key and from_attribute lengths */
+    void *cache;         /* per action: its entry as last encoded (attrs_wire.c) */
 } ot_attrs_wire;
 
 int ot_attrs_wire_begin(ot_attrs_wire *aw, const ot_attrs *a, ot_arena *arena);

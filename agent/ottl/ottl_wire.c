@@ -38,6 +38,10 @@ static void set_wstr(val *v, const uint8_t *p, size_t n)
 /* The AnyValue content [p, p+n) as a value; maps and lists decline. */
 static int any_val(ot_ottl_wire *w, const uint8_t *p, size_t n, val *v, ot_err *err)
 {
+    if (n >= 2 && p[0] == 0x0a && p[1] < 0x80 && (size_t)p[1] + 2 == n) {
+        set_wstr(v, p + 2, p[1]); /* a short string and nothing else: most values */
+        return 0;
+    }
     ot_wire_any a;
     if (ot_wire_any_read(p, n, &a) < 0)
         return decline(w, err);

@@ -279,7 +279,7 @@ static int wire_attrs(awalk *w, ot_pbedit *e, const ot_pbfield *f, uint32_t num,
 }
 
 /* The points of one metric: metric -> data (gauge, sum, ...) -> point. */
-static int wire_metric(awalk *w, ot_pbedit *e, const ot_pbfield *mf)
+static int wire_metric(awalk *w, ot_pbedit *e, const ot_pbfield *mf, ot_wire_index *idx)
 {
     const uint8_t *p = mf->val, *end = mf->val + mf->len;
     ot_pbfield f, data = {0};
@@ -296,9 +296,16 @@ static int wire_metric(awalk *w, ot_pbedit *e, const ot_pbfield *mf)
     ot_pbedit_enter(e, &data);
     p = data.val, end = data.val + data.len;
     int s = AW_OK;
+    /* Each point is indexed in the walk's index (a cache of one item's
+     * fields: whoever reads the metric next has it rebuilt). */
+    idx->attr_want = num;
     while (s == AW_OK && (r = ot_pb_next(&p, end, &f)) > 0)
-        if (f.num == 1 && f.wt == 2)
-            s = wire_attrs(w, e, &f, num, NULL);
+        if (f.num == 1 && f.wt == 2) {
+            if (ot_wire_index_of(idx, f.val, f.val + f.len) < 0)
+                s = AW_DECLINE;
+            else
+                s = wire_attrs(w, e, &f, num, idx);
+        }
     ot_pbedit_leave(e, false);
     ot_pbedit_leave(e, false);
     return s != AW_OK ? s : r < 0 ? AW_DECLINE : AW_OK;
@@ -320,7 +327,7 @@ static int wire_item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_p
             return AW_OK;
     }
     if (w->ap->signal == OT_METRICS)
-        return wire_metric(w, e, f);
+        return wire_metric(w, e, f, pos->idx);
     pos->idx->attr_want = ot_wire_item_attr_field(w->ap->signal);
     if (ot_wire_index_of(pos->idx, f->val, f->val + f->len) < 0)
         return AW_DECLINE;
