@@ -137,6 +137,25 @@ static bool path_ok(node *n)
     return true;
 }
 
+/* Marks `path == "text"` and `path != "text"` on a string field or an
+ * attribute of the item itself, which ottl_wire_cmp decides directly. */
+static void mark_cmp(node *n)
+{
+    if (n->kind != K_CMP || (n->op != OP_EQ && n->op != OP_NE) || n->n != 2)
+        return;
+    for (int k = 0; k < 2; k++) {
+        const node *p = n->kids[k], *l = n->kids[1 - k];
+        if (p->kind != K_PATH || l->kind != K_LIT || l->lit.t != T_STR || !p->wire_def ||
+            p->obj == O_RESOURCE || p->obj == O_SCOPE)
+            continue;
+        const wdef *d = p->wire_def;
+        if (d->kind == W_STR || (d->kind == W_ATTRS && p->nkeys == 1 && !p->keys[0].is_int)) {
+            n->wire_cmp = k + 1;
+            return;
+        }
+    }
+}
+
 static bool tree_ok(node *n)
 {
     if (!n)
@@ -146,6 +165,7 @@ static bool tree_ok(node *n)
     for (size_t i = 0; i < n->n; i++)
         if (!tree_ok(n->kids[i]))
             return false;
+    mark_cmp(n);
     return true;
 }
 
@@ -286,6 +306,54 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
         return decline(w, err);
     }
     return 0;
+}
+
+int ottl_wire_cmp(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n)
+{
+    const node *pn = n->kids[n->wire_cmp - 1], *ln = n->kids[2 - n->wire_cmp];
+    const wdef *d = pn->wire_def;
+    ot_wire_index *x = idx_of(w);
+    if (!w->item)
+        return -1;
+    x->attr_want = ctx == OT_OTTL_SPAN ? 9 : ctx == OT_OTTL_LOG ? 6 : 0;
+    if (ot_wire_index_of(x, w->item, w->item_end) < 0)
+        return -1;
+    const uint8_t *s = NULL;
+    size_t sn = 0;
+    bool str = true; /* else the value is nil, which no string equals */
+    if (d->kind == W_STR) {
+        ot_pbfield f;
+        int r = ot_wire_index_field(x, d->num, &f);
+        if (r < 0)
+            return -1;
+        if (r && f.wt == 2)
+            s = f.val, sn = f.len;
+    } else {
+        const ot_wire_attr *t;
+        int na = ot_wire_index_attrs(x, d->num, &t);
+        if (na < 0)
+            return -1;
+        str = false;
+        for (int i = 0; i < na; i++)
+            if (ot_wire_key_is(t[i].key, t[i].klen, pn->keys[0].s, pn->keys[0].slen)) {
+                const uint8_t *p = t[i].val;
+                size_t vn = t[i].vlen;
+                if (!p)
+                    break; /* no value: nil */
+                if (vn < 2 || p[0] != 0x0a || p[1] >= 0x80 || (size_t)p[1] + 2 != vn)
+                    return -1; /* not a lone short string: the usual way */
+                s = p + 2, sn = p[1], str = true;
+                break;
+            }
+    }
+    bool eq = false;
+    if (str) {
+        const uint8_t *nul = sn ? memchr(s, 0, sn) : NULL; /* as a C string reads */
+        if (nul)
+            sn = (size_t)(nul - s);
+        eq = sn == ln->lit.u.s.n && (!sn || memcmp(s, ln->lit.u.s.p, sn) == 0);
+    }
+    return n->op == OP_EQ ? eq : !eq;
 }
 
 int ottl_wire_is_root(ot_ottl_wire *w, ot_err *err)
