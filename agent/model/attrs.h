@@ -81,6 +81,7 @@ typedef struct ot_attrs_wire {
     size_t *vlen;
     size_t *klen, *flen; /* per action: key and from_attribute lengths */
     void *cache;         /* per action: its entry as last encoded (attrs_wire.c) */
+    bool adds_only;      /* every action inserts or upserts a constant */
 } ot_attrs_wire;
 
 int ot_attrs_wire_begin(ot_attrs_wire *aw, const ot_attrs *a, ot_arena *arena);

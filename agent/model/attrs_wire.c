@@ -93,6 +93,10 @@ int ot_attrs_wire_begin(ot_attrs_wire *aw, const ot_attrs *a, ot_arena *arena)
         aw->klen[i] = strlen(a->v[i].key);
         aw->flen[i] = a->v[i].from ? strlen(a->v[i].from) : 0;
     }
+    aw->adds_only = a->n > 0;
+    for (size_t i = 0; i < a->n; i++)
+        if ((a->v[i].op != OT_ATTRS_INSERT && a->v[i].op != OT_ATTRS_UPSERT) || a->v[i].from)
+            aw->adds_only = false;
     return 0;
 }
 
@@ -279,6 +283,41 @@ int ot_attrs_wire_apply(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg, con
     return ot_attrs_wire_apply_idx(aw, e, msg, end, num, NULL);
 }
 
+/* The common case on entries the index read: every action inserts a
+ * constant (or upserts one) and none of the keys is there yet, so the
+ * entries only gain new ones at ins_at and the table need not be built.
+ * 1 or 0 as ot_attrs_wire_apply_idx, -1 out of memory, -2 not this case. */
+static int adds_only(ot_attrs_wire *aw, ot_pbedit *e, const ot_wire_attr *xa, int nx,
+                     const uint8_t *ins_at, uint32_t num)
+{
+    went nw[8];
+    size_t k = 0;
+    if (aw->a->n > sizeof nw / sizeof nw[0])
+        return -2;
+    for (size_t i = 0; i < aw->a->n; i++) {
+        const ot_attrs_action *act = &aw->a->v[i];
+        size_t klen = aw->klen[i];
+        bool there = find(nw, k, act->key, klen) >= 0;
+        for (int j = 0; !there && j < nx; j++)
+            there = ot_wire_key_is(xa[j].key, xa[j].klen, act->key, klen);
+        if (there && act->op == OT_ATTRS_INSERT)
+            continue;
+        if (there)
+            return -2; /* an upsert that replaces: the whole table */
+        nw[k].deleted = false;
+        if (const_entry(aw, i, &nw[k++], num) < 0)
+            return -1;
+    }
+    if (!k)
+        return 0;
+    const uint8_t *nb;
+    size_t nl;
+    if (join_new(aw->arena, nw, 0, k, &nb, &nl) < 0)
+        return -1;
+    ot_pbedit_replace(e, ins_at, 0, nb, nl);
+    return e->failed ? -1 : 1;
+}
+
 int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg,
                             const uint8_t *end, uint32_t num, ot_wire_index *idx)
 {
@@ -290,6 +329,12 @@ int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg,
     int r = 0;
     _Static_assert(OT_WIRE_ATTRS <= MAX_ENTRIES, "the index's entries fit the table");
     if (nx >= 0) { /* read already */
+        ins_at = ot_wire_index_insert_at(idx, num);
+        if (aw->adds_only) {
+            int q = adds_only(aw, e, xa, nx, ins_at, num);
+            if (q != -2)
+                return q;
+        }
         for (int i = 0; i < nx; i++) {
             went *w = &t[n++];
             w->a = xa[i];
@@ -297,7 +342,6 @@ int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg,
             w->nlen = 0;
             w->deleted = false;
         }
-        ins_at = ot_wire_index_insert_at(idx, num);
     } else {
         if (idx) {
             /* only the entries' stretch; where new ones go is known */
