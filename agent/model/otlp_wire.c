@@ -190,12 +190,38 @@ int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
     /* A lean step over the fields: only where each starts matters here,
      * and the entries of the one attribute field readers will ask for. */
     uint32_t want = x->attrs ? x->attr_want : 0, seen = 0, first_high = 0;
+    /* the tag byte of an attribute entry (none when there is no storage) */
+    unsigned want_tag = want && want < 16 ? (want << 3) | 2 : 0x100;
     int na = 0;
     const uint8_t *p = item;
     while (p < end) {
         const uint8_t *at = p;
         unsigned t = *p;
         uint32_t num;
+        if (t == want_tag && end - p >= 6 && p[1] < 0x80 && p[1] <= end - p - 2 && na >= 0 &&
+            na < OT_WIRE_ATTRS) {
+            /* An entry as protobuf-c writes a short one: key, then value. */
+            const uint8_t *c = p + 2;
+            size_t n = p[1], kl = c[0] == 0x0a && n >= 4 ? c[1] : 0x80;
+            if (kl < 0x80 && kl + 4 <= n && c[2 + kl] == 0x12 && c[3 + kl] < 0x80 &&
+                kl + 4 + c[3 + kl] == n) {
+                ot_wire_attr *a = &x->attrs[na++];
+                a->at = at;
+                a->end = c + n;
+                a->key = c + 2;
+                a->klen = (uint32_t)kl;
+                a->val = c + 4 + kl;
+                a->vlen = c[3 + kl];
+                p = c + n;
+                uint32_t off = (uint32_t)(at - item) + 1, bit = 1u << want;
+                if (!(seen & bit)) {
+                    seen |= bit;
+                    x->first[want] = off;
+                }
+                x->last[want] = off;
+                continue;
+            }
+        }
         if ((t & 0x80) || t < 8) {
             ot_pbfield f;
             if (ot_pb_next_slow(&p, end, &f) < 0)
@@ -384,18 +410,41 @@ typedef struct wwalk {
     ot_wire_attr attrs[OT_WIRE_ATTRS];
 } wwalk;
 
+/* The single message field 1 of [p, end) (a Resource, a scope), as
+ * ot_wire_submsg finds it: when it is the first field, as protobuf-c
+ * writes it, without a step over the rest (*first then says so, and the
+ * caller's walk declines on meeting a second one); else by that step. */
+static int first_submsg(const uint8_t *p, const uint8_t *end, const uint8_t **sp,
+                        const uint8_t **se, const uint8_t **first)
+{
+    ot_pbfield f;
+    const uint8_t *q = p;
+    *first = NULL;
+    if (ot_pb_next(&q, end, &f) > 0 && f.num == 1 && f.wt == 2) {
+        *sp = f.val;
+        *se = f.val + f.len;
+        *first = f.at;
+        return 1;
+    }
+    return ot_wire_submsg(p, end, 1, sp, se);
+}
+
 static int walk_scope(wwalk *ww, ot_pbedit *e, ot_wire_pos *pos, const ot_pbfield *sf,
                       bool *kept)
 {
-    const uint8_t *p = sf->val, *end = sf->val + sf->len;
+    const uint8_t *p = sf->val, *end = sf->val + sf->len, *first;
     pos->scope = pos->scope_end = NULL;
-    if (ot_wire_submsg(p, end, OT_WF_SCOPE, &pos->scope, &pos->scope_end) < 0)
+    if (first_submsg(p, end, &pos->scope, &pos->scope_end, &first) < 0)
         return OT_WIRE_DECLINED;
     size_t left = 0;
     ot_pbedit_enter(e, sf);
     ot_pbfield f;
     int r, s = 0;
     while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num == OT_WF_SCOPE && f.wt == 2 && first && f.at != first) {
+            s = OT_WIRE_DECLINED; /* a second scope: protobuf-c merges the two */
+            break;
+        }
         if (f.num != OT_WF_ITEMS || f.wt != 2)
             continue;
         bool drop = false;
@@ -413,10 +462,10 @@ static int walk_scope(wwalk *ww, ot_pbedit *e, ot_wire_pos *pos, const ot_pbfiel
 
 static int walk_resource(wwalk *ww, ot_pbedit *e, const ot_pbfield *rf, bool *kept)
 {
-    const uint8_t *p = rf->val, *end = rf->val + rf->len;
+    const uint8_t *p = rf->val, *end = rf->val + rf->len, *first;
     ot_wire_pos pos = {0};
     pos.idx = &ww->idx;
-    if (ot_wire_submsg(p, end, OT_WF_RESOURCE, &pos.resource, &pos.resource_end) < 0)
+    if (first_submsg(p, end, &pos.resource, &pos.resource_end, &first) < 0)
         return OT_WIRE_DECLINED;
     size_t left = 0;
     ot_pbedit_enter(e, rf);
@@ -425,6 +474,10 @@ static int walk_resource(wwalk *ww, ot_pbedit *e, const ot_pbfield *rf, bool *ke
     if (ww->res && !pos.resource)
         s = ww->res(ww->ctx, e, rf, NULL);
     while (s == 0 && (r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num == OT_WF_RESOURCE && f.wt == 2 && first && f.at != first) {
+            s = OT_WIRE_DECLINED; /* a second Resource: protobuf-c merges the two */
+            break;
+        }
         if (f.num == OT_WF_RESOURCE && f.wt == 2 && ww->res) {
             s = ww->res(ww->ctx, e, rf, &f);
             continue;
