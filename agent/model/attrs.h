@@ -25,14 +25,31 @@ typedef enum ot_attrs_op {
     OT_ATTRS_UPSERT,
     OT_ATTRS_DELETE,
     OT_ATTRS_HASH,
+    OT_ATTRS_EXTRACT, /* regex groups of the key's string value upserted by their names */
 } ot_attrs_op;
+
+/* The most named groups an extract pattern may have. */
+#define OT_ATTRS_GROUPS 31
 
 typedef struct ot_attrs_action {
     ot_attrs_op op;
     const char *key;
     const char *from; /* from_attribute, or NULL */
     ot_anyvalue value; /* when from is NULL (insert/update/upsert) */
+    /* extract: the pattern, and the name of each of its groups by number
+     * (names[1..groups]); matching is ot_attrs_extract's. */
+    struct pcre2_real_code_8 *re;
+    struct pcre2_real_match_context_8 *mctx;
+    const char **names;
+    uint32_t groups;
 } ot_attrs_action;
+
+/* Matches extract action act against the string s (n bytes): the number of
+ * groups with their spans in start[1..] / len[1..] (a group that took no
+ * part is empty), or 0 when the pattern does not match (or hit its match
+ * limit). Thread-safe. */
+uint32_t ot_attrs_extract(const ot_attrs_action *act, const char *s, size_t n,
+                          size_t start[OT_ATTRS_GROUPS + 1], size_t len[OT_ATTRS_GROUPS + 1]);
 
 typedef struct ot_attrs {
     ot_attrs_action *v;

@@ -180,6 +180,50 @@ static int hash_entry(ot_arena *a, const went *e, uint8_t **out, size_t *n)
     return 0;
 }
 
+/* The extract action on entry t[at]: each group of the pattern upserted
+ * as a string entry named after it (run_actions' flags, -1 on error). */
+static int extract_entries(ot_attrs_wire *aw, const ot_attrs_action *act, went *t, size_t *np,
+                           ssize_t at, size_t orig, uint32_t num)
+{
+    ot_wire_any v;
+    if (ot_wire_any_read(t[at].a.val, t[at].a.vlen, &v) < 0)
+        return -1;
+    if (v.kind != AV(STRING_VALUE))
+        return 0;
+    size_t sl = v.n;
+    const uint8_t *nul = sl ? memchr(v.p, 0, sl) : NULL; /* what protobuf-c's C string holds */
+    if (nul)
+        sl = (size_t)(nul - v.p);
+    const char *str = sl ? (const char *)v.p : "";
+    size_t st[OT_ATTRS_GROUPS + 1], ln[OT_ATTRS_GROUPS + 1];
+    uint32_t g = ot_attrs_extract(act, str, sl, st, ln);
+    int changed = 0;
+    for (uint32_t k = 1; k <= g; k++) {
+        const char *name = act->names[k];
+        size_t nlen = strlen(name);
+        uint8_t *vb = ot_arena_alloc(aw->arena, ln[k] + 6);
+        if (!vb)
+            return -1;
+        size_t w = ot_pb_put_ld_head(vb, 1, ln[k]);
+        if (ln[k])
+            memcpy(vb + w, str + st[k], ln[k]);
+        ssize_t to = find(t, *np, name, nlen);
+        went *e;
+        if (to >= 0) {
+            e = &t[to];
+        } else {
+            if (*np == MAX_ENTRIES)
+                return -1;
+            e = &t[(*np)++];
+            memset(e, 0, sizeof *e);
+        }
+        if (encode_entry(aw->arena, e, num, name, nlen, vb, w + ln[k]) < 0)
+            return -1;
+        changed |= to >= 0 && (size_t)to < orig ? 3 : 1;
+    }
+    return changed;
+}
+
 /* Runs the actions on the table t of *n entries: 0 nothing changed, 1
  * entries were added, 3 an original entry changed too; -1 error. */
 static int run_actions(ot_attrs_wire *aw, went *t, size_t *np, uint32_t num)
@@ -227,6 +271,13 @@ static int run_actions(ot_attrs_wire *aw, went *t, size_t *np, uint32_t num)
                     changed |= r < orig ? 3 : 1;
                 }
             break;
+        case OT_ATTRS_EXTRACT: {
+            int r = at >= 0 && t[at].a.val ? extract_entries(aw, act, t, &n, at, orig, num) : 0;
+            if (r < 0)
+                return -1;
+            changed |= r;
+            break;
+        }
         case OT_ATTRS_HASH: {
             if (at < 0 || !t[at].a.val)
                 break;
