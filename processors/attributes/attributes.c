@@ -34,7 +34,8 @@ static const ot_key match_keys[] = {
 static const ot_key attributes_keys[] = {
     {.name = "actions", .type = OT_KT_NODE, .offset = offsetof(attributes_cfg, actions),
      .flags = OT_KF_REQUIRED,
-     .help = "list of {key, action: insert|update|upsert|delete|hash, value | from_attribute}, "
+     .help = "list of {key, action: insert|update|upsert|delete|hash|extract, "
+             "value | from_attribute | pattern}, "
              "applied in order"},
     {.name = "include", .type = OT_KT_TABLE, .offset = offsetof(attributes_cfg, include),
      .sub = match_keys, .flags = OT_KF_PRESENCE,
