@@ -146,8 +146,9 @@ static void mark_cmp(node *n)
     for (int k = 0; k < 2; k++) {
         const node *p = n->kids[k], *l = n->kids[1 - k];
         if (p->kind != K_PATH || l->kind != K_LIT || l->lit.t != T_STR || !p->wire_def ||
-            p->obj == O_RESOURCE || p->obj == O_SCOPE)
-            continue;
+            p->obj == O_RESOURCE || p->obj == O_SCOPE ||
+            (l->lit.u.s.n && memchr(l->lit.u.s.p, 0, l->lit.u.s.n)))
+            continue; /* (a text with a NUL in it: the evaluator says what equals it) */
         const wdef *d = p->wire_def;
         if (d->kind == W_STR || (d->kind == W_ATTRS && p->nkeys == 1 && !p->keys[0].is_int)) {
             n->wire_cmp = k + 1;
@@ -346,13 +347,10 @@ int ottl_wire_cmp(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n)
                 break;
             }
     }
-    bool eq = false;
-    if (str) {
-        const uint8_t *nul = sn ? memchr(s, 0, sn) : NULL; /* as a C string reads */
-        if (nul)
-            sn = (size_t)(nul - s);
-        eq = sn == ln->lit.u.s.n && (!sn || memcmp(s, ln->lit.u.s.p, sn) == 0);
-    }
+    /* The value reads as a C string (up to a NUL) and the text has no NUL:
+     * equal when the text is its start, followed by its end or a NUL. */
+    size_t L = ln->lit.u.s.n;
+    bool eq = str && (sn == L || (sn > L && s[L] == 0)) && (!L || memcmp(s, ln->lit.u.s.p, L) == 0);
     return n->op == OP_EQ ? eq : !eq;
 }
 
