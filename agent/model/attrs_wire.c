@@ -361,9 +361,9 @@ static int adds_only(ot_attrs_wire *aw, ot_pbedit *e, const ot_wire_attr *xa, in
     }
     if (!k)
         return 0;
-    const uint8_t *nb;
-    size_t nl;
-    if (join_new(aw->arena, nw, 0, k, &nb, &nl) < 0)
+    const uint8_t *nb = nw[0].nb;
+    size_t nl = nw[0].nlen;
+    if (k > 1 && join_new(aw->arena, nw, 0, k, &nb, &nl) < 0)
         return -1;
     ot_pbedit_replace(e, ins_at, 0, nb, nl);
     return e->failed ? -1 : 1;
