@@ -132,10 +132,13 @@ static pcre2_code *compile_pattern(const char *pat, ot_arena *a, const char ***n
     pcre2_pattern_info(re, PCRE2_INFO_NAMECOUNT, &named);
     pcre2_pattern_info(re, PCRE2_INFO_NAMEENTRYSIZE, &esize);
     pcre2_pattern_info(re, PCRE2_INFO_NAMETABLE, &table);
-    const char *bad = !named           ? "pattern has no named group, (?P<name>...)"
-                      : named != caps  ? "pattern has a group without a name; name it, or write (?:...)"
-                      : caps > OT_ATTRS_GROUPS ? "pattern has more than 31 groups"
-                                               : NULL;
+    const char *bad = NULL;
+    if (!named)
+        bad = "pattern has no named group, (?P<name>...)";
+    else if (named != caps)
+        bad = "pattern has a group without a name; name it, or write (?:...)";
+    else if (caps > OT_ATTRS_GROUPS)
+        bad = "pattern has more than 31 groups";
     if (!bad && a && !(*names = ot_arena_calloc(a, (caps + 1) * sizeof **names)))
         bad = "out of memory";
     for (uint32_t i = 0; !bad && a && i < named; i++) {

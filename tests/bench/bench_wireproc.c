@@ -129,7 +129,8 @@ static void rows_of(ot_signal s, row out[N_ROWS + 1])
  * ("SIGNAL-ROW"); "SIGNAL-copy" is the bytes-only batch alone, the floor. */
 static int icount(void)
 {
-    printf("| signal | processors | items | instructions: see callgrind dumps |\n|---|---|---:|---|\n");
+    printf("| signal | processors | items | instructions: see callgrind dumps |\n"
+           "|---|---|---:|---|\n");
     for (int si = 0; si < OT_SIGNAL_COUNT; si++) {
         ot_signal s = (ot_signal)si;
         lg_opts o;
@@ -160,7 +161,8 @@ static int icount(void)
         for (size_t k = 0; k < N_ROWS + 1; k++) {
             wp_chain c;
             char why[300];
-            if (rows[k].n && wp_chain_make(&c, s, rows[k].specs, rows[k].n, false, why, sizeof why) < 0) {
+            if (rows[k].n &&
+                wp_chain_make(&c, s, rows[k].specs, rows[k].n, false, why, sizeof why) < 0) {
                 fprintf(stderr, "bench-wireproc: %s\n", why);
                 return 1;
             }
