@@ -231,7 +231,7 @@ bench: bench-wireproc
 bench-wireproc: $(BUILD)/bench-wireproc
 	@echo "processors in-process, wire form and decoded (tests/bench/bench_wireproc.c):"
 	@$(BUILD)/bench-wireproc
-$(BUILD)/bench-wireproc: $(BUILD)/obj/tests/bench/bench_wireproc.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/libotelite.a
+$(BUILD)/bench-wireproc: $(BUILD)/obj/tests/bench/bench_wireproc.o $(BUILD)/obj/tests/unit/otlp_samples.o $(BUILD)/obj/tests/bench/loadgen/content.o $(BUILD)/libotelite.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # DogStatsD aggregation without sockets: memory per series, instructions per line.

@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <pthread.h>
+
 #include "base/codec.h"
 
 typedef struct action_cfg {
@@ -18,20 +22,25 @@ typedef struct action_cfg {
     int action;
     const ot_node *value;
     const char *from_attribute;
+    const char *pattern;
 } action_cfg;
 
-static const char *const action_names[] = {"insert", "update", "upsert", "delete", "hash", NULL};
+static const char *const action_names[] = {"insert", "update", "upsert", "delete", "hash",
+                                           "extract", NULL};
 
 static const ot_key action_keys[] = {
     {.name = "key", .type = OT_KT_STRING, .offset = offsetof(action_cfg, key),
      .flags = OT_KF_REQUIRED, .help = "the attribute to act on"},
     {.name = "action", .type = OT_KT_ENUM, .offset = offsetof(action_cfg, action),
      .choices = action_names, .flags = OT_KF_REQUIRED,
-     .help = "insert (if absent), update (if present), upsert, delete, hash (SHA-256 hex)"},
+     .help = "insert (if absent), update (if present), upsert, delete, hash (SHA-256 hex), "
+             "extract (pattern's named groups of the key's string value, upserted by name)"},
     {.name = "value", .type = OT_KT_NODE, .offset = offsetof(action_cfg, value),
      .help = "the value; its YAML type is kept: 5 int, \"5\" string, 1.5 double, true bool"},
     {.name = "from_attribute", .type = OT_KT_STRING, .offset = offsetof(action_cfg, from_attribute),
      .help = "take the value from this attribute of the same item instead"},
+    {.name = "pattern", .type = OT_KT_STRING, .offset = offsetof(action_cfg, pattern),
+     .help = "extract: a regular expression (PCRE2) whose groups are all named, (?P<name>...)"},
     {0},
 };
 
@@ -102,6 +111,52 @@ static bool needs_value(int op)
     return op == OT_ATTRS_INSERT || op == OT_ATTRS_UPDATE || op == OT_ATTRS_UPSERT;
 }
 
+/* An extract pattern compiled, with its group names by number: NULL with
+ * why set when it does not compile or has an unnamed or no group. */
+static pcre2_code *compile_pattern(const char *pat, ot_arena *a, const char ***names,
+                                   uint32_t *groups, char *why, size_t cap)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &eo,
+                                   NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[120];
+        pcre2_get_error_message(ec, msg, sizeof msg);
+        snprintf(why, cap, "pattern: %s at offset %zu", (const char *)msg, (size_t)eo);
+        return NULL;
+    }
+    uint32_t caps = 0, named = 0, esize = 0;
+    PCRE2_SPTR table = NULL;
+    pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &caps);
+    pcre2_pattern_info(re, PCRE2_INFO_NAMECOUNT, &named);
+    pcre2_pattern_info(re, PCRE2_INFO_NAMEENTRYSIZE, &esize);
+    pcre2_pattern_info(re, PCRE2_INFO_NAMETABLE, &table);
+    const char *bad = NULL;
+    if (!named)
+        bad = "pattern has no named group, (?P<name>...)";
+    else if (named != caps)
+        bad = "pattern has a group without a name; name it, or write (?:...)";
+    else if (caps > OT_ATTRS_GROUPS)
+        bad = "pattern has more than 31 groups";
+    if (!bad && a && !(*names = ot_arena_calloc(a, (caps + 1) * sizeof **names)))
+        bad = "out of memory";
+    for (uint32_t i = 0; !bad && a && i < named; i++) {
+        PCRE2_SPTR e = table + (size_t)i * esize; /* 2 bytes of group number, then the name */
+        uint32_t g = ((uint32_t)e[0] << 8) | e[1];
+        if (g >= 1 && g <= caps && !((*names)[g] = ot_arena_strdup(a, (const char *)e + 2)))
+            bad = "out of memory";
+    }
+    if (bad) {
+        snprintf(why, cap, "%s", bad);
+        pcre2_code_free(re);
+        return NULL;
+    }
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* optional: falls back to the interpreter */
+    *groups = caps;
+    return re;
+}
+
 /* The checks across one action's keys; the walker did the keys one by one. */
 static size_t check_action(const action_cfg *c, const ot_node *item, const char *ipath,
                            ot_diags *d)
@@ -111,6 +166,30 @@ static size_t check_action(const action_cfg *c, const ot_node *item, const char 
     bool has_value = c->value != NULL, has_from = c->from_attribute != NULL;
     if (c->key && !c->key[0]) {
         ot_diag_add(d, OT_SEV_ERROR, ot_node_get(item, "key"), ipath, "key is empty");
+        errors++;
+    }
+    if (c->action == OT_ATTRS_EXTRACT) {
+        char why[200];
+        uint32_t g;
+        pcre2_code *re;
+        if (has_value || has_from) {
+            ot_diag_add(d, OT_SEV_ERROR, ot_node_get(item, has_value ? "value" : "from_attribute"),
+                        ipath, "extract takes no %s", has_value ? "value" : "from_attribute");
+            errors++;
+        } else if (!c->pattern) {
+            ot_diag_add(d, OT_SEV_ERROR, item, ipath, "extract needs a pattern");
+            errors++;
+        } else if (!(re = compile_pattern(c->pattern, NULL, NULL, &g, why, sizeof why))) {
+            ot_diag_add(d, OT_SEV_ERROR, ot_node_get(item, "pattern"), ipath, "%s", why);
+            errors++;
+        } else {
+            pcre2_code_free(re);
+        }
+        return errors;
+    }
+    if (c->pattern) {
+        ot_diag_add(d, OT_SEV_ERROR, ot_node_get(item, "pattern"), ipath,
+                    "%s takes no pattern (only extract does)", name);
         errors++;
     }
     if (needs_value(c->action)) {
@@ -205,6 +284,23 @@ int ot_attrs_build(ot_attrs *out, const ot_node *actions, ot_err *err)
             ot_attrs_free(out);
             return -1;
         }
+        if (c.action == OT_ATTRS_EXTRACT) {
+            char why[200];
+            out->n++; /* freed with the others from here on */
+            if (!(act->re = compile_pattern(c.pattern, out->arena, &act->names, &act->groups, why,
+                                            sizeof why)) ||
+                !(act->mctx = pcre2_match_context_create(NULL))) {
+                ot_err_set(err, "%s: %s", ipath, act->re ? "out of memory" : why);
+                ot_diags_free(&d);
+                ot_attrs_free(out);
+                return -1;
+            }
+            /* bounded work per value, as OTTL's IsMatch */
+            pcre2_set_match_limit(act->mctx, 1000000);
+            pcre2_set_depth_limit(act->mctx, 100000);
+            pcre2_set_heap_limit(act->mctx, 8192);
+            continue;
+        }
         out->n++;
     }
     if (d.errors) {
@@ -222,11 +318,54 @@ int ot_attrs_build(ot_attrs *out, const ot_node *actions, ot_err *err)
 
 void ot_attrs_free(ot_attrs *a)
 {
+    for (size_t i = 0; i < a->n; i++) {
+        pcre2_code_free(a->v[i].re);
+        pcre2_match_context_free(a->v[i].mctx);
+    }
     ot_arena_free(a->arena);
     memset(a, 0, sizeof *a);
 }
 
 /* ---- applying ------------------------------------------------------------ */
+
+/* One match-data block per thread, big enough for any extract pattern. */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_free(void *p)
+{
+    pcre2_match_data_free(p);
+}
+
+static void md_init(void)
+{
+    pthread_key_create(&md_key, md_free);
+}
+
+uint32_t ot_attrs_extract(const ot_attrs_action *act, const char *s, size_t n,
+                          size_t start[OT_ATTRS_GROUPS + 1], size_t len[OT_ATTRS_GROUPS + 1])
+{
+    pthread_once(&md_once, md_init);
+    pcre2_match_data *md = pthread_getspecific(md_key);
+    if (!md) {
+        if (!(md = pcre2_match_data_create(OT_ATTRS_GROUPS + 1, NULL)))
+            return 0;
+        if (pthread_setspecific(md_key, md) != 0) {
+            pcre2_match_data_free(md);
+            return 0;
+        }
+    }
+    int rc = pcre2_match(act->re, (PCRE2_SPTR)(n ? s : ""), n, 0, 0, md, act->mctx);
+    if (rc <= 0)
+        return 0; /* no match, an error or a limit: the value stays as it is */
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    for (uint32_t g = 1; g <= act->groups; g++) {
+        bool set = (int)g < rc && ov[2 * g] != PCRE2_UNSET;
+        start[g] = set ? ov[2 * g] : 0;
+        len[g] = set ? ov[2 * g + 1] - ov[2 * g] : 0;
+    }
+    return act->groups;
+}
 
 int ot_attrs_begin(ot_attrs_batch *ab, const ot_attrs *a, ot_arena *arena)
 {
@@ -414,6 +553,29 @@ int ot_attrs_apply(ot_attrs_batch *ab, ot_keyvalue ***kv, size_t *n)
                 if (!((*kv)[r] && (*kv)[r]->key && strcmp((*kv)[r]->key, ab->keys[i]) == 0))
                     (*kv)[w++] = (*kv)[r];
             *n = w;
+            break;
+        }
+        case OT_ATTRS_EXTRACT: {
+            const ot_anyvalue *v = at >= 0 ? (*kv)[at]->value : NULL;
+            if (!v || v->value_case != AV(STRING_VALUE))
+                break;
+            const char *str = v->string_value ? v->string_value : "";
+            size_t st[OT_ATTRS_GROUPS + 1], ln[OT_ATTRS_GROUPS + 1];
+            uint32_t g = ot_attrs_extract(act, str, strlen(str), st, ln);
+            for (uint32_t k = 1; k <= g; k++) {
+                ot_anyvalue nv = AV_INIT;
+                nv.value_case = AV(STRING_VALUE);
+                if (!(nv.string_value = ot_arena_strndup(a, str + st[k], ln[k])))
+                    return -1;
+                ssize_t to = find(*kv, *n, act->names[k]);
+                ot_keyvalue *e = new_kv(a, to >= 0 ? (*kv)[to]->key : act->names[k], &nv);
+                if (!e)
+                    return -1;
+                if (to >= 0)
+                    (*kv)[to] = e;
+                else if (append(a, kv, n, e) < 0)
+                    return -1;
+            }
             break;
         }
         case OT_ATTRS_HASH: {

@@ -25,14 +25,31 @@ typedef enum ot_attrs_op {
     OT_ATTRS_UPSERT,
     OT_ATTRS_DELETE,
     OT_ATTRS_HASH,
+    OT_ATTRS_EXTRACT, /* regex groups of the key's string value upserted by their names */
 } ot_attrs_op;
+
+/* The most named groups an extract pattern may have. */
+#define OT_ATTRS_GROUPS 31
 
 typedef struct ot_attrs_action {
     ot_attrs_op op;
     const char *key;
     const char *from; /* from_attribute, or NULL */
     ot_anyvalue value; /* when from is NULL (insert/update/upsert) */
+    /* extract: the pattern, and the name of each of its groups by number
+     * (names[1..groups]); matching is ot_attrs_extract's. */
+    struct pcre2_real_code_8 *re;
+    struct pcre2_real_match_context_8 *mctx;
+    const char **names;
+    uint32_t groups;
 } ot_attrs_action;
+
+/* Matches extract action act against the string s (n bytes): the number of
+ * groups with their spans in start[1..] / len[1..] (a group that took no
+ * part is empty), or 0 when the pattern does not match (or hit its match
+ * limit). Thread-safe. */
+uint32_t ot_attrs_extract(const ot_attrs_action *act, const char *s, size_t n,
+                          size_t start[OT_ATTRS_GROUPS + 1], size_t len[OT_ATTRS_GROUPS + 1]);
 
 typedef struct ot_attrs {
     ot_attrs_action *v;
@@ -80,6 +97,8 @@ typedef struct ot_attrs_wire {
     const uint8_t **val; /* per action: AnyValue content of value */
     size_t *vlen;
     size_t *klen, *flen; /* per action: key and from_attribute lengths */
+    void *cache;         /* per action: its entry as last encoded (attrs_wire.c) */
+    bool adds_only;      /* every action inserts or upserts a constant */
 } ot_attrs_wire;
 
 int ot_attrs_wire_begin(ot_attrs_wire *aw, const ot_attrs *a, ot_arena *arena);
@@ -93,9 +112,10 @@ struct ot_wire_index;
 int ot_attrs_wire_apply(ot_attrs_wire *aw, struct ot_pbedit *e, const uint8_t *msg,
                         const uint8_t *end, uint32_t num);
 /* The same with idx, the index of [msg, end) (otlp_wire.h), so only the
- * attribute entries are stepped over. */
+ * attribute entries are stepped over, and only once for every reader of
+ * the item when the index keeps them. */
 int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, struct ot_pbedit *e, const uint8_t *msg,
-                            const uint8_t *end, uint32_t num, const struct ot_wire_index *idx);
+                            const uint8_t *end, uint32_t num, struct ot_wire_index *idx);
 /* What the actions make of an empty list (a resource that is not there):
  * the new entries as fields num, possibly none. -1 on out of memory. */
 int ot_attrs_wire_fresh(ot_attrs_wire *aw, uint32_t num, const uint8_t **out, size_t *n);

@@ -164,26 +164,75 @@ int ot_wire_commit(ot_batch *b, ot_pbedit *e, size_t items, ot_err *err)
 
 /* ---- the item index ------------------------------------------------------- */
 
+/* One entry of the attribute list being read into x (content [p, p+len)). */
+static inline void index_attr(ot_wire_index *x, int *na, const uint8_t *at, const uint8_t *p,
+                              size_t len)
+{
+    ot_wire_kv kv;
+    if (*na < 0 || *na == OT_WIRE_ATTRS || ot_wire_kv_read(p, len, &kv) < 0) {
+        *na = -1; /* the readers step over the bytes instead */
+        return;
+    }
+    ot_wire_attr *a = &x->attrs[(*na)++];
+    a->at = at;
+    a->end = p + len;
+    a->key = kv.key;
+    a->klen = (uint32_t)kv.klen;
+    a->val = kv.val;
+    a->vlen = (uint32_t)kv.vlen;
+}
+
 int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
 {
     if (x->of == item && x->end == end)
         return 0;
-    x->seen = 0;
-    x->first_high = 0;
     x->of = NULL;
-    /* A lean step over the fields: only where each starts matters here. */
+    /* A lean step over the fields: only where each starts matters here,
+     * and the entries of the one attribute field readers will ask for. */
+    uint32_t want = x->attrs ? x->attr_want : 0, seen = 0, first_high = 0;
+    /* the tag byte of an attribute entry (none when there is no storage) */
+    unsigned want_tag = want && want < 16 ? (want << 3) | 2 : 0x100;
+    int na = 0;
     const uint8_t *p = item;
     while (p < end) {
         const uint8_t *at = p;
-        uint64_t tag = *p;
-        if (tag & 0x80) {
+        unsigned t = *p;
+        uint32_t num;
+        if (t == want_tag && end - p >= 6 && p[1] < 0x80 && p[1] <= end - p - 2 && na >= 0 &&
+            na < OT_WIRE_ATTRS) {
+            /* An entry as protobuf-c writes a short one: key, then value. */
+            const uint8_t *c = p + 2;
+            size_t n = p[1], kl = c[0] == 0x0a && n >= 4 ? c[1] : 0x80;
+            if (kl < 0x80 && kl + 4 <= n && c[2 + kl] == 0x12 && c[3 + kl] < 0x80 &&
+                kl + 4 + c[3 + kl] == n) {
+                ot_wire_attr *a = &x->attrs[na++];
+                a->at = at;
+                a->end = c + n;
+                a->key = c + 2;
+                a->klen = (uint32_t)kl;
+                a->val = c + 4 + kl;
+                a->vlen = c[3 + kl];
+                p = c + n;
+                uint32_t off = (uint32_t)(at - item) + 1, bit = 1u << want;
+                if (!(seen & bit)) {
+                    seen |= bit;
+                    x->first[want] = off;
+                }
+                x->last[want] = off;
+                continue;
+            }
+        }
+        if ((t & 0x80) || t < 8) {
             ot_pbfield f;
             if (ot_pb_next_slow(&p, end, &f) < 0)
                 return -1;
-            tag = (uint64_t)f.num << 3;
+            num = f.num;
+            if (num == want && f.wt == 2)
+                index_attr(x, &na, at, f.val, f.len);
         } else {
             p++;
-            switch (tag & 7) {
+            num = t >> 3;
+            switch (t & 7) {
             case 0:
                 while (p < end && (*p & 0x80))
                     p++;
@@ -212,31 +261,37 @@ int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
                     p = at;
                     if (ot_pb_next_slow(&p, end, &f) < 0)
                         return -1;
-                    len = 0;
+                    if (num == want)
+                        index_attr(x, &na, at, f.val, f.len);
+                    break;
                 }
                 if (len > (size_t)(end - p))
                     return -1;
+                if (num == want)
+                    index_attr(x, &na, at, p, len);
                 p += len;
                 break;
             }
             default:
                 return -1;
             }
-            if (tag < 8)
-                return -1;
         }
-        uint32_t num = (uint32_t)(tag >> 3);
         uint32_t off = (uint32_t)(at - item) + 1;
         if (num < OT_WIRE_IDX) {
-            if (!(x->seen & (1u << num))) {
-                x->seen |= 1u << num;
+            uint32_t bit = 1u << num;
+            if (!(seen & bit)) {
+                seen |= bit;
                 x->first[num] = off;
             }
             x->last[num] = off;
-        } else if (!x->first_high) {
-            x->first_high = off;
+        } else if (!first_high) {
+            first_high = off;
         }
     }
+    x->seen = seen;
+    x->first_high = first_high;
+    x->attr_num = want;
+    x->n_attrs = na;
     x->of = item;
     x->end = end;
     return 0;
@@ -306,6 +361,44 @@ const uint8_t *ot_wire_index_insert_at(const ot_wire_index *x, uint32_t num)
     return at ? x->of + at - 1 : x->end;
 }
 
+int ot_wire_index_attrs(ot_wire_index *x, uint32_t num, const ot_wire_attr **out)
+{
+    if (!x->attrs || !num)
+        return -1;
+    if (x->attr_num == num) {
+        *out = x->attrs;
+        return x->n_attrs;
+    }
+    x->attr_num = num;
+    x->n_attrs = -1;
+    const uint8_t *p, *end;
+    ot_wire_index_range(x, num, &p, &end);
+    int n = 0;
+    ot_pbfield f;
+    int r;
+    while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num != num || f.wt != 2)
+            continue;
+        if (n == OT_WIRE_ATTRS)
+            return -1;
+        ot_wire_kv kv;
+        if (ot_wire_kv_read(f.val, f.len, &kv) < 0)
+            return -1;
+        ot_wire_attr *a = &x->attrs[n++];
+        a->at = f.at;
+        a->end = f.end;
+        a->key = kv.key;
+        a->klen = (uint32_t)kv.klen;
+        a->val = kv.val;
+        a->vlen = (uint32_t)kv.vlen;
+    }
+    if (r < 0)
+        return -1;
+    x->n_attrs = n;
+    *out = x->attrs;
+    return n;
+}
+
 /* ---- the walk --------------------------------------------------------------- */
 
 typedef struct wwalk {
@@ -314,20 +407,44 @@ typedef struct wwalk {
     void *ctx;
     bool drop_empty;
     ot_wire_index idx;
+    ot_wire_attr attrs[OT_WIRE_ATTRS];
 } wwalk;
+
+/* The single message field 1 of [p, end) (a Resource, a scope), as
+ * ot_wire_submsg finds it: when it is the first field, as protobuf-c
+ * writes it, without a step over the rest (*first then says so, and the
+ * caller's walk declines on meeting a second one); else by that step. */
+static int first_submsg(const uint8_t *p, const uint8_t *end, const uint8_t **sp,
+                        const uint8_t **se, const uint8_t **first)
+{
+    ot_pbfield f;
+    const uint8_t *q = p;
+    *first = NULL;
+    if (ot_pb_next(&q, end, &f) > 0 && f.num == 1 && f.wt == 2) {
+        *sp = f.val;
+        *se = f.val + f.len;
+        *first = f.at;
+        return 1;
+    }
+    return ot_wire_submsg(p, end, 1, sp, se);
+}
 
 static int walk_scope(wwalk *ww, ot_pbedit *e, ot_wire_pos *pos, const ot_pbfield *sf,
                       bool *kept)
 {
-    const uint8_t *p = sf->val, *end = sf->val + sf->len;
+    const uint8_t *p = sf->val, *end = sf->val + sf->len, *first;
     pos->scope = pos->scope_end = NULL;
-    if (ot_wire_submsg(p, end, OT_WF_SCOPE, &pos->scope, &pos->scope_end) < 0)
+    if (first_submsg(p, end, &pos->scope, &pos->scope_end, &first) < 0)
         return OT_WIRE_DECLINED;
     size_t left = 0;
     ot_pbedit_enter(e, sf);
     ot_pbfield f;
     int r, s = 0;
     while ((r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num == OT_WF_SCOPE && f.wt == 2 && first && f.at != first) {
+            s = OT_WIRE_DECLINED; /* a second scope: protobuf-c merges the two */
+            break;
+        }
         if (f.num != OT_WF_ITEMS || f.wt != 2)
             continue;
         bool drop = false;
@@ -345,10 +462,10 @@ static int walk_scope(wwalk *ww, ot_pbedit *e, ot_wire_pos *pos, const ot_pbfiel
 
 static int walk_resource(wwalk *ww, ot_pbedit *e, const ot_pbfield *rf, bool *kept)
 {
-    const uint8_t *p = rf->val, *end = rf->val + rf->len;
+    const uint8_t *p = rf->val, *end = rf->val + rf->len, *first;
     ot_wire_pos pos = {0};
     pos.idx = &ww->idx;
-    if (ot_wire_submsg(p, end, OT_WF_RESOURCE, &pos.resource, &pos.resource_end) < 0)
+    if (first_submsg(p, end, &pos.resource, &pos.resource_end, &first) < 0)
         return OT_WIRE_DECLINED;
     size_t left = 0;
     ot_pbedit_enter(e, rf);
@@ -357,6 +474,10 @@ static int walk_resource(wwalk *ww, ot_pbedit *e, const ot_pbfield *rf, bool *ke
     if (ww->res && !pos.resource)
         s = ww->res(ww->ctx, e, rf, NULL);
     while (s == 0 && (r = ot_pb_next(&p, end, &f)) > 0) {
+        if (f.num == OT_WF_RESOURCE && f.wt == 2 && first && f.at != first) {
+            s = OT_WIRE_DECLINED; /* a second Resource: protobuf-c merges the two */
+            break;
+        }
         if (f.num == OT_WF_RESOURCE && f.wt == 2 && ww->res) {
             s = ww->res(ww->ctx, e, rf, &f);
             continue;
@@ -376,7 +497,13 @@ static int walk_resource(wwalk *ww, ot_pbedit *e, const ot_pbfield *rf, bool *ke
 int ot_wire_walk_items_res(ot_pbedit *e, ot_wire_res_fn res, ot_wire_item_fn fn, void *ctx,
                            bool drop_empty, size_t *n_res, size_t *kept_res)
 {
-    wwalk ww = {res, fn, ctx, drop_empty, {0}};
+    wwalk ww; /* attrs is written before it is read: no need to clear it */
+    ww.res = res;
+    ww.fn = fn;
+    ww.ctx = ctx;
+    ww.drop_empty = drop_empty;
+    memset(&ww.idx, 0, sizeof ww.idx);
+    ww.idx.attrs = ww.attrs;
     const uint8_t *p = e->base, *end = e->base + e->len;
     size_t n = 0, kept = 0;
     ot_pbfield f;

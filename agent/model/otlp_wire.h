@@ -109,15 +109,32 @@ int ot_wire_metric_points(const uint8_t *m, const uint8_t *end, size_t *n);
  * the first and last occurrence of each field number is. */
 #define OT_WIRE_IDX 24
 
+/* One KeyValue entry of an attribute list, as the index read it. */
+typedef struct ot_wire_attr {
+    const uint8_t *at, *end; /* the whole field, tag to end */
+    const uint8_t *key, *val; /* val NULL: the entry has no value */
+    uint32_t klen, vlen;
+} ot_wire_attr;
+
+#define OT_WIRE_ATTRS 64
+
 typedef struct ot_wire_index {
     const uint8_t *of, *end; /* the item's content it describes; of NULL: none */
     uint32_t seen;           /* bit n: field n occurs (first[n], last[n] are set) */
     uint32_t first[OT_WIRE_IDX], last[OT_WIRE_IDX]; /* offset + 1 of the tag */
     uint32_t first_high; /* offset + 1 of the first field numbered OT_WIRE_IDX or more */
+    /* The attribute entries of one field, read once for every reader of
+     * the item (a filter condition, then an attributes action): storage
+     * the walk lends (NULL: none, readers step over the bytes each). */
+    ot_wire_attr *attrs;
+    uint32_t attr_want; /* the field ot_wire_index_of reads into attrs (0: none) */
+    uint32_t attr_num; /* the field attrs holds; 0: not read for this item */
+    int n_attrs;       /* entries, or -1: not usable (see ot_wire_index_attrs) */
 } ot_wire_index;
 
 /* The index of [item, end), built unless it is already that item's: 0, or
- * -1 on bytes that are not fields. */
+ * -1 on bytes that are not fields. With storage, the entries of field
+ * attr_want are read in the same step (see ot_wire_index_attrs). */
 int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end);
 /* Field num's last occurrence (protobuf's rule for a scalar sent twice):
  * 1 found, 0 not, -1 bad bytes. */
@@ -131,6 +148,13 @@ void ot_wire_index_range(const ot_wire_index *x, uint32_t num, const uint8_t **p
 /* Where a new field num goes: after its last occurrence, or before the
  * first field numbered above it, or at the end. */
 const uint8_t *ot_wire_index_insert_at(const ot_wire_index *x, uint32_t num);
+/* The entries of repeated KeyValue field num (wire type 2 only) of the
+ * indexed item, read on the first call for that field and kept: their
+ * count, with *out set; -1 when the index has no storage, the item has
+ * more than OT_WIRE_ATTRS of them, or one is not what the fast reader
+ * answers for (a KeyValue protobuf-c would merge, bad bytes). On -1 the
+ * caller steps over the bytes itself, which gives its usual answer. */
+int ot_wire_index_attrs(ot_wire_index *x, uint32_t num, const ot_wire_attr **out);
 
 /* ---- walking a request's items --------------------------------------- */
 

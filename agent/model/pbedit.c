@@ -110,6 +110,7 @@ void ot_pbedit_init(ot_pbedit *e, const uint8_t *base, size_t len, ot_arena *are
     e->n_ops = 0;
     e->cap_ops = OT_PBEDIT_INLINE;
     e->depth = 0;
+    e->recorded = 0;
     e->delta = 0;
     e->failed = false;
 }
@@ -151,6 +152,8 @@ void ot_pbedit_enter(ot_pbedit *e, const ot_pbfield *f)
         e->depth++;
         return;
     }
+    if (e->recorded > e->depth)
+        e->recorded = e->depth;
     ot_pbedit_frame *fr = &e->fr[e->depth++];
     fr->at = f->at;
     fr->lenp = f->lenp;
@@ -164,10 +167,8 @@ void ot_pbedit_enter(ot_pbedit *e, const ot_pbfield *f)
  * outermost first (so the list stays in buffer order). */
 static void record_frames(ot_pbedit *e, int upto)
 {
-    for (int i = 0; i < upto; i++) {
+    for (int i = e->recorded; i < upto; i++) {
         ot_pbedit_frame *fr = &e->fr[i];
-        if (fr->recorded)
-            continue;
         ot_pbedit_op *op = push_op(e);
         if (!op)
             return;
@@ -178,6 +179,8 @@ static void record_frames(ot_pbedit *e, int upto)
         fr->slot = e->n_ops - 1;
         fr->recorded = true;
     }
+    if (upto > e->recorded)
+        e->recorded = upto;
 }
 
 static ssize_t *delta_of(ot_pbedit *e, int depth)
@@ -197,14 +200,15 @@ void ot_pbedit_replace(ot_pbedit *e, const uint8_t *at, size_t cut, const uint8_
             return;
         }
     }
-    record_frames(e, e->depth);
+    if (e->recorded < e->depth)
+        record_frames(e, e->depth);
     ot_pbedit_op *op = push_op(e);
     if (!op)
         return;
     op->off = off;
     op->cut = cut;
     op->ins = ins;
-    op->ins_len = n;
+    op->ins_len = (uint32_t)n;
     *delta_of(e, e->depth) += (ssize_t)n - (ssize_t)cut;
 }
 
@@ -246,16 +250,11 @@ void ot_pbedit_leave(ot_pbedit *e, bool drop)
     size_t old_len = (size_t)(fr->end - fr->content);
     size_t new_len = (size_t)((ssize_t)old_len + fr->delta);
     size_t old_pre = (size_t)(fr->content - fr->lenp);
-    uint8_t *pre = ot_arena_alloc(e->arena, 10);
-    if (!pre) {
-        e->failed = true;
-        return;
-    }
-    size_t new_pre = ot_pb_put_varint(pre, new_len);
     ot_pbedit_op *op = &e->ops[fr->slot];
+    size_t new_pre = ot_pb_put_varint(op->pre, new_len);
     op->cut = old_pre;
-    op->ins = pre;
-    op->ins_len = new_pre;
+    op->ins = NULL;
+    op->ins_len = (uint32_t)new_pre;
     *delta_of(e, e->depth) += fr->delta + (ssize_t)new_pre - (ssize_t)old_pre;
 }
 
@@ -281,7 +280,12 @@ int ot_pbedit_apply(ot_pbedit *e, const uint8_t **out, size_t *out_len)
             pos = op->off;
         }
         if (op->ins_len) {
-            memcpy(buf + w, op->ins, op->ins_len);
+            const uint8_t *src = op->ins ? op->ins : op->pre;
+            if (op->ins_len <= 16) /* prefixes and small entries: no call */
+                for (size_t k = 0; k < op->ins_len; k++)
+                    buf[w + k] = src[k];
+            else
+                memcpy(buf + w, src, op->ins_len);
             w += op->ins_len;
         }
         pos += op->cut;

@@ -125,8 +125,9 @@ size_t ot_pb_put_ld_head(uint8_t *out, uint32_t num, size_t len);
 typedef struct ot_pbedit_op {
     size_t off;         /* where in the original */
     size_t cut;         /* bytes of the original replaced */
-    const uint8_t *ins; /* what goes there instead */
-    size_t ins_len;
+    const uint8_t *ins; /* what goes there instead; NULL with ins_len: pre */
+    uint32_t ins_len;
+    uint8_t pre[12];    /* a rewritten length prefix, kept in the op itself */
 } ot_pbedit_op;
 
 typedef struct ot_pbedit_frame {
@@ -145,6 +146,7 @@ typedef struct ot_pbedit {
     ot_pbedit_op inline_ops[OT_PBEDIT_INLINE];
     ot_pbedit_frame fr[OT_PBEDIT_DEPTH];
     int depth;
+    int recorded;          /* fr[0..recorded) all have their slot */
     ssize_t delta;         /* size change of the whole buffer */
     bool failed;           /* out of memory or too deep: apply says so */
 } ot_pbedit;

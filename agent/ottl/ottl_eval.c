@@ -641,6 +641,11 @@ static int eval_bool(ev *e, const node *n)
         return r < 0 ? r : !r;
     }
     case K_CMP: {
+        if (n->wire_cmp && e->it->wire) {
+            int r = ottl_wire_cmp(e->it->wire, e->c->ctx, n);
+            if (r >= 0)
+                return r;
+        }
         val a, b;
         if (eval_val(e, n->kids[0], &a, sa) < 0 || eval_val(e, n->kids[1], &b, sb) < 0)
             return -1;

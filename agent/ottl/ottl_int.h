@@ -131,6 +131,7 @@ struct node {
     size_t nkeys;
     pcre2_code *re;         /* FN_ISMATCH */
     const void *wire_def;   /* K_PATH: how ottl_wire.c reads it, set by ot_ottl_wire_ok */
+    int wire_cmp;           /* K_CMP: 1 + the path kid of `path ==/!= "text"` (ottl_wire_cmp) */
 };
 
 typedef struct re_link {
@@ -222,6 +223,10 @@ void ottl_check_cmp(parser *p, node *c);
  * (w->declined when the bytes cannot answer). */
 int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char *scratch,
                    ot_err *err);
+/* A comparison marked wire_cmp, decided on the bytes without building
+ * values: 1 holds, 0 not, -1 not answered here (evaluate it the usual
+ * way, which gives the same answer or declines). */
+int ottl_wire_cmp(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n);
 /* IsRootSpan on a span's bytes: 1, 0, or -1 declined. */
 int ottl_wire_is_root(ot_ottl_wire *w, ot_err *err);
 

@@ -64,8 +64,16 @@ static const char *logfmt_quote(char *out, size_t cap, const char *s)
 int ot_ottl_set_eval(ot_ottl_set *s, const ot_ottl_item *it, ot_err *err)
 {
     for (size_t i = 0; i < s->n; i++) {
+        const ot_ottl_cond *c = s->conds[i];
+        if (it->wire && c->root->wire_cmp) { /* `path == "text"` on the bytes, no evaluator */
+            int q = ottl_wire_cmp(it->wire, c->ctx, c->root);
+            if (q > 0)
+                return 1;
+            if (q == 0)
+                continue;
+        }
         ot_err e;
-        int r = ot_ottl_eval(s->conds[i], it, &e);
+        int r = ot_ottl_eval(c, it, &e);
         if (r > 0)
             return 1;
         if (r == 0)

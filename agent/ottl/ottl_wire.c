@@ -38,6 +38,10 @@ static void set_wstr(val *v, const uint8_t *p, size_t n)
 /* The AnyValue content [p, p+n) as a value; maps and lists decline. */
 static int any_val(ot_ottl_wire *w, const uint8_t *p, size_t n, val *v, ot_err *err)
 {
+    if (n >= 2 && p[0] == 0x0a && p[1] < 0x80 && (size_t)p[1] + 2 == n) {
+        set_wstr(v, p + 2, p[1]); /* a short string and nothing else: most values */
+        return 0;
+    }
     ot_wire_any a;
     if (ot_wire_any_read(p, n, &a) < 0)
         return decline(w, err);
@@ -133,6 +137,26 @@ static bool path_ok(node *n)
     return true;
 }
 
+/* Marks `path == "text"` and `path != "text"` on a string field or an
+ * attribute of the item itself, which ottl_wire_cmp decides directly. */
+static void mark_cmp(node *n)
+{
+    if (n->kind != K_CMP || (n->op != OP_EQ && n->op != OP_NE) || n->n != 2)
+        return;
+    for (int k = 0; k < 2; k++) {
+        const node *p = n->kids[k], *l = n->kids[1 - k];
+        if (p->kind != K_PATH || l->kind != K_LIT || l->lit.t != T_STR || !p->wire_def ||
+            p->obj == O_RESOURCE || p->obj == O_SCOPE ||
+            (l->lit.u.s.n && memchr(l->lit.u.s.p, 0, l->lit.u.s.n)))
+            continue; /* (a text with a NUL in it: the evaluator says what equals it) */
+        const wdef *d = p->wire_def;
+        if (d->kind == W_STR || (d->kind == W_ATTRS && p->nkeys == 1 && !p->keys[0].is_int)) {
+            n->wire_cmp = k + 1;
+            return;
+        }
+    }
+}
+
 static bool tree_ok(node *n)
 {
     if (!n)
@@ -142,6 +166,7 @@ static bool tree_ok(node *n)
     for (size_t i = 0; i < n->n; i++)
         if (!tree_ok(n->kids[i]))
             return false;
+    mark_cmp(n);
     return true;
 }
 
@@ -177,7 +202,6 @@ static ot_wire_index *idx_of(ot_ottl_wire *w)
 int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char *scratch,
                    ot_err *err)
 {
-    (void)ctx;
     const uint8_t *p, *end;
     switch (n->obj) {
     case O_RESOURCE: p = w->resource, end = w->resource_end; break;
@@ -192,6 +216,8 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
     int found = 0;
     bool on_item = p && p == w->item;
     ot_wire_index *x = idx_of(w);
+    if (on_item)
+        x->attr_want = ctx == OT_OTTL_SPAN ? 9 : ctx == OT_OTTL_LOG ? 6 : 0;
     if (on_item && ot_wire_index_of(x, w->item, w->item_end) < 0)
         return decline(w, err);
     if (p && d->kind != W_ATTRS && d->kind != W_STATUS_CODE && d->kind != W_STATUS_MSG &&
@@ -254,9 +280,21 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
         if (!n->nkeys || n->keys[0].is_int)
             return decline(w, err);
         ot_wire_kv kv;
-        if (on_item)
-            ot_wire_index_range(x, d->num, &p, &end);
-        int r = p ? ot_wire_attr_find(p, end, d->num, n->keys[0].s, n->keys[0].slen, &kv) : 0;
+        const ot_wire_attr *t;
+        int na = on_item ? ot_wire_index_attrs(x, d->num, &t) : -1, r = 0;
+        if (na >= 0) {
+            for (int i = 0; i < na; i++)
+                if (ot_wire_key_is(t[i].key, t[i].klen, n->keys[0].s, n->keys[0].slen)) {
+                    kv.val = t[i].val;
+                    kv.vlen = t[i].vlen;
+                    r = 1;
+                    break;
+                }
+        } else {
+            if (on_item)
+                ot_wire_index_range(x, d->num, &p, &end);
+            r = p ? ot_wire_attr_find(p, end, d->num, n->keys[0].s, n->keys[0].slen, &kv) : 0;
+        }
         if (r < 0)
             return decline(w, err);
         if (r && kv.val && any_val(w, kv.val, kv.vlen, v, err) < 0)
@@ -269,6 +307,51 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
         return decline(w, err);
     }
     return 0;
+}
+
+int ottl_wire_cmp(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n)
+{
+    const node *pn = n->kids[n->wire_cmp - 1], *ln = n->kids[2 - n->wire_cmp];
+    const wdef *d = pn->wire_def;
+    ot_wire_index *x = idx_of(w);
+    if (!w->item)
+        return -1;
+    x->attr_want = ctx == OT_OTTL_SPAN ? 9 : ctx == OT_OTTL_LOG ? 6 : 0;
+    if (ot_wire_index_of(x, w->item, w->item_end) < 0)
+        return -1;
+    const uint8_t *s = NULL;
+    size_t sn = 0;
+    bool str = true; /* else the value is nil, which no string equals */
+    if (d->kind == W_STR) {
+        ot_pbfield f;
+        int r = ot_wire_index_field(x, d->num, &f);
+        if (r < 0)
+            return -1;
+        if (r && f.wt == 2)
+            s = f.val, sn = f.len;
+    } else {
+        const ot_wire_attr *t;
+        int na = ot_wire_index_attrs(x, d->num, &t);
+        if (na < 0)
+            return -1;
+        str = false;
+        for (int i = 0; i < na; i++)
+            if (ot_wire_key_is(t[i].key, t[i].klen, pn->keys[0].s, pn->keys[0].slen)) {
+                const uint8_t *p = t[i].val;
+                size_t vn = t[i].vlen;
+                if (!p)
+                    break; /* no value: nil */
+                if (vn < 2 || p[0] != 0x0a || p[1] >= 0x80 || (size_t)p[1] + 2 != vn)
+                    return -1; /* not a lone short string: the usual way */
+                s = p + 2, sn = p[1], str = true;
+                break;
+            }
+    }
+    /* The value reads as a C string (up to a NUL) and the text has no NUL:
+     * equal when the text is its start, followed by its end or a NUL. */
+    size_t L = ln->lit.u.s.n;
+    bool eq = str && (sn == L || (sn > L && s[L] == 0)) && (!L || memcmp(s, ln->lit.u.s.p, L) == 0);
+    return n->op == OP_EQ ? eq : !eq;
 }
 
 int ottl_wire_is_root(ot_ottl_wire *w, ot_err *err)

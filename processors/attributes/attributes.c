@@ -34,7 +34,8 @@ static const ot_key match_keys[] = {
 static const ot_key attributes_keys[] = {
     {.name = "actions", .type = OT_KT_NODE, .offset = offsetof(attributes_cfg, actions),
      .flags = OT_KF_REQUIRED,
-     .help = "list of {key, action: insert|update|upsert|delete|hash, value | from_attribute}, "
+     .help = "list of {key, action: insert|update|upsert|delete|hash|extract, "
+             "value | from_attribute | pattern}, "
              "applied in order"},
     {.name = "include", .type = OT_KT_TABLE, .offset = offsetof(attributes_cfg, include),
      .sub = match_keys, .flags = OT_KF_PRESENCE,
@@ -270,7 +271,7 @@ typedef struct awalk {
 /* One attribute list inside the field f, which is entered for it; idx
  * (may be NULL) is f's index. */
 static int wire_attrs(awalk *w, ot_pbedit *e, const ot_pbfield *f, uint32_t num,
-                      const ot_wire_index *idx)
+                      ot_wire_index *idx)
 {
     ot_pbedit_enter(e, f);
     int r = ot_attrs_wire_apply_idx(&w->aw, e, f->val, f->val + f->len, num, idx);
@@ -279,7 +280,7 @@ static int wire_attrs(awalk *w, ot_pbedit *e, const ot_pbfield *f, uint32_t num,
 }
 
 /* The points of one metric: metric -> data (gauge, sum, ...) -> point. */
-static int wire_metric(awalk *w, ot_pbedit *e, const ot_pbfield *mf)
+static int wire_metric(awalk *w, ot_pbedit *e, const ot_pbfield *mf, ot_wire_index *idx)
 {
     const uint8_t *p = mf->val, *end = mf->val + mf->len;
     ot_pbfield f, data = {0};
@@ -296,9 +297,16 @@ static int wire_metric(awalk *w, ot_pbedit *e, const ot_pbfield *mf)
     ot_pbedit_enter(e, &data);
     p = data.val, end = data.val + data.len;
     int s = AW_OK;
+    /* Each point is indexed in the walk's index (a cache of one item's
+     * fields: whoever reads the metric next has it rebuilt). */
+    idx->attr_want = num;
     while (s == AW_OK && (r = ot_pb_next(&p, end, &f)) > 0)
-        if (f.num == 1 && f.wt == 2)
-            s = wire_attrs(w, e, &f, num, NULL);
+        if (f.num == 1 && f.wt == 2) {
+            if (ot_wire_index_of(idx, f.val, f.val + f.len) < 0)
+                s = AW_DECLINE;
+            else
+                s = wire_attrs(w, e, &f, num, idx);
+        }
     ot_pbedit_leave(e, false);
     ot_pbedit_leave(e, false);
     return s != AW_OK ? s : r < 0 ? AW_DECLINE : AW_OK;
@@ -320,7 +328,8 @@ static int wire_item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_p
             return AW_OK;
     }
     if (w->ap->signal == OT_METRICS)
-        return wire_metric(w, e, f);
+        return wire_metric(w, e, f, pos->idx);
+    pos->idx->attr_want = ot_wire_item_attr_field(w->ap->signal);
     if (ot_wire_index_of(pos->idx, f->val, f->val + f->len) < 0)
         return AW_DECLINE;
     return wire_attrs(w, e, f, ot_wire_item_attr_field(w->ap->signal), pos->idx);

@@ -19,7 +19,8 @@ typedef struct resource_cfg {
  * attributes processor spells it, is taken too. */
 static const ot_key resource_keys[] = {
     {.name = "attributes", .type = OT_KT_NODE, .offset = offsetof(resource_cfg, attributes),
-     .help = "list of {key, action: insert|update|upsert|delete|hash, value | from_attribute}, "
+     .help = "list of {key, action: insert|update|upsert|delete|hash|extract, "
+             "value | from_attribute | pattern}, "
              "applied in order to resource attributes"},
     {.name = "actions", .type = OT_KT_NODE, .offset = offsetof(resource_cfg, actions),
      .help = "another name for attributes"},

@@ -9,8 +9,15 @@
  * includes the encode the exporter would do. Prints ns per item, the
  * median round (the machine is shared: a mean takes in other work).
  *
+ * With --icount it instead runs the loadgen's content (what the scenario
+ * rows send: 100 items of 10 attributes per request, fixed seed) once
+ * through each row on the wire path, with a callgrind dump per row, so
+ * `valgrind --tool=callgrind build/bench-wireproc --icount` gives
+ * deterministic instruction counts for before/after on a busy machine.
+ *
  * Built and run by `make bench` ($(BUILD)/bench-wireproc).
- * Run: build/bench-wireproc [rounds (300)] [signal] [--wire-only] */
+ * Run: build/bench-wireproc [rounds (300)] [signal] [--wire-only]
+ *      build/bench-wireproc --icount */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +25,18 @@
 
 #include "../unit/otlp_samples.h"
 #include "../unit/wireproc_check.h"
+#include "loadgen/loadgen.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define HAVE_CALLGRIND 1
+#endif
+#endif
+#ifndef HAVE_CALLGRIND
+#define CALLGRIND_ZERO_STATS
+#define CALLGRIND_DUMP_STATS_AT(name) ((void)(name))
+#endif
 
 static int64_t now_ns(void)
 {
@@ -81,8 +100,107 @@ static double run(ot_signal s, const char *const *specs, size_t n, bool decoded,
     return med / (double)items;
 }
 
+/* The rows: the bytes-only batch alone ("copy", --icount only), then the
+ * processors of the scenario rows. */
+typedef struct row {
+    const char *name;
+    const char *specs[3];
+    size_t n;
+} row;
+
+#define N_ROWS 4
+
+static void rows_of(ot_signal s, row out[N_ROWS + 1])
+{
+    const char *f = filter_spec(s);
+    const row rows[N_ROWS + 1] = {
+        {"copy", {NULL}, 0},
+        {"filter", {f}, 1},
+        {"attributes", {ATTRS}, 1},
+        {"resource", {RES}, 1},
+        {"filter, attributes, resource", {f, ATTRS, RES}, 3},
+    };
+    memcpy(out, rows, sizeof rows);
+}
+
+#define IC_REQS 10
+
+/* The rows on the loadgen's requests, once each, a callgrind dump per row
+ * ("SIGNAL-ROW"); "SIGNAL-copy" is the bytes-only batch alone, the floor. */
+static int icount(void)
+{
+    printf("| signal | processors | items | instructions: see callgrind dumps |\n"
+           "|---|---|---:|---|\n");
+    for (int si = 0; si < OT_SIGNAL_COUNT; si++) {
+        ot_signal s = (ot_signal)si;
+        lg_opts o;
+        memset(&o, 0, sizeof o);
+        o.sig = s;
+        o.target = LG_T_HTTP;
+        o.batch = 100;
+        o.attributes = 10;
+        o.seed = 1;
+        snprintf(o.run_id, sizeof o.run_id, "wireproc");
+        uint8_t *req[IC_REQS];
+        size_t len[IC_REQS], items[IC_REQS], total = 0;
+        for (size_t r = 0; r < IC_REQS; r++) {
+            ot_arena *a = ot_arena_new(0);
+            lg_msg *m = lg_msg_build(&o, 1 + r, o.batch, a);
+            if (!m)
+                return 1;
+            lg_msg_materialize(m, r * o.batch, 1700000000000000000LL, 7 + r);
+            len[r] = protobuf_c_message_get_packed_size(m->req);
+            req[r] = malloc(len[r]);
+            protobuf_c_message_pack(m->req, req[r]);
+            items[r] = m->n;
+            total += m->n;
+            ot_arena_free(a);
+        }
+        row rows[N_ROWS + 1];
+        rows_of(s, rows);
+        for (size_t k = 0; k < N_ROWS + 1; k++) {
+            wp_chain c;
+            char why[300];
+            if (rows[k].n &&
+                wp_chain_make(&c, s, rows[k].specs, rows[k].n, false, why, sizeof why) < 0) {
+                fprintf(stderr, "bench-wireproc: %s\n", why);
+                return 1;
+            }
+            size_t out = 0;
+            CALLGRIND_ZERO_STATS;
+            for (size_t r = 0; r < IC_REQS; r++) {
+                ot_err err;
+                ot_batch *b = ot_batch_from_wire(s, req[r], len[r], items[r], &err);
+                if (!rows[k].n) {
+                    out += b->items;
+                    ot_batch_unref(b);
+                    continue;
+                }
+                ot_consume(c.head, b, &err);
+                if (c.rec.got) {
+                    out += c.rec.got->items;
+                    ot_batch_unref(c.rec.got);
+                    c.rec.got = NULL;
+                }
+            }
+            char name[64];
+            snprintf(name, sizeof name, "%s-%s", ot_signal_name(s),
+                     k == N_ROWS ? "chain" : rows[k].name);
+            CALLGRIND_DUMP_STATS_AT(name);
+            printf("| %s | %s | %zu/%zu | |\n", ot_signal_name(s), rows[k].name, out, total);
+            if (rows[k].n)
+                wp_chain_free(&c);
+        }
+        for (size_t r = 0; r < IC_REQS; r++)
+            free(req[r]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--icount") == 0)
+        return icount();
     int rounds = argc > 1 ? atoi(argv[1]) : 300;
     const char *only = argc > 2 ? argv[2] : NULL;
     bool wire_only = argc > 3 && strcmp(argv[3], "--wire-only") == 0;
@@ -97,18 +215,9 @@ int main(int argc, char **argv)
         uint8_t *req = malloc(len);
         protobuf_c_message_pack(m, req);
         size_t items = ot_count_items(s, m);
-        const char *f = filter_spec(s);
-        struct {
-            const char *name;
-            const char *specs[3];
-            size_t n;
-        } rows[] = {
-            {"filter", {f}, 1},
-            {"attributes", {ATTRS}, 1},
-            {"resource", {RES}, 1},
-            {"filter, attributes, resource", {f, ATTRS, RES}, 3},
-        };
-        for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+        row all[N_ROWS + 1], *rows = all + 1; /* without the "copy" row */
+        rows_of(s, all);
+        for (size_t k = 0; k < N_ROWS; k++) {
             double w = run(s, rows[k].specs, rows[k].n, false, req, len, items, rounds);
             double d = wire_only ? 0 : run(s, rows[k].specs, rows[k].n, true, req, len, items, rounds);
             printf("| %s | %s | %.0f | %.0f |\n", ot_signal_name(s), rows[k].name, w, d);

@@ -33,6 +33,7 @@ processors:
       - {{key: user.id, action: hash}}
       - {{key: auth.token, action: delete}}
       - {{key: route.copy, from_attribute: http.route, action: upsert}}
+      - {{key: http.route, pattern: '^/(?P<section>[a-z]+)', action: extract}}
   resource:
     attributes:
       - {{key: region, value: eu-west-1, action: upsert}}
@@ -209,7 +210,7 @@ def test_wire_and_decoded_agents_send_the_same_bytes(tmp_path, agent_factory, mo
     spans = rs.scope_spans[0].spans
     assert [s.name for s in spans] == ["GET /cart", "SELECT cart"]
     assert attrs(spans[0]) == {"http.route": "/cart", "user.id": sha("alice"), "retries": 0,
-                               "pipeline": "edge", "route.copy": "/cart"}
+                               "pipeline": "edge", "route.copy": "/cart", "section": "cart"}
 
     Req, _ = export_classes(otlp_pb2, "metrics")
     m = Req.FromString(wire["/v1/metrics"])

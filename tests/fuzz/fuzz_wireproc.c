@@ -42,6 +42,11 @@ static const chain chains[] = {
         "'severity_text == \"\"']}}"),
       A("{actions: [{key: k, value: x, action: upsert}, {key: h, action: hash}, {key: c, from_attribute: h, action: upsert}]}"),
       R("{attributes: [{key: r, value: x, action: upsert}, {key: h, action: hash}]}")}},
+    {OT_TRACES,
+     {F("{traces: {span: ['name == \"a\"', 'attributes[\"k\"] == \"v\"']}}"),
+      A("{actions: [{key: k, pattern: '^(?P<k>.)(?P<e>.*)$', action: extract}, "
+        "{key: i, value: 1, action: insert}, {key: j, value: y, action: upsert}]}"),
+      R("{attributes: [{key: r, pattern: '(?P<q>[a-z]+)', action: extract}]}")}},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -378,3 +378,72 @@ Test(resource, config_names_and_errors)
     cr_expect_gt(harness_check(&h, &ot_resource_processor, "attributes: [{key: a, action: hash, value: 1}]"), 0);
     harness_stop(&h);
 }
+
+Test(attributes, extract_upserts_named_groups_of_a_string_value)
+{
+    harness h;
+    harness_start(&h, &ot_attributes_processor, OT_TRACES,
+                  "actions:\n"
+                  "  - key: url\n"
+                  "    action: extract\n"
+                  "    pattern: '^(?P<scheme>[a-z]+)://(?P<host>[^/?]+)(?P<path>/[^?]*)?(?:[?](?P<query>.*))?$'\n"
+                  "  - {key: n, action: extract, pattern: '(?P<digits>[0-9]+)'}\n");
+    ot_err err;
+    cr_assert_eq(harness_push(&h, harness_batch(OT_TRACES, TRACES(
+                     SPAN("a", "1", S("url", "https://shop.example/cart/add?sku=9") "," S("host", "old"))
+                     "," SPAN("b", "1", S("url", "ftp://files.example"))
+                     "," SPAN("c", "1", S("url", "not a url") "," I("n", "42")))),
+                              &err),
+                 OT_OK);
+    /* an existing target is replaced where it is, new ones go last */
+    cr_expect_str_eq(span_attrs(h.got[0], 0),
+                     "url=s:https://shop.example/cart/add?sku=9,host=s:shop.example,scheme=s:https,"
+                     "path=s:/cart/add,query=s:sku=9");
+    /* a group that took no part gives an empty string */
+    cr_expect_str_eq(span_attrs(h.got[0], 1),
+                     "url=s:ftp://files.example,scheme=s:ftp,host=s:files.example,path=s:,query=s:");
+    /* no match, and a value that is not a string: left alone */
+    cr_expect_str_eq(span_attrs(h.got[0], 2), "url=s:not a url,n=i:42");
+    harness_stop(&h);
+}
+
+Test(attributes, extract_config_errors)
+{
+    harness h;
+    size_t e = harness_check(&h, &ot_attributes_processor,
+                             "actions:\n"
+                             "  - {key: a, action: extract}\n"
+                             "  - {key: b, action: extract, pattern: '(x)(?P<y>z)'}\n"
+                             "  - {key: c, action: extract, pattern: 'xyz'}\n"
+                             "  - {key: d, action: extract, pattern: '(?P<y>'}\n"
+                             "  - {key: e, action: extract, pattern: '(?P<y>.)', value: 1}\n"
+                             "  - {key: f, action: insert, value: 1, pattern: '(?P<y>.)'}\n");
+    ot_diags_sort(&h.diags);
+    cr_expect_eq(e, 6);
+    static const char *const want[] = {
+        "extract needs a pattern", "a group without a name", "no named group",
+        "pattern: missing closing parenthesis", "extract takes no value", "insert takes no pattern",
+    };
+    for (size_t i = 0; i < 6 && i < h.diags.n; i++)
+        cr_expect(strstr(h.diags.v[i].msg, want[i]), "diag %zu: %s (want %s)", i, h.diags.v[i].msg,
+                  want[i]);
+    harness_stop(&h);
+}
+
+Test(resource, extract_on_resource_attributes)
+{
+    harness h;
+    harness_start(&h, &ot_resource_processor, OT_TRACES,
+                  "attributes:\n"
+                  "  - {key: service.name, action: extract, pattern: '^(?P<team>[a-z])(?P<rest>.*)$'}\n");
+    ot_err err;
+    cr_assert_eq(harness_push(&h, harness_batch(OT_TRACES, TRACES(SPAN("a", "1", S("k", "v")))), &err),
+                 OT_OK);
+    ot_err e2;
+    const ot_trace_req *r = (const ot_trace_req *)ot_batch_msg(h.got[0], &e2);
+    char buf[256];
+    render_attrs(r->resource_spans[0]->resource->attributes,
+                 r->resource_spans[0]->resource->n_attributes, buf, sizeof buf);
+    cr_expect_str_eq(buf, "service.name=s:cart,team=s:c,rest=s:art");
+    harness_stop(&h);
+}

@@ -192,6 +192,18 @@ static const wcase cases[] = {
                  "['severity_number >= SEVERITY_NUMBER_WARN']}}")}, false},
     {OT_METRICS, {A("{actions: [{key: env, value: prod, action: insert}, {key: cache.hit, "
                     "action: delete}]}")}, true},
+    /* extract: new entries, an existing one replaced, a group that took no part */
+    {OT_TRACES, {A("{actions: [{key: env, value: prod, action: insert}, {key: http.route, pattern: "
+                   "'^/(?P<env>[a-z]*)(?:/(?P<rest>.*))?(?P<never>#)?$', action: extract}, "
+                   "{key: client.address, pattern: '^(?P<net>[0-9]+[.][0-9]+)[.]', action: extract}, "
+                   "{key: server.port, pattern: '(?P<port>.*)', action: extract}]}")},
+     false},
+    {OT_LOGS, {A("{actions: [{key: http.route, pattern: '(?P<first>[a-z]+)', action: extract}]}")},
+     false},
+    {OT_METRICS, {A("{actions: [{key: client.address, pattern: '[.](?P<last>[0-9]+)$', "
+                    "action: extract}]}")}, false},
+    {OT_TRACES, {R("{attributes: [{key: service.name, pattern: '^(?P<svc>[a-z]+)', "
+                   "action: extract}]}")}, false},
     /* resource */
     {OT_TRACES, {R("{attributes: [{key: deployment.region, value: eu, action: upsert}, "
                    "{key: host.name, action: delete}, {key: k8s.pod.name, action: hash}]}")}, true},
