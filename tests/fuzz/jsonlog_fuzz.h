@@ -14,7 +14,7 @@
 static inline void jf_check(const ot_buf *recs, size_t want)
 {
     ot_buf req = OT_BUF_INIT;
-    size_t sl = recs->len, rl = 1 + pbw_vlen(sl) + sl;
+    size_t sl = recs->len, rl = 1 + ot_varint_size(sl) + sl;
     if (pbw_len_hdr(&req, 1, rl) < 0 || pbw_len_hdr(&req, 2, sl) < 0 ||
         ot_buf_append(&req, recs->data, recs->len) < 0)
         abort();
