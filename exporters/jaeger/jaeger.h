@@ -59,6 +59,26 @@ int ot_jaeger_proto_pack(const ot_jaeger_batch *b, ot_buf *out, ot_err *err);
  * trace, or 0. */
 int ot_jaeger_thrift_batch(const ot_jaeger_batch *b, ot_buf *out, ot_err *err);
 
+/* The exporter's path (direct.c): a request's protobuf bytes straight to
+ * the bodies it is sent as, one per OTLP resource with spans, without the
+ * api_v2 structs: the same bytes ot_jaeger_translate followed by
+ * ot_jaeger_thrift_batch or ot_jaeger_proto_pack give. An encoder holds
+ * the reusable views of one span; one per sender thread. */
+typedef struct ot_jaeger_enc ot_jaeger_enc;
+typedef struct ot_jaeger_body {
+    size_t off, len; /* in the caller's out buffer */
+    size_t spans;
+} ot_jaeger_body;
+ot_jaeger_enc *ot_jaeger_enc_new(void);
+void ot_jaeger_enc_free(ot_jaeger_enc *e);
+/* Appends the bodies (Thrift Batches when thrift, else PostSpansRequests)
+ * to out; *bodies (valid until the next call) says where each is. As
+ * ot_jaeger_translate_wire: 1 (nothing appended) for bytes only the
+ * decoded path handles exactly, -1 with err set on out of memory. */
+int ot_jaeger_encode_wire(ot_jaeger_enc *e, int thrift, const uint8_t *wire, size_t len,
+                          ot_buf *out, const ot_jaeger_body **bodies, size_t *n_bodies,
+                          ot_err *err);
+
 /* Splits an ExportTraceServiceRequest, in its wire form, into one request
  * per distinct resource (split.c): entries whose resource and schema_url
  * bytes are equal become one entry holding all their scope_spans, in

@@ -4,10 +4,13 @@
  * realistic spans from the shared sample builder. For scale it also times
  * packing the same OTLP request with protobuf-c, the most an OTLP exporter
  * does with a decoded batch. The exporter translates its queued batches
- * from their bytes (wire.c); "unpack + translate" is what that replaced.
+ * from their bytes straight to Jaeger's (direct.c, "direct"); "wire"
+ * (wire.c, then the struct encoders) is the reference path that replaced,
+ * and "unpack + translate" the one before it.
  *
  * Built and run by `make bench` ($(BUILD)/bench-jaeger).
- * Run: build/bench-jaeger [spans per batch (1000)] [rounds (200)] */
+ * Run: build/bench-jaeger [spans per batch (1000)] [rounds (200)] [mode]
+ * (mode: the row's index, to count one mode's instructions). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -24,17 +27,19 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-enum { ONLY_TRANSLATE, THRIFT, PROTO, WIRE_ONLY, WIRE_THRIFT, WIRE_PROTO, UNPACK_THRIFT, OTLP_PACK,
-       N_MODES };
+enum { ONLY_TRANSLATE, THRIFT, PROTO, WIRE_ONLY, WIRE_THRIFT, WIRE_PROTO, DIRECT_THRIFT,
+       DIRECT_PROTO, UNPACK_THRIFT, OTLP_PACK, N_MODES };
 static const char *const NAMES[] = {"translate to api_v2 structs", "translate + Thrift",
                                     "translate + api_v2 pack",     "wire to api_v2 structs",
                                     "wire + Thrift",               "wire + api_v2 pack",
+                                    "direct Thrift (exporter)",    "direct api_v2 (exporter)",
                                     "unpack + translate + Thrift", "OTLP pack (reference)"};
 
 int main(int argc, char **argv)
 {
     size_t n_spans = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000;
     int rounds = argc > 2 ? atoi(argv[2]) : 200;
+    int only = argc > 3 ? atoi(argv[3]) : -1; /* one mode, for callgrind */
     if (!n_spans || rounds <= 0) {
         fprintf(stderr, "usage: bench-jaeger [spans] [rounds]\n");
         return 2;
@@ -51,14 +56,27 @@ int main(int argc, char **argv)
     protobuf_c_message_pack(&req->base, wire);
     ot_buf out = OT_BUF_INIT;
     ot_err err;
+    ot_jaeger_enc *enc = ot_jaeger_enc_new();
+    if (!enc)
+        return 1;
     size_t bytes[N_MODES] = {0};
     for (int m = 0; m < N_MODES; m++) {
+        if (only >= 0 && m != only)
+            continue;
         int64_t spent = 0;
         for (int r = 0; r < rounds; r++) {
             ot_arena_reset(a);
             ot_buf_reset(&out);
             int64_t t0 = now_ns();
-            if (m == OTLP_PACK) {
+            if (m == DIRECT_THRIFT || m == DIRECT_PROTO) {
+                const ot_jaeger_body *bodies;
+                size_t nb;
+                if (ot_jaeger_encode_wire(enc, m == DIRECT_THRIFT, wire, wlen, &out, &bodies, &nb,
+                                          &err) != 0) {
+                    fprintf(stderr, "the direct encoder declined or failed\n");
+                    return 1;
+                }
+            } else if (m == OTLP_PACK) {
                 size_t n = protobuf_c_message_get_packed_size(&req->base);
                 if (ot_buf_reserve(&out, n) < 0)
                     return 1;
@@ -98,6 +116,7 @@ int main(int argc, char **argv)
                n_spans, rounds);
     }
     free(wire);
+    ot_jaeger_enc_free(enc);
     ot_buf_free(&out);
     ot_arena_free(a);
     ot_arena_free(ra);
