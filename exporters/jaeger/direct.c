@@ -33,6 +33,8 @@ struct ot_jaeger_enc {
     jd_process p;
     ot_arena *arena; /* JSON text of array and map values, per call */
     ot_buf json;
+    jd_str *links; /* the span's, until its trace id and parent are known */
+    size_t n_links, cap_links;
     ot_jaeger_body *bodies;
     size_t n_bodies, cap_bodies;
     int fallback, oom;
@@ -76,15 +78,33 @@ static void set_once(jd_ctx *c, jd_str *dst, int *seen, const ot_pbfield *f)
     *dst = val_of(f);
 }
 
-/* A string as the reference path's C string sees it: up to its first NUL. */
+/* Whether any of the 8 bytes at p is zero. */
+static inline int zero8(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return ((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull) != 0;
+}
+
+/* A string as the reference path's C string sees it: up to its first NUL.
+ * Every key and value goes through here, so the common short string is
+ * checked a word at a time (the last word overlapping) without a call. */
 static inline jd_str cstr(jd_str s)
 {
-    if (s.n <= 24) {
+    if (s.n >= 8 && s.n <= 64) {
+        size_t i = 0;
+        for (; i + 8 < s.n; i += 8)
+            if (zero8(s.p + i))
+                goto slow;
+        if (!zero8(s.p + s.n - 8))
+            return s;
+    } else if (s.n < 8) {
         for (size_t i = 0; i < s.n; i++)
             if (!s.p[i])
                 return (jd_str){s.p, i};
         return s;
     }
+slow:;
     const uint8_t *z = memchr(s.p, 0, s.n);
     return z ? (jd_str){s.p, (size_t)(z - s.p)} : s;
 }
@@ -119,8 +139,20 @@ static void *grow(jd_ctx *c, void *v, size_t *cap, size_t need, size_t elem)
 
 /* ---- attributes (wire.c's kv_parts, av_member, tag_wire) ---------------- */
 
-static void kv_parts(jd_ctx *c, jd_str kvb, jd_str *key, jd_str *val, int *has_val)
+static inline void kv_parts(jd_ctx *c, jd_str kvb, jd_str *key, jd_str *val, int *has_val)
 {
+    /* What every encoder writes: the key, then the value, both short.
+     * Read at once, it is what the loop below would find. */
+    const uint8_t *p = kvb.p;
+    if (kvb.n >= 4 && p[0] == 0x0a && p[1] < 0x80 && (size_t)p[1] + 4 <= kvb.n) {
+        const uint8_t *q = p + 2 + p[1];
+        if (q[0] == 0x12 && q[1] < 0x80 && (size_t)(q + 2 + q[1] - p) == kvb.n) {
+            *key = (jd_str){p + 2, p[1]};
+            *val = (jd_str){q + 2, q[1]};
+            *has_val = 1;
+            return;
+        }
+    }
     ot_pbfield f;
     *key = (jd_str){NULL, 0};
     *has_val = 0;
@@ -133,7 +165,7 @@ static void kv_parts(jd_ctx *c, jd_str kvb, jd_str *key, jd_str *val, int *has_v
     }
 }
 
-static int av_member(jd_ctx *c, jd_str val, ot_pbfield *out)
+static int av_member_slow(jd_ctx *c, jd_str val, ot_pbfield *out)
 {
     static const unsigned char wt_of[8] = {0,       WT_LEN, WT_VARINT, WT_VARINT,
                                            WT_I64,  WT_LEN, WT_LEN,    WT_LEN};
@@ -151,6 +183,45 @@ static int av_member(jd_ctx *c, jd_str val, ot_pbfield *out)
         *out = f;
     }
     return which;
+}
+
+static inline int av_member(jd_ctx *c, jd_str val, ot_pbfield *out)
+{
+    /* One member, one-byte tag and length or value: most values. */
+    const uint8_t *p = val.p;
+    if (val.n == 9 && p[0] == 0x21) { /* double_value */
+        out->wt = WT_I64;
+        memcpy(&out->v, p + 1, 8);
+        return AVV(DOUBLE_VALUE);
+    }
+    if (val.n >= 2 && p[1] < 0x80) {
+        switch (p[0]) {
+        case 0x0a: /* string_value */
+        case 0x3a: /* bytes_value */
+            if ((size_t)p[1] + 2 == val.n) {
+                out->wt = WT_LEN;
+                out->val = p + 2;
+                out->len = p[1];
+                return p[0] >> 3;
+            }
+            break;
+        default: break;
+        }
+    }
+    if ((p[0] == 0x10 || p[0] == 0x18) && val.n >= 2 && val.n <= 11) { /* bool_value, int_value */
+        uint64_t v = 0;
+        for (size_t i = 1; i < val.n; i++) {
+            v |= (uint64_t)(p[i] & 0x7f) << (7 * (i - 1));
+            if (!(p[i] & 0x80)) {
+                if (i + 1 != val.n)
+                    break;
+                out->wt = WT_VARINT;
+                out->v = v;
+                return p[0] >> 3;
+            }
+        }
+    }
+    return av_member_slow(c, val, out);
 }
 
 static int kv_string(jd_ctx *c, jd_str val, int has_val, jd_str *s)
@@ -252,42 +323,14 @@ static int all_zero(jd_str s)
 
 /* ---- one span (wire.c's span_scan, link_ref, event_log, span_wire) ------- */
 
+/* A span's scalars, as its one pass over the fields leaves them. */
 typedef struct spanv {
     jd_str trace_id, span_id, trace_state, parent, name, status;
     int has_status;
     int32_t kind;
     uint64_t start, end;
     uint32_t d_attrs, d_events, d_links, flags;
-    size_t n_attrs, n_events, n_links;
 } spanv;
-
-static void span_scan(jd_ctx *c, jd_str span, spanv *v)
-{
-    ot_pbfield f;
-    memset(v, 0, sizeof *v);
-    FOR_FIELDS(c, span, f)
-    {
-        switch (f.num) {
-        case 1: if (want(c, &f, WT_LEN)) v->trace_id = val_of(&f); break;
-        case 2: if (want(c, &f, WT_LEN)) v->span_id = val_of(&f); break;
-        case 3: if (want(c, &f, WT_LEN)) v->trace_state = val_of(&f); break;
-        case 4: if (want(c, &f, WT_LEN)) v->parent = val_of(&f); break;
-        case 5: if (want(c, &f, WT_LEN)) v->name = val_of(&f); break;
-        case 6: if (want(c, &f, WT_VARINT)) v->kind = (int32_t)(uint32_t)f.v; break;
-        case 7: if (want(c, &f, WT_I64)) v->start = f.v; break;
-        case 8: if (want(c, &f, WT_I64)) v->end = f.v; break;
-        case 9: if (want(c, &f, WT_LEN)) v->n_attrs++; break;
-        case 10: if (want(c, &f, WT_VARINT)) v->d_attrs = (uint32_t)f.v; break;
-        case 11: if (want(c, &f, WT_LEN)) v->n_events++; break;
-        case 12: if (want(c, &f, WT_VARINT)) v->d_events = (uint32_t)f.v; break;
-        case 13: if (want(c, &f, WT_LEN)) v->n_links++; break;
-        case 14: if (want(c, &f, WT_VARINT)) v->d_links = (uint32_t)f.v; break;
-        case 15: set_once(c, &v->status, &v->has_status, &f); break;
-        case 16: if (want(c, &f, WT_I32)) v->flags = (uint32_t)f.v; break;
-        default: break;
-        }
-    }
-}
 
 /* A link as a reference; 0 when it only repeats the parent reference. */
 static int link_ref(jd_ctx *c, jd_str link, const jd_view *v, const jd_ref *parent, jd_ref *r)
@@ -377,14 +420,63 @@ static void add_int(jd_view *v, jd_str key, int type, int64_t x)
         t->vint = x;
 }
 
-/* Fills c->v with one span; the scope's name and version are NULL-p when
- * empty. */
+/* Fills c->v with one span; the scope's name and version have a NULL p
+ * when empty. One pass: the views grow as the lists come (wire.c counts
+ * first because its structs are allocated once), and links, which need
+ * the span's trace id and parent, are kept aside until the pass is done. */
 static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
 {
     jd_view *v = &c->v;
     spanv s;
-    span_scan(c, span, &s);
-    if (c->fallback)
+    memset(&s, 0, sizeof s);
+    v->n_tags = v->n_ltags = v->n_refs = v->n_logs = 0;
+    c->n_links = 0;
+    ot_pbfield f;
+    FOR_FIELDS(c, span, f)
+    {
+        switch (f.num) {
+        case 1: if (want(c, &f, WT_LEN)) s.trace_id = val_of(&f); break;
+        case 2: if (want(c, &f, WT_LEN)) s.span_id = val_of(&f); break;
+        case 3: if (want(c, &f, WT_LEN)) s.trace_state = val_of(&f); break;
+        case 4: if (want(c, &f, WT_LEN)) s.parent = val_of(&f); break;
+        case 5: if (want(c, &f, WT_LEN)) s.name = val_of(&f); break;
+        case 6: if (want(c, &f, WT_VARINT)) s.kind = (int32_t)(uint32_t)f.v; break;
+        case 7: if (want(c, &f, WT_I64)) s.start = f.v; break;
+        case 8: if (want(c, &f, WT_I64)) s.end = f.v; break;
+        case 9:
+            if (!want(c, &f, WT_LEN))
+                break;
+            if (v->n_tags == v->cap_tags &&
+                !(v->tags = grow(c, v->tags, &v->cap_tags, v->n_tags + 1, sizeof *v->tags), !c->oom))
+                break;
+            tag_wire(c, &v->tags[v->n_tags++], val_of(&f));
+            break;
+        case 10: if (want(c, &f, WT_VARINT)) s.d_attrs = (uint32_t)f.v; break;
+        case 11:
+            if (!want(c, &f, WT_LEN))
+                break;
+            if (v->n_logs == v->cap_logs &&
+                !(v->logs = grow(c, v->logs, &v->cap_logs, v->n_logs + 1, sizeof *v->logs), !c->oom))
+                break;
+            event_log(c, val_of(&f), &v->logs[v->n_logs++]);
+            break;
+        case 12: if (want(c, &f, WT_VARINT)) s.d_events = (uint32_t)f.v; break;
+        case 13:
+            if (!want(c, &f, WT_LEN))
+                break;
+            if (c->n_links == c->cap_links &&
+                !(c->links = grow(c, c->links, &c->cap_links, c->n_links + 1, sizeof *c->links),
+                  !c->oom))
+                break;
+            c->links[c->n_links++] = val_of(&f);
+            break;
+        case 14: if (want(c, &f, WT_VARINT)) s.d_links = (uint32_t)f.v; break;
+        case 15: set_once(c, &s.status, &s.has_status, &f); break;
+        case 16: if (want(c, &f, WT_I32)) s.flags = (uint32_t)f.v; break;
+        default: break;
+        }
+    }
+    if (c->fallback || c->oom)
         return;
     id_fix(v->tid, 16, s.trace_id);
     id_fix(v->sid, 8, s.span_id);
@@ -393,9 +485,24 @@ static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
     v->start = s.start;
     v->dur = s.end > s.start ? s.end - s.start : 0;
 
+    int has_parent = s.parent.n > 0 && !all_zero(s.parent);
+    v->refs = grow(c, v->refs, &v->cap_refs, (size_t)has_parent + c->n_links, sizeof *v->refs);
+    /* Room for every fixed tag below. */
+    v->tags = grow(c, v->tags, &v->cap_tags, v->n_tags + 11, sizeof *v->tags);
+    if (c->oom)
+        return;
+    if (has_parent) {
+        jd_ref *r = &v->refs[v->n_refs++];
+        memcpy(r->tid, v->tid, 16);
+        id_fix(r->sid, 8, s.parent);
+        r->type = JAEGER__API_V2__SPAN_REF_TYPE__CHILD_OF;
+    }
+    for (size_t i = 0; i < c->n_links; i++)
+        if (link_ref(c, c->links[i], v, has_parent ? &v->refs[0] : NULL, &v->refs[v->n_refs]))
+            v->n_refs++;
+
     int code = CODE(UNSET);
     jd_str desc = {NULL, 0};
-    ot_pbfield f;
     FOR_FIELDS(c, s.status, f)
     {
         if (f.num == 2 && want(c, &f, WT_LEN))
@@ -405,37 +512,6 @@ static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
     }
     const char *kind = ot_jg_kind_name(s.kind);
     const char *code_name = code == CODE(OK) ? "OK" : code == CODE(ERROR) ? "ERROR" : NULL;
-    int has_desc = c_nonempty(desc), has_ts = c_nonempty(s.trace_state);
-    size_t cap = s.n_attrs + (sname.p != NULL) + (sver.p != NULL) + (kind != NULL) +
-                 (code_name != NULL) + (code == CODE(ERROR)) + (size_t)has_desc + (size_t)has_ts +
-                 (s.d_attrs != 0) + (s.d_events != 0) + (s.d_links != 0);
-    int has_parent = s.parent.n > 0 && !all_zero(s.parent);
-    v->tags = grow(c, v->tags, &v->cap_tags, cap, sizeof *v->tags);
-    v->refs = grow(c, v->refs, &v->cap_refs, (size_t)has_parent + s.n_links, sizeof *v->refs);
-    v->logs = grow(c, v->logs, &v->cap_logs, s.n_events, sizeof *v->logs);
-    v->n_tags = v->n_ltags = v->n_refs = v->n_logs = 0;
-    if (c->oom)
-        return;
-    if (has_parent) {
-        jd_ref *r = &v->refs[v->n_refs++];
-        memcpy(r->tid, v->tid, 16);
-        id_fix(r->sid, 8, s.parent);
-        r->type = JAEGER__API_V2__SPAN_REF_TYPE__CHILD_OF;
-    }
-
-    /* The second pass: the lists, each in the order it came (the counts
-     * bound them: the scan saw these very fields). */
-    FOR_FIELDS(c, span, f)
-    {
-        if (f.num == 9 && v->n_tags < s.n_attrs)
-            tag_wire(c, &v->tags[v->n_tags++], val_of(&f));
-        else if (f.num == 11 && v->n_logs < s.n_events)
-            event_log(c, val_of(&f), &v->logs[v->n_logs++]);
-        else if (f.num == 13 && v->n_refs < (size_t)has_parent + s.n_links) {
-            if (link_ref(c, val_of(&f), v, has_parent ? &v->refs[0] : NULL, &v->refs[v->n_refs]))
-                v->n_refs++;
-        }
-    }
     if (sname.p)
         add_str(v, LIT("otel.scope.name"), sname);
     if (sver.p)
@@ -446,9 +522,9 @@ static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
         add_str(v, LIT("otel.status_code"), lit(code_name));
     if (code == CODE(ERROR))
         add_int(v, LIT("error"), VT(BOOL), 1);
-    if (has_desc)
+    if (c_nonempty(desc))
         add_str(v, LIT("otel.status_description"), cstr(desc));
-    if (has_ts)
+    if (c_nonempty(s.trace_state))
         add_str(v, LIT("w3c.tracestate"), cstr(s.trace_state));
     if (s.d_attrs)
         add_int(v, LIT("otel.dropped_attributes_count"), VT(INT64), s.d_attrs);
@@ -573,6 +649,7 @@ void ot_jaeger_enc_free(ot_jaeger_enc *c)
     free(c->v.refs);
     free(c->v.logs);
     free(c->p.tags);
+    free(c->links);
     free(c->bodies);
     ot_buf_free(&c->json);
     ot_arena_free(c->arena);

@@ -85,12 +85,30 @@ static inline unsigned char *jt_i32_at(unsigned char *p, int id, int32_t v)
     return p + 4;
 }
 
+/* memcpy of a few bytes without a call: keys and values are mostly
+ * shorter than 16. */
+static inline void jt_copy(void *d, const void *s, size_t n)
+{
+    unsigned char *dp = d;
+    const unsigned char *sp = s;
+    if (n >= 8 && n <= 16) {
+        memcpy(dp, sp, 8);
+        memcpy(dp + n - 8, sp + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(dp, sp, 4);
+        memcpy(dp + n - 4, sp + n - 4, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            dp[i] = sp[i];
+    } else
+        memcpy(dp, sp, n);
+}
+
 static inline unsigned char *jt_bytes_at(unsigned char *p, int id, const void *s, size_t n)
 {
     p = jt_head(p, JT_STRING, id);
     jt_put32(p, (uint32_t)n);
-    if (n)
-        memcpy(p + 4, s, n);
+    jt_copy(p + 4, s, n);
     return p + 4 + n;
 }
 
@@ -160,7 +178,7 @@ static inline uint8_t *jp_bytes(uint8_t *p, int field, const void *d, size_t n)
     if (!n)
         return p;
     p = jp_len(p, field, n);
-    memcpy(p, d, n);
+    jt_copy(p, d, n);
     return p + n;
 }
 
