@@ -395,19 +395,42 @@ typedef struct split_ctx {
     ot_consumer *next;
     ot_err *err;
     ot_status st;
+    ot_batch *b;         /* the batch being split */
+    const uint8_t *wire; /* its bytes */
+    ot_arena *arena;     /* the request being written, until a batch owns it */
 } split_ctx;
 
-/* The batch stays in wire form: it is decoded by the sender thread that
- * translates it, and is a third the size while it waits in the queue. */
+/* Each request is written straight into the arena of the batch that will
+ * queue it: one copy of the spans, not a scratch copy and another. */
+static uint8_t *queue_dst(void *vctx, size_t n)
+{
+    split_ctx *c = vctx;
+    ot_arena_free(c->arena);
+    c->arena = ot_arena_new(n + 64);
+    uint8_t *p = c->arena ? ot_arena_alloc(c->arena, n) : NULL;
+    if (!p)
+        c->st = OT_RETRYABLE; /* out of memory: the split says so */
+    return p;
+}
+
+/* The batch stays in wire form: it is translated from its bytes by the
+ * sender thread, and is a third of the decoded size while it waits. */
 static int queue_one(void *vctx, const uint8_t *req, size_t len, size_t spans)
 {
     split_ctx *c = vctx;
     if (spans == 0) /* a resource without spans gives no Jaeger batch */
         return 0;
-    ot_batch *one = ot_batch_from_wire(OT_TRACES, req, len, spans, c->err);
-    if (!one) {
-        c->st = OT_RETRYABLE;
-        return 1;
+    ot_batch *one;
+    if (req == c->wire) /* one resource already: the batch as it is */
+        one = ot_batch_ref(c->b);
+    else {
+        one = ot_batch_adopt_wire(OT_TRACES, c->arena, req, len, spans);
+        c->arena = NULL; /* the batch's now, or freed */
+        if (!one) {
+            ot_err_set(c->err, "out of memory");
+            c->st = OT_RETRYABLE;
+            return 1;
+        }
     }
     c->st = ot_consume(c->next, one, c->err);
     return c->st == OT_OK ? 0 : 1;
@@ -426,13 +449,12 @@ static ot_status split_resources(jg_exp *e, ot_batch *b, ot_err *err)
         ot_batch_unref(b);
         return OT_PERMANENT;
     }
-    ot_buf scratch = {0};
-    split_ctx c = {next, err, OT_OK};
-    int rc = ot_jaeger_split(wire, len, &scratch, queue_one, &c, err);
-    ot_buf_free(&scratch);
+    split_ctx c = {next, err, OT_OK, b, wire, NULL};
+    int rc = ot_jaeger_split_to(wire, len, queue_dst, queue_one, &c, err);
+    ot_arena_free(c.arena);
     ot_batch_unref(b);
     if (rc < 0)
-        return OT_PERMANENT; /* the receiver checked the bytes: not expected */
+        return c.st != OT_OK ? c.st : OT_PERMANENT; /* bytes the receiver checked: not expected */
     return c.st;
 }
 

@@ -90,5 +90,11 @@ int ot_jaeger_encode_wire(ot_jaeger_enc *e, int thrift, const uint8_t *wire, siz
 typedef int (*ot_jaeger_emit_fn)(void *ctx, const uint8_t *req, size_t len, size_t spans);
 int ot_jaeger_split(const uint8_t *wire, size_t len, ot_buf *scratch, ot_jaeger_emit_fn emit,
                     void *ctx, ot_err *err);
+/* The same, writing each request into n bytes dst gives (NULL: out of
+ * memory), so a caller can have it written where it will live. A request
+ * with one resource entry is not rewritten: emit gets wire itself. */
+typedef uint8_t *(*ot_jaeger_dst_fn)(void *ctx, size_t n);
+int ot_jaeger_split_to(const uint8_t *wire, size_t len, ot_jaeger_dst_fn dst, ot_jaeger_emit_fn emit,
+                       void *ctx, ot_err *err);
 
 #endif
