@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "enc_int.h"
 #include "model/pbedit.h"
 #include "translate_int.h"
 
@@ -583,7 +584,10 @@ static void scope_of(jd_ctx *c, jd_str ss, jd_str *name, jd_str *version)
     *version = c_nonempty(ver) ? cstr(ver) : (jd_str){NULL, 0};
 }
 
-static void batch_out(jd_ctx *c, int thrift, jd_str rs, jd_str res, size_t n_spans, ot_buf *out)
+/* One ResourceSpans as one body. The spans are walked once: Thrift's
+ * span count is a fixed-width number, written when the spans are, and a
+ * resource that had none is taken back out (it gives no Jaeger batch). */
+static void batch_out(jd_ctx *c, int thrift, jd_str rs, jd_str res, ot_buf *out)
 {
     c->bodies = grow(c, c->bodies, &c->cap_bodies, c->n_bodies + 1, sizeof *c->bodies);
     if (c->oom)
@@ -593,9 +597,10 @@ static void batch_out(jd_ctx *c, int thrift, jd_str rs, jd_str res, size_t n_spa
         return;
     size_t head = out->len;
     if (thrift)
-        ot_jd_thrift_process(out, &c->p, n_spans);
+        ot_jd_thrift_process(out, &c->p, 0);
     else if (ot_buf_reserve(out, OT_JD_PROTO_HEAD) == 0)
         out->len += OT_JD_PROTO_HEAD;
+    size_t count_at = out->len - 4; /* Thrift: the span list's count */
     size_t n = 0;
     ot_pbfield f, g;
     FOR_FIELDS(c, rs, f)
@@ -606,7 +611,7 @@ static void batch_out(jd_ctx *c, int thrift, jd_str rs, jd_str res, size_t n_spa
         scope_of(c, val_of(&f), &sname, &sver);
         FOR_FIELDS(c, val_of(&f), g)
         {
-            if (g.num != 2 || n >= n_spans)
+            if (g.num != 2 || !want(c, &g, WT_LEN))
                 continue;
             span_view(c, val_of(&g), sname, sver);
             if (c->fallback || c->oom)
@@ -620,8 +625,13 @@ static void batch_out(jd_ctx *c, int thrift, jd_str rs, jd_str res, size_t n_spa
     }
     if (c->fallback || c->oom || out->oom)
         return;
+    if (!n) {
+        out->len = head;
+        return;
+    }
     ot_jaeger_body *b = &c->bodies[c->n_bodies++];
     if (thrift) {
+        jt_put32((unsigned char *)out->data + count_at, (uint32_t)n);
         ot_jd_thrift_end(out);
         b->off = head;
     } else
@@ -665,26 +675,24 @@ int ot_jaeger_encode_wire(ot_jaeger_enc *c, int thrift, const uint8_t *wire, siz
     ot_arena_reset(c->arena);
     size_t start = out->len;
     jd_str req = {wire, len};
-    ot_pbfield f, g, h;
+    ot_pbfield f, g;
     FOR_FIELDS(c, req, f)
     {
         if (f.num != 1 || !want(c, &f, WT_LEN))
             continue;
+        /* The resource first: it may come after the spans, and Thrift
+         * writes it before them. */
         jd_str res = {NULL, 0};
-        int has_res = 0;
-        size_t n_spans = 0;
+        int has_res = 0, has_ss = 0;
         FOR_FIELDS(c, val_of(&f), g)
         {
             if (g.num == 1)
                 set_once(c, &res, &has_res, &g);
-            else if (g.num == 2 && want(c, &g, WT_LEN)) {
-                FOR_FIELDS(c, val_of(&g), h)
-                    if (h.num == 2 && want(c, &h, WT_LEN))
-                        n_spans++;
-            }
+            else if (g.num == 2 && want(c, &g, WT_LEN))
+                has_ss = 1;
         }
-        if (n_spans && !c->fallback)
-            batch_out(c, thrift, val_of(&f), res, n_spans, out);
+        if (has_ss && !c->fallback)
+            batch_out(c, thrift, val_of(&f), res, out);
     }
     /* The views may hold a huge span's worth; a later small batch need
      * not keep that. */

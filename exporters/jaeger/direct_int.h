@@ -60,6 +60,7 @@ typedef struct jd_process {
 } jd_process;
 
 /* The writers. Each appends to out and leaves failures to out->oom. */
+/* Ends with the span list's header: its 4-byte count last. */
 void ot_jd_thrift_process(ot_buf *out, const jd_process *p, size_t n_spans);
 void ot_jd_thrift_span(ot_buf *out, const jd_view *v);
 void ot_jd_thrift_end(ot_buf *out);
