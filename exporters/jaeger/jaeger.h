@@ -1,11 +1,15 @@
 /* jaeger.h: what the jaeger exporter sends, apart from how it sends it.
- * OTLP spans become Jaeger api_v2 structs (one Batch per OTLP resource) in
- * one walk; those structs are packed as a gRPC PostSpansRequest or written
- * as a Thrift binary-protocol Batch for Jaeger's HTTP endpoint. The
+ * The exporter writes a batch's protobuf bytes straight as Jaeger's (one
+ * Batch per OTLP resource): a gRPC PostSpansRequest or a Thrift
+ * binary-protocol Batch for Jaeger's HTTP endpoint (direct.c). The
+ * reference path, which the tests hold it to byte for byte and which takes
+ * the rare bytes it declines, builds Jaeger api_v2 structs and encodes
+ * those (translate.c, wire.c, apiv2.c, thrift.c). The
  * translation follows what the collector's Jaeger translator did, so a
  * Jaeger UI shows otelite's spans as it showed the collector's.
  *
- * Memory: every struct the translation builds lives in the caller's arena.
+ * Memory: every struct the reference translation builds lives in the
+ * caller's arena.
  * Strings and bytes point into the OTLP request where they can, so the
  * request must outlive the Jaeger structs (a batch and its arena do). */
 #ifndef OT_JAEGER_H
