@@ -8,12 +8,14 @@
  * (direct_int.h) that point into the request, and direct_out.c writes
  * them out at once: nothing per span is allocated.
  *
- * The walk is wire.c's, field for field, and declines in the same cases
- * (a singular message sent twice, which protobuf-c merges; two members of
- * a value's oneof; a wire type the schema does not have; bytes that do
- * not parse): the caller then takes the reference path. Unit tests and a
- * fuzz target compare the two byte for byte. Fields are read with the
- * agent's shared reader (model/pbedit.h). */
+ * It reads every field where it lies, and declines what it is not sure to
+ * read exactly as protobuf-c would (a singular message sent twice, which
+ * protobuf-c merges; two members of a value's oneof; a wire type the
+ * schema does not have; bytes that do not parse): the caller then decodes
+ * and takes the reference path (translate.c). Unit tests and a fuzz target
+ * compare the two byte for byte. Fields are read with the agent's shared
+ * reader (model/pbedit.h). (It replaced wire.c, which read the bytes the
+ * same way into the api_v2 structs.) */
 #include "direct_int.h"
 
 #include <stdlib.h>
@@ -61,6 +63,8 @@ static inline __attribute__((always_inline)) int jd_next(jd_ctx *c, const uint8_
 
 static inline jd_str val_of(const ot_pbfield *f) { return (jd_str){f->val, f->len}; }
 
+/* A field whose wire type is not the schema's: protobuf-c refuses it, so
+ * the reference path reports it. */
 static inline int want(jd_ctx *c, const ot_pbfield *f, unsigned wt)
 {
     if (f->wt == wt)
@@ -69,6 +73,8 @@ static inline int want(jd_ctx *c, const ot_pbfield *f, unsigned wt)
     return 0;
 }
 
+/* A singular message field seen again: protobuf-c merges the two, which
+ * this walk does not do. */
 static void set_once(jd_ctx *c, jd_str *dst, int *seen, const ot_pbfield *f)
 {
     if (*seen || !want(c, f, WT_LEN)) {
@@ -138,8 +144,9 @@ static void *grow(jd_ctx *c, void *v, size_t *cap, size_t need, size_t elem)
     return nv;
 }
 
-/* ---- attributes (wire.c's kv_parts, av_member, tag_wire) ---------------- */
+/* ---- attributes (translate.c's tag_attr) ------------------------------- */
 
+/* A KeyValue's key and value bytes (the last key wins, as in protobuf-c). */
 static inline void kv_parts(jd_ctx *c, jd_str kvb, jd_str *key, jd_str *val, int *has_val)
 {
     /* What every encoder writes: the key, then the value, both short.
@@ -166,6 +173,8 @@ static inline void kv_parts(jd_ctx *c, jd_str kvb, jd_str *key, jd_str *val, int
     }
 }
 
+/* The one member of an AnyValue's oneof that is set (0: none) and its
+ * field. Two members, or one sent twice, go to the reference path. */
 static int av_member_slow(jd_ctx *c, jd_str val, ot_pbfield *out)
 {
     static const unsigned char wt_of[8] = {0,       WT_LEN, WT_VARINT, WT_VARINT,
@@ -225,6 +234,7 @@ static inline int av_member(jd_ctx *c, jd_str val, ot_pbfield *out)
     return av_member_slow(c, val, out);
 }
 
+/* Whether a KeyValue's value is a string, and that string. */
 static int kv_string(jd_ctx *c, jd_str val, int has_val, jd_str *s)
 {
     ot_pbfield f;
@@ -265,6 +275,7 @@ static void tag_json(jd_ctx *c, jd_tag *t, jd_str val)
     t->s = cstr((jd_str){s, c->json.len});
 }
 
+/* One OTLP attribute as a tag of the same type where Jaeger has one. */
 static void tag_wire(jd_ctx *c, jd_tag *t, jd_str kvb)
 {
     jd_str key, val = {NULL, 0};
@@ -322,7 +333,7 @@ static int all_zero(jd_str s)
     return 1;
 }
 
-/* ---- one span (wire.c's span_scan, link_ref, event_log, span_wire) ------- */
+/* ---- one span (translate.c's span_one) ----------------------------------- */
 
 /* A span's scalars, as its one pass over the fields leaves them. */
 typedef struct spanv {
@@ -364,6 +375,8 @@ static int link_ref(jd_ctx *c, jd_str link, const jd_view *v, const jd_ref *pare
              memcmp(r->sid, parent->sid, 8) == 0);
 }
 
+/* An event as a log: `event` carries its name unless an attribute has
+ * that key, then its attributes. */
 static void event_log(jd_ctx *c, jd_str ev, jd_log *l)
 {
     jd_view *v = &c->v;
@@ -422,8 +435,7 @@ static void add_int(jd_view *v, jd_str key, int type, int64_t x)
 }
 
 /* Fills c->v with one span; the scope's name and version have a NULL p
- * when empty. One pass: the views grow as the lists come (wire.c counts
- * first because its structs are allocated once), and links, which need
+ * when empty. One pass: the views grow as the lists come, and links, which need
  * the span's trace id and parent, are kept aside until the pass is done. */
 static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
 {

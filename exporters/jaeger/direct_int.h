@@ -1,7 +1,7 @@
 /* direct_int.h: what the direct walk (direct.c) hands the writers
  * (direct_out.c): one span, or one process, as small flat views of the
  * request's bytes. They replace the api_v2 structs of the reference path
- * (wire.c, translate.c): no KeyValue message per tag, no copy of each
+ * (translate.c): no KeyValue message per tag, no copy of each
  * string into an arena, no strlen in the encoders; the views live in
  * arrays the encoder reuses from span to span and from batch to batch.
  * Internal to the jaeger exporter. */

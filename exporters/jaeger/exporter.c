@@ -1,8 +1,8 @@
 /* exporter.c: the `jaeger` exporter as a component, for Jaeger v1 fleets
  * that take only their own protocols: api_v2 gRPC (PostSpans) over the
  * project's gRPC client, or a Thrift Batch POSTed over the HTTP client.
- * direct.c makes the bytes (wire.c or translate.c, then apiv2.c or
- * thrift.c, for what it leaves); this file holds the key table, the checks across keys, and the
+ * direct.c makes the bytes (translate.c, then apiv2.c or thrift.c, for
+ * what it leaves); this file holds the key table, the checks across keys, and the
  * glue behind the exporter helper
  * (queue, senders, retry): which answers are retryable or permanent, and
  * how a request with several resources is kept from being sent twice.
@@ -316,25 +316,21 @@ static void send_body(jg_exp *e, sender_ctx *x, const uint8_t *body, size_t len,
 }
 
 /* The reference path, for the bytes the direct encoder leaves to it:
- * the api_v2 structs (from the bytes, or from the decoded batch), each
- * Jaeger batch encoded and sent in turn. */
-static void send_structs(jg_exp *e, sender_ctx *x, ot_batch *b, const uint8_t *wire, size_t wlen,
-                         int64_t deadline_ns, ot_send_result *out)
+ * the batch decoded, translated to api_v2 structs, each Jaeger batch
+ * encoded and sent in turn. */
+static void send_structs(jg_exp *e, sender_ctx *x, ot_batch *b, int64_t deadline_ns,
+                         ot_send_result *out)
 {
     ot_err err = {{0}};
     ot_arena_reset(x->arena);
     ot_jaeger_out jo;
-    int rc = wire ? ot_jaeger_translate_wire(wire, wlen, x->arena, &jo, &err) : 1;
-    if (rc == 1) {
-        const ot_trace_req *req = (const ot_trace_req *)ot_batch_msg(b, &err);
-        if (!req) {
-            out->status = OT_PERMANENT;
-            snprintf(out->msg, sizeof out->msg, "cannot decode the batch: %s", err.msg);
-            return;
-        }
-        ot_arena_reset(x->arena);
-        rc = ot_jaeger_translate(req, x->arena, &jo, &err);
+    const ot_trace_req *req = (const ot_trace_req *)ot_batch_msg(b, &err);
+    if (!req) {
+        out->status = OT_PERMANENT;
+        snprintf(out->msg, sizeof out->msg, "cannot decode the batch: %s", err.msg);
+        return;
     }
+    int rc = ot_jaeger_translate(req, x->arena, &jo, &err);
     out->status = OT_OK;
     for (size_t i = 0; rc == 0 && i < jo.n_batches && out->status == OT_OK; i++) {
         ot_buf_reset(&x->body);
@@ -376,7 +372,7 @@ static void jg_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
                  : ot_jaeger_encode_wire(x->enc, e->grpc == NULL, wire, wlen, &x->body, &bodies,
                                          &n, &err);
     if (rc == 1)
-        send_structs(e, x, b, wire, wlen, deadline_ns, out);
+        send_structs(e, x, b, deadline_ns, out);
     else if (rc < 0) {
         out->status = OT_RETRYABLE;
         snprintf(out->msg, sizeof out->msg, "%s", err.msg);

@@ -4,7 +4,7 @@
  * binary-protocol Batch for Jaeger's HTTP endpoint (direct.c). The
  * reference path, which the tests hold it to byte for byte and which takes
  * the rare bytes it declines, builds Jaeger api_v2 structs and encodes
- * those (translate.c, wire.c, apiv2.c, thrift.c). The
+ * those (translate.c, apiv2.c, thrift.c). The
  * translation follows what the collector's Jaeger translator did, so a
  * Jaeger UI shows otelite's spans as it showed the collector's.
  *
@@ -43,15 +43,6 @@ typedef struct ot_jaeger_out {
 int ot_jaeger_translate(const ot_trace_req *req, ot_arena *arena, ot_jaeger_out *out,
                         ot_err *err);
 
-/* The same translation from the request's protobuf bytes (wire.c), for
- * batches still in wire form: no protobuf-c unpack. Ids and binary values
- * point into wire, which must outlive the structs. 1 (out empty) when the
- * bytes hold what only the decoded path handles exactly (a singular
- * message sent twice, bytes that do not parse): the caller then decodes
- * and uses ot_jaeger_translate. -1 with err set when memory runs out. */
-int ot_jaeger_translate_wire(const uint8_t *wire, size_t len, ot_arena *arena, ot_jaeger_out *out,
-                             ot_err *err);
-
 /* Appends the protobuf bytes of a PostSpansRequest holding b (the body of
  * one gRPC call, without the 5-byte gRPC frame header). */
 int ot_jaeger_proto_pack(const ot_jaeger_batch *b, ot_buf *out, ot_err *err);
@@ -76,9 +67,11 @@ typedef struct ot_jaeger_body {
 ot_jaeger_enc *ot_jaeger_enc_new(void);
 void ot_jaeger_enc_free(ot_jaeger_enc *e);
 /* Appends the bodies (Thrift Batches when thrift, else PostSpansRequests)
- * to out; *bodies (valid until the next call) says where each is. As
- * ot_jaeger_translate_wire: 1 (nothing appended) for bytes only the
- * decoded path handles exactly, -1 with err set on out of memory. */
+ * to out; *bodies (valid until the next call) says where each is. 1
+ * (nothing appended) when the bytes hold what only the decoded path
+ * handles exactly (a singular message sent twice, which protobuf-c merges;
+ * bytes that do not parse): the caller then decodes and uses
+ * ot_jaeger_translate. -1 with err set on out of memory. */
 int ot_jaeger_encode_wire(ot_jaeger_enc *e, int thrift, const uint8_t *wire, size_t len,
                           ot_buf *out, const ot_jaeger_body **bodies, size_t *n_bodies,
                           ot_err *err);

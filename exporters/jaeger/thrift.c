@@ -3,8 +3,8 @@
  * Log, SpanRef). Debian's Thrift C library needs GLib and generated GObject
  * code, which is far more than the handful of writers below.
  *
- * This file writes the api_v2 structs of the reference path (translate.c,
- * wire.c); the exporter's own path writes Thrift from the request's bytes
+ * This file writes the api_v2 structs of the reference path (translate.c);
+ * the exporter's own path writes Thrift from the request's bytes
  * (direct_out.c) and is compared with this one byte for byte. The binary protocol writes a struct as a run of
  * fields, each a type byte, a big-endian 16-bit id and the value, then a
  * stop byte (enc_int.h has the writers, shared with direct_out.c). */
