@@ -10,34 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "enc_int.h"
+
 typedef Jaeger__ApiV2__SpanRef jg_ref;
 typedef Jaeger__ApiV2__Log jg_log;
 typedef Jaeger__ApiV2__Process jg_process;
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
-
-static size_t vlen(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-/* A length-delimited field of n bytes, its one-byte tag included (every
- * field number here is below 16). */
-static size_t len_field(size_t n) { return 1 + vlen(n) + n; }
-
 static size_t str_field(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
-    return n ? len_field(n) : 0;
+    return n ? jp_len_field(n) : 0;
 }
-
-/* proto3 writes an int64 as the varint of its two's complement. */
-static size_t i64_field(int64_t v) { return v ? 1 + vlen((uint64_t)v) : 0; }
 
 /* ---- sizes ------------------------------------------------------------
  * The sizing pass measures every string once and keeps the lengths, with
@@ -77,10 +60,10 @@ static size_t q_pop(lenq *q) { return q->v[q->rd++]; }
 
 static size_t kv_size_of(const ot_jaeger_kv *kv, size_t klen, size_t slen)
 {
-    return (klen ? len_field(klen) : 0) +
-           (kv->v_type ? 1 + vlen((uint64_t)(int64_t)kv->v_type) : 0) +
-           (slen ? len_field(slen) : 0) + (kv->v_bool ? 2 : 0) + i64_field(kv->v_int64) +
-           (kv->v_float64 != 0 ? 9 : 0) + (kv->v_binary.len ? len_field(kv->v_binary.len) : 0);
+    return (klen ? jp_len_field(klen) : 0) +
+           (kv->v_type ? 1 + jp_vlen((uint64_t)(int64_t)kv->v_type) : 0) +
+           (slen ? jp_len_field(slen) : 0) + (kv->v_bool ? 2 : 0) + jp_i64_field(kv->v_int64) +
+           (kv->v_float64 != 0 ? 9 : 0) + (kv->v_binary.len ? jp_len_field(kv->v_binary.len) : 0);
 }
 
 static size_t kvs_size(sizer *z, ot_jaeger_kv *const *v, size_t n)
@@ -94,27 +77,21 @@ static size_t kvs_size(sizer *z, ot_jaeger_kv *const *v, size_t n)
         q_push(z, &z->kvq, klen);
         q_push(z, &z->kvq, slen);
         q_push(z, &z->kvq, sz);
-        t += len_field(sz);
+        t += jp_len_field(sz);
     }
     return t;
 }
 
-/* Timestamp and Duration have the same two fields. */
-static size_t time_size(int64_t seconds, int32_t nanos)
-{
-    return i64_field(seconds) + i64_field(nanos);
-}
-
 static size_t ref_size(const jg_ref *r)
 {
-    return (r->trace_id.len ? len_field(r->trace_id.len) : 0) +
-           (r->span_id.len ? len_field(r->span_id.len) : 0) +
-           (r->ref_type ? 1 + vlen((uint64_t)(int64_t)r->ref_type) : 0);
+    return (r->trace_id.len ? jp_len_field(r->trace_id.len) : 0) +
+           (r->span_id.len ? jp_len_field(r->span_id.len) : 0) +
+           (r->ref_type ? 1 + jp_vlen((uint64_t)(int64_t)r->ref_type) : 0);
 }
 
 static size_t log_size(sizer *z, const jg_log *l)
 {
-    size_t t = (l->timestamp ? len_field(time_size(l->timestamp->seconds, l->timestamp->nanos))
+    size_t t = (l->timestamp ? jp_len_field(jp_time_size(l->timestamp->seconds, l->timestamp->nanos))
                              : 0) +
                kvs_size(z, l->fields, l->n_fields);
     q_push(z, &z->mq, t);
@@ -130,72 +107,32 @@ static size_t process_size(sizer *z, const jg_process *p)
 
 static size_t span_size(sizer *z, const ot_jaeger_span *s)
 {
-    size_t t = (s->trace_id.len ? len_field(s->trace_id.len) : 0) +
-               (s->span_id.len ? len_field(s->span_id.len) : 0) + str_field(s->operation_name);
+    size_t t = (s->trace_id.len ? jp_len_field(s->trace_id.len) : 0) +
+               (s->span_id.len ? jp_len_field(s->span_id.len) : 0) + str_field(s->operation_name);
     for (size_t i = 0; i < s->n_references; i++)
-        t += len_field(ref_size(s->references[i]));
-    t += s->flags ? 1 + vlen(s->flags) : 0;
+        t += jp_len_field(ref_size(s->references[i]));
+    t += s->flags ? 1 + jp_vlen(s->flags) : 0;
     if (s->start_time)
-        t += len_field(time_size(s->start_time->seconds, s->start_time->nanos));
+        t += jp_len_field(jp_time_size(s->start_time->seconds, s->start_time->nanos));
     if (s->duration)
-        t += len_field(time_size(s->duration->seconds, s->duration->nanos));
+        t += jp_len_field(jp_time_size(s->duration->seconds, s->duration->nanos));
     t += kvs_size(z, s->tags, s->n_tags);
     for (size_t i = 0; i < s->n_logs; i++)
-        t += len_field(log_size(z, s->logs[i]));
+        t += jp_len_field(log_size(z, s->logs[i]));
     if (s->process)
-        t += len_field(process_size(z, s->process));
+        t += jp_len_field(process_size(z, s->process));
     t += str_field(s->process_id);
     for (size_t i = 0; i < s->n_warnings; i++)
-        t += len_field(s->warnings[i] ? strlen(s->warnings[i]) : 0);
+        t += jp_len_field(s->warnings[i] ? strlen(s->warnings[i]) : 0);
     return t;
 }
 
 /* ---- writing (into room already reserved) ------------------------------- */
 
-static uint8_t *w_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-static uint8_t *w_tag(uint8_t *p, int field, int wt)
-{
-    *p++ = (uint8_t)(field << 3 | wt);
-    return p;
-}
-
-static uint8_t *w_len(uint8_t *p, int field, size_t n)
-{
-    return w_varint(w_tag(p, field, WT_LEN), n);
-}
-
-static uint8_t *w_bytes(uint8_t *p, int field, const void *d, size_t n)
-{
-    if (!n)
-        return p;
-    p = w_len(p, field, n);
-    memcpy(p, d, n);
-    return p + n;
-}
 
 static uint8_t *w_str(uint8_t *p, int field, const char *s)
 {
-    return w_bytes(p, field, s, s ? strlen(s) : 0);
-}
-
-static uint8_t *w_int(uint8_t *p, int field, int64_t v)
-{
-    return v ? w_varint(w_tag(p, field, WT_VARINT), (uint64_t)v) : p;
-}
-
-static uint8_t *w_time(uint8_t *p, int field, int64_t seconds, int32_t nanos)
-{
-    p = w_len(p, field, time_size(seconds, nanos));
-    return w_int(w_int(p, 1, seconds), 2, nanos);
+    return jp_bytes(p, field, s, s ? strlen(s) : 0);
 }
 
 static uint8_t *w_kvs(sizer *z, uint8_t *p, int field, ot_jaeger_kv *const *v, size_t n)
@@ -203,52 +140,52 @@ static uint8_t *w_kvs(sizer *z, uint8_t *p, int field, ot_jaeger_kv *const *v, s
     for (size_t i = 0; i < n; i++) {
         const ot_jaeger_kv *kv = v[i];
         size_t klen = q_pop(&z->kvq), slen = q_pop(&z->kvq);
-        p = w_len(p, field, q_pop(&z->kvq));
-        p = w_bytes(p, 1, kv->key, klen);
-        p = w_int(p, 2, kv->v_type);
-        p = w_bytes(p, 3, kv->v_str, slen);
-        p = w_int(p, 4, kv->v_bool ? 1 : 0);
-        p = w_int(p, 5, kv->v_int64);
+        p = jp_len(p, field, q_pop(&z->kvq));
+        p = jp_bytes(p, 1, kv->key, klen);
+        p = jp_int(p, 2, kv->v_type);
+        p = jp_bytes(p, 3, kv->v_str, slen);
+        p = jp_int(p, 4, kv->v_bool ? 1 : 0);
+        p = jp_int(p, 5, kv->v_int64);
         if (kv->v_float64 != 0) {
-            p = w_tag(p, 6, WT_I64);
+            p = jp_tag(p, 6, JP_I64);
             memcpy(p, &kv->v_float64, 8); /* little-endian, as the wire is */
             p += 8;
         }
-        p = w_bytes(p, 7, kv->v_binary.data, kv->v_binary.len);
+        p = jp_bytes(p, 7, kv->v_binary.data, kv->v_binary.len);
     }
     return p;
 }
 
 static uint8_t *w_process(sizer *z, uint8_t *p, int field, const jg_process *pr)
 {
-    p = w_len(p, field, q_pop(&z->mq));
+    p = jp_len(p, field, q_pop(&z->mq));
     p = w_str(p, 1, pr->service_name);
     return w_kvs(z, p, 2, pr->tags, pr->n_tags);
 }
 
 static uint8_t *w_span(sizer *z, uint8_t *p, const ot_jaeger_span *s)
 {
-    p = w_bytes(p, 1, s->trace_id.data, s->trace_id.len);
-    p = w_bytes(p, 2, s->span_id.data, s->span_id.len);
+    p = jp_bytes(p, 1, s->trace_id.data, s->trace_id.len);
+    p = jp_bytes(p, 2, s->span_id.data, s->span_id.len);
     p = w_str(p, 3, s->operation_name);
     for (size_t i = 0; i < s->n_references; i++) {
         const jg_ref *r = s->references[i];
-        p = w_len(p, 4, ref_size(r));
-        p = w_bytes(p, 1, r->trace_id.data, r->trace_id.len);
-        p = w_bytes(p, 2, r->span_id.data, r->span_id.len);
-        p = w_int(p, 3, r->ref_type);
+        p = jp_len(p, 4, ref_size(r));
+        p = jp_bytes(p, 1, r->trace_id.data, r->trace_id.len);
+        p = jp_bytes(p, 2, r->span_id.data, r->span_id.len);
+        p = jp_int(p, 3, r->ref_type);
     }
-    p = w_int(p, 5, s->flags);
+    p = jp_int(p, 5, s->flags);
     if (s->start_time)
-        p = w_time(p, 6, s->start_time->seconds, s->start_time->nanos);
+        p = jp_time(p, 6, s->start_time->seconds, s->start_time->nanos);
     if (s->duration)
-        p = w_time(p, 7, s->duration->seconds, s->duration->nanos);
+        p = jp_time(p, 7, s->duration->seconds, s->duration->nanos);
     p = w_kvs(z, p, 8, s->tags, s->n_tags);
     for (size_t i = 0; i < s->n_logs; i++) {
         const jg_log *l = s->logs[i];
-        p = w_len(p, 9, q_pop(&z->mq));
+        p = jp_len(p, 9, q_pop(&z->mq));
         if (l->timestamp)
-            p = w_time(p, 1, l->timestamp->seconds, l->timestamp->nanos);
+            p = jp_time(p, 1, l->timestamp->seconds, l->timestamp->nanos);
         p = w_kvs(z, p, 2, l->fields, l->n_fields);
     }
     if (s->process)
@@ -256,7 +193,7 @@ static uint8_t *w_span(sizer *z, uint8_t *p, const ot_jaeger_span *s)
     p = w_str(p, 11, s->process_id);
     for (size_t i = 0; i < s->n_warnings; i++) {
         size_t n = s->warnings[i] ? strlen(s->warnings[i]) : 0;
-        p = w_len(p, 12, n); /* repeated: an empty string is still an element */
+        p = jp_len(p, 12, n); /* repeated: an empty string is still an element */
         if (n)
             memcpy(p, s->warnings[i], n);
         p += n;
@@ -278,17 +215,17 @@ int ot_jaeger_proto_pack(const ot_jaeger_batch *b, ot_buf *out, ot_err *err)
         goto oom;
     for (size_t i = 0; i < b->n_spans; i++) {
         sz[i] = span_size(&z, b->spans[i]);
-        batch_len += len_field(sz[i]);
+        batch_len += jp_len_field(sz[i]);
     }
     if (b->process)
-        batch_len += len_field(process_size(&z, b->process));
-    total = len_field(batch_len);
+        batch_len += jp_len_field(process_size(&z, b->process));
+    total = jp_len_field(batch_len);
     if (z.oom || ot_buf_reserve(out, total) < 0)
         goto oom;
     uint8_t *p = (uint8_t *)out->data + out->len;
-    p = w_len(p, 1, batch_len); /* PostSpansRequest.batch */
+    p = jp_len(p, 1, batch_len); /* PostSpansRequest.batch */
     for (size_t i = 0; i < b->n_spans; i++)
-        p = w_span(&z, w_len(p, 1, sz[i]), b->spans[i]);
+        p = w_span(&z, jp_len(p, 1, sz[i]), b->spans[i]);
     if (b->process)
         p = w_process(&z, p, 2, b->process);
     out->len += total;

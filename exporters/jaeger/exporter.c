@@ -1,8 +1,8 @@
 /* exporter.c: the `jaeger` exporter as a component, for Jaeger v1 fleets
  * that take only their own protocols: api_v2 gRPC (PostSpans) over the
  * project's gRPC client, or a Thrift Batch POSTed over the HTTP client.
- * wire.c (translate.c for what it leaves), apiv2.c and thrift.c make the
- * bytes; this file holds the key table, the checks across keys, and the
+ * direct.c makes the bytes (translate.c, then apiv2.c or thrift.c, for
+ * what it leaves); this file holds the key table, the checks across keys, and the
  * glue behind the exporter helper
  * (queue, senders, retry): which answers are retryable or permanent, and
  * how a request with several resources is kept from being sent twice.
@@ -134,7 +134,8 @@ static void jg_validate(const void *vcfg, const ot_node *node, const char *path,
  * the response. */
 typedef struct sender_ctx {
     struct sender_ctx *next;
-    ot_arena *arena;
+    ot_jaeger_enc *enc; /* the direct encoder's views */
+    ot_arena *arena;    /* the reference path's structs, when it is taken */
     ot_buf body;
     ot_compressor gz;
     ot_buf resp;
@@ -165,7 +166,8 @@ static sender_ctx *ctx_borrow(jg_exp *e)
     if (x)
         return x;
     x = calloc(1, sizeof *x);
-    if (x && !(x->arena = ot_arena_new(64u << 10))) {
+    if (x && (!(x->arena = ot_arena_new(64u << 10)) || !(x->enc = ot_jaeger_enc_new()))) {
+        ot_arena_free(x->arena);
         free(x);
         x = NULL;
     }
@@ -174,6 +176,7 @@ static sender_ctx *ctx_borrow(jg_exp *e)
 
 static void ctx_free(sender_ctx *x)
 {
+    ot_jaeger_enc_free(x->enc);
     ot_arena_free(x->arena);
     ot_buf_free(&x->body);
     ot_compressor_free(&x->gz);
@@ -184,7 +187,7 @@ static void ctx_free(sender_ctx *x)
 static void ctx_return(jg_exp *e, sender_ctx *x)
 {
     /* A rare huge batch should not pin its memory for good. */
-    if (ot_arena_reserved(x->arena) > (64u << 20)) {
+    if (ot_arena_reserved(x->arena) > (4u << 20)) {
         ctx_free(x);
         return;
     }
@@ -229,18 +232,11 @@ static ot_status thrift_outcome(int status)
     return OT_PERMANENT;
 }
 
-static void send_grpc(jg_exp *e, sender_ctx *x, const ot_jaeger_batch *jb, int64_t deadline_ns,
+/* One PostSpans call with msg (a PostSpansRequest) as its message. */
+static void send_grpc(jg_exp *e, sender_ctx *x, const uint8_t *msg, size_t len, int64_t deadline_ns,
                       ot_send_result *out)
 {
     ot_err err = {{0}};
-    ot_buf_reset(&x->body);
-    if (ot_jaeger_proto_pack(jb, &x->body, &err) < 0) {
-        out->status = OT_RETRYABLE; /* only out of memory */
-        snprintf(out->msg, sizeof out->msg, "%s", err.msg);
-        return;
-    }
-    const uint8_t *msg = (const uint8_t *)x->body.data;
-    size_t len = x->body.len;
     bool gz = e->c->compression == COMP_GZIP;
     if (gz) {
         if (ot_compress(&x->gz, OT_COMPRESS_GZIP, msg, len, &err) < 0) {
@@ -277,24 +273,18 @@ static void text_excerpt(const ot_buf *b, char *out, size_t cap)
     out[o] = '\0';
 }
 
-static void send_thrift(jg_exp *e, sender_ctx *x, const ot_jaeger_batch *jb, int64_t deadline_ns,
-                        ot_send_result *out)
+/* One POST with body (a Thrift Batch). */
+static void send_thrift(jg_exp *e, sender_ctx *x, const uint8_t *body, size_t len,
+                        int64_t deadline_ns, ot_send_result *out)
 {
-    ot_err err = {{0}};
-    ot_buf_reset(&x->body);
-    if (ot_jaeger_thrift_batch(jb, &x->body, &err) < 0) {
-        out->status = OT_RETRYABLE;
-        snprintf(out->msg, sizeof out->msg, "%s", err.msg);
-        return;
-    }
     static const char *const ct[] = {"Content-Type: application/x-thrift"};
     ot_http_request req = {
         .method = OT_HTTP_POST,
         .url = e->url,
         .headers = ct,
         .n_headers = 1,
-        .body = x->body.data,
-        .body_len = x->body.len,
+        .body = (const char *)body,
+        .body_len = len,
         .compression = OT_COMPRESS_NONE,
         .deadline_ns = deadline_ns,
         .max_body = RESP_KEEP,
@@ -316,6 +306,45 @@ static void send_thrift(jg_exp *e, sender_ctx *x, const ot_jaeger_batch *jb, int
         out->retry_after_ns = r.retry_after_ns;
 }
 
+static void send_body(jg_exp *e, sender_ctx *x, const uint8_t *body, size_t len,
+                      int64_t deadline_ns, ot_send_result *out)
+{
+    if (e->grpc)
+        send_grpc(e, x, body, len, deadline_ns, out);
+    else
+        send_thrift(e, x, body, len, deadline_ns, out);
+}
+
+/* The reference path, for the bytes the direct encoder leaves to it:
+ * the batch decoded, translated to api_v2 structs, each Jaeger batch
+ * encoded and sent in turn. */
+static void send_structs(jg_exp *e, sender_ctx *x, ot_batch *b, int64_t deadline_ns,
+                         ot_send_result *out)
+{
+    ot_err err = {{0}};
+    ot_arena_reset(x->arena);
+    ot_jaeger_out jo;
+    const ot_trace_req *req = (const ot_trace_req *)ot_batch_msg(b, &err);
+    if (!req) {
+        out->status = OT_PERMANENT;
+        snprintf(out->msg, sizeof out->msg, "cannot decode the batch: %s", err.msg);
+        return;
+    }
+    int rc = ot_jaeger_translate(req, x->arena, &jo, &err);
+    out->status = OT_OK;
+    for (size_t i = 0; rc == 0 && i < jo.n_batches && out->status == OT_OK; i++) {
+        ot_buf_reset(&x->body);
+        rc = e->grpc ? ot_jaeger_proto_pack(jo.batches[i], &x->body, &err)
+                     : ot_jaeger_thrift_batch(jo.batches[i], &x->body, &err);
+        if (rc == 0)
+            send_body(e, x, (const uint8_t *)x->body.data, x->body.len, deadline_ns, out);
+    }
+    if (rc < 0) {
+        out->status = OT_RETRYABLE; /* only out of memory */
+        snprintf(out->msg, sizeof out->msg, "%s", err.msg);
+    }
+}
+
 /* One attempt. After split_resources a batch holds one resource with
  * spans, so this is one call; the loop stops at the first failure so a
  * batch that still held several (none should) is at worst sent again
@@ -330,38 +359,28 @@ static void jg_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
         snprintf(out->msg, sizeof out->msg, "out of memory");
         return;
     }
-    ot_arena_reset(x->arena);
-    ot_jaeger_out jo;
-    /* Queued batches are in wire form (queue_one): translate the bytes
-     * (wire.c), and decode only what that walk leaves to translate.c. */
-    const uint8_t *wire;
-    size_t wlen;
+    /* Queued batches are in wire form (queue_one): their bytes become
+     * Jaeger's directly (direct.c); what that leaves goes through the
+     * structs. */
+    const uint8_t *wire = NULL;
+    size_t wlen = 0;
+    const ot_jaeger_body *bodies = NULL;
+    size_t n = 0;
+    ot_buf_reset(&x->body);
     int rc = ot_batch_wire(b, &wire, &wlen, &err) < 0
-                 ? 1
-                 : ot_jaeger_translate_wire(wire, wlen, x->arena, &jo, &err);
-    if (rc == 1) {
-        const ot_trace_req *req = (const ot_trace_req *)ot_batch_msg(b, &err);
-        if (!req) {
-            out->status = OT_PERMANENT;
-            snprintf(out->msg, sizeof out->msg, "cannot decode the batch: %s", err.msg);
-            ctx_return(e, x);
-            return;
-        }
-        ot_arena_reset(x->arena);
-        rc = ot_jaeger_translate(req, x->arena, &jo, &err);
-    }
-    if (rc < 0) {
+                 ? (wire = NULL, 1)
+                 : ot_jaeger_encode_wire(x->enc, e->grpc == NULL, wire, wlen, &x->body, &bodies,
+                                         &n, &err);
+    if (rc == 1)
+        send_structs(e, x, b, deadline_ns, out);
+    else if (rc < 0) {
         out->status = OT_RETRYABLE;
         snprintf(out->msg, sizeof out->msg, "%s", err.msg);
-        ctx_return(e, x);
-        return;
-    }
-    out->status = OT_OK;
-    for (size_t i = 0; i < jo.n_batches && out->status == OT_OK; i++) {
-        if (e->grpc)
-            send_grpc(e, x, jo.batches[i], deadline_ns, out);
-        else
-            send_thrift(e, x, jo.batches[i], deadline_ns, out);
+    } else {
+        out->status = OT_OK;
+        for (size_t i = 0; i < n && out->status == OT_OK; i++)
+            send_body(e, x, (const uint8_t *)x->body.data + bodies[i].off, bodies[i].len,
+                      deadline_ns, out);
     }
     ctx_return(e, x);
 }
@@ -372,19 +391,42 @@ typedef struct split_ctx {
     ot_consumer *next;
     ot_err *err;
     ot_status st;
+    ot_batch *b;         /* the batch being split */
+    const uint8_t *wire; /* its bytes */
+    ot_arena *arena;     /* the request being written, until a batch owns it */
 } split_ctx;
 
-/* The batch stays in wire form: it is decoded by the sender thread that
- * translates it, and is a third the size while it waits in the queue. */
+/* Each request is written straight into the arena of the batch that will
+ * queue it: one copy of the spans, not a scratch copy and another. */
+static uint8_t *queue_dst(void *vctx, size_t n)
+{
+    split_ctx *c = vctx;
+    ot_arena_free(c->arena);
+    c->arena = ot_arena_new(n + 64);
+    uint8_t *p = c->arena ? ot_arena_alloc(c->arena, n) : NULL;
+    if (!p)
+        c->st = OT_RETRYABLE; /* out of memory: the split says so */
+    return p;
+}
+
+/* The batch stays in wire form: it is translated from its bytes by the
+ * sender thread, and is a third of the decoded size while it waits. */
 static int queue_one(void *vctx, const uint8_t *req, size_t len, size_t spans)
 {
     split_ctx *c = vctx;
     if (spans == 0) /* a resource without spans gives no Jaeger batch */
         return 0;
-    ot_batch *one = ot_batch_from_wire(OT_TRACES, req, len, spans, c->err);
-    if (!one) {
-        c->st = OT_RETRYABLE;
-        return 1;
+    ot_batch *one;
+    if (req == c->wire) /* one resource already: the batch as it is */
+        one = ot_batch_ref(c->b);
+    else {
+        one = ot_batch_adopt_wire(OT_TRACES, c->arena, req, len, spans);
+        c->arena = NULL; /* the batch's now, or freed */
+        if (!one) {
+            ot_err_set(c->err, "out of memory");
+            c->st = OT_RETRYABLE;
+            return 1;
+        }
     }
     c->st = ot_consume(c->next, one, c->err);
     return c->st == OT_OK ? 0 : 1;
@@ -403,13 +445,12 @@ static ot_status split_resources(jg_exp *e, ot_batch *b, ot_err *err)
         ot_batch_unref(b);
         return OT_PERMANENT;
     }
-    ot_buf scratch = {0};
-    split_ctx c = {next, err, OT_OK};
-    int rc = ot_jaeger_split(wire, len, &scratch, queue_one, &c, err);
-    ot_buf_free(&scratch);
+    split_ctx c = {next, err, OT_OK, b, wire, NULL};
+    int rc = ot_jaeger_split_to(wire, len, queue_dst, queue_one, &c, err);
+    ot_arena_free(c.arena);
     ot_batch_unref(b);
     if (rc < 0)
-        return OT_PERMANENT; /* the receiver checked the bytes: not expected */
+        return c.st != OT_OK ? c.st : OT_PERMANENT; /* bytes the receiver checked: not expected */
     return c.st;
 }
 

@@ -13,12 +13,17 @@
  *
  * The rewrite is byte-level: an entry's non-scope_spans fields are its key,
  * and a group is written as the first entry's key fields followed by every
- * member's scope_spans fields, in the order they came. Nothing decodes. */
+ * member's scope_spans fields, in the order they came, straight into the
+ * memory the caller gives it (the queued batch's own arena: one copy of
+ * the spans, not two). Nothing decodes. A request with one resource entry
+ * is emitted as it is. */
 #include "jaeger.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "model/pbedit.h"
 
 #define RS_SCOPE_SPANS 2 /* ResourceSpans.scope_spans */
 
@@ -29,51 +34,17 @@ typedef struct rs_entry {
     size_t group;      /* index of the group's first entry */
 } rs_entry;
 
-static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+/* One field at *p with the agent's shared reader: its number and where
+ * its payload starts; *p moves past it. -1 when malformed. */
+static inline int next_field(const uint8_t **p, const uint8_t *end, uint64_t *num,
+                             const uint8_t **payload)
 {
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t byte = *(*p)++;
-        r |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* One field at *p: its number and where the whole field (key included)
- * ends, for LEN fields also where its payload starts. -1 when malformed. */
-static int next_field(const uint8_t **p, const uint8_t *end, uint64_t *num, const uint8_t **payload)
-{
-    uint64_t key, l;
-    if (read_varint(p, end, &key) < 0)
+    ot_pbfield f;
+    if (ot_pb_next(p, end, &f) <= 0)
         return -1;
-    *num = key >> 3;
-    *payload = *p;
-    switch (key & 7) {
-    case 0:
-        return read_varint(p, end, &l);
-    case 1:
-        if (end - *p < 8)
-            return -1;
-        *p += 8;
-        return 0;
-    case 5:
-        if (end - *p < 4)
-            return -1;
-        *p += 4;
-        return 0;
-    case 2:
-        if (read_varint(p, end, &l) < 0 || l > (uint64_t)(end - *p))
-            return -1;
-        *payload = *p;
-        *p += l;
-        return 0;
-    default:
-        return -1;
-    }
+    *num = f.num;
+    *payload = f.val;
+    return 0;
 }
 
 /* The next key field (any but scope_spans) of an entry from *p: [*fs, *fe).
@@ -142,30 +113,22 @@ static bool same_key(const uint8_t *w, const rs_entry *a, const rs_entry *b)
     }
 }
 
-static void put_varint(ot_buf *b, uint64_t v, int *oom)
-{
-    uint8_t tmp[10];
-    int n = 0;
-    do {
-        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    if (ot_buf_append(b, tmp, (size_t)n) < 0)
-        *oom = 1;
-}
-
-/* Appends the fields of entry e that are (want_key) or are not its key. */
-static void put_fields(ot_buf *b, const uint8_t *w, const rs_entry *e, bool want_key, int *oom)
+/* Writes the fields of entry e that are (want_key) or are not its key at
+ * out; returns the byte after them. */
+static uint8_t *put_fields(uint8_t *out, const uint8_t *w, const rs_entry *e, bool want_key)
 {
     const uint8_t *p = w + e->start, *end = w + e->end;
     while (p < end) {
         const uint8_t *start = p, *payload;
         uint64_t num;
         if (next_field(&p, end, &num, &payload) < 0)
-            return; /* checked by key_of already */
-        if ((num != RS_SCOPE_SPANS) == want_key && ot_buf_append(b, start, (size_t)(p - start)) < 0)
-            *oom = 1;
+            break; /* checked by key_of already */
+        if ((num != RS_SCOPE_SPANS) == want_key) {
+            memcpy(out, start, (size_t)(p - start));
+            out += p - start;
+        }
     }
+    return out;
 }
 
 static size_t fields_len(const uint8_t *w, const rs_entry *e, bool want_key)
@@ -183,8 +146,8 @@ static size_t fields_len(const uint8_t *w, const rs_entry *e, bool want_key)
     return n;
 }
 
-int ot_jaeger_split(const uint8_t *wire, size_t len, ot_buf *scratch, ot_jaeger_emit_fn emit,
-                    void *ctx, ot_err *err)
+int ot_jaeger_split_to(const uint8_t *wire, size_t len, ot_jaeger_dst_fn dst, ot_jaeger_emit_fn emit,
+                       void *ctx, ot_err *err)
 {
     const uint8_t *p = wire, *end = wire + len;
     size_t n = 0, cap = 0;
@@ -217,6 +180,11 @@ int ot_jaeger_split(const uint8_t *wire, size_t len, ot_buf *scratch, ot_jaeger_
             }
         n++;
     }
+    if (n == 1) { /* already one resource: nothing to rewrite */
+        rc = emit(ctx, wire, len, es[0].spans);
+        free(es);
+        return rc;
+    }
     for (size_t g = 0; g < n && rc == 0; g++) {
         if (es[g].group != g)
             continue;
@@ -226,17 +194,16 @@ int ot_jaeger_split(const uint8_t *wire, size_t len, ot_buf *scratch, ot_jaeger_
                 body += fields_len(wire, &es[i], false);
                 spans += es[i].spans;
             }
-        int oom = 0;
-        ot_buf_reset(scratch);
-        put_varint(scratch, (1u << 3) | 2, &oom);
-        put_varint(scratch, body, &oom);
-        put_fields(scratch, wire, &es[g], true, &oom);
+        size_t total = 1 + ot_pb_varint_size(body) + body;
+        uint8_t *out = dst(ctx, total), *q = out;
+        if (!out)
+            goto oom;
+        q += ot_pb_put_ld_head(q, 1, body);
+        q = put_fields(q, wire, &es[g], true);
         for (size_t i = g; i < n; i++)
             if (es[i].group == g)
-                put_fields(scratch, wire, &es[i], false, &oom);
-        if (oom)
-            goto oom;
-        rc = emit(ctx, (const uint8_t *)scratch->data, scratch->len, spans);
+                q = put_fields(q, wire, &es[i], false);
+        rc = emit(ctx, out, total, spans);
     }
     free(es);
     return rc;
@@ -246,4 +213,31 @@ malformed:
 oom:
     free(es);
     return ot_err_set(err, "out of memory");
+}
+
+/* ot_jaeger_split's destination: the caller's scratch buffer. */
+typedef struct scratch_ctx {
+    ot_buf *scratch;
+    ot_jaeger_emit_fn emit;
+    void *ctx;
+} scratch_ctx;
+
+static uint8_t *scratch_dst(void *vctx, size_t n)
+{
+    scratch_ctx *s = vctx;
+    ot_buf_reset(s->scratch);
+    return ot_buf_reserve(s->scratch, n) < 0 ? NULL : (uint8_t *)s->scratch->data;
+}
+
+static int scratch_emit(void *vctx, const uint8_t *req, size_t len, size_t spans)
+{
+    scratch_ctx *s = vctx;
+    return s->emit(s->ctx, req, len, spans);
+}
+
+int ot_jaeger_split(const uint8_t *wire, size_t len, ot_buf *scratch, ot_jaeger_emit_fn emit,
+                    void *ctx, ot_err *err)
+{
+    scratch_ctx s = {scratch, emit, ctx};
+    return ot_jaeger_split_to(wire, len, scratch_dst, scratch_emit, &s, err);
 }

@@ -3,127 +3,69 @@
  * Log, SpanRef). Debian's Thrift C library needs GLib and generated GObject
  * code, which is far more than the handful of writers below.
  *
- * The input is the api_v2 structs translate.c builds, so both protocols
- * share one translation. The binary protocol writes a struct as a run of
+ * This file writes the api_v2 structs of the reference path (translate.c);
+ * the exporter's own path writes Thrift from the request's bytes
+ * (direct_out.c) and is compared with this one byte for byte. The binary protocol writes a struct as a run of
  * fields, each a type byte, a big-endian 16-bit id and the value, then a
- * stop byte; integers are big-endian, strings and binaries a 32-bit length
- * and the bytes, lists an element type byte and a 32-bit count. */
+ * stop byte (enc_int.h has the writers, shared with direct_out.c). */
 #include "jaeger.h"
 
 #include <string.h>
 
-enum {
-    TT_STOP = 0,
-    TT_BOOL = 2,
-    TT_DOUBLE = 4,
-    TT_I32 = 8,
-    TT_I64 = 10,
-    TT_STRING = 11,
-    TT_STRUCT = 12,
-    TT_LIST = 15,
-};
+#include "enc_int.h"
 
-/* jaeger.thrift's TagType, whose numbers differ from api_v2's ValueType. */
-enum { TAG_STRING = 0, TAG_DOUBLE = 1, TAG_BOOL = 2, TAG_LONG = 3, TAG_BINARY = 4 };
 
-/* Room for n more bytes, or NULL once the buffer is out of memory (the
- * buffer remembers, and the caller checks once at the end). The common case,
- * room already there, stays inline: a span is about a hundred small writes. */
-static inline unsigned char *room(ot_buf *b, size_t n)
-{
-    if (b->oom || (b->cap - b->len < n && ot_buf_reserve(b, n) < 0))
-        return NULL;
-    unsigned char *p = (unsigned char *)b->data + b->len;
-    b->len += n;
-    return p;
-}
-
-static inline void put16(unsigned char *p, unsigned v)
-{
-    p[0] = (unsigned char)(v >> 8);
-    p[1] = (unsigned char)v;
-}
-
-static inline void put32(unsigned char *p, uint32_t v)
-{
-    v = __builtin_bswap32(v);
-    memcpy(p, &v, 4);
-}
-
-static inline void put64(unsigned char *p, uint64_t v)
-{
-    v = __builtin_bswap64(v);
-    memcpy(p, &v, 8);
-}
-
+/* Whole fields through the shared writers (enc_int.h); each takes its
+ * room first, so a buffer out of memory only stops writing. */
 static inline void w_field(ot_buf *b, int type, int id)
 {
-    unsigned char *p = room(b, 3);
-    if (p) {
-        p[0] = (unsigned char)type;
-        put16(p + 1, (unsigned)id);
-    }
+    unsigned char *p = jt_room(b, 3);
+    if (p)
+        jt_head(p, type, id);
 }
 
 static inline void w_stop(ot_buf *b)
 {
-    unsigned char *p = room(b, 1);
+    unsigned char *p = jt_room(b, 1);
     if (p)
-        *p = TT_STOP;
+        *p = JT_STOP;
 }
 
 static inline void f_i64(ot_buf *b, int id, int64_t v)
 {
-    unsigned char *p = room(b, 11);
-    if (p) {
-        p[0] = TT_I64;
-        put16(p + 1, (unsigned)id);
-        put64(p + 3, (uint64_t)v);
-    }
+    unsigned char *p = jt_room(b, 11);
+    if (p)
+        jt_i64_at(p, id, v);
 }
 
 static inline void f_i32(ot_buf *b, int id, int32_t v)
 {
-    unsigned char *p = room(b, 7);
-    if (p) {
-        p[0] = TT_I32;
-        put16(p + 1, (unsigned)id);
-        put32(p + 3, (uint32_t)v);
-    }
+    unsigned char *p = jt_room(b, 7);
+    if (p)
+        jt_i32_at(p, id, v);
 }
 
 static inline void f_bool(ot_buf *b, int id, int v)
 {
-    unsigned char *p = room(b, 4);
-    if (p) {
-        p[0] = TT_BOOL;
-        put16(p + 1, (unsigned)id);
-        p[3] = v ? 1 : 0;
-    }
+    unsigned char *p = jt_room(b, 4);
+    if (p)
+        jt_head(p, JT_BOOL, id)[0] = v ? 1 : 0;
 }
 
 static inline void f_double(ot_buf *b, int id, double v)
 {
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
-    unsigned char *p = room(b, 11);
-    if (p) {
-        p[0] = TT_DOUBLE;
-        put16(p + 1, (unsigned)id);
-        put64(p + 3, bits);
-    }
+    unsigned char *p = jt_room(b, 11);
+    if (p)
+        jt_put64(jt_head(p, JT_DOUBLE, id), bits);
 }
 
 static inline void f_bytes(ot_buf *b, int id, const void *s, size_t n)
 {
-    unsigned char *p = room(b, 7 + n);
-    if (p) {
-        p[0] = TT_STRING;
-        put16(p + 1, (unsigned)id);
-        put32(p + 3, (uint32_t)n);
-        if (n)
-            memcpy(p + 7, s, n);
-    }
+    unsigned char *p = jt_room(b, 7 + n);
+    if (p)
+        jt_bytes_at(p, id, s, n);
 }
 
 static inline void f_str(ot_buf *b, int id, const char *s)
@@ -132,16 +74,11 @@ static inline void f_str(ot_buf *b, int id, const char *s)
     f_bytes(b, id, s, strlen(s));
 }
 
-/* A list field's header: field, element type, count. */
 static inline void f_list(ot_buf *b, int id, int elem, size_t n)
 {
-    unsigned char *p = room(b, 8);
-    if (p) {
-        p[0] = TT_LIST;
-        put16(p + 1, (unsigned)id);
-        p[3] = (unsigned char)elem;
-        put32(p + 4, (uint32_t)n);
-    }
+    unsigned char *p = jt_room(b, 8);
+    if (p)
+        jt_list_at(p, id, elem, n);
 }
 
 /* Bytes [off, off + 8) of an id as a big-endian signed number; bytes past
@@ -171,23 +108,23 @@ static void w_tag(ot_buf *b, const ot_jaeger_kv *kv)
     f_str(b, 1, kv->key);
     switch (kv->v_type) {
     case JAEGER__API_V2__VALUE_TYPE__BOOL:
-        f_i32(b, 2, TAG_BOOL);
+        f_i32(b, 2, JTAG_BOOL);
         f_bool(b, 5, kv->v_bool);
         break;
     case JAEGER__API_V2__VALUE_TYPE__INT64:
-        f_i32(b, 2, TAG_LONG);
+        f_i32(b, 2, JTAG_LONG);
         f_i64(b, 6, kv->v_int64);
         break;
     case JAEGER__API_V2__VALUE_TYPE__FLOAT64:
-        f_i32(b, 2, TAG_DOUBLE);
+        f_i32(b, 2, JTAG_DOUBLE);
         f_double(b, 4, kv->v_float64);
         break;
     case JAEGER__API_V2__VALUE_TYPE__BINARY:
-        f_i32(b, 2, TAG_BINARY);
+        f_i32(b, 2, JTAG_BINARY);
         f_bytes(b, 7, kv->v_binary.data, kv->v_binary.len);
         break;
     default:
-        f_i32(b, 2, TAG_STRING);
+        f_i32(b, 2, JTAG_STRING);
         f_str(b, 3, kv->v_str);
         break;
     }
@@ -198,7 +135,7 @@ static void w_tags(ot_buf *b, int id, ot_jaeger_kv *const *v, size_t n, int alwa
 {
     if (!n && !always)
         return;
-    f_list(b, id, TT_STRUCT, n);
+    f_list(b, id, JT_STRUCT, n);
     for (size_t i = 0; i < n; i++)
         w_tag(b, v[i]);
 }
@@ -221,7 +158,7 @@ static void w_span(ot_buf *b, const ot_jaeger_span *s)
     f_i64(b, 4, parent);
     f_str(b, 5, s->operation_name);
     if (s->n_references) {
-        f_list(b, 6, TT_STRUCT, s->n_references);
+        f_list(b, 6, JT_STRUCT, s->n_references);
         for (size_t i = 0; i < s->n_references; i++) {
             const Jaeger__ApiV2__SpanRef *r = s->references[i];
             f_i32(b, 1, r->ref_type == JAEGER__API_V2__SPAN_REF_TYPE__FOLLOWS_FROM ? 1 : 0);
@@ -236,7 +173,7 @@ static void w_span(ot_buf *b, const ot_jaeger_span *s)
     f_i64(b, 9, dur_us(s->duration));
     w_tags(b, 10, s->tags, s->n_tags, 0);
     if (s->n_logs) {
-        f_list(b, 11, TT_STRUCT, s->n_logs);
+        f_list(b, 11, JT_STRUCT, s->n_logs);
         for (size_t i = 0; i < s->n_logs; i++) {
             const Jaeger__ApiV2__Log *l = s->logs[i];
             f_i64(b, 1, ts_us(l->timestamp));
@@ -251,12 +188,12 @@ int ot_jaeger_thrift_batch(const ot_jaeger_batch *b, ot_buf *out, ot_err *err)
 {
     size_t start = out->len;
     const Jaeger__ApiV2__Process *p = b->process;
-    w_field(out, TT_STRUCT, 1);
+    w_field(out, JT_STRUCT, 1);
     f_str(out, 1, p ? p->service_name : OT_JAEGER_UNKNOWN_SERVICE);
     if (p)
         w_tags(out, 2, p->tags, p->n_tags, 0);
     w_stop(out);
-    f_list(out, 2, TT_STRUCT, b->n_spans);
+    f_list(out, 2, JT_STRUCT, b->n_spans);
     for (size_t i = 0; i < b->n_spans; i++)
         w_span(out, b->spans[i]);
     w_stop(out);

@@ -1,7 +1,7 @@
-/* translate_int.h: what the two translations share (translate.c from the
- * decoded OTLP request, wire.c from its protobuf bytes), so both build the
- * very same api_v2 structs: one set of tag, id and time helpers, not two
- * that could drift apart. Internal to the jaeger exporter. */
+/* translate_int.h: translate.c's tag, id and time helpers, and the two
+ * the direct path (direct.c) shares with it so both name kinds and write
+ * arrays and maps alike (ot_jg_kind_name, ot_jg_json_value). Internal to
+ * the jaeger exporter. */
 #ifndef OT_JAEGER_TRANSLATE_INT_H
 #define OT_JAEGER_TRANSLATE_INT_H
 
@@ -13,7 +13,6 @@ typedef struct jg_ctx {
     ot_arena *a;
     ot_buf json; /* scratch for arrays and maps; freed at the end */
     int oom;
-    int fallback; /* wire.c: bytes it leaves to the reference path */
 } jg_ctx;
 
 /* A list of tags being filled; its size is known before it is filled, so

@@ -334,3 +334,56 @@ def test_equal_resources_share_one_call(agent_factory, grpc_collector, otlp):
     (b,) = by_service(col.batches, lambda b: b.process.service_name)["checkout"]
     assert [s.span_id for s in b.spans] == [s["span_id"] for s in want["spans"]] * 2
     assert a.stop() == 0
+
+
+def _ld(field, payload):
+    """A length-delimited protobuf field, written by hand."""
+    n, head = len(payload), bytes([field << 3 | 2])
+    while n >= 0x80:
+        head += bytes([n & 0x7f | 0x80])
+        n >>= 7
+    return head + bytes([n]) + payload
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "thrift_http"])
+def test_bytes_the_direct_encoder_declines_take_the_struct_path(
+        agent_factory, grpc_collector, thrift_collector, otlp, protocol):
+    """A span whose Status comes twice is valid protobuf that decoders
+    merge (the code of the second, the message of the first). The exporter's
+    direct encoder leaves such bytes to the decoded path: the span still
+    arrives, merged as protobuf merges it."""
+    svc, tr, common = otlp
+    span = tr.Span(trace_id=bytes(range(1, 17)), span_id=bytes(range(1, 9)), name="twice",
+                   start_time_unix_nano=1700000000000000000,
+                   end_time_unix_nano=1700000000001000000)
+    span.status.message = "first"
+    span.status.code = tr.Status.STATUS_CODE_OK
+    raw = span.SerializeToString() + _ld(15, tr.Status(code=tr.Status.STATUS_CODE_ERROR)
+                                         .SerializeToString())
+    merged = tr.Span.FromString(raw)  # the reference decoder's reading
+    assert merged.status.code == tr.Status.STATUS_CODE_ERROR and merged.status.message == "first"
+    rs = tr.ResourceSpans()
+    rs.resource.attributes.add(key="service.name").value.string_value = "merge"
+    body = _ld(1, rs.SerializeToString() + _ld(2, _ld(2, raw)))
+    if protocol == "grpc":
+        col = grpc_collector()
+        a, ports = start_agent(agent_factory, grpc_yaml(col.port))
+    else:
+        col = thrift_collector()
+        a, ports = start_agent(agent_factory, thrift_yaml(col.port))
+    assert http_post(f"http://127.0.0.1:{ports['http']}/v1/traces", body,
+                     {"Content-Type": "application/x-protobuf"})[0] == 200
+    wait_for(lambda: len(col.batches) >= 1, what="the merged span")
+    (b,) = col.batches
+    if protocol == "grpc":
+        (s,) = b.spans
+        tags = {t.key: (t.v_str or t.v_bool) for t in s.tags}
+        assert s.operation_name == "twice"
+    else:
+        (s,) = b.spans
+        tags = {t.key: (t.vStr if t.vStr is not None else t.vBool) for t in s.tags}
+        assert s.operationName == "twice"
+    assert tags["otel.status_code"] == "ERROR"
+    assert tags["error"] is True
+    assert tags["otel.status_description"] == "first"
+    assert a.stop() == 0

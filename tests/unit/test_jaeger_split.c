@@ -168,3 +168,55 @@ Test(jaeger_split, bytes_that_do_not_parse_are_refused)
     cr_expect_eq(g.n, 0);
     ot_buf_free(&scratch);
 }
+
+/* split_to: each request written where dst says (the exporter's queued
+ * batch), and a one-resource request handed on as it is, not rewritten. */
+typedef struct dst_ctx {
+    uint8_t *given[MAX_OUT];
+    size_t n_given, n_emitted;
+    const uint8_t *emitted[MAX_OUT];
+    size_t spans;
+} dst_ctx;
+
+static uint8_t *give(void *vctx, size_t n)
+{
+    dst_ctx *d = vctx;
+    cr_assert_lt(d->n_given, MAX_OUT);
+    return d->given[d->n_given++] = ot_arena_alloc(A, n);
+}
+
+static int took(void *vctx, const uint8_t *req, size_t len, size_t spans)
+{
+    dst_ctx *d = vctx;
+    cr_assert_lt(d->n_emitted, MAX_OUT);
+    ot_trace_req *r = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+        NULL, len, req);
+    cr_assert(r, "emitted request does not decode");
+    cr_assert_eq(ot_count_items(OT_TRACES, &r->base), spans);
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(r, NULL);
+    d->emitted[d->n_emitted++] = req;
+    d->spans += spans;
+    return 0;
+}
+
+Test(jaeger_split, split_to_writes_where_it_is_told_and_passes_one_resource_through)
+{
+    ot_err err = {{0}};
+    size_t len;
+    uint8_t *rich = pack(ot_sample_traces_rich(A), &len); /* two resources */
+    dst_ctx d = {0};
+    cr_assert_eq(ot_jaeger_split_to(rich, len, give, took, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.n_emitted, 2);
+    cr_assert_eq(d.n_given, 2);
+    for (size_t i = 0; i < 2; i++)
+        cr_assert_eq(d.emitted[i], d.given[i], "request %zu was not written where dst said", i);
+
+    ot_trace_req *one = ot_sample_traces(A, 20, 3);
+    uint8_t *w = pack(one, &len);
+    dst_ctx e = {0};
+    cr_assert_eq(ot_jaeger_split_to(w, len, give, took, &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(e.n_emitted, 1);
+    cr_assert_eq(e.n_given, 0, "a one-resource request was copied");
+    cr_assert_eq(e.emitted[0], w);
+    cr_assert_eq(e.spans, 20);
+}

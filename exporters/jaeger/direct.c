@@ -1,0 +1,727 @@
+/* direct.c: a queued batch's protobuf bytes straight to the bytes Jaeger
+ * is sent (Thrift or api_v2), the exporter's hot path. The reference path
+ * (wire.c or translate.c, then thrift.c or apiv2.c) builds an api_v2
+ * struct per span, tag, log and time, copies every string into an arena
+ * and measures it again in each encoder; on realistic spans that was most
+ * of the exporter's CPU, and at saturation the arenas of the senders held
+ * tens of MiB. This walk reads each span into small reusable views
+ * (direct_int.h) that point into the request, and direct_out.c writes
+ * them out at once: nothing per span is allocated.
+ *
+ * It reads every field where it lies, and declines what it is not sure to
+ * read exactly as protobuf-c would (a singular message sent twice, which
+ * protobuf-c merges; two members of a value's oneof; a wire type the
+ * schema does not have; bytes that do not parse): the caller then decodes
+ * and takes the reference path (translate.c). Unit tests and a fuzz target
+ * compare the two byte for byte. Fields are read with the agent's shared
+ * reader (model/pbedit.h). (It replaced wire.c, which read the bytes the
+ * same way into the api_v2 structs.) */
+#include "direct_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "enc_int.h"
+#include "model/pbedit.h"
+#include "translate_int.h"
+
+#define AVV(x) OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_##x
+#define CODE(x) OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_##x
+#define VT(x) JAEGER__API_V2__VALUE_TYPE__##x
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+struct ot_jaeger_enc {
+    jd_view v;
+    jd_process p;
+    ot_arena *arena; /* JSON text of array and map values, per call */
+    ot_buf json;
+    jd_str *links; /* the span's, until its trace id and parent are known */
+    size_t n_links, cap_links;
+    ot_jaeger_body *bodies;
+    size_t n_bodies, cap_bodies;
+    int fallback, oom;
+};
+
+typedef struct ot_jaeger_enc jd_ctx;
+
+/* ---- reading ------------------------------------------------------------ */
+
+static inline __attribute__((always_inline)) int jd_next(jd_ctx *c, const uint8_t **p,
+                                                         const uint8_t *end, ot_pbfield *f)
+{
+    int r = ot_pb_next(p, end, f);
+    if (r < 0)
+        c->fallback = 1;
+    return r > 0 && !c->fallback && !c->oom;
+}
+
+/* FOR_FIELDS(c, msg, f) { ... } over the fields of a jd_str. */
+#define FOR_FIELDS(c, m, f)                                                                    \
+    for (const uint8_t *it_##f = (m).p, *end_##f = (m).p + (m).n;                             \
+         jd_next((c), &it_##f, end_##f, &(f));)
+
+static inline jd_str val_of(const ot_pbfield *f) { return (jd_str){f->val, f->len}; }
+
+/* A field whose wire type is not the schema's: protobuf-c refuses it, so
+ * the reference path reports it. */
+static inline int want(jd_ctx *c, const ot_pbfield *f, unsigned wt)
+{
+    if (f->wt == wt)
+        return 1;
+    c->fallback = 1;
+    return 0;
+}
+
+/* A singular message field seen again: protobuf-c merges the two, which
+ * this walk does not do. */
+static void set_once(jd_ctx *c, jd_str *dst, int *seen, const ot_pbfield *f)
+{
+    if (*seen || !want(c, f, WT_LEN)) {
+        c->fallback = 1;
+        return;
+    }
+    *seen = 1;
+    *dst = val_of(f);
+}
+
+/* Whether any of the 8 bytes at p is zero. */
+static inline int zero8(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return ((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull) != 0;
+}
+
+/* A string as the reference path's C string sees it: up to its first NUL.
+ * Every key and value goes through here, so the common short string is
+ * checked a word at a time (the last word overlapping) without a call. */
+static inline jd_str cstr(jd_str s)
+{
+    if (s.n >= 8 && s.n <= 64) {
+        size_t i = 0;
+        for (; i + 8 < s.n; i += 8)
+            if (zero8(s.p + i))
+                goto slow;
+        if (!zero8(s.p + s.n - 8))
+            return s;
+    } else if (s.n < 8) {
+        for (size_t i = 0; i < s.n; i++)
+            if (!s.p[i])
+                return (jd_str){s.p, i};
+        return s;
+    }
+slow:;
+    const uint8_t *z = memchr(s.p, 0, s.n);
+    return z ? (jd_str){s.p, (size_t)(z - s.p)} : s;
+}
+
+static int c_eq(jd_str s, const char *lit, size_t l)
+{
+    return s.n >= l && memcmp(s.p, lit, l) == 0 && (s.n == l || s.p[l] == 0);
+}
+#define C_EQ(s, lit) c_eq((s), lit, sizeof lit - 1)
+
+static inline int c_nonempty(jd_str s) { return s.n > 0 && s.p[0] != 0; }
+
+static jd_str lit(const char *s) { return (jd_str){(const uint8_t *)s, strlen(s)}; }
+#define LIT(s) ((jd_str){(const uint8_t *)(s), sizeof(s) - 1})
+
+/* Grows an array of the views to hold need elements. */
+static void *grow(jd_ctx *c, void *v, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return v;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need)
+        nc *= 2;
+    void *nv = realloc(v, nc * elem);
+    if (!nv) {
+        c->oom = 1;
+        return v;
+    }
+    *cap = nc;
+    return nv;
+}
+
+/* ---- attributes (translate.c's tag_attr) ------------------------------- */
+
+/* A KeyValue's key and value bytes (the last key wins, as in protobuf-c). */
+static inline void kv_parts(jd_ctx *c, jd_str kvb, jd_str *key, jd_str *val, int *has_val)
+{
+    /* What every encoder writes: the key, then the value, both short.
+     * Read at once, it is what the loop below would find. */
+    const uint8_t *p = kvb.p;
+    if (kvb.n >= 4 && p[0] == 0x0a && p[1] < 0x80 && (size_t)p[1] + 4 <= kvb.n) {
+        const uint8_t *q = p + 2 + p[1];
+        if (q[0] == 0x12 && q[1] < 0x80 && (size_t)(q + 2 + q[1] - p) == kvb.n) {
+            *key = (jd_str){p + 2, p[1]};
+            *val = (jd_str){q + 2, q[1]};
+            *has_val = 1;
+            return;
+        }
+    }
+    ot_pbfield f;
+    *key = (jd_str){NULL, 0};
+    *has_val = 0;
+    FOR_FIELDS(c, kvb, f)
+    {
+        if (f.num == 1 && want(c, &f, WT_LEN))
+            *key = val_of(&f);
+        else if (f.num == 2)
+            set_once(c, val, has_val, &f);
+    }
+}
+
+/* The one member of an AnyValue's oneof that is set (0: none) and its
+ * field. Two members, or one sent twice, go to the reference path. */
+static int av_member_slow(jd_ctx *c, jd_str val, ot_pbfield *out)
+{
+    static const unsigned char wt_of[8] = {0,       WT_LEN, WT_VARINT, WT_VARINT,
+                                           WT_I64,  WT_LEN, WT_LEN,    WT_LEN};
+    ot_pbfield f;
+    int which = 0;
+    FOR_FIELDS(c, val, f)
+    {
+        if (f.num < 1 || f.num > 7)
+            continue;
+        if (which || !want(c, &f, wt_of[f.num])) {
+            c->fallback = 1;
+            return 0;
+        }
+        which = (int)f.num;
+        *out = f;
+    }
+    return which;
+}
+
+static inline int av_member(jd_ctx *c, jd_str val, ot_pbfield *out)
+{
+    /* One member, one-byte tag and length or value: most values. */
+    const uint8_t *p = val.p;
+    if (val.n == 9 && p[0] == 0x21) { /* double_value */
+        out->wt = WT_I64;
+        memcpy(&out->v, p + 1, 8);
+        return AVV(DOUBLE_VALUE);
+    }
+    if (val.n >= 2 && p[1] < 0x80) {
+        switch (p[0]) {
+        case 0x0a: /* string_value */
+        case 0x3a: /* bytes_value */
+            if ((size_t)p[1] + 2 == val.n) {
+                out->wt = WT_LEN;
+                out->val = p + 2;
+                out->len = p[1];
+                return p[0] >> 3;
+            }
+            break;
+        default: break;
+        }
+    }
+    if ((p[0] == 0x10 || p[0] == 0x18) && val.n >= 2 && val.n <= 11) { /* bool_value, int_value */
+        uint64_t v = 0;
+        for (size_t i = 1; i < val.n; i++) {
+            v |= (uint64_t)(p[i] & 0x7f) << (7 * (i - 1));
+            if (!(p[i] & 0x80)) {
+                if (i + 1 != val.n)
+                    break;
+                out->wt = WT_VARINT;
+                out->v = v;
+                return p[0] >> 3;
+            }
+        }
+    }
+    return av_member_slow(c, val, out);
+}
+
+/* Whether a KeyValue's value is a string, and that string. */
+static int kv_string(jd_ctx *c, jd_str val, int has_val, jd_str *s)
+{
+    ot_pbfield f;
+    if (has_val && av_member(c, val, &f) == AVV(STRING_VALUE)) {
+        *s = val_of(&f);
+        return 1;
+    }
+    return 0;
+}
+
+static void tag_fixed(jd_tag *t, jd_str key, int type)
+{
+    t->key = key;
+    t->s = (jd_str){NULL, 0};
+    t->type = type;
+    t->vbool = 0;
+    t->vint = 0;
+    t->vdbl = 0;
+}
+
+/* An array or map: protobuf-c unpacks just this value and translate.c's
+ * writer turns it into JSON, kept in the call's arena until written. */
+static void tag_json(jd_ctx *c, jd_tag *t, jd_str val)
+{
+    ot_anyvalue *av = opentelemetry__proto__common__v1__any_value__unpack(NULL, val.n, val.p);
+    if (!av) {
+        c->fallback = 1;
+        return;
+    }
+    ot_buf_reset(&c->json);
+    ot_jg_json_value(&c->json, av, 0);
+    opentelemetry__proto__common__v1__any_value__free_unpacked(av, NULL);
+    uint8_t *s = c->json.oom ? NULL : ot_arena_memdup(c->arena, c->json.data, c->json.len + 1);
+    if (!s) {
+        c->oom = 1;
+        return;
+    }
+    t->s = cstr((jd_str){s, c->json.len});
+}
+
+/* One OTLP attribute as a tag of the same type where Jaeger has one. */
+static void tag_wire(jd_ctx *c, jd_tag *t, jd_str kvb)
+{
+    jd_str key, val = {NULL, 0};
+    int has_val;
+    kv_parts(c, kvb, &key, &val, &has_val);
+    tag_fixed(t, cstr(key), VT(STRING));
+    if (!has_val || c->fallback)
+        return;
+    ot_pbfield f;
+    switch (av_member(c, val, &f)) {
+    case AVV(STRING_VALUE): t->s = cstr(val_of(&f)); break;
+    case AVV(BOOL_VALUE):
+        t->type = VT(BOOL);
+        t->vbool = f.v != 0;
+        break;
+    case AVV(INT_VALUE):
+        t->type = VT(INT64);
+        t->vint = (int64_t)f.v;
+        break;
+    case AVV(DOUBLE_VALUE):
+        t->type = VT(FLOAT64);
+        memcpy(&t->vdbl, &f.v, sizeof t->vdbl);
+        break;
+    case AVV(BYTES_VALUE):
+        t->type = VT(BINARY);
+        t->s = val_of(&f);
+        break;
+    case AVV(ARRAY_VALUE):
+    case AVV(KVLIST_VALUE): tag_json(c, t, val); break;
+    default: break;
+    }
+}
+
+/* ---- ids ------------------------------------------------------------------ */
+
+/* ot_jg_id's fixed-size id: a short one right-aligned, a long one keeps
+ * its last bytes. */
+static inline void id_fix(uint8_t *dst, size_t size, jd_str id)
+{
+    if (id.n == size) {
+        memcpy(dst, id.p, size);
+        return;
+    }
+    memset(dst, 0, size);
+    size_t n = id.n < size ? id.n : size;
+    if (n)
+        memcpy(dst + size - n, id.p + id.n - n, n);
+}
+
+static int all_zero(jd_str s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if (s.p[i])
+            return 0;
+    return 1;
+}
+
+/* ---- one span (translate.c's span_one) ----------------------------------- */
+
+/* A span's scalars, as its one pass over the fields leaves them. */
+typedef struct spanv {
+    jd_str trace_id, span_id, trace_state, parent, name, status;
+    int has_status;
+    int32_t kind;
+    uint64_t start, end;
+    uint32_t d_attrs, d_events, d_links, flags;
+} spanv;
+
+/* A link as a reference; 0 when it only repeats the parent reference. */
+static int link_ref(jd_ctx *c, jd_str link, const jd_view *v, const jd_ref *parent, jd_ref *r)
+{
+    ot_pbfield f;
+    jd_str tid = {NULL, 0}, sid = {NULL, 0};
+    int child_of = 0, seen_rt = 0;
+    FOR_FIELDS(c, link, f)
+    {
+        if (f.num == 1 && want(c, &f, WT_LEN))
+            tid = val_of(&f);
+        else if (f.num == 2 && want(c, &f, WT_LEN))
+            sid = val_of(&f);
+        else if (f.num == 4 && want(c, &f, WT_LEN) && !seen_rt) {
+            jd_str key, val = {NULL, 0}, s;
+            int has_val;
+            kv_parts(c, val_of(&f), &key, &val, &has_val);
+            if (C_EQ(key, "opentracing.ref_type")) {
+                seen_rt = 1;
+                child_of = kv_string(c, val, has_val, &s) && C_EQ(s, "child_of");
+            }
+        }
+    }
+    id_fix(r->tid, 16, tid);
+    id_fix(r->sid, 8, sid);
+    int same_trace = memcmp(r->tid, v->tid, 16) == 0;
+    r->type = child_of && same_trace ? JAEGER__API_V2__SPAN_REF_TYPE__CHILD_OF
+                                     : JAEGER__API_V2__SPAN_REF_TYPE__FOLLOWS_FROM;
+    return !(parent && r->type == JAEGER__API_V2__SPAN_REF_TYPE__CHILD_OF && same_trace &&
+             memcmp(r->sid, parent->sid, 8) == 0);
+}
+
+/* An event as a log: `event` carries its name unless an attribute has
+ * that key, then its attributes. */
+static void event_log(jd_ctx *c, jd_str ev, jd_log *l)
+{
+    jd_view *v = &c->v;
+    ot_pbfield f;
+    uint64_t time = 0;
+    jd_str name = {NULL, 0};
+    size_t n_attrs = 0;
+    int has_event_key = 0;
+    FOR_FIELDS(c, ev, f)
+    {
+        if (f.num == 1 && want(c, &f, WT_I64))
+            time = f.v;
+        else if (f.num == 2 && want(c, &f, WT_LEN))
+            name = val_of(&f);
+        else if (f.num == 3 && want(c, &f, WT_LEN)) {
+            n_attrs++;
+            jd_str key, val;
+            int has_val;
+            kv_parts(c, val_of(&f), &key, &val, &has_val);
+            has_event_key |= C_EQ(key, "event");
+        } else if (f.num == 4)
+            want(c, &f, WT_VARINT);
+    }
+    l->time = time;
+    l->tag0 = v->n_ltags;
+    l->n_tags = 0;
+    int named = c_nonempty(name) && !has_event_key;
+    v->ltags = grow(c, v->ltags, &v->cap_ltags, v->n_ltags + (size_t)named + n_attrs,
+                    sizeof *v->ltags);
+    if (c->oom)
+        return;
+    if (named)
+        tag_fixed(&v->ltags[v->n_ltags++], LIT("event"), VT(STRING)),
+            v->ltags[v->n_ltags - 1].s = cstr(name);
+    FOR_FIELDS(c, ev, f)
+        if (f.num == 3 && v->n_ltags - l->tag0 < (size_t)named + n_attrs)
+            tag_wire(c, &v->ltags[v->n_ltags++], val_of(&f));
+    l->n_tags = v->n_ltags - l->tag0;
+}
+
+static void add_str(jd_view *v, jd_str key, jd_str s)
+{
+    jd_tag *t = &v->tags[v->n_tags++];
+    tag_fixed(t, key, VT(STRING));
+    t->s = s;
+}
+
+static void add_int(jd_view *v, jd_str key, int type, int64_t x)
+{
+    jd_tag *t = &v->tags[v->n_tags++];
+    tag_fixed(t, key, type);
+    if (type == VT(BOOL))
+        t->vbool = x != 0;
+    else
+        t->vint = x;
+}
+
+/* Fills c->v with one span; the scope's name and version have a NULL p
+ * when empty. One pass: the views grow as the lists come, and links, which need
+ * the span's trace id and parent, are kept aside until the pass is done. */
+static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
+{
+    jd_view *v = &c->v;
+    spanv s;
+    memset(&s, 0, sizeof s);
+    v->n_tags = v->n_ltags = v->n_refs = v->n_logs = 0;
+    c->n_links = 0;
+    ot_pbfield f;
+    FOR_FIELDS(c, span, f)
+    {
+        switch (f.num) {
+        case 1: if (want(c, &f, WT_LEN)) s.trace_id = val_of(&f); break;
+        case 2: if (want(c, &f, WT_LEN)) s.span_id = val_of(&f); break;
+        case 3: if (want(c, &f, WT_LEN)) s.trace_state = val_of(&f); break;
+        case 4: if (want(c, &f, WT_LEN)) s.parent = val_of(&f); break;
+        case 5: if (want(c, &f, WT_LEN)) s.name = val_of(&f); break;
+        case 6: if (want(c, &f, WT_VARINT)) s.kind = (int32_t)(uint32_t)f.v; break;
+        case 7: if (want(c, &f, WT_I64)) s.start = f.v; break;
+        case 8: if (want(c, &f, WT_I64)) s.end = f.v; break;
+        case 9:
+            if (!want(c, &f, WT_LEN))
+                break;
+            if (v->n_tags == v->cap_tags &&
+                !(v->tags = grow(c, v->tags, &v->cap_tags, v->n_tags + 1, sizeof *v->tags), !c->oom))
+                break;
+            tag_wire(c, &v->tags[v->n_tags++], val_of(&f));
+            break;
+        case 10: if (want(c, &f, WT_VARINT)) s.d_attrs = (uint32_t)f.v; break;
+        case 11:
+            if (!want(c, &f, WT_LEN))
+                break;
+            if (v->n_logs == v->cap_logs &&
+                !(v->logs = grow(c, v->logs, &v->cap_logs, v->n_logs + 1, sizeof *v->logs), !c->oom))
+                break;
+            event_log(c, val_of(&f), &v->logs[v->n_logs++]);
+            break;
+        case 12: if (want(c, &f, WT_VARINT)) s.d_events = (uint32_t)f.v; break;
+        case 13:
+            if (!want(c, &f, WT_LEN))
+                break;
+            if (c->n_links == c->cap_links &&
+                !(c->links = grow(c, c->links, &c->cap_links, c->n_links + 1, sizeof *c->links),
+                  !c->oom))
+                break;
+            c->links[c->n_links++] = val_of(&f);
+            break;
+        case 14: if (want(c, &f, WT_VARINT)) s.d_links = (uint32_t)f.v; break;
+        case 15: set_once(c, &s.status, &s.has_status, &f); break;
+        case 16: if (want(c, &f, WT_I32)) s.flags = (uint32_t)f.v; break;
+        default: break;
+        }
+    }
+    if (c->fallback || c->oom)
+        return;
+    id_fix(v->tid, 16, s.trace_id);
+    id_fix(v->sid, 8, s.span_id);
+    v->name = cstr(s.name);
+    v->flags = s.flags & 0xffu;
+    v->start = s.start;
+    v->dur = s.end > s.start ? s.end - s.start : 0;
+
+    int has_parent = s.parent.n > 0 && !all_zero(s.parent);
+    v->refs = grow(c, v->refs, &v->cap_refs, (size_t)has_parent + c->n_links, sizeof *v->refs);
+    /* Room for every fixed tag below. */
+    v->tags = grow(c, v->tags, &v->cap_tags, v->n_tags + 11, sizeof *v->tags);
+    if (c->oom)
+        return;
+    if (has_parent) {
+        jd_ref *r = &v->refs[v->n_refs++];
+        memcpy(r->tid, v->tid, 16);
+        id_fix(r->sid, 8, s.parent);
+        r->type = JAEGER__API_V2__SPAN_REF_TYPE__CHILD_OF;
+    }
+    for (size_t i = 0; i < c->n_links; i++)
+        if (link_ref(c, c->links[i], v, has_parent ? &v->refs[0] : NULL, &v->refs[v->n_refs]))
+            v->n_refs++;
+
+    int code = CODE(UNSET);
+    jd_str desc = {NULL, 0};
+    FOR_FIELDS(c, s.status, f)
+    {
+        if (f.num == 2 && want(c, &f, WT_LEN))
+            desc = val_of(&f);
+        else if (f.num == 3 && want(c, &f, WT_VARINT))
+            code = (int32_t)(uint32_t)f.v;
+    }
+    const char *kind = ot_jg_kind_name(s.kind);
+    const char *code_name = code == CODE(OK) ? "OK" : code == CODE(ERROR) ? "ERROR" : NULL;
+    if (sname.p)
+        add_str(v, LIT("otel.scope.name"), sname);
+    if (sver.p)
+        add_str(v, LIT("otel.scope.version"), sver);
+    if (kind)
+        add_str(v, LIT("span.kind"), lit(kind));
+    if (code_name)
+        add_str(v, LIT("otel.status_code"), lit(code_name));
+    if (code == CODE(ERROR))
+        add_int(v, LIT("error"), VT(BOOL), 1);
+    if (c_nonempty(desc))
+        add_str(v, LIT("otel.status_description"), cstr(desc));
+    if (c_nonempty(s.trace_state))
+        add_str(v, LIT("w3c.tracestate"), cstr(s.trace_state));
+    if (s.d_attrs)
+        add_int(v, LIT("otel.dropped_attributes_count"), VT(INT64), s.d_attrs);
+    if (s.d_events)
+        add_int(v, LIT("otel.dropped_events_count"), VT(INT64), s.d_events);
+    if (s.d_links)
+        add_int(v, LIT("otel.dropped_links_count"), VT(INT64), s.d_links);
+}
+
+/* ---- one resource ------------------------------------------------------- */
+
+static void process_view(jd_ctx *c, jd_str res)
+{
+    jd_process *p = &c->p;
+    ot_pbfield f;
+    size_t n = 0, svc = (size_t)-1;
+    jd_str svc_name = {NULL, 0};
+    FOR_FIELDS(c, res, f)
+    {
+        if (f.num == 1 && want(c, &f, WT_LEN)) {
+            jd_str key, val = {NULL, 0}, s;
+            int has_val;
+            kv_parts(c, val_of(&f), &key, &val, &has_val);
+            if (C_EQ(key, "service.name") && kv_string(c, val, has_val, &s) && c_nonempty(s))
+                svc = n, svc_name = s;
+            n++;
+        }
+    }
+    p->service = svc != (size_t)-1 ? cstr(svc_name) : LIT(OT_JAEGER_UNKNOWN_SERVICE);
+    p->n_tags = 0;
+    p->tags = grow(c, p->tags, &p->cap_tags, n, sizeof *p->tags);
+    if (c->oom)
+        return;
+    size_t i = 0;
+    FOR_FIELDS(c, res, f)
+        if (f.num == 1 && i < n && i++ != svc)
+            tag_wire(c, &p->tags[p->n_tags++], val_of(&f));
+}
+
+static void scope_of(jd_ctx *c, jd_str ss, jd_str *name, jd_str *version)
+{
+    ot_pbfield f;
+    jd_str scope = {NULL, 0}, nm = {NULL, 0}, ver = {NULL, 0};
+    int has_scope = 0;
+    FOR_FIELDS(c, ss, f)
+        if (f.num == 1)
+            set_once(c, &scope, &has_scope, &f);
+    FOR_FIELDS(c, scope, f)
+    {
+        if (f.num == 1 && want(c, &f, WT_LEN))
+            nm = val_of(&f);
+        else if (f.num == 2 && want(c, &f, WT_LEN))
+            ver = val_of(&f);
+    }
+    *name = c_nonempty(nm) ? cstr(nm) : (jd_str){NULL, 0};
+    *version = c_nonempty(ver) ? cstr(ver) : (jd_str){NULL, 0};
+}
+
+/* One ResourceSpans as one body. The spans are walked once: Thrift's
+ * span count is a fixed-width number, written when the spans are, and a
+ * resource that had none is taken back out (it gives no Jaeger batch). */
+static void batch_out(jd_ctx *c, int thrift, jd_str rs, jd_str res, ot_buf *out)
+{
+    c->bodies = grow(c, c->bodies, &c->cap_bodies, c->n_bodies + 1, sizeof *c->bodies);
+    if (c->oom)
+        return;
+    process_view(c, res);
+    if (c->fallback || c->oom)
+        return;
+    size_t head = out->len;
+    if (thrift)
+        ot_jd_thrift_process(out, &c->p, 0);
+    else if (ot_buf_reserve(out, OT_JD_PROTO_HEAD) == 0)
+        out->len += OT_JD_PROTO_HEAD;
+    size_t count_at = out->len - 4; /* Thrift: the span list's count */
+    size_t n = 0;
+    ot_pbfield f, g;
+    FOR_FIELDS(c, rs, f)
+    {
+        if (f.num != 2)
+            continue;
+        jd_str sname, sver;
+        scope_of(c, val_of(&f), &sname, &sver);
+        FOR_FIELDS(c, val_of(&f), g)
+        {
+            if (g.num != 2 || !want(c, &g, WT_LEN))
+                continue;
+            span_view(c, val_of(&g), sname, sver);
+            if (c->fallback || c->oom)
+                break;
+            if (thrift)
+                ot_jd_thrift_span(out, &c->v);
+            else
+                ot_jd_proto_span(out, &c->v);
+            n++;
+        }
+    }
+    if (c->fallback || c->oom || out->oom)
+        return;
+    if (!n) {
+        out->len = head;
+        return;
+    }
+    ot_jaeger_body *b = &c->bodies[c->n_bodies++];
+    if (thrift) {
+        jt_put32((unsigned char *)out->data + count_at, (uint32_t)n);
+        ot_jd_thrift_end(out);
+        b->off = head;
+    } else
+        b->off = ot_jd_proto_end(out, &c->p, head);
+    b->len = out->len - b->off;
+    b->spans = n;
+}
+
+ot_jaeger_enc *ot_jaeger_enc_new(void)
+{
+    jd_ctx *c = calloc(1, sizeof *c);
+    if (c && !(c->arena = ot_arena_new(4096))) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+void ot_jaeger_enc_free(ot_jaeger_enc *c)
+{
+    if (!c)
+        return;
+    free(c->v.tags);
+    free(c->v.ltags);
+    free(c->v.refs);
+    free(c->v.logs);
+    free(c->p.tags);
+    free(c->links);
+    free(c->bodies);
+    ot_buf_free(&c->json);
+    ot_arena_free(c->arena);
+    free(c);
+}
+
+int ot_jaeger_encode_wire(ot_jaeger_enc *c, int thrift, const uint8_t *wire, size_t len,
+                          ot_buf *out, const ot_jaeger_body **bodies, size_t *n_bodies,
+                          ot_err *err)
+{
+    c->fallback = c->oom = 0;
+    c->n_bodies = 0;
+    ot_arena_reset(c->arena);
+    size_t start = out->len;
+    jd_str req = {wire, len};
+    ot_pbfield f, g;
+    FOR_FIELDS(c, req, f)
+    {
+        if (f.num != 1 || !want(c, &f, WT_LEN))
+            continue;
+        /* The resource first: it may come after the spans, and Thrift
+         * writes it before them. */
+        jd_str res = {NULL, 0};
+        int has_res = 0, has_ss = 0;
+        FOR_FIELDS(c, val_of(&f), g)
+        {
+            if (g.num == 1)
+                set_once(c, &res, &has_res, &g);
+            else if (g.num == 2 && want(c, &g, WT_LEN))
+                has_ss = 1;
+        }
+        if (has_ss && !c->fallback)
+            batch_out(c, thrift, val_of(&f), res, out);
+    }
+    /* The views may hold a huge span's worth; a later small batch need
+     * not keep that. */
+    if (c->v.cap_tags + c->v.cap_ltags > 4096) {
+        free(c->v.tags), free(c->v.ltags);
+        c->v.tags = c->v.ltags = NULL;
+        c->v.cap_tags = c->v.cap_ltags = 0;
+    }
+    if (c->fallback || c->oom || out->oom) {
+        out->len = start;
+        c->n_bodies = 0;
+        if (c->fallback)
+            return 1;
+        out->oom = 0;
+        return ot_err_set(err, "jaeger: out of memory encoding a %zu-byte request", len);
+    }
+    *bodies = c->bodies;
+    *n_bodies = c->n_bodies;
+    return 0;
+}
