@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/varint.h"
 
 enum {
     JT_STOP = 0,
@@ -126,15 +127,7 @@ static inline size_t jt_tag_size(size_t klen, size_t vbytes) { return 7 + klen +
 
 /* ---- protobuf ------------------------------------------------------------ */
 
-static inline size_t jp_vlen(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
+static inline size_t jp_vlen(uint64_t v) { return ot_varint_size(v); }
 
 /* A length-delimited field of n bytes, its one-byte tag included. */
 static inline size_t jp_len_field(size_t n) { return 1 + jp_vlen(n) + n; }
@@ -151,15 +144,7 @@ static inline size_t jp_time_size(int64_t seconds, int32_t nanos)
 
 enum { JP_VARINT = 0, JP_I64 = 1, JP_LEN = 2 };
 
-static inline uint8_t *jp_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
+static inline uint8_t *jp_varint(uint8_t *p, uint64_t v) { return p + ot_varint_put(p, v); }
 
 static inline uint8_t *jp_tag(uint8_t *p, int field, int wt)
 {
