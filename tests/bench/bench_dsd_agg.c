@@ -21,16 +21,7 @@
 
 #include "../../receivers/dogstatsd/dsdr.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define HAVE_CALLGRIND 1
-#endif
-#endif
-#ifndef HAVE_CALLGRIND
-#define CALLGRIND_ZERO_STATS
-#define CALLGRIND_DUMP_STATS_AT(name) ((void)(name))
-#endif
+#include "callgrind_marks.h"
 
 static const char *const names[] = {"http.server.requests", "http.server.active",
                                     "http.server.duration", "db.query.duration",

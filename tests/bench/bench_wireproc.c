@@ -27,16 +27,7 @@
 #include "../unit/wireproc_check.h"
 #include "loadgen/loadgen.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define HAVE_CALLGRIND 1
-#endif
-#endif
-#ifndef HAVE_CALLGRIND
-#define CALLGRIND_ZERO_STATS
-#define CALLGRIND_DUMP_STATS_AT(name) ((void)(name))
-#endif
+#include "callgrind_marks.h"
 
 static int64_t now_ns(void)
 {

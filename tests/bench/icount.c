@@ -27,16 +27,7 @@
 #include "model/otlp_json.h"
 #include "model/pbwalk.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define HAVE_CALLGRIND 1
-#endif
-#endif
-#ifndef HAVE_CALLGRIND
-#define CALLGRIND_ZERO_STATS
-#define CALLGRIND_DUMP_STATS_AT(name) ((void)(name))
-#endif
+#include "callgrind_marks.h"
 
 #define WALL_NS 1700000000000000000LL
 
