@@ -51,6 +51,10 @@ def grpc_message(body=b""):
     return b"\x00" + struct.pack(">I", len(body)) + body
 
 
+class Stalled(Exception):
+    """The server stopped reading but kept the connection open."""
+
+
 class Conn:
     def __init__(self, port, settings=()):
         self.s = socket.create_connection(("127.0.0.1", port))
@@ -60,13 +64,19 @@ class Conn:
         self.buf = b""
         self.next_id = 1
 
-    def send(self, data):
-        """False once the server has closed the connection."""
+    def send(self, data, timeout=5.0):
+        """False once the server has closed the connection. Stalled when the
+        server takes nothing for `timeout` seconds: without a bound, a server
+        that stops reading would hold the test until the kernel gives up on
+        the connection (a quarter of an hour)."""
+        self.s.settimeout(timeout)
         try:
             self.s.sendall(data)
             return True
         except (BrokenPipeError, ConnectionResetError):
             return False
+        except socket.timeout as e:
+            raise Stalled(f"server took nothing for {timeout}s") from e
 
     def stream_id(self):
         i = self.next_id

@@ -135,10 +135,15 @@ def test_control_frame_flood_without_reading_closes(agent, kind):
         closed = False
         deadline = time.time() + 10
         while time.time() < deadline:
-            if not c.send(one * 1000):
-                closed = True
+            try:
+                if not c.send(one * 1000):
+                    closed = True
+                    break
+            except h2.Stalled:
+                # the server stopped reading: it must have closed, which a
+                # reader learns once its full window drains
                 break
-        assert closed or c.closed(3)
+        assert closed or c.closed(5)
         c.close()
     assert SANITIZED or proc_kib(pid, "VmHWM") - before < 16 << 10
 
