@@ -21,713 +21,13 @@
  * Arrays are not counted before they are read: elements are collected on a
  * scratch stack (nested arrays stack above their parent's) and copied into
  * the arena once the array closes, so no element is allocated twice. */
-#include "base/utf8.h"
-#include "model/otlp_json_int.h"
+#include "model/otlp_json_dec_int.h"
 
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "base/codec.h"
-
-/* jansson's limit on nested values: kept so what decoded before decodes now */
-#define JSON_MAX_DEPTH 2048
-
-/* Error paths stay out of line so the recursive frames stay small. */
-#define COLD __attribute__((noinline, cold))
-
-/* The key path of the value being decoded, as a chain of frames on the C
- * stack: rendered only when an error needs it. */
-typedef struct pframe {
-    const struct pframe *up;
-    const char *key; /* NULL: an array index */
-    size_t klen;
-    size_t idx;
-} pframe;
-
-typedef struct jd {
-    const char *start, *p, *end;
-    ot_arena *arena;
-    ot_err *err;
-    int depth;  /* messages */
-    int jdepth; /* JSON values (objects and arrays) around d->p */
-    char *stk; /* scratch stack of array elements */
-    size_t stk_len, stk_cap;
-    size_t max_bytes; /* arena bytes the decoded request may take */
-    int over;         /* max_bytes was reached */
-} jd;
-
-/* A scalar token: what a field's value was, for conversion and errors. */
-enum { JV_INT, JV_REAL, JV_STR, JV_TRUE, JV_FALSE, JV_NULL, JV_OBJ, JV_ARR };
-typedef struct jv {
-    int kind;
-    int64_t i;
-    double r;
-    const char *s; /* JV_STR: unescaped content (not NUL-terminated unless owned) */
-    size_t len;
-    int owned; /* s is a NUL-terminated copy in the arena */
-} jv;
-
-/* ---------------------------------------------------------------- errors */
-
-static void render_path(const pframe *pf, char *out, size_t cap)
-{
-    const pframe *chain[MAX_DEPTH * 3 + 8];
-    size_t n = 0;
-    for (; pf && n < sizeof chain / sizeof chain[0]; pf = pf->up)
-        chain[n++] = pf;
-    size_t o = 0;
-    out[0] = '\0';
-    while (n--) {
-        const pframe *f = chain[n];
-        int w;
-        if (f->key)
-            w = snprintf(out + o, cap - o, "%s%.*s", o ? "." : "", (int)f->klen, f->key);
-        else
-            w = snprintf(out + o, cap - o, "[%zu]", f->idx);
-        if (w < 0 || o + (size_t)w >= cap)
-            break; /* a path too long just stops growing */
-        o += (size_t)w;
-    }
-}
-
-static int fail(jd *d, const pframe *pf, const char *fmt, ...) OT_PRINTF(3, 4) COLD;
-static int fail(jd *d, const pframe *pf, const char *fmt, ...)
-{
-    char msg[384], path[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    render_path(pf, path, sizeof path);
-    const char *p = path[0] ? path : "(top level)";
-    size_t pl = strlen(p);
-    if (pl > 200) /* the innermost keys are the useful ones */
-        return ot_err_set(d->err, "...%s: %s", p + pl - 200, msg);
-    return ot_err_set(d->err, "%s: %s", p, msg);
-}
-
-/* Malformed JSON: where, as line and column, and what. */
-static COLD int syntax(jd *d, const char *what)
-{
-    size_t line = 1, col = 0;
-    const char *at = d->p < d->end ? d->p : d->end;
-    for (const char *q = d->start; q < at; q++) {
-        if (*q == '\n')
-            line++, col = 0;
-        else
-            col++;
-    }
-    return ot_err_set(d->err, "invalid JSON at line %zu, column %zu (offset %zu): %s%s", line,
-                      col + 1, (size_t)(at - d->start), what,
-                      d->p >= d->end ? " near end of input" : "");
-}
-
-static COLD int oom(jd *d, const pframe *pf)
-{
-    return fail(d, pf, "out of memory");
-}
-
-static COLD void describe(const jv *v, char *out, size_t n)
-{
-    switch (v->kind) {
-    case JV_OBJ: snprintf(out, n, "an object"); break;
-    case JV_ARR: snprintf(out, n, "an array"); break;
-    case JV_TRUE: snprintf(out, n, "true"); break;
-    case JV_FALSE: snprintf(out, n, "false"); break;
-    case JV_NULL: snprintf(out, n, "null"); break;
-    case JV_INT: snprintf(out, n, "%lld", (long long)v->i); break;
-    case JV_REAL: snprintf(out, n, "%.17g", v->r); break;
-    case JV_STR: {
-        size_t o = 0, i = 0, max = 40;
-        out[o++] = '"';
-        for (; i < v->len && o + 6 < n; i++) {
-            unsigned char c = (unsigned char)v->s[i];
-            if (i >= max && (c & 0xC0) != 0x80) /* stop on a character boundary */
-                break;
-            if (c < 0x20 || c == '"' || c == '\\')
-                o += (size_t)snprintf(out + o, n - o, "\\x%02x", c);
-            else
-                out[o++] = (char)c;
-        }
-        if (i < v->len && o + 4 < n) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-        }
-        out[o++] = '"';
-        out[o] = '\0';
-        break;
-    }
-    }
-}
-
-static COLD int fail_type(jd *d, const pframe *pf, const char *expected, const jv *v)
-{
-    char found[96];
-    describe(v, found, sizeof found);
-    return fail(d, pf, "expected %s, found %s", expected, found);
-}
-
-/* ------------------------------------------------------------- tokenizer */
-
-static inline void ws(jd *d)
-{
-    const char *p = d->p, *e = d->end;
-    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-        p++;
-    d->p = p;
-}
-
-/* 1 for bytes a string scan must stop at: '"', '\\', controls, non-ASCII. */
-static const unsigned char str_stop[256] = {
-    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
-};
-
-static inline int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-static int hex4(const char *p, const char *e, unsigned *out)
-{
-    if (e - p < 4)
-        return -1;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval((unsigned char)p[i]);
-        if (h < 0)
-            return -1;
-        v = v << 4 | (unsigned)h;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Scans the string at d->p (a '"'), checking escapes and UTF-8; raw is
- * its content as written, *esc whether it has escapes. */
-static int str_scan(jd *d, const char **raw, size_t *rlen, int *esc)
-{
-    const unsigned char *p = (const unsigned char *)d->p + 1, *e = (const unsigned char *)d->end;
-    const unsigned char *s = p;
-    int has_esc = 0;
-    for (;;) {
-        while (p < e && !str_stop[*p])
-            p++;
-        if (p >= e) {
-            d->p = (const char *)p;
-            return syntax(d, "unterminated string");
-        }
-        unsigned c = *p;
-        if (c == '"')
-            break;
-        if (c >= 0x80) {
-            size_t n = ot_utf8_seq(p, e);
-            if (!n) {
-                d->p = (const char *)p;
-                return syntax(d, "invalid UTF-8 in a string");
-            }
-            p += n;
-            continue;
-        }
-        if (c < 0x20) {
-            d->p = (const char *)p;
-            return syntax(d, "control character in a string");
-        }
-        /* a backslash */
-        has_esc = 1;
-        if (p + 1 >= e) {
-            d->p = (const char *)p;
-            return syntax(d, "unterminated string");
-        }
-        c = p[1];
-        if (c == 'u') {
-            unsigned u;
-            if (hex4((const char *)p + 2, (const char *)e, &u) < 0) {
-                d->p = (const char *)p;
-                return syntax(d, "invalid \\u escape");
-            }
-            p += 6;
-            if (u == 0) {
-                d->p = (const char *)p - 6;
-                return syntax(d, "\\u0000 is not allowed in a string");
-            }
-            if (u >= 0xDC00 && u <= 0xDFFF) {
-                d->p = (const char *)p - 6;
-                return syntax(d, "lone low surrogate in a \\u escape");
-            }
-            if (u >= 0xD800 && u <= 0xDBFF) {
-                unsigned lo;
-                if (e - p < 6 || p[0] != '\\' || p[1] != 'u' ||
-                    hex4((const char *)p + 2, (const char *)e, &lo) < 0 || lo < 0xDC00 ||
-                    lo > 0xDFFF) {
-                    d->p = (const char *)p - 6;
-                    return syntax(d, "high surrogate not followed by a low one");
-                }
-                p += 6;
-            }
-            continue;
-        }
-        if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' &&
-            c != 'r' && c != 't') {
-            d->p = (const char *)p;
-            return syntax(d, "invalid escape in a string");
-        }
-        p += 2;
-    }
-    *raw = (const char *)s;
-    *rlen = (size_t)(p - s);
-    *esc = has_esc;
-    d->p = (const char *)p + 1;
-    return 0;
-}
-
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Unescapes content str_scan accepted; never longer than the raw text. */
-static size_t unescape(const char *s, size_t n, char *o)
-{
-    size_t k = 0;
-    const char *e = s + n;
-    while (s < e) {
-        if (*s != '\\') {
-            o[k++] = *s++;
-            continue;
-        }
-        char c = s[1];
-        s += 2;
-        switch (c) {
-        case 'b': o[k++] = '\b'; break;
-        case 'f': o[k++] = '\f'; break;
-        case 'n': o[k++] = '\n'; break;
-        case 'r': o[k++] = '\r'; break;
-        case 't': o[k++] = '\t'; break;
-        case 'u': {
-            unsigned u, lo;
-            hex4(s, e, &u);
-            s += 4;
-            if (u >= 0xD800 && u <= 0xDBFF) {
-                hex4(s + 2, e, &lo);
-                s += 6;
-                u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            k += put_utf8(o + k, u);
-            break;
-        }
-        default: o[k++] = c; break; /* " \ / */
-        }
-    }
-    return k;
-}
-
-/* The string at d->p as content: in place when it has no escapes, else
- * unescaped into a NUL-terminated arena copy (v->owned). */
-static int str_value(jd *d, const pframe *pf, jv *v)
-{
-    const char *raw;
-    size_t rlen;
-    int esc;
-    if (str_scan(d, &raw, &rlen, &esc) < 0)
-        return -1;
-    v->kind = JV_STR;
-    if (!esc) {
-        v->s = raw;
-        v->len = rlen;
-        v->owned = 0;
-        return 0;
-    }
-    char *o = ot_arena_alloc(d->arena, rlen + 1);
-    if (!o)
-        return oom(d, pf);
-    v->len = unescape(raw, rlen, o);
-    o[v->len] = '\0';
-    v->s = o;
-    v->owned = 1;
-    return 0;
-}
-
-/* A JSON number (strict grammar). Integers that do not fit 64 bits and
- * reals that overflow a double are errors, as they were with jansson. */
-static int num_scan(jd *d, jv *v)
-{
-    const char *p = d->p, *e = d->end, *s = p;
-    int neg = 0, real = 0;
-    if (p < e && *p == '-')
-        neg = 1, p++;
-    if (p >= e || *p < '0' || *p > '9')
-        return syntax(d, "invalid number");
-    if (*p == '0') {
-        p++;
-        if (p < e && *p >= '0' && *p <= '9') {
-            d->p = p;
-            return syntax(d, "leading zero in a number");
-        }
-    } else {
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < e && *p == '.') {
-        real = 1;
-        p++;
-        if (p >= e || *p < '0' || *p > '9') {
-            d->p = p;
-            return syntax(d, "invalid number");
-        }
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        real = 1;
-        p++;
-        if (p < e && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= e || *p < '0' || *p > '9') {
-            d->p = p;
-            return syntax(d, "invalid number");
-        }
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (!real) {
-        uint64_t u = 0;
-        for (const char *q = s + neg; q < p; q++) {
-            unsigned dg = (unsigned)(*q - '0');
-            if (u > (UINT64_MAX - dg) / 10)
-                return syntax(d, "integer too big");
-            u = u * 10 + dg;
-        }
-        if (neg ? u > (uint64_t)INT64_MAX + 1 : u > (uint64_t)INT64_MAX)
-            return syntax(d, "integer too big");
-        v->kind = JV_INT;
-        v->i = neg ? (int64_t)(0 - u) : (int64_t)u;
-        d->p = p;
-        return 0;
-    }
-    char tmp[128], *buf = tmp;
-    size_t n = (size_t)(p - s);
-    if (n >= sizeof tmp && !(buf = malloc(n + 1)))
-        return ot_err_set(d->err, "json decode: out of memory");
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    double r = strtod(buf, NULL);
-    if (buf != tmp)
-        free(buf);
-    if (isinf(r))
-        return syntax(d, "real number overflow");
-    v->kind = JV_REAL;
-    v->r = r;
-    d->p = p;
-    return 0;
-}
-
-static int literal(jd *d, const char *word, size_t n)
-{
-    if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n) != 0)
-        return syntax(d, "invalid token");
-    d->p += n;
-    return 0;
-}
-
-/* Reads one scalar at d->p. An object or array is reported, not consumed
- * (it is a type error wherever a scalar is wanted). */
-static int read_scalar(jd *d, const pframe *pf, jv *v)
-{
-    if (d->p >= d->end)
-        return syntax(d, "expected a value");
-    switch (*d->p) {
-    case '"': return str_value(d, pf, v);
-    case '{': v->kind = JV_OBJ; return 0;
-    case '[': v->kind = JV_ARR; return 0;
-    case 't': v->kind = JV_TRUE; return literal(d, "true", 4);
-    case 'f': v->kind = JV_FALSE; return literal(d, "false", 5);
-    case 'n': v->kind = JV_NULL; return literal(d, "null", 4);
-    default:
-        if (*d->p == '-' || (*d->p >= '0' && *d->p <= '9'))
-            return num_scan(d, v);
-        return syntax(d, "invalid token");
-    }
-}
-
-/* Validates and steps over one value of any shape (unknown keys). jdepth
- * is the nesting of the value being skipped. */
-static int skip_value(jd *d, int jdepth)
-{
-    jv v;
-    if (d->p >= d->end)
-        return syntax(d, "expected a value");
-    char c = *d->p;
-    if (c != '{' && c != '[') {
-        if (c == '"') {
-            const char *raw;
-            size_t n;
-            int esc;
-            return str_scan(d, &raw, &n, &esc);
-        }
-        return read_scalar(d, NULL, &v);
-    }
-    char close = c == '{' ? '}' : ']';
-    d->p++;
-    ws(d);
-    if (d->p < d->end && *d->p == close) {
-        d->p++;
-        return 0;
-    }
-    if (jdepth >= JSON_MAX_DEPTH)
-        return syntax(d, "maximum parsing depth reached");
-    for (;;) {
-        if (close == '}') {
-            const char *raw;
-            size_t n;
-            int esc;
-            if (d->p >= d->end || *d->p != '"')
-                return syntax(d, "expected a string key");
-            if (str_scan(d, &raw, &n, &esc) < 0)
-                return -1;
-            ws(d);
-            if (d->p >= d->end || *d->p != ':')
-                return syntax(d, "expected ':'");
-            d->p++;
-            ws(d);
-        }
-        if (skip_value(d, jdepth + 1) < 0)
-            return -1;
-        ws(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            ws(d);
-            continue;
-        }
-        if (d->p < d->end && *d->p == close) {
-            d->p++;
-            return 0;
-        }
-        return syntax(d, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
-    }
-}
-
-/* ------------------------------------------------------------ conversion */
-
-static int str_digits_u64(const char *s, size_t len, uint64_t *out)
-{
-    if (len == 0)
-        return -1;
-    uint64_t u = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        unsigned dg = (unsigned)(s[i] - '0');
-        if (u > (UINT64_MAX - dg) / 10)
-            return -1;
-        u = u * 10 + dg;
-    }
-    *out = u;
-    return 0;
-}
-
-/* Integer with bounds, from a JSON integer, an integral real or a decimal
- * string (proto3 JSON allows all three for every integer type). */
-static int get_i64(jd *d, const pframe *pf, const jv *v, int64_t lo, int64_t hi,
-                   const char *what, int64_t *out)
-{
-    int64_t x;
-    if (v->kind == JV_INT) {
-        x = v->i;
-    } else if (v->kind == JV_REAL) {
-        double r = v->r;
-        if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0) || r != trunc(r))
-            return fail_type(d, pf, what, v);
-        x = (int64_t)r;
-    } else if (v->kind == JV_STR) {
-        int neg = v->len && v->s[0] == '-';
-        uint64_t u;
-        if (str_digits_u64(v->s + neg, v->len - (size_t)neg, &u) < 0 ||
-            (neg ? u > (uint64_t)INT64_MAX + 1 : u > (uint64_t)INT64_MAX))
-            return fail_type(d, pf, what, v);
-        x = neg ? (int64_t)(0 - u) : (int64_t)u;
-    } else {
-        return fail_type(d, pf, what, v);
-    }
-    if (x < lo || x > hi)
-        return fail_type(d, pf, what, v);
-    *out = x;
-    return 0;
-}
-
-static int get_u64(jd *d, const pframe *pf, const jv *v, uint64_t *out)
-{
-    static const char what[] = "an unsigned 64-bit integer (string or number)";
-    if (v->kind == JV_STR) {
-        if (str_digits_u64(v->s, v->len, out) < 0)
-            return fail_type(d, pf, what, v);
-        return 0;
-    }
-    if (v->kind == JV_REAL) {
-        double r = v->r;
-        if (!(r >= 0 && r < 18446744073709551616.0) || r != trunc(r))
-            return fail_type(d, pf, what, v);
-        *out = (uint64_t)r;
-        return 0;
-    }
-    int64_t x;
-    if (get_i64(d, pf, v, 0, INT64_MAX, what, &x) < 0)
-        return -1;
-    *out = (uint64_t)x;
-    return 0;
-}
-
-static int str_is(const jv *v, const char *lit, size_t n)
-{
-    return v->len == n && memcmp(v->s, lit, n) == 0;
-}
-
-static int get_double(jd *d, const pframe *pf, const jv *v, double *out)
-{
-    static const char what[] = "a number (or \"NaN\", \"Infinity\", \"-Infinity\")";
-    if (v->kind == JV_REAL) {
-        *out = v->r;
-        return 0;
-    }
-    if (v->kind == JV_INT) {
-        *out = (double)v->i;
-        return 0;
-    }
-    if (v->kind != JV_STR)
-        return fail_type(d, pf, what, v);
-    if (str_is(v, "NaN", 3)) {
-        *out = NAN;
-        return 0;
-    }
-    if (str_is(v, "Infinity", 8)) {
-        *out = INFINITY;
-        return 0;
-    }
-    if (str_is(v, "-Infinity", 9)) {
-        *out = -INFINITY;
-        return 0;
-    }
-    /* A number in a string: only JSON number characters, so strtod's
-     * extras (hex, "inf", spaces) are not let in. */
-    char buf[72];
-    if (v->len == 0 || v->len > 64)
-        return fail_type(d, pf, what, v);
-    memcpy(buf, v->s, v->len);
-    buf[v->len] = '\0';
-    if (strspn(buf, "0123456789+-.eE") != v->len)
-        return fail_type(d, pf, what, v);
-    char *end;
-    double r = strtod(buf, &end);
-    if (end != buf + v->len || isinf(r))
-        return fail_type(d, pf, what, v);
-    *out = r;
-    return 0;
-}
-
-static COLD int fail_hex(jd *d, const pframe *pf, size_t want, const jv *v)
-{
-    char what[40];
-    snprintf(what, sizeof what, "%zu hex digits", want * 2);
-    return fail_type(d, pf, what, v);
-}
-
-static int get_hex(jd *d, const pframe *pf, const jv *v, size_t want, ProtobufCBinaryData *out)
-{
-    if (v->kind != JV_STR)
-        return fail_hex(d, pf, want, v);
-    if (v->len == 0) { /* an empty id is the same as no id */
-        out->len = 0;
-        out->data = NULL;
-        return 0;
-    }
-    /* An id of the wrong length is still bytes: the receiver rejects its
-     * item (otlp_check.h), as for protobuf, instead of the whole request. */
-    size_t n = v->len / 2;
-    if (v->len % 2)
-        return fail_hex(d, pf, want, v);
-    uint8_t *p = ot_arena_alloc(d->arena, n);
-    if (!p)
-        return oom(d, pf);
-    if (ot_hex_decode(v->s, v->len, p) != n)
-        return fail_hex(d, pf, want, v);
-    out->data = p;
-    out->len = n;
-    return 0;
-}
-
-/* Standard or URL-safe base64, padding optional. */
-static int get_base64(jd *d, const pframe *pf, const jv *v, ProtobufCBinaryData *out)
-{
-    static const char what[] = "a base64 string";
-    if (v->kind != JV_STR)
-        return fail_type(d, pf, what, v);
-    size_t max = ot_base64_decoded_max(v->len);
-    uint8_t *p = max ? ot_arena_alloc(d->arena, max) : NULL;
-    if (max && !p)
-        return oom(d, pf);
-    long n = ot_base64_decode(v->s, v->len, p);
-    if (n < 0)
-        return fail_type(d, pf, what, v);
-    out->data = p;
-    out->len = (size_t)n;
-    return 0;
-}
-
-static int get_enum(jd *d, const pframe *pf, const ProtobufCEnumDescriptor *ed, const jv *v,
-                    int32_t *out)
-{
-    int64_t x;
-    if (v->kind == JV_STR) {
-        char name[128];
-        if (v->len < sizeof name) {
-            memcpy(name, v->s, v->len);
-            name[v->len] = '\0';
-            const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, name);
-            if (ev) {
-                *out = ev->value;
-                return 0;
-            }
-        }
-        /* a number in a string is still a number */
-        if (!(v->len && (v->s[0] == '-' || (v->s[0] >= '0' && v->s[0] <= '9')))) {
-            char what[160];
-            snprintf(what, sizeof what, "a number or a value name of %s", ed->short_name);
-            return fail_type(d, pf, what, v);
-        }
-    }
-    if (get_i64(d, pf, v, INT32_MIN, INT32_MAX, "an enum number or value name", &x) < 0)
-        return -1;
-    *out = (int32_t)x;
-    return 0;
-}
 
 /* ------------------------------------------------------------- messages */
 
@@ -742,85 +42,85 @@ static int dec_value(jd *d, const ProtobufCFieldDescriptor *f, void *out, const 
     if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
         const ProtobufCMessageDescriptor *sd = f->descriptor;
         if (d->p >= d->end || *d->p != '{') {
-            if (read_scalar(d, pf, &v) < 0)
+            if (ojd_read_scalar(d, pf, &v) < 0)
                 return -1;
-            return fail_type(d, pf, "an object", &v);
+            return ojd_fail_type(d, pf, "an object", &v);
         }
         if (ot_arena_reserved(d->arena) > d->max_bytes) {
             d->over = 1;
-            return fail(d, pf, "the decoded request would take more than %zu bytes", d->max_bytes);
+            return ojd_fail(d, pf, "the decoded request would take more than %zu bytes", d->max_bytes);
         }
         ProtobufCMessage *sub = ot_arena_alloc(d->arena, sd->sizeof_message);
         if (!sub)
-            return oom(d, pf);
+            return ojd_oom(d, pf);
         if (dec_message(d, sd, sub, pf) < 0)
             return -1;
         *(ProtobufCMessage **)out = sub;
         return 0;
     }
-    if (read_scalar(d, pf, &v) < 0)
+    if (ojd_read_scalar(d, pf, &v) < 0)
         return -1;
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        if (get_i64(d, pf, &v, INT32_MIN, INT32_MAX, "a 32-bit integer", &x) < 0)
+        if (ojd_get_i64(d, pf, &v, INT32_MIN, INT32_MAX, "a 32-bit integer", &x) < 0)
             return -1;
         *(int32_t *)out = (int32_t)x;
         return 0;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        if (get_i64(d, pf, &v, 0, UINT32_MAX, "an unsigned 32-bit integer", &x) < 0)
+        if (ojd_get_i64(d, pf, &v, 0, UINT32_MAX, "an unsigned 32-bit integer", &x) < 0)
             return -1;
         *(uint32_t *)out = (uint32_t)x;
         return 0;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        if (get_i64(d, pf, &v, INT64_MIN, INT64_MAX, "a 64-bit integer (string or number)", &x) < 0)
+        if (ojd_get_i64(d, pf, &v, INT64_MIN, INT64_MAX, "a 64-bit integer (string or number)", &x) < 0)
             return -1;
         *(int64_t *)out = x;
         return 0;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        return get_u64(d, pf, &v, out);
+        return ojd_get_u64(d, pf, &v, out);
     case PROTOBUF_C_TYPE_FLOAT: {
         double r;
-        if (get_double(d, pf, &v, &r) < 0)
+        if (ojd_get_double(d, pf, &v, &r) < 0)
             return -1;
         if (isfinite(r) && fabs(r) > FLT_MAX)
-            return fail_type(d, pf, "a number in float range", &v);
+            return ojd_fail_type(d, pf, "a number in float range", &v);
         *(float *)out = (float)r;
         return 0;
     }
     case PROTOBUF_C_TYPE_DOUBLE:
-        return get_double(d, pf, &v, out);
+        return ojd_get_double(d, pf, &v, out);
     case PROTOBUF_C_TYPE_BOOL:
         if (v.kind != JV_TRUE && v.kind != JV_FALSE)
-            return fail_type(d, pf, "true or false", &v);
+            return ojd_fail_type(d, pf, "true or false", &v);
         *(protobuf_c_boolean *)out = v.kind == JV_TRUE;
         return 0;
     case PROTOBUF_C_TYPE_ENUM:
-        return get_enum(d, pf, f->descriptor, &v, out);
+        return ojd_get_enum(d, pf, f->descriptor, &v, out);
     case PROTOBUF_C_TYPE_STRING: {
         if (v.kind != JV_STR)
-            return fail_type(d, pf, "a string", &v);
+            return ojd_fail_type(d, pf, "a string", &v);
         char *s = v.owned ? (char *)v.s : ot_arena_strndup(d->arena, v.s, v.len);
         if (!s)
-            return oom(d, pf);
+            return ojd_oom(d, pf);
         *(char **)out = s;
         return 0;
     }
     case PROTOBUF_C_TYPE_BYTES: {
         size_t want = ojson_hex_id_len(f);
         if (want)
-            return get_hex(d, pf, &v, want, out);
-        return get_base64(d, pf, &v, out);
+            return ojd_get_hex(d, pf, &v, want, out);
+        return ojd_get_base64(d, pf, &v, out);
     }
     case PROTOBUF_C_TYPE_MESSAGE:
         break;
     }
-    return fail(d, pf, "unsupported field type");
+    return ojd_fail(d, pf, "unsupported field type");
 }
 
 /* Room for one more element of sz bytes on the scratch stack. */
@@ -845,9 +145,9 @@ static int dec_repeated(jd *d, const ProtobufCFieldDescriptor *f, char *base, co
 {
     if (d->p >= d->end || *d->p != '[') {
         jv v;
-        if (read_scalar(d, pf, &v) < 0)
+        if (ojd_read_scalar(d, pf, &v) < 0)
             return -1;
-        return fail_type(d, pf, "an array", &v);
+        return ojd_fail_type(d, pf, "an array", &v);
     }
     d->p++;
     ws(d);
@@ -861,7 +161,7 @@ static int dec_repeated(jd *d, const ProtobufCFieldDescriptor *f, char *base, co
         pframe fr = {pf, NULL, 0, n};
         void *slot = stk_push(d, sz);
         if (!slot)
-            return oom(d, &fr);
+            return ojd_oom(d, &fr);
         if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
             /* the element's own arrays stack above; write the pointer after */
             ProtobufCMessage *sub = NULL;
@@ -885,12 +185,12 @@ static int dec_repeated(jd *d, const ProtobufCFieldDescriptor *f, char *base, co
             d->p++;
             break;
         }
-        return syntax(d, "expected ',' or ']'");
+        return ojd_syntax(d, "expected ',' or ']'");
     }
     d->jdepth--;
     void *arr = ot_arena_alloc(d->arena, n * sz);
     if (!arr)
-        return oom(d, pf);
+        return ojd_oom(d, pf);
     memcpy(arr, d->stk + mark, n * sz);
     d->stk_len = mark;
     *(size_t *)(base + f->quantifier_offset) = n;
@@ -935,7 +235,7 @@ static int dec_message(jd *d, const ProtobufCMessageDescriptor *desc, ProtobufCM
                        const pframe *pf)
 {
     if (d->depth >= MAX_DEPTH)
-        return fail(d, pf, "messages nested deeper than %d levels", MAX_DEPTH);
+        return ojd_fail(d, pf, "messages nested deeper than %d levels", MAX_DEPTH);
     d->depth++;
     d->jdepth++;
     desc->message_init(msg);
@@ -954,12 +254,12 @@ static int dec_message(jd *d, const ProtobufCMessageDescriptor *desc, ProtobufCM
         int esc;
         char kbuf[64];
         if (d->p >= d->end || *d->p != '"')
-            return syntax(d, "expected a string key");
-        if (str_scan(d, &key, &klen, &esc) < 0)
+            return ojd_syntax(d, "expected a string key");
+        if (ojd_str_scan(d, &key, &klen, &esc) < 0)
             return -1;
         if (esc) { /* an escaped key longer than any field name matches none */
             if (klen < sizeof kbuf) {
-                klen = unescape(key, klen, kbuf);
+                klen = ojd_unescape(key, klen, kbuf);
                 key = kbuf;
             } else {
                 klen = 0;
@@ -967,14 +267,14 @@ static int dec_message(jd *d, const ProtobufCMessageDescriptor *desc, ProtobufCM
         }
         ws(d);
         if (d->p >= d->end || *d->p != ':')
-            return syntax(d, "expected ':'");
+            return ojd_syntax(d, "expected ':'");
         d->p++;
         ws(d);
         const ProtobufCFieldDescriptor *f = klen ? find_field(desc, key, klen) : NULL;
         int rc;
         if (!f || (d->p < d->end && *d->p == 'n')) {
             /* unknown keys are ignored; null means not set */
-            rc = skip_value(d, d->jdepth + 1);
+            rc = ojd_skip_value(d, d->jdepth + 1);
         } else {
             pframe fr = {pf, key, klen, 0};
             if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -1000,7 +300,7 @@ static int dec_message(jd *d, const ProtobufCMessageDescriptor *desc, ProtobufCM
             d->p++;
             break;
         }
-        return syntax(d, "expected ',' or '}'");
+        return ojd_syntax(d, "expected ',' or '}'");
     }
     d->depth--;
     d->jdepth--;
@@ -1015,23 +315,23 @@ static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *desc, const ch
     ProtobufCMessage *msg = NULL;
     ws(d);
     if (d->p >= d->end || (*d->p != '{' && *d->p != '[')) {
-        syntax(d, "'[' or '{' expected");
+        ojd_syntax(d, "'[' or '{' expected");
         return NULL;
     }
     if (*d->p == '[') {
         jv v = {.kind = JV_ARR};
-        fail_type(d, NULL, "a JSON object", &v);
+        ojd_fail_type(d, NULL, "a JSON object", &v);
         return NULL;
     }
     msg = ot_arena_alloc(arena, desc->sizeof_message);
     if (!msg) {
-        oom(d, NULL);
+        ojd_oom(d, NULL);
     } else if (dec_message(d, desc, msg, NULL) < 0) {
         msg = NULL;
     } else {
         ws(d);
         if (d->p != d->end) {
-            syntax(d, "end of input expected");
+            ojd_syntax(d, "end of input expected");
             msg = NULL;
         }
     }
