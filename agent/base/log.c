@@ -101,3 +101,39 @@ bool ot_log_ratelimit(_Atomic int64_t *last_ns, int64_t interval_ns)
     return (last == 0 || now - last >= interval_ns) &&
            atomic_compare_exchange_strong(last_ns, &last, now);
 }
+
+static uint64_t once_hash(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull; /* FNV-1a */
+    return h;
+}
+
+int ot_log_once_check(ot_log_once *o, const char *a, const char *b)
+{
+    uint64_t k = once_hash(once_hash(0xcbf29ce484222325ull, a), b ? b : "");
+    if (!k)
+        k = 1; /* 0 marks a free slot */
+    for (size_t i = 0; i < OT_LOG_ONCE_SLOTS; i++) {
+        uint64_t cur = atomic_load(&o->seen[i]);
+        if (cur == k)
+            return OT_LOG_SEEN;
+        if (cur == 0) {
+            if (atomic_compare_exchange_strong(&o->seen[i], &cur, k))
+                return OT_LOG_FIRST;
+            if (cur == k) /* another thread claimed it for the same reason */
+                return OT_LOG_SEEN;
+        }
+    }
+    return atomic_exchange(&o->full, true) ? OT_LOG_SEEN : OT_LOG_NOW_FULL;
+}
+
+void ot_log_clean(char *out, size_t cap, const char *in)
+{
+    size_t n = 0;
+    if (!cap)
+        return;
+    for (; in && *in && n + 1 < cap; in++)
+        out[n++] = *in == '"' ? '\'' : (unsigned char)*in < 0x20 ? ' ' : *in;
+    out[n] = 0;
+}

@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum ot_log_level {
@@ -30,6 +31,25 @@ void ot_log(ot_log_level l, const char *component, const char *msg, const char *
 /* True at most once per interval_ns for the call site that owns *last_ns:
  * for warnings that a flood would otherwise repeat many times a second. */
 bool ot_log_ratelimit(_Atomic int64_t *last_ns, int64_t interval_ns);
+
+/* The distinct reasons a warning has named so far, for warnings that must
+ * say each reason once: a backend that refuses every batch writes one line,
+ * not one per batch. Zeroed is empty; safe from any thread without a lock. */
+#define OT_LOG_ONCE_SLOTS 32
+typedef struct ot_log_once {
+    _Atomic uint64_t seen[OT_LOG_ONCE_SLOTS]; /* hashes of reasons; 0: free */
+    atomic_bool full;
+} ot_log_once;
+
+enum { OT_LOG_SEEN = 0, OT_LOG_FIRST = 1, OT_LOG_NOW_FULL = 2 };
+/* Whether the reason (a, b) is new: OT_LOG_FIRST (log it), OT_LOG_SEEN, or,
+ * once, OT_LOG_NOW_FULL when a new reason finds no room (log that further
+ * reasons go unsaid); after that every new reason is OT_LOG_SEEN. */
+int ot_log_once_check(ot_log_once *o, const char *a, const char *b);
+
+/* A copy of a peer's message that is safe inside a quoted logfmt value:
+ * '"' becomes '\'' and control bytes spaces; cut to fit cap. */
+void ot_log_clean(char *out, size_t cap, const char *in);
 
 #define ot_debug(c, m, ...) ot_log(OT_LOG_DEBUG, c, m, __VA_ARGS__)
 #define ot_info(c, m, ...) ot_log(OT_LOG_INFO, c, m, __VA_ARGS__)

@@ -27,8 +27,6 @@
 #include "export/exph_park.h"
 #include "telemetry/telemetry.h"
 
-#define MAX_REASONS 32
-
 /* ---- state ------------------------------------------------------------- */
 
 typedef struct qitem {
@@ -81,9 +79,7 @@ struct ot_exph {
     _Atomic int64_t retry_warned; /* when a retryable failure was last logged */
     int64_t published; /* this helper's share of the queue_size gauge */
 
-    uint64_t reasons[MAX_REASONS];
-    size_t nreasons;
-    bool reasons_full;
+    ot_log_once dropped_reasons;
 
     bool replaced; /* a reload replaces it: shutdown parks the queue */
 };
@@ -148,49 +144,18 @@ static int64_t queued_locked(ot_exph *h)
     return (int64_t)st.live;
 }
 
-static uint64_t fnv1a(uint64_t hash, const char *s)
-{
-    for (; *s; s++)
-        hash = (hash ^ (unsigned char)*s) * 0x100000001b3ull;
-    return hash;
-}
-
-/* logfmt-safe copy of a backend's message. */
-static void clean_msg(char *out, size_t cap, const char *in)
-{
-    size_t n = 0;
-    for (; *in && n + 1 < cap; in++)
-        out[n++] = *in == '"' ? '\'' : (unsigned char)*in < 0x20 ? ' ' : *in;
-    out[n] = 0;
-}
-
 /* Drops are logged once per distinct reason, with one sample, so a backend
  * that rejects every batch writes one line, not one per batch. */
 static void note_drop(ot_exph *h, const char *why, ot_signal s, size_t items, const char *msg)
 {
-    uint64_t k = fnv1a(fnv1a(0xcbf29ce484222325ull, why), msg);
-    pthread_mutex_lock(&h->mu);
-    bool seen = false, first_overflow = false;
-    for (size_t i = 0; i < h->nreasons && !seen; i++)
-        seen = h->reasons[i] == k;
-    if (!seen) {
-        if (h->nreasons < MAX_REASONS)
-            h->reasons[h->nreasons++] = k;
-        else if (!h->reasons_full)
-            h->reasons_full = first_overflow = true;
-        else
-            seen = true;
-    }
-    pthread_mutex_unlock(&h->mu);
-    if (seen)
-        return;
-    if (first_overflow) {
+    int first = ot_log_once_check(&h->dropped_reasons, why, msg);
+    if (first == OT_LOG_NOW_FULL)
         ot_warn("exphelper", "more distinct reasons for dropped batches; no longer logging them",
                 "exporter=%s", h->id);
+    if (first != OT_LOG_FIRST)
         return;
-    }
     char m[256];
-    clean_msg(m, sizeof m, msg);
+    ot_log_clean(m, sizeof m, msg);
     ot_warn("exphelper", why, "exporter=%s signal=%s items=%zu reason=\"%s\" note=\"logged once per reason\"",
             h->id, ot_signal_name(s), items, m);
 }

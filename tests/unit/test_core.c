@@ -269,3 +269,27 @@ Test(log, ratelimit_lets_one_through_per_interval)
     usleep(20000);
     cr_assert(ot_log_ratelimit(&last, 10000000)); /* 20 ms later, 10 ms interval */
 }
+
+Test(log, once_names_each_reason_once_then_says_it_is_full)
+{
+    static ot_log_once o; /* zeroed: empty */
+    cr_assert_eq(ot_log_once_check(&o, "dropped", "429"), OT_LOG_FIRST);
+    cr_assert_eq(ot_log_once_check(&o, "dropped", "429"), OT_LOG_SEEN);
+    cr_assert_eq(ot_log_once_check(&o, "dropped", "500"), OT_LOG_FIRST);
+    cr_assert_eq(ot_log_once_check(&o, "dropped", NULL), OT_LOG_FIRST);
+    char m[16];
+    for (int i = 3; i < OT_LOG_ONCE_SLOTS; i++) {
+        snprintf(m, sizeof m, "r%d", i);
+        cr_assert_eq(ot_log_once_check(&o, "dropped", m), OT_LOG_FIRST);
+    }
+    cr_assert_eq(ot_log_once_check(&o, "dropped", "one more"), OT_LOG_NOW_FULL);
+    cr_assert_eq(ot_log_once_check(&o, "dropped", "and another"), OT_LOG_SEEN);
+    cr_assert_eq(ot_log_once_check(&o, "dropped", "429"), OT_LOG_SEEN);
+}
+
+Test(log, clean_makes_a_peer_message_safe_in_a_quoted_value)
+{
+    char out[12];
+    ot_log_clean(out, sizeof out, "say \"hi\"\nnow and more");
+    cr_assert_str_eq(out, "say 'hi' no");
+}
