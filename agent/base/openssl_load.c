@@ -58,6 +58,7 @@
     X(SSL_get_verify_result) \
     X(SSL_new) \
     X(SSL_pending) \
+    X(SSL_is_init_finished) \
     X(SSL_read) \
     X(SSL_set1_host) \
     X(SSL_set_accept_state) \
@@ -505,6 +506,14 @@ const char *(X509_get_default_cert_dir_env)(void)
         return "SSL_CERT_DIR";
     }
     return REAL(X509_get_default_cert_dir_env)();
+}
+
+int (SSL_is_init_finished)(const SSL *a0)
+{
+    if (!LOADED()) {
+        return 0;
+    }
+    return REAL(SSL_is_init_finished)(a0);
 }
 
 int (SSL_pending)(const SSL *a0)

@@ -7,7 +7,12 @@
  * per connection (bounded by max_log_size). With `tls:` each connection
  * is an OpenSSL session over the same non-blocking socket, its context
  * taken from net/tls.h's reloader when it is accepted, so a renewed
- * certificate serves the next connection. */
+ * certificate serves the next connection.
+ *
+ * Slots are few (MAX_CONNS), so a neighbour must not be able to hold them
+ * all: a connection that is full when another arrives gives up the slot of
+ * the one that has sent nothing for longest, and a TLS handshake that has
+ * not finished within HANDSHAKE_NS is closed. */
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -25,6 +30,7 @@
 
 #define MAX_CONNS 256
 #define FLUSH_BYTES (256u << 10)
+#define HANDSHAKE_NS (10 * 1000000000LL)
 
 typedef struct conn {
     int fd;
@@ -32,6 +38,7 @@ typedef struct conn {
     bool want_write; /* the handshake waits for room to send */
     ot_buf carry;    /* bytes after the last newline */
     bool skipping;
+    int64_t opened_ns, last_ns; /* accepted; last bytes read (or accepted) */
 } conn;
 
 typedef struct tcp {
@@ -140,6 +147,7 @@ again:
     if (n < 0)
         return;
     ot_counter_add(t->r->tel.bytes, (uint64_t)n);
+    c->last_ns = ot_now_ns();
     const char *p = buf, *e = buf + n;
     while (p < e) {
         const char *nl = memchr(p, '\n', (size_t)(e - p));
@@ -186,6 +194,49 @@ static SSL *tls_session(tcp *t, int fd)
     return NULL;
 }
 
+/* The slot of the connection that has sent nothing for longest. Its last
+ * partial line, if any, is kept as a record: it is what the sender wrote. */
+static void evict_idlest(tcp *t)
+{
+    size_t v = 0;
+    for (size_t i = 1; i < t->n; i++)
+        if (t->conns[i].last_ns < t->conns[v].last_ns)
+            v = i;
+    conn *c = &t->conns[v];
+    if (c->carry.len && !c->skipping)
+        line(t, c->carry.data, c->carry.len, false);
+    ot_debug("jsonlog", "every connection slot taken; the idlest connection closed",
+             "receiver=%s slots=%d idle_ms=%lld", t->r->id, MAX_CONNS,
+             (long long)((ot_now_ns() - c->last_ns) / 1000000));
+    drop(t, v);
+}
+
+static void accept_one(tcp *t)
+{
+    int fd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (t->n == MAX_CONNS)
+        evict_idlest(t);
+    SSL *ssl = NULL;
+    if (t->tls && !(ssl = tls_session(t, fd))) {
+        close(fd);
+        return;
+    }
+    int64_t now = ot_now_ns();
+    t->conns[t->n++] = (conn){.fd = fd, .ssl = ssl, .opened_ns = now, .last_ns = now};
+}
+
+/* TLS handshakes that never finish hold a slot each: closed after a while. */
+static void reap_handshakes(tcp *t, int64_t now)
+{
+    for (size_t i = t->n; i-- > 0;) {
+        conn *c = &t->conns[i];
+        if (c->ssl && !SSL_is_init_finished(c->ssl) && now - c->opened_ns > HANDSHAKE_NS)
+            drop(t, i);
+    }
+}
+
 static void *run(void *arg)
 {
     tcp *t = arg;
@@ -206,20 +257,15 @@ static void *run(void *arg)
                 .fd = t->conns[i].fd,
                 .events = (short)(POLLIN | (t->conns[i].want_write ? POLLOUT : 0))};
         int rc = poll(pf, np, 100);
-        if (rc <= 0)
-            continue;
-        if (pf[0].revents & POLLIN) {
-            int fd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            SSL *ssl = NULL;
-            if (fd >= 0 && t->n < MAX_CONNS && (!t->tls || (ssl = tls_session(t, fd))))
-                t->conns[t->n++] = (conn){.fd = fd, .ssl = ssl};
-            else if (fd >= 0)
-                close(fd);
-        }
-        /* back to front: drop() moves the last connection into slot i */
-        for (size_t i = np - 1; i >= 1; i--)
+        /* back to front: drop() moves the last connection into slot i, one
+         * already served; anything that drops or adds slots comes after */
+        for (size_t i = np - 1; rc > 0 && i >= 1; i--)
             if (pf[i].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR) && i - 1 < t->n)
                 read_conn(t, i - 1, buf, 65536);
+        if (t->tls)
+            reap_handshakes(t, ot_now_ns());
+        if (rc > 0 && (pf[0].revents & POLLIN))
+            accept_one(t);
         if (t->out.len)
             send_pending(t);
     }

@@ -387,6 +387,30 @@ def test_tcp_endpoint_ndjson(agent_factory, tmp_path):
     assert "not json" in bodies and "last, no newline" in bodies
 
 
+def test_tcp_endpoint_serves_a_sender_while_idle_connections_hold_every_slot(agent_factory, tmp_path):
+    """A neighbour that opens more connections than there are slots and
+    sends nothing must not shut real senders out: the idlest gives way."""
+    import socket
+    port = free_port()
+    out = tmp_path / "out.jsonl"
+    a = agent_factory(config(f"{tmp_path}/none/*.log", out, tmp_path / "state",
+                             f"    endpoint: 127.0.0.1:{port}\n"))
+    a.start()
+    wait_for(lambda: "listening" in a.log(), 10, "the listener")
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+    time.sleep(0.5)
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"".join(json.dumps({"msg": "through", "n": i}).encode() + b"\n"
+                       for i in range(50)))
+    s.close()
+    recs = wait_for(lambda: (lambda r: r if len(r) >= 50 else None)(records(out)), 10,
+                    "the sender's 50 records")
+    for c in idle:
+        c.close()
+    assert a.stop() == 0, a.log()
+    assert sorted(int(attrs(r)["n"]["intValue"]) for _, r in recs) == list(range(50))
+
+
 def test_configured_mapping_and_delete_after_read(agent_factory, tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
