@@ -11,7 +11,7 @@
 # Every Debian package the build, the tests and the benchmarks use. One list.
 DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 	protobuf-c-compiler libprotobuf-c-dev libyaml-dev libjansson-dev \
-	libmicrohttpd-dev libnghttp2-dev libssl-dev zlib1g-dev libzstd-dev \
+	libnghttp2-dev libssl-dev zlib1g-dev libzstd-dev \
 	libcurl4-openssl-dev libpcre2-dev libcriterion-dev \
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler \
 	python3-thrift thrift-compiler \
@@ -21,7 +21,7 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev \
 # Packaging (make deb, tests/e2e/test_packaging.py): sd_notify, the .deb's checks.
 DEB_PACKAGES += libsystemd-dev dpkg-dev fakeroot lintian python3-yaml systemd
 
-LIBS_PC := libprotobuf-c yaml-0.1 jansson libmicrohttpd libnghttp2 zlib \
+LIBS_PC := libprotobuf-c yaml-0.1 jansson libnghttp2 zlib \
 	libzstd libpcre2-8
 # libsystemd: headers only; agent/pipeline/notify.c opens the library under systemd.
 LIBS_PC_HEADERS := libsystemd

@@ -54,6 +54,7 @@
     X(SSL_free) \
     X(SSL_get0_alpn_selected) \
     X(SSL_get0_param) \
+    X(SSL_get0_peer_certificate) \
     X(SSL_get_error) \
     X(SSL_get_verify_result) \
     X(SSL_new) \
@@ -378,6 +379,14 @@ int (SSL_get_error)(const SSL *a0, int a1)
         return SSL_ERROR_SSL;
     }
     return REAL(SSL_get_error)(a0, a1);
+}
+
+X509 *(SSL_get0_peer_certificate)(const SSL *a0)
+{
+    if (!LOADED()) {
+        return NULL;
+    }
+    return REAL(SSL_get0_peer_certificate)(a0);
 }
 
 long (SSL_get_verify_result)(const SSL *a0)

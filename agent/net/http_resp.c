@@ -1,74 +1,72 @@
 /* http_resp.c: the responses of net/http_server.h, made apart from the
  * server that sends them: a copied, handed-over or streamed body, and its
- * headers. An ot_http_resp is libmicrohttpd's response itself; the type
- * only hides it from the server's users. */
-#include <microhttpd.h>
+ * header lines (kept as the bytes that go on the wire). */
 #include <stdlib.h>
+#include <string.h>
 
-#include "net/http_server.h"
-
-/* An ot_http_resp is the library's response itself; the type only hides it. */
-static struct MHD_Response *mhd_resp(ot_http_resp *r)
-{
-    return (struct MHD_Response *)r;
-}
+#include "net/http1_int.h"
 
 ot_http_resp *ot_http_resp_copy(const void *body, size_t len)
 {
-    return (ot_http_resp *)MHD_create_response_from_buffer(len, (void *)body,
-                                                           MHD_RESPMEM_MUST_COPY);
+    /* one allocation: the body right after the response */
+    ot_http_resp *r = calloc(1, sizeof *r + len + 1);
+    if (!r)
+        return NULL;
+    if (len)
+        memcpy(r + 1, body, len);
+    r->body = (const uint8_t *)(r + 1);
+    r->len = len;
+    r->slen = 0;
+    return r;
 }
 
 ot_http_resp *ot_http_resp_take(void *body, size_t len)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r)
+    ot_http_resp *r = calloc(1, sizeof *r);
+    if (!r) {
         free(body);
-    return (ot_http_resp *)r;
-}
-
-typedef struct stream_body {
-    ssize_t (*read)(void *ctx, char *buf, size_t cap);
-    void (*release)(void *ctx);
-    void *ctx;
-} stream_body;
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    stream_body *b = cls;
-    ssize_t n = b->read(b->ctx, buf, max);
-    if (n > 0)
-        return n;
-    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
-static void stream_free(void *cls)
-{
-    stream_body *b = cls;
-    if (b->release)
-        b->release(b->ctx);
-    free(b);
+        return NULL;
+    }
+    r->body = body;
+    r->owned = body;
+    r->len = len;
+    return r;
 }
 
 ot_http_resp *ot_http_resp_stream(int64_t len, ssize_t (*read)(void *ctx, char *buf, size_t cap),
                                   void (*release)(void *ctx), void *ctx)
 {
-    stream_body *b = malloc(sizeof *b);
-    if (!b) {
+    ot_http_resp *r = calloc(1, sizeof *r);
+    if (!r) {
         if (release)
             release(ctx);
         return NULL;
     }
-    *b = (stream_body){read, release, ctx};
-    struct MHD_Response *r = MHD_create_response_from_callback(
-        len < 0 ? MHD_SIZE_UNKNOWN : (uint64_t)len, 64 * 1024, stream_read, b, stream_free);
-    if (!r)
-        stream_free(b);
-    return (ot_http_resp *)r;
+    r->read = read;
+    r->release = release;
+    r->ctx = ctx;
+    r->slen = len < 0 ? -1 : len;
+    return r;
 }
 
 int ot_http_resp_header(ot_http_resp *r, const char *name, const char *value)
 {
-    return r && MHD_add_response_header(mhd_resp(r), name, value) == MHD_YES ? 0 : -1;
+    if (!r || !name || !value)
+        return -1;
+    /* a value that could end the line would let a caller forge headers */
+    if (strpbrk(name, "\r\n: ") || strpbrk(value, "\r\n"))
+        return -1;
+    ot_buf_printf(&r->head, "%s: %s\r\n", name, value);
+    return r->head.oom ? -1 : 0;
 }
 
+void ot_h1_resp_free(ot_http_resp *r)
+{
+    if (!r)
+        return;
+    if (r->release)
+        r->release(r->ctx);
+    free(r->owned);
+    ot_buf_free(&r->head);
+    free(r);
+}

@@ -1,0 +1,94 @@
+/* http1_int.h: what the files of the HTTP server share and nothing else
+ * sees: the server (http_server.c: sockets, loops, TLS), its requests
+ * (http1_req.c: the request API, refusals, routing) and its responses
+ * (http_resp.c). */
+#ifndef OT_HTTP1_INT_H
+#define OT_HTTP1_INT_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "base/buf.h"
+#include "net/http1_parse.h"
+#include "net/http_guard.h"
+#include "net/http_server.h"
+
+struct ot_http_resp {
+    ot_buf head; /* header lines, each "Name: value\r\n" */
+    const uint8_t *body;
+    size_t len;
+    void *owned; /* freed with the response */
+    /* a streamed body */
+    ssize_t (*read)(void *ctx, char *buf, size_t cap);
+    void (*release)(void *ctx);
+    void *ctx;
+    int64_t slen; /* -1: chunked */
+};
+
+void ot_h1_resp_free(ot_http_resp *r);
+
+typedef struct h1conn h1conn;
+typedef struct h1loop h1loop;
+
+struct ot_http_req {
+    ot_http_server *s;
+    h1conn *c;
+    ot_h1_head h;
+    const ot_http_route *route;
+    uint8_t *body; /* a route's body */
+    size_t len, cap;
+    uint64_t received;
+    bool replied, too_large, cut_off;
+    const char *extra_name, *extra_value; /* Allow or WWW-Authenticate of a refusal */
+    alignas(max_align_t) unsigned char state[];
+};
+
+struct ot_http_server {
+    ot_http_server_opts o;
+    int fd, port;
+    bool tls, need_client_cert, auth;
+    unsigned char auth_digest[32];
+    char auth_challenge[160];
+    unsigned hard_limit;
+    atomic_uint nconns;
+    atomic_int active; /* requests past their headers, not yet over */
+    atomic_bool stopping, quit;
+    atomic_int stop_acked; /* loops that stopped accepting */
+
+    pthread_mutex_t mu; /* ctx, pems, stamp */
+    struct ssl_ctx_st *ctx;
+    ot_tls_server_pems pems;
+    uint64_t stamp;
+    atomic_uint reloads;
+    pthread_t watcher;
+    bool watching, watch_stop;
+    pthread_cond_t cv;
+
+    ot_http_guard *guard;
+    int nloops;
+    h1loop *loops;
+};
+
+/* http1_req.c: the request's life as the connection sees it. */
+/* The head is in (q->h): auth, routing, begin. */
+void ot_h1_req_begin(ot_http_req *q);
+/* Body bytes, de-chunked; false cuts the connection. */
+bool ot_h1_req_data(ot_http_req *q, const uint8_t *p, size_t n);
+/* The whole body is in: the answer. */
+void ot_h1_req_end(ot_http_req *q);
+/* The server's own refusal of q (status, a short text). */
+void ot_h1_refuse(ot_http_req *q, unsigned status, const char *msg, const char *hname,
+                  const char *hvalue);
+void ot_h1_sha256(const void *p, size_t n, unsigned char out[32]);
+
+/* http_server.c: what a request asks of its connection. */
+/* Queues status and r (taken) as q's answer. -1 when it cannot be. */
+int ot_h1_conn_queue(h1conn *c, unsigned status, ot_http_resp *r, const char *xname,
+                     const char *xvalue);
+const struct sockaddr *ot_h1_conn_peer(const h1conn *c);
+/* A client certificate was shown and verified (TLS with client_ca_file). */
+bool ot_h1_conn_client_cert_ok(const h1conn *c);
+
+#endif
