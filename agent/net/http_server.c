@@ -40,6 +40,7 @@
 #define STREAM_PIECE (64u << 10)
 #define STREAM_PREFIX 24 /* room for a chunk's size line before its data */
 #define INLINE_BODY (16u << 10)
+#define SPARE_BUFS 8
 
 enum { C_HEAD, C_BODY, C_SEND, C_LINGER };
 
@@ -61,6 +62,10 @@ struct h1conn {
     size_t body_off;
     uint64_t streamed;
     bool resp_chunked, resp_eof;
+    /* a plaintext read came back short: the socket was empty then, and
+     * the next byte brings an event (edge-triggered), so no read is tried
+     * before it */
+    bool drained;
     int64_t active_at;
     h1conn *prev, *next; /* the loop's, least recently active first */
 };
@@ -72,6 +77,10 @@ struct h1loop {
     bool started, listening, stop_seen;
     int64_t relisten_at, next_sweep;
     h1conn *head, *tail;
+    /* buffers of connections that went idle, for the next that reads: a
+     * request does not pay a malloc and fresh pages for its buffer */
+    char *spare[SPARE_BUFS];
+    int nspare;
 };
 
 /* ---- socket I/O ---------------------------------------------------------------- */
@@ -114,6 +123,21 @@ static ssize_t conn_write(h1conn *c, const void *a, size_t an, const void *b, si
     if (r >= 0)
         return r;
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+}
+
+static char *buf_get(h1loop *lp)
+{
+    return lp->nspare ? lp->spare[--lp->nspare] : malloc(BUF_CAP);
+}
+
+static void buf_put(h1loop *lp, char *b)
+{
+    if (!b)
+        return;
+    if (lp->nspare < SPARE_BUFS)
+        lp->spare[lp->nspare++] = b;
+    else
+        free(b);
 }
 
 static void touch(h1conn *c)
@@ -175,7 +199,7 @@ static void conn_close(h1conn *c)
     if (c->ssl)
         SSL_free(c->ssl);
     close(c->fd);
-    free(c->buf);
+    buf_put(lp, c->buf);
     free(c->q);
     ot_buf_free(&c->out);
     free(c);
@@ -517,7 +541,7 @@ static int request_over(h1conn *c)
     c->pos = c->head_len = c->scanned = 0;
     if (!left) {
         /* an idle keep-alive connection holds no buffer */
-        free(c->buf);
+        buf_put(c->lp, c->buf);
         c->buf = NULL;
     }
     return 0;
@@ -551,7 +575,9 @@ static void conn_run(h1conn *c)
         }
         if (p > 0)
             continue;
-        if (!c->buf && !(c->buf = malloc(BUF_CAP))) {
+        if (c->drained)
+            return;
+        if (!c->buf && !(c->buf = buf_get(c->lp))) {
             conn_close(c);
             return;
         }
@@ -562,7 +588,7 @@ static void conn_run(h1conn *c)
         ssize_t n = conn_read(c, c->buf + c->len, BUF_CAP - c->len);
         if (n == -2) {
             if (c->len == 0 && c->st == C_HEAD) {
-                free(c->buf);
+                buf_put(c->lp, c->buf);
                 c->buf = NULL;
             }
             return;
@@ -571,6 +597,7 @@ static void conn_run(h1conn *c)
             conn_close(c);
             return;
         }
+        c->drained = !c->ssl && (size_t)n < BUF_CAP - c->len;
         c->len += (size_t)n;
         touch(c);
     }
@@ -807,6 +834,7 @@ static void *loop_run(void *arg)
                 (void)r;
             } else {
                 h1conn *c = p;
+                c->drained = false;
                 if (evs[i].events & (EPOLLERR | EPOLLHUP))
                     conn_close(c);
                 else
@@ -850,6 +878,8 @@ static void free_server(ot_http_server *s)
             pthread_join(lp->thr, NULL);
         while (lp->head)
             conn_close(lp->head);
+        while (lp->nspare)
+            free(lp->spare[--lp->nspare]);
         if (lp->ep >= 0)
             close(lp->ep);
         if (lp->wake >= 0)
