@@ -185,26 +185,6 @@ void ot_http_guard_done(ot_http_guard *g, ot_http_gconn *c)
     pthread_mutex_unlock(&g->mu);
 }
 
-bool ot_http_guard_abort(ot_http_guard *g, ot_http_gconn *c, const char *raw, size_t len)
-{
-    if (!c || g->o.tls)
-        return false;
-    pthread_mutex_lock(&g->mu);
-    bool ok = !c->dead;
-    if (ok) {
-        unlink_c(g, c);
-        c->dead = true;
-        g->dying++;
-        ssize_t n = send(c->fd, raw, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)n;
-        /* reading goes on (and is discarded) so that closing does not reset
-         * the connection under the answer */
-        shutdown(c->fd, SHUT_WR);
-    }
-    pthread_mutex_unlock(&g->mu);
-    return ok;
-}
-
 ot_http_guard_stats ot_http_guard_get_stats(ot_http_guard *g)
 {
     pthread_mutex_lock(&g->mu);

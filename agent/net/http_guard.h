@@ -1,16 +1,16 @@
-/* http_guard.h: what stands between an HTTP server's listening socket and
- * libmicrohttpd, so that no neighbour can take a listener away from the
- * others (http_server.c is its one user).
+/* http_guard.h: an HTTP server's account of its connections, so that no
+ * neighbour can take a listener away from the others (http_server.c is its
+ * one user).
  *
- * Left to itself the library stops accepting at its connection limit, and
- * the kernel's backlog then fills: a few hundred idle sockets made the
- * telemetry port (and with it /healthz and /readyz) stop answering. Its
- * timeout is an idle one, so a client sending one header byte a second
- * holds a connection for ever. The guard counts the connections the
- * library accepted, and when there are max_connections already it closes
+ * A server that stops accepting at its connection limit lets the kernel's
+ * backlog fill: a few hundred idle sockets made the telemetry port (and
+ * with it /healthz and /readyz) stop answering. An idle timeout alone lets
+ * a client sending one header byte a second hold a connection for ever.
+ * The guard counts the connections the server
+ * accepted, and when there are max_connections already it closes
  * the one that has waited longest without a request under way (idle
  * keep-alive, slow headers, an answer nobody reads) to make room: a new
- * connection (a probe) is therefore served. The library's own limit is
+ * connection (a probe) is therefore served. The server's own limit is
  * set above (ot_http_guard_hard_limit), for the evicted ones it has not
  * closed yet. It also closes what outlives the
  * whole-request deadline: headers that have not arrived within it since
@@ -38,7 +38,7 @@ typedef struct ot_http_guard_opts {
      * with that request (ot_http_guard_begin's req) before the shutdown(),
      * from the guard's lock on whichever thread closes, at most once per
      * request and never after ot_http_guard_done. The server can give back
-     * there what the request reserved, instead of when the library reaps
+     * there what the request reserved, instead of when its loop reaps
      * the socket. May be NULL. */
     void (*cut)(void *req, void *arg);
     void *arg;
@@ -68,14 +68,9 @@ bool ot_http_guard_answer(ot_http_guard *g, ot_http_gconn *c);
  * returns, cut is not called with the request any more (so it may be
  * freed). */
 void ot_http_guard_done(ot_http_guard *g, ot_http_gconn *c);
-/* Writes raw (a whole HTTP answer) on a plaintext connection whose answer
- * the library cannot queue any more (a body under way), and ends the
- * sending side; what the client still sends must be read and dropped.
- * False on TLS or when already closed: then the server cuts it. */
-bool ot_http_guard_abort(ot_http_guard *g, ot_http_gconn *c, const char *raw, size_t len);
 ot_http_guard_stats ot_http_guard_get_stats(ot_http_guard *g);
 /* Connections open at once, evicted ones not yet closed included, beyond
- * which a new one is refused (also the library's own limit). */
+ * which a new one is refused. */
 unsigned ot_http_guard_hard_limit(unsigned max_connections);
 
 #endif

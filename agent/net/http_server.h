@@ -1,6 +1,6 @@
 /* http_server.h: the one HTTP/1.1 server every listener of the agent stands
- * on (self-telemetry, OTLP/HTTP, the Prometheus scrape endpoint), over
- * libmicrohttpd. It binds through net/listen.h, so a busy port is one error
+ * on (self-telemetry, OTLP/HTTP, the Prometheus scrape endpoint): our own,
+ * on epoll, with TLS through OpenSSL (http_server.c). It binds through net/listen.h, so a busy port is one error
  * line from ot_http_server_start; it answers what every server answers the
  * same way (404, 405 with Allow, 413, basic auth, client certificates) and
  * leaves the rest to routes or to one handler that routes itself.
@@ -52,7 +52,7 @@ typedef struct ot_http_stream {
     ot_http_fn done;
     /* The server cut the connection of a request under way (its deadline
      * passed, or it was evicted with an answer nobody reads) and the
-     * library will call done only when it reaps the socket: give back at
+     * server calls done only when its loop reaps the socket: give back at
      * once what may be given back from another thread (a reservation of
      * bytes in flight), leaving the rest to done. Runs on the server's
      * deadline thread, maybe while data runs, at most once and never after
@@ -63,7 +63,7 @@ typedef struct ot_http_stream {
 } ot_http_stream;
 
 typedef struct ot_http_server_opts {
-    const char *log_component; /* the library's own messages are logged at debug under it */
+    const char *log_component; /* the server's own messages are logged under it */
     int threads;               /* 0: 1 */
     /* Open at once; the next evicts the one waiting longest without a
      * request under way (http_guard.h). 0: 64. */

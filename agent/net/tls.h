@@ -81,8 +81,6 @@ typedef struct ot_tls_server_pems {
 } ot_tls_server_pems;
 int ot_tls_server_pems_load(const ot_tls_server *t, ot_tls_server_pems *out, ot_err *err);
 void ot_tls_server_pems_free(ot_tls_server_pems *p);
-/* The GnuTLS priority string of the version range. */
-const char *ot_tls_server_gnutls_priorities(const ot_tls_server *t);
 
 /* How often the files are checked for change; 0 when never: reload_interval,
  * or 1 s when only client_ca_file_reload asks. */

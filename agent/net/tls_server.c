@@ -1,8 +1,8 @@
 /* tls_server.c: the `tls` block of every server (its keys and checks), the
  * OpenSSL server context built from it (certificate, key, version range,
  * ALPN, client certificates when a client CA is configured), the same
- * block as PEM text for servers on libmicrohttpd (GnuTLS inside the
- * library takes memory, not a context), and reloading when the files
+ * block as PEM text (read and checked once, so that the HTTP server can
+ * tell a changed file from a touched one), and reloading when the files
  * change on disk: a fingerprint of the files, checked at most every
  * reload_interval, and a context source for OpenSSL servers. */
 #include <errno.h>
@@ -154,7 +154,7 @@ fail:
     return NULL;
 }
 
-/* ---- PEM text for libmicrohttpd ------------------------------------------ */
+/* ---- PEM text ------------------------------------------------------------- */
 
 static char *read_pem(const char *path, ot_err *err)
 {
@@ -200,8 +200,7 @@ int ot_tls_server_pems_load(const ot_tls_server *t, ot_tls_server_pems *out, ot_
         ot_tls_server_pems_free(out);
         return -1;
     }
-    /* GnuTLS would refuse a bad pair with a bare "cannot start"; OpenSSL
-     * says which file and why. */
+    /* checked here so that the error says which file and why */
     const char *cname = set(t->cert_pem) ? "cert_pem" : t->cert_file;
     const char *kname = set(t->key_pem) ? "key_pem" : t->key_file;
     int rc = 0;
@@ -230,15 +229,6 @@ void ot_tls_server_pems_free(ot_tls_server_pems *p)
     free(p->key);
     free(p->client_ca);
     *p = (ot_tls_server_pems){0};
-}
-
-const char *ot_tls_server_gnutls_priorities(const ot_tls_server *t)
-{
-    if (t->min_version == 1)
-        return "NORMAL:-VERS-ALL:+VERS-TLS1.3";
-    if (t->max_version == 0)
-        return "NORMAL:-VERS-ALL:+VERS-TLS1.2";
-    return "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
 }
 
 /* ---- reloading ------------------------------------------------------------ */

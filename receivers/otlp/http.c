@@ -1,4 +1,4 @@
-/* http.c: OTLP/HTTP on net/http_server.h (libmicrohttpd underneath). Two
+/* http.c: OTLP/HTTP on net/http_server.h (otelite's own HTTP/1.1). Two
  * epoll threads accept and serve connections and call the pipeline on
  * their own stack. The receiver routes itself and takes the body in parts,
  * so what it reserves and how long a body may take stay its own.
