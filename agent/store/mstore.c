@@ -438,6 +438,39 @@ void ot_mstore_put(ot_mstore *st, ot_mstore_ref *ref, bool drop)
     lock_drop(&sp->mu);
 }
 
+int ot_mstore_grow(ot_mstore *st, ot_mstore_ref *ref, size_t state_size)
+{
+    ot_mstore_stream *s = ref->stream;
+    stripe *sp = ref->stripe_;
+    if (state_size <= s->state_size)
+        return 0;
+    size_t need = sizeof *s + state_size + s->id_len;
+    if (state_size > UINT32_MAX / 2 ||
+        (st->o.max_bytes && atomic_load(&st->bytes) + chunk_estimate(need) > st->o.max_bytes))
+        return -1;
+    ot_mstore_stream *ns = block_alloc(st, need);
+    if (!ns)
+        return -1;
+    memcpy(ns, s, sizeof *s + s->state_size);
+    memset(ns->state + s->state_size, 0, state_size - s->state_size);
+    memcpy(ns->state + state_size, stream_id(s), s->id_len);
+    ns->state_size = (uint32_t)state_size;
+    if ((uintptr_t)ns & ~ADDR_MASK) {
+        block_release(st, ns);
+        return -1;
+    }
+    size_t i = s->hash & sp->mask;
+    while (slot_s(sp->slots[i]) != s)
+        i = (i + 1) & sp->mask;
+    sp->slots[i] = make_slot(ns, ns->hash);
+    atomic_fetch_add(&st->bytes, stream_cost(st, ns));
+    atomic_fetch_sub(&st->bytes, stream_cost(st, s));
+    block_release(st, s);
+    ref->stream = ns;
+    ref->state = ns->state;
+    return 0;
+}
+
 size_t ot_mstore_expire(ot_mstore *st, int64_t now_ns)
 {
     if (st->o.max_idle_ns <= 0)

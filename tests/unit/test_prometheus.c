@@ -402,6 +402,66 @@ Test(prometheus, openmetrics_exemplars)
     pm_core_free(c);
 }
 
+/* A series made from a point without exemplars takes the exemplar a later
+ * point brings: its state grows to hold it, running totals kept. */
+Test(prometheus, an_exemplar_on_a_later_point_is_kept)
+{
+    pm_core *c = core();
+    ingest(c, RES("{\"name\":\"req\",\"sum\":{\"aggregationTemporality\":1,\"isMonotonic\":true,"
+                  "\"dataPoints\":[{\"asInt\":\"3\",\"timeUnixNano\":\"1\"}]}},"
+                  "{\"name\":\"lat\",\"histogram\":{\"aggregationTemporality\":1,\"dataPoints\":[{"
+                  "\"count\":\"2\",\"sum\":1,\"bucketCounts\":[\"1\",\"1\"],\"explicitBounds\":[0.5],"
+                  "\"timeUnixNano\":\"1\"}]}},"
+                  "{\"name\":\"e\",\"exponentialHistogram\":{\"aggregationTemporality\":1,"
+                  "\"dataPoints\":[{\"count\":\"1\",\"sum\":1,\"scale\":0,"
+                  "\"positive\":{\"offset\":0,\"bucketCounts\":[\"1\"]},\"timeUnixNano\":\"1\"}]}}"),
+           1);
+    cr_assert_null(strstr(scrape(c, PM_FMT_OPENMETRICS), "trace_id"));
+    /* deltas, so the totals show whether the grown state kept them */
+    ingest(c, RES("{\"name\":\"req\",\"sum\":{\"aggregationTemporality\":1,\"isMonotonic\":true,"
+                  "\"dataPoints\":[{\"asInt\":\"4\",\"timeUnixNano\":\"2\"," EXEMPLAR("1") "}]}},"
+                  "{\"name\":\"lat\",\"histogram\":{\"aggregationTemporality\":1,\"dataPoints\":[{"
+                  "\"count\":\"1\",\"sum\":0.75,\"bucketCounts\":[\"0\",\"1\"],\"explicitBounds\":[0.5],"
+                  "\"timeUnixNano\":\"2\"," EXEMPLAR("0.75") "}]}},"
+                  "{\"name\":\"e\",\"exponentialHistogram\":{\"aggregationTemporality\":1,"
+                  "\"dataPoints\":[{\"count\":\"1\",\"sum\":1,\"scale\":0,"
+                  "\"positive\":{\"offset\":0,\"bucketCounts\":[\"1\"]},\"timeUnixNano\":\"2\","
+                  EXEMPLAR("1.5") "}]}}"),
+           2);
+    char *t = scrape(c, PM_FMT_OPENMETRICS);
+    const char *ex = " # {trace_id=\"5b8efff798038103d269b633813fc60c\","
+                     "span_id=\"eee19b7ec3c1b174\"}";
+    char want[512];
+    snprintf(want, sizeof want, "req_total{" L "} 7%s 1 1700000000.500000000\n", ex);
+    cr_assert(strstr(t, want), "%s", t);
+    snprintf(want, sizeof want, "lat_bucket{" L ",le=\"0.5\"} 1\nlat_bucket{" L
+             ",le=\"+Inf\"} 3%s 0.75 1700000000.500000000\n", ex);
+    cr_assert(strstr(t, want), "%s", t);
+    cr_assert(strstr(t, "lat_sum{" L "} 1.75\n"), "%s", t);
+    cr_assert(strstr(t, "e_count{" L "} 2\n"), "%s", t);
+    /* protobuf: the counter's, lat's on an explicit +Inf bucket (above
+     * every bound), and the exponential histogram's as a native exemplar
+     * (the text formats' classic buckets of it show none) */
+    ot_buf pb = OT_BUF_INIT;
+    cr_assert_eq(pm_render_text(c, PM_FMT_PROTOBUF, &pb), 0);
+    size_t hits = 0;
+    for (size_t i = 0; i + 32 <= pb.len; i++)
+        hits += memcmp(pb.data + i, "5b8efff798038103d269b633813fc60c", 32) == 0;
+    cr_assert_eq(hits, 3, "req, lat and e carry it in protobuf: %zu", hits);
+    ot_buf_free(&pb);
+    /* a third point without exemplars keeps the last one */
+    ingest(c, RES("{\"name\":\"req\",\"sum\":{\"aggregationTemporality\":1,\"isMonotonic\":true,"
+                  "\"dataPoints\":[{\"asInt\":\"1\",\"timeUnixNano\":\"3\"}]}}"),
+           3);
+    snprintf(want, sizeof want, "req_total{" L "} 8%s 1 1700000000.500000000\n", ex);
+    cr_assert(strstr(scrape(c, PM_FMT_OPENMETRICS), want));
+    ot_mstore_stats st;
+    ot_mstore_stats_get(c->store, &st);
+    cr_assert_eq(st.streams, 3);
+    cr_assert_eq(st.removed, 0, "grown in place, not dropped and made again");
+    pm_core_free(c);
+}
+
 Test(prometheus, exponential_histogram_downscaled_to_schema_8)
 {
     pm_core *c = core();
