@@ -237,6 +237,21 @@ static void res_target(void *ctx, const char *name, size_t nl, const char *val, 
     put_label(x->pb, &x->tl, name, nl, val, vl);
 }
 
+/* target_info's name: the namespace goes before it as the collector puts
+ * it there, sanitised as a label name is, then "_" (a metric's own name
+ * takes the namespace as one more name token). */
+static const char *target_name(rctx *r)
+{
+    const char *ns = r->c->o.ns;
+    if (!ns || !*ns)
+        return "target_info";
+    ot_buf_reset(&r->name);
+    ot_prom_label_name(&r->name, ns, strlen(ns));
+    ot_buf_puts(&r->name, "_target_info");
+    ot_buf_putc(&r->name, 0);
+    return r->name.oom ? "target_info" : r->name.data;
+}
+
 /* The labels every stream of a resource and scope carries, and the
  * resource's target_info series. */
 static res_ent *resource(rctx *r, const ot_mstore_info *in)
@@ -297,12 +312,13 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
                 memcpy(t->key, e->key, res_len);
             r->targets.n++;
             size_t idx;
-            pm_fam *f = family(r, "target_info", OT_PACC_GAUGE, NULL, 0, NULL, &idx);
+            pm_fam *f = family(r, target_name(r), OT_PACC_GAUGE, NULL, 0, NULL, &idx);
             if (f && r->fmt == PM_FMT_PROTOBUF) {
                 ot_pacc_state one = {.kind = OT_PACC_GAUGE, .value = 1};
                 pm_pb_metric(&f->pre, &r->pb, &tl, &one, 0);
             } else if (f) {
-                ot_buf_puts(&f->pre, "target_info{");
+                ot_buf_puts(&f->pre, f->name);
+                ot_buf_putc(&f->pre, '{');
                 ot_buf_append(&f->pre, tl.data + 1, tl.len - 1);
                 ot_buf_puts(&f->pre, "} 1\n");
             }

@@ -229,6 +229,37 @@ Test(prometheus, families_group_across_resources_and_target_info)
     pm_core_free(c);
 }
 
+/* With a namespace, target_info is named as the collector names it: the
+ * namespace sanitised as a label name, "_", then target_info; metric
+ * names take the namespace too; target_info carries no const_labels. */
+Test(prometheus, namespace_prefixes_target_info)
+{
+    static const char *ck[] = {"env"}, *cv[] = {"prod"};
+    pm_core *c = core_with((pm_opts){.suffixes = true, .ns = "my-app.ns", .const_keys = ck,
+                                     .const_vals = cv, .n_const = 1});
+    ingest(c, "{\"resourceMetrics\":[{\"resource\":{\"attributes\":["
+              "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"api\"}},"
+              "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h0\"}}]},"
+              "\"scopeMetrics\":[{\"metrics\":["
+              "{\"name\":\"up\",\"gauge\":{\"dataPoints\":[{\"asInt\":\"1\"}]}}]}]}]}",
+           1);
+    for (int fmt = PM_FMT_TEXT; fmt <= PM_FMT_OPENMETRICS; fmt++) {
+        char *t = scrape(c, fmt);
+        cr_assert(strstr(t, "# HELP my_app_ns_target_info Target metadata\n"
+                            "# TYPE my_app_ns_target_info gauge\n"
+                            "my_app_ns_target_info{job=\"api\",host_name=\"h0\"} 1\n"),
+                  "%s", t);
+        cr_assert(strstr(t, "\nmy_app_ns_up{job=\"api\",env=\"prod\"} 1\n"), "%s", t);
+        cr_assert_null(strstr(t, "\ntarget_info"), "%s", t);
+    }
+    ot_buf pb = OT_BUF_INIT;
+    cr_assert_eq(pm_render_text(c, PM_FMT_PROTOBUF, &pb), 0);
+    ot_buf_putc(&pb, 0);
+    cr_assert(memmem(pb.data, pb.len, "\x0a\x15my_app_ns_target_info", 23));
+    ot_buf_free(&pb);
+    pm_core_free(c);
+}
+
 Test(prometheus, label_sanitising_and_collisions)
 {
     pm_core *c = core_with((pm_opts){.suffixes = true, .ns = "app"});
