@@ -178,6 +178,39 @@ void ot_prom_label_name(ot_buf *out, const char *p, size_t n)
         out->data[out->len++] = is_alnum(p[i]) || p[i] == '_' ? p[i] : '_';
 }
 
+/* u in decimal, written backwards ending at e; returns the first digit.
+ * Two digits a step: a scrape writes one or two integers a series. */
+static char *dec_u64(char *e, uint64_t u)
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    char *p = e;
+    while (u >= 100) {
+        const char *d = pairs + 2 * (u % 100);
+        u /= 100;
+        *--p = d[1];
+        *--p = d[0];
+    }
+    if (u >= 10) {
+        *--p = pairs[2 * u + 1];
+        *--p = pairs[2 * u];
+    } else {
+        *--p = (char)('0' + u);
+    }
+    return p;
+}
+
+static void put_i64(ot_buf *out, int64_t i)
+{
+    char b[24], *e = b + sizeof b;
+    char *p = dec_u64(e, i < 0 ? 0 - (uint64_t)i : (uint64_t)i);
+    if (i < 0)
+        *--p = '-';
+    ot_buf_append(out, p, (size_t)(e - p));
+}
+
 void ot_prom_value(ot_buf *out, double v, bool om)
 {
     if (isnan(v)) {
@@ -196,11 +229,7 @@ void ot_prom_value(ot_buf *out, double v, bool om)
             *--p = '0';
             *--p = '.';
         }
-        uint64_t u = (uint64_t)fabs(v);
-        do {
-            *--p = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
+        p = dec_u64(p, (uint64_t)fabs(v));
         if (signbit(v))
             *--p = '-';
         ot_buf_append(out, p, (size_t)(e - p));
@@ -246,7 +275,7 @@ static void attr_scalar(ot_buf *out, const ot_mstore_val *v, bool quote)
         ot_buf_puts(out, v->b ? "true" : "false");
         break;
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
-        ot_buf_printf(out, "%lld", (long long)v->i);
+        put_i64(out, v->i);
         break;
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
         ot_prom_value(out, v->d, false);

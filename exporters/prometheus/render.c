@@ -566,7 +566,7 @@ base_ent *pm_base(rctx *r, uint64_t id, bool insert)
             return &v[i];
     if (!insert)
         return NULL;
-    v[i] = (base_ent){id, BASE_UNKNOWN, 0, {0}};
+    v[i] = (base_ent){id, BASE_UNKNOWN, 0, (uint32_t)t->n, {0}};
     t->n++;
     return &v[i];
 }

@@ -54,6 +54,7 @@ typedef struct base_ent {
     uint64_t id; /* 0: empty slot */
     int32_t fam; /* index into fams; BASE_HIDDEN, BASE_UNKNOWN */
     uint32_t tries; /* lookups of one of its streams that found it gone */
+    uint32_t seq; /* order of insertion: 0, 1, ... (a scrape groups by it) */
     res_ent re;
 } base_ent;
 

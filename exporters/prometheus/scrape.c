@@ -6,7 +6,9 @@
  *      id (16 bytes a stream, a stripe at a time); every identity is
  *      worked out once (family, resource labels: render.c), and a stable
  *      counting sort lays the hashes out family by family, families in
- *      name order, a family's series in store order;
+ *      name order, a family's series identity by identity (a resource's
+ *      series together, so the labels they share are worked out once a
+ *      run), each identity's in store order;
  *   2. the response is then written while it is sent: each part is the
  *      next PART bytes or so of the current family, its series looked up
  *      by hash (ot_mstore_visit_hashes: one stripe lock hold a few hundred
@@ -83,23 +85,17 @@ static int by_name(const void *a, const void *b)
 
 static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* The first walk: every stream's family, the hashes laid out by family. */
-static int index_streams(pm_stream *s)
+/* Each entry's identity, by its base_ent's seq, kept in base_id's place;
+ * UINT64_MAX for none shown. Returns the number of seqs (bases). */
+static size_t resolve_all(rctx *r, idx_list *l)
 {
-    rctx *r = &s->r;
-    idx_list l = {0};
-    if (ot_mstore_index(r->c->store, take_index, &l) < 0) {
-        free(l.v);
-        return -1;
-    }
-    /* Each entry's family, kept in base_id's place: a family index, or
-     * UINT64_MAX for none. b stays valid while the id repeats: the table
-     * moves only when a new id goes in. */
+    /* b stays valid while the id repeats: the table moves only when a new
+     * id goes in. */
     base_ent *b = NULL;
     uint64_t last_id = 0;
     size_t conflicts = 0;
-    for (size_t i = 0; i < l.n && !r->err; i++) {
-        uint64_t id = l.v[i].base_id;
+    for (size_t i = 0; i < l->n && !r->err; i++) {
+        uint64_t id = l->v[i].base_id;
         if (!b || id != last_id) {
             b = pm_base(r, id, true);
             if (!b) {
@@ -111,23 +107,39 @@ static int index_streams(pm_stream *s)
         if (b->fam == BASE_UNKNOWN && b->tries < MAX_TRIES) {
             b->tries++;
             resolving x = {r, b};
-            ot_mstore_visit_hashes(r->c->store, &l.v[i].hash, 1, resolve_one, &x);
+            ot_mstore_visit_hashes(r->c->store, &l->v[i].hash, 1, resolve_one, &x);
             if (b->fam == BASE_UNKNOWN && b->tries == MAX_TRIES)
                 b->fam = BASE_HIDDEN;
         }
-        int32_t fam = b->fam;
-        conflicts += fam == BASE_CONFLICT;
-        l.v[i].base_id = fam >= 0 ? (uint64_t)fam : UINT64_MAX;
-        if (fam >= 0)
-            r->fams[fam].n++;
+        conflicts += b->fam == BASE_CONFLICT;
+        l->v[i].base_id = b->fam >= 0 ? b->seq : UINT64_MAX;
+        if (b->fam >= 0)
+            r->fams[b->fam].n++;
     }
     atomic_store(&r->c->conflicts, conflicts);
+    return r->bases.n;
+}
+
+/* The first walk: every stream's family, the hashes laid out family by
+ * family, and within a family identity by identity (a resource's streams
+ * together, so the labels they share are worked out once a run, not once
+ * a stream), each identity's in store order. */
+static int index_streams(pm_stream *s)
+{
+    rctx *r = &s->r;
+    idx_list l = {0};
+    size_t *at_seq = NULL;
+    int32_t *fam_of = NULL;
+    int rc = -1;
+    if (ot_mstore_index(r->c->store, take_index, &l) < 0)
+        goto out;
+    size_t nb = resolve_all(r, &l);
     s->order = malloc((r->n_fams ? r->n_fams : 1) * sizeof *s->order);
     s->hashes = malloc((l.n ? l.n : 1) * sizeof *s->hashes);
-    if (!s->order || !s->hashes || r->err) {
-        free(l.v);
-        return -1;
-    }
+    at_seq = calloc(nb ? nb : 1, sizeof *at_seq);
+    fam_of = malloc((nb ? nb : 1) * sizeof *fam_of);
+    if (!s->order || !s->hashes || !at_seq || !fam_of || r->err)
+        goto out;
     for (size_t i = 0; i < r->n_fams; i++)
         s->order[i] = i;
     if (r->n_fams > 1) {
@@ -136,21 +148,43 @@ static int index_streams(pm_stream *s)
         qsort(s->order, r->n_fams, sizeof *s->order, by_name);
         pthread_mutex_unlock(&sort_mu);
     }
+    const base_ent *bv = r->bases.v;
+    for (size_t i = 0; i < r->bases.cap; i++)
+        if (bv[i].id)
+            fam_of[bv[i].seq] = bv[i].fam;
+    for (size_t i = 0; i < l.n; i++)
+        if (l.v[i].base_id != UINT64_MAX)
+            at_seq[l.v[i].base_id]++;
+    /* Families in name order; a family's identities in seq order, each
+     * one's start after those before it (at_seq turns from counts into
+     * starts, then into the next free place). */
     size_t at = 0;
+    size_t *fam_first = calloc(r->n_fams ? r->n_fams : 1, sizeof *fam_first);
+    if (!fam_first)
+        goto out;
     for (size_t i = 0; i < r->n_fams; i++) {
         pm_fam *f = &r->fams[s->order[i]];
         f->first = at;
         at += f->n;
-        f->n = 0; /* counted again as the hashes go in */
     }
-    for (size_t i = 0; i < l.n; i++) {
-        if (l.v[i].base_id == UINT64_MAX)
+    for (size_t q = 0; q < nb; q++) {
+        if (fam_of[q] < 0)
             continue;
-        pm_fam *f = &r->fams[l.v[i].base_id];
-        s->hashes[f->first + f->n++] = l.v[i].hash;
+        pm_fam *f = &r->fams[fam_of[q]];
+        size_t fi = (size_t)fam_of[q], cnt = at_seq[q];
+        at_seq[q] = f->first + fam_first[fi];
+        fam_first[fi] += cnt;
     }
+    free(fam_first);
+    for (size_t i = 0; i < l.n; i++)
+        if (l.v[i].base_id != UINT64_MAX)
+            s->hashes[at_seq[l.v[i].base_id]++] = l.v[i].hash;
+    rc = 0;
+out:
     free(l.v);
-    return 0;
+    free(at_seq);
+    free(fam_of);
+    return rc;
 }
 
 pm_stream *pm_stream_new(pm_core *c, int fmt)

@@ -338,6 +338,28 @@ Test(prometheus, value_formatting)
     cr_expect_str_eq(val(-0.5, false), "-0.5");
 }
 
+/* Integer attributes as label values, in full, sign and all. */
+Test(prometheus, integer_attribute_values)
+{
+    static const struct {
+        int64_t i;
+        const char *want;
+    } cases[] = {
+        {0, "0"}, {7, "7"}, {10, "10"}, {99, "99"}, {100, "100"}, {12345, "12345"},
+        {-1, "-1"}, {-1000, "-1000"}, {INT64_MAX, "9223372036854775807"},
+        {INT64_MIN, "-9223372036854775808"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ot_mstore_val v = {.type = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE,
+                           .i = cases[i].i};
+        ot_buf b = OT_BUF_INIT;
+        ot_prom_attr_text(&b, &v);
+        ot_buf_putc(&b, 0);
+        cr_expect_str_eq(b.data, cases[i].want);
+        ot_buf_free(&b);
+    }
+}
+
 Test(prometheus, openmetrics_counter_and_eof)
 {
     pm_core *c = core();
