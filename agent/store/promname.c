@@ -419,9 +419,31 @@ size_t ot_prom_resource(const ot_mstore_info *in, bool to_labels, ot_prom_label_
 
 /* ---- a stream's own labels ---------------------------------------------- */
 
+/* Whether it's keys are pl's, reading the values into vals meanwhile: the
+ * check most streams of a scrape take, with nothing copied. */
+static bool plan_matches(const ot_prom_plan *pl, ot_mstore_iter it, ot_mstore_val *vals)
+{
+    const char *p = pl->keys.data ? pl->keys.data : "", *end = p + pl->keys.len;
+    ot_mstore_str k;
+    size_t n = 0, kl;
+    while (n < OT_PROM_MAX_LABELS && ot_mstore_next_kv(&it, &k, &vals[n])) {
+        if ((size_t)(end - p) < sizeof kl)
+            return false;
+        memcpy(&kl, p, sizeof kl);
+        p += sizeof kl;
+        if (kl != k.n || (size_t)(end - p) < kl || memcmp(p, k.p, kl) != 0)
+            return false;
+        p += kl;
+        n++;
+    }
+    return n == pl->n && p == end;
+}
+
 bool ot_prom_plan_for(ot_prom_plan *pl, ot_mstore_iter it, const void *owner,
                       char *const *shadow, size_t n_shadow, ot_mstore_val *vals, ot_buf *keys)
 {
+    if (pl->valid && pl->owner == owner && plan_matches(pl, it, vals))
+        return true;
     ot_buf_reset(keys);
     ot_mstore_str k;
     size_t n = 0;
@@ -432,9 +454,6 @@ bool ot_prom_plan_for(ot_prom_plan *pl, ot_mstore_iter it, const void *owner,
     }
     if (keys->oom)
         return false;
-    if (pl->valid && pl->owner == owner && pl->n == n && pl->keys.len == keys->len &&
-        (!n || memcmp(pl->keys.data, keys->data, keys->len) == 0))
-        return true;
     pl->valid = false;
     ot_buf_reset(&pl->keys);
     ot_buf_append(&pl->keys, keys->data ? keys->data : "", keys->len);

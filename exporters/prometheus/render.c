@@ -202,16 +202,23 @@ static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const cha
         pm_pb_label(b, name, nl, val, vl);
         return;
     }
-    if (ot_buf_reserve(b, nl + vl + 4) < 0)
+    if (ot_buf_reserve(b, nl + 2 * vl + 4) < 0) /* an escape doubles a byte at most */
         return;
     char *d = b->data + b->len;
     *d++ = ',';
     d = wr(d, name, nl);
     *d++ = '=';
     *d++ = '"';
+    for (size_t i = 0; i < vl; i++) { /* pm_escape's rules, inline: once a label a series */
+        char c = val[i];
+        if (c == '\\' || c == '"' || c == '\n') {
+            *d++ = '\\';
+            c = c == '\n' ? 'n' : c;
+        }
+        *d++ = c;
+    }
+    *d++ = '"';
     b->len = (size_t)(d - b->data);
-    pm_escape(b, val, vl, false);
-    ot_buf_putc(b, '"');
 }
 
 /* The labels ot_prom_resource hands over, in the scrape's format. */
