@@ -12,8 +12,9 @@
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
 
-/* MetricFamily */
-enum { MF_NAME = 1, MF_HELP = 2, MF_TYPE = 3, MF_METRIC = 4 };
+/* MetricFamily; the filler's field numbers are ones it does not define,
+ * one with a 1-byte tag and one with a 2-byte tag */
+enum { MF_NAME = 1, MF_HELP = 2, MF_TYPE = 3, MF_METRIC = 4, MF_FILL1 = 15, MF_FILL2 = 16 };
 /* Metric */
 enum { M_LABEL = 1, M_GAUGE = 2, M_COUNTER = 3, M_SUMMARY = 4, M_TIMESTAMP = 6, M_HISTOGRAM = 7 };
 /* Histogram */
@@ -223,6 +224,28 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, ot_pacc_s
         pm_pb_varint(m, (uint64_t)ts_ms);
     }
     f_bytes(out, MF_METRIC, m->data, m->len);
+}
+
+void pm_pb_filler(ot_buf *b, size_t n)
+{
+    /* tag + length + payload = n: some tag size and length size fit every
+     * n >= 2 (a length's varint grows by one byte where one tag byte more
+     * makes up the difference) */
+    for (unsigned field = MF_FILL1; field <= MF_FILL2; field++) {
+        size_t tl = field == MF_FILL1 ? 1 : 2;
+        for (size_t ll = 1; ll <= 5 && tl + ll <= n; ll++) {
+            size_t v = n - tl - ll;
+            if (varint_len(v) != ll)
+                continue;
+            tag(b, field, WT_LEN);
+            pm_pb_varint(b, v);
+            if (ot_buf_reserve(b, v) == 0) {
+                memset(b->data + b->len, 0, v);
+                b->len += v;
+            }
+            return;
+        }
+    }
 }
 
 void pm_pb_family_head(ot_buf *out, const char *name, const char *help, int kind,

@@ -14,10 +14,19 @@
  *      by hash (ot_mstore_visit_hashes: one stripe lock hold a few hundred
  *      lookups long, the copies formatted with no lock held).
  *
- * So a scrape holds 8 bytes a series and one part of text, not the body;
- * protobuf holds one family's body as well, for its length prefix. A
- * series inserted between the walks waits for the next scrape; one
- * removed is skipped. */
+ * So a scrape holds 8 bytes a series and one part of text, not the body.
+ * A series inserted between the walks waits for the next scrape; one
+ * removed is skipped.
+ *
+ * Protobuf: a MetricFamily is length-prefixed and its name may appear
+ * once in an exposition, so a family is held whole until its length is
+ * known, as long as it stays under a part. A larger one is walked twice
+ * (big_family): first for the bytes of each of its hash positions (4
+ * bytes a position), then written with the sum as its length, a part at
+ * a time. A position whose bytes differ by the second walk (a series
+ * gone, an exemplar or a longer count come meanwhile) is written as a
+ * field the parsers skip, of the first walk's length: that series waits
+ * for the next scrape and the length stays true. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +47,14 @@ struct pm_stream {
     ot_buf out;  /* the part handed out */
     ot_buf body; /* protobuf: the current family's metric fields */
     base_ent *last; /* the base_ent of the last stream looked at */
+    /* protobuf, a family larger than a part: BIG_SIZE, then BIG_WRITE */
+    int big;
+    uint32_t *sizes; /* bytes of each position of the family, by the first walk */
+    size_t cur;      /* the position a stream being rendered belongs to */
+    size_t chunk_end; /* past the last position of the chunk being visited */
 };
+
+enum { BIG_NO = 0, BIG_SIZE = 1, BIG_WRITE = 2 };
 
 typedef struct idx_list {
     ot_mstore_idx *v;
@@ -210,12 +226,74 @@ void pm_stream_free(pm_stream *s)
     free(s->order);
     ot_buf_free(&s->out);
     ot_buf_free(&s->body);
+    free(s->sizes);
     free(s);
 }
 
 static ot_buf *dest(pm_stream *s)
 {
     return s->r.fmt == PM_FMT_PROTOBUF ? &s->body : &s->out;
+}
+
+/* ---- protobuf families larger than a part -------------------------------- */
+
+/* Done with position i of the family: its bytes go out when the first
+ * walk's length still holds, a filler of that length otherwise. */
+static void big_close(pm_stream *s, size_t i)
+{
+    if (s->big != BIG_WRITE)
+        return;
+    if (s->body.len == s->sizes[i])
+        ot_buf_append(&s->out, s->body.data, s->body.len);
+    else if (s->sizes[i])
+        pm_pb_filler(&s->out, s->sizes[i]);
+    ot_buf_reset(&s->body);
+}
+
+/* The position of a stream of hash h: the current one or a later one of
+ * the chunk (visits come in the order of the hashes asked for). */
+static void big_seek(pm_stream *s, const pm_fam *f, uint64_t h, size_t end)
+{
+    while (s->cur + 1 < end && s->hashes[f->first + s->cur] != h)
+        big_close(s, s->cur++);
+}
+
+/* After the stream's metric went into body. */
+static void big_rendered(pm_stream *s)
+{
+    if (s->big != BIG_SIZE)
+        return;
+    uint64_t n = (uint64_t)s->sizes[s->cur] + s->body.len;
+    s->sizes[s->cur] = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    ot_buf_reset(&s->body);
+}
+
+/* The family outgrew a part while held whole: walk it again for its sizes. */
+static int big_begin(pm_stream *s, const pm_fam *f)
+{
+    s->sizes = calloc(f->n ? f->n : 1, sizeof *s->sizes);
+    if (!s->sizes)
+        return -1;
+    s->big = BIG_SIZE;
+    s->at = s->cur = 0;
+    ot_buf_reset(&s->body);
+    return 0;
+}
+
+/* Sized: the family's head with its whole length, then its positions. */
+static void big_write(pm_stream *s, const pm_fam *f)
+{
+    uint64_t len = f->pre.len;
+    for (size_t i = 0; i < f->n; i++)
+        len += s->sizes[i];
+    s->big = BIG_WRITE;
+    s->at = s->cur = 0;
+    if (!len) {
+        s->started = false; /* every series gone meanwhile: no family */
+        return;
+    }
+    pm_pb_family_head(&s->out, f->name, f->help, f->kind, (size_t)len);
+    ot_buf_append(&s->out, f->pre.data, f->pre.len);
 }
 
 /* The current family's header, before its first series. */
@@ -244,8 +322,12 @@ static int render_one(void *ctx, const ot_mstore_stream *st)
     if (!ps->kind || (ps->flags & OT_PACC_F_NO_VALUE) || kind != f->kind)
         return 0;
     start(s, f);
+    if (s->big)
+        big_seek(s, f, st->hash, s->chunk_end);
     pm_stream_labels(r, st, &b->re);
     pm_samples(r, f, dest(s), ps);
+    if (s->big)
+        big_rendered(s);
     return 0;
 }
 
@@ -271,13 +353,29 @@ int pm_stream_next(pm_stream *s, const char **p, size_t *n)
         }
         if (s->at < f->n) {
             size_t k = f->n - s->at < CHUNK ? f->n - s->at : CHUNK;
+            s->chunk_end = s->at + k;
+            if (s->big)
+                s->cur = s->at;
             if (ot_mstore_visit_hashes(r->c->store, s->hashes + f->first + s->at, k, render_one,
                                        s) < 0)
                 r->err = -1;
             s->at += k;
+            while (s->big && s->cur < s->at)
+                big_close(s, s->cur++);
+            if (r->fmt == PM_FMT_PROTOBUF && !s->big && s->body.len > PART && s->at < f->n &&
+                big_begin(s, f) < 0)
+                r->err = -1;
             continue;
         }
-        if (r->fmt == PM_FMT_PROTOBUF && s->started) {
+        if (s->big == BIG_SIZE) {
+            big_write(s, f);
+            continue;
+        }
+        if (s->big == BIG_WRITE) {
+            s->big = BIG_NO;
+            free(s->sizes);
+            s->sizes = NULL;
+        } else if (r->fmt == PM_FMT_PROTOBUF && s->started) {
             pm_pb_family_head(&s->out, f->name, f->help, f->kind, s->body.len);
             ot_buf_append(&s->out, s->body.data, s->body.len);
             ot_buf_reset(&s->body);
