@@ -171,11 +171,15 @@ int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, 
             cap = nc;
         }
         size_t n = 0;
-        for (size_t i = 0; i <= sp->mask; i++)
+        for (size_t i = 0; i <= sp->mask; i++) {
+            /* streams are apart in memory: fetch a few slots ahead */
+            if (i + 8 <= sp->mask && sp->slots[i + 8].v)
+                __builtin_prefetch(slot_s(sp->slots[i + 8]));
             if (sp->slots[i].v) {
                 const ot_mstore_stream *s = slot_s(sp->slots[i]);
                 v[n++] = (ot_mstore_idx){s->hash, s->base->id};
             }
+        }
         lock_drop(&sp->mu);
         if (n)
             rc = fn(ctx, v, n);

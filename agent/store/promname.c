@@ -211,20 +211,19 @@ static void put_i64(ot_buf *out, int64_t i)
     ot_buf_append(out, p, (size_t)(e - p));
 }
 
-void ot_prom_value(ot_buf *out, double v, bool om)
+size_t ot_prom_value_str(char *out, double v, bool om)
 {
     if (isnan(v)) {
-        ot_buf_puts(out, "NaN");
-        return;
+        memcpy(out, "NaN", 3);
+        return 3;
     }
     if (isinf(v)) {
-        ot_buf_puts(out, v > 0 ? "+Inf" : "-Inf");
-        return;
+        memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
+        return 4;
     }
-    char b[40];
     if (v == floor(v) && fabs(v) < 9.007199254740992e15) {
         /* Integers, the common case of a scrape, without printf. */
-        char *e = b + sizeof b, *p = e;
+        char b[24], *e = b + sizeof b, *p = e;
         if (om) {
             *--p = '0';
             *--p = '.';
@@ -232,17 +231,24 @@ void ot_prom_value(ot_buf *out, double v, bool om)
         p = dec_u64(p, (uint64_t)fabs(v));
         if (signbit(v))
             *--p = '-';
-        ot_buf_append(out, p, (size_t)(e - p));
-        return;
+        memcpy(out, p, (size_t)(e - p));
+        return (size_t)(e - p);
     }
     /* %g drops trailing zeros, so the first precision that reads back the
      * same is the shortest form, as Go's 'g', -1 writes it. */
+    int n = 0;
     for (int prec = 15; prec <= 17; prec++) {
-        snprintf(b, sizeof b, "%.*g", prec, v);
-        if (prec == 17 || strtod(b, NULL) == v)
+        n = snprintf(out, OT_PROM_VALUE_MAX, "%.*g", prec, v);
+        if (prec == 17 || strtod(out, NULL) == v)
             break;
     }
-    ot_buf_puts(out, b);
+    return n > 0 ? (size_t)n : 0;
+}
+
+void ot_prom_value(ot_buf *out, double v, bool om)
+{
+    char b[OT_PROM_VALUE_MAX];
+    ot_buf_append(out, b, ot_prom_value_str(b, v, om));
 }
 
 static void json_str(ot_buf *out, const char *p, size_t n)

@@ -360,7 +360,10 @@ void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re)
         label_out o = {r->fmt == PM_FMT_PROTOBUF, b};
         ot_prom_plan_labels(&r->plan, vals, put_own, &o, &r->tmp);
     }
-    ot_buf_append(b, re->labels, re->labels_len);
+    if (ot_buf_reserve(b, re->labels_len) == 0) {
+        memcpy(b->data + b->len, re->labels, re->labels_len);
+        b->len += re->labels_len;
+    }
 }
 
 /* ---- samples ------------------------------------------------------------- */
@@ -405,7 +408,7 @@ static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, con
     const ot_buf *l = &r->labels;
     size_t nl = strlen(name), sl = strlen(suffix), xl = xname ? strlen(xname) : 0;
     size_t vl = xname ? strlen(xval) : 0;
-    if (ot_buf_reserve(b, nl + sl + l->len + xl + vl + 8) < 0)
+    if (ot_buf_reserve(b, nl + sl + l->len + xl + vl + 8 + OT_PROM_VALUE_MAX) < 0)
         return;
     char *d = wr(b->data + b->len, name, nl);
     d = wr(d, suffix, sl);
@@ -425,8 +428,12 @@ static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, con
         *d++ = '}';
     }
     *d++ = ' ';
+    d += ot_prom_value_str(d, v, false);
     b->len = (size_t)(d - b->data);
-    ot_prom_value(b, v, false);
+    if (!r->c->o.send_timestamps && !(ex && r->fmt == PM_FMT_OPENMETRICS)) {
+        b->data[b->len++] = '\n'; /* room: the reserve's 8 */
+        return;
+    }
     if (r->c->o.send_timestamps && s->ts_ns > 0) {
         if (r->fmt == PM_FMT_OPENMETRICS)
             ot_buf_printf(b, " %lld.%03lld", (long long)(s->ts_ns / 1000000000),

@@ -105,32 +105,48 @@ static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
  * UINT64_MAX for none shown. Returns the number of seqs (bases). */
 static size_t resolve_all(rctx *r, idx_list *l)
 {
-    /* b stays valid while the id repeats: the table moves only when a new
-     * id goes in. */
-    base_ent *b = NULL;
-    uint64_t last_id = 0;
+    /* Streams of a few identities come interleaved in store order: what
+     * an identity came to is kept by id in a small cache once it is final
+     * (ids are never 0), so most entries skip the table. */
+    struct {
+        uint64_t id;
+        int32_t fam;
+        uint32_t seq;
+    } cache[16] = {{0}};
     size_t conflicts = 0;
     for (size_t i = 0; i < l->n && !r->err; i++) {
         uint64_t id = l->v[i].base_id;
-        if (!b || id != last_id) {
-            b = pm_base(r, id, true);
+        size_t ci = (size_t)((id * 0x9e3779b97f4a7c15ull) >> 60);
+        int32_t fam;
+        uint32_t seq;
+        if (cache[ci].id == id) {
+            fam = cache[ci].fam;
+            seq = cache[ci].seq;
+        } else {
+            base_ent *b = pm_base(r, id, true);
             if (!b) {
                 r->err = -1;
                 break;
             }
-            last_id = id;
+            if (b->fam == BASE_UNKNOWN && b->tries < MAX_TRIES) {
+                b->tries++;
+                resolving x = {r, b};
+                ot_mstore_visit_hashes(r->c->store, &l->v[i].hash, 1, resolve_one, &x);
+                if (b->fam == BASE_UNKNOWN && b->tries == MAX_TRIES)
+                    b->fam = BASE_HIDDEN;
+            }
+            fam = b->fam;
+            seq = b->seq;
+            if (fam != BASE_UNKNOWN) {
+                cache[ci].id = id;
+                cache[ci].fam = fam;
+                cache[ci].seq = seq;
+            }
         }
-        if (b->fam == BASE_UNKNOWN && b->tries < MAX_TRIES) {
-            b->tries++;
-            resolving x = {r, b};
-            ot_mstore_visit_hashes(r->c->store, &l->v[i].hash, 1, resolve_one, &x);
-            if (b->fam == BASE_UNKNOWN && b->tries == MAX_TRIES)
-                b->fam = BASE_HIDDEN;
-        }
-        conflicts += b->fam == BASE_CONFLICT;
-        l->v[i].base_id = b->fam >= 0 ? b->seq : UINT64_MAX;
-        if (b->fam >= 0)
-            r->fams[b->fam].n++;
+        conflicts += fam == BASE_CONFLICT;
+        l->v[i].base_id = fam >= 0 ? seq : UINT64_MAX;
+        if (fam >= 0)
+            r->fams[fam].n++;
     }
     atomic_store(&r->c->conflicts, conflicts);
     return r->bases.n;
