@@ -171,6 +171,14 @@ ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
                             size_t state_size, ot_mstore_ref *ref);
 /* Releases a held stream; drop removes it (on_remove with DROPPED). */
 void ot_mstore_put(ot_mstore *st, ot_mstore_ref *ref, bool drop);
+/* Makes a held stream's state state_size bytes, keeping its state bytes,
+ * identity and times (the bytes added are zeroed): for a stream that
+ * turns out to need more room than its first point did (an exemplar that
+ * comes later). The stream moves: ref points at it after. A size not
+ * larger does nothing. -1 on out-of-memory or when max_bytes would be
+ * passed; the stream is then as it was, still held. Writer thread, while
+ * the stream is held. */
+int ot_mstore_grow(ot_mstore *st, ot_mstore_ref *ref, size_t state_size);
 
 /* Removes streams whose last_ns is max_idle_ns or more before now_ns,
  * calling on_remove (EXPIRED) for each. Any thread. Returns how many. */

@@ -38,13 +38,15 @@ typedef struct hist_in {
 } hist_in;
 
 /* Gets the stream of the key's current point, sized for a histogram or
- * summary of n entries; a stream held at another size is dropped and made
+ * summary of n entries; a stream held at a smaller size grows (its layout
+ * starts again from this point), or, when it cannot, is dropped and made
  * again. */
 static ot_mstore_res get_sized(const acc *c, int64_t now, size_t size, bool ex, ot_mstore_ref *ref)
 {
     size_t want = size + (ex ? sizeof(ot_pacc_exemplar) : 0);
     ot_mstore_res r = ot_mstore_get(c->store, c->key, now, want, ref);
-    if (r == OT_MSTORE_FOUND && ref->stream->state_size < size) {
+    if (r == OT_MSTORE_FOUND && ref->stream->state_size < size &&
+        ot_mstore_grow(c->store, ref, want) < 0) {
         ot_mstore_put(c->store, ref, true);
         r = ot_mstore_get(c->store, c->key, now, want, ref);
     }
@@ -53,17 +55,23 @@ static ot_mstore_res get_sized(const acc *c, int64_t now, size_t size, bool ex, 
 
 typedef Opentelemetry__Proto__Metrics__V1__Exemplar otlp_exemplar;
 
-/* Keeps the point's last exemplar when the stream has room for it; a
- * stream made without room goes without (remaking it would lose its
- * running totals). keep: the state's layout did not change, so an older
- * exemplar still stands when this point has none. */
-static void note_exemplar(ot_mstore_ref *ref, otlp_exemplar *const *ex, size_t n, bool keep)
+/* Keeps the point's last exemplar; a stream made without room for one
+ * (its first points had none) grows to hold it, running totals kept, and
+ * goes without only when the store cannot grow it. keep: the state's
+ * layout did not change, so an older exemplar still stands when this
+ * point has none. The stream may move: ref->state is read again after. */
+static void note_exemplar(const acc *c, ot_mstore_ref *ref, otlp_exemplar *const *ex, size_t n,
+                          bool keep)
 {
     ot_pacc_state *s = ref->state;
     if (!keep)
         s->flags &= (uint8_t)~OT_PACC_F_EXEMPLAR;
-    if (!n || ot_pacc_state_len(s) + sizeof(ot_pacc_exemplar) > ref->stream->state_size)
+    if (!n)
         return;
+    size_t need = ot_pacc_state_len(s) + sizeof(ot_pacc_exemplar);
+    if (need > ref->stream->state_size && ot_mstore_grow(c->store, ref, need) < 0)
+        return;
+    s = ref->state;
     const otlp_exemplar *e = ex[n - 1];
     s->flags |= OT_PACC_F_EXEMPLAR;
     ot_pacc_exemplar *d = ot_pacc_ex(s);
@@ -108,7 +116,7 @@ static size_t put_number(const acc *c, const ot_number_point *p, int kind, bool 
     if (ts > s->ts_ns || !delta)
         s->ts_ns = ts;
     if (kind == OT_PACC_COUNTER)
-        note_exemplar(&ref, p->exemplars, p->n_exemplars, keep);
+        note_exemplar(c, &ref, p->exemplars, p->n_exemplars, keep);
     done(c, &ref, ts, fresh);
     return 0;
 }
@@ -149,7 +157,7 @@ static size_t put_hist(const acc *c, const ot_histogram_point *p, const hist_in 
     s->flags = (uint8_t)((s->flags & OT_PACC_F_EXEMPLAR) | (h->has_sum ? OT_PACC_F_HAS_SUM : 0));
     if (ts > s->ts_ns || !delta)
         s->ts_ns = ts;
-    note_exemplar(&ref, p->exemplars, p->n_exemplars, same);
+    note_exemplar(c, &ref, p->exemplars, p->n_exemplars, same);
     done(c, &ref, ts, fresh);
     return 0;
 }
@@ -245,7 +253,7 @@ static size_t put_exp(const acc *c, const ot_exphistogram_point *p, bool delta, 
     s->flags = (uint8_t)((s->flags & OT_PACC_F_EXEMPLAR) | (p->sum_present_case ? OT_PACC_F_HAS_SUM : 0));
     if (ts > s->ts_ns || !delta)
         s->ts_ns = ts;
-    note_exemplar(&ref, p->exemplars, p->n_exemplars, same);
+    note_exemplar(c, &ref, p->exemplars, p->n_exemplars, same);
     done(c, &ref, ts, fresh);
 out:
     free(tmp);

@@ -178,42 +178,77 @@ void ot_prom_label_name(ot_buf *out, const char *p, size_t n)
         out->data[out->len++] = is_alnum(p[i]) || p[i] == '_' ? p[i] : '_';
 }
 
-void ot_prom_value(ot_buf *out, double v, bool om)
+/* u in decimal, written backwards ending at e; returns the first digit.
+ * Two digits a step: a scrape writes one or two integers a series. */
+static char *dec_u64(char *e, uint64_t u)
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    char *p = e;
+    while (u >= 100) {
+        const char *d = pairs + 2 * (u % 100);
+        u /= 100;
+        *--p = d[1];
+        *--p = d[0];
+    }
+    if (u >= 10) {
+        *--p = pairs[2 * u + 1];
+        *--p = pairs[2 * u];
+    } else {
+        *--p = (char)('0' + u);
+    }
+    return p;
+}
+
+static void put_i64(ot_buf *out, int64_t i)
+{
+    char b[24], *e = b + sizeof b;
+    char *p = dec_u64(e, i < 0 ? 0 - (uint64_t)i : (uint64_t)i);
+    if (i < 0)
+        *--p = '-';
+    ot_buf_append(out, p, (size_t)(e - p));
+}
+
+size_t ot_prom_value_str(char *out, double v, bool om)
 {
     if (isnan(v)) {
-        ot_buf_puts(out, "NaN");
-        return;
+        memcpy(out, "NaN", 3);
+        return 3;
     }
     if (isinf(v)) {
-        ot_buf_puts(out, v > 0 ? "+Inf" : "-Inf");
-        return;
+        memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
+        return 4;
     }
-    char b[40];
     if (v == floor(v) && fabs(v) < 9.007199254740992e15) {
         /* Integers, the common case of a scrape, without printf. */
-        char *e = b + sizeof b, *p = e;
+        char b[24], *e = b + sizeof b, *p = e;
         if (om) {
             *--p = '0';
             *--p = '.';
         }
-        uint64_t u = (uint64_t)fabs(v);
-        do {
-            *--p = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
+        p = dec_u64(p, (uint64_t)fabs(v));
         if (signbit(v))
             *--p = '-';
-        ot_buf_append(out, p, (size_t)(e - p));
-        return;
+        memcpy(out, p, (size_t)(e - p));
+        return (size_t)(e - p);
     }
     /* %g drops trailing zeros, so the first precision that reads back the
      * same is the shortest form, as Go's 'g', -1 writes it. */
+    int n = 0;
     for (int prec = 15; prec <= 17; prec++) {
-        snprintf(b, sizeof b, "%.*g", prec, v);
-        if (prec == 17 || strtod(b, NULL) == v)
+        n = snprintf(out, OT_PROM_VALUE_MAX, "%.*g", prec, v);
+        if (prec == 17 || strtod(out, NULL) == v)
             break;
     }
-    ot_buf_puts(out, b);
+    return n > 0 ? (size_t)n : 0;
+}
+
+void ot_prom_value(ot_buf *out, double v, bool om)
+{
+    char b[OT_PROM_VALUE_MAX];
+    ot_buf_append(out, b, ot_prom_value_str(b, v, om));
 }
 
 static void json_str(ot_buf *out, const char *p, size_t n)
@@ -246,7 +281,7 @@ static void attr_scalar(ot_buf *out, const ot_mstore_val *v, bool quote)
         ot_buf_puts(out, v->b ? "true" : "false");
         break;
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
-        ot_buf_printf(out, "%lld", (long long)v->i);
+        put_i64(out, v->i);
         break;
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
         ot_prom_value(out, v->d, false);
@@ -390,9 +425,31 @@ size_t ot_prom_resource(const ot_mstore_info *in, bool to_labels, ot_prom_label_
 
 /* ---- a stream's own labels ---------------------------------------------- */
 
+/* Whether it's keys are pl's, reading the values into vals meanwhile: the
+ * check most streams of a scrape take, with nothing copied. */
+static bool plan_matches(const ot_prom_plan *pl, ot_mstore_iter it, ot_mstore_val *vals)
+{
+    const char *p = pl->keys.data ? pl->keys.data : "", *end = p + pl->keys.len;
+    ot_mstore_str k;
+    size_t n = 0, kl;
+    while (n < OT_PROM_MAX_LABELS && ot_mstore_next_kv(&it, &k, &vals[n])) {
+        if ((size_t)(end - p) < sizeof kl)
+            return false;
+        memcpy(&kl, p, sizeof kl);
+        p += sizeof kl;
+        if (kl != k.n || (size_t)(end - p) < kl || memcmp(p, k.p, kl) != 0)
+            return false;
+        p += kl;
+        n++;
+    }
+    return n == pl->n && p == end;
+}
+
 bool ot_prom_plan_for(ot_prom_plan *pl, ot_mstore_iter it, const void *owner,
                       char *const *shadow, size_t n_shadow, ot_mstore_val *vals, ot_buf *keys)
 {
+    if (pl->valid && pl->owner == owner && plan_matches(pl, it, vals))
+        return true;
     ot_buf_reset(keys);
     ot_mstore_str k;
     size_t n = 0;
@@ -403,9 +460,6 @@ bool ot_prom_plan_for(ot_prom_plan *pl, ot_mstore_iter it, const void *owner,
     }
     if (keys->oom)
         return false;
-    if (pl->valid && pl->owner == owner && pl->n == n && pl->keys.len == keys->len &&
-        (!n || memcmp(pl->keys.data, keys->data, keys->len) == 0))
-        return true;
     pl->valid = false;
     ot_buf_reset(&pl->keys);
     ot_buf_append(&pl->keys, keys->data ? keys->data : "", keys->len);

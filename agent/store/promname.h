@@ -32,6 +32,9 @@ void ot_prom_label_name(ot_buf *out, const char *p, size_t n);
  * full, others in the shortest form that reads back the same. om: floats
  * that are integers get ".0" (OpenMetrics le and quantile values). */
 void ot_prom_value(ot_buf *out, double v, bool om);
+/* The same into out (OT_PROM_VALUE_MAX bytes of room, no NUL); its length. */
+#define OT_PROM_VALUE_MAX 32
+size_t ot_prom_value_str(char *out, double v, bool om);
 /* An attribute value as a label value (strings as they are, the rest as
  * JSON would write them), unescaped. */
 void ot_prom_attr_text(ot_buf *out, const ot_mstore_val *v);

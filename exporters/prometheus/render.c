@@ -202,16 +202,23 @@ static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const cha
         pm_pb_label(b, name, nl, val, vl);
         return;
     }
-    if (ot_buf_reserve(b, nl + vl + 4) < 0)
+    if (ot_buf_reserve(b, nl + 2 * vl + 4) < 0) /* an escape doubles a byte at most */
         return;
     char *d = b->data + b->len;
     *d++ = ',';
     d = wr(d, name, nl);
     *d++ = '=';
     *d++ = '"';
+    for (size_t i = 0; i < vl; i++) { /* pm_escape's rules, inline: once a label a series */
+        char c = val[i];
+        if (c == '\\' || c == '"' || c == '\n') {
+            *d++ = '\\';
+            c = c == '\n' ? 'n' : c;
+        }
+        *d++ = c;
+    }
+    *d++ = '"';
     b->len = (size_t)(d - b->data);
-    pm_escape(b, val, vl, false);
-    ot_buf_putc(b, '"');
 }
 
 /* The labels ot_prom_resource hands over, in the scrape's format. */
@@ -235,6 +242,21 @@ static void res_target(void *ctx, const char *name, size_t nl, const char *val, 
 {
     res_build *x = ctx;
     put_label(x->pb, &x->tl, name, nl, val, vl);
+}
+
+/* target_info's name: the namespace goes before it as the collector puts
+ * it there, sanitised as a label name is, then "_" (a metric's own name
+ * takes the namespace as one more name token). */
+static const char *target_name(rctx *r)
+{
+    const char *ns = r->c->o.ns;
+    if (!ns || !*ns)
+        return "target_info";
+    ot_buf_reset(&r->name);
+    ot_prom_label_name(&r->name, ns, strlen(ns));
+    ot_buf_puts(&r->name, "_target_info");
+    ot_buf_putc(&r->name, 0);
+    return r->name.oom ? "target_info" : r->name.data;
 }
 
 /* The labels every stream of a resource and scope carries, and the
@@ -297,12 +319,13 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
                 memcpy(t->key, e->key, res_len);
             r->targets.n++;
             size_t idx;
-            pm_fam *f = family(r, "target_info", OT_PACC_GAUGE, NULL, 0, NULL, &idx);
+            pm_fam *f = family(r, target_name(r), OT_PACC_GAUGE, NULL, 0, NULL, &idx);
             if (f && r->fmt == PM_FMT_PROTOBUF) {
                 ot_pacc_state one = {.kind = OT_PACC_GAUGE, .value = 1};
                 pm_pb_metric(&f->pre, &r->pb, &tl, &one, 0);
             } else if (f) {
-                ot_buf_puts(&f->pre, "target_info{");
+                ot_buf_puts(&f->pre, f->name);
+                ot_buf_putc(&f->pre, '{');
                 ot_buf_append(&f->pre, tl.data + 1, tl.len - 1);
                 ot_buf_puts(&f->pre, "} 1\n");
             }
@@ -337,7 +360,10 @@ void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re)
         label_out o = {r->fmt == PM_FMT_PROTOBUF, b};
         ot_prom_plan_labels(&r->plan, vals, put_own, &o, &r->tmp);
     }
-    ot_buf_append(b, re->labels, re->labels_len);
+    if (ot_buf_reserve(b, re->labels_len) == 0) {
+        memcpy(b->data + b->len, re->labels, re->labels_len);
+        b->len += re->labels_len;
+    }
 }
 
 /* ---- samples ------------------------------------------------------------- */
@@ -382,7 +408,7 @@ static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, con
     const ot_buf *l = &r->labels;
     size_t nl = strlen(name), sl = strlen(suffix), xl = xname ? strlen(xname) : 0;
     size_t vl = xname ? strlen(xval) : 0;
-    if (ot_buf_reserve(b, nl + sl + l->len + xl + vl + 8) < 0)
+    if (ot_buf_reserve(b, nl + sl + l->len + xl + vl + 8 + OT_PROM_VALUE_MAX) < 0)
         return;
     char *d = wr(b->data + b->len, name, nl);
     d = wr(d, suffix, sl);
@@ -402,8 +428,12 @@ static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, con
         *d++ = '}';
     }
     *d++ = ' ';
+    d += ot_prom_value_str(d, v, false);
     b->len = (size_t)(d - b->data);
-    ot_prom_value(b, v, false);
+    if (!r->c->o.send_timestamps && !(ex && r->fmt == PM_FMT_OPENMETRICS)) {
+        b->data[b->len++] = '\n'; /* room: the reserve's 8 */
+        return;
+    }
     if (r->c->o.send_timestamps && s->ts_ns > 0) {
         if (r->fmt == PM_FMT_OPENMETRICS)
             ot_buf_printf(b, " %lld.%03lld", (long long)(s->ts_ns / 1000000000),
@@ -550,7 +580,7 @@ base_ent *pm_base(rctx *r, uint64_t id, bool insert)
             return &v[i];
     if (!insert)
         return NULL;
-    v[i] = (base_ent){id, BASE_UNKNOWN, 0, {0}};
+    v[i] = (base_ent){id, BASE_UNKNOWN, 0, (uint32_t)t->n, {0}};
     t->n++;
     return &v[i];
 }

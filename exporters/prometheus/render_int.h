@@ -19,6 +19,10 @@ void pm_pb_label(ot_buf *b, const char *name, size_t nl, const char *val, size_t
  * value; ts_ms 0: no timestamp. */
 void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, ot_pacc_state *s,
                   int64_t ts_ms);
+/* Exactly n bytes (n >= 2) of MetricFamily fields that parsers skip (an
+ * unknown field number): what stands for a series whose bytes changed
+ * after its family's length was written. */
+void pm_pb_filler(ot_buf *b, size_t n);
 /* The length prefix, name, help and type of a MetricFamily whose metric
  * fields (body_len bytes) follow. */
 void pm_pb_family_head(ot_buf *out, const char *name, const char *help, int kind,
@@ -54,6 +58,7 @@ typedef struct base_ent {
     uint64_t id; /* 0: empty slot */
     int32_t fam; /* index into fams; BASE_HIDDEN, BASE_UNKNOWN */
     uint32_t tries; /* lookups of one of its streams that found it gone */
+    uint32_t seq; /* order of insertion: 0, 1, ... (a scrape groups by it) */
     res_ent re;
 } base_ent;
 

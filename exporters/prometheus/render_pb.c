@@ -4,6 +4,7 @@
  * carries native histograms, which is how exponential histograms go out
  * here. scrape.c and render.c decide what is written; this file only
  * encodes. */
+#include <math.h>
 #include <string.h>
 
 #include "prom.h"
@@ -11,14 +12,15 @@
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
 
-/* MetricFamily */
-enum { MF_NAME = 1, MF_HELP = 2, MF_TYPE = 3, MF_METRIC = 4 };
+/* MetricFamily; the filler's field numbers are ones it does not define,
+ * one with a 1-byte tag and one with a 2-byte tag */
+enum { MF_NAME = 1, MF_HELP = 2, MF_TYPE = 3, MF_METRIC = 4, MF_FILL1 = 15, MF_FILL2 = 16 };
 /* Metric */
 enum { M_LABEL = 1, M_GAUGE = 2, M_COUNTER = 3, M_SUMMARY = 4, M_TIMESTAMP = 6, M_HISTOGRAM = 7 };
 /* Histogram */
 enum {
     H_COUNT = 1, H_SUM = 2, H_BUCKET = 3, H_SCHEMA = 5, H_ZERO_THRESHOLD = 6, H_ZERO_COUNT = 7,
-    H_NEG_SPAN = 9, H_NEG_DELTA = 10, H_POS_SPAN = 12, H_POS_DELTA = 13,
+    H_NEG_SPAN = 9, H_NEG_DELTA = 10, H_POS_SPAN = 12, H_POS_DELTA = 13, H_EXEMPLARS = 16,
 };
 /* MetricType */
 enum { T_COUNTER = 0, T_GAUGE = 1, T_SUMMARY = 2, T_HISTOGRAM = 4 };
@@ -180,6 +182,15 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, ot_pacc_s
             }
             f_bytes(sub, H_BUCKET, t->data, t->len);
         }
+        if (ex) { /* above every bound: the (optional) +Inf bucket carries it */
+            ot_buf et = OT_BUF_INIT;
+            ot_buf_reset(t);
+            f_uint(t, 1, s->count);
+            f_double(t, 2, INFINITY);
+            f_exemplar(t, 3, ex, &et);
+            ot_buf_free(&et);
+            f_bytes(sub, H_BUCKET, t->data, t->len);
+        }
         f_bytes(m, M_HISTOGRAM, sub->data, sub->len);
         break;
     }
@@ -199,6 +210,9 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, ot_pacc_s
             f_sint(t, 1, 0);
             f_bytes(sub, H_POS_SPAN, t->data, t->len);
         }
+        const ot_pacc_exemplar *ex = ot_pacc_ex(s);
+        if (ex && ex->ts_ns > 0) /* native exemplars must have a time */
+            f_exemplar(sub, H_EXEMPLARS, ex, t);
         f_bytes(m, M_HISTOGRAM, sub->data, sub->len);
         break;
     }
@@ -210,6 +224,28 @@ void pm_pb_metric(ot_buf *out, pm_pb_scratch *x, const ot_buf *labels, ot_pacc_s
         pm_pb_varint(m, (uint64_t)ts_ms);
     }
     f_bytes(out, MF_METRIC, m->data, m->len);
+}
+
+void pm_pb_filler(ot_buf *b, size_t n)
+{
+    /* tag + length + payload = n: some tag size and length size fit every
+     * n >= 2 (a length's varint grows by one byte where one tag byte more
+     * makes up the difference) */
+    for (unsigned field = MF_FILL1; field <= MF_FILL2; field++) {
+        size_t tl = field == MF_FILL1 ? 1 : 2;
+        for (size_t ll = 1; ll <= 5 && tl + ll <= n; ll++) {
+            size_t v = n - tl - ll;
+            if (varint_len(v) != ll)
+                continue;
+            tag(b, field, WT_LEN);
+            pm_pb_varint(b, v);
+            if (ot_buf_reserve(b, v) == 0) {
+                memset(b->data + b->len, 0, v);
+                b->len += v;
+            }
+            return;
+        }
+    }
 }
 
 void pm_pb_family_head(ot_buf *out, const char *name, const char *help, int kind,

@@ -364,9 +364,23 @@ def test_real_prometheus_scrapes_protobuf_with_native_histograms(agent_factory, 
     now = time.time()
     post_json(http, "/v1/metrics", metrics_body(now, 2))
     post_json(http, "/v1/metrics", metrics_body(now + 1, 3))
+    # a family larger than one part (about 1 MB of protobuf): one MetricFamily
+    # written a part at a time, its length worked out by a first walk
+    for r in range(4):
+        pts = [{"asInt": str(i), "attributes": [sattr("series", f"s-{r}-{i:05d}-" + "x" * 60)]}
+               for i in range(2500)]
+        body = {"resourceMetrics": [{"resource": RESOURCE, "scopeMetrics": [{"metrics": [
+            {"name": "many", "gauge": {"dataPoints": pts}}]}]}]}
+        assert post_json(http, "/v1/metrics", body)[0] == 200
+    _, headers, pb = scrape(prom, {"Accept": "application/vnd.google.protobuf;"
+                                             "proto=io.prometheus.client.MetricFamily;encoding=delimited"})
+    assert "protobuf" in headers["Content-Type"] and len(pb) > 1024 * 1024
+    assert pb.count(b"\n\x04many") == 1  # the family's name field, once
     # with native histograms on, Prometheus asks for the protobuf format first
     p = PromServer(tmp_path, {"pb": prom}, features=["native-histograms"])
     try:
+        p.wait_value('count(many{job="pb"})', 10000)
+        p.wait_value('many{job="pb",series="s-3-02499-' + "x" * 60 + '"}', 2499)
         for q, v in {
             'http_requests_total{job="pb",http_method="GET"}': 7,
             'jobs_done_total{job="pb"}': 5,
@@ -409,6 +423,9 @@ def test_reload_keeps_series_and_rebinds_a_changed_exporter(agent_factory, ports
     text = wait_for(lambda: (lambda t: t if "app_mem_used_bytes" in t else None)(
         scrape(prom)[2].decode()), 10, "namespaced series")
     assert "\nmem_used_bytes" not in text
+    # target_info takes the namespace as the collector's exporter puts it there
+    assert '\napp_target_info{job="api",instance="i1",host_name="node1"} 1\n' in text
+    assert "\ntarget_info" not in text
     promtool_check(text)
     assert a.stop() == 0
 

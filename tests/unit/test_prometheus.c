@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../exporters/prometheus/prom.h"
+#include "../../exporters/prometheus/render_int.h"
 #include "base/buf.h"
 #include "model/batch.h"
 #include "model/otlp_json.h"
@@ -229,6 +230,37 @@ Test(prometheus, families_group_across_resources_and_target_info)
     pm_core_free(c);
 }
 
+/* With a namespace, target_info is named as the collector names it: the
+ * namespace sanitised as a label name, "_", then target_info; metric
+ * names take the namespace too; target_info carries no const_labels. */
+Test(prometheus, namespace_prefixes_target_info)
+{
+    static const char *ck[] = {"env"}, *cv[] = {"prod"};
+    pm_core *c = core_with((pm_opts){.suffixes = true, .ns = "my-app.ns", .const_keys = ck,
+                                     .const_vals = cv, .n_const = 1});
+    ingest(c, "{\"resourceMetrics\":[{\"resource\":{\"attributes\":["
+              "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"api\"}},"
+              "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h0\"}}]},"
+              "\"scopeMetrics\":[{\"metrics\":["
+              "{\"name\":\"up\",\"gauge\":{\"dataPoints\":[{\"asInt\":\"1\"}]}}]}]}]}",
+           1);
+    for (int fmt = PM_FMT_TEXT; fmt <= PM_FMT_OPENMETRICS; fmt++) {
+        char *t = scrape(c, fmt);
+        cr_assert(strstr(t, "# HELP my_app_ns_target_info Target metadata\n"
+                            "# TYPE my_app_ns_target_info gauge\n"
+                            "my_app_ns_target_info{job=\"api\",host_name=\"h0\"} 1\n"),
+                  "%s", t);
+        cr_assert(strstr(t, "\nmy_app_ns_up{job=\"api\",env=\"prod\"} 1\n"), "%s", t);
+        cr_assert_null(strstr(t, "\ntarget_info"), "%s", t);
+    }
+    ot_buf pb = OT_BUF_INIT;
+    cr_assert_eq(pm_render_text(c, PM_FMT_PROTOBUF, &pb), 0);
+    ot_buf_putc(&pb, 0);
+    cr_assert(memmem(pb.data, pb.len, "\x0a\x15my_app_ns_target_info", 23));
+    ot_buf_free(&pb);
+    pm_core_free(c);
+}
+
 Test(prometheus, label_sanitising_and_collisions)
 {
     pm_core *c = core_with((pm_opts){.suffixes = true, .ns = "app"});
@@ -305,6 +337,28 @@ Test(prometheus, value_formatting)
     cr_expect_str_eq(val(1e300, false), "1e+300");
     cr_expect_str_eq(val(2, true), "2.0");
     cr_expect_str_eq(val(-0.5, false), "-0.5");
+}
+
+/* Integer attributes as label values, in full, sign and all. */
+Test(prometheus, integer_attribute_values)
+{
+    static const struct {
+        int64_t i;
+        const char *want;
+    } cases[] = {
+        {0, "0"}, {7, "7"}, {10, "10"}, {99, "99"}, {100, "100"}, {12345, "12345"},
+        {-1, "-1"}, {-1000, "-1000"}, {INT64_MAX, "9223372036854775807"},
+        {INT64_MIN, "-9223372036854775808"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ot_mstore_val v = {.type = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE,
+                           .i = cases[i].i};
+        ot_buf b = OT_BUF_INIT;
+        ot_prom_attr_text(&b, &v);
+        ot_buf_putc(&b, 0);
+        cr_expect_str_eq(b.data, cases[i].want);
+        ot_buf_free(&b);
+    }
 }
 
 Test(prometheus, openmetrics_counter_and_eof)
@@ -402,6 +456,66 @@ Test(prometheus, openmetrics_exemplars)
     pm_core_free(c);
 }
 
+/* A series made from a point without exemplars takes the exemplar a later
+ * point brings: its state grows to hold it, running totals kept. */
+Test(prometheus, an_exemplar_on_a_later_point_is_kept)
+{
+    pm_core *c = core();
+    ingest(c, RES("{\"name\":\"req\",\"sum\":{\"aggregationTemporality\":1,\"isMonotonic\":true,"
+                  "\"dataPoints\":[{\"asInt\":\"3\",\"timeUnixNano\":\"1\"}]}},"
+                  "{\"name\":\"lat\",\"histogram\":{\"aggregationTemporality\":1,\"dataPoints\":[{"
+                  "\"count\":\"2\",\"sum\":1,\"bucketCounts\":[\"1\",\"1\"],\"explicitBounds\":[0.5],"
+                  "\"timeUnixNano\":\"1\"}]}},"
+                  "{\"name\":\"e\",\"exponentialHistogram\":{\"aggregationTemporality\":1,"
+                  "\"dataPoints\":[{\"count\":\"1\",\"sum\":1,\"scale\":0,"
+                  "\"positive\":{\"offset\":0,\"bucketCounts\":[\"1\"]},\"timeUnixNano\":\"1\"}]}}"),
+           1);
+    cr_assert_null(strstr(scrape(c, PM_FMT_OPENMETRICS), "trace_id"));
+    /* deltas, so the totals show whether the grown state kept them */
+    ingest(c, RES("{\"name\":\"req\",\"sum\":{\"aggregationTemporality\":1,\"isMonotonic\":true,"
+                  "\"dataPoints\":[{\"asInt\":\"4\",\"timeUnixNano\":\"2\"," EXEMPLAR("1") "}]}},"
+                  "{\"name\":\"lat\",\"histogram\":{\"aggregationTemporality\":1,\"dataPoints\":[{"
+                  "\"count\":\"1\",\"sum\":0.75,\"bucketCounts\":[\"0\",\"1\"],\"explicitBounds\":[0.5],"
+                  "\"timeUnixNano\":\"2\"," EXEMPLAR("0.75") "}]}},"
+                  "{\"name\":\"e\",\"exponentialHistogram\":{\"aggregationTemporality\":1,"
+                  "\"dataPoints\":[{\"count\":\"1\",\"sum\":1,\"scale\":0,"
+                  "\"positive\":{\"offset\":0,\"bucketCounts\":[\"1\"]},\"timeUnixNano\":\"2\","
+                  EXEMPLAR("1.5") "}]}}"),
+           2);
+    char *t = scrape(c, PM_FMT_OPENMETRICS);
+    const char *ex = " # {trace_id=\"5b8efff798038103d269b633813fc60c\","
+                     "span_id=\"eee19b7ec3c1b174\"}";
+    char want[512];
+    snprintf(want, sizeof want, "req_total{" L "} 7%s 1 1700000000.500000000\n", ex);
+    cr_assert(strstr(t, want), "%s", t);
+    snprintf(want, sizeof want, "lat_bucket{" L ",le=\"0.5\"} 1\nlat_bucket{" L
+             ",le=\"+Inf\"} 3%s 0.75 1700000000.500000000\n", ex);
+    cr_assert(strstr(t, want), "%s", t);
+    cr_assert(strstr(t, "lat_sum{" L "} 1.75\n"), "%s", t);
+    cr_assert(strstr(t, "e_count{" L "} 2\n"), "%s", t);
+    /* protobuf: the counter's, lat's on an explicit +Inf bucket (above
+     * every bound), and the exponential histogram's as a native exemplar
+     * (the text formats' classic buckets of it show none) */
+    ot_buf pb = OT_BUF_INIT;
+    cr_assert_eq(pm_render_text(c, PM_FMT_PROTOBUF, &pb), 0);
+    size_t hits = 0;
+    for (size_t i = 0; i + 32 <= pb.len; i++)
+        hits += memcmp(pb.data + i, "5b8efff798038103d269b633813fc60c", 32) == 0;
+    cr_assert_eq(hits, 3, "req, lat and e carry it in protobuf: %zu", hits);
+    ot_buf_free(&pb);
+    /* a third point without exemplars keeps the last one */
+    ingest(c, RES("{\"name\":\"req\",\"sum\":{\"aggregationTemporality\":1,\"isMonotonic\":true,"
+                  "\"dataPoints\":[{\"asInt\":\"1\",\"timeUnixNano\":\"3\"}]}}"),
+           3);
+    snprintf(want, sizeof want, "req_total{" L "} 8%s 1 1700000000.500000000\n", ex);
+    cr_assert(strstr(scrape(c, PM_FMT_OPENMETRICS), want));
+    ot_mstore_stats st;
+    ot_mstore_stats_get(c->store, &st);
+    cr_assert_eq(st.streams, 3);
+    cr_assert_eq(st.removed, 0, "grown in place, not dropped and made again");
+    pm_core_free(c);
+}
+
 Test(prometheus, exponential_histogram_downscaled_to_schema_8)
 {
     pm_core *c = core();
@@ -486,6 +600,150 @@ Test(prometheus, a_big_family_spans_blocks_and_stays_one_family)
                                "padding\"} 999\n"));
     ot_buf_free(&all);
     pm_core_free(c);
+}
+
+/* ---- protobuf, read back by the format's rules ---------------------------- */
+
+static bool pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        unsigned char c = *(*p)++;
+        *v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return true;
+    }
+    return false;
+}
+
+typedef struct pb_seen {
+    int families;     /* MetricFamily messages */
+    int metrics;      /* Metric fields, all families */
+    int fillers;      /* fields the format does not define (skipped by parsers) */
+    char names[8][64]; /* family names, in order */
+} pb_seen;
+
+/* Reads a delimited MetricFamily stream; fails the test on bytes that are
+ * not one. */
+static pb_seen pb_read(const ot_buf *b)
+{
+    pb_seen r = {0};
+    const unsigned char *p = (const unsigned char *)b->data, *end = p + b->len;
+    while (p < end) {
+        uint64_t len, key, n;
+        cr_assert(pb_varint(&p, end, &len) && len <= (uint64_t)(end - p), "family length");
+        const unsigned char *fe = p + len;
+        while (p < fe) {
+            cr_assert(pb_varint(&p, fe, &key));
+            if ((key & 7) == 0) {
+                cr_assert(pb_varint(&p, fe, &n));
+                continue;
+            }
+            cr_assert_eq(key & 7, 2, "field %llu wire type", (unsigned long long)(key >> 3));
+            cr_assert(pb_varint(&p, fe, &n) && n <= (uint64_t)(fe - p));
+            if (key >> 3 == 1 && r.families < 8)
+                snprintf(r.names[r.families], sizeof r.names[0], "%.*s", (int)n, (const char *)p);
+            r.metrics += key >> 3 == 4;
+            r.fillers += key >> 3 > 5;
+            p += n;
+        }
+        cr_assert_eq(p, fe, "a field ran past its family");
+        r.families++;
+    }
+    return r;
+}
+
+/* n series of one gauge family, labels long enough that their protobuf
+ * outgrows a part several times. */
+static void ingest_many(pm_core *c, int n, int64_t now)
+{
+    ot_buf json = OT_BUF_INIT;
+    for (int at = 0; at < n; at += 1000) {
+        ot_buf_reset(&json);
+        ot_buf_puts(&json, "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":"
+                           "\"many\",\"gauge\":{\"dataPoints\":[");
+        for (int i = at; i < at + 1000 && i < n; i++)
+            ot_buf_printf(&json, "%s{\"asInt\":\"%d\",\"attributes\":[{\"key\":\"a_fairly_long"
+                                 "_attribute_name\",\"value\":{\"stringValue\":\"value-%06d-pad"
+                                 "ding-padding-padding\"}}]}",
+                          i > at ? "," : "", i, i);
+        ot_buf_puts(&json, "]}}]}]}]}");
+        ot_buf_putc(&json, 0);
+        ingest(c, json.data, now);
+    }
+    ot_buf_free(&json);
+}
+
+/* A protobuf family larger than a part is one MetricFamily (its name once
+ * in the exposition), written a part at a time rather than held whole. */
+Test(prometheus, protobuf_big_family_is_one_message_in_bounded_parts)
+{
+    pm_core *c = core();
+    ingest_many(c, 20000, 1);
+    ingest(c, GPT("a"), 1); /* a small family after it */
+    pm_scrape sc;
+    cr_assert_eq(pm_render(c, PM_FMT_PROTOBUF, &sc), 0);
+    cr_assert_gt(sc.n, 4, "written in parts: %zu", sc.n);
+    ot_buf all = OT_BUF_INIT;
+    for (size_t i = 0; i < sc.n; i++) {
+        cr_expect_lt(sc.parts[i].len, (256u << 10) + (64u << 10), "part %zu: %zu bytes", i,
+                     sc.parts[i].len);
+        ot_buf_append(&all, sc.parts[i].data, sc.parts[i].len);
+    }
+    pm_scrape_free(&sc);
+    cr_assert_gt(all.len, 1u << 20);
+    pb_seen r = pb_read(&all);
+    cr_expect_eq(r.families, 2);
+    cr_expect_str_eq(r.names[0], "g");
+    cr_expect_str_eq(r.names[1], "many");
+    cr_expect_eq(r.metrics, 20001);
+    cr_expect_eq(r.fillers, 0);
+    cr_assert(memmem(all.data, all.len, "value-019999-padding", 20));
+    ot_buf_free(&all);
+    pm_core_free(c);
+}
+
+/* Series that go between the two walks of a big family leave fillers of
+ * their first-walk length, so the family's length prefix stays true. */
+Test(prometheus, protobuf_big_family_with_series_gone_meanwhile)
+{
+    pm_core *c = core_with((pm_opts){.suffixes = true, .expiration_ns = 1000});
+    ingest_many(c, 20000, 1);
+    pm_stream *st = pm_stream_new(c, PM_FMT_PROTOBUF);
+    cr_assert(st);
+    ot_buf all = OT_BUF_INIT;
+    const char *p;
+    size_t n;
+    cr_assert_eq(pm_stream_next(st, &p, &n), 1);
+    ot_buf_append(&all, p, n);
+    cr_assert_eq(pm_core_expire(c, 5000), 20000);
+    int rc;
+    while ((rc = pm_stream_next(st, &p, &n)) > 0)
+        ot_buf_append(&all, p, n);
+    cr_assert_eq(rc, 0);
+    pm_stream_free(st);
+    pb_seen r = pb_read(&all);
+    cr_expect_eq(r.families, 1);
+    cr_expect_gt(r.metrics, 0, "the first part's series");
+    cr_expect_lt(r.metrics, 20000);
+    cr_expect_eq(r.metrics + r.fillers, 20000, "%d + %d", r.metrics, r.fillers);
+    ot_buf_free(&all);
+    pm_core_free(c);
+}
+
+/* Every filler length comes out exact. */
+Test(prometheus, protobuf_filler_lengths)
+{
+    for (size_t n = 2; n < 20000; n++) {
+        ot_buf b = OT_BUF_INIT;
+        pm_pb_filler(&b, n);
+        cr_assert_eq(b.len, n, "filler of %zu: %zu bytes", n, b.len);
+        const unsigned char *p = (const unsigned char *)b.data, *end = p + b.len;
+        uint64_t key, len;
+        cr_assert(pb_varint(&p, end, &key) && (key & 7) == 2 && key >> 3 > 5);
+        cr_assert(pb_varint(&p, end, &len) && len == (uint64_t)(end - p));
+        ot_buf_free(&b);
+    }
 }
 
 /* A scrape is written as it is sent: a series that expires between the

@@ -530,6 +530,100 @@ Test(store, dropping_a_held_stream)
     ot_mstore_free(st);
 }
 
+typedef struct grown_seen {
+    int n;
+    uint32_t state_size;
+    int64_t value, first_ns;
+    uint8_t tail;
+    char attrs[64];
+} grown_seen;
+
+static int see_grown(void *ctx, const ot_mstore_stream *s)
+{
+    grown_seen *g = ctx;
+    g->n++;
+    g->state_size = s->state_size;
+    g->value = ((const counter_state *)(const void *)s->state)->value;
+    g->first_ns = s->first_ns;
+    g->tail = s->state[s->state_size - 1];
+    ot_mstore_info in;
+    ot_mstore_stream_info(s, &in);
+    ot_mstore_str k;
+    ot_mstore_val v;
+    g->attrs[0] = 0;
+    if (ot_mstore_next_kv(&in.attrs, &k, &v))
+        snprintf(g->attrs, sizeof g->attrs, "%.*s=%.*s", (int)k.n, k.p, (int)v.s.n, v.s.p);
+    return 0;
+}
+
+/* A held stream made larger keeps its state, identity and times, is found
+ * again at its new size, and is paid for at it; the byte cap stops it. */
+Test(store, growing_a_held_stream_keeps_it)
+{
+    removed_log log = {0};
+    ot_mstore *st = store_new(&log, 0, 0);
+    for (int i = 0; i < 50; i++) /* neighbours in the stripes, for the slot search */
+        cr_assert_eq(bump(st, i, 5, i), OT_MSTORE_NEW);
+    size_t before = ot_mstore_bytes(st);
+    ot_mstore_key k = OT_MSTORE_KEY_INIT;
+    ot_mstore_ref ref;
+    key_series(&k, 7);
+    cr_assert_eq(ot_mstore_get(st, &k, 9, 0, &ref), OT_MSTORE_FOUND);
+    size_t big = sizeof(counter_state) + 200;
+    cr_assert_eq(ot_mstore_grow(st, &ref, big), 0);
+    cr_expect_eq(ref.stream->state_size, big);
+    cr_expect_eq(((counter_state *)ref.state)->value, 7);
+    ((unsigned char *)ref.state)[big - 1] = 0xab;
+    cr_assert_eq(ot_mstore_grow(st, &ref, 8), 0, "smaller: nothing to do");
+    cr_expect_eq(ref.stream->state_size, big);
+    ot_mstore_put(st, &ref, false);
+    cr_expect_gt(ot_mstore_bytes(st), before);
+    cr_assert_eq(ot_mstore_get(st, &k, 10, 0, &ref), OT_MSTORE_FOUND);
+    cr_expect_eq(ref.stream->state_size, big);
+    ot_mstore_put(st, &ref, false);
+    grown_seen g = {0};
+    uint64_t h = k.hash;
+    cr_assert_eq(ot_mstore_visit_hashes(st, &h, 1, see_grown, &g), 0);
+    cr_expect_eq(g.n, 1);
+    cr_expect_eq(g.state_size, big);
+    cr_expect_eq(g.value, 7);
+    cr_expect_eq(g.first_ns, 5);
+    cr_expect_eq(g.tail, 0xab);
+    cr_expect_str_eq(g.attrs, "series=s7");
+    ot_mstore_stats stats;
+    ot_mstore_stats_get(st, &stats);
+    cr_expect_eq(stats.streams, 50);
+    cr_expect_eq(stats.removed, 0);
+    cr_expect_eq(log.n, 0);
+    for (int i = 0; i < 50; i++)
+        cr_expect_eq(bump(st, i, 11, 0), OT_MSTORE_FOUND, "series %d", i);
+    ot_mstore_key_free(&k);
+    ot_mstore_free(st);
+    cr_expect_eq(log.n, 50, "each removed once at close, the grown one too");
+
+    ot_err err;
+    ot_mstore_opts o = {.state_size = sizeof(counter_state), .slab = OT_TEST_STORE_COMPACT,
+                        .shared_keys = OT_TEST_STORE_COMPACT};
+    st = ot_mstore_new(&o, &err);
+    cr_assert(st);
+    o.max_bytes = ot_mstore_bytes(st) + 2 * OT_MSTORE_SLAB_PAGE;
+    ot_mstore_free(st);
+    st = ot_mstore_new(&o, &err);
+    cr_assert(st);
+    k = (ot_mstore_key)OT_MSTORE_KEY_INIT;
+    key_series(&k, 1);
+    cr_assert_eq(ot_mstore_get(st, &k, 1, 0, &ref), OT_MSTORE_NEW);
+    ((counter_state *)ref.state)->value = 3;
+    ot_mstore_stream *was = ref.stream;
+    cr_expect_eq(ot_mstore_grow(st, &ref, 4 * OT_MSTORE_SLAB_PAGE), -1);
+    cr_expect_eq(ref.stream, was, "refused: as it was");
+    cr_expect_eq(((counter_state *)ref.state)->value, 3);
+    ot_mstore_put(st, &ref, false);
+    cr_expect_leq(ot_mstore_bytes(st), o.max_bytes);
+    ot_mstore_key_free(&k);
+    ot_mstore_free(st);
+}
+
 Test(store, cap_refuses_new_streams_and_existing_ones_update)
 {
     removed_log log = {0};

@@ -1,0 +1,242 @@
+/* mvisit.c: the readers' side of the stream store: visits, the index a
+ * scrape groups streams by, and lookups by hash, each taking copies of a
+ * stripe's streams under its lock and calling the reader on the copies
+ * with no lock held (mstore.h has the contract). Apart from mstore.c,
+ * which writes and expires, as the two share only the tables (mstab.h). */
+#include "store/mstore.h"
+#include "store/mstore_int.h"
+#include "store/mstab.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Visiting copies a stripe's streams out under its lock and calls fn on
+ * the copies after dropping it: the lock is held for a memcpy per stream,
+ * not for whatever fn does (a scrape formats text), so a reader that is
+ * preempted mid-visit rarely holds a lock the writer needs. Each copy is
+ * the stream as one ot_mstore_put left it. A copy's base points to a copy
+ * of the shared identity too (the original may go once the lock is
+ * dropped); a small cache copies each identity once per stripe. */
+typedef struct visit_buf {
+    ot_buf data;  /* copies, each at a 16-byte boundary */
+    ot_buf offs;  /* size_t offset of each stream copy in data */
+} visit_buf;
+
+static size_t copy_in(ot_buf *b, const void *p, size_t n)
+{
+    size_t at = (b->len + 15) & ~(size_t)15;
+    if (ot_buf_reserve(b, at - b->len + n) < 0)
+        return SIZE_MAX;
+    memset(b->data + b->len, 0, at - b->len);
+    memcpy(b->data + at, p, n);
+    b->len = at + n;
+    return at;
+}
+
+typedef struct base_cache {
+    const struct ot_mstore_base *b;
+    size_t off;
+} base_cache;
+
+/* Shared parts already copied in this stripe's batch: bases, and the last
+ * key list (streams of a metric mostly share one). */
+typedef struct copy_cache {
+    base_cache b[16];
+    const ot_mstore_klist *kl;
+    size_t kl_off;
+} copy_cache;
+
+/* Copies one stream (its stripe locked) into vb; false on out-of-memory. */
+static bool copy_stream(const ot_mstore_stream *s, visit_buf *vb, copy_cache *cc)
+{
+    const struct ot_mstore_base *b = s->base;
+    base_cache *cache = cc->b;
+    size_t c = ((uintptr_t)b >> 4) & 15;
+    if (cache[c].b != b) {
+        cache[c].b = b;
+        cache[c].off = copy_in(&vb->data, b, sizeof *b + b->len);
+    }
+    if (b->split && cc->kl != stream_klist(s)) {
+        cc->kl = stream_klist(s);
+        cc->kl_off = copy_in(&vb->data, cc->kl, sizeof *cc->kl + cc->kl->len);
+    }
+    size_t off = copy_in(&vb->data, s, stream_size(s));
+    if (off == SIZE_MAX || cache[c].off == SIZE_MAX || (b->split && cc->kl_off == SIZE_MAX) ||
+        ot_buf_append(&vb->offs, &off, sizeof off) < 0)
+        return false;
+    /* The base's and key list's offsets ride in the pointers until the
+     * buffer stops moving. */
+    ot_mstore_stream *cp = (ot_mstore_stream *)(void *)(vb->data.data + off);
+    cp->base = (const struct ot_mstore_base *)(uintptr_t)cache[c].off;
+    if (b->split)
+        memcpy(cp->state + cp->state_size, &cc->kl_off, sizeof cc->kl_off);
+    return true;
+}
+
+/* Copies stripe sp (locked) into vb; false on out-of-memory. */
+static bool visit_copy(const stripe *sp, visit_buf *vb)
+{
+    copy_cache cache = {0};
+    vb->data.len = vb->offs.len = 0;
+    for (size_t i = 0; i <= sp->mask; i++) {
+        const ot_mstore_stream *s = slot_s(sp->slots[i]);
+        if (s && !copy_stream(s, vb, &cache))
+            return false;
+    }
+    return true;
+}
+
+/* Calls fn on the copies in vb (no lock held). */
+static int visit_copies(visit_buf *vb, ot_mstore_visit_fn fn, void *ctx)
+{
+    int rc = 0;
+    size_t n = vb->offs.len / sizeof(size_t);
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t off;
+        memcpy(&off, vb->offs.data + i * sizeof off, sizeof off);
+        ot_mstore_stream *c = (ot_mstore_stream *)(void *)(vb->data.data + off);
+        c->base = (const struct ot_mstore_base *)(void *)(vb->data.data + (uintptr_t)c->base);
+        if (c->base->split) {
+            size_t ko;
+            memcpy(&ko, c->state + c->state_size, sizeof ko);
+            const void *kl = vb->data.data + ko;
+            memcpy(c->state + c->state_size, &kl, sizeof kl);
+        }
+        rc = fn(ctx, c);
+    }
+    return rc;
+}
+
+/* One stripe's visit: copied under its lock, fn called on the copies
+ * after (in place, lock held, when the copy cannot be made). */
+static int visit_stripe(stripe *sp, visit_buf *vb, ot_mstore_visit_fn fn, void *ctx)
+{
+    int rc = 0;
+    lock_take(&sp->mu);
+    if (!visit_copy(sp, vb)) { /* out of memory: visit in place instead */
+        for (size_t i = 0; i <= sp->mask && !rc; i++)
+            if (slot_s(sp->slots[i]))
+                rc = fn(ctx, slot_s(sp->slots[i]));
+        lock_drop(&sp->mu);
+        ot_buf_free(&vb->data);
+        ot_buf_free(&vb->offs);
+        *vb = (visit_buf){OT_BUF_INIT, OT_BUF_INIT};
+        return rc;
+    }
+    lock_drop(&sp->mu);
+    return visit_copies(vb, fn, ctx);
+}
+
+int ot_mstore_visit(ot_mstore *st, ot_mstore_visit_fn fn, void *ctx)
+{
+    visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
+    int rc = 0;
+    for (size_t k = 0; k < NSTRIPES && !rc; k++)
+        rc = visit_stripe(&st->stripes[k], &vb, fn, ctx);
+    ot_buf_free(&vb.data);
+    ot_buf_free(&vb.offs);
+    return rc;
+}
+
+int ot_mstore_visit_stripe(ot_mstore *st, size_t k, ot_mstore_visit_fn fn, void *ctx)
+{
+    if (k >= NSTRIPES)
+        return 0;
+    visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
+    int rc = visit_stripe(&st->stripes[k], &vb, fn, ctx);
+    ot_buf_free(&vb.data);
+    ot_buf_free(&vb.offs);
+    return rc;
+}
+
+int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, size_t n),
+                    void *ctx)
+{
+    ot_mstore_idx *v = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (size_t k = 0; k < NSTRIPES && !rc; k++) {
+        stripe *sp = &st->stripes[k];
+        lock_take(&sp->mu);
+        if (sp->n > cap) { /* sized under the lock: n cannot change meanwhile */
+            size_t nc = sp->n * 2;
+            ot_mstore_idx *nv = realloc(v, nc * sizeof *nv);
+            if (!nv) {
+                lock_drop(&sp->mu);
+                rc = -1;
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i <= sp->mask; i++) {
+            /* streams are apart in memory: fetch a few slots ahead */
+            if (i + 8 <= sp->mask && sp->slots[i + 8].v)
+                __builtin_prefetch(slot_s(sp->slots[i + 8]));
+            if (sp->slots[i].v) {
+                const ot_mstore_stream *s = slot_s(sp->slots[i]);
+                v[n++] = (ot_mstore_idx){s->hash, s->base->id};
+            }
+        }
+        lock_drop(&sp->mu);
+        if (n)
+            rc = fn(ctx, v, n);
+    }
+    free(v);
+    return rc;
+}
+
+/* Copies the found streams whose full hash is the one their tag matched. */
+static bool copy_found(const ot_mstore_stream **found, size_t n, const uint64_t *wanted,
+                       visit_buf *vb, copy_cache *cache)
+{
+    for (size_t j = 0; j < n; j++)
+        if (found[j]->hash == wanted[j] && !copy_stream(found[j], vb, cache))
+            return false;
+    return true;
+}
+
+int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
+                           ot_mstore_visit_fn fn, void *ctx)
+{
+    visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
+    int rc = 0;
+    for (size_t at = 0; at < n && !rc;) {
+        stripe *sp = &st->stripes[hashes[at] >> STRIPE_SHIFT];
+        copy_cache cache = {0};
+        bool ok = true;
+        vb.data.len = vb.offs.len = 0;
+        /* Streams are found first and copied a batch later, each fetched
+         * from memory meanwhile: the copies are cache misses otherwise,
+         * one after the other, with the lock held. */
+        const ot_mstore_stream *found[32];
+        uint64_t wanted[32];
+        size_t nf = 0;
+        lock_take(&sp->mu);
+        for (; at < n && &st->stripes[hashes[at] >> STRIPE_SHIFT] == sp; at++) {
+            uint64_t h = hashes[at];
+            for (size_t i = h & sp->mask; sp->slots[i].v; i = (i + 1) & sp->mask) {
+                if (!tag_is(sp->slots[i], h))
+                    continue;
+                if (nf == 32) {
+                    ok = copy_found(found, nf, wanted, &vb, &cache);
+                    nf = 0;
+                }
+                const char *sp_ = (const char *)slot_s(sp->slots[i]);
+                __builtin_prefetch(sp_);
+                __builtin_prefetch(sp_ + 64);
+                __builtin_prefetch(sp_ + 128);
+                wanted[nf] = h;
+                found[nf++] = slot_s(sp->slots[i]);
+            }
+        }
+        ok = ok && copy_found(found, nf, wanted, &vb, &cache);
+        lock_drop(&sp->mu);
+        rc = ok ? visit_copies(&vb, fn, ctx) : -1;
+    }
+    ot_buf_free(&vb.data);
+    ot_buf_free(&vb.offs);
+    return rc;
+}
