@@ -149,7 +149,8 @@ typedef struct dsdr_reader {
 typedef struct dsdr {
     char *id;
     const dsdr_cfg *cfg;
-    ot_consumer *next_metrics, *next_logs;
+    /* a reload that changes the wired signals replaces these (rewire) */
+    ot_consumer *_Atomic next_metrics, *_Atomic next_logs;
     double *bounds;
     unsigned readers;
     dsdr_agg *agg;
@@ -203,8 +204,13 @@ static void flush_logs(dsdr *r, dsdr_reader *rd)
     ot_batch *b = ot_dsdr_logs_take(&rd->logs, &n);
     if (!b)
         return;
-    ot_counter_add(send_batch(r, r->next_logs, b) == OT_OK ? r->logs_sent
-                                                                  : r->logs_dropped, n);
+    ot_consumer *next = atomic_load_explicit(&r->next_logs, memory_order_acquire);
+    if (!next) { /* unwired by a reload since the records were read */
+        ot_batch_unref(b);
+        ot_counter_add(r->logs_dropped, n);
+        return;
+    }
+    ot_counter_add(send_batch(r, next, b) == OT_OK ? r->logs_sent : r->logs_dropped, n);
 }
 
 static void handle(dsdr *r, unsigned ri, const uint8_t *data, size_t len, bool truncated,
@@ -232,7 +238,8 @@ static void handle(dsdr *r, unsigned ri, const uint8_t *data, size_t len, bool t
         case OT_DSD_EVENT:
         case OT_DSD_SERVICE_CHECK:
             counts[item.kind == OT_DSD_EVENT ? 2 : 4]++;
-            if (r->next_logs && ot_dsdr_logs_add(&rd->logs, &item, rd->unix_ns) < 0)
+            if (atomic_load_explicit(&r->next_logs, memory_order_relaxed) &&
+                ot_dsdr_logs_add(&rd->logs, &item, rd->unix_ns) < 0)
                 counts[7]++;
             break;
         default:
@@ -311,14 +318,15 @@ static void send_chunk(void *ctx, ot_batch *b)
     flush_send *fs = ctx;
     dsdr *r = fs->r;
     size_t items = b->items;
-    if (!r->next_metrics) {
+    ot_consumer *next = atomic_load_explicit(&r->next_metrics, memory_order_acquire);
+    if (!next) {
         ot_batch_unref(b);
         return;
     }
     int64_t pause = 1000000;
     for (;;) {
         ot_err e = {{0}};
-        ot_status st = ot_consume(r->next_metrics, ot_batch_ref(b), &e);
+        ot_status st = ot_consume(next, ot_batch_ref(b), &e);
         if (st == OT_OK) {
             ot_counter_add(r->points_sent, items);
             break;
@@ -406,6 +414,15 @@ static ot_counter *cnt(const char *id, const char *name, const char *help, const
     return ot_tel_counter(full, help, labels);
 }
 
+/* The sockets stay; what is read from now on goes to the new consumers
+ * (NULL: the signal is no longer wired, and its items are dropped). */
+static void dsdr_rewire(void *self, ot_consumer *const next[OT_SIGNAL_COUNT])
+{
+    dsdr *r = self;
+    atomic_store_explicit(&r->next_metrics, next[OT_METRICS], memory_order_release);
+    atomic_store_explicit(&r->next_logs, next[OT_LOGS], memory_order_release);
+}
+
 static void *dsdr_create(const ot_create_params *p, ot_err *err)
 {
     dsdr *r = calloc(1, sizeof *r);
@@ -415,8 +432,8 @@ static void *dsdr_create(const ot_create_params *p, ot_err *err)
         return NULL;
     }
     r->cfg = p->config;
-    r->next_metrics = p->next[OT_METRICS];
-    r->next_logs = p->next[OT_LOGS];
+    atomic_init(&r->next_metrics, p->next[OT_METRICS]);
+    atomic_init(&r->next_logs, p->next[OT_LOGS]);
     r->readers = r->cfg->transport == DSDR_UNIX ? 1 : (unsigned)r->cfg->readers;
     pthread_mutex_init(&r->lock, NULL);
     pthread_condattr_t ca;
@@ -577,6 +594,7 @@ static void dsdr_destroy(void *self)
         .start = dsdr_start,                                                                   \
         .shutdown = dsdr_shutdown,                                                             \
         .destroy = dsdr_destroy,                                                               \
+        .rewire = dsdr_rewire,                                                                 \
     }
 
 DSDR_FACTORY(ot_dogstatsd_receiver, "dogstatsd");

@@ -103,6 +103,53 @@ service:
     assert a.stop() == 0, a.log()
 
 
+def udp_inode(port):
+    want = f"0100007F:{port:04X}"
+    for line in open("/proc/net/udp").read().splitlines()[1:]:
+        f = line.split()
+        if f[1] == want:
+            return int(f[9])
+    return None
+
+
+def test_rewired_dogstatsd_keeps_its_socket(tmp_path, agent_factory):
+    """DogStatsD in a metrics pipeline only, then a reload that adds a logs
+    pipeline for its events: the same UDP socket now delivers events too."""
+    dp, tel = free_port(), free_port()  # a TCP port number nobody holds serves for UDP too
+    out = tmp_path / "out.jsonl"
+    text = f"""
+receivers:
+  dogstatsd: {{endpoint: "127.0.0.1:{dp}", aggregation_interval: 1s}}
+exporters:
+  file: {{path: "{out}"}}
+service:
+  pipelines:
+    metrics: {{receivers: [dogstatsd], exporters: [file]}}
+  telemetry: {{metrics: {{endpoint: "127.0.0.1:{tel}"}}}}
+"""
+    a = agent_factory(text).start(wait_url=f"http://127.0.0.1:{tel}/readyz")
+    inode = udp_inode(dp)
+    assert inode
+    a.config.write_text(text.replace(
+        "  telemetry:", "    logs: {receivers: [dogstatsd], exporters: [file]}\n  telemetry:"))
+    a.signal(signal.SIGHUP)
+    a.wait_log("config reloaded")
+    assert udp_inode(dp) == inode, "the UDP socket was replaced"
+    assert "receiver rewired" in a.log(), a.log()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.sendto(b"_e{7,5}:rewired|hello|t:warning\nrw.count:3|c", ("127.0.0.1", dp))
+    s.close()
+    deadline = time.time() + 10
+    text_out = ""
+    while time.time() < deadline:
+        text_out = out.read_text() if out.exists() else ""
+        if "rewired" in text_out and "rw.count" in text_out:
+            break
+        time.sleep(0.2)
+    assert "rewired" in text_out and "rw.count" in text_out, text_out[-2000:]
+    assert a.stop() == 0, a.log()
+
+
 def test_replaced_exporter_hands_its_memory_queue_over(tmp_path, agent_factory):
     """Backend down, spans queued in memory, then a SIGHUP that changes the
     exporter: the replacement sends them once the backend is up, though the
