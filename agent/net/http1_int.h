@@ -83,6 +83,12 @@ void ot_h1_refuse(ot_http_req *q, unsigned status, const char *msg, const char *
                   const char *hvalue);
 void ot_h1_sha256(const void *p, size_t n, unsigned char out[32]);
 
+/* http1_tls.c: a server context for the PEMs (NULL, err set, when they do
+ * not make one); the thread that reloads them every reload_interval. */
+struct ssl_ctx_st *ot_h1_tls_ctx(const ot_tls_server *t, const ot_tls_server_pems *p,
+                                 ot_err *err);
+void *ot_h1_tls_watch(void *arg);
+
 /* http_server.c: what a request asks of its connection. */
 /* Queues status and r (taken) as q's answer. -1 when it cannot be. */
 int ot_h1_conn_queue(h1conn *c, unsigned status, ot_http_resp *r, const char *xname,
