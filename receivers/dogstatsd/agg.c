@@ -144,7 +144,7 @@ static void on_remove(void *ctx, ot_mstore_stream *s, ot_mstore_why why)
     (void)why;
     dsdr_agg *a = ctx;
     atomic_fetch_sub_explicit(&a->live, 1, memory_order_relaxed);
-    ot_dsdr_cstate_free((dsdr_cstate *)s->state);
+    ot_dsdr_cstate_free(&a->o, (dsdr_cstate *)s->state);
 }
 
 dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
@@ -157,6 +157,9 @@ dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err)
         return NULL;
     }
     a->o = *o;
+    a->o.budget = &a->budget;
+    atomic_init(&a->budget.held, 0);
+    atomic_init(&a->budget.sampled, 0);
     a->n = n;
     a->last_flush_unix_ns = o->start_unix_ns;
     atomic_init(&a->epoch, 1);
@@ -445,6 +448,8 @@ void ot_dsdr_agg_stats(dsdr_agg *a, dsdr_agg_stats *out)
         }
     out->refused += atomic_load(&a->refused);
     out->ts_dropped = atomic_load(&a->ts_dropped);
+    out->sampled = atomic_load(&a->budget.sampled);
+    out->sample_bytes = atomic_load(&a->budget.held);
 }
 
 /* The flush's half of the epoch protocol: after this, no reader writes

@@ -49,18 +49,53 @@ static void acc_reset(dsdr_acc *a)
     a->n = 0;
 }
 
-static int acc_add(dsdr_acc **ap, double v, double w, uint64_t *rng)
+static size_t acc_bytes(uint32_t cap)
+{
+    return sizeof(dsdr_acc) + (size_t)cap * sizeof(dsdr_sample);
+}
+
+static void acc_free(const dsdr_agg_opts *o, dsdr_acc *a)
+{
+    if (a && o->budget)
+        atomic_fetch_sub_explicit(&o->budget->held, (int64_t)acc_bytes(a->cap),
+                                  memory_order_relaxed);
+    free(a);
+}
+
+/* Room to grow from cap to ncap samples under max_sample_bytes, taken
+ * from the shared count when there is. */
+static bool budget_take(const dsdr_agg_opts *o, uint32_t cap, uint32_t ncap)
+{
+    if (!o->budget)
+        return true;
+    int64_t add = (int64_t)(acc_bytes(ncap) - acc_bytes(cap));
+    int64_t was = atomic_fetch_add_explicit(&o->budget->held, add, memory_order_relaxed);
+    if (!o->max_sample_bytes || was + add <= (int64_t)o->max_sample_bytes)
+        return true;
+    atomic_fetch_sub_explicit(&o->budget->held, add, memory_order_relaxed);
+    return false;
+}
+
+static int acc_add(const dsdr_agg_opts *o, dsdr_acc **ap, double v, double w, uint64_t *rng)
 {
     dsdr_acc *a = *ap;
-    if (a->n == a->cap && a->n < DSDR_MAX_SAMPLES) {
+    /* the room is the cap, or a smaller size the budget stopped at */
+    if (a->n == a->cap && a->n < DSDR_MAX_SAMPLES && a->seen == a->n) {
         uint32_t ncap = a->cap * 2;
         if (ncap > DSDR_MAX_SAMPLES)
             ncap = DSDR_MAX_SAMPLES;
-        dsdr_acc *na = realloc(a, sizeof *a + (size_t)ncap * sizeof(dsdr_sample));
-        if (!na)
-            return -1;
-        *ap = a = na;
-        a->cap = ncap;
+        if (budget_take(o, a->cap, ncap)) {
+            dsdr_acc *na = realloc(a, acc_bytes(ncap));
+            if (!na) {
+                if (o->budget)
+                    atomic_fetch_sub_explicit(&o->budget->held,
+                                              (int64_t)(acc_bytes(ncap) - acc_bytes(a->cap)),
+                                              memory_order_relaxed);
+                return -1;
+            }
+            *ap = a = na;
+            a->cap = ncap;
+        }
     }
     a->sum += v * w;
     a->count += w;
@@ -69,12 +104,14 @@ static int acc_add(dsdr_acc **ap, double v, double w, uint64_t *rng)
     if (v > a->max)
         a->max = v;
     a->seen++;
-    if (a->n < DSDR_MAX_SAMPLES) {
+    if (a->n < a->cap) {
         a->s[a->n++] = (dsdr_sample){v, w};
         return 0;
     }
+    if (o->budget)
+        atomic_fetch_add_explicit(&o->budget->sampled, 1, memory_order_relaxed);
     uint64_t j = next_rand(rng) % a->seen; /* Algorithm R */
-    if (j < DSDR_MAX_SAMPLES)
+    if (j < a->n)
         a->s[j] = (dsdr_sample){v, w};
     return 0;
 }
@@ -82,7 +119,8 @@ static int acc_add(dsdr_acc **ap, double v, double w, uint64_t *rng)
 /* A sampled slot: the first sample inline, from the second on (or when an
  * accumulator is kept from a busy interval) all of them in the
  * accumulator. */
-static int sampled_add(dsdr_cstate *cs, unsigned w, double v, double wt, uint64_t *rng)
+static int sampled_add(const dsdr_agg_opts *o, dsdr_cstate *cs, unsigned w, double v, double wt,
+                       uint64_t *rng)
 {
     dsdr_acc **ap = &cs->u.h.acc[w];
     dsdr_sample *one = &cs->u.h.one[w];
@@ -91,9 +129,14 @@ static int sampled_add(dsdr_cstate *cs, unsigned w, double v, double wt, uint64_
             *one = (dsdr_sample){v, wt};
             return 0;
         }
-        dsdr_acc *a = malloc(sizeof *a + 4 * sizeof(dsdr_sample));
+        /* the first four are always taken (a series' own floor, bounded
+         * by max_series); the budget governs growth past them */
+        dsdr_acc *a = malloc(acc_bytes(4));
         if (!a)
             return -1;
+        if (o->budget)
+            atomic_fetch_add_explicit(&o->budget->held, (int64_t)acc_bytes(4),
+                                      memory_order_relaxed);
         a->cap = 4;
         acc_reset(a);
         *ap = a;
@@ -101,13 +144,13 @@ static int sampled_add(dsdr_cstate *cs, unsigned w, double v, double wt, uint64_
     if (one->w != 0) {
         dsdr_sample first = *one;
         one->w = 0;
-        if (acc_add(ap, first.v, first.w, rng) < 0)
+        if (acc_add(o, ap, first.v, first.w, rng) < 0)
             return -1;
     }
-    return acc_add(ap, v, wt, rng);
+    return acc_add(o, ap, v, wt, rng);
 }
 
-static void slot_reset(dsdr_cstate *cs, unsigned w, uint32_t epoch)
+static void slot_reset(const dsdr_agg_opts *o, dsdr_cstate *cs, unsigned w, uint32_t epoch)
 {
     cs->epoch[w] = epoch;
     switch (cs->type) {
@@ -135,7 +178,7 @@ static void slot_reset(dsdr_cstate *cs, unsigned w, uint32_t epoch)
         /* kept only for a series that needed it (and not a burst's worth):
          * one sample an interval stays inline */
         if (a && (a->n < 2 || a->cap > 1024)) {
-            free(a);
+            acc_free(o, a);
             cs->u.h.acc[w] = NULL;
         } else if (a) {
             acc_reset(a);
@@ -152,7 +195,7 @@ int ot_dsdr_cstate_add(const dsdr_agg_opts *o, dsdr_cstate *cs, unsigned w, uint
     cs->type = (uint8_t)m->type;
     uint32_t e = (uint32_t)epoch;
     if (cs->epoch[w] != e)
-        slot_reset(cs, w, e);
+        slot_reset(o, cs, w, e);
     switch (m->type) {
     case OT_DSD_COUNTER: {
         double add = 0;
@@ -182,20 +225,20 @@ int ot_dsdr_cstate_add(const dsdr_agg_opts *o, dsdr_cstate *cs, unsigned w, uint
                                     ot_mstore_hash(m->set_value.p, m->set_value.n, 0x5e7));
     default:
         for (uint32_t i = 0; i < m->nvalues; i++)
-            if (sampled_add(cs, w, m->values[i], 1.0 / m->rate, rng) < 0)
+            if (sampled_add(o, cs, w, m->values[i], 1.0 / m->rate, rng) < 0)
                 return -1;
         return 0;
     }
 }
 
-void ot_dsdr_cstate_free(dsdr_cstate *cs)
+void ot_dsdr_cstate_free(const dsdr_agg_opts *o, dsdr_cstate *cs)
 {
     for (unsigned w = 0; w < 2; w++) {
         if (cs->type == OT_DSD_SET) {
             free(cs->u.s.t[w]);
             cs->u.s.t[w] = NULL;
         } else if (!dsdr_small_type(cs->type)) {
-            free(cs->u.h.acc[w]);
+            acc_free(o, cs->u.h.acc[w]);
             cs->u.h.acc[w] = NULL;
         }
     }

@@ -48,6 +48,7 @@ typedef struct dsdr_cfg {
     bool relative_gauges;
     bool enable_metric_type_attribute;
     int64_t max_series;
+    uint64_t max_sample_bytes;
 } dsdr_cfg;
 
 /* Samples of ms/h/d kept per series, per reader, per interval; beyond it
@@ -56,6 +57,14 @@ typedef struct dsdr_cfg {
 /* Bytes of timestamped lines (|T) a reader holds until the next flush. */
 #define DSDR_MAX_TS_BYTES (4u << 20)
 #define DSDR_EXP_MAX_BUCKETS 160
+
+/* The shared sample budget: bytes held by accumulators, and samples
+ * offered past an accumulator's room (replaced in or dropped from the
+ * reservoir), for self-telemetry. */
+typedef struct dsdr_budget {
+    _Atomic int64_t held;
+    _Atomic uint64_t sampled;
+} dsdr_budget;
 
 typedef struct dsdr_agg_opts {
     unsigned readers;
@@ -73,6 +82,13 @@ typedef struct dsdr_agg_opts {
     bool relative_gauges;
     bool metric_type_attr;
     size_t max_series;     /* 0: no cap; over every reader's shard together */
+    /* Bytes of kept ms/h/d samples over every reader (0: no budget). An
+     * accumulator that would grow past it stops growing and keeps a
+     * uniform sample of what it was offered at its current size; count,
+     * sum, min and max stay exact. The counters live in dsdr_agg; the
+     * readers reach them through budget (set by ot_dsdr_agg_new). */
+    uint64_t max_sample_bytes;
+    struct dsdr_budget *budget;
     int64_t start_unix_ns; /* the start of the first delta interval */
 } dsdr_agg_opts;
 
@@ -97,6 +113,8 @@ typedef struct dsdr_agg_stats {
     uint64_t series;      /* live, summed over shards */
     uint64_t refused;     /* new series refused by max_series */
     uint64_t ts_dropped;  /* timestamped lines over DSDR_MAX_TS_BYTES */
+    uint64_t sampled;     /* ms/h/d samples past an accumulator's room */
+    int64_t sample_bytes; /* held by accumulators now */
 } dsdr_agg_stats;
 
 dsdr_agg *ot_dsdr_agg_new(const dsdr_agg_opts *o, ot_err *err);
@@ -232,7 +250,7 @@ int ot_dsdr_cstate_add(const dsdr_agg_opts *o, dsdr_cstate *cs, unsigned w, uint
 /* Merges slot w of cs (when has: it holds the closed interval) and the
  * running counter total into a flush entry's full state (slot 0). */
 int ot_dsdr_cstate_merge(dsdr_state *m, const dsdr_cstate *cs, unsigned w, bool has);
-void ot_dsdr_cstate_free(dsdr_cstate *cs);
+void ot_dsdr_cstate_free(const dsdr_agg_opts *o, dsdr_cstate *cs);
 /* Inserts h into an open-addressing table of nonzero hashes (grows it);
  * -1 on out-of-memory. */
 int ot_dsdr_table_insert(uint64_t **t, uint32_t *n, uint32_t *cap, uint64_t h);
@@ -307,6 +325,7 @@ struct dsdr_agg {
      * max_series, and the new ones it refused */
     _Atomic size_t live;
     _Atomic uint64_t refused;
+    dsdr_budget budget;
 };
 
 #endif

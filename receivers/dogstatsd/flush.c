@@ -233,7 +233,7 @@ static void take_timestamped(fctx *c, dsdr_shard *sh, double *vals, uint8_t *sig
         if (ot_dsdr_cstate_add(&c->a->o, &one, 0, 1, &it, e->time_ns, &rng) < 0 ||
             ot_dsdr_cstate_merge(&e->st, &one, 0, true) < 0)
             c->oom = 1;
-        ot_dsdr_cstate_free(&one);
+        ot_dsdr_cstate_free(&c->a->o, &one);
         if (c->n >= c->max_points)
             emit(c);
     }
