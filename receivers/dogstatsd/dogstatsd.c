@@ -70,6 +70,11 @@ static const ot_key dsdr_keys[] = {
      .def = "1000000", .min = 0, .max = 1e9,
      .help = "live series held, over all readers (a series several readers see is held by each); "
              "new ones beyond it are refused and counted (0: no cap)"},
+    {.name = "max_sample_bytes", .type = OT_KT_SIZE,
+     .offset = offsetof(dsdr_cfg, max_sample_bytes), .def = "16MiB", .min = 0,
+     .max = 1099511627776.0,
+     .help = "bytes of ms/h/d samples kept for quantiles over all series; past it a series keeps "
+             "a uniform sample of its values (count, sum, min, max stay exact; 0: no bound)"},
     {0},
 };
 
@@ -170,6 +175,9 @@ typedef struct dsdr {
     /* self-telemetry */
     ot_counter *packets, *bytes, *truncated, *kernel_drops, *lines, *metrics, *events, *checks;
     ot_counter *errors[OT_DSD_REASON_COUNT], *err_skipped, *err_refused, *err_cut;
+    ot_counter *samples_sampled;
+    ot_gauge *sample_bytes;
+    uint64_t sampled_seen;
     ot_counter *series_refused, *points_sent, *points_dropped, *logs_sent, *logs_dropped;
     ot_gauge *series;
 } dsdr;
@@ -377,6 +385,9 @@ static void flush_once(dsdr *r, int64_t retry_until)
     ot_gauge_set(r->series, (int64_t)s.series);
     ot_counter_add(r->series_refused, s.refused - r->refused_seen);
     r->refused_seen = s.refused;
+    ot_counter_add(r->samples_sampled, s.sampled - r->sampled_seen);
+    r->sampled_seen = s.sampled;
+    ot_gauge_set(r->sample_bytes, s.sample_bytes);
     if (r->dgram) {
         ot_dgram_stats ds;
         ot_dgram_get_stats(r->dgram, &ds); /* brings kernel drops up to date */
@@ -466,6 +477,12 @@ static void *dsdr_create(const ot_create_params *p, ot_err *err)
     char labels[300];
     snprintf(labels, sizeof labels, "receiver=\"%s\"", id);
     r->series = ot_tel_gauge("otelite_dogstatsd_series", "Live series a DogStatsD receiver holds.", labels);
+    r->samples_sampled = cnt(id, "samples_sampled",
+                             "Timer, histogram and distribution samples past max_sample_bytes or a "
+                             "series' sample cap, kept by reservoir sampling in place of another.",
+                             NULL);
+    r->sample_bytes = ot_tel_gauge("otelite_dogstatsd_sample_bytes",
+                                   "Bytes of timer, histogram and distribution samples held.", labels);
     if (r->cfg->explicit_bounds.n) {
         char bad[64];
         r->bounds = malloc(r->cfg->explicit_bounds.n * sizeof *r->bounds);
@@ -494,6 +511,7 @@ static int dsdr_start(void *self, ot_err *err)
         .relative_gauges = c->relative_gauges,
         .metric_type_attr = c->enable_metric_type_attribute,
         .max_series = (size_t)c->max_series,
+        .max_sample_bytes = c->max_sample_bytes,
         .start_unix_ns = wall_ns(),
     };
     r->agg = ot_dsdr_agg_new(&ao, err);

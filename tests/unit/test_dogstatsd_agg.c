@@ -536,3 +536,35 @@ Test(dogstatsd_agg, series_cap_is_the_receivers)
     ot_batch_unref(b);
     ot_dsdr_agg_free(a);
 }
+
+Test(dogstatsd_agg, sample_budget_keeps_a_reservoir_with_exact_totals)
+{
+    /* room for about a hundred samples over all series */
+    dsdr_agg *a = mk((dsdr_agg_opts){.readers = 1, .max_sample_bytes = 2048});
+    char dgram[2048];
+    /* 1..10000 in an order that is neither rising nor falling */
+    for (int d = 0; d < 100; d++) {
+        size_t o = (size_t)snprintf(dgram, sizeof dgram, "lat");
+        for (int i = 0; i < 100; i++)
+            o += (size_t)snprintf(dgram + o, sizeof dgram - o, ":%d", (i * 100 + d * 37) % 10000 + 1);
+        snprintf(dgram + o, sizeof dgram - o, "|ms");
+        cr_assert_eq(feed(a, dgram), 0);
+    }
+    dsdr_agg_stats st;
+    ot_dsdr_agg_stats(a, &st);
+    cr_expect_gt(st.sampled, 9000, "sampled %llu", (unsigned long long)st.sampled);
+    cr_expect_leq(st.sample_bytes, 2048 + 128, "held %lld", (long long)st.sample_bytes);
+    ot_batch *b = flush_at(a, 2000, 20);
+    const ot_summary_point *p = find(req(b), "lat", NULL)->summary->data_points[0];
+    cr_expect_eq(p->count, 10000);
+    cr_expect_float_eq(p->sum, 50005000.0, 1e-6);
+    cr_assert_eq(p->n_quantile_values, 6);
+    /* min and max are exact; the median comes from the reservoir: a uniform
+     * sample of ~100 puts it within a few percent of the true rank */
+    cr_expect_float_eq(p->quantile_values[0]->value, 1.0, 1e-12);
+    cr_expect_float_eq(p->quantile_values[5]->value, 10000.0, 1e-12);
+    double med = p->quantile_values[1]->value;
+    cr_expect(med > 3500 && med < 6500, "median %g", med);
+    ot_batch_unref(b);
+    ot_dsdr_agg_free(a);
+}
