@@ -77,17 +77,6 @@ long ot_base64_decode(const char *in, size_t len, uint8_t *out)
     return n;
 }
 
-int ot_hex_digit(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 size_t ot_hex_encode(const uint8_t *in, size_t n, char *out, bool upper)
 {
     const char *t = upper ? "0123456789ABCDEF" : "0123456789abcdef";

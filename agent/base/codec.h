@@ -25,8 +25,17 @@ size_t ot_base64_decoded_max(size_t len);
  * group of four. Returns the bytes written, or -1 when in is not base64. */
 long ot_base64_decode(const char *in, size_t len, uint8_t *out);
 
-/* 0-15 for a hex digit of either case, else -1. */
-int ot_hex_digit(int c);
+/* 0-15 for a hex digit of either case, else -1. Inline: parsers call it
+ * per byte. */
+static inline int ot_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
 /* Writes 2n hex digits (lower case, or upper) to out; returns 2n. */
 size_t ot_hex_encode(const uint8_t *in, size_t n, char *out, bool upper);
 /* Decodes the len / 2 pairs of hex digits of in (either case) to out.

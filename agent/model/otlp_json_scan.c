@@ -120,23 +120,13 @@ static const unsigned char str_stop[256] = {
     [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
 };
 
-static inline int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static int hex4(const char *p, const char *e, unsigned *out)
 {
     if (e - p < 4)
         return -1;
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval((unsigned char)p[i]);
+        int h = ot_hex_digit((unsigned char)p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | (unsigned)h;

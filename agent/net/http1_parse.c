@@ -1,6 +1,7 @@
 /* http1_parse.c: the request head and chunked framing of HTTP/1.1 (see
  * http1_parse.h). The rules are RFC 9112's, on the strict side wherever it
  * lets a recipient choose. */
+#include "base/codec.h"
 #include "net/http1_parse.h"
 
 #include <string.h>
@@ -14,22 +15,12 @@ static bool tchar(unsigned char c)
     return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 bool ot_h1_unescape(char *s, bool plus)
 {
     char *w = s;
     for (const char *r = s; *r; r++) {
         if (*r == '%') {
-            int a = hexval((unsigned char)r[1]), b = a < 0 ? -1 : hexval((unsigned char)r[2]);
+            int a = ot_hex_digit((unsigned char)r[1]), b = a < 0 ? -1 : ot_hex_digit((unsigned char)r[2]);
             if (b < 0)
                 return false;
             *w++ = (char)(a * 16 + b);
@@ -245,7 +236,7 @@ long ot_h1_chunk_step(ot_h1_chunk *c, const uint8_t *p, size_t n, size_t *off, s
         switch (c->st) {
         case CH_SIZE0:
         case CH_SIZE: {
-            int v = hexval(b);
+            int v = ot_hex_digit(b);
             if (v >= 0) {
                 if (c->left || v)
                     c->digits++;
