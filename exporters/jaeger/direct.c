@@ -41,6 +41,14 @@ struct ot_jaeger_enc {
     ot_jaeger_body *bodies;
     size_t n_bodies, cap_bodies;
     int thrift; /* the encoding being made: the span's tags are written in it as read */
+    /* Tags every span of a scope, or of a kind, has the same: written once
+     * and copied (otel.scope.name/version per scope; span.kind per kind,
+     * for the encoding kind_for - 1). */
+    ot_buf scope_tags;
+    size_t n_scope_tags;
+    uint8_t kind_b[6][48];
+    size_t kind_n[6];
+    int kind_for;
     int fallback, oom;
 };
 
@@ -441,6 +449,14 @@ static void put_tag(jd_ctx *c, const jd_tag *t)
 
 /* Not inlined: with constant keys the compiler warns about the copy
  * branches they never take. */
+static void put_encoded(jd_ctx *c, const void *b, size_t n, size_t tags)
+{
+    unsigned char *p = jt_room(&c->v.tagb, n);
+    if (p)
+        memcpy(p, b, n);
+    c->v.n_tags += tags;
+}
+
 __attribute__((noinline)) static void add_str(jd_ctx *c, jd_str key, jd_str s)
 {
     jd_tag t;
@@ -466,7 +482,7 @@ __attribute__((noinline)) static void add_int(jd_ctx *c, jd_str key, int type, i
 /* flatten: everything it calls inlined into its one loop (the field
  * reader, the tag readers and writers); a call per field or tag was a
  * sixth of the encoder's instructions (bench-icount jaeger-*). */
-__attribute__((flatten)) static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
+__attribute__((flatten)) static void span_view(jd_ctx *c, jd_str span)
 {
     jd_view *v = &c->v;
     spanv s;
@@ -552,14 +568,11 @@ __attribute__((flatten)) static void span_view(jd_ctx *c, jd_str span, jd_str sn
         else if (f.num == 3 && want(c, &f, WT_VARINT))
             code = (int32_t)(uint32_t)f.v;
     }
-    const char *kind = ot_jg_kind_name(s.kind);
     const char *code_name = code == CODE(OK) ? "OK" : code == CODE(ERROR) ? "ERROR" : NULL;
-    if (sname.p)
-        add_str(c, LIT("otel.scope.name"), sname);
-    if (sver.p)
-        add_str(c, LIT("otel.scope.version"), sver);
-    if (kind)
-        add_str(c, LIT("span.kind"), lit(kind));
+    if (c->scope_tags.len)
+        put_encoded(c, c->scope_tags.data, c->scope_tags.len, c->n_scope_tags);
+    if (s.kind >= 0 && s.kind < 6 && c->kind_n[s.kind])
+        put_encoded(c, c->kind_b[s.kind], c->kind_n[s.kind], 1);
     if (code_name)
         add_str(c, LIT("otel.status_code"), lit(code_name));
     if (code == CODE(ERROR))
@@ -627,6 +640,56 @@ static void scope_of(jd_ctx *c, jd_str ss, jd_str *name, jd_str *version)
     *version = c_nonempty(ver) ? cstr(ver) : (jd_str){NULL, 0};
 }
 
+/* The scope's tags, written once for all its spans (span_view copies
+ * them where it would have added them). */
+static void scope_tags(jd_ctx *c, jd_str name, jd_str version)
+{
+    jd_tag t;
+    ot_buf_reset(&c->scope_tags);
+    c->n_scope_tags = 0;
+    if (name.p) {
+        tag_fixed(&t, LIT("otel.scope.name"), VT(STRING));
+        t.s = name;
+        jd_put_tag(&c->scope_tags, c->thrift, &t);
+        c->n_scope_tags++;
+    }
+    if (version.p) {
+        tag_fixed(&t, LIT("otel.scope.version"), VT(STRING));
+        t.s = version;
+        jd_put_tag(&c->scope_tags, c->thrift, &t);
+        c->n_scope_tags++;
+    }
+    if (c->scope_tags.oom)
+        c->oom = 1;
+}
+
+/* The span.kind tag of every kind that has one, in this call's encoding. */
+static void kind_tags(jd_ctx *c)
+{
+    if (c->kind_for == c->thrift + 1)
+        return;
+    for (int k = 0; k < 6; k++) {
+        const char *name = ot_jg_kind_name(k);
+        c->kind_n[k] = 0;
+        if (!name)
+            continue;
+        jd_tag t;
+        tag_fixed(&t, LIT("span.kind"), VT(STRING));
+        t.s = lit(name);
+        ot_buf b = OT_BUF_INIT;
+        jd_put_tag(&b, c->thrift, &t);
+        if (b.oom || b.len > sizeof c->kind_b[k]) {
+            ot_buf_free(&b);
+            c->oom = 1;
+            return;
+        }
+        memcpy(c->kind_b[k], b.data, b.len);
+        c->kind_n[k] = b.len;
+        ot_buf_free(&b);
+    }
+    c->kind_for = c->thrift + 1;
+}
+
 /* One ResourceSpans as one body. The spans are walked once: Thrift's
  * span count is a fixed-width number, written when the spans are, and a
  * resource that had none is taken back out (it gives no Jaeger batch). */
@@ -652,11 +715,12 @@ static void batch_out(jd_ctx *c, int thrift, jd_str rs, jd_str res, ot_buf *out)
             continue;
         jd_str sname, sver;
         scope_of(c, val_of(&f), &sname, &sver);
+        scope_tags(c, sname, sver);
         FOR_FIELDS(c, val_of(&f), g)
         {
             if (g.num != 2 || !want(c, &g, WT_LEN))
                 continue;
-            span_view(c, val_of(&g), sname, sver);
+            span_view(c, val_of(&g));
             if (c->fallback || c->oom)
                 break;
             if (thrift)
@@ -698,6 +762,7 @@ void ot_jaeger_enc_free(ot_jaeger_enc *c)
     if (!c)
         return;
     ot_buf_free(&c->v.tagb);
+    ot_buf_free(&c->scope_tags);
     free(c->v.ltags);
     free(c->v.refs);
     free(c->v.logs);
@@ -715,6 +780,7 @@ int ot_jaeger_encode_wire(ot_jaeger_enc *c, int thrift, const uint8_t *wire, siz
 {
     c->fallback = c->oom = 0;
     c->thrift = thrift;
+    kind_tags(c);
     c->n_bodies = 0;
     ot_arena_reset(c->arena);
     size_t start = out->len;
