@@ -62,6 +62,20 @@ typedef struct ot_jaeger_enc jd_ctx;
 static inline __attribute__((always_inline)) int jd_next(jd_ctx *c, const uint8_t **p,
                                                          const uint8_t *end, ot_pbfield *f)
 {
+    /* Most of a span's fields: a one-byte tag of a length-delimited field
+     * with a one-byte length (ids, names, attributes, events). Only what
+     * this walk reads of a field is filled; the rest go to the shared
+     * reader. */
+    const uint8_t *q = *p;
+    if (end - q >= 2 && (q[0] & 0x87) == 0x02 && q[0] >= 8 && q[1] < 0x80 &&
+        q[1] <= (size_t)(end - q) - 2) {
+        f->num = q[0] >> 3;
+        f->wt = 2;
+        f->val = q + 2;
+        f->len = q[1];
+        *p = q + 2 + q[1];
+        return !c->fallback && !c->oom;
+    }
     int r = ot_pb_next(p, end, f);
     if (r < 0)
         c->fallback = 1;
