@@ -52,7 +52,13 @@ struct ot_jaeger_enc {
     uint8_t kind_b[6][48];
     size_t kind_n[6];
     int kind_for;
-    int fallback, oom;
+    /* Either stops the walk; `stop` reads both at once, in every field. */
+    union {
+        struct {
+            uint8_t fallback, oom;
+        };
+        uint16_t stop;
+    };
 };
 
 typedef struct ot_jaeger_enc jd_ctx;
@@ -74,12 +80,13 @@ static inline __attribute__((always_inline)) int jd_next(jd_ctx *c, const uint8_
         f->val = q + 2;
         f->len = q[1];
         *p = q + 2 + q[1];
-        return !c->fallback && !c->oom;
+        return !c->stop;
     }
+
     int r = ot_pb_next(p, end, f);
     if (r < 0)
         c->fallback = 1;
-    return r > 0 && !c->fallback && !c->oom;
+    return r > 0 && !c->stop;
 }
 
 /* FOR_FIELDS(c, msg, f) { ... } over the fields of a jd_str. */
