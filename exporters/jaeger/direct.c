@@ -375,6 +375,81 @@ static void tag_wire(jd_ctx *c, jd_tag *t, jd_str kvb)
     }
 }
 
+/* The attribute most spans are made of, a short string or an int in the
+ * shape every encoder writes (key, then a value of one member, lengths
+ * below 128, no zero byte), written straight to the span's tags in this
+ * call's encoding: what tag_wire and jd_put_tag give for it, without the
+ * view in between. 0: not that shape, the caller takes the general path. */
+static inline int tag_fast(jd_ctx *c, jd_str kvb)
+{
+    const uint8_t *p = kvb.p;
+    size_t n = kvb.n;
+    if (n < 8 || p[0] != 0x0a || p[1] >= 0x80 || (size_t)p[1] + 6 > n)
+        return 0;
+    size_t kl = p[1];
+    const uint8_t *q = p + 2 + kl; /* the value: tag, length, AnyValue */
+    size_t al = q[1];
+    if (q[0] != 0x12 || al >= 0x80 || 2 + kl + 2 + al != n || al < 2 || !no_zero(kvb))
+        return 0;
+    const uint8_t *a = q + 2;
+    ot_buf *b = &c->v.tagb;
+    if (a[0] == 0x0a && (size_t)a[1] + 2 == al) { /* string_value */
+        size_t vl = a[1];
+        if (c->thrift) {
+            unsigned char *o = jt_room(b, 22 + kl + vl);
+            if (!o)
+                return 1;
+            o = jt_bytes_at(o, 1, p + 2, kl);
+            o = jt_i32_at(o, 2, JTAG_STRING);
+            o = jt_bytes_at(o, 3, a + 2, vl);
+            *o = JT_STOP;
+        } else {
+            size_t size = (kl ? 2 + kl : 0) + (vl ? 2 + vl : 0);
+            uint8_t *o = jt_room(b, 1 + jp_vlen(size) + size);
+            if (!o)
+                return 1;
+            o = jp_len(o, JD_PROTO_SPAN_TAGS, size);
+            o = jp_bytes(o, 1, p + 2, kl);
+            jp_bytes(o, 3, a + 2, vl);
+        }
+        c->v.n_tags++;
+        return 1;
+    }
+    if (a[0] != 0x18 || al > 11) /* int_value */
+        return 0;
+    uint64_t v = 0;
+    size_t i = 1;
+    for (;; i++) {
+        v |= (uint64_t)(a[i] & 0x7f) << (7 * (i - 1));
+        if (!(a[i] & 0x80))
+            break;
+        if (i + 1 == al)
+            return 0;
+    }
+    if (i + 1 != al)
+        return 0;
+    if (c->thrift) {
+        unsigned char *o = jt_room(b, 26 + kl);
+        if (!o)
+            return 1;
+        o = jt_bytes_at(o, 1, p + 2, kl);
+        o = jt_i32_at(o, 2, JTAG_LONG);
+        o = jt_i64_at(o, 6, (int64_t)v);
+        *o = JT_STOP;
+    } else {
+        size_t size = (kl ? 2 + kl : 0) + 2 + (v ? 1 + jp_vlen(v) : 0);
+        uint8_t *o = jt_room(b, 1 + jp_vlen(size) + size);
+        if (!o)
+            return 1;
+        o = jp_len(o, JD_PROTO_SPAN_TAGS, size);
+        o = jp_bytes(o, 1, p + 2, kl);
+        o = jp_int(o, 2, VT(INT64));
+        jp_int(o, 5, (int64_t)v);
+    }
+    c->v.n_tags++;
+    return 1;
+}
+
 /* ---- ids ------------------------------------------------------------------ */
 
 /* ot_jg_id's fixed-size id: a short one right-aligned, a long one keeps
@@ -545,7 +620,7 @@ __attribute__((flatten)) static void span_view(jd_ctx *c, jd_str span)
         case 7: if (want(c, &f, WT_I64)) s.start = f.v; break;
         case 8: if (want(c, &f, WT_I64)) s.end = f.v; break;
         case 9:
-            if (want(c, &f, WT_LEN)) {
+            if (want(c, &f, WT_LEN) && !tag_fast(c, val_of(&f))) {
                 jd_tag t;
                 tag_wire(c, &t, val_of(&f));
                 put_tag(c, &t);
