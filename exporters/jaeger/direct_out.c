@@ -1,7 +1,8 @@
 /* direct_out.c: the views of direct.c written as Jaeger's bytes, a span
  * at a time: Thrift binary (what thrift.c writes from the structs) or
- * api_v2 protobuf (what apiv2.c writes). Every length is in the views
- * already, so nothing is measured twice; api_v2's enclosing lengths are
+ * api_v2 protobuf (what apiv2.c writes). A span's tags come already
+ * written (jd_view.tagb) and are copied whole; every other length is in
+ * the views, so nothing is measured twice; api_v2's enclosing lengths are
  * known once a span is sized, and the one length that is not (the whole
  * Batch's) gets room reserved before the first span and is written
  * right-aligned into it at the end, so no byte is moved. */
