@@ -20,6 +20,7 @@
 #include "store/mstore.h"
 #include "store/mstore_int.h"
 
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -536,6 +537,34 @@ bool ot_mstore_next_val(ot_mstore_iter *it, ot_mstore_val *v)
         return false;
     }
     it->left--;
+    return true;
+}
+
+bool ot_mstore_next_vals(ot_mstore_iter *it, ot_mstore_val *v, size_t n)
+{
+    if (!it->kp || it->left < n)
+        return false;
+    const uint8_t *p = it->p, *end = it->end;
+    for (size_t i = 0; i < n; i++) {
+        /* Short strings and integers, nearly every label value, without
+         * get_val's switch and clearing. */
+        if (end - p >= 2 && p[0] == 1 && p[1] < 0x80 && (size_t)(end - p - 2) >= p[1]) {
+            v[i].type = 1;
+            v[i].s = (ot_mstore_str){(const char *)p + 2, p[1]};
+            p += 2 + p[1];
+        } else if (end - p >= 9 && p[0] == 3) {
+            uint64_t bits;
+            memcpy(&bits, p + 1, 8); /* little-endian, as written */
+            v[i].type = 3;
+            v[i].i = (int64_t)le64toh(bits);
+            p += 9;
+        } else if (!get_val(&p, end, &v[i])) {
+            it->left = 0;
+            return false;
+        }
+    }
+    it->p = p;
+    it->left -= n;
     return true;
 }
 

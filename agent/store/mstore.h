@@ -292,5 +292,10 @@ void ot_mstore_stream_attrs(const ot_mstore_stream *s, ot_mstore_iter *out);
 bool ot_mstore_next_kv(ot_mstore_iter *it, ot_mstore_str *key, ot_mstore_val *v);
 /* Next value of an array's sub. */
 bool ot_mstore_next_val(ot_mstore_iter *it, ot_mstore_val *v);
+/* The next n values of a list kept apart from its keys (it->kp set: a
+ * reader that has matched the keys already). A string or integer value
+ * sets only type and s or i; other types are read as ot_mstore_next_kv
+ * reads them. false, and nothing read, without a key list or n values. */
+bool ot_mstore_next_vals(ot_mstore_iter *it, ot_mstore_val *v, size_t n);
 
 #endif

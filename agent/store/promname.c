@@ -445,11 +445,28 @@ static bool plan_matches(const ot_prom_plan *pl, ot_mstore_iter it, ot_mstore_va
     return n == pl->n && p == end;
 }
 
+/* The same for a list kept apart from its values: its keys compared
+ * whole, then only the values read. */
+static bool plan_matches_raw(const ot_prom_plan *pl, ot_mstore_iter it, ot_mstore_val *vals)
+{
+    size_t kl = (size_t)(it.kend - it.kp);
+    return it.left == pl->n && kl == pl->raw.len && memcmp(it.kp, pl->raw.data, kl) == 0 &&
+           ot_mstore_next_vals(&it, vals, pl->n);
+}
+
 bool ot_prom_plan_for(ot_prom_plan *pl, ot_mstore_iter it, const void *owner,
                       char *const *shadow, size_t n_shadow, ot_mstore_val *vals, ot_buf *keys)
 {
-    if (pl->valid && pl->owner == owner && plan_matches(pl, it, vals))
+    if (pl->valid && pl->owner == owner &&
+        (it.kp && pl->has_raw ? plan_matches_raw(pl, it, vals) : plan_matches(pl, it, vals)))
         return true;
+    pl->has_raw = false;
+    if (it.kp && it.left <= OT_PROM_MAX_LABELS) {
+        ot_buf_reset(&pl->raw);
+        ot_buf_append(&pl->raw, it.kp, (size_t)(it.kend - it.kp));
+        pl->has_raw = !pl->raw.oom && pl->raw.data;
+    }
+    pl->gen++;
     ot_buf_reset(keys);
     ot_mstore_str k;
     size_t n = 0;
@@ -542,5 +559,7 @@ void ot_prom_plan_free(ot_prom_plan *pl)
 {
     ot_buf_free(&pl->keys);
     ot_buf_free(&pl->names);
+    ot_buf_free(&pl->raw);
+    pl->has_raw = false;
     pl->valid = false;
 }

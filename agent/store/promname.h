@@ -71,6 +71,11 @@ typedef struct ot_prom_plan_e {
 typedef struct ot_prom_plan {
     ot_buf keys;  /* each key: its length (size_t) then its bytes */
     ot_buf names; /* the sanitised names */
+    /* A list kept apart from its values (shared_keys): its key bytes as
+     * the iterator holds them, so a match is one compare, not one a key. */
+    ot_buf raw;
+    bool has_raw;
+    uint64_t gen; /* bumped whenever the plan is worked out anew */
     const void *owner; /* shadowing was worked out for this owner of names */
     size_t n;
     ot_prom_plan_e e[OT_PROM_MAX_LABELS];

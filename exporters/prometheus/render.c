@@ -173,8 +173,9 @@ static pm_fam *family(rctx *r, const char *name, int kind, const char *otel_name
     else if (!otel_name)
         ot_buf_puts(&r->tmp, "Target metadata");
     pm_fam *f = &r->fams[r->n_fams];
-    *f = (pm_fam){strdup(name), kind, strndup(r->tmp.data ? r->tmp.data : "", r->tmp.len),
-                  strdup(unit ? unit : ""), OT_BUF_INIT, 0, 0};
+    *f = (pm_fam){strdup(name), nl, nl > 6 && !strcmp(name + nl - 6, "_total"), kind,
+                  strndup(r->tmp.data ? r->tmp.data : "", r->tmp.len), strdup(unit ? unit : ""),
+                  OT_BUF_INIT, 0, 0};
     if (!f->name || !f->help || !f->unit || r->tmp.oom) {
         free(f->name);
         free(f->help);
@@ -195,6 +196,66 @@ static inline char *wr(char *d, const char *p, size_t n)
     return d + n;
 }
 
+/* Whether a word holds a byte a label value escapes ('\\', '"', '\n'):
+ * the zero-byte test on the word xor each, exact for "any". */
+static inline bool has_escape(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t a = x ^ (ones * '\\'), b = x ^ (ones * '"'), c = x ^ (ones * '\n');
+    return (((a - ones) & ~a) | ((b - ones) & ~b) | ((c - ones) & ~c)) & highs;
+}
+
+/* Up to 8 bytes of p as a word, the rest zero (which escapes nothing):
+ * two loads that may overlap, never a byte past p + n. */
+static inline uint64_t load_short(const char *p, size_t n)
+{
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        return a | (uint64_t)b << (8 * (n - 4));
+    }
+    if (n >= 2) {
+        uint16_t a, b;
+        memcpy(&a, p, 2);
+        memcpy(&b, p + n - 2, 2);
+        return a | (uint64_t)b << (8 * (n - 2));
+    }
+    return n ? (uint8_t)p[0] : 0;
+}
+
+/* A label value escaped into d (room for 2 * n): most values have nothing
+ * to escape, found a word at a time (the last word overlapping the one
+ * before) and copied whole. */
+static inline char *escape_value(char *d, const char *v, size_t n)
+{
+    bool clean = true;
+    if (n >= 8) {
+        uint64_t x;
+        for (size_t i = 0; i + 8 <= n && clean; i += 8) {
+            memcpy(&x, v + i, 8);
+            clean = !has_escape(x);
+        }
+        if (clean && n % 8) {
+            memcpy(&x, v + n - 8, 8);
+            clean = !has_escape(x);
+        }
+    } else {
+        clean = !has_escape(load_short(v, n));
+    }
+    if (clean)
+        return wr(d, v, n);
+    for (size_t i = 0; i < n; i++) { /* pm_escape's rules, inline */
+        char c = v[i];
+        if (c == '\\' || c == '"' || c == '\n') {
+            *d++ = '\\';
+            c = c == '\n' ? 'n' : c;
+        }
+        *d++ = c;
+    }
+    return d;
+}
+
 /* One label: text (",name=\"value\"") or a protobuf LabelPair. */
 static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const char *val, size_t vl)
 {
@@ -202,21 +263,14 @@ static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const cha
         pm_pb_label(b, name, nl, val, vl);
         return;
     }
-    if (ot_buf_reserve(b, nl + 2 * vl + 4) < 0) /* an escape doubles a byte at most */
-        return;
+    if (b->cap - b->len <= nl + 2 * vl + 4 && ot_buf_reserve(b, nl + 2 * vl + 4) < 0)
+        return; /* an escape doubles a byte at most */
     char *d = b->data + b->len;
     *d++ = ',';
     d = wr(d, name, nl);
     *d++ = '=';
     *d++ = '"';
-    for (size_t i = 0; i < vl; i++) { /* pm_escape's rules, inline: once a label a series */
-        char c = val[i];
-        if (c == '\\' || c == '"' || c == '\n') {
-            *d++ = '\\';
-            c = c == '\n' ? 'n' : c;
-        }
-        *d++ = c;
-    }
+    d = escape_value(d, val, vl);
     *d++ = '"';
     b->len = (size_t)(d - b->data);
 }
@@ -347,23 +401,27 @@ static void put_own(void *ctx, const char *name, size_t nl, const char *val, siz
 }
 
 /* The stream's own labels, sanitised, sorted, names that collide joined
- * with ';' in key order; then the resource's. Into r->labels, without
- * braces. */
-void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re)
+ * with ';' in key order; then the resource's. Appended to b, each label
+ * after a ','. */
+static void labels_into(rctx *r, const ot_mstore_stream *st, const res_ent *re, ot_buf *b)
 {
     ot_mstore_iter it;
     ot_mstore_stream_attrs(st, &it);
-    ot_buf *b = &r->labels;
-    ot_buf_reset(b);
     ot_mstore_val vals[MAX_LABELS];
     if (ot_prom_plan_for(&r->plan, it, re, re->names, re->n_names, vals, &r->tmp)) {
         label_out o = {r->fmt == PM_FMT_PROTOBUF, b};
         ot_prom_plan_labels(&r->plan, vals, put_own, &o, &r->tmp);
     }
-    if (ot_buf_reserve(b, re->labels_len) == 0) {
+    if (b->cap - b->len > re->labels_len || ot_buf_reserve(b, re->labels_len) == 0) {
         memcpy(b->data + b->len, re->labels, re->labels_len);
         b->len += re->labels_len;
     }
+}
+
+void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re)
+{
+    ot_buf_reset(&r->labels);
+    labels_into(r, st, re, &r->labels);
 }
 
 /* ---- samples ------------------------------------------------------------- */
@@ -483,6 +541,46 @@ static void exp_as_classic(rctx *r, ot_buf *b, const char *nm, ot_pacc_state *s,
     if (s->flags & OT_PACC_F_HAS_SUM)
         sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
     sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
+}
+
+/* A counter's or gauge's one line written straight into b, labels and
+ * all (no copy of them through r->labels): most series of most scrapes. */
+static void line_direct(rctx *r, const pm_fam *f, ot_buf *b, const ot_mstore_stream *st,
+                        const res_ent *re, const ot_pacc_state *s)
+{
+    bool total = r->fmt == PM_FMT_OPENMETRICS && s->kind == OT_PACC_COUNTER && !f->has_total;
+    if (ot_buf_reserve(b, f->name_len + 7) < 0)
+        return;
+    memcpy(b->data + b->len, f->name, f->name_len);
+    b->len += f->name_len;
+    if (total) {
+        memcpy(b->data + b->len, "_total", 6);
+        b->len += 6;
+    }
+    size_t open = b->len;
+    labels_into(r, st, re, b);
+    if (ot_buf_reserve(b, OT_PROM_VALUE_MAX + 4) < 0)
+        return;
+    if (b->len > open) { /* the first label's ',' opens the braces */
+        b->data[open] = '{';
+        b->data[b->len++] = '}';
+    }
+    b->data[b->len++] = ' ';
+    b->len += ot_prom_value_str(b->data + b->len, s->value, false);
+    b->data[b->len++] = '\n';
+}
+
+void pm_series(rctx *r, const pm_fam *f, ot_buf *b, const ot_mstore_stream *st,
+               const res_ent *re, ot_pacc_state *s)
+{
+    if (r->fmt != PM_FMT_PROTOBUF && !r->c->o.send_timestamps &&
+        (s->kind == OT_PACC_GAUGE ||
+         (s->kind == OT_PACC_COUNTER && (r->fmt != PM_FMT_OPENMETRICS || !ot_pacc_ex(s))))) {
+        line_direct(r, f, b, st, re, s);
+        return;
+    }
+    pm_stream_labels(r, st, re);
+    pm_samples(r, f, b, s);
 }
 
 void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, ot_pacc_state *s)

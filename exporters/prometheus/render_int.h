@@ -33,6 +33,8 @@ void pm_pb_family_head(ot_buf *out, const char *name, const char *help, int kind
 /* A family: found by the first walk, written by the second. */
 typedef struct pm_fam {
     char *name;
+    size_t name_len;
+    bool has_total; /* the name ends in _total (OpenMetrics names the family without) */
     int kind;
     char *help; /* the HELP text, unescaped */
     char *unit; /* the unit suffix the name got ("" if none), for # UNIT */
@@ -97,6 +99,10 @@ void pm_resolve(rctx *r, base_ent *b, const ot_mstore_stream *st);
 void pm_header(rctx *r, const pm_fam *f, ot_buf *b);
 /* The stream's labels (its own, then its resource's) into r->labels. */
 void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re);
+/* A stream's samples, its labels worked out (pm_stream_labels) or, for
+ * a plain counter or gauge line, written straight into b. */
+void pm_series(rctx *r, const pm_fam *f, ot_buf *b, const ot_mstore_stream *st,
+               const res_ent *re, ot_pacc_state *s);
 /* The samples of a stream whose labels are in r->labels. */
 void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, ot_pacc_state *s);
 void pm_tables_free(rctx *r);

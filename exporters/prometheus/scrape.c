@@ -340,8 +340,7 @@ static int render_one(void *ctx, const ot_mstore_stream *st)
     start(s, f);
     if (s->big)
         big_seek(s, f, st->hash, s->chunk_end);
-    pm_stream_labels(r, st, &b->re);
-    pm_samples(r, f, dest(s), ps);
+    pm_series(r, f, dest(s), st, &b->re, ps);
     if (s->big)
         big_rendered(s);
     return 0;
