@@ -16,6 +16,7 @@
  *   point = attrs(point attributes)
  * Sorting by encoded bytes rather than by key is a total order on entries
  * (duplicate keys included) and needs no decoding to compare. */
+#include "base/shortcopy.h"
 #include "base/varint.h"
 #include "store/mstore.h"
 #include "store/mstore_int.h"
@@ -654,33 +655,6 @@ static inline bool skip_val(const uint8_t **pp, const uint8_t *end)
     return true;
 }
 
-/* Short copies inline: a lookup makes two per attribute, mostly under 16
- * bytes, where a call to memcpy costs more than the copy. */
-static inline uint8_t *copy_short(uint8_t *o, const uint8_t *p, size_t n)
-{
-    if (n > 16) {
-        memcpy(o, p, n);
-        return o + n;
-    }
-    if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, p, 8);
-        memcpy(&b, p + n - 8, 8);
-        memcpy(o, &a, 8);
-        memcpy(o + n - 8, &b, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + n - 4, 4);
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &b, 4);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            o[i] = p[i];
-    }
-    return o + n;
-}
-
 int ot_mstore_split_(const uint8_t *pt, size_t plen, ot_buf *keys, ot_buf *vals)
 {
     const uint8_t *p = pt, *end = pt + plen;
@@ -701,11 +675,11 @@ int ot_mstore_split_(const uint8_t *pt, size_t plen, ot_buf *keys, ot_buf *vals)
         if (!varint_fast(&p, end, &kn) || kn > (uint64_t)(end - p))
             return -1;
         p += kn;
-        ko = copy_short(ko, k0, (size_t)(p - k0));
+        ko = ot_copy_short(ko, k0, (size_t)(p - k0));
         const uint8_t *v0 = p;
         if (!skip_val(&p, end))
             return -1;
-        vo = copy_short(vo, v0, (size_t)(p - v0));
+        vo = ot_copy_short(vo, v0, (size_t)(p - v0));
     }
     keys->len = (size_t)(ko - (uint8_t *)keys->data);
     vals->len = (size_t)(vo - (uint8_t *)vals->data);

@@ -202,13 +202,35 @@ static char *dec_u64(char *e, uint64_t u)
     return p;
 }
 
+/* The digits of u. */
+static inline size_t dec_len(uint64_t u)
+{
+    size_t n = 1;
+    for (uint64_t t = 10; n < 20 && u >= t; t *= 10)
+        n++;
+    return n;
+}
+
+/* u in decimal at out, sign first when neg (written in place, not through
+ * a scratch copy); its length. */
+static inline size_t dec_at(char *out, uint64_t u, bool neg)
+{
+    size_t n = dec_len(u) + neg;
+    if (neg)
+        out[0] = '-';
+    dec_u64(out + n, u);
+    return n;
+}
+
+size_t ot_prom_i64_str(char *out, int64_t i)
+{
+    return dec_at(out, i < 0 ? 0 - (uint64_t)i : (uint64_t)i, i < 0);
+}
+
 static void put_i64(ot_buf *out, int64_t i)
 {
-    char b[24], *e = b + sizeof b;
-    char *p = dec_u64(e, i < 0 ? 0 - (uint64_t)i : (uint64_t)i);
-    if (i < 0)
-        *--p = '-';
-    ot_buf_append(out, p, (size_t)(e - p));
+    char b[24];
+    ot_buf_append(out, b, ot_prom_i64_str(b, i));
 }
 
 size_t ot_prom_value_str(char *out, double v, bool om)
@@ -223,16 +245,12 @@ size_t ot_prom_value_str(char *out, double v, bool om)
     }
     if (v == floor(v) && fabs(v) < 9.007199254740992e15) {
         /* Integers, the common case of a scrape, without printf. */
-        char b[24], *e = b + sizeof b, *p = e;
+        size_t n = dec_at(out, (uint64_t)fabs(v), signbit(v));
         if (om) {
-            *--p = '0';
-            *--p = '.';
+            out[n++] = '.';
+            out[n++] = '0';
         }
-        p = dec_u64(p, (uint64_t)fabs(v));
-        if (signbit(v))
-            *--p = '-';
-        memcpy(out, p, (size_t)(e - p));
-        return (size_t)(e - p);
+        return n;
     }
     /* %g drops trailing zeros, so the first precision that reads back the
      * same is the shortest form, as Go's 'g', -1 writes it. */

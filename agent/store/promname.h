@@ -35,6 +35,8 @@ void ot_prom_value(ot_buf *out, double v, bool om);
 /* The same into out (OT_PROM_VALUE_MAX bytes of room, no NUL); its length. */
 #define OT_PROM_VALUE_MAX 32
 size_t ot_prom_value_str(char *out, double v, bool om);
+/* An integer in decimal into out (20 bytes of room); its length. */
+size_t ot_prom_i64_str(char *out, int64_t i);
 /* An attribute value as a label value (strings as they are, the rest as
  * JSON would write them), unescaped. */
 void ot_prom_attr_text(ot_buf *out, const ot_mstore_val *v);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/shortcopy.h"
 #include "prom.h"
 #include "render_int.h"
 
@@ -227,7 +228,7 @@ static inline uint64_t load_short(const char *p, size_t n)
 /* A label value escaped into d (room for 2 * n): most values have nothing
  * to escape, found a word at a time (the last word overlapping the one
  * before) and copied whole. */
-static inline char *escape_value(char *d, const char *v, size_t n)
+static inline __attribute__((always_inline)) char *escape_value(char *d, const char *v, size_t n)
 {
     bool clean = true;
     if (n >= 8) {
@@ -244,7 +245,7 @@ static inline char *escape_value(char *d, const char *v, size_t n)
         clean = !has_escape(load_short(v, n));
     }
     if (clean)
-        return wr(d, v, n);
+        return ot_copy_short(d, v, n);
     for (size_t i = 0; i < n; i++) { /* pm_escape's rules, inline */
         char c = v[i];
         if (c == '\\' || c == '"' || c == '\n') {
@@ -403,12 +404,69 @@ static void put_own(void *ctx, const char *name, size_t nl, const char *val, siz
 /* The stream's own labels, sanitised, sorted, names that collide joined
  * with ';' in key order; then the resource's. Appended to b, each label
  * after a ','. */
+/* The text prefixes of a new plan. */
+static void text_plan(rctx *r)
+{
+    const ot_prom_plan *pl = &r->plan;
+    r->tp.gen = pl->gen;
+    r->tp.simple = true;
+    ot_buf_reset(&r->tp.pre);
+    for (size_t i = 0; i < pl->n; i++) {
+        if (pl->e[i].shadowed || pl->e[i].group_end != i + 1)
+            r->tp.simple = false;
+        r->tp.off[i] = (uint32_t)r->tp.pre.len;
+        ot_buf_putc(&r->tp.pre, ',');
+        ot_buf_append(&r->tp.pre, pl->names.data + pl->e[i].off, pl->e[i].len);
+        ot_buf_append(&r->tp.pre, "=\"", 2);
+        r->tp.len[i] = (uint32_t)(r->tp.pre.len - r->tp.off[i]);
+    }
+    if (r->tp.pre.oom)
+        r->tp.simple = false;
+}
+
+/* A stream's own labels as text from its plan's prefixes: false when the
+ * plan is not simple (ot_prom_plan_labels then joins and skips). */
+static bool text_labels(rctx *r, ot_buf *b, const ot_mstore_val *vals)
+{
+    const ot_prom_plan *pl = &r->plan;
+    if (r->tp.gen != pl->gen)
+        text_plan(r);
+    if (!r->tp.simple)
+        return false;
+    for (size_t i = 0; i < pl->n; i++) {
+        const ot_mstore_val *v = &vals[pl->e[i].src];
+        char num[24];
+        const char *vp = num;
+        size_t vl;
+        if (v->type == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+            vp = v->s.p;
+            vl = v->s.n;
+        } else if (v->type == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE) {
+            vl = ot_prom_i64_str(num, v->i);
+        } else {
+            ot_buf_reset(&r->tmp);
+            ot_prom_attr_text(&r->tmp, v);
+            vp = r->tmp.data ? r->tmp.data : "";
+            vl = r->tmp.len;
+        }
+        size_t pn = r->tp.len[i], need = pn + 2 * vl + 2; /* an escape doubles a byte at most */
+        if (b->cap - b->len <= need && ot_buf_reserve(b, need) < 0)
+            return true;
+        char *d = ot_copy_short(b->data + b->len, r->tp.pre.data + r->tp.off[i], pn);
+        d = escape_value(d, vp, vl);
+        *d++ = '"';
+        b->len = (size_t)(d - b->data);
+    }
+    return true;
+}
+
 static void labels_into(rctx *r, const ot_mstore_stream *st, const res_ent *re, ot_buf *b)
 {
     ot_mstore_iter it;
     ot_mstore_stream_attrs(st, &it);
     ot_mstore_val vals[MAX_LABELS];
-    if (ot_prom_plan_for(&r->plan, it, re, re->names, re->n_names, vals, &r->tmp)) {
+    if (ot_prom_plan_for(&r->plan, it, re, re->names, re->n_names, vals, &r->tmp) &&
+        (r->fmt == PM_FMT_PROTOBUF || !text_labels(r, b, vals))) {
         label_out o = {r->fmt == PM_FMT_PROTOBUF, b};
         ot_prom_plan_labels(&r->plan, vals, put_own, &o, &r->tmp);
     }
@@ -549,7 +607,7 @@ static void line_direct(rctx *r, const pm_fam *f, ot_buf *b, const ot_mstore_str
                         const res_ent *re, const ot_pacc_state *s)
 {
     bool total = r->fmt == PM_FMT_OPENMETRICS && s->kind == OT_PACC_COUNTER && !f->has_total;
-    if (ot_buf_reserve(b, f->name_len + 7) < 0)
+    if (b->cap - b->len <= f->name_len + 7 && ot_buf_reserve(b, f->name_len + 7) < 0)
         return;
     memcpy(b->data + b->len, f->name, f->name_len);
     b->len += f->name_len;
@@ -559,7 +617,7 @@ static void line_direct(rctx *r, const pm_fam *f, ot_buf *b, const ot_mstore_str
     }
     size_t open = b->len;
     labels_into(r, st, re, b);
-    if (ot_buf_reserve(b, OT_PROM_VALUE_MAX + 4) < 0)
+    if (b->cap - b->len <= OT_PROM_VALUE_MAX + 4 && ot_buf_reserve(b, OT_PROM_VALUE_MAX + 4) < 0)
         return;
     if (b->len > open) { /* the first label's ',' opens the braces */
         b->data[open] = '{';
@@ -791,6 +849,7 @@ void pm_tables_free(rctx *r)
     ot_buf_free(&r->labels);
     ot_buf_free(&r->name);
     ot_prom_plan_free(&r->plan);
+    ot_buf_free(&r->tp.pre);
     ot_buf_free(&r->pb.m);
     ot_buf_free(&r->pb.sub);
     ot_buf_free(&r->pb.t);

@@ -86,6 +86,14 @@ typedef struct rctx {
     table bases;       /* base_ent, by id */
     ot_buf tmp, labels, name;
     ot_prom_plan plan;
+    /* The plan's labels as text: each one's ",name=\"" worked out once a
+     * plan (gen), when no name collides or gives way (simple). */
+    struct {
+        uint64_t gen;
+        bool simple;
+        ot_buf pre;
+        uint32_t off[MAX_LABELS], len[MAX_LABELS];
+    } tp;
     pm_pb_scratch pb;
     int err;
 } rctx;
