@@ -280,6 +280,8 @@ static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const cha
 typedef struct res_build {
     bool pb;
     ot_buf lb, tl; /* every series' labels; target_info's */
+    ot_buf sig;    /* job \0 instance: the target's, as target_info is keyed */
+    bool job, instance;
     char *names[MAX_LABELS + 8]; /* lb's label names, owned */
     size_t nn;
 } res_build;
@@ -297,6 +299,17 @@ static void res_target(void *ctx, const char *name, size_t nl, const char *val, 
 {
     res_build *x = ctx;
     put_label(x->pb, &x->tl, name, nl, val, vl);
+    /* job and instance come first and only from the service attributes
+     * (a resource attribute of either name gives way to them) */
+    bool job = !x->job && !x->instance && nl == 3 && !memcmp(name, "job", 3);
+    bool inst = !x->instance && nl == 8 && !memcmp(name, "instance", 8);
+    if (job || inst) {
+        if (inst)
+            ot_buf_putc(&x->sig, 0);
+        ot_buf_append(&x->sig, val, vl);
+        x->job |= job && vl;
+        x->instance |= inst && vl;
+    }
 }
 
 /* target_info's name: the namespace goes before it as the collector puts
@@ -322,7 +335,6 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
     ot_buf *key = &r->tmp;
     ot_buf_reset(key);
     ot_buf_append(key, in->resource.p, (size_t)(in->resource.end - in->resource.p));
-    size_t res_len = key->len;
     ot_buf_append(key, in->scope_name.p, in->scope_name.n);
     ot_buf_putc(key, 0);
     ot_buf_append(key, in->scope_version.p, in->scope_version.n);
@@ -336,8 +348,7 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
     if (found)
         return e;
     res_build x = {.pb = pb};
-    size_t n_other = ot_prom_resource(in, r->c->o.resource_to_labels, res_series, res_target, &x,
-                                      &r->name);
+    ot_prom_resource(in, r->c->o.resource_to_labels, res_series, res_target, &x, &r->name);
     char **names = x.names;
     size_t nn = x.nn;
     ot_buf lb = x.lb, tl = x.tl;
@@ -363,15 +374,20 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
     if (!e->names)
         e->n_names = 0;
     r->resources.n++;
-    /* One target_info per resource (not per scope), when it says more than
-     * job and instance. */
-    if (n_other && grow(&r->targets, sizeof(res_ent), re_hash, re_used) == 0) {
-        res_ent *t = slot_of(&r->targets, sizeof(res_ent), ot_mstore_hash(e->key, res_len, 2),
-                             e->key, res_len, re_same, re_used, &found);
+    /* One target_info per target, as the collector's exporter has it: a
+     * resource with both a job and an instance gives the series of its
+     * job and instance (the first resource of a target met gives the
+     * other labels), even when it has no other attribute; a resource
+     * without both gives none. */
+    if (x.job && x.instance && !x.sig.oom &&
+        grow(&r->targets, sizeof(res_ent), re_hash, re_used) == 0) {
+        res_ent *t = slot_of(&r->targets, sizeof(res_ent),
+                             ot_mstore_hash(x.sig.data, x.sig.len, 2), x.sig.data, x.sig.len,
+                             re_same, re_used, &found);
         if (!found && t) {
-            *t = (res_ent){malloc(res_len ? res_len : 1), res_len, NULL, 0, NULL, 0, true};
+            *t = (res_ent){malloc(x.sig.len), x.sig.len, NULL, 0, NULL, 0, true};
             if (t->key)
-                memcpy(t->key, e->key, res_len);
+                memcpy(t->key, x.sig.data, x.sig.len);
             r->targets.n++;
             size_t idx;
             pm_fam *f = family(r, target_name(r), OT_PACC_GAUGE, NULL, 0, NULL, &idx);
@@ -386,6 +402,7 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
             }
         }
     }
+    ot_buf_free(&x.sig);
     ot_buf_free(&tl);
     return e;
 }
