@@ -229,6 +229,15 @@ int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, 
  * two streams visits both, and a hash given twice visits twice. */
 int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
                            ot_mstore_visit_fn fn, void *ctx);
+/* The copies a visit by hashes makes, kept by a reader that visits again
+ * and again (a scrape: a few hundred hashes a call), so each call reuses
+ * the memory of the last. Zero-initialise; ot_mstore_scratch_free. */
+typedef struct ot_mstore_scratch {
+    ot_buf data, offs;
+} ot_mstore_scratch;
+int ot_mstore_visit_hashes_with(ot_mstore *st, ot_mstore_scratch *sc, const uint64_t *hashes,
+                                size_t n, ot_mstore_visit_fn fn, void *ctx);
+void ot_mstore_scratch_free(ot_mstore_scratch *sc);
 
 typedef struct ot_mstore_stats {
     size_t streams;

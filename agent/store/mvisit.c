@@ -23,12 +23,12 @@ typedef struct visit_buf {
     ot_buf offs;  /* size_t offset of each stream copy in data */
 } visit_buf;
 
-static size_t copy_in(ot_buf *b, const void *p, size_t n)
+static inline size_t copy_in(ot_buf *b, const void *p, size_t n)
 {
-    size_t at = (b->len + 15) & ~(size_t)15;
-    if (ot_buf_reserve(b, at - b->len + n) < 0)
+    size_t at = (b->len + 15) & ~(size_t)15; /* the bytes skipped are never read */
+    if ((b->cap - b->len <= at - b->len + n || b->oom) &&
+        ot_buf_reserve(b, at - b->len + n) < 0)
         return SIZE_MAX;
-    memset(b->data + b->len, 0, at - b->len);
     memcpy(b->data + at, p, n);
     b->len = at + n;
     return at;
@@ -62,9 +62,13 @@ static bool copy_stream(const ot_mstore_stream *s, visit_buf *vb, copy_cache *cc
         cc->kl_off = copy_in(&vb->data, cc->kl, sizeof *cc->kl + cc->kl->len);
     }
     size_t off = copy_in(&vb->data, s, stream_size(s));
-    if (off == SIZE_MAX || cache[c].off == SIZE_MAX || (b->split && cc->kl_off == SIZE_MAX) ||
-        ot_buf_append(&vb->offs, &off, sizeof off) < 0)
+    if (off == SIZE_MAX || cache[c].off == SIZE_MAX || (b->split && cc->kl_off == SIZE_MAX))
         return false;
+    ot_buf *o = &vb->offs;
+    if (o->cap - o->len <= sizeof off && ot_buf_reserve(o, sizeof off) < 0)
+        return false;
+    memcpy(o->data + o->len, &off, sizeof off);
+    o->len += sizeof off;
     /* The base's and key list's offsets ride in the pointers until the
      * buffer stops moving. */
     ot_mstore_stream *cp = (ot_mstore_stream *)(void *)(vb->data.data + off);
@@ -201,7 +205,22 @@ static bool copy_found(const ot_mstore_stream **found, size_t n, const uint64_t 
 int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
                            ot_mstore_visit_fn fn, void *ctx)
 {
-    visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
+    ot_mstore_scratch sc = {OT_BUF_INIT, OT_BUF_INIT};
+    int rc = ot_mstore_visit_hashes_with(st, &sc, hashes, n, fn, ctx);
+    ot_mstore_scratch_free(&sc);
+    return rc;
+}
+
+void ot_mstore_scratch_free(ot_mstore_scratch *sc)
+{
+    ot_buf_free(&sc->data);
+    ot_buf_free(&sc->offs);
+}
+
+int ot_mstore_visit_hashes_with(ot_mstore *st, ot_mstore_scratch *sc, const uint64_t *hashes,
+                                size_t n, ot_mstore_visit_fn fn, void *ctx)
+{
+    visit_buf vb = {sc->data, sc->offs};
     int rc = 0;
     for (size_t at = 0; at < n && !rc;) {
         stripe *sp = &st->stripes[hashes[at] >> STRIPE_SHIFT];
@@ -236,7 +255,7 @@ int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
         lock_drop(&sp->mu);
         rc = ok ? visit_copies(&vb, fn, ctx) : -1;
     }
-    ot_buf_free(&vb.data);
-    ot_buf_free(&vb.offs);
+    sc->data = vb.data;
+    sc->offs = vb.offs;
     return rc;
 }

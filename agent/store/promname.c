@@ -202,13 +202,18 @@ static char *dec_u64(char *e, uint64_t u)
     return p;
 }
 
-/* The digits of u. */
+/* The digits of u: log10 from the bit length (1233/4096 is log10 2 a
+ * little over), one less when u is under that power of ten. */
 static inline size_t dec_len(uint64_t u)
 {
-    size_t n = 1;
-    for (uint64_t t = 10; n < 20 && u >= t; t *= 10)
-        n++;
-    return n;
+    static const uint64_t p10[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
+                                     1000000ull, 10000000ull, 100000000ull, 1000000000ull,
+                                     10000000000ull, 100000000000ull, 1000000000000ull,
+                                     10000000000000ull, 100000000000000ull, 1000000000000000ull,
+                                     10000000000000000ull, 100000000000000000ull,
+                                     1000000000000000000ull, 10000000000000000000ull};
+    size_t t = (size_t)(64 - __builtin_clzll(u | 1)) * 1233 >> 12;
+    return t + 1 - ((u | 1) < p10[t]);
 }
 
 /* u in decimal at out, sign first when neg (written in place, not through
@@ -235,6 +240,17 @@ static void put_i64(ot_buf *out, int64_t i)
 
 size_t ot_prom_value_str(char *out, double v, bool om)
 {
+    /* Integers first, the common case of a scrape, without printf or a
+     * call to floor: NaN fails both range tests, -0 keeps its sign. */
+    if (v > -9.007199254740992e15 && v < 9.007199254740992e15 && (double)(int64_t)v == v) {
+        int64_t i = (int64_t)v;
+        size_t n = dec_at(out, i < 0 ? 0 - (uint64_t)i : (uint64_t)i, signbit(v));
+        if (om) {
+            out[n++] = '.';
+            out[n++] = '0';
+        }
+        return n;
+    }
     if (isnan(v)) {
         memcpy(out, "NaN", 3);
         return 3;
@@ -242,15 +258,6 @@ size_t ot_prom_value_str(char *out, double v, bool om)
     if (isinf(v)) {
         memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
         return 4;
-    }
-    if (v == floor(v) && fabs(v) < 9.007199254740992e15) {
-        /* Integers, the common case of a scrape, without printf. */
-        size_t n = dec_at(out, (uint64_t)fabs(v), signbit(v));
-        if (om) {
-            out[n++] = '.';
-            out[n++] = '0';
-        }
-        return n;
     }
     /* %g drops trailing zeros, so the first precision that reads back the
      * same is the shortest form, as Go's 'g', -1 writes it. */

@@ -358,6 +358,19 @@ Test(prometheus, value_formatting)
     cr_expect_str_eq(val(1e300, false), "1e+300");
     cr_expect_str_eq(val(2, true), "2.0");
     cr_expect_str_eq(val(-0.5, false), "-0.5");
+    /* the integer path at its digit-count edges and its range's ends */
+    cr_expect_str_eq(val(0, false), "0");
+    cr_expect_str_eq(val(-0.0, false), "-0");
+    cr_expect_str_eq(val(9, false), "9");
+    cr_expect_str_eq(val(10, false), "10");
+    cr_expect_str_eq(val(99, false), "99");
+    cr_expect_str_eq(val(100, false), "100");
+    cr_expect_str_eq(val(-7, true), "-7.0");
+    cr_expect_str_eq(val(999999999999999.0, false), "999999999999999");
+    cr_expect_str_eq(val(9007199254740991.0, false), "9007199254740991");
+    cr_expect_str_eq(val(-9007199254740991.0, false), "-9007199254740991");
+    cr_expect_str_eq(val(9007199254740992.0, false), "9007199254740992");
+    cr_expect_str_eq(val(1e19, false), "1e+19");
 }
 
 /* Integer attributes as label values, in full, sign and all. */
