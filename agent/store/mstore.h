@@ -247,6 +247,14 @@ typedef struct ot_mstore_stats {
     uint64_t removed;  /* expired, dropped */
 } ot_mstore_stats;
 
+/* The times the calling thread found a stripe locked (by any store) and
+ * waited: how many, in all and the longest. A writer's figures say how
+ * long readers (a scrape) and expiry held it up. */
+typedef struct ot_mstore_waits {
+    uint64_t n, total_ns, max_ns;
+} ot_mstore_waits;
+void ot_mstore_waits_get(ot_mstore_waits *out);
+
 /* Bytes the store holds from malloc: streams (with identity and state),
  * shared metric identities, tables; with slab, the pages rather than the
  * streams in them. */

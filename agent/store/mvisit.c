@@ -122,13 +122,13 @@ static int visit_stripe(stripe *sp, visit_buf *vb, ot_mstore_visit_fn fn, void *
         for (size_t i = 0; i <= sp->mask && !rc; i++)
             if (slot_s(sp->slots[i]))
                 rc = fn(ctx, slot_s(sp->slots[i]));
-        lock_drop(&sp->mu);
+        lock_drop_yield(&sp->mu);
         ot_buf_free(&vb->data);
         ot_buf_free(&vb->offs);
         *vb = (visit_buf){OT_BUF_INIT, OT_BUF_INIT};
         return rc;
     }
-    lock_drop(&sp->mu);
+    lock_drop_yield(&sp->mu);
     return visit_copies(vb, fn, ctx);
 }
 
@@ -167,7 +167,7 @@ int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, 
             size_t nc = sp->n * 2;
             ot_mstore_idx *nv = realloc(v, nc * sizeof *nv);
             if (!nv) {
-                lock_drop(&sp->mu);
+                lock_drop_yield(&sp->mu);
                 rc = -1;
                 break;
             }
@@ -184,7 +184,7 @@ int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, 
                 v[n++] = (ot_mstore_idx){s->hash, s->base->id};
             }
         }
-        lock_drop(&sp->mu);
+        lock_drop_yield(&sp->mu);
         if (n)
             rc = fn(ctx, v, n);
     }
@@ -252,7 +252,7 @@ int ot_mstore_visit_hashes_with(ot_mstore *st, ot_mstore_scratch *sc, const uint
             }
         }
         ok = ok && copy_found(found, nf, wanted, &vb, &cache);
-        lock_drop(&sp->mu);
+        lock_drop_yield(&sp->mu);
         rc = ok ? visit_copies(&vb, fn, ctx) : -1;
     }
     sc->data = vb.data;
