@@ -382,6 +382,13 @@ static inline bool same_split(const ot_mstore *st, const ot_mstore_stream *s, ot
     return same_base(s, k);
 }
 
+void ot_mstore_prefetch(const ot_mstore *st, uint64_t hash)
+{
+    const stripe *sp = &st->stripes[hash >> STRIPE_SHIFT];
+    if (sp->slots)
+        __builtin_prefetch(&sp->slots[hash & sp->mask]);
+}
+
 ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
                             size_t state_size, ot_mstore_ref *ref)
 {

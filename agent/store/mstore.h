@@ -169,6 +169,12 @@ typedef struct ot_mstore_ref {
  * store's default (a histogram can size its bucket array here). */
 ot_mstore_res ot_mstore_get(ot_mstore *st, ot_mstore_key *k, int64_t now_ns,
                             size_t state_size, ot_mstore_ref *ref);
+/* Starts loading the table slot ot_mstore_get will probe first for a
+ * key of this hash, so that a writer with several lookups ahead can have
+ * their cache misses overlap instead of waiting on each in turn. Writer
+ * thread only (the table's address and size change only on its inserts);
+ * a hint, never a fault. */
+void ot_mstore_prefetch(const ot_mstore *st, uint64_t hash);
 /* Releases a held stream; drop removes it (on_remove with DROPPED). */
 void ot_mstore_put(ot_mstore *st, ot_mstore_ref *ref, bool drop);
 /* Makes a held stream's state state_size bytes, keeping its state bytes,

@@ -240,8 +240,7 @@ static void handle(dsdr *r, unsigned ri, const uint8_t *data, size_t len, bool t
         switch (item.kind) {
         case OT_DSD_METRIC:
             counts[1]++;
-            if (ot_dsdr_agg_add(r->agg, ri, &item) < 0)
-                counts[6]++;
+            counts[6] += ot_dsdr_agg_push(r->agg, ri, &item);
             break;
         case OT_DSD_EVENT:
         case OT_DSD_SERVICE_CHECK:
@@ -261,7 +260,7 @@ enum { NCOUNTS = 8 + OT_DSD_REASON_COUNT };
 
 static void finish_callback(dsdr *r, unsigned ri, uint64_t *counts)
 {
-    ot_dsdr_agg_end(r->agg, ri);
+    counts[6] += ot_dsdr_agg_end(r->agg, ri);
     ot_counter_add(r->lines, counts[0]);
     ot_counter_add(r->metrics, counts[1]);
     ot_counter_add(r->events, counts[2]);

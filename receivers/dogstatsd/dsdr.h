@@ -126,7 +126,15 @@ void ot_dsdr_agg_free(dsdr_agg *a);
  * out, 0 otherwise. */
 void ot_dsdr_agg_begin(dsdr_agg *a, unsigned r, int64_t unix_ns, int64_t mono_ns);
 int ot_dsdr_agg_add(dsdr_agg *a, unsigned r, const ot_dsd_item *it);
-void ot_dsdr_agg_end(dsdr_agg *a, unsigned r);
+/* The same through the look-ahead (see dsdr_ahead): the item may be added
+ * later, within the callback, and what is returned is how many of the
+ * items added during this call (this one or earlier ones) failed as
+ * ot_dsdr_agg_add's -1. The item's strings must stay valid until
+ * ot_dsdr_agg_end. */
+unsigned ot_dsdr_agg_push(dsdr_agg *a, unsigned r, const ot_dsd_item *it);
+/* Adds what the look-ahead holds and ends the callback; returns how many
+ * of those failed. */
+unsigned ot_dsdr_agg_end(dsdr_agg *a, unsigned r);
 
 /* Closes the interval and hands every point aggregated since the last
  * flush to fn as batches of at most about max_points points (a stripe's
@@ -274,27 +282,49 @@ void ot_dsdr_split_tags(const ot_dsd_item *it, dsdr_pair *res, size_t *nres, dsd
  * associative, the least recently used way replaced: with two ways, series
  * that cycle (every sender reports each series once per interval) thrashed
  * the sets that three or more hashed to, a third of 10k series missing on
- * every line. An entry is one allocation, the identity text then the
- * canonical key bytes, copied into the shard's key on a hit, so an entry
- * costs ~60 bytes plus its text rather than two buffers of its own. */
+ * every line. An entry is one allocation: its header, the identity text,
+ * then the canonical key bytes, lent to the store on a hit. */
 #define DSDR_KCACHE 32768
 #define DSDR_KCACHE_WAYS 4
 #define DSDR_KCACHE_RAW 512
 typedef struct dsdr_kent {
-    uint64_t h;         /* of the identity text */
-    char *blob;         /* raw text [0, rn), then the key bytes [rn, rn + kn); NULL: empty */
+    uint64_t h; /* of the identity text */
     uint32_t rn, kn, cap;
     uint32_t base_len;
     uint64_t base_hash, hash, base_id;
+    char text[]; /* identity [0, rn), then the key bytes [rn, rn + kn) */
 } dsdr_kent;
-/* A set's ways as the lookup first sees them: 32 bytes, two sets to a
- * cache line, so a line touches one line before the one entry it hits
- * (with the entries' own h, four lines). used: the shard's use count at
- * the last hit or fill, compared as an age, so its wrapping is harmless. */
+/* A set is one cache line: the ways' tags (high half of h), their ages
+ * (the shard's use count at the last hit or fill, compared as an age, so
+ * its wrapping is harmless) and the entries. A lookup reads this line,
+ * then the one entry whose tag matches: two memory loads a line, both of
+ * which the look-ahead below fetches early. */
 typedef struct dsdr_kset {
-    uint32_t tag[DSDR_KCACHE_WAYS]; /* high half of h */
+    _Alignas(64) uint32_t tag[DSDR_KCACHE_WAYS];
     uint32_t used[DSDR_KCACHE_WAYS];
+    dsdr_kent *e[DSDR_KCACHE_WAYS]; /* NULL: empty */
 } dsdr_kset;
+
+/* The look-ahead. With 10k series or more, nearly every line's cache set,
+ * cache entry, store slot and stream are cache misses, one after the
+ * other, and a reader spent most of its time waiting on them. Lines are
+ * instead queued a few at a time: a line's loads are started (prefetched)
+ * when it joins the queue and as it moves along, and it is added when it
+ * leaves, by which time they have arrived. Items keep pointing into the
+ * datagrams, which live until the end of the reader's callback; the queue
+ * is drained by then (ot_dsdr_agg_end). Only single-valued metric lines
+ * are queued (their one value is copied in); others are added at once,
+ * after the queue, so that lines of a series are added in their order. */
+#define DSDR_AHEAD 8
+typedef struct dsdr_ahead {
+    ot_dsd_item it;
+    double value;
+    uint8_t sign;
+    int8_t way;       /* the set's way whose tag matched, -1 none (yet) */
+    uint32_t rn;      /* identity length, 0: too long to cache */
+    uint64_t rh;      /* identity hash */
+    dsdr_kset *set;
+} dsdr_ahead;
 
 typedef struct dsdr_shard {
     ot_mstore *st[2]; /* [0] counters, [1] the other types: their idle limits differ */
@@ -305,9 +335,10 @@ typedef struct dsdr_shard {
     uint64_t rng;
     ot_buf scratch;         /* NUL-terminated copies of an item's strings */
     dsdr_pair *res, *attrs; /* OT_DSD_MAX_TAGS + 1 each */
-    dsdr_kent *kc;          /* DSDR_KCACHE entries */
     dsdr_kset *ks;          /* DSDR_KCACHE / DSDR_KCACHE_WAYS sets */
     uint32_t kc_uses;
+    dsdr_ahead *ahead;      /* DSDR_AHEAD, a ring */
+    unsigned ahead_head, ahead_n;
     pthread_mutex_t ts_lock; /* timestamped lines, handed to the flush */
     ot_buf ts_lines;         /* u32 length, then the line, repeated */
     uint64_t ts_dropped;

@@ -24,6 +24,7 @@
 #include "net/tls.h"
 
 #define READ_CHUNK 16384
+#define OTLPR_GRPC_SNDBUF (64 << 10)
 #define TICK_MS 200
 /* Connections one receiver serves at once; more are accepted and closed. */
 #define OTLPR_GRPC_MAX_CONNS 4096
@@ -248,6 +249,13 @@ static void conn_accept(otlpr_grpc *g)
         }
         int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        /* What this server writes is small (export answers, acknowledgements,
+         * window updates), so a fixed send buffer costs nothing; left to
+         * autotuning it grows to megabytes and a client that never reads
+         * could park a quarter of a million PING answers in the kernel
+         * before nghttp2's own limit on unsent acknowledgements is reached. */
+        int sndbuf = OTLPR_GRPC_SNDBUF;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
         gconn *c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);

@@ -68,8 +68,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ot_dsdr_agg_begin(a, r, 10 + round, 10 + round);
             ot_dsd_iter_init(&it, data, size);
             ot_dsd_item item;
+            /* reader 0 through the look-ahead, reader 1 one line at a time */
             while (ot_dsd_next(&it, &item))
-                ot_dsdr_agg_add(a, r, &item);
+                if (r == 0)
+                    ot_dsdr_agg_push(a, r, &item);
+                else
+                    ot_dsdr_agg_add(a, r, &item);
             ot_dsdr_agg_end(a, r);
         }
         size_t n;

@@ -27,18 +27,18 @@ static dsdr_agg *mk(dsdr_agg_opts o)
     return a;
 }
 
-/* One reader callback with one datagram; returns how many adds failed. */
+/* One reader callback with one datagram, through the look-ahead as the
+ * receiver's readers feed it; returns how many adds failed. */
 static int feed_r(dsdr_agg *a, unsigned r, const char *dgram, int64_t unix_ns, int64_t mono)
 {
-    int fails = 0;
+    unsigned fails = 0;
     ot_dsdr_agg_begin(a, r, unix_ns, mono);
     ot_dsd_iter_init(&it, dgram, strlen(dgram));
     ot_dsd_item item;
     while (ot_dsd_next(&it, &item))
-        if (item.kind == OT_DSD_METRIC && ot_dsdr_agg_add(a, r, &item) < 0)
-            fails++;
-    ot_dsdr_agg_end(a, r);
-    return fails;
+        fails += ot_dsdr_agg_push(a, r, &item);
+    fails += ot_dsdr_agg_end(a, r);
+    return (int)fails;
 }
 
 static int feed(dsdr_agg *a, const char *dgram)
@@ -158,6 +158,54 @@ Test(dogstatsd_agg, gauges_last_and_relative)
     feed(a, "g:+2|g");
     b = flush_at(a, 3000, 30);
     cr_expect_float_eq(find(req(b), "g", NULL)->gauge->data_points[0]->as_double, 9.5, 1e-12);
+    ot_batch_unref(b);
+    ot_dsdr_agg_free(a);
+}
+
+/* The look-ahead holds lines back; what it adds must be what adding each
+ * line at once gives: a series' lines in their order (a gauge's last value
+ * wins) across packed and timestamped lines that skip the queue, and
+ * exact totals when the key cache evicts entries that queued lines had
+ * found (more series in one callback than the cache holds). */
+Test(dogstatsd_agg, lookahead_keeps_order_and_totals)
+{
+    dsdr_agg *a = mk((dsdr_agg_opts){.readers = 1});
+    feed(a, "g:1|g\nc:1|c\ng:2|g\nc:2|c\nc:3:4|c\ng:3|g\nx:1|c\ny:1|c\nz:1|c\n"
+            "w:1|c\nv:1|c\nu:1|c\ng:4|g\nc:5|c|T1700000000\ng:5|g\ng:6:7|g\nc:6|c\n"
+            "g:11|g\ng:12|g\ng:13|g");
+    ot_batch *b = flush_at(a, 2000, 20);
+    cr_expect_float_eq(find(req(b), "g", NULL)->gauge->data_points[0]->as_double, 13.0, 1e-12);
+    cr_expect_float_eq(find(req(b), "c", NULL)->sum->data_points[0]->as_double, 16.0, 1e-12);
+    ot_batch_unref(b);
+    ot_dsdr_agg_free(a);
+
+    enum { SERIES = DSDR_KCACHE + DSDR_KCACHE / 4, ROUNDS = 3 };
+    a = mk((dsdr_agg_opts){.readers = 1});
+    static char dg[SERIES * ROUNDS * 16];
+    size_t len = 0;
+    for (int round = 0; round < ROUNDS; round++)
+        for (int i = 0; i < SERIES; i++)
+            len += (size_t)snprintf(dg + len, sizeof dg - len, "%s%d:%d|c\n", "s",
+                                    (i * 7919 + round * 13) % SERIES, round + 1);
+    cr_assert_lt(len, sizeof dg);
+    cr_expect_eq(feed(a, dg), 0);
+    b = flush_at(a, 2000, 20);
+    const ot_metrics_req *r = req(b);
+    size_t points = 0;
+    double total = 0;
+    for (size_t i = 0; i < r->n_resource_metrics; i++)
+        for (size_t j = 0; j < r->resource_metrics[i]->n_scope_metrics; j++) {
+            const ot_scope_metrics *sm = r->resource_metrics[i]->scope_metrics[j];
+            for (size_t k = 0; k < sm->n_metrics; k++) {
+                cr_assert_eq(sm->metrics[k]->sum->n_data_points, 1);
+                double v = sm->metrics[k]->sum->data_points[0]->as_double;
+                cr_expect_float_eq(v, 6.0, 1e-12, "%s: %g", sm->metrics[k]->name, v);
+                total += v;
+                points++;
+            }
+        }
+    cr_expect_eq(points, (size_t)SERIES);
+    cr_expect_float_eq(total, 6.0 * SERIES, 1e-6);
     ot_batch_unref(b);
     ot_dsdr_agg_free(a);
 }
@@ -416,7 +464,7 @@ static void *writer(void *p)
         ot_dsd_iter_init(&tit, d, strlen(d));
         ot_dsd_item item;
         while (ot_dsd_next(&tit, &item))
-            ot_dsdr_agg_add(w->a, w->r, &item);
+            ot_dsdr_agg_push(w->a, w->r, &item);
         ot_dsdr_agg_end(w->a, w->r);
     }
     return NULL;
