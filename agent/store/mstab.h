@@ -49,7 +49,10 @@ static inline slot make_slot(ot_mstore_stream *s, uint64_t h)
  * visit (microseconds), so a waiter spins that long; only then does it
  * yield, for a holder that was preempted. Yielding sooner (or sleeping in
  * the kernel, as a mutex does) hands the CPU to other processes on a busy
- * machine and turns microsecond waits into milliseconds. */
+ * machine and turns microsecond waits into milliseconds. A waiter marks the
+ * lock, and a reader that drops a marked lock yields in turn, so a writer
+ * that shares a core with a preempted reader waits for the hold, not for
+ * the reader's time slice; on one CPU a waiter does not spin at all. */
 typedef struct lock {
     atomic_int held; /* 0 free, 1 held, 2 held and waited for */
 } lock;

@@ -25,7 +25,9 @@
  * waits at most for one stripe's worth of memcpy, and a visitor sees each
  * stream's state as the writer left it at an ot_mstore_put, never
  * half-updated. ot_mstore_index and ot_mstore_visit_hashes hold a stripe
- * the same way (one stripe's hashes; a few hundred lookups).
+ * the same way (one stripe's hashes; a few hundred lookups). A reader or
+ * expiry that drops a stripe the writer waited for yields the CPU, so on a
+ * shared core the writer waits for the hold, not the reader's time slice.
  *
  * Time is the caller's: every call takes now_ns on one clock (ot_now_ns,
  * which the sweeper uses), read once per batch rather than per point. */
