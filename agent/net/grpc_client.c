@@ -381,7 +381,7 @@ ot_grpc_client *ot_grpc_client_new(const ot_grpc_client_cfg *cfg, ot_err *err)
             for (char *p = nm; *p; p++)
                 if (*p >= 'A' && *p <= 'Z')
                     *p = (char)(*p - 'A' + 'a');
-            if (ot_grpcc_reserved(nm)) {
+            if (ot_grpc_client_reserved(nm)) {
                 free(nm);
                 continue;
             }

@@ -45,6 +45,13 @@ typedef struct ot_grpc_reply {
                      without its prefix; NULL: not wanted */
 } ot_grpc_reply;
 
+/* Whether a metadata name (any case) is one the client writes itself or
+ * gRPC reserves: HTTP/2 pseudo-headers, content-type, te, user-agent,
+ * every grpc-* name (the spec keeps the prefix for the protocol) and the
+ * HTTP/1 connection headers HTTP/2 forbids. Metadata of such a name is
+ * not sent, as grpc-go drops it; exporters warn when a config sets one. */
+bool ot_grpc_client_reserved(const char *name);
+
 /* Builds the TLS context and resolves nothing yet. cfg (and what it points
  * to) must outlive the client. */
 ot_grpc_client *ot_grpc_client_new(const ot_grpc_client_cfg *cfg, ot_err *err);

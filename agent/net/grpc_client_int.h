@@ -158,8 +158,6 @@ void ot_grpcc_stream_free(gconn *c, gstream *st);
 /* grpc_h2.c */
 /* The nghttp2 callbacks every session of the client uses. */
 int ot_grpcc_callbacks(nghttp2_session_callbacks **out);
-/* Headers the transport writes itself or HTTP/2 forbids (any case). */
-bool ot_grpcc_reserved(const char *name);
 /* Starts call as a stream on c; false when nghttp2 would not. */
 bool ot_grpcc_submit(ot_grpc_client *g, gconn *c, gcall *call);
 

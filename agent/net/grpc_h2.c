@@ -276,13 +276,12 @@ int ot_grpcc_callbacks(nghttp2_session_callbacks **out)
 
 /* ---- calls --------------------------------------------------------------- */
 
-bool ot_grpcc_reserved(const char *n)
+bool ot_grpc_client_reserved(const char *n)
 {
-    static const char *const r[] = {"content-type", "te", "grpc-timeout", "grpc-encoding",
-                                    "grpc-accept-encoding", "content-length", "connection",
-                                    "host", "transfer-encoding", "keep-alive", "upgrade",
-                                    "proxy-connection", NULL};
-    if (n[0] == ':' || !n[0])
+    static const char *const r[] = {"content-type", "te", "user-agent", "content-length",
+                                    "connection", "host", "transfer-encoding", "keep-alive",
+                                    "upgrade", "proxy-connection", NULL};
+    if (n[0] == ':' || !n[0] || strncasecmp(n, "grpc-", 5) == 0)
         return true;
     for (size_t i = 0; r[i]; i++)
         if (strcasecmp(n, r[i]) == 0)
@@ -328,7 +327,7 @@ bool ot_grpcc_submit(ot_grpc_client *g, gconn *c, gcall *call)
     const ot_strmap *md = call->md;
     for (size_t i = 0; md && i < md->n && n < sizeof nv / sizeof nv[0]; i++) {
         const char *k = md->keys[i], *v = md->vals[i] ? md->vals[i] : "";
-        if (!k || ot_grpcc_reserved(k))
+        if (!k || ot_grpc_client_reserved(k))
             continue;
         nv[n++] = (nghttp2_nv){(uint8_t *)(uintptr_t)k, (uint8_t *)(uintptr_t)v, strlen(k),
                                strlen(v), NGHTTP2_NV_FLAG_NONE};

@@ -1,5 +1,6 @@
 /* http1_int.h: what the files of the HTTP server share and nothing else
- * sees: the server (http_server.c: sockets, loops, TLS), its requests
+ * sees: the server (http_server.c: loops, start and stop; http1_conn.c:
+ * a connection's sockets and buffers), its requests
  * (http1_req.c: the request API, refusals, routing) and its responses
  * (http_resp.c). */
 #ifndef OT_HTTP1_INT_H
@@ -71,6 +72,55 @@ struct ot_http_server {
     h1loop *loops;
 };
 
+/* A connection and its loop (http1_conn.c, http_server.c). */
+enum { C_HEAD, C_BODY, C_SEND, C_LINGER };
+#define SPARE_BUFS 8
+
+struct h1conn {
+    int fd, st;
+    struct ssl_st *ssl;
+    h1loop *lp;
+    ot_http_gconn *gc;
+    struct sockaddr_storage peer;
+    char *buf; /* BUF_CAP: [0, head_len) the head, [pos, len) unread input */
+    size_t len, pos, head_len, scanned;
+    ot_http_req *q;
+    bool in_req, body_done, body_chunked, keep_alive, head_only;
+    uint64_t body_left, lingered;
+    ot_h1_chunk ch;
+    ot_buf out; /* the answer's head, a small body, a piece of a streamed one */
+    size_t out_off;
+    ot_http_resp *resp;
+    size_t body_off;
+    uint64_t streamed;
+    bool resp_chunked, resp_eof;
+    /* a plaintext read came back short: the socket was empty then, and
+     * the next byte brings an event (edge-triggered), so no read is tried
+     * before it */
+    bool drained;
+    int64_t active_at;
+    h1conn *prev, *next; /* the loop's, least recently active first */
+};
+
+struct h1loop {
+    ot_http_server *s;
+    int ep, wake;
+    pthread_t thr;
+    bool started, listening, stop_seen;
+    int64_t relisten_at, next_sweep;
+    h1conn *head, *tail;
+    /* buffers of connections that went idle, for the next that reads: a
+     * request does not pay a malloc and fresh pages for its buffer */
+    char *spare[SPARE_BUFS];
+    int nspare;
+};
+
+/* http1_conn.c: a loop's connections. */
+void ot_h1_conn_new(h1loop *lp, int fd, const struct sockaddr_storage *sa);
+/* Reads, hands on, answers as far as the socket lets it (edge-triggered). */
+void ot_h1_conn_run(h1conn *c);
+void ot_h1_conn_close(h1conn *c);
+
 /* http1_req.c: the request's life as the connection sees it. */
 /* The head is in (q->h): auth, routing, begin. */
 void ot_h1_req_begin(ot_http_req *q);
@@ -89,7 +139,7 @@ struct ssl_ctx_st *ot_h1_tls_ctx(const ot_tls_server *t, const ot_tls_server_pem
                                  ot_err *err);
 void *ot_h1_tls_watch(void *arg);
 
-/* http_server.c: what a request asks of its connection. */
+/* http1_conn.c: what a request asks of its connection. */
 /* Queues status and r (taken) as q's answer. -1 when it cannot be. */
 int ot_h1_conn_queue(h1conn *c, unsigned status, ot_http_resp *r, const char *xname,
                      const char *xvalue);

@@ -5,8 +5,9 @@
  * and measures it again in each encoder; on realistic spans that was most
  * of the exporter's CPU, and at saturation the arenas of the senders held
  * tens of MiB. This walk reads each span into small reusable views
- * (direct_int.h) that point into the request, and direct_out.c writes
- * them out at once: nothing per span is allocated.
+ * (direct_int.h) that point into the request, its tags written in the
+ * encoding being made as they are read (the readers: direct_read.h), and
+ * direct_out.c writes the rest around them: nothing per span is allocated.
  *
  * It reads every field where it lies, and declines what it is not sure to
  * read exactly as protobuf-c would (a singular message sent twice, which
@@ -16,298 +17,7 @@
  * compare the two byte for byte. Fields are read with the agent's shared
  * reader (model/pbedit.h). (It replaced wire.c, which read the bytes the
  * same way into the api_v2 structs.) */
-#include "direct_int.h"
-
-#include <stdlib.h>
-#include <string.h>
-
-#include "enc_int.h"
-#include "model/pbedit.h"
-#include "translate_int.h"
-
-#define AVV(x) OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_##x
-#define CODE(x) OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_##x
-#define VT(x) JAEGER__API_V2__VALUE_TYPE__##x
-
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
-struct ot_jaeger_enc {
-    jd_view v;
-    jd_process p;
-    ot_arena *arena; /* JSON text of array and map values, per call */
-    ot_buf json;
-    jd_str *links; /* the span's, until its trace id and parent are known */
-    size_t n_links, cap_links;
-    ot_jaeger_body *bodies;
-    size_t n_bodies, cap_bodies;
-    int fallback, oom;
-};
-
-typedef struct ot_jaeger_enc jd_ctx;
-
-/* ---- reading ------------------------------------------------------------ */
-
-static inline __attribute__((always_inline)) int jd_next(jd_ctx *c, const uint8_t **p,
-                                                         const uint8_t *end, ot_pbfield *f)
-{
-    int r = ot_pb_next(p, end, f);
-    if (r < 0)
-        c->fallback = 1;
-    return r > 0 && !c->fallback && !c->oom;
-}
-
-/* FOR_FIELDS(c, msg, f) { ... } over the fields of a jd_str. */
-#define FOR_FIELDS(c, m, f)                                                                    \
-    for (const uint8_t *it_##f = (m).p, *end_##f = (m).p + (m).n;                             \
-         jd_next((c), &it_##f, end_##f, &(f));)
-
-static inline jd_str val_of(const ot_pbfield *f) { return (jd_str){f->val, f->len}; }
-
-/* A field whose wire type is not the schema's: protobuf-c refuses it, so
- * the reference path reports it. */
-static inline int want(jd_ctx *c, const ot_pbfield *f, unsigned wt)
-{
-    if (f->wt == wt)
-        return 1;
-    c->fallback = 1;
-    return 0;
-}
-
-/* A singular message field seen again: protobuf-c merges the two, which
- * this walk does not do. */
-static void set_once(jd_ctx *c, jd_str *dst, int *seen, const ot_pbfield *f)
-{
-    if (*seen || !want(c, f, WT_LEN)) {
-        c->fallback = 1;
-        return;
-    }
-    *seen = 1;
-    *dst = val_of(f);
-}
-
-/* Whether any of the 8 bytes at p is zero. */
-static inline int zero8(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return ((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull) != 0;
-}
-
-/* A string as the reference path's C string sees it: up to its first NUL.
- * Every key and value goes through here, so the common short string is
- * checked a word at a time (the last word overlapping) without a call. */
-static inline jd_str cstr(jd_str s)
-{
-    if (s.n >= 8 && s.n <= 64) {
-        size_t i = 0;
-        for (; i + 8 < s.n; i += 8)
-            if (zero8(s.p + i))
-                goto slow;
-        if (!zero8(s.p + s.n - 8))
-            return s;
-    } else if (s.n < 8) {
-        for (size_t i = 0; i < s.n; i++)
-            if (!s.p[i])
-                return (jd_str){s.p, i};
-        return s;
-    }
-slow:;
-    const uint8_t *z = memchr(s.p, 0, s.n);
-    return z ? (jd_str){s.p, (size_t)(z - s.p)} : s;
-}
-
-static int c_eq(jd_str s, const char *lit, size_t l)
-{
-    return s.n >= l && memcmp(s.p, lit, l) == 0 && (s.n == l || s.p[l] == 0);
-}
-#define C_EQ(s, lit) c_eq((s), lit, sizeof lit - 1)
-
-static inline int c_nonempty(jd_str s) { return s.n > 0 && s.p[0] != 0; }
-
-static jd_str lit(const char *s) { return (jd_str){(const uint8_t *)s, strlen(s)}; }
-#define LIT(s) ((jd_str){(const uint8_t *)(s), sizeof(s) - 1})
-
-/* Grows an array of the views to hold need elements. */
-static void *grow(jd_ctx *c, void *v, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return v;
-    size_t nc = *cap ? *cap : 16;
-    while (nc < need)
-        nc *= 2;
-    void *nv = realloc(v, nc * elem);
-    if (!nv) {
-        c->oom = 1;
-        return v;
-    }
-    *cap = nc;
-    return nv;
-}
-
-/* ---- attributes (translate.c's tag_attr) ------------------------------- */
-
-/* A KeyValue's key and value bytes (the last key wins, as in protobuf-c). */
-static inline void kv_parts(jd_ctx *c, jd_str kvb, jd_str *key, jd_str *val, int *has_val)
-{
-    /* What every encoder writes: the key, then the value, both short.
-     * Read at once, it is what the loop below would find. */
-    const uint8_t *p = kvb.p;
-    if (kvb.n >= 4 && p[0] == 0x0a && p[1] < 0x80 && (size_t)p[1] + 4 <= kvb.n) {
-        const uint8_t *q = p + 2 + p[1];
-        if (q[0] == 0x12 && q[1] < 0x80 && (size_t)(q + 2 + q[1] - p) == kvb.n) {
-            *key = (jd_str){p + 2, p[1]};
-            *val = (jd_str){q + 2, q[1]};
-            *has_val = 1;
-            return;
-        }
-    }
-    ot_pbfield f;
-    *key = (jd_str){NULL, 0};
-    *has_val = 0;
-    FOR_FIELDS(c, kvb, f)
-    {
-        if (f.num == 1 && want(c, &f, WT_LEN))
-            *key = val_of(&f);
-        else if (f.num == 2)
-            set_once(c, val, has_val, &f);
-    }
-}
-
-/* The one member of an AnyValue's oneof that is set (0: none) and its
- * field. Two members, or one sent twice, go to the reference path. */
-static int av_member_slow(jd_ctx *c, jd_str val, ot_pbfield *out)
-{
-    static const unsigned char wt_of[8] = {0,       WT_LEN, WT_VARINT, WT_VARINT,
-                                           WT_I64,  WT_LEN, WT_LEN,    WT_LEN};
-    ot_pbfield f;
-    int which = 0;
-    FOR_FIELDS(c, val, f)
-    {
-        if (f.num < 1 || f.num > 7)
-            continue;
-        if (which || !want(c, &f, wt_of[f.num])) {
-            c->fallback = 1;
-            return 0;
-        }
-        which = (int)f.num;
-        *out = f;
-    }
-    return which;
-}
-
-static inline int av_member(jd_ctx *c, jd_str val, ot_pbfield *out)
-{
-    /* One member, one-byte tag and length or value: most values. */
-    const uint8_t *p = val.p;
-    if (val.n == 9 && p[0] == 0x21) { /* double_value */
-        out->wt = WT_I64;
-        memcpy(&out->v, p + 1, 8);
-        return AVV(DOUBLE_VALUE);
-    }
-    if (val.n >= 2 && p[1] < 0x80) {
-        switch (p[0]) {
-        case 0x0a: /* string_value */
-        case 0x3a: /* bytes_value */
-            if ((size_t)p[1] + 2 == val.n) {
-                out->wt = WT_LEN;
-                out->val = p + 2;
-                out->len = p[1];
-                return p[0] >> 3;
-            }
-            break;
-        default: break;
-        }
-    }
-    if ((p[0] == 0x10 || p[0] == 0x18) && val.n >= 2 && val.n <= 11) { /* bool_value, int_value */
-        uint64_t v = 0;
-        for (size_t i = 1; i < val.n; i++) {
-            v |= (uint64_t)(p[i] & 0x7f) << (7 * (i - 1));
-            if (!(p[i] & 0x80)) {
-                if (i + 1 != val.n)
-                    break;
-                out->wt = WT_VARINT;
-                out->v = v;
-                return p[0] >> 3;
-            }
-        }
-    }
-    return av_member_slow(c, val, out);
-}
-
-/* Whether a KeyValue's value is a string, and that string. */
-static int kv_string(jd_ctx *c, jd_str val, int has_val, jd_str *s)
-{
-    ot_pbfield f;
-    if (has_val && av_member(c, val, &f) == AVV(STRING_VALUE)) {
-        *s = val_of(&f);
-        return 1;
-    }
-    return 0;
-}
-
-static void tag_fixed(jd_tag *t, jd_str key, int type)
-{
-    t->key = key;
-    t->s = (jd_str){NULL, 0};
-    t->type = type;
-    t->vbool = 0;
-    t->vint = 0;
-    t->vdbl = 0;
-}
-
-/* An array or map: protobuf-c unpacks just this value and translate.c's
- * writer turns it into JSON, kept in the call's arena until written. */
-static void tag_json(jd_ctx *c, jd_tag *t, jd_str val)
-{
-    ot_anyvalue *av = opentelemetry__proto__common__v1__any_value__unpack(NULL, val.n, val.p);
-    if (!av) {
-        c->fallback = 1;
-        return;
-    }
-    ot_buf_reset(&c->json);
-    ot_jg_json_value(&c->json, av, 0);
-    opentelemetry__proto__common__v1__any_value__free_unpacked(av, NULL);
-    uint8_t *s = c->json.oom ? NULL : ot_arena_memdup(c->arena, c->json.data, c->json.len + 1);
-    if (!s) {
-        c->oom = 1;
-        return;
-    }
-    t->s = cstr((jd_str){s, c->json.len});
-}
-
-/* One OTLP attribute as a tag of the same type where Jaeger has one. */
-static void tag_wire(jd_ctx *c, jd_tag *t, jd_str kvb)
-{
-    jd_str key, val = {NULL, 0};
-    int has_val;
-    kv_parts(c, kvb, &key, &val, &has_val);
-    tag_fixed(t, cstr(key), VT(STRING));
-    if (!has_val || c->fallback)
-        return;
-    ot_pbfield f;
-    switch (av_member(c, val, &f)) {
-    case AVV(STRING_VALUE): t->s = cstr(val_of(&f)); break;
-    case AVV(BOOL_VALUE):
-        t->type = VT(BOOL);
-        t->vbool = f.v != 0;
-        break;
-    case AVV(INT_VALUE):
-        t->type = VT(INT64);
-        t->vint = (int64_t)f.v;
-        break;
-    case AVV(DOUBLE_VALUE):
-        t->type = VT(FLOAT64);
-        memcpy(&t->vdbl, &f.v, sizeof t->vdbl);
-        break;
-    case AVV(BYTES_VALUE):
-        t->type = VT(BINARY);
-        t->s = val_of(&f);
-        break;
-    case AVV(ARRAY_VALUE):
-    case AVV(KVLIST_VALUE): tag_json(c, t, val); break;
-    default: break;
-    }
-}
+#include "direct_read.h"
 
 /* ---- ids ------------------------------------------------------------------ */
 
@@ -417,32 +127,54 @@ static void event_log(jd_ctx *c, jd_str ev, jd_log *l)
     l->n_tags = v->n_ltags - l->tag0;
 }
 
-static void add_str(jd_view *v, jd_str key, jd_str s)
+static void put_tag(jd_ctx *c, const jd_tag *t)
 {
-    jd_tag *t = &v->tags[v->n_tags++];
-    tag_fixed(t, key, VT(STRING));
-    t->s = s;
+    jd_put_tag(&c->v.tagb, c->thrift, t);
+    c->v.n_tags++;
 }
 
-static void add_int(jd_view *v, jd_str key, int type, int64_t x)
+/* Not inlined: with constant keys the compiler warns about the copy
+ * branches they never take. */
+static void put_encoded(jd_ctx *c, const void *b, size_t n, size_t tags)
 {
-    jd_tag *t = &v->tags[v->n_tags++];
-    tag_fixed(t, key, type);
+    unsigned char *p = jt_room(&c->v.tagb, n);
+    if (p)
+        memcpy(p, b, n);
+    c->v.n_tags += tags;
+}
+
+__attribute__((noinline)) static void add_str(jd_ctx *c, jd_str key, jd_str s)
+{
+    jd_tag t;
+    tag_fixed(&t, key, VT(STRING));
+    t.s = s;
+    put_tag(c, &t);
+}
+
+__attribute__((noinline)) static void add_int(jd_ctx *c, jd_str key, int type, int64_t x)
+{
+    jd_tag t;
+    tag_fixed(&t, key, type);
     if (type == VT(BOOL))
-        t->vbool = x != 0;
+        t.vbool = x != 0;
     else
-        t->vint = x;
+        t.vint = x;
+    put_tag(c, &t);
 }
 
 /* Fills c->v with one span; the scope's name and version have a NULL p
  * when empty. One pass: the views grow as the lists come, and links, which need
  * the span's trace id and parent, are kept aside until the pass is done. */
-static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
+/* flatten: everything it calls inlined into its one loop (the field
+ * reader, the tag readers and writers); a call per field or tag was a
+ * sixth of the encoder's instructions (bench-icount jaeger-*). */
+__attribute__((flatten)) static void span_view(jd_ctx *c, jd_str span)
 {
     jd_view *v = &c->v;
     spanv s;
     memset(&s, 0, sizeof s);
     v->n_tags = v->n_ltags = v->n_refs = v->n_logs = 0;
+    ot_buf_reset(&v->tagb);
     c->n_links = 0;
     ot_pbfield f;
     FOR_FIELDS(c, span, f)
@@ -457,12 +189,11 @@ static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
         case 7: if (want(c, &f, WT_I64)) s.start = f.v; break;
         case 8: if (want(c, &f, WT_I64)) s.end = f.v; break;
         case 9:
-            if (!want(c, &f, WT_LEN))
-                break;
-            if (v->n_tags == v->cap_tags &&
-                !(v->tags = grow(c, v->tags, &v->cap_tags, v->n_tags + 1, sizeof *v->tags), !c->oom))
-                break;
-            tag_wire(c, &v->tags[v->n_tags++], val_of(&f));
+            if (want(c, &f, WT_LEN) && !tag_fast(c, val_of(&f))) {
+                jd_tag t;
+                tag_wire(c, &t, val_of(&f));
+                put_tag(c, &t);
+            }
             break;
         case 10: if (want(c, &f, WT_VARINT)) s.d_attrs = (uint32_t)f.v; break;
         case 11:
@@ -489,6 +220,8 @@ static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
         default: break;
         }
     }
+    if (v->tagb.oom)
+        c->oom = 1;
     if (c->fallback || c->oom)
         return;
     id_fix(v->tid, 16, s.trace_id);
@@ -500,8 +233,6 @@ static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
 
     int has_parent = s.parent.n > 0 && !all_zero(s.parent);
     v->refs = grow(c, v->refs, &v->cap_refs, (size_t)has_parent + c->n_links, sizeof *v->refs);
-    /* Room for every fixed tag below. */
-    v->tags = grow(c, v->tags, &v->cap_tags, v->n_tags + 11, sizeof *v->tags);
     if (c->oom)
         return;
     if (has_parent) {
@@ -523,28 +254,27 @@ static void span_view(jd_ctx *c, jd_str span, jd_str sname, jd_str sver)
         else if (f.num == 3 && want(c, &f, WT_VARINT))
             code = (int32_t)(uint32_t)f.v;
     }
-    const char *kind = ot_jg_kind_name(s.kind);
     const char *code_name = code == CODE(OK) ? "OK" : code == CODE(ERROR) ? "ERROR" : NULL;
-    if (sname.p)
-        add_str(v, LIT("otel.scope.name"), sname);
-    if (sver.p)
-        add_str(v, LIT("otel.scope.version"), sver);
-    if (kind)
-        add_str(v, LIT("span.kind"), lit(kind));
+    if (c->scope_tags.len)
+        put_encoded(c, c->scope_tags.data, c->scope_tags.len, c->n_scope_tags);
+    if (s.kind >= 0 && s.kind < 6 && c->kind_n[s.kind])
+        put_encoded(c, c->kind_b[s.kind], c->kind_n[s.kind], 1);
     if (code_name)
-        add_str(v, LIT("otel.status_code"), lit(code_name));
+        add_str(c, LIT("otel.status_code"), lit(code_name));
     if (code == CODE(ERROR))
-        add_int(v, LIT("error"), VT(BOOL), 1);
+        add_int(c, LIT("error"), VT(BOOL), 1);
     if (c_nonempty(desc))
-        add_str(v, LIT("otel.status_description"), cstr(desc));
+        add_str(c, LIT("otel.status_description"), cstr(desc));
     if (c_nonempty(s.trace_state))
-        add_str(v, LIT("w3c.tracestate"), cstr(s.trace_state));
+        add_str(c, LIT("w3c.tracestate"), cstr(s.trace_state));
     if (s.d_attrs)
-        add_int(v, LIT("otel.dropped_attributes_count"), VT(INT64), s.d_attrs);
+        add_int(c, LIT("otel.dropped_attributes_count"), VT(INT64), s.d_attrs);
     if (s.d_events)
-        add_int(v, LIT("otel.dropped_events_count"), VT(INT64), s.d_events);
+        add_int(c, LIT("otel.dropped_events_count"), VT(INT64), s.d_events);
     if (s.d_links)
-        add_int(v, LIT("otel.dropped_links_count"), VT(INT64), s.d_links);
+        add_int(c, LIT("otel.dropped_links_count"), VT(INT64), s.d_links);
+    if (v->tagb.oom)
+        c->oom = 1;
 }
 
 /* ---- one resource ------------------------------------------------------- */
@@ -596,6 +326,56 @@ static void scope_of(jd_ctx *c, jd_str ss, jd_str *name, jd_str *version)
     *version = c_nonempty(ver) ? cstr(ver) : (jd_str){NULL, 0};
 }
 
+/* The scope's tags, written once for all its spans (span_view copies
+ * them where it would have added them). */
+static void scope_tags(jd_ctx *c, jd_str name, jd_str version)
+{
+    jd_tag t;
+    ot_buf_reset(&c->scope_tags);
+    c->n_scope_tags = 0;
+    if (name.p) {
+        tag_fixed(&t, LIT("otel.scope.name"), VT(STRING));
+        t.s = name;
+        jd_put_tag(&c->scope_tags, c->thrift, &t);
+        c->n_scope_tags++;
+    }
+    if (version.p) {
+        tag_fixed(&t, LIT("otel.scope.version"), VT(STRING));
+        t.s = version;
+        jd_put_tag(&c->scope_tags, c->thrift, &t);
+        c->n_scope_tags++;
+    }
+    if (c->scope_tags.oom)
+        c->oom = 1;
+}
+
+/* The span.kind tag of every kind that has one, in this call's encoding. */
+static void kind_tags(jd_ctx *c)
+{
+    if (c->kind_for == c->thrift + 1)
+        return;
+    for (int k = 0; k < 6; k++) {
+        const char *name = ot_jg_kind_name(k);
+        c->kind_n[k] = 0;
+        if (!name)
+            continue;
+        jd_tag t;
+        tag_fixed(&t, LIT("span.kind"), VT(STRING));
+        t.s = lit(name);
+        ot_buf b = OT_BUF_INIT;
+        jd_put_tag(&b, c->thrift, &t);
+        if (b.oom || b.len > sizeof c->kind_b[k]) {
+            ot_buf_free(&b);
+            c->oom = 1;
+            return;
+        }
+        memcpy(c->kind_b[k], b.data, b.len);
+        c->kind_n[k] = b.len;
+        ot_buf_free(&b);
+    }
+    c->kind_for = c->thrift + 1;
+}
+
 /* One ResourceSpans as one body. The spans are walked once: Thrift's
  * span count is a fixed-width number, written when the spans are, and a
  * resource that had none is taken back out (it gives no Jaeger batch). */
@@ -621,11 +401,12 @@ static void batch_out(jd_ctx *c, int thrift, jd_str rs, jd_str res, ot_buf *out)
             continue;
         jd_str sname, sver;
         scope_of(c, val_of(&f), &sname, &sver);
+        scope_tags(c, sname, sver);
         FOR_FIELDS(c, val_of(&f), g)
         {
             if (g.num != 2 || !want(c, &g, WT_LEN))
                 continue;
-            span_view(c, val_of(&g), sname, sver);
+            span_view(c, val_of(&g));
             if (c->fallback || c->oom)
                 break;
             if (thrift)
@@ -666,7 +447,8 @@ void ot_jaeger_enc_free(ot_jaeger_enc *c)
 {
     if (!c)
         return;
-    free(c->v.tags);
+    ot_buf_free(&c->v.tagb);
+    ot_buf_free(&c->scope_tags);
     free(c->v.ltags);
     free(c->v.refs);
     free(c->v.logs);
@@ -683,6 +465,8 @@ int ot_jaeger_encode_wire(ot_jaeger_enc *c, int thrift, const uint8_t *wire, siz
                           ot_err *err)
 {
     c->fallback = c->oom = 0;
+    c->thrift = thrift;
+    kind_tags(c);
     c->n_bodies = 0;
     ot_arena_reset(c->arena);
     size_t start = out->len;
@@ -708,11 +492,13 @@ int ot_jaeger_encode_wire(ot_jaeger_enc *c, int thrift, const uint8_t *wire, siz
     }
     /* The views may hold a huge span's worth; a later small batch need
      * not keep that. */
-    if (c->v.cap_tags + c->v.cap_ltags > 4096) {
-        free(c->v.tags), free(c->v.ltags);
-        c->v.tags = c->v.ltags = NULL;
-        c->v.cap_tags = c->v.cap_ltags = 0;
+    if (c->v.cap_ltags > 4096) {
+        free(c->v.ltags);
+        c->v.ltags = NULL;
+        c->v.cap_ltags = 0;
     }
+    if (c->v.tagb.cap > (1u << 20))
+        ot_buf_free(&c->v.tagb);
     if (c->fallback || c->oom || out->oom) {
         out->len = start;
         c->n_bodies = 0;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/compress.h"
 #include "base/log.h"
@@ -60,7 +61,10 @@ static const ot_key jg_keys[] = {
     {.name = "tls", .type = OT_KT_TABLE, .offset = offsetof(jg_cfg, tls),
      .sub = ot_tls_client_keys, .help = "TLS settings (insecure: plaintext gRPC)"},
     {.name = "headers", .type = OT_KT_STRMAP, .offset = offsetof(jg_cfg, headers),
-     .flags = OT_KF_SECRET, .help = "gRPC metadata or HTTP headers sent with every call"},
+     .flags = OT_KF_SECRET,
+     .help = "gRPC metadata or HTTP headers sent with every call; names the transport sets itself "
+             "(content-type, te, user-agent and grpc-* for gRPC; Content-Type and framing headers "
+             "for Thrift) are warned about and not sent"},
     {.name = "compression", .type = OT_KT_ENUM, .offset = offsetof(jg_cfg, compression),
      .def = "none", .choices = compressions,
      .help = "gRPC message compression (Thrift bodies are never compressed)"},
@@ -80,6 +84,26 @@ static const char *endpoint_of(const jg_cfg *c)
     if (c->endpoint && *c->endpoint)
         return c->endpoint;
     return c->protocol == PROTO_GRPC ? JG_GRPC_DEFAULT : JG_THRIFT_DEFAULT;
+}
+
+/* Headers a Thrift POST sets itself: its Content-Type, and the framing
+ * libcurl owns (a second Content-Length or a Transfer-Encoding would
+ * change how the body is read). Left out of what is sent, as the gRPC
+ * client leaves out the names it reserves (ot_grpc_client_reserved). */
+static bool thrift_reserved(const char *k)
+{
+    static const char *const r[] = {"content-type", "content-length", "transfer-encoding",
+                                    "connection", "expect", "te", "trailer", "upgrade",
+                                    "keep-alive", "proxy-connection", NULL};
+    for (size_t i = 0; r[i]; i++)
+        if (strcasecmp(k, r[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool header_reserved(const jg_cfg *c, const char *k)
+{
+    return c->protocol == PROTO_GRPC ? ot_grpc_client_reserved(k) : thrift_reserved(k);
 }
 
 static const ot_node *key_node(const ot_node *map, const char *key)
@@ -115,11 +139,14 @@ static void jg_validate(const void *vcfg, const ot_node *node, const char *path,
         bool bad = !*k || k[0] == ':';
         for (const char *ch = k; *ch && !bad; ch++)
             bad = *ch <= ' ' || *ch >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *ch);
-        if (bad) {
-            snprintf(p, sizeof p, "%s.headers", path);
+        snprintf(p, sizeof p, "%s.headers", path);
+        if (bad)
             ot_diag_add(d, OT_SEV_ERROR, key_node(ot_node_get(node, "headers"), k), p,
                         "\"%s\" is not a header name", k);
-        }
+        else if (header_reserved(c, k))
+            ot_diag_add(d, OT_SEV_WARNING, key_node(ot_node_get(node, "headers"), k), p,
+                        "header \"%s\" is set by the %s transport itself and is not sent", k,
+                        c->protocol == PROTO_GRPC ? "gRPC" : "Thrift/HTTP");
     }
     snprintf(p, sizeof p, "%s.tls", path);
     ot_tls_client_validate(&c->tls, key_node(node, "tls"), p, d);
@@ -494,8 +521,23 @@ static void *jg_create(const ot_create_params *p, ot_err *err)
             goto fail;
     } else {
         e->url = endpoint_of(c);
-        ot_http_client_cfg hc = {.id = e->id, .tls = &c->tls, .headers = &c->headers};
-        if (!(e->http = ot_http_client_new(&hc, err)))
+        /* The headers without the reserved ones (the client copies them). */
+        size_t n = c->headers.n;
+        const char **kv = calloc(2 * n + 1, sizeof *kv);
+        if (!kv) {
+            ot_err_set(err, "out of memory");
+            goto fail;
+        }
+        ot_strmap sent = {kv, kv + n, 0};
+        for (size_t i = 0; i < n; i++)
+            if (!thrift_reserved(c->headers.keys[i])) {
+                sent.keys[sent.n] = c->headers.keys[i];
+                sent.vals[sent.n++] = c->headers.vals[i];
+            }
+        ot_http_client_cfg hc = {.id = e->id, .tls = &c->tls, .headers = &sent};
+        e->http = ot_http_client_new(&hc, err);
+        free(kv);
+        if (!e->http)
             goto fail;
     }
     return e;

@@ -154,9 +154,7 @@ static void headers_validate(const ot_strmap *h, const ot_node *node, const char
                         join_path(p, sizeof p, path, "headers"), "\"%s\" is not a header name", k);
             continue;
         }
-        if (grpc && (!strcasecmp(k, "content-type") || !strcasecmp(k, "te") ||
-                     !strncasecmp(k, "grpc-", 5) || !strcasecmp(k, "connection") ||
-                     !strcasecmp(k, "host") || !strcasecmp(k, "transfer-encoding")))
+        if (grpc && ot_grpc_client_reserved(k)) /* what the client leaves out */
             ot_diag_add(d, OT_SEV_WARNING, key_node(ot_node_get(node, "headers"), k),
                         join_path(p, sizeof p, path, "headers"),
                         "header \"%s\" is set by the gRPC transport and is ignored here", k);

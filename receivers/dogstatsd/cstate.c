@@ -199,8 +199,12 @@ int ot_dsdr_cstate_add(const dsdr_agg_opts *o, dsdr_cstate *cs, unsigned w, uint
     switch (m->type) {
     case OT_DSD_COUNTER: {
         double add = 0;
-        for (uint32_t i = 0; i < m->nvalues; i++)
-            add += m->values[i] / m->rate;
+        if (m->rate == 1) /* most lines: no division on the way */
+            for (uint32_t i = 0; i < m->nvalues; i++)
+                add += m->values[i];
+        else
+            for (uint32_t i = 0; i < m->nvalues; i++)
+                add += m->values[i] / m->rate;
         cs->u.c.sum[w] += add;
         cs->u.c.cum += add;
         if (!(cs->flags & DSDR_F_CUM_LIVE)) {
@@ -223,11 +227,13 @@ int ot_dsdr_cstate_add(const dsdr_agg_opts *o, dsdr_cstate *cs, unsigned w, uint
     case OT_DSD_SET:
         return ot_dsdr_table_insert(&cs->u.s.t[w], &cs->u.s.n[w], &cs->u.s.cap[w],
                                     ot_mstore_hash(m->set_value.p, m->set_value.n, 0x5e7));
-    default:
+    default: {
+        double wt = m->rate == 1 ? 1.0 : 1.0 / m->rate;
         for (uint32_t i = 0; i < m->nvalues; i++)
-            if (sampled_add(o, cs, w, m->values[i], 1.0 / m->rate, rng) < 0)
+            if (sampled_add(o, cs, w, m->values[i], wt, rng) < 0)
                 return -1;
         return 0;
+    }
     }
 }
 

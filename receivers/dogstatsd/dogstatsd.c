@@ -73,8 +73,9 @@ static const ot_key dsdr_keys[] = {
     {.name = "max_sample_bytes", .type = OT_KT_SIZE,
      .offset = offsetof(dsdr_cfg, max_sample_bytes), .def = "16MiB", .min = 0,
      .max = 1099511627776.0,
-     .help = "bytes of ms/h/d samples kept for quantiles over all series; past it a series keeps "
-             "a uniform sample of its values (count, sum, min, max stay exact; 0: no bound)"},
+     .help = "bytes of ms/h/d samples kept for quantiles over all series, the flush's merged "
+             "copy included; past it a series keeps a uniform sample of its values (count, sum, "
+             "min, max stay exact; 0: no bound)"},
     {0},
 };
 

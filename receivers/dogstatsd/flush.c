@@ -46,6 +46,28 @@ typedef struct fctx {
 
 static ot_batch *build(fctx *c, uint64_t now, uint64_t prev, ot_err *err);
 
+/* The samples a chunk's entries hold, in bytes: a copy of what the
+ * readers kept, charged to the same budget while the chunk lives, so that
+ * otelite_dogstatsd_sample_bytes shows it and the readers' accumulators
+ * stop growing sooner while a flush holds many copies. */
+static int64_t entry_sample_bytes(const fent *e)
+{
+    int t = e->st.type & ~OWN_TS;
+    return dsdr_small_type(t) || t == OT_DSD_SET
+               ? 0
+               : (int64_t)e->st.slot[0].cap * (int64_t)sizeof(dsdr_sample);
+}
+
+static int merge_charged(fctx *c, fent *e, const dsdr_cstate *cs, unsigned w, bool has)
+{
+    int64_t before = entry_sample_bytes(e);
+    int rc = ot_dsdr_cstate_merge(&e->st, cs, w, has);
+    if (c->a->o.budget)
+        atomic_fetch_add_explicit(&c->a->o.budget->held, entry_sample_bytes(e) - before,
+                                  memory_order_relaxed);
+    return rc;
+}
+
 /* The entries so far as one batch to fn, then an empty chunk. */
 static void emit(fctx *c)
 {
@@ -58,8 +80,13 @@ static void emit(fctx *c)
             c->oom = 1;
         }
     }
-    for (size_t i = 0; i < c->n; i++)
+    int64_t held = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        held += entry_sample_bytes(&c->v[i]);
         ot_dsdr_slot_free(&c->v[i].st.slot[0]);
+    }
+    if (held && c->a->o.budget)
+        atomic_fetch_sub_explicit(&c->a->o.budget->held, held, memory_order_relaxed);
     c->n = 0;
     c->ids.len = 0;
     c->ids.oom = 0;
@@ -199,7 +226,7 @@ static int collect(void *ctx, const ot_mstore_stream *s)
     while (nat <= OT_DSD_MAX_TAGS && ot_mstore_next_kv(&info.attrs, &k, &v))
         c->attrs[nat++] = (dsdr_pair){{k.p, k.n}, {v.s.p, v.s.n}};
     fent *e = new_entry(c, (ot_dsd_str){info.name.p, info.name.n}, cs->type, nres, nat);
-    if (!e || !(e = intern(c, e)) || ot_dsdr_cstate_merge(&e->st, cs, w, has) < 0) {
+    if (!e || !(e = intern(c, e)) || merge_charged(c, e, cs, w, has) < 0) {
         c->oom = 1;
         return 1;
     }
@@ -231,7 +258,7 @@ static void take_timestamped(fctx *c, dsdr_shard *sh, double *vals, uint8_t *sig
         dsdr_cstate one;
         memset(&one, 0, sizeof one);
         if (ot_dsdr_cstate_add(&c->a->o, &one, 0, 1, &it, e->time_ns, &rng) < 0 ||
-            ot_dsdr_cstate_merge(&e->st, &one, 0, true) < 0)
+            merge_charged(c, e, &one, 0, true) < 0)
             c->oom = 1;
         ot_dsdr_cstate_free(&c->a->o, &one);
         if (c->n >= c->max_points)

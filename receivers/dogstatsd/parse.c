@@ -241,8 +241,18 @@ static ot_dsd_reason dsd_tags(const char *s, size_t n, ot_dsd_tags *t)
         s = comma ? comma + 1 : end;
     }
     t->raw = dsd_str(end - n, n);
-    t->count = count;
     return OT_DSD_OK;
+}
+
+uint32_t ot_dsd_tags_count(const ot_dsd_tags *tags)
+{
+    ot_dsd_tag_iter ti;
+    ot_dsd_tag t;
+    uint32_t n = 0;
+    ot_dsd_tags_begin(tags, &ti);
+    while (ot_dsd_tag_next(&ti, &t))
+        n++;
+    return n;
 }
 
 /* ---- fields -------------------------------------------------------------- */
@@ -302,21 +312,19 @@ static ot_dsd_reason dsd_fields(const char *p, const char *end, ot_dsd_item *o, 
     while (p < end) {
         const char *f = p + 1; /* *p == '|' */
         if (f < end && *f == '#') {
-            /* tags, no kind's own field: found and counted in one pass;
-             * a field longer than one tag may be is held to the per-tag
-             * cap by the exact walk */
-            uint32_t count;
-            const char *te = dsd_scan_tags(f + 1, end, &count);
+            /* tags, no kind's own field. A field shorter than twice the
+             * tag cap cannot hold more tags than the cap, nor one tag over
+             * its length cap: only a longer one is walked tag by tag. */
+            const char *bar = dsd_find(f + 1, end, '|');
+            const char *te = bar ? bar : end;
             size_t tn = (size_t)(te - f - 1);
-            ot_dsd_reason r = OT_DSD_OK;
-            if (tn > OT_DSD_MAX_TAG)
-                r = dsd_tags(f + 1, tn, &o->tags);
-            else if (count > OT_DSD_MAX_TAGS)
-                r = OT_DSD_TOO_MANY_TAGS;
-            else
-                o->tags = (ot_dsd_tags){dsd_str(f + 1, tn), count};
-            if (r != OT_DSD_OK)
-                return r;
+            if (tn >= 2 * OT_DSD_MAX_TAGS || tn > OT_DSD_MAX_TAG) {
+                ot_dsd_reason r = dsd_tags(f + 1, tn, &o->tags);
+                if (r != OT_DSD_OK)
+                    return r;
+            } else {
+                o->tags = (ot_dsd_tags){dsd_str(f + 1, tn)};
+            }
             p = te;
             continue;
         }

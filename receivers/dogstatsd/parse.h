@@ -103,11 +103,10 @@ typedef enum ot_dsd_alert {
     OT_DSD_ALERT_SUCCESS,
 } ot_dsd_alert;
 
-/* The text after "#": comma-separated tags, read with ot_dsd_tag_next.
- * count is the number the iteration yields (empty entries are skipped). */
+/* The text after "#": comma-separated tags, read with ot_dsd_tag_next
+ * (empty entries are skipped). */
 typedef struct ot_dsd_tags {
     ot_dsd_str raw;
-    uint32_t count;
 } ot_dsd_tags;
 
 /* "key:value" split at its first ':'; a bare tag has an empty value. */
@@ -193,6 +192,10 @@ ot_dsd_reason ot_dsd_parse_line(const char *line, size_t n, double *values, uint
 
 void ot_dsd_tags_begin(const ot_dsd_tags *tags, ot_dsd_tag_iter *ti);
 bool ot_dsd_tag_next(ot_dsd_tag_iter *ti, ot_dsd_tag *out);
+/* How many tags the iteration yields. The parser does not count them on
+ * its way (only a field long enough to hold more than OT_DSD_MAX_TAGS is
+ * walked tag by tag), so this walks the field. */
+uint32_t ot_dsd_tags_count(const ot_dsd_tags *tags);
 
 /* Copies s into out (room for s.n bytes) with each two-byte "\n" escape
  * turned into a newline; returns the length written (<= s.n). For event

@@ -1,9 +1,9 @@
 /* scan.h: the byte scans under the DogStatsD parser (parse.c), apart
  * because they are the word-at-a-time part: finding a delimiter, a line's
- * end together with the check that its bytes are plain ASCII, and the
- * tags field together with its tag count. SSE2 (the x86-64 baseline) takes
- * sixteen bytes a step, SWAR eight elsewhere and at the tails, then single
- * bytes; no load reaches past the end given. For parse.c only. */
+ * end together with the check that its bytes are plain ASCII. SSE2 (the
+ * x86-64 baseline) takes sixteen bytes a step, SWAR eight elsewhere and at
+ * the tails, then single bytes; no load reaches past the end given. For
+ * parse.c only. */
 #ifndef OT_DSD_SCAN_H
 #define OT_DSD_SCAN_H
 
@@ -27,14 +27,6 @@ static inline unsigned dsd_eq16(__m128i x, char c)
     return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(c)));
 }
 
-/* Bits set in a 16-bit mask (no popcnt instruction in the baseline). */
-static inline uint32_t dsd_bits16(unsigned m)
-{
-    m = m - ((m >> 1) & 0x5555);
-    m = (m & 0x3333) + ((m >> 2) & 0x3333);
-    m = (m + (m >> 4)) & 0x0f0f;
-    return (m + (m >> 8)) & 0x1f;
-}
 #endif
 
 #define DSD_HI 0x8080808080808080ull
@@ -75,27 +67,12 @@ static inline const char *dsd_find(const char *p, const char *end, char c)
 
 #if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define DSD_SWAR 1
-/* The bytes of x equal to c, as their high bits: exact (no borrow from
- * one byte into the next), so a mask can be counted, not only searched. */
-static inline uint64_t dsd_eq(uint64_t x, char c)
-{
-    uint64_t y = x ^ (DSD_LO * (uint8_t)c);
-    uint64_t t = (y & ~DSD_HI) + ~DSD_HI;
-    return ~(t | y) & DSD_HI;
-}
-
 /* The first byte of x equal to c is the lowest flag (higher ones may be
- * false: a borrow from a true match): cheaper than dsd_eq, for searches. */
+ * false: a borrow from a true match). */
 static inline uint64_t dsd_has(uint64_t x, char c)
 {
     uint64_t y = x ^ (DSD_LO * (uint8_t)c);
     return (y - DSD_LO) & ~y & DSD_HI;
-}
-
-/* How many bytes of m (high bits only) are flagged. */
-static inline uint32_t dsd_count(uint64_t m)
-{
-    return (uint32_t)(((m >> 7) * DSD_LO) >> 56);
 }
 
 /* The bytes below byte `at` of a word. */
@@ -153,61 +130,6 @@ static inline const char *dsd_line_end(const char *p, const char *end, bool *pla
     for (; p < end && *p != '\n'; p++)
         if ((uint8_t)*p >= 0x80 || *p == 0)
             *plain = false;
-    return p;
-}
-
-/* The tags field from s (past its '#') to the next '|' or end, in one
- * pass that also counts the tags the iterator will yield (non-empty
- * entries between commas). Returns the field's end. */
-static const char *dsd_scan_tags(const char *p, const char *end, uint32_t *count)
-{
-    uint32_t c = 0;
-    bool prev_sep = true; /* the byte before p is a separator (the '#') */
-#ifdef DSD_SSE2
-    while (end - p >= 16) {
-        __m128i x = dsd_load16(p);
-        unsigned bar = dsd_eq16(x, '|');
-        unsigned sep = dsd_eq16(x, ',') | bar;
-        unsigned starts = ~sep & ((sep << 1) | (unsigned)prev_sep) & 0xffff;
-        if (bar) {
-            unsigned at = (unsigned)__builtin_ctz(bar);
-            *count = c + dsd_bits16(starts & ((1u << at) - 1));
-            return p + at;
-        }
-        c += dsd_bits16(starts);
-        prev_sep = (sep >> 15) & 1;
-        p += 16;
-    }
-#endif
-#ifdef DSD_SWAR
-    uint64_t carry = prev_sep ? 0x80 : 0;
-    while (end - p >= 8) {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        uint64_t bar = dsd_has(x, '|');
-        /* commas exact, since they are counted; bars past the first are
-         * not looked at, so a false flag among them is harmless */
-        uint64_t sep = dsd_eq(x, ',') | bar;
-        /* an entry starts at a byte that is not a separator after one that is */
-        uint64_t starts = ~sep & DSD_HI & ((sep << 8) | carry);
-        if (bar) {
-            unsigned at = (unsigned)__builtin_ctzll(bar) >> 3;
-            *count = c + dsd_count(starts & dsd_below(at));
-            return p + at;
-        }
-        c += dsd_count(starts);
-        carry = (sep >> 56) & 0x80;
-        p += 8;
-    }
-    prev_sep = carry != 0;
-#endif
-    for (; p < end && *p != '|'; p++) {
-        bool sp = *p == ',';
-        if (!sp && prev_sep)
-            c++;
-        prev_sep = sp;
-    }
-    *count = c;
     return p;
 }
 

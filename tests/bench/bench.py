@@ -163,11 +163,17 @@ class Agent:
         return False
 
     def metrics(self):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.tel_port}/metrics", timeout=2) as r:
-                return r.read().decode()
-        except Exception:
-            return None
+        # A sanitized agent on a loaded machine can take seconds to answer
+        # one scrape; a reading lost to that would fail the row for nothing.
+        for attempt in range(3):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.tel_port}/metrics",
+                                            timeout=5) as r:
+                    return r.read().decode()
+            except Exception:
+                if attempt < 2:
+                    time.sleep(0.2)
+        return None
 
     def counter(self, name, label_match=None):
         """Sum of a counter's samples (optionally those whose labels contain label_match)."""

@@ -15,6 +15,11 @@
  *   encode-protobuf  packing decoded requests again
  *   encode-json      OTLP JSON from the decoded structs (the reference)
  *   encode-json-wire the file exporter's OTLP JSON, from the protobuf bytes
+ *   jaeger-split     the jaeger exporter's per-resource split of a batch
+ *                    (the trace requests joined as the batch processor
+ *                    joins them)
+ *   jaeger-thrift    its requests written as Thrift Batches (direct.c)
+ *   jaeger-proto     the same as api_v2 PostSpansRequests
  *
  * Outside valgrind it runs the same work and prints the item counts. */
 #include <stdio.h>
@@ -23,6 +28,7 @@
 #include <time.h>
 
 #include "pipeline/factory.h"
+#include "../../exporters/jaeger/jaeger.h"
 #include "loadgen/loadgen.h"
 #include "model/otlp_json.h"
 #include "model/pbwalk.h"
@@ -182,6 +188,87 @@ static int run_batch_phase(void)
     return out == total_items() ? 0 : -1;
 }
 
+/* ---- the jaeger exporter's work per batch ------------------------------- */
+
+typedef struct jsplit {
+    ot_buf reqs; /* every request the split wrote, one after another (room
+                  * for them all reserved first, so they never move) */
+    const uint8_t *req[64];
+    size_t len[64], spans[64];
+    size_t n;
+} jsplit;
+
+static uint8_t *jsplit_dst(void *vctx, size_t n)
+{
+    jsplit *j = vctx;
+    if (j->n == 64 || j->reqs.cap - j->reqs.len < n)
+        return NULL;
+    uint8_t *p = (uint8_t *)j->reqs.data + j->reqs.len;
+    j->reqs.len += n;
+    return p;
+}
+
+static int jsplit_emit(void *vctx, const uint8_t *req, size_t len, size_t spans)
+{
+    jsplit *j = vctx;
+    if (j->n == 64)
+        return 1;
+    j->req[j->n] = req;
+    j->len[j->n] = len;
+    j->spans[j->n++] = spans;
+    return 0;
+}
+
+/* The traces corpus as one batch (its requests' bytes joined), split per
+ * resource, then each request encoded both ways. */
+static int run_jaeger_phases(void)
+{
+    corpus *c = &corpora[OT_TRACES];
+    ot_buf joined = OT_BUF_INIT;
+    for (size_t r = 0; r < c->n_req; r++)
+        if (ot_buf_append(&joined, c->pb[r], c->pb_len[r]) < 0)
+            return -1;
+    jsplit j;
+    memset(&j, 0, sizeof j);
+    ot_buf_reserve(&j.reqs, joined.len + 4096);
+    ot_err err = {{0}};
+    CALLGRIND_ZERO_STATS;
+    int rc = ot_jaeger_split_to((const uint8_t *)joined.data, joined.len, jsplit_dst, jsplit_emit, &j,
+                                &err);
+    size_t split = 0;
+    for (size_t i = 0; i < j.n; i++)
+        split += j.spans[i];
+    phase_end("jaeger-split", split);
+    if (rc < 0)
+        return fprintf(stderr, "icount: jaeger split: %s\n", err.msg), -1;
+    ot_jaeger_enc *enc = ot_jaeger_enc_new();
+    ot_buf out = OT_BUF_INIT;
+    ot_buf_reserve(&out, 4 * joined.len);
+    size_t done[2] = {0, 0};
+    for (int thrift = 1; thrift >= 0; thrift--) {
+        /* once outside the phase, so the views have grown to their size */
+        const ot_jaeger_body *bodies;
+        size_t nb;
+        ot_buf_reset(&out);
+        ot_jaeger_encode_wire(enc, thrift, j.req[0], j.len[0], &out,
+                              &bodies, &nb, &err);
+        CALLGRIND_ZERO_STATS;
+        for (size_t i = 0; i < j.n; i++) {
+            ot_buf_reset(&out);
+            if (ot_jaeger_encode_wire(enc, thrift, j.req[i], j.len[i],
+                                      &out, &bodies, &nb, &err) == 0)
+                for (size_t k = 0; k < nb; k++)
+                    done[thrift] += bodies[k].spans;
+        }
+        phase_end(thrift ? "jaeger-thrift" : "jaeger-proto", done[thrift]);
+    }
+    ot_jaeger_enc_free(enc);
+    ot_buf_free(&out);
+    ot_buf_free(&j.reqs);
+    ot_buf_free(&joined);
+    return split == c->items && done[0] == c->items && done[1] == c->items ? 0 : -1;
+}
+
 int main(void)
 {
     for (int s = 0; s < OT_SIGNAL_COUNT; s++)
@@ -291,6 +378,8 @@ int main(void)
 
     ot_buf_free(&js);
     free(out);
+    if (run_jaeger_phases() < 0)
+        return fprintf(stderr, "icount: the jaeger phases did not handle every span\n"), 1;
     int ok = walked == total_items() && checked == total_items() && decoded == total_items() && jdecoded == total_items() &&
              encoded == total_items() && jencoded == total_items() && wencoded == total_items();
     for (int s = 0; s < OT_SIGNAL_COUNT; s++) {

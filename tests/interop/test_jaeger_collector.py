@@ -67,7 +67,7 @@ class ThriftCollector:
 
     def __init__(self, ttypes, fail=None):
         self.ttypes, self.fail = ttypes, fail or (lambda n, svc: None)
-        self.calls, self.batches, self.requests = 0, [], []
+        self.calls, self.batches, self.requests, self.raw_headers = 0, [], [], []
         self.lock = threading.Lock()
         outer = self
 
@@ -80,6 +80,7 @@ class ThriftCollector:
                     n = outer.calls
                     outer.calls += 1
                     outer.requests.append((self.path, dict(self.headers)))
+                    outer.raw_headers.append(self.headers.items())
                 b = thrift_decode(outer.ttypes, body)
                 status = outer.fail(n, b.process.serviceName)
                 if not status:
@@ -305,6 +306,46 @@ def test_permanent_failure_is_not_retried(agent_factory, grpc_collector, thrift_
     assert metric(ports["tel"], "otelite_exporter_sent_spans_total") == 0
     why = "INVALID_ARGUMENT" if proto == "grpc" else "HTTP 400"
     assert a.log().count("permanent error") == 1 and why in a.log(), a.log()
+    assert a.stop() == 0
+
+
+@pytest.mark.parametrize("proto", ["grpc", "thrift_http"])
+def test_reserved_headers_warn_at_load_and_are_not_sent(agent_factory, grpc_collector,
+                                                        thrift_collector, otlp, proto):
+    """`headers` naming what the transport sets itself (gRPC: content-type,
+    te, user-agent, grpc-*; Thrift/HTTP: Content-Type and the framing
+    headers) is warned about when the config loads, and is not sent: the
+    collector sees the transport's own values, once, and the spans arrive."""
+    if proto == "grpc":
+        col = grpc_collector()
+        reserved = ["content-type", "te", "user-agent", "grpc-timeout", "grpc-tenant"]
+        yaml = grpc_yaml(col.port, "".join(f"      {k}: mine\n" for k in reserved))
+        transport = "gRPC"
+    else:
+        col = thrift_collector()
+        reserved = ["Content-Type", "Content-Length", "Transfer-Encoding", "Expect", "Connection"]
+        yaml = thrift_yaml(col.port, "".join(f"      {k}: mine\n" for k in reserved))
+        transport = "Thrift/HTTP"
+    a, ports = start_agent(agent_factory, yaml)
+    req = build_request(otlp)
+    want = expected(otlp, req)
+    assert post(ports, req) == 200
+    wait_for(lambda: len(col.batches) >= len(want), what="calls")
+    warned = [line for line in a.log().splitlines()
+              if f"is set by the {transport} transport itself and is not sent" in line]
+    for k in reserved:
+        assert [w for w in warned if k in w], a.log()
+    assert not [w for w in warned if "x-tenant" in w]
+    if proto == "grpc":
+        for m in col.metadata:
+            assert m.get("x-tenant") == "jaeger-e2e"
+            assert not [k for k, v in m.items() if "mine" in v], m
+            assert "grpc-tenant" not in m
+    else:
+        for raw in col.raw_headers:
+            assert [v for k, v in raw if k.lower() == "content-type"] == ["application/x-thrift"]
+            assert not [k for k, v in raw if "mine" in v], raw
+            assert dict(raw)["x-tenant"] == "jaeger-e2e"
     assert a.stop() == 0
 
 

@@ -585,6 +585,22 @@ Test(dogstatsd_agg, series_cap_is_the_receivers)
     ot_dsdr_agg_free(a);
 }
 
+typedef struct budget_seen {
+    dsdr_agg *a;
+    ot_batch *b;
+    int64_t held_in_chunk;
+} budget_seen;
+
+static void keep_chunk(void *ctx, ot_batch *b)
+{
+    budget_seen *s = ctx;
+    dsdr_agg_stats st;
+    ot_dsdr_agg_stats(s->a, &st);
+    s->held_in_chunk = st.sample_bytes;
+    cr_assert_null(s->b, "one chunk expected");
+    s->b = b;
+}
+
 Test(dogstatsd_agg, sample_budget_keeps_a_reservoir_with_exact_totals)
 {
     /* room for about a hundred samples over all series */
@@ -602,7 +618,18 @@ Test(dogstatsd_agg, sample_budget_keeps_a_reservoir_with_exact_totals)
     ot_dsdr_agg_stats(a, &st);
     cr_expect_gt(st.sampled, 9000, "sampled %llu", (unsigned long long)st.sampled);
     cr_expect_leq(st.sample_bytes, 2048 + 128, "held %lld", (long long)st.sample_bytes);
-    ot_batch *b = flush_at(a, 2000, 20);
+    /* the flush's merged copy counts while its chunk lives, and not after */
+    budget_seen seen = {a, NULL, 0};
+    size_t n = 0;
+    ot_err err = {{0}};
+    cr_assert_eq(ot_dsdr_agg_flush_chunks(a, 2000, 20, 4096, keep_chunk, &seen, &n, &err), 0,
+                 "%s", err.msg);
+    ot_batch *b = seen.b;
+    cr_assert(b);
+    cr_expect_gt(seen.held_in_chunk, st.sample_bytes, "%lld", (long long)seen.held_in_chunk);
+    dsdr_agg_stats after;
+    ot_dsdr_agg_stats(a, &after);
+    cr_expect_eq(after.sample_bytes, st.sample_bytes);
     const ot_summary_point *p = find(req(b), "lat", NULL)->summary->data_points[0];
     cr_expect_eq(p->count, 10000);
     cr_expect_float_eq(p->sum, 50005000.0, 1e-6);

@@ -289,6 +289,79 @@ Test(jaeger_wire, values_of_every_type_and_a_nested_array)
     ot_buf_free(&item);
 }
 
+/* KeyValue{key, AnyValue{string_value}} with explicit lengths (zero
+ * bytes allowed), and KeyValue{key, AnyValue{int_value}} with the value's
+ * varint bytes as given (padded ones included). */
+static void f_attr_raw(ot_buf *b, const char *k, size_t kl, const char *v, size_t vl)
+{
+    ot_buf av = OT_BUF_INIT, kv = OT_BUF_INIT;
+    f_len(&av, 1, v, vl);
+    f_len(&kv, 1, k, kl);
+    f_msg(&kv, 2, &av);
+    f_msg(b, 9, &kv);
+    ot_buf_free(&av);
+    ot_buf_free(&kv);
+}
+
+static void f_attr_int_bytes(ot_buf *b, const char *k, const uint8_t *varint_bytes, size_t n)
+{
+    ot_buf av = OT_BUF_INIT, kv = OT_BUF_INIT;
+    ot_buf_putc(&av, 0x18);
+    ot_buf_append(&av, varint_bytes, n);
+    f_str(&kv, 1, k);
+    f_msg(&kv, 2, &av);
+    f_msg(b, 9, &kv);
+    ot_buf_free(&av);
+    ot_buf_free(&kv);
+}
+
+/* The attributes the direct encoder writes straight from their bytes
+ * (short string and int values) and the ones just outside that shape,
+ * which take the general path: both must give the reference's bytes. */
+Test(jaeger_wire, attributes_at_the_edges_of_the_short_path)
+{
+    ot_buf span = OT_BUF_INIT, w = OT_BUF_INIT;
+    f_len(&span, 1, TID, 16);
+    f_len(&span, 2, SID, 8);
+    f_str(&span, 5, "edges");
+    char big[200];
+    memset(big, 'x', sizeof big);
+    f_attr_raw(&span, "k", 1, "", 0);              /* empty value: shorter than 8 bytes */
+    f_attr_raw(&span, "key", 3, "", 0);
+    f_attr_raw(&span, "", 0, "value-without-key", 17);
+    f_attr_raw(&span, "a\0b-key", 7, "value", 5);  /* zero byte in the key: cut */
+    f_attr_raw(&span, "key", 3, "va\0lue", 6);     /* and in the value */
+    for (size_t vl = 0; vl < 130; vl++)            /* the KeyValue from 8 to over 128 bytes */
+        f_attr_raw(&span, "len.key", 7, big, vl);
+    f_attr_raw(&span, big, 127, "v", 1);           /* the longest one-byte key length */
+    f_attr_raw(&span, big, 128, "v", 1);           /* a two-byte one */
+    static const uint8_t zero[] = {0x00}, one_padded[] = {0x81, 0x00}, v127[] = {0x7f},
+                         v128[] = {0x80, 0x01},
+                         minus1[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+                         max[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+                         too_long[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+    f_attr_int_bytes(&span, "int.zero", zero, sizeof zero);
+    f_attr_int_bytes(&span, "int.padded", one_padded, sizeof one_padded);
+    f_attr_int_bytes(&span, "int.127", v127, sizeof v127);
+    f_attr_int_bytes(&span, "int.128", v128, sizeof v128);
+    f_attr_int_bytes(&span, "int.minus.one", minus1, sizeof minus1);
+    f_attr_int_bytes(&span, "int.max", max, sizeof max);
+    f_attr_int_bytes(&span, "i", v127, sizeof v127); /* shorter than 8 bytes */
+    request(&w, &span, 0);
+    cr_assert_eq(compare(&w), 0);
+    /* An int of eleven varint bytes is not one protobuf-c reads. */
+    ot_buf bad = OT_BUF_INIT, w2 = OT_BUF_INIT;
+    f_len(&bad, 1, TID, 16);
+    f_len(&bad, 2, SID, 8);
+    f_attr_int_bytes(&bad, "int.too.long", too_long, sizeof too_long);
+    request(&w2, &bad, 0);
+    compare(&w2);
+    ot_buf_free(&bad);
+    ot_buf_free(&w2);
+    ot_buf_free(&span);
+    ot_buf_free(&w);
+}
+
 Test(jaeger_wire, what_protobuf_c_merges_is_left_to_the_reference)
 {
     ot_buf span = OT_BUF_INIT, w = OT_BUF_INIT, st = OT_BUF_INIT;
