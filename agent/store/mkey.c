@@ -16,10 +16,12 @@
  *   point = attrs(point attributes)
  * Sorting by encoded bytes rather than by key is a total order on entries
  * (duplicate keys included) and needs no decoding to compare. */
+#include "base/shortcopy.h"
 #include "base/varint.h"
 #include "store/mstore.h"
 #include "store/mstore_int.h"
 
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -539,6 +541,34 @@ bool ot_mstore_next_val(ot_mstore_iter *it, ot_mstore_val *v)
     return true;
 }
 
+bool ot_mstore_next_vals(ot_mstore_iter *it, ot_mstore_val *v, size_t n)
+{
+    if (!it->kp || it->left < n)
+        return false;
+    const uint8_t *p = it->p, *end = it->end;
+    for (size_t i = 0; i < n; i++) {
+        /* Short strings and integers, nearly every label value, without
+         * get_val's switch and clearing. */
+        if (end - p >= 2 && p[0] == 1 && p[1] < 0x80 && (size_t)(end - p - 2) >= p[1]) {
+            v[i].type = 1;
+            v[i].s = (ot_mstore_str){(const char *)p + 2, p[1]};
+            p += 2 + p[1];
+        } else if (end - p >= 9 && p[0] == 3) {
+            uint64_t bits;
+            memcpy(&bits, p + 1, 8); /* little-endian, as written */
+            v[i].type = 3;
+            v[i].i = (int64_t)le64toh(bits);
+            p += 9;
+        } else if (!get_val(&p, end, &v[i])) {
+            it->left = 0;
+            return false;
+        }
+    }
+    it->p = p;
+    it->left -= n;
+    return true;
+}
+
 static bool get_attrs(const uint8_t **pp, const uint8_t *end, ot_mstore_iter *it)
 {
     uint64_t n;
@@ -625,33 +655,6 @@ static inline bool skip_val(const uint8_t **pp, const uint8_t *end)
     return true;
 }
 
-/* Short copies inline: a lookup makes two per attribute, mostly under 16
- * bytes, where a call to memcpy costs more than the copy. */
-static inline uint8_t *copy_short(uint8_t *o, const uint8_t *p, size_t n)
-{
-    if (n > 16) {
-        memcpy(o, p, n);
-        return o + n;
-    }
-    if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, p, 8);
-        memcpy(&b, p + n - 8, 8);
-        memcpy(o, &a, 8);
-        memcpy(o + n - 8, &b, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + n - 4, 4);
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &b, 4);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            o[i] = p[i];
-    }
-    return o + n;
-}
-
 int ot_mstore_split_(const uint8_t *pt, size_t plen, ot_buf *keys, ot_buf *vals)
 {
     const uint8_t *p = pt, *end = pt + plen;
@@ -672,11 +675,11 @@ int ot_mstore_split_(const uint8_t *pt, size_t plen, ot_buf *keys, ot_buf *vals)
         if (!varint_fast(&p, end, &kn) || kn > (uint64_t)(end - p))
             return -1;
         p += kn;
-        ko = copy_short(ko, k0, (size_t)(p - k0));
+        ko = ot_copy_short(ko, k0, (size_t)(p - k0));
         const uint8_t *v0 = p;
         if (!skip_val(&p, end))
             return -1;
-        vo = copy_short(vo, v0, (size_t)(p - v0));
+        vo = ot_copy_short(vo, v0, (size_t)(p - v0));
     }
     keys->len = (size_t)(ko - (uint8_t *)keys->data);
     vals->len = (size_t)(vo - (uint8_t *)vals->data);

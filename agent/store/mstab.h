@@ -49,23 +49,41 @@ static inline slot make_slot(ot_mstore_stream *s, uint64_t h)
  * visit (microseconds), so a waiter spins that long; only then does it
  * yield, for a holder that was preempted. Yielding sooner (or sleeping in
  * the kernel, as a mutex does) hands the CPU to other processes on a busy
- * machine and turns microsecond waits into milliseconds. */
+ * machine and turns microsecond waits into milliseconds. A waiter marks the
+ * lock, and a reader that drops a marked lock yields in turn, so a writer
+ * that shares a core with a preempted reader waits for the hold, not for
+ * the reader's time slice; on one CPU a waiter does not spin at all. */
 typedef struct lock {
-    atomic_int held;
+    atomic_int held; /* 0 free, 1 held, 2 held and waited for */
 } lock;
 
-/* Spins, then yields, until l is free (mstore.c). */
+/* Spins, then yields, until l is free (mstore.c); marks it waited for. */
 void ot_mstab_lock_wait_(lock *l);
+/* Gives the CPU to a thread waiting for a lock just dropped (mstore.c). */
+void ot_mstab_lock_yield_(void);
 
 static inline void lock_take(lock *l)
 {
-    if (atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+    int free_ = 0;
+    if (!atomic_compare_exchange_strong_explicit(&l->held, &free_, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
         ot_mstab_lock_wait_(l);
 }
 
 static inline void lock_drop(lock *l)
 {
     atomic_store_explicit(&l->held, 0, memory_order_release);
+}
+
+/* A reader's or expiry's drop: when someone waited meanwhile (the writer,
+ * mostly), the CPU goes to it. On a core the two share, a reader that was
+ * preempted holding the lock would otherwise run on for the rest of its
+ * time slice while the writer waits, milliseconds rather than the
+ * microseconds the hold took. */
+static inline void lock_drop_yield(lock *l)
+{
+    if (atomic_exchange_explicit(&l->held, 0, memory_order_release) == 2)
+        ot_mstab_lock_yield_();
 }
 
 typedef struct stripe {

@@ -35,14 +35,64 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* The calling thread's waits (only the slow path is timed, so a lock
+ * taken free costs nothing more). */
+static _Thread_local ot_mstore_waits my_waits;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void ot_mstore_waits_get(ot_mstore_waits *out)
+{
+    *out = my_waits;
+}
+
+void ot_mstab_lock_yield_(void)
+{
+    sched_yield();
+}
+
+/* Spins before yielding: none when the thread may run on one CPU only,
+ * where the holder cannot run while the waiter spins. */
+static unsigned spin_limit(void)
+{
+    static atomic_int lim = -1; /* worked out once; threads that race agree */
+    int v = atomic_load_explicit(&lim, memory_order_relaxed);
+    if (v < 0) {
+        cpu_set_t set;
+        v = sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) == 1 ? 0 : 4096;
+        atomic_store_explicit(&lim, v, memory_order_relaxed);
+    }
+    return (unsigned)v;
+}
 
 void ot_mstab_lock_wait_(lock *l)
 {
+    int64_t t0 = mono_ns();
+    unsigned lim = spin_limit();
     for (unsigned spins = 0;; spins++) {
-        if (!atomic_load_explicit(&l->held, memory_order_relaxed) &&
-            !atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+        int v = atomic_load_explicit(&l->held, memory_order_relaxed);
+        if (v == 1) /* the holder yields to a marked waiter when it drops */
+            atomic_compare_exchange_weak_explicit(&l->held, &v, 2, memory_order_relaxed,
+                                                  memory_order_relaxed);
+        int free_ = 0;
+        if (!v && atomic_compare_exchange_strong_explicit(&l->held, &free_, 1,
+                                                          memory_order_acquire,
+                                                          memory_order_relaxed)) {
+            uint64_t d = (uint64_t)(mono_ns() - t0);
+            my_waits.n++;
+            my_waits.total_ns += d;
+            if (d > my_waits.max_ns)
+                my_waits.max_ns = d;
             return;
-        if (spins < 4096) {
+        }
+        if (spins < lim) {
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -498,7 +548,7 @@ size_t ot_mstore_expire(ot_mstore *st, int64_t now_ns)
                 i++;
             }
         }
-        lock_drop(&sp->mu);
+        lock_drop_yield(&sp->mu);
     }
     return gone;
 }

@@ -25,7 +25,9 @@
  * waits at most for one stripe's worth of memcpy, and a visitor sees each
  * stream's state as the writer left it at an ot_mstore_put, never
  * half-updated. ot_mstore_index and ot_mstore_visit_hashes hold a stripe
- * the same way (one stripe's hashes; a few hundred lookups).
+ * the same way (one stripe's hashes; a few hundred lookups). A reader or
+ * expiry that drops a stripe the writer waited for yields the CPU, so on a
+ * shared core the writer waits for the hold, not the reader's time slice.
  *
  * Time is the caller's: every call takes now_ns on one clock (ot_now_ns,
  * which the sweeper uses), read once per batch rather than per point. */
@@ -235,6 +237,15 @@ int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, 
  * two streams visits both, and a hash given twice visits twice. */
 int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
                            ot_mstore_visit_fn fn, void *ctx);
+/* The copies a visit by hashes makes, kept by a reader that visits again
+ * and again (a scrape: a few hundred hashes a call), so each call reuses
+ * the memory of the last. Zero-initialise; ot_mstore_scratch_free. */
+typedef struct ot_mstore_scratch {
+    ot_buf data, offs;
+} ot_mstore_scratch;
+int ot_mstore_visit_hashes_with(ot_mstore *st, ot_mstore_scratch *sc, const uint64_t *hashes,
+                                size_t n, ot_mstore_visit_fn fn, void *ctx);
+void ot_mstore_scratch_free(ot_mstore_scratch *sc);
 
 typedef struct ot_mstore_stats {
     size_t streams;
@@ -243,6 +254,14 @@ typedef struct ot_mstore_stats {
     uint64_t refused;  /* new streams refused by the caps */
     uint64_t removed;  /* expired, dropped */
 } ot_mstore_stats;
+
+/* The times the calling thread found a stripe locked (by any store) and
+ * waited: how many, in all and the longest. A writer's figures say how
+ * long readers (a scrape) and expiry held it up. */
+typedef struct ot_mstore_waits {
+    uint64_t n, total_ns, max_ns;
+} ot_mstore_waits;
+void ot_mstore_waits_get(ot_mstore_waits *out);
 
 /* Bytes the store holds from malloc: streams (with identity and state),
  * shared metric identities, tables; with slab, the pages rather than the
@@ -298,5 +317,10 @@ void ot_mstore_stream_attrs(const ot_mstore_stream *s, ot_mstore_iter *out);
 bool ot_mstore_next_kv(ot_mstore_iter *it, ot_mstore_str *key, ot_mstore_val *v);
 /* Next value of an array's sub. */
 bool ot_mstore_next_val(ot_mstore_iter *it, ot_mstore_val *v);
+/* The next n values of a list kept apart from its keys (it->kp set: a
+ * reader that has matched the keys already). A string or integer value
+ * sets only type and s or i; other types are read as ot_mstore_next_kv
+ * reads them. false, and nothing read, without a key list or n values. */
+bool ot_mstore_next_vals(ot_mstore_iter *it, ot_mstore_val *v, size_t n);
 
 #endif

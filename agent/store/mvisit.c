@@ -23,12 +23,12 @@ typedef struct visit_buf {
     ot_buf offs;  /* size_t offset of each stream copy in data */
 } visit_buf;
 
-static size_t copy_in(ot_buf *b, const void *p, size_t n)
+static inline size_t copy_in(ot_buf *b, const void *p, size_t n)
 {
-    size_t at = (b->len + 15) & ~(size_t)15;
-    if (ot_buf_reserve(b, at - b->len + n) < 0)
+    size_t at = (b->len + 15) & ~(size_t)15; /* the bytes skipped are never read */
+    if ((b->cap - b->len <= at - b->len + n || b->oom) &&
+        ot_buf_reserve(b, at - b->len + n) < 0)
         return SIZE_MAX;
-    memset(b->data + b->len, 0, at - b->len);
     memcpy(b->data + at, p, n);
     b->len = at + n;
     return at;
@@ -62,9 +62,13 @@ static bool copy_stream(const ot_mstore_stream *s, visit_buf *vb, copy_cache *cc
         cc->kl_off = copy_in(&vb->data, cc->kl, sizeof *cc->kl + cc->kl->len);
     }
     size_t off = copy_in(&vb->data, s, stream_size(s));
-    if (off == SIZE_MAX || cache[c].off == SIZE_MAX || (b->split && cc->kl_off == SIZE_MAX) ||
-        ot_buf_append(&vb->offs, &off, sizeof off) < 0)
+    if (off == SIZE_MAX || cache[c].off == SIZE_MAX || (b->split && cc->kl_off == SIZE_MAX))
         return false;
+    ot_buf *o = &vb->offs;
+    if (o->cap - o->len <= sizeof off && ot_buf_reserve(o, sizeof off) < 0)
+        return false;
+    memcpy(o->data + o->len, &off, sizeof off);
+    o->len += sizeof off;
     /* The base's and key list's offsets ride in the pointers until the
      * buffer stops moving. */
     ot_mstore_stream *cp = (ot_mstore_stream *)(void *)(vb->data.data + off);
@@ -118,13 +122,13 @@ static int visit_stripe(stripe *sp, visit_buf *vb, ot_mstore_visit_fn fn, void *
         for (size_t i = 0; i <= sp->mask && !rc; i++)
             if (slot_s(sp->slots[i]))
                 rc = fn(ctx, slot_s(sp->slots[i]));
-        lock_drop(&sp->mu);
+        lock_drop_yield(&sp->mu);
         ot_buf_free(&vb->data);
         ot_buf_free(&vb->offs);
         *vb = (visit_buf){OT_BUF_INIT, OT_BUF_INIT};
         return rc;
     }
-    lock_drop(&sp->mu);
+    lock_drop_yield(&sp->mu);
     return visit_copies(vb, fn, ctx);
 }
 
@@ -163,7 +167,7 @@ int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, 
             size_t nc = sp->n * 2;
             ot_mstore_idx *nv = realloc(v, nc * sizeof *nv);
             if (!nv) {
-                lock_drop(&sp->mu);
+                lock_drop_yield(&sp->mu);
                 rc = -1;
                 break;
             }
@@ -172,15 +176,16 @@ int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, 
         }
         size_t n = 0;
         for (size_t i = 0; i <= sp->mask; i++) {
-            /* streams are apart in memory: fetch a few slots ahead */
-            if (i + 8 <= sp->mask && sp->slots[i + 8].v)
-                __builtin_prefetch(slot_s(sp->slots[i + 8]));
+            /* streams are apart in memory: fetch them a memory latency
+             * ahead (a slot costs a few cycles; about half are empty) */
+            if (i + 32 <= sp->mask && sp->slots[i + 32].v)
+                __builtin_prefetch(slot_s(sp->slots[i + 32]));
             if (sp->slots[i].v) {
                 const ot_mstore_stream *s = slot_s(sp->slots[i]);
                 v[n++] = (ot_mstore_idx){s->hash, s->base->id};
             }
         }
-        lock_drop(&sp->mu);
+        lock_drop_yield(&sp->mu);
         if (n)
             rc = fn(ctx, v, n);
     }
@@ -188,55 +193,77 @@ int ot_mstore_index(ot_mstore *st, int (*fn)(void *ctx, const ot_mstore_idx *v, 
     return rc;
 }
 
-/* Copies the found streams whose full hash is the one their tag matched. */
-static bool copy_found(const ot_mstore_stream **found, size_t n, const uint64_t *wanted,
-                       visit_buf *vb, copy_cache *cache)
+/* Streams found by hash are copied this many finds later, each fetched
+ * from memory meanwhile: the copies are cache misses one after the other,
+ * with the lock held, otherwise. A ring keeps the distance the same for
+ * every stream (a batch found then copied whole left its last ones none). */
+#define AHEAD 32
+
+typedef struct ahead {
+    const ot_mstore_stream *s[AHEAD];
+    uint64_t want[AHEAD];
+    size_t head, n;
+} ahead;
+
+/* Copies the oldest found stream if its full hash is the one its tag
+ * matched; false on out-of-memory. */
+static bool copy_oldest(ahead *a, visit_buf *vb, copy_cache *cache)
 {
-    for (size_t j = 0; j < n; j++)
-        if (found[j]->hash == wanted[j] && !copy_stream(found[j], vb, cache))
-            return false;
-    return true;
+    size_t j = a->head;
+    a->head = (a->head + 1) & (AHEAD - 1);
+    a->n--;
+    return a->s[j]->hash != a->want[j] || copy_stream(a->s[j], vb, cache);
 }
 
 int ot_mstore_visit_hashes(ot_mstore *st, const uint64_t *hashes, size_t n,
                            ot_mstore_visit_fn fn, void *ctx)
 {
-    visit_buf vb = {OT_BUF_INIT, OT_BUF_INIT};
+    ot_mstore_scratch sc = {OT_BUF_INIT, OT_BUF_INIT};
+    int rc = ot_mstore_visit_hashes_with(st, &sc, hashes, n, fn, ctx);
+    ot_mstore_scratch_free(&sc);
+    return rc;
+}
+
+void ot_mstore_scratch_free(ot_mstore_scratch *sc)
+{
+    ot_buf_free(&sc->data);
+    ot_buf_free(&sc->offs);
+}
+
+int ot_mstore_visit_hashes_with(ot_mstore *st, ot_mstore_scratch *sc, const uint64_t *hashes,
+                                size_t n, ot_mstore_visit_fn fn, void *ctx)
+{
+    visit_buf vb = {sc->data, sc->offs};
     int rc = 0;
     for (size_t at = 0; at < n && !rc;) {
         stripe *sp = &st->stripes[hashes[at] >> STRIPE_SHIFT];
         copy_cache cache = {0};
         bool ok = true;
         vb.data.len = vb.offs.len = 0;
-        /* Streams are found first and copied a batch later, each fetched
-         * from memory meanwhile: the copies are cache misses otherwise,
-         * one after the other, with the lock held. */
-        const ot_mstore_stream *found[32];
-        uint64_t wanted[32];
-        size_t nf = 0;
+        ahead a = {.head = 0, .n = 0};
         lock_take(&sp->mu);
         for (; at < n && &st->stripes[hashes[at] >> STRIPE_SHIFT] == sp; at++) {
             uint64_t h = hashes[at];
             for (size_t i = h & sp->mask; sp->slots[i].v; i = (i + 1) & sp->mask) {
                 if (!tag_is(sp->slots[i], h))
                     continue;
-                if (nf == 32) {
-                    ok = copy_found(found, nf, wanted, &vb, &cache);
-                    nf = 0;
-                }
-                const char *sp_ = (const char *)slot_s(sp->slots[i]);
-                __builtin_prefetch(sp_);
-                __builtin_prefetch(sp_ + 64);
-                __builtin_prefetch(sp_ + 128);
-                wanted[nf] = h;
-                found[nf++] = slot_s(sp->slots[i]);
+                if (a.n == AHEAD)
+                    ok = copy_oldest(&a, &vb, &cache) && ok;
+                const ot_mstore_stream *s = slot_s(sp->slots[i]);
+                __builtin_prefetch(s);
+                __builtin_prefetch((const char *)s + 64);
+                __builtin_prefetch((const char *)s + 128);
+                size_t j = (a.head + a.n++) & (AHEAD - 1);
+                a.s[j] = s;
+                a.want[j] = h;
             }
         }
-        ok = ok && copy_found(found, nf, wanted, &vb, &cache);
-        lock_drop(&sp->mu);
+        while (a.n)
+            ok = copy_oldest(&a, &vb, &cache) && ok;
+        lock_drop_yield(&sp->mu);
         rc = ok ? visit_copies(&vb, fn, ctx) : -1;
     }
-    ot_buf_free(&vb.data);
-    ot_buf_free(&vb.offs);
+    sc->data = vb.data;
+    sc->offs = vb.offs;
     return rc;
 }

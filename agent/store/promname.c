@@ -202,17 +202,55 @@ static char *dec_u64(char *e, uint64_t u)
     return p;
 }
 
+/* The digits of u: log10 from the bit length (1233/4096 is log10 2 a
+ * little over), one less when u is under that power of ten. */
+static inline size_t dec_len(uint64_t u)
+{
+    static const uint64_t p10[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
+                                     1000000ull, 10000000ull, 100000000ull, 1000000000ull,
+                                     10000000000ull, 100000000000ull, 1000000000000ull,
+                                     10000000000000ull, 100000000000000ull, 1000000000000000ull,
+                                     10000000000000000ull, 100000000000000000ull,
+                                     1000000000000000000ull, 10000000000000000000ull};
+    size_t t = (size_t)(64 - __builtin_clzll(u | 1)) * 1233 >> 12;
+    return t + 1 - ((u | 1) < p10[t]);
+}
+
+/* u in decimal at out, sign first when neg (written in place, not through
+ * a scratch copy); its length. */
+static inline size_t dec_at(char *out, uint64_t u, bool neg)
+{
+    size_t n = dec_len(u) + neg;
+    if (neg)
+        out[0] = '-';
+    dec_u64(out + n, u);
+    return n;
+}
+
+size_t ot_prom_i64_str(char *out, int64_t i)
+{
+    return dec_at(out, i < 0 ? 0 - (uint64_t)i : (uint64_t)i, i < 0);
+}
+
 static void put_i64(ot_buf *out, int64_t i)
 {
-    char b[24], *e = b + sizeof b;
-    char *p = dec_u64(e, i < 0 ? 0 - (uint64_t)i : (uint64_t)i);
-    if (i < 0)
-        *--p = '-';
-    ot_buf_append(out, p, (size_t)(e - p));
+    char b[24];
+    ot_buf_append(out, b, ot_prom_i64_str(b, i));
 }
 
 size_t ot_prom_value_str(char *out, double v, bool om)
 {
+    /* Integers first, the common case of a scrape, without printf or a
+     * call to floor: NaN fails both range tests, -0 keeps its sign. */
+    if (v > -9.007199254740992e15 && v < 9.007199254740992e15 && (double)(int64_t)v == v) {
+        int64_t i = (int64_t)v;
+        size_t n = dec_at(out, i < 0 ? 0 - (uint64_t)i : (uint64_t)i, signbit(v));
+        if (om) {
+            out[n++] = '.';
+            out[n++] = '0';
+        }
+        return n;
+    }
     if (isnan(v)) {
         memcpy(out, "NaN", 3);
         return 3;
@@ -220,19 +258,6 @@ size_t ot_prom_value_str(char *out, double v, bool om)
     if (isinf(v)) {
         memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
         return 4;
-    }
-    if (v == floor(v) && fabs(v) < 9.007199254740992e15) {
-        /* Integers, the common case of a scrape, without printf. */
-        char b[24], *e = b + sizeof b, *p = e;
-        if (om) {
-            *--p = '0';
-            *--p = '.';
-        }
-        p = dec_u64(p, (uint64_t)fabs(v));
-        if (signbit(v))
-            *--p = '-';
-        memcpy(out, p, (size_t)(e - p));
-        return (size_t)(e - p);
     }
     /* %g drops trailing zeros, so the first precision that reads back the
      * same is the shortest form, as Go's 'g', -1 writes it. */
@@ -445,11 +470,28 @@ static bool plan_matches(const ot_prom_plan *pl, ot_mstore_iter it, ot_mstore_va
     return n == pl->n && p == end;
 }
 
+/* The same for a list kept apart from its values: its keys compared
+ * whole, then only the values read. */
+static bool plan_matches_raw(const ot_prom_plan *pl, ot_mstore_iter it, ot_mstore_val *vals)
+{
+    size_t kl = (size_t)(it.kend - it.kp);
+    return it.left == pl->n && kl == pl->raw.len && memcmp(it.kp, pl->raw.data, kl) == 0 &&
+           ot_mstore_next_vals(&it, vals, pl->n);
+}
+
 bool ot_prom_plan_for(ot_prom_plan *pl, ot_mstore_iter it, const void *owner,
                       char *const *shadow, size_t n_shadow, ot_mstore_val *vals, ot_buf *keys)
 {
-    if (pl->valid && pl->owner == owner && plan_matches(pl, it, vals))
+    if (pl->valid && pl->owner == owner &&
+        (it.kp && pl->has_raw ? plan_matches_raw(pl, it, vals) : plan_matches(pl, it, vals)))
         return true;
+    pl->has_raw = false;
+    if (it.kp && it.left <= OT_PROM_MAX_LABELS) {
+        ot_buf_reset(&pl->raw);
+        ot_buf_append(&pl->raw, it.kp, (size_t)(it.kend - it.kp));
+        pl->has_raw = !pl->raw.oom && pl->raw.data;
+    }
+    pl->gen++;
     ot_buf_reset(keys);
     ot_mstore_str k;
     size_t n = 0;
@@ -542,5 +584,7 @@ void ot_prom_plan_free(ot_prom_plan *pl)
 {
     ot_buf_free(&pl->keys);
     ot_buf_free(&pl->names);
+    ot_buf_free(&pl->raw);
+    pl->has_raw = false;
     pl->valid = false;
 }

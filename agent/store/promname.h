@@ -35,6 +35,8 @@ void ot_prom_value(ot_buf *out, double v, bool om);
 /* The same into out (OT_PROM_VALUE_MAX bytes of room, no NUL); its length. */
 #define OT_PROM_VALUE_MAX 32
 size_t ot_prom_value_str(char *out, double v, bool om);
+/* An integer in decimal into out (20 bytes of room); its length. */
+size_t ot_prom_i64_str(char *out, int64_t i);
 /* An attribute value as a label value (strings as they are, the rest as
  * JSON would write them), unescaped. */
 void ot_prom_attr_text(ot_buf *out, const ot_mstore_val *v);
@@ -71,6 +73,11 @@ typedef struct ot_prom_plan_e {
 typedef struct ot_prom_plan {
     ot_buf keys;  /* each key: its length (size_t) then its bytes */
     ot_buf names; /* the sanitised names */
+    /* A list kept apart from its values (shared_keys): its key bytes as
+     * the iterator holds them, so a match is one compare, not one a key. */
+    ot_buf raw;
+    bool has_raw;
+    uint64_t gen; /* bumped whenever the plan is worked out anew */
     const void *owner; /* shadowing was worked out for this owner of names */
     size_t n;
     ot_prom_plan_e e[OT_PROM_MAX_LABELS];

@@ -3,7 +3,7 @@
  * cumulative data, and running totals of delta data (sums monotonic or not,
  * histograms while their bounds stay the same), so every OTLP metric has a
  * cumulative Prometheus form. Exponential histograms are kept native
- * (render.c turns them into classic buckets for the text formats). */
+ * (text.c turns them into classic buckets for the text formats). */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>

@@ -1,8 +1,9 @@
 /* prom.h: the parts of the prometheus exporter shared by its files and its
  * unit tests. The core (pm_core) is the exporter without its HTTP server:
  * OTLP in (ingest.c, which accumulates into the metric stream store), text
- * out (scrape.c, render.c), names and values as Prometheus spells them (store/promname.h, names.c). The
- * component (prometheus.c) puts a scrape endpoint and a timer around it. */
+ * out (scrape.c, render.c, text.c), names and values as Prometheus spells
+ * them (store/promname.h, names.c). The component (prometheus.c) puts a
+ * scrape endpoint and a timer around it. */
 #ifndef PM_PROM_H
 #define PM_PROM_H
 
@@ -70,7 +71,7 @@ size_t pm_core_expire(pm_core *c, int64_t now_ns);
 /* The description last sent for a metric name, copied into out. */
 void pm_core_help(pm_core *c, const char *name, size_t n, ot_buf *out);
 
-/* ---- a scrape (scrape.c, render.c) --------------------------------------- */
+/* ---- a scrape (scrape.c, render.c, text.c) ------------------------------ */
 
 enum { PM_FMT_TEXT = 0, PM_FMT_OPENMETRICS = 1, PM_FMT_PROTOBUF = 2 };
 

@@ -1,10 +1,8 @@
-/* render.c: the text of a scrape: families' HELP and TYPE lines, labels
- * and samples, and what a stream's shared identity comes to (its family,
- * its resource's job, instance, scope labels and target_info series),
- * worked out once per identity per scrape rather than once per stream.
- * scrape.c decides what is written when. */
-#include <math.h>
-#include <stdio.h>
+/* render.c: what a scrape works out once rather than once per stream: its
+ * families (HELP, TYPE and UNIT lines), what a stream's shared identity
+ * comes to (its family, its resource's job, instance and scope labels)
+ * and the target_info series of each target. A stream's own labels and
+ * samples are text.c's; scrape.c decides what is written when. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,8 +171,9 @@ static pm_fam *family(rctx *r, const char *name, int kind, const char *otel_name
     else if (!otel_name)
         ot_buf_puts(&r->tmp, "Target metadata");
     pm_fam *f = &r->fams[r->n_fams];
-    *f = (pm_fam){strdup(name), kind, strndup(r->tmp.data ? r->tmp.data : "", r->tmp.len),
-                  strdup(unit ? unit : ""), OT_BUF_INIT, 0, 0};
+    *f = (pm_fam){strdup(name), nl, nl > 6 && !strcmp(name + nl - 6, "_total"), kind,
+                  strndup(r->tmp.data ? r->tmp.data : "", r->tmp.len), strdup(unit ? unit : ""),
+                  OT_BUF_INIT, 0, 0};
     if (!f->name || !f->help || !f->unit || r->tmp.oom) {
         free(f->name);
         free(f->help);
@@ -187,44 +186,14 @@ static pm_fam *family(rctx *r, const char *name, int kind, const char *otel_name
     return f;
 }
 
-/* ---- labels ------------------------------------------------------------- */
-
-static inline char *wr(char *d, const char *p, size_t n)
-{
-    memcpy(d, p, n);
-    return d + n;
-}
-
-/* One label: text (",name=\"value\"") or a protobuf LabelPair. */
-static void put_label(bool pb, ot_buf *b, const char *name, size_t nl, const char *val, size_t vl)
-{
-    if (pb) {
-        pm_pb_label(b, name, nl, val, vl);
-        return;
-    }
-    if (ot_buf_reserve(b, nl + 2 * vl + 4) < 0) /* an escape doubles a byte at most */
-        return;
-    char *d = b->data + b->len;
-    *d++ = ',';
-    d = wr(d, name, nl);
-    *d++ = '=';
-    *d++ = '"';
-    for (size_t i = 0; i < vl; i++) { /* pm_escape's rules, inline: once a label a series */
-        char c = val[i];
-        if (c == '\\' || c == '"' || c == '\n') {
-            *d++ = '\\';
-            c = c == '\n' ? 'n' : c;
-        }
-        *d++ = c;
-    }
-    *d++ = '"';
-    b->len = (size_t)(d - b->data);
-}
+/* ---- resources ---------------------------------------------------------- */
 
 /* The labels ot_prom_resource hands over, in the scrape's format. */
 typedef struct res_build {
     bool pb;
     ot_buf lb, tl; /* every series' labels; target_info's */
+    ot_buf sig;    /* job \0 instance: the target's, as target_info is keyed */
+    bool job, instance;
     char *names[MAX_LABELS + 8]; /* lb's label names, owned */
     size_t nn;
 } res_build;
@@ -234,14 +203,25 @@ static void res_series(void *ctx, const char *name, size_t nl, const char *val, 
     res_build *x = ctx;
     if (x->nn >= MAX_LABELS)
         return;
-    put_label(x->pb, &x->lb, name, nl, val, vl);
+    pm_put_label(x->pb, &x->lb, name, nl, val, vl);
     x->names[x->nn++] = strndup(name, nl);
 }
 
 static void res_target(void *ctx, const char *name, size_t nl, const char *val, size_t vl)
 {
     res_build *x = ctx;
-    put_label(x->pb, &x->tl, name, nl, val, vl);
+    pm_put_label(x->pb, &x->tl, name, nl, val, vl);
+    /* job and instance come first and only from the service attributes
+     * (a resource attribute of either name gives way to them) */
+    bool job = !x->job && !x->instance && nl == 3 && !memcmp(name, "job", 3);
+    bool inst = !x->instance && nl == 8 && !memcmp(name, "instance", 8);
+    if (job || inst) {
+        if (inst)
+            ot_buf_putc(&x->sig, 0);
+        ot_buf_append(&x->sig, val, vl);
+        x->job |= job && vl;
+        x->instance |= inst && vl;
+    }
 }
 
 /* target_info's name: the namespace goes before it as the collector puts
@@ -267,7 +247,6 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
     ot_buf *key = &r->tmp;
     ot_buf_reset(key);
     ot_buf_append(key, in->resource.p, (size_t)(in->resource.end - in->resource.p));
-    size_t res_len = key->len;
     ot_buf_append(key, in->scope_name.p, in->scope_name.n);
     ot_buf_putc(key, 0);
     ot_buf_append(key, in->scope_version.p, in->scope_version.n);
@@ -281,15 +260,14 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
     if (found)
         return e;
     res_build x = {.pb = pb};
-    size_t n_other = ot_prom_resource(in, r->c->o.resource_to_labels, res_series, res_target, &x,
-                                      &r->name);
+    ot_prom_resource(in, r->c->o.resource_to_labels, res_series, res_target, &x, &r->name);
     char **names = x.names;
     size_t nn = x.nn;
     ot_buf lb = x.lb, tl = x.tl;
     for (size_t i = 0; i < r->c->o.n_const && nn < MAX_LABELS + 8; i++) {
         ot_buf_reset(&r->name);
         ot_prom_label_name(&r->name, r->c->o.const_keys[i], strlen(r->c->o.const_keys[i]));
-        put_label(pb, &lb, r->name.data, r->name.len, r->c->o.const_vals[i],
+        pm_put_label(pb, &lb, r->name.data, r->name.len, r->c->o.const_vals[i],
                   strlen(r->c->o.const_vals[i]));
         names[nn++] = strndup(r->name.data, r->name.len);
     }
@@ -308,15 +286,20 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
     if (!e->names)
         e->n_names = 0;
     r->resources.n++;
-    /* One target_info per resource (not per scope), when it says more than
-     * job and instance. */
-    if (n_other && grow(&r->targets, sizeof(res_ent), re_hash, re_used) == 0) {
-        res_ent *t = slot_of(&r->targets, sizeof(res_ent), ot_mstore_hash(e->key, res_len, 2),
-                             e->key, res_len, re_same, re_used, &found);
+    /* One target_info per target, as the collector's exporter has it: a
+     * resource with both a job and an instance gives the series of its
+     * job and instance (the first resource of a target met gives the
+     * other labels), even when it has no other attribute; a resource
+     * without both gives none. */
+    if (x.job && x.instance && !x.sig.oom &&
+        grow(&r->targets, sizeof(res_ent), re_hash, re_used) == 0) {
+        res_ent *t = slot_of(&r->targets, sizeof(res_ent),
+                             ot_mstore_hash(x.sig.data, x.sig.len, 2), x.sig.data, x.sig.len,
+                             re_same, re_used, &found);
         if (!found && t) {
-            *t = (res_ent){malloc(res_len ? res_len : 1), res_len, NULL, 0, NULL, 0, true};
+            *t = (res_ent){malloc(x.sig.len), x.sig.len, NULL, 0, NULL, 0, true};
             if (t->key)
-                memcpy(t->key, e->key, res_len);
+                memcpy(t->key, x.sig.data, x.sig.len);
             r->targets.n++;
             size_t idx;
             pm_fam *f = family(r, target_name(r), OT_PACC_GAUGE, NULL, 0, NULL, &idx);
@@ -331,222 +314,10 @@ static res_ent *resource(rctx *r, const ot_mstore_info *in)
             }
         }
     }
+    ot_buf_free(&x.sig);
     ot_buf_free(&tl);
     return e;
 }
-
-typedef struct label_out {
-    bool pb;
-    ot_buf *b;
-} label_out;
-
-static void put_own(void *ctx, const char *name, size_t nl, const char *val, size_t vl)
-{
-    label_out *o = ctx;
-    put_label(o->pb, o->b, name, nl, val, vl);
-}
-
-/* The stream's own labels, sanitised, sorted, names that collide joined
- * with ';' in key order; then the resource's. Into r->labels, without
- * braces. */
-void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re)
-{
-    ot_mstore_iter it;
-    ot_mstore_stream_attrs(st, &it);
-    ot_buf *b = &r->labels;
-    ot_buf_reset(b);
-    ot_mstore_val vals[MAX_LABELS];
-    if (ot_prom_plan_for(&r->plan, it, re, re->names, re->n_names, vals, &r->tmp)) {
-        label_out o = {r->fmt == PM_FMT_PROTOBUF, b};
-        ot_prom_plan_labels(&r->plan, vals, put_own, &o, &r->tmp);
-    }
-    if (ot_buf_reserve(b, re->labels_len) == 0) {
-        memcpy(b->data + b->len, re->labels, re->labels_len);
-        b->len += re->labels_len;
-    }
-}
-
-/* ---- samples ------------------------------------------------------------- */
-
-static void hex(ot_buf *b, const uint8_t *p, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        ot_buf_putc(b, digits[p[i] >> 4]);
-        ot_buf_putc(b, digits[p[i] & 15]);
-    }
-}
-
-/* OpenMetrics: " # {trace_id=…,span_id=…} value timestamp". */
-static void exemplar(ot_buf *b, const ot_pacc_exemplar *e)
-{
-    static const uint8_t zero[16];
-    bool t = memcmp(e->trace_id, zero, 16) != 0, sp = memcmp(e->span_id, zero, 8) != 0;
-    ot_buf_puts(b, " # {");
-    if (t) {
-        ot_buf_puts(b, "trace_id=\"");
-        hex(b, e->trace_id, 16);
-        ot_buf_putc(b, '"');
-    }
-    if (sp) {
-        ot_buf_puts(b, t ? ",span_id=\"" : "span_id=\"");
-        hex(b, e->span_id, 8);
-        ot_buf_putc(b, '"');
-    }
-    ot_buf_puts(b, "} ");
-    ot_prom_value(b, e->value, false);
-    if (e->ts_ns > 0)
-        ot_buf_printf(b, " %lld.%09lld", (long long)(e->ts_ns / 1000000000),
-                      (long long)(e->ts_ns % 1000000000));
-}
-
-/* One sample line; the hottest code of a scrape, so written with one
- * reserve and plain copies. */
-static void sample(rctx *r, ot_buf *b, const char *name, const char *suffix, const char *xname,
-                   const char *xval, double v, const ot_pacc_state *s, const ot_pacc_exemplar *ex)
-{
-    const ot_buf *l = &r->labels;
-    size_t nl = strlen(name), sl = strlen(suffix), xl = xname ? strlen(xname) : 0;
-    size_t vl = xname ? strlen(xval) : 0;
-    if (ot_buf_reserve(b, nl + sl + l->len + xl + vl + 8 + OT_PROM_VALUE_MAX) < 0)
-        return;
-    char *d = wr(b->data + b->len, name, nl);
-    d = wr(d, suffix, sl);
-    if (l->len || xname) {
-        *d++ = '{';
-        if (l->len)
-            d = wr(d, l->data + 1, l->len - 1);
-        if (xname) {
-            if (l->len)
-                *d++ = ',';
-            d = wr(d, xname, xl);
-            *d++ = '=';
-            *d++ = '"';
-            d = wr(d, xval, vl);
-            *d++ = '"';
-        }
-        *d++ = '}';
-    }
-    *d++ = ' ';
-    d += ot_prom_value_str(d, v, false);
-    b->len = (size_t)(d - b->data);
-    if (!r->c->o.send_timestamps && !(ex && r->fmt == PM_FMT_OPENMETRICS)) {
-        b->data[b->len++] = '\n'; /* room: the reserve's 8 */
-        return;
-    }
-    if (r->c->o.send_timestamps && s->ts_ns > 0) {
-        if (r->fmt == PM_FMT_OPENMETRICS)
-            ot_buf_printf(b, " %lld.%03lld", (long long)(s->ts_ns / 1000000000),
-                          (long long)(s->ts_ns / 1000000 % 1000));
-        else
-            ot_buf_printf(b, " %lld", (long long)(s->ts_ns / 1000000));
-    }
-    if (ex && r->fmt == PM_FMT_OPENMETRICS)
-        exemplar(b, ex);
-    ot_buf_putc(b, '\n');
-}
-
-/* An exponential histogram's classic buckets: one per exponential bucket,
- * at its upper bound (negative bucket i holds [-base^(i+1), -base^i), so
- * its bound is -base^i; the zero bucket's is the zero threshold; positive
- * bucket i's is base^(i+1)). Nothing is lost that classic buckets can
- * say. */
-static void exp_as_classic(rctx *r, ot_buf *b, const char *nm, ot_pacc_state *s, bool om)
-{
-    ot_pacc_exph *e = ot_pacc_exph_of(s);
-    const uint64_t *cn = ot_pacc_exp_counts(s);
-    double lg = ldexp(1.0, -e->scale); /* log2 of the base */
-    uint64_t cum = 0;
-    char lv[48];
-    ot_buf vb = OT_BUF_INIT;
-    for (uint32_t i = 0; i <= e->nneg + e->npos; i++) {
-        double bound;
-        if (i < e->nneg) { /* most negative first */
-            uint32_t k = e->nneg - 1 - i;
-            cum += cn[k];
-            bound = -exp2((double)(e->neg_off + (int32_t)k) * lg);
-        } else if (i == e->nneg) {
-            cum += e->zero_count;
-            bound = e->zero_threshold;
-        } else {
-            uint32_t k = i - e->nneg - 1;
-            cum += cn[e->nneg + k];
-            bound = exp2((double)(e->pos_off + (int32_t)k + 1) * lg);
-        }
-        ot_buf_reset(&vb);
-        ot_prom_value(&vb, bound, om);
-        snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
-        sample(r, b, nm, "_bucket", "le", lv, (double)cum, s, NULL);
-    }
-    ot_buf_free(&vb);
-    sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s, NULL);
-    if (s->flags & OT_PACC_F_HAS_SUM)
-        sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
-    sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
-}
-
-void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, ot_pacc_state *s)
-{
-    if (r->fmt == PM_FMT_PROTOBUF) {
-        pm_pb_metric(b, &r->pb, &r->labels, s,
-                     r->c->o.send_timestamps ? s->ts_ns / 1000000 : 0);
-        return;
-    }
-    const char *nm = f->name;
-    bool om = r->fmt == PM_FMT_OPENMETRICS;
-    char lv[48];
-    ot_buf vb = OT_BUF_INIT;
-    switch (s->kind) {
-    case OT_PACC_GAUGE:
-    case OT_PACC_COUNTER: {
-        size_t nl = strlen(nm);
-        bool add_total = om && s->kind == OT_PACC_COUNTER && !(nl > 6 && !strcmp(nm + nl - 6, "_total"));
-        sample(r, b, nm, add_total ? "_total" : "", NULL, NULL, s->value, s,
-               s->kind == OT_PACC_COUNTER ? ot_pacc_ex(s) : NULL);
-        break;
-    }
-    case OT_PACC_HISTOGRAM: {
-        const double *bd = ot_pacc_bounds(s);
-        const uint64_t *cn = ot_pacc_counts(s);
-        const ot_pacc_exemplar *ex = ot_pacc_ex(s); /* on the first bucket that holds its value */
-        uint64_t cum = 0;
-        for (uint32_t i = 0; i < s->n; i++) {
-            cum += cn[i];
-            ot_buf_reset(&vb);
-            ot_prom_value(&vb, bd[i], om);
-            snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
-            bool here = ex && ex->value <= bd[i];
-            sample(r, b, nm, "_bucket", "le", lv, (double)cum, s, here ? ex : NULL);
-            if (here)
-                ex = NULL;
-        }
-        sample(r, b, nm, "_bucket", "le", "+Inf", (double)s->count, s, ex);
-        if (s->flags & OT_PACC_F_HAS_SUM)
-            sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
-        sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
-        break;
-    }
-    case OT_PACC_EXPHIST:
-        exp_as_classic(r, b, nm, s, om);
-        break;
-    case OT_PACC_SUMMARY: {
-        const double *qv = ot_pacc_bounds(s);
-        for (uint32_t i = 0; i < s->n; i++) {
-            ot_buf_reset(&vb);
-            ot_prom_value(&vb, qv[2 * i], om);
-            snprintf(lv, sizeof lv, "%.*s", (int)vb.len, vb.data ? vb.data : "");
-            sample(r, b, nm, "", "quantile", lv, qv[2 * i + 1], s, NULL);
-        }
-        sample(r, b, nm, "_sum", NULL, NULL, s->value, s, NULL);
-        sample(r, b, nm, "_count", NULL, NULL, (double)s->count, s, NULL);
-        break;
-    }
-    default:
-        break;
-    }
-    ot_buf_free(&vb);
-}
-
 
 /* ---- shared identities ------------------------------------------------- */
 
@@ -693,6 +464,7 @@ void pm_tables_free(rctx *r)
     ot_buf_free(&r->labels);
     ot_buf_free(&r->name);
     ot_prom_plan_free(&r->plan);
+    ot_buf_free(&r->tp.pre);
     ot_buf_free(&r->pb.m);
     ot_buf_free(&r->pb.sub);
     ot_buf_free(&r->pb.t);

@@ -1,7 +1,7 @@
 /* render_int.h: what the files of a scrape share: the scrape's tables
- * (scrape.c walks the store and drives the response), the text of
- * families, labels and samples (render.c) and the protobuf encoder
- * (render_pb.c). */
+ * (scrape.c walks the store and drives the response), what is worked out
+ * once a scrape (families, resources: render.c), the text of labels and
+ * samples (text.c) and the protobuf encoder (render_pb.c). */
 #ifndef PM_RENDER_INT_H
 #define PM_RENDER_INT_H
 
@@ -33,6 +33,8 @@ void pm_pb_family_head(ot_buf *out, const char *name, const char *help, int kind
 /* A family: found by the first walk, written by the second. */
 typedef struct pm_fam {
     char *name;
+    size_t name_len;
+    bool has_total; /* the name ends in _total (OpenMetrics names the family without) */
     int kind;
     char *help; /* the HELP text, unescaped */
     char *unit; /* the unit suffix the name got ("" if none), for # UNIT */
@@ -84,6 +86,14 @@ typedef struct rctx {
     table bases;       /* base_ent, by id */
     ot_buf tmp, labels, name;
     ot_prom_plan plan;
+    /* The plan's labels as text: each one's ",name=\"" worked out once a
+     * plan (gen), when no name collides or gives way (simple). */
+    struct {
+        uint64_t gen;
+        bool simple;
+        ot_buf pre;
+        uint32_t off[MAX_LABELS], len[MAX_LABELS];
+    } tp;
     pm_pb_scratch pb;
     int err;
 } rctx;
@@ -95,10 +105,19 @@ base_ent *pm_base(rctx *r, uint64_t id, bool insert);
 void pm_resolve(rctx *r, base_ent *b, const ot_mstore_stream *st);
 /* The HELP, TYPE (and UNIT) lines of f. */
 void pm_header(rctx *r, const pm_fam *f, ot_buf *b);
+void pm_tables_free(rctx *r);
+
+/* text.c */
+/* One label: text (",name=\"value\"", the value escaped) or a protobuf
+ * LabelPair. */
+void pm_put_label(bool pb, ot_buf *b, const char *name, size_t nl, const char *val, size_t vl);
 /* The stream's labels (its own, then its resource's) into r->labels. */
 void pm_stream_labels(rctx *r, const ot_mstore_stream *st, const res_ent *re);
+/* A stream's samples, its labels worked out (pm_stream_labels) or, for
+ * a plain counter or gauge line, written straight into b. */
+void pm_series(rctx *r, const pm_fam *f, ot_buf *b, const ot_mstore_stream *st,
+               const res_ent *re, ot_pacc_state *s);
 /* The samples of a stream whose labels are in r->labels. */
 void pm_samples(rctx *r, const pm_fam *f, ot_buf *b, ot_pacc_state *s);
-void pm_tables_free(rctx *r);
 
 #endif

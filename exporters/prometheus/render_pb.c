@@ -2,8 +2,8 @@
  * io.prometheus.client.MetricFamily messages, written field by field (the
  * field numbers below are the format's wire facts), the one format that
  * carries native histograms, which is how exponential histograms go out
- * here. scrape.c and render.c decide what is written; this file only
- * encodes. */
+ * here. scrape.c, render.c and text.c decide what is written; this file
+ * only encodes. */
 #include <math.h>
 #include <string.h>
 

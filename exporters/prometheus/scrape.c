@@ -46,6 +46,7 @@ struct pm_stream {
     bool begun, started, eof;
     ot_buf out;  /* the part handed out */
     ot_buf body; /* protobuf: the current family's metric fields */
+    ot_mstore_scratch visit; /* the copies of each lookup by hash, reused */
     base_ent *last; /* the base_ent of the last stream looked at */
     /* protobuf, a family larger than a part: BIG_SIZE, then BIG_WRITE */
     int big;
@@ -242,6 +243,7 @@ void pm_stream_free(pm_stream *s)
     free(s->order);
     ot_buf_free(&s->out);
     ot_buf_free(&s->body);
+    ot_mstore_scratch_free(&s->visit);
     free(s->sizes);
     free(s);
 }
@@ -340,8 +342,7 @@ static int render_one(void *ctx, const ot_mstore_stream *st)
     start(s, f);
     if (s->big)
         big_seek(s, f, st->hash, s->chunk_end);
-    pm_stream_labels(r, st, &b->re);
-    pm_samples(r, f, dest(s), ps);
+    pm_series(r, f, dest(s), st, &b->re, ps);
     if (s->big)
         big_rendered(s);
     return 0;
@@ -372,8 +373,8 @@ int pm_stream_next(pm_stream *s, const char **p, size_t *n)
             s->chunk_end = s->at + k;
             if (s->big)
                 s->cur = s->at;
-            if (ot_mstore_visit_hashes(r->c->store, s->hashes + f->first + s->at, k, render_one,
-                                       s) < 0)
+            if (ot_mstore_visit_hashes_with(r->c->store, &s->visit, s->hashes + f->first + s->at,
+                                            k, render_one, s) < 0)
                 r->err = -1;
             s->at += k;
             while (s->big && s->cur < s->at)

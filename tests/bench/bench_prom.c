@@ -9,7 +9,9 @@
  *      is the server's), and how much the process grows meanwhile (peak
  *      RSS over the RSS before it);
  *   4. ingestion again while another thread scrapes once a second: how much
- *      slower it is.
+ *      slower it is, and each request's time in the exporter (p99 and the
+ *      slowest, idle and scraped: a scrape holding a lock the writer needs
+ *      would show as a slow request).
  *
  * Built and run by `make bench` ($(BUILD)/bench-prom).
  * Run: bench-prom [series (100000)] [ingest|scrape]
@@ -167,13 +169,53 @@ static void build_fill(req_build *b, size_t first, size_t n, int64_t v)
     b->sum.n_data_points = n;
 }
 
-static double ingest_all(pm_core *c, req_build *b, size_t series, int64_t v)
+/* Each request's time in pm_core_ingest, kept to find the slowest: a
+ * scrape that held a lock the writer needs shows there, not in the mean. */
+typedef struct lat_log {
+    int64_t *v;
+    size_t n, cap;
+} lat_log;
+
+static void lat_add(lat_log *l, int64_t ns)
+{
+    if (!l)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 1024;
+        int64_t *nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv)
+            return;
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = ns;
+}
+
+static int by_ns(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q quantile (0..1) of the logged times, in ms. */
+static double lat_q(lat_log *l, double q)
+{
+    if (!l->n)
+        return 0;
+    qsort(l->v, l->n, sizeof *l->v, by_ns);
+    size_t i = (size_t)(q * (double)(l->n - 1) + 0.5);
+    return (double)l->v[i] / 1e6;
+}
+
+static double ingest_all(pm_core *c, req_build *b, size_t series, int64_t v, lat_log *lat)
 {
     int64_t t0 = now_ns();
     for (size_t f = 0; f < series; f += BATCH) {
         size_t n = series - f < BATCH ? series - f : BATCH;
         build_fill(b, f, n, v);
+        int64_t t1 = now_ns();
         pm_core_ingest(c, &b->req, ot_now_ns());
+        lat_add(lat, now_ns() - t1);
     }
     return (double)(now_ns() - t0) / 1e9;
 }
@@ -214,8 +256,8 @@ int main(int argc, char **argv)
     if (!c || !b)
         return 1;
     build_init(b);
-    double t_new = ingest_all(c, b, series, 1);
-    double t_upd = ingest_all(c, b, series, 2);
+    double t_new = ingest_all(c, b, series, 1, NULL);
+    double t_upd = ingest_all(c, b, series, 2, NULL);
     long rss1 = rss_kib();
     size_t bytes = ot_mstore_bytes(c->store);
     printf("prometheus exporter, %zu series (tests/bench/bench_prom.c):\n", series);
@@ -251,8 +293,12 @@ int main(int argc, char **argv)
     /* Idle and scraped rounds of the same length, after the same warm-up. */
     double t_idle = 0;
     int idle_rounds = 0;
+    lat_log li = {0}, lb = {0};
+    ot_mstore_waits w0, w1, w2;
+    ot_mstore_waits_get(&w0);
     for (; idle_rounds < 3 || t_idle < 2.5; idle_rounds++)
-        t_idle += ingest_all(c, b, series, 100 + idle_rounds);
+        t_idle += ingest_all(c, b, series, 100 + idle_rounds, &li);
+    ot_mstore_waits_get(&w1);
     t_upd = t_idle / idle_rounds;
     printf("  ingest updates, idle   %10.0f points/s\n", (double)series / t_upd);
     scraper s = {.c = c};
@@ -261,12 +307,25 @@ int main(int argc, char **argv)
     double t_busy = 0;
     int rounds = 0;
     for (; rounds < 3 || t_busy < 2.5; rounds++)
-        t_busy += ingest_all(c, b, series, 1000 + rounds);
+        t_busy += ingest_all(c, b, series, 1000 + rounds, &lb);
+    ot_mstore_waits_get(&w2);
     atomic_store(&s.stop, true);
     pthread_join(th, NULL);
     double slow = (t_busy / rounds) / t_upd;
     printf("  ingest while scraped   %10.0f points/s (%.0f%% of idle; %d scrapes, slowest %.3f s)\n",
            (double)series / (t_busy / rounds), 100.0 / slow, s.scrapes, s.worst_s);
+    printf("  a request of %d points   idle p99 %.2f ms, slowest %.2f; scraped p99 %.2f ms, "
+           "slowest %.2f\n", BATCH, lat_q(&li, 0.99), lat_q(&li, 1), lat_q(&lb, 0.99),
+           lat_q(&lb, 1));
+    /* Only the scrape and the writer take this store's locks, so the
+     * writer's waits are the scrape's holds (the slowest includes any
+     * time the holder was preempted meanwhile). */
+    printf("  writer waits on a stripe  idle %llu; scraped %llu, %.3f ms in all, slowest %.3f ms\n",
+           (unsigned long long)(w1.n - w0.n), (unsigned long long)(w2.n - w1.n),
+           (double)(w2.total_ns - w1.total_ns) / 1e6,
+           (double)(w2.max_ns > w1.max_ns ? w2.max_ns : 0) / 1e6);
+    free(li.v);
+    free(lb.v);
     pm_core_free(c);
     free(b);
     return 0;

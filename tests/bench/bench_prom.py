@@ -5,7 +5,7 @@ sums, one sample line each), with and without a
 scraper that GETs /metrics once a second. Per N (100k, 1M): the agent's
 RSS per series once every stream exists, ingestion (points/s the receiver
 accepted) idle and while scraped, and the scrapes' time to the last byte
-and size.
+and size (and a gzip scrape's CPU, as Prometheus asks for gzip).
 
 The agent is pinned to core 0, loadgen and the scraper (curl) to core 1.
 With the agent on one core, a scrape's rendering takes its CPU from
@@ -55,9 +55,10 @@ class Scraper(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.stop, self.got = port, threading.Event(), []
 
-    def scrape(self):
+    def scrape(self, gzip=False):
         out = subprocess.run(bench.pin(1) + [
-            "curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download} %{http_code}",
+            "curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download} %{http_code}"]
+            + (["-H", "Accept-Encoding: gzip"] if gzip else []) + [
             f"http://127.0.0.1:{self.port}/metrics"], capture_output=True, text=True, timeout=60)
         t, n, code = out.stdout.split()
         if code != "200":
@@ -124,6 +125,12 @@ def one_size(build, series, seconds, runs, workdir):
             first.append(sc.scrape())
             cpus.append(bench.proc_cpu(agent.pid) - c0)
         scrape_cpu = min(cpus)
+        # What Prometheus asks for: gzip (level 1), the same body compressed.
+        gz = []
+        for _ in range(2):
+            c0 = bench.proc_cpu(agent.pid)
+            _, gz_bytes = sc.scrape(gzip=True)
+            gz.append(bench.proc_cpu(agent.pid) - c0)
         idle, busy, scrapes = [], [], []
         for _ in range(runs):
             idle.append(ingest(agent, build, http, series, seconds))
@@ -142,6 +149,7 @@ def one_size(build, series, seconds, runs, workdir):
             "peak_rss_mib": bench.proc_status(agent.pid, "VmHWM"),
             "scrape_quiet_s": min(t for t, _ in first), "scrape_bytes": first[0][1],
             "scrape_cpu_s": scrape_cpu,
+            "scrape_gzip_cpu_s": min(gz), "scrape_gzip_bytes": gz_bytes,
             "ingest_cpu_s_per_million_scraped": min(ing) if ing else None,
             "scrape_busy_s": min(t for t, _ in scrapes) if scrapes else None,
             "scrape_busy_worst_s": max(t for t, _ in scrapes) if scrapes else None,
@@ -180,7 +188,8 @@ def main():
             rows.append(r)
             print(f"  {n:>9,} series (live {r['live_series']:,}): RSS {r['rss_bytes_per_series']:.0f} "
                   f"B/series, peak {r['peak_rss_mib']:.0f} MiB; scrape {r['scrape_quiet_s']:.3f} s "
-                  f"quiet ({r['scrape_cpu_s']:.2f} agent CPU-s), "
+                  f"quiet ({r['scrape_cpu_s']:.2f} agent CPU-s; gzip {r['scrape_gzip_cpu_s']:.2f}, "
+                  f"{r['scrape_gzip_bytes']:,} bytes), "
                   f"{r['scrape_busy_s']:.3f}-{r['scrape_busy_worst_s']:.3f} s under load, "
                   f"{r['scrape_bytes']:,} bytes")
             print(f"  {'':>9} ingest idle {r['idle']['points_per_s']:,.0f} points/s "

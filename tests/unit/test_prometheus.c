@@ -56,6 +56,10 @@ static char *scrape(pm_core *c, int fmt)
     "\"scopeMetrics\":[{\"scope\":{\"name\":\"s\"},\"metrics\":[" metrics "]}]}]}"
 
 #define L "job=\"api\",instance=\"i1\",otel_scope_name=\"s\""
+/* RES's target: a job and an instance give a target_info series, as the
+ * collector's exporter writes it, even with no other attribute. */
+#define TI "# HELP target_info Target metadata\n# TYPE target_info gauge\n" \
+           "target_info{job=\"api\",instance=\"i1\"} 1\n"
 
 Test(prometheus, gauge_and_cumulative_counter)
 {
@@ -73,7 +77,7 @@ Test(prometheus, gauge_and_cumulative_counter)
                      "http_requests_total{http_method=\"GET\"," L "} 7\n"
                      "# HELP mem_used_bytes Memory in use.\n"
                      "# TYPE mem_used_bytes gauge\n"
-                     "mem_used_bytes{" L "} 0.25\n");
+                     "mem_used_bytes{" L "} 0.25\n" TI);
     pm_core_free(c);
 }
 
@@ -89,12 +93,12 @@ Test(prometheus, delta_sums_accumulate)
     ingest(c, DSUM("true", "3", "20"), 2);
     ingest(c, DSUM("true", "3", "20"), 3); /* the same point again is not added twice */
     cr_assert_str_eq(scrape(c, PM_FMT_TEXT), "# HELP d_total d\n# TYPE d_total counter\n"
-                                             "d_total{" L "} 5\n");
+                                             "d_total{" L "} 5\n" TI);
     pm_core_free(c);
     c = core();
     ingest(c, DSUM("false", "2", "10"), 1);
     ingest(c, DSUM("false", "-5", "20"), 2);
-    cr_assert_str_eq(scrape(c, PM_FMT_TEXT), "# HELP d d\n# TYPE d gauge\nd{" L "} -3\n");
+    cr_assert_str_eq(scrape(c, PM_FMT_TEXT), "# HELP d d\n# TYPE d gauge\nd{" L "} -3\n" TI);
     pm_core_free(c);
 }
 
@@ -126,7 +130,7 @@ Test(prometheus, histogram_cumulative_buckets)
                      "lat_seconds_bucket{" L ",le=\"1\"} 3\n"
                      "lat_seconds_bucket{" L ",le=\"+Inf\"} 6\n"
                      "lat_seconds_sum{" L "} 7.5\n"
-                     "lat_seconds_count{" L "} 6\n");
+                     "lat_seconds_count{" L "} 6\n" TI);
     cr_assert(strstr(scrape(c, PM_FMT_OPENMETRICS),
                      "# UNIT lat_seconds seconds\nlat_seconds_bucket{" L ",le=\"0.1\"} 1\n"
                      "lat_seconds_bucket{" L ",le=\"1.0\"} 3\n"));
@@ -163,7 +167,7 @@ Test(prometheus, summary)
                      "rpc_milliseconds{" L ",quantile=\"0.5\"} 2\n"
                      "rpc_milliseconds{" L ",quantile=\"0.99\"} 4.5\n"
                      "rpc_milliseconds_sum{" L "} 10\n"
-                     "rpc_milliseconds_count{" L "} 4\n");
+                     "rpc_milliseconds_count{" L "} 4\n" TI);
     pm_core_free(c);
 }
 
@@ -185,48 +189,61 @@ Test(prometheus, exponential_histogram_as_classic_buckets)
                      "e_bucket{" L ",le=\"8\"} 6\n"
                      "e_bucket{" L ",le=\"+Inf\"} 6\n"
                      "e_sum{" L "} 12\n"
-                     "e_count{" L "} 6\n");
+                     "e_count{" L "} 6\n" TI);
     pm_core_free(c);
 }
 
 Test(prometheus, families_group_across_resources_and_target_info)
 {
     pm_core *c = core();
-    for (int i = 0; i < 2; i++) {
-        char json[1024];
+    /* Resource 0 and 1 are one target (job shop/svc0, instance i0; their
+     * series differ by scope), 2 has no instance, 3 a job and an instance
+     * and nothing else. */
+    static const char *inst[] = {"i0", "i0", NULL, "i3"}, *svc[] = {"0", "0", "2", "3"};
+    for (int i = 0; i < 4; i++) {
+        char json[1024], ia[128] = "", host[96] = "";
+        if (inst[i])
+            snprintf(ia, sizeof ia, "{\"key\":\"service.instance.id\",\"value\":"
+                                    "{\"stringValue\":\"%s\"}},", inst[i]);
+        if (i < 3)
+            snprintf(host, sizeof host, ",{\"key\":\"host.name\",\"value\":"
+                                        "{\"stringValue\":\"h%d\"}}", i);
         snprintf(json, sizeof json,
-                 "{\"resourceMetrics\":[{\"resource\":{\"attributes\":["
-                 "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"svc%d\"}},"
-                 "{\"key\":\"service.namespace\",\"value\":{\"stringValue\":\"shop\"}},"
-                 "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h%d\"}}]},"
-                 "\"scopeMetrics\":[{\"metrics\":["
+                 "{\"resourceMetrics\":[{\"resource\":{\"attributes\":[%s"
+                 "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"svc%s\"}},"
+                 "{\"key\":\"service.namespace\",\"value\":{\"stringValue\":\"shop\"}}%s]},"
+                 "\"scopeMetrics\":[{\"scope\":{\"name\":\"%s\"},\"metrics\":["
                  "{\"name\":\"up\",\"gauge\":{\"dataPoints\":[{\"asInt\":\"%d\"}]}},"
                  "{\"name\":\"other\",\"gauge\":{\"dataPoints\":[{\"asInt\":\"1\"}]}}]}]}]}",
-                 i, i, i);
+                 ia, svc[i], host, i == 1 ? "lib" : "", i);
         ingest(c, json, 1);
     }
     /* Series of a family come in store order; families in name order,
      * each one block with one HELP and TYPE. */
     char *t = scrape(c, PM_FMT_TEXT);
     const char *want[] = {
-        "# HELP other other\n# TYPE other gauge\nother{job=\"shop/svc",
-        "other{job=\"shop/svc0\"} 1\n", "other{job=\"shop/svc1\"} 1\n",
+        "# HELP other other\n# TYPE other gauge\nother{",
+        "other{job=\"shop/svc0\",instance=\"i0\"} 1\n", "other{job=\"shop/svc2\"} 1\n",
         "# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{",
-        "target_info{job=\"shop/svc0\",host_name=\"h0\"} 1\n",
-        "target_info{job=\"shop/svc1\",host_name=\"h1\"} 1\n",
-        "# HELP up up\n# TYPE up gauge\nup{", "up{job=\"shop/svc0\"} 0\n",
-        "up{job=\"shop/svc1\"} 1\n",
+        "target_info{job=\"shop/svc3\",instance=\"i3\"} 1\n",
+        "# HELP up up\n# TYPE up gauge\nup{", "up{job=\"shop/svc0\",instance=\"i0\"} 0\n",
+        "up{job=\"shop/svc0\",instance=\"i0\",otel_scope_name=\"lib\"} 1\n",
+        "up{job=\"shop/svc2\"} 2\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_assert(strstr(t, want[i]), "%s not in\n%s", want[i], t);
+    /* One target_info a target: resource 0's or 1's host, not both. */
+    bool h0 = strstr(t, "target_info{job=\"shop/svc0\",instance=\"i0\",host_name=\"h0\"} 1\n");
+    bool h1 = strstr(t, "target_info{job=\"shop/svc0\",instance=\"i0\",host_name=\"h1\"} 1\n");
+    cr_assert(h0 != h1, "%s", t);
+    cr_assert_null(strstr(t, "target_info{job=\"shop/svc2\""), "%s", t);
     cr_assert(strstr(t, "# TYPE other") < strstr(t, "# TYPE target_info"));
     cr_assert(strstr(t, "# TYPE target_info") < strstr(t, "# TYPE up"));
-    cr_assert(strstr(t, "target_info{job=\"shop/svc0") < strstr(t, "# TYPE up"));
-    cr_assert(strstr(t, "target_info{job=\"shop/svc1") < strstr(t, "# TYPE up"));
+    cr_assert(strstr(t, "target_info{job=\"shop/svc3") < strstr(t, "# TYPE up"));
     size_t lines = 0;
     for (const char *p = t; *p; p++)
         lines += *p == '\n';
-    cr_assert_eq(lines, 12, "%s", t);
+    cr_assert_eq(lines, 16, "%s", t); /* 3 families of 2 lines, 4 + 2 + 4 series */
     pm_core_free(c);
 }
 
@@ -240,6 +257,7 @@ Test(prometheus, namespace_prefixes_target_info)
                                      .const_vals = cv, .n_const = 1});
     ingest(c, "{\"resourceMetrics\":[{\"resource\":{\"attributes\":["
               "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"api\"}},"
+              "{\"key\":\"service.instance.id\",\"value\":{\"stringValue\":\"i0\"}},"
               "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h0\"}}]},"
               "\"scopeMetrics\":[{\"metrics\":["
               "{\"name\":\"up\",\"gauge\":{\"dataPoints\":[{\"asInt\":\"1\"}]}}]}]}]}",
@@ -248,9 +266,11 @@ Test(prometheus, namespace_prefixes_target_info)
         char *t = scrape(c, fmt);
         cr_assert(strstr(t, "# HELP my_app_ns_target_info Target metadata\n"
                             "# TYPE my_app_ns_target_info gauge\n"
-                            "my_app_ns_target_info{job=\"api\",host_name=\"h0\"} 1\n"),
+                            "my_app_ns_target_info{job=\"api\",instance=\"i0\","
+                            "host_name=\"h0\"} 1\n"),
                   "%s", t);
-        cr_assert(strstr(t, "\nmy_app_ns_up{job=\"api\",env=\"prod\"} 1\n"), "%s", t);
+        cr_assert(strstr(t, "\nmy_app_ns_up{job=\"api\",instance=\"i0\",env=\"prod\"} 1\n"),
+                  "%s", t);
         cr_assert_null(strstr(t, "\ntarget_info"), "%s", t);
     }
     ot_buf pb = OT_BUF_INIT;
@@ -274,7 +294,8 @@ Test(prometheus, label_sanitising_and_collisions)
     cr_assert_str_eq(scrape(c, PM_FMT_TEXT),
                      "# HELP app_g g\n# TYPE app_g gauge\n"
                      "app_g{a_b=\"x;y\",key_1st=\"3\",key_p=\"true\",q=\"say \\\"hi\\\"\\n\"," L
-                     "} 1\n");
+                     "} 1\n# HELP app_target_info Target metadata\n# TYPE app_target_info gauge\n"
+                     "app_target_info{job=\"api\",instance=\"i1\"} 1\n");
     pm_core_free(c);
 }
 
@@ -337,6 +358,19 @@ Test(prometheus, value_formatting)
     cr_expect_str_eq(val(1e300, false), "1e+300");
     cr_expect_str_eq(val(2, true), "2.0");
     cr_expect_str_eq(val(-0.5, false), "-0.5");
+    /* the integer path at its digit-count edges and its range's ends */
+    cr_expect_str_eq(val(0, false), "0");
+    cr_expect_str_eq(val(-0.0, false), "-0");
+    cr_expect_str_eq(val(9, false), "9");
+    cr_expect_str_eq(val(10, false), "10");
+    cr_expect_str_eq(val(99, false), "99");
+    cr_expect_str_eq(val(100, false), "100");
+    cr_expect_str_eq(val(-7, true), "-7.0");
+    cr_expect_str_eq(val(999999999999999.0, false), "999999999999999");
+    cr_expect_str_eq(val(9007199254740991.0, false), "9007199254740991");
+    cr_expect_str_eq(val(-9007199254740991.0, false), "-9007199254740991");
+    cr_expect_str_eq(val(9007199254740992.0, false), "9007199254740992");
+    cr_expect_str_eq(val(1e19, false), "1e+19");
 }
 
 /* Integer attributes as label values, in full, sign and all. */
@@ -369,7 +403,7 @@ Test(prometheus, openmetrics_counter_and_eof)
            1);
     cr_assert_str_eq(scrape(c, PM_FMT_OPENMETRICS),
                      "# HELP io_bytes io\n# TYPE io_bytes counter\n# UNIT io_bytes bytes\n"
-                     "io_bytes_total{" L "} 9\n# EOF\n");
+                     "io_bytes_total{" L "} 9\n" TI "# EOF\n");
     pm_core_free(c);
 }
 
@@ -382,7 +416,7 @@ Test(prometheus, timestamps_and_const_labels)
                   "\"timeUnixNano\":\"1700000000123456789\"}]}}"),
            1);
     cr_assert_str_eq(scrape(c, PM_FMT_TEXT), "# HELP g g\n# TYPE g gauge\n"
-                                             "g{" L ",region=\"eu\"} 1 1700000000123\n");
+                                             "g{" L ",region=\"eu\"} 1 1700000000123\n" TI);
     pm_core_free(c);
 }
 
@@ -693,10 +727,11 @@ Test(prometheus, protobuf_big_family_is_one_message_in_bounded_parts)
     pm_scrape_free(&sc);
     cr_assert_gt(all.len, 1u << 20);
     pb_seen r = pb_read(&all);
-    cr_expect_eq(r.families, 2);
+    cr_expect_eq(r.families, 3);
     cr_expect_str_eq(r.names[0], "g");
     cr_expect_str_eq(r.names[1], "many");
-    cr_expect_eq(r.metrics, 20001);
+    cr_expect_str_eq(r.names[2], "target_info");
+    cr_expect_eq(r.metrics, 20002);
     cr_expect_eq(r.fillers, 0);
     cr_assert(memmem(all.data, all.len, "value-019999-padding", 20));
     ot_buf_free(&all);
