@@ -51,19 +51,24 @@ static bool ctx_trim(void *v)
 
 static const ot_senders_ops ops = {sizeof(ctx), ctx_init, ctx_fini, ctx_trim};
 
-static void reset(void)
+/* Each test's pool and the answer of its attempt, with the counters at
+ * zero; a test ends the pool itself, to see what is freed. */
+static ot_senders s;
+static ot_send_result out;
+
+static void fresh(void)
 {
     atomic_store(&inits, 0);
     atomic_store(&finis, 0);
     atomic_store(&init_fails_left, 0);
+    memset(&out, 0, sizeof out);
+    ot_senders_init(&s, &ops);
 }
+
+TestSuite(senders, .init = fresh);
 
 Test(senders, returned_context_is_lent_again)
 {
-    reset();
-    ot_senders s;
-    ot_senders_init(&s, &ops);
-    ot_send_result out = {0};
     ctx *a = ot_senders_borrow(&s, &out);
     cr_assert_not_null(a);
     ctx *b = ot_senders_borrow(&s, &out);
@@ -86,10 +91,6 @@ Test(senders, returned_context_is_lent_again)
 
 Test(senders, trim_false_drops_the_context)
 {
-    reset();
-    ot_senders s;
-    ot_senders_init(&s, &ops);
-    ot_send_result out = {0};
     ctx *a = ot_senders_borrow(&s, &out);
     a->grown = malloc(4096);
     a->grown_len = 4096;
@@ -104,11 +105,7 @@ Test(senders, trim_false_drops_the_context)
 
 Test(senders, context_not_made_is_out_of_memory)
 {
-    reset();
     atomic_store(&init_fails_left, 1);
-    ot_senders s;
-    ot_senders_init(&s, &ops);
-    ot_send_result out = {0};
     cr_assert_null(ot_senders_borrow(&s, &out));
     cr_assert_eq(out.status, OT_RETRYABLE);
     cr_assert_str_eq(out.msg, "out of memory");
@@ -122,23 +119,18 @@ Test(senders, context_not_made_is_out_of_memory)
 
 /* ---- through the helper --------------------------------------------------- */
 
-typedef struct exporter {
-    ot_senders snd;
-    atomic_int sent;
-} exporter;
-
-static void send_one(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result *out)
+static void send_one(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result *res)
 {
-    exporter *e = self;
-    ctx *x = ot_senders_borrow(&e->snd, out);
+    atomic_int *sent = self;
+    ctx *x = ot_senders_borrow(&s, res);
     if (!x)
         return;
     x->uses++;
     struct timespec ts = {0, 2 * MS};
     nanosleep(&ts, NULL);
-    atomic_fetch_add(&e->sent, 1);
-    ot_senders_return(&e->snd, x);
-    out->status = OT_OK;
+    atomic_fetch_add(sent, 1);
+    ot_senders_return(&s, x);
+    res->status = OT_OK;
 }
 
 static ot_batch *mk(size_t spans)
@@ -149,31 +141,28 @@ static ot_batch *mk(size_t spans)
 
 Test(senders, not_running_before_start_then_sends)
 {
-    reset();
-    exporter e;
-    memset(&e, 0, sizeof e);
-    ot_senders_init(&e.snd, &ops);
+    atomic_int sent = 0;
     ot_err err = {{0}};
     ot_batch *early = mk(3);
-    cr_assert_not(ot_senders_running(&e.snd, "x/early", early, &err));
+    cr_assert_not(ot_senders_running(&s, "x/early", early, &err));
     cr_assert_str_eq(err.msg, "exporter x/early is not running");
 
     ot_exph_config c;
     ot_exph_config_default(&c);
     c.queue.num_consumers = 3;
-    cr_assert_eq(ot_senders_start(&e.snd, "x/senders", &c, send_one, &e, NULL, &err), 0, "%s",
+    cr_assert_eq(ot_senders_start(&s, "x/senders", &c, send_one, &sent, NULL, &err), 0, "%s",
                  err.msg);
     for (int i = 0; i < 40; i++) {
         ot_batch *b = mk(2);
-        cr_assert(ot_senders_running(&e.snd, "x/senders", b, &err));
-        cr_assert_eq(ot_consume(ot_exph_consumer(e.snd.exph, OT_TRACES), b, &err), OT_OK, "%s",
+        cr_assert(ot_senders_running(&s, "x/senders", b, &err));
+        cr_assert_eq(ot_consume(ot_exph_consumer(s.exph, OT_TRACES), b, &err), OT_OK, "%s",
                      err.msg);
     }
-    ot_senders_shutdown(&e.snd, ot_now_ns() + 5000 * MS);
-    cr_assert_eq(atomic_load(&e.sent), 40);
+    ot_senders_shutdown(&s, ot_now_ns() + 5000 * MS);
+    cr_assert_eq(atomic_load(&sent), 40);
     /* No more contexts than sender threads: each is lent again. */
     cr_assert_geq(atomic_load(&inits), 1);
     cr_assert_leq(atomic_load(&inits), 3);
-    ot_senders_fini(&e.snd);
+    ot_senders_fini(&s);
     cr_assert_eq(atomic_load(&finis), atomic_load(&inits));
 }
