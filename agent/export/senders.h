@@ -3,9 +3,9 @@
  * batch to batch (arenas, bodies, compressors, responses). Several threads
  * send at once, so each attempt borrows a context of its own and gives it
  * back; the pool grows to the number of threads that ever sent at once.
- * Every exporter with buffers of its own (datadog, jaeger, otlp) kept the
- * same pool, lifecycle and "not running" answer; here they are written once
- * and the exporter says only what its context holds. */
+ * The pool, the helper's lifecycle and the "not running" answer are the
+ * same for every exporter with buffers of its own, so they are written
+ * here once and an exporter says only what its context holds. */
 #ifndef OT_SENDERS_H
 #define OT_SENDERS_H
 
