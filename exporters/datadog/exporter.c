@@ -6,7 +6,6 @@
  * hands the batch over, so what is queued and retried already holds
  * deltas. The API key goes in the DD-API-KEY header of every request and
  * nowhere else: not in a log line, not in an error. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "dd.h"
+#include "export/senders.h"
 #include "net/http_client.h"
 #include "pipeline/factory.h"
 
@@ -25,8 +25,8 @@
 #define DELTA_MAX_BYTES (8u << 20)
 #define DELTA_MAX_IDLE (3600ll * 1000000000ll)
 
+/* What one sender thread reuses from batch to batch (senders.h). */
 typedef struct sender_ctx {
-    struct sender_ctx *next;
     ot_arena *arena; /* resources and scopes of a batch; the decoded path */
     ot_arena *chunk; /* one leaf at a time */
     dd_items a, b;
@@ -40,7 +40,7 @@ typedef struct dd_exp {
     char *id;
     const dd_cfg *c;
     ot_host *host;
-    ot_exph *exph;
+    ot_senders snd;
     ot_http_client *http;
     dd_delta *delta;
     dd_urls urls;
@@ -48,32 +48,19 @@ typedef struct dd_exp {
     char hostname[256];
     char *key_header;
     ot_compression how;
-    pthread_mutex_t pool_mu;
-    sender_ctx *pool;
     ot_counter *requests[DD_KIND_COUNT];
     ot_counter *splits, *dropped_items;
 } dd_exp;
 
-static sender_ctx *ctx_borrow(dd_exp *e)
+static int ctx_init(void *vx)
 {
-    pthread_mutex_lock(&e->pool_mu);
-    sender_ctx *x = e->pool;
-    if (x)
-        e->pool = x->next;
-    pthread_mutex_unlock(&e->pool_mu);
-    if (x)
-        return x;
-    x = calloc(1, sizeof *x);
-    if (x && (!(x->arena = ot_arena_new(64u << 10)) || !(x->chunk = ot_arena_new(16u << 10)))) {
-        ot_arena_free(x->arena);
-        free(x);
-        x = NULL;
-    }
-    return x;
+    sender_ctx *x = vx;
+    return (x->arena = ot_arena_new(64u << 10)) && (x->chunk = ot_arena_new(16u << 10)) ? 0 : -1;
 }
 
-static void ctx_free(sender_ctx *x)
+static void ctx_fini(void *vx)
 {
+    sender_ctx *x = vx;
     ot_arena_free(x->arena);
     ot_arena_free(x->chunk);
     dd_items_free(&x->a);
@@ -81,22 +68,18 @@ static void ctx_free(sender_ctx *x)
     ot_buf_free(&x->body);
     ot_compressor_free(&x->comp);
     ot_buf_free(&x->resp);
-    free(x);
 }
 
-static void ctx_return(dd_exp *e, sender_ctx *x)
+/* A rare huge batch should not pin its memory for good. */
+static bool ctx_trim(void *vx)
 {
-    /* A rare huge batch should not pin its memory for good. */
-    if (ot_arena_reserved(x->arena) > (16u << 20) || ot_arena_reserved(x->chunk) > (4u << 20) || x->a.data.cap > (16u << 20) ||
-        x->b.data.cap > (16u << 20) || x->body.cap > (16u << 20)) {
-        ctx_free(x);
-        return;
-    }
-    pthread_mutex_lock(&e->pool_mu);
-    x->next = e->pool;
-    e->pool = x;
-    pthread_mutex_unlock(&e->pool_mu);
+    const sender_ctx *x = vx;
+    return !(ot_arena_reserved(x->arena) > (16u << 20) || ot_arena_reserved(x->chunk) > (4u << 20) ||
+             x->a.data.cap > (16u << 20) || x->b.data.cap > (16u << 20) ||
+             x->body.cap > (16u << 20));
 }
+
+static const ot_senders_ops ctx_ops = {sizeof(sender_ctx), ctx_init, ctx_fini, ctx_trim};
 
 /* ---- one request ------------------------------------------------------------ */
 
@@ -271,12 +254,9 @@ static void dd_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
 {
     dd_exp *e = self;
     ot_err err = {{0}};
-    sender_ctx *x = ctx_borrow(e);
-    if (!x) {
-        out->status = OT_RETRYABLE;
-        snprintf(out->msg, sizeof out->msg, "out of memory");
+    sender_ctx *x = ot_senders_borrow(&e->snd, out);
+    if (!x)
         return;
-    }
     ot_arena_reset(x->arena);
     ot_arena_reset(x->chunk);
     dd_items_reset(&x->a);
@@ -299,7 +279,7 @@ static void dd_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
         snprintf(out->msg, sizeof out->msg, "%s", err.msg);
     }
     x->a.flush = x->b.flush = NULL;
-    ctx_return(e, x);
+    ot_senders_return(&e->snd, x);
 }
 
 /* ---- the pipeline's side ------------------------------------------------------ */
@@ -396,7 +376,7 @@ static int queue_piece(void *vctx, const uint8_t *req, size_t len, size_t items)
  * once), as any exporter's queue-full answer means. */
 static ot_status queue_cut(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err)
 {
-    ot_consumer *next = ot_exph_consumer(e->exph, s);
+    ot_consumer *next = ot_exph_consumer(e->snd.exph, s);
     const uint8_t *w;
     size_t wl;
     bool small = b->items <= piece_max[s].leaves &&
@@ -413,11 +393,8 @@ static ot_status queue_cut(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err)
 
 static ot_status consume_signal(dd_exp *e, ot_signal s, ot_batch *b, ot_err *err)
 {
-    if (!e->exph) {
-        ot_batch_unref(b);
-        ot_err_set(err, "exporter %s is not running", e->id);
+    if (!ot_senders_running(&e->snd, e->id, b, err))
         return OT_RETRYABLE;
-    }
     if (s == OT_METRICS && !(b = deltas(e, b, err)))
         return err->msg[0] ? OT_RETRYABLE : OT_OK;
     return queue_cut(e, s, b, err);
@@ -453,7 +430,7 @@ static void *dd_create(const ot_create_params *p, ot_err *err)
         ot_err_set(err, "out of memory");
         return NULL;
     }
-    pthread_mutex_init(&e->pool_mu, NULL);
+    ot_senders_init(&e->snd, &ctx_ops);
     /* the metrics consumer changes its copy of a batch: it says so */
     e->cons[OT_TRACES] = (ot_consumer){consume_traces, false};
     e->cons[OT_METRICS] = (ot_consumer){consume_metrics, false};
@@ -545,8 +522,7 @@ static int dd_start(void *self, ot_err *err)
     ot_segment_log *log = NULL; /* the helper's from here on */
     if (ot_host_open_queue(e->host, e->c->helper.queue.storage, e->id, &log, err) < 0)
         return -1;
-    e->exph = ot_exph_new(e->id, &e->c->helper, dd_send, e, log, err);
-    if (!e->exph || ot_exph_start(e->exph, err) < 0)
+    if (ot_senders_start(&e->snd, e->id, &e->c->helper, dd_send, e, log, err) < 0)
         return -1;
     ot_info("datadog", "exporting", "exporter=%s series=%s logs=%s traces=%s compression=%s",
             e->id, e->urls.series, e->urls.logs, e->urls.traces, ot_compression_name(e->how));
@@ -555,9 +531,7 @@ static int dd_start(void *self, ot_err *err)
 
 static void dd_shutdown(void *self, int64_t deadline_ns)
 {
-    dd_exp *e = self;
-    if (e->exph)
-        ot_exph_shutdown(e->exph, deadline_ns);
+    ot_senders_shutdown(&((dd_exp *)self)->snd, deadline_ns);
 }
 
 static void dd_destroy(void *self)
@@ -565,15 +539,9 @@ static void dd_destroy(void *self)
     dd_exp *e = self;
     if (!e)
         return;
-    ot_exph_free(e->exph);
+    ot_senders_fini(&e->snd);
     ot_http_client_free(e->http);
     dd_delta_free(e->delta);
-    while (e->pool) {
-        sender_ctx *x = e->pool;
-        e->pool = x->next;
-        ctx_free(x);
-    }
-    pthread_mutex_destroy(&e->pool_mu);
     free(e->key_header);
     free(e->id);
     free(e);

@@ -12,7 +12,6 @@
  * whole batch, the spans of call 1 would arrive twice. So consume() splits
  * a batch into one batch per distinct resource before it is queued
  * (split.c): each queued batch is then exactly one call, retried alone. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "base/log.h"
 #include "export/exphelper.h"
 #include "export/segment_log.h"
+#include "export/senders.h"
 #include "jaeger.h"
 #include "net/grpc_client.h"
 #include "net/grpc_wire.h"
@@ -158,9 +158,8 @@ static void jg_validate(const void *vcfg, const ot_node *node, const char *path,
 /* What one sender thread reuses from batch to batch: the translation's
  * arena (reset per send, so the batch's own arena, which other exporters
  * may be reading, is never written), the encoded body, gzip's output and
- * the response. */
+ * the response (senders.h). */
 typedef struct sender_ctx {
-    struct sender_ctx *next;
     ot_jaeger_enc *enc; /* the direct encoder's views */
     ot_arena *arena;    /* the reference path's structs, when it is taken */
     ot_buf body;
@@ -173,9 +172,7 @@ typedef struct jg_exp {
     char *id;
     const jg_cfg *c;
     ot_host *host;
-    ot_exph *exph;
-    pthread_mutex_t pool_mu;
-    sender_ctx *pool;
+    ot_senders snd;
 
     ot_grpc_client_cfg grpc_cfg;
     ot_grpc_client *grpc;
@@ -183,50 +180,36 @@ typedef struct jg_exp {
     const char *url;
 } jg_exp;
 
-static sender_ctx *ctx_borrow(jg_exp *e)
+static int ctx_init(void *vx)
 {
-    pthread_mutex_lock(&e->pool_mu);
-    sender_ctx *x = e->pool;
-    if (x)
-        e->pool = x->next;
-    pthread_mutex_unlock(&e->pool_mu);
-    if (x)
-        return x;
-    x = calloc(1, sizeof *x);
-    if (x && (!(x->arena = ot_arena_new(64u << 10)) || !(x->enc = ot_jaeger_enc_new()))) {
-        ot_arena_free(x->arena);
-        free(x);
-        x = NULL;
-    }
-    return x;
+    sender_ctx *x = vx;
+    return (x->arena = ot_arena_new(64u << 10)) && (x->enc = ot_jaeger_enc_new()) ? 0 : -1;
 }
 
-static void ctx_free(sender_ctx *x)
+static void ctx_fini(void *vx)
 {
+    sender_ctx *x = vx;
     ot_jaeger_enc_free(x->enc);
     ot_arena_free(x->arena);
     ot_buf_free(&x->body);
     ot_compressor_free(&x->gz);
     ot_buf_free(&x->resp);
-    free(x);
 }
 
-static void ctx_return(jg_exp *e, sender_ctx *x)
+/* A rare huge batch should not pin its memory for good. */
+static bool ctx_trim(void *vx)
 {
-    /* A rare huge batch should not pin its memory for good. */
-    if (ot_arena_reserved(x->arena) > (4u << 20)) {
-        ctx_free(x);
-        return;
-    }
+    sender_ctx *x = vx;
+    if (ot_arena_reserved(x->arena) > (4u << 20))
+        return false;
     if (x->body.cap > (16u << 20))
         ot_buf_free(&x->body);
     if (x->gz.out.cap > (16u << 20))
         ot_buf_free(&x->gz.out);
-    pthread_mutex_lock(&e->pool_mu);
-    x->next = e->pool;
-    e->pool = x;
-    pthread_mutex_unlock(&e->pool_mu);
+    return true;
 }
+
+static const ot_senders_ops ctx_ops = {sizeof(sender_ctx), ctx_init, ctx_fini, ctx_trim};
 
 /* Jaeger's collector answers RESOURCE_EXHAUSTED when its queue is full,
  * with or without RetryInfo, so unlike OTLP it is always retried. */
@@ -380,12 +363,9 @@ static void jg_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
 {
     jg_exp *e = self;
     ot_err err = {{0}};
-    sender_ctx *x = ctx_borrow(e);
-    if (!x) {
-        out->status = OT_RETRYABLE;
-        snprintf(out->msg, sizeof out->msg, "out of memory");
+    sender_ctx *x = ot_senders_borrow(&e->snd, out);
+    if (!x)
         return;
-    }
     /* Queued batches are in wire form (queue_one): their bytes become
      * Jaeger's directly (direct.c); what that leaves goes through the
      * structs. */
@@ -409,7 +389,7 @@ static void jg_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result
             send_body(e, x, (const uint8_t *)x->body.data + bodies[i].off, bodies[i].len,
                       deadline_ns, out);
     }
-    ctx_return(e, x);
+    ot_senders_return(&e->snd, x);
 }
 
 /* ---- one queued batch per resource ------------------------------------- */
@@ -465,7 +445,7 @@ static int queue_one(void *vctx, const uint8_t *req, size_t len, size_t spans)
  * resources (at least once), as any exporter's queue-full answer means. */
 static ot_status split_resources(jg_exp *e, ot_batch *b, ot_err *err)
 {
-    ot_consumer *next = ot_exph_consumer(e->exph, OT_TRACES);
+    ot_consumer *next = ot_exph_consumer(e->snd.exph, OT_TRACES);
     const uint8_t *wire;
     size_t len;
     if (ot_batch_wire(b, &wire, &len, err) < 0) {
@@ -484,11 +464,8 @@ static ot_status split_resources(jg_exp *e, ot_batch *b, ot_err *err)
 static ot_status jg_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 {
     jg_exp *e = (jg_exp *)self;
-    if (!e->exph) {
-        ot_batch_unref(b);
-        ot_err_set(err, "exporter %s is not running", e->id);
+    if (!ot_senders_running(&e->snd, e->id, b, err))
         return OT_RETRYABLE;
-    }
     return split_resources(e, b, err);
 }
 
@@ -502,7 +479,7 @@ static void *jg_create(const ot_create_params *p, ot_err *err)
         ot_err_set(err, "out of memory");
         return NULL;
     }
-    pthread_mutex_init(&e->pool_mu, NULL);
+    ot_senders_init(&e->snd, &ctx_ops);
     e->cons = (ot_consumer){jg_consume, false};
     e->host = p->host;
     const jg_cfg *c = p->config;
@@ -556,8 +533,7 @@ static int jg_start(void *self, ot_err *err)
         return -1;
     /* Made here, not at create: the persistent queue opens only once its
      * extension has started (receivers start after exporters). */
-    e->exph = ot_exph_new(e->id, &e->c->helper, jg_send, e, log, err);
-    if (!e->exph || ot_exph_start(e->exph, err) < 0)
+    if (ot_senders_start(&e->snd, e->id, &e->c->helper, jg_send, e, log, err) < 0)
         return -1;
     if (e->grpc)
         ot_info("jaeger", "exporting", "exporter=%s protocol=grpc endpoint=%s tls=%s compression=%s",
@@ -571,8 +547,7 @@ static int jg_start(void *self, ot_err *err)
 static void jg_shutdown(void *self, int64_t deadline_ns)
 {
     jg_exp *e = self;
-    if (e->exph)
-        ot_exph_shutdown(e->exph, deadline_ns);
+    ot_senders_shutdown(&e->snd, deadline_ns);
     if (e->grpc)
         ot_grpc_client_stop(e->grpc);
 }
@@ -582,15 +557,9 @@ static void jg_destroy(void *self)
     jg_exp *e = self;
     if (!e)
         return;
-    ot_exph_free(e->exph);
+    ot_senders_fini(&e->snd);
     ot_grpc_client_free(e->grpc);
     ot_http_client_free(e->http);
-    while (e->pool) {
-        sender_ctx *x = e->pool;
-        e->pool = x->next;
-        ctx_free(x);
-    }
-    pthread_mutex_destroy(&e->pool_mu);
     free(e->id);
     free(e);
 }

@@ -5,7 +5,6 @@
  * queue). The helper calls one send function per attempt; this file turns
  * a transport's answer into OK / retryable / permanent, passes on the delay
  * a server asked for, and logs and counts partial success. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "base/log.h"
 #include "otlpexp.h"
 #include "export/segment_log.h"
+#include "export/senders.h"
 #include "telemetry/telemetry.h"
 
 /* ---- configuration -------------------------------------------------------- */
@@ -222,9 +222,8 @@ typedef struct exp_consumer {
     ot_signal signal;
 } exp_consumer;
 
-/* What one sender thread reuses from batch to batch. */
+/* What one sender thread reuses from batch to batch (senders.h). */
 typedef struct sender_ctx {
-    struct sender_ctx *next;
     ot_compressor gz;
     ot_buf json; /* otlphttp's body when encoding is json */
     ot_buf resp;
@@ -235,15 +234,13 @@ struct otlp_exp {
     char *id;
     const ot_exph_config *hcfg;
     ot_host *host;
-    ot_exph *exph;
+    ot_senders snd;
     exp_consumer cons[OT_SIGNAL_COUNT];
     ot_counter *rejected[OT_SIGNAL_COUNT];
 
     const grpc_cfg *gc;
     ot_grpc_client_cfg grpc_cfg;
     ot_grpc_client *grpc;
-    pthread_mutex_t pool_mu;
-    sender_ctx *pool;
 
     const http_cfg *hc;
     ot_otlpexp_http_cfg http_cfg;
@@ -254,13 +251,9 @@ struct otlp_exp {
 static ot_status exp_consume(ot_consumer *self, ot_batch *b, ot_err *err)
 {
     exp_consumer *c = (exp_consumer *)self;
-    ot_exph *h = c->e->exph;
-    if (!h) {
-        ot_batch_unref(b);
-        ot_err_set(err, "exporter %s is not running", c->e->id);
+    if (!ot_senders_running(&c->e->snd, c->e->id, b, err))
         return OT_RETRYABLE;
-    }
-    return ot_consume(ot_exph_consumer(h, c->signal), b, err);
+    return ot_consume(ot_exph_consumer(c->e->snd.exph, c->signal), b, err);
 }
 
 static void note_partial(otlp_exp *e, ot_signal s, int64_t rejected, const char *msg)
@@ -274,27 +267,25 @@ static void note_partial(otlp_exp *e, ot_signal s, int64_t rejected, const char 
             ot_signal_item_name(s), (long long)rejected, msg);
 }
 
-static sender_ctx *ctx_borrow(otlp_exp *e)
+static void ctx_fini(void *vx)
 {
-    pthread_mutex_lock(&e->pool_mu);
-    sender_ctx *x = e->pool;
-    if (x)
-        e->pool = x->next;
-    pthread_mutex_unlock(&e->pool_mu);
-    return x ? x : calloc(1, sizeof *x);
+    sender_ctx *x = vx;
+    ot_compressor_free(&x->gz);
+    ot_buf_free(&x->json);
+    ot_buf_free(&x->resp);
 }
 
-static void ctx_return(otlp_exp *e, sender_ctx *x)
+static bool ctx_trim(void *vx)
 {
+    sender_ctx *x = vx;
     if (x->gz.out.cap > (16u << 20))
         ot_buf_free(&x->gz.out);
     if (x->json.cap > (16u << 20))
         ot_buf_free(&x->json);
-    pthread_mutex_lock(&e->pool_mu);
-    x->next = e->pool;
-    e->pool = x;
-    pthread_mutex_unlock(&e->pool_mu);
+    return true;
 }
+
+static const ot_senders_ops ctx_ops = {sizeof(sender_ctx), NULL, ctx_fini, ctx_trim};
 
 /* "rpc error: UNAVAILABLE: ..." — the code first, as people grep for it. */
 static void grpc_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result *out)
@@ -308,18 +299,15 @@ static void grpc_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_resu
         snprintf(out->msg, sizeof out->msg, "cannot encode the batch: %s", err.msg);
         return;
     }
-    sender_ctx *x = ctx_borrow(e);
-    if (!x) {
-        out->status = OT_RETRYABLE;
-        snprintf(out->msg, sizeof out->msg, "out of memory");
+    sender_ctx *x = ot_senders_borrow(&e->snd, out);
+    if (!x)
         return;
-    }
     bool gz = e->gc->compression == 0;
     if (gz) {
         if (ot_compress(&x->gz, OT_COMPRESS_GZIP, msg, len, &err) < 0) {
             out->status = OT_RETRYABLE;
             snprintf(out->msg, sizeof out->msg, "%s", err.msg);
-            ctx_return(e, x);
+            ot_senders_return(&e->snd, x);
             return;
         }
         msg = (const uint8_t *)x->gz.out.data;
@@ -342,21 +330,18 @@ static void grpc_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_resu
         snprintf(out->msg, sizeof out->msg, "rpc error: %s: %s", ot_grpc_code_name(r.code),
                  r.msg[0] ? r.msg : "(no message)");
     }
-    ctx_return(e, x);
+    ot_senders_return(&e->snd, x);
 }
 
 static void http_send(void *self, ot_batch *b, int64_t deadline_ns, ot_send_result *out)
 {
     otlp_exp *e = self;
-    sender_ctx *x = ctx_borrow(e);
-    if (!x) {
-        out->status = OT_RETRYABLE;
-        snprintf(out->msg, sizeof out->msg, "out of memory");
+    sender_ctx *x = ot_senders_borrow(&e->snd, out);
+    if (!x)
         return;
-    }
     ot_otlpexp_result r;
     ot_otlpexp_http_send(e->httpc, b, deadline_ns, &x->json, &x->resp, &r);
-    ctx_return(e, x);
+    ot_senders_return(&e->snd, x);
     out->status = r.status;
     out->retry_after_ns = r.status == OT_RETRYABLE ? r.retry_after_ns : 0;
     snprintf(out->msg, sizeof out->msg, "%s", r.msg);
@@ -374,7 +359,7 @@ static otlp_exp *exp_new(const ot_create_params *p, bool http, ot_err *err)
     }
     e->http = http;
     e->host = p->host;
-    pthread_mutex_init(&e->pool_mu, NULL);
+    ot_senders_init(&e->snd, &ctx_ops);
     char labels[300], name[128];
     snprintf(labels, sizeof labels, "exporter=\"%s\"", p->id);
     for (int s = 0; s < OT_SIGNAL_COUNT; s++) {
@@ -464,10 +449,7 @@ static int exp_start(void *self, ot_err *err)
     /* The helper is made here, not at create: the persistent queue can only
      * be opened once its extension has started. Receivers start after
      * exporters, so nothing arrives in between. */
-    e->exph = ot_exph_new(e->id, e->hcfg, e->http ? http_send : grpc_send, e, log, err);
-    if (!e->exph)
-        return -1;
-    if (ot_exph_start(e->exph, err) < 0)
+    if (ot_senders_start(&e->snd, e->id, e->hcfg, e->http ? http_send : grpc_send, e, log, err) < 0)
         return -1;
     if (e->http)
         ot_info("otlphttp", "exporting", "exporter=%s traces=%s metrics=%s logs=%s encoding=%s",
@@ -483,8 +465,7 @@ static int exp_start(void *self, ot_err *err)
 static void exp_shutdown(void *self, int64_t deadline_ns)
 {
     otlp_exp *e = self;
-    if (e->exph)
-        ot_exph_shutdown(e->exph, deadline_ns);
+    ot_senders_shutdown(&e->snd, deadline_ns);
     if (e->grpc)
         ot_grpc_client_stop(e->grpc);
 }
@@ -494,18 +475,9 @@ static void exp_destroy(void *self)
     otlp_exp *e = self;
     if (!e)
         return;
-    ot_exph_free(e->exph);
+    ot_senders_fini(&e->snd);
     ot_grpc_client_free(e->grpc);
     ot_otlpexp_http_free(e->httpc);
-    while (e->pool) {
-        sender_ctx *x = e->pool;
-        e->pool = x->next;
-        ot_compressor_free(&x->gz);
-        ot_buf_free(&x->json);
-        ot_buf_free(&x->resp);
-        free(x);
-    }
-    pthread_mutex_destroy(&e->pool_mu);
     free(e->id);
     free(e);
 }
