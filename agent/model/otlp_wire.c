@@ -686,8 +686,18 @@ int ot_wire_chain(ot_wire_stage *first, ot_batch *b, ot_status *st, ot_err *err)
         if (c.st[i]->dropped)
             dropped += c.st[i]->dropped(c.scratch[i]);
     bool all_gone = drops && n_res && !kept_res;
+    size_t left = b->items >= dropped ? b->items - dropped : 0;
+    ot_edit_consumer *ec = ot_as_edit_consumer(next);
+    if (!all_gone && ot_pbedit_changed(&e) && ec && ot_pbedit_out_len(&e) != (size_t)-1) {
+        /* The next one copies the bytes anyway: it takes the edits. */
+        for (size_t i = 0; i < c.n; i++)
+            if (c.st[i]->done)
+                c.st[i]->done(c.scratch[i]);
+        *st = ec->consume_edited(next, b, &e, left, err);
+        ot_pbedit_free(&e);
+        return 0;
+    }
     if (!all_gone && ot_pbedit_changed(&e)) {
-        size_t left = b->items >= dropped ? b->items - dropped : 0;
         if (ot_wire_commit(b, &e, left, err) < 0) {
             ot_batch_unref(b);
             *st = OT_PERMANENT;
