@@ -123,21 +123,26 @@ void ot_pbedit_free(ot_pbedit *e)
     e->n_ops = 0;
 }
 
-static ot_pbedit_op *push_op(ot_pbedit *e)
+static bool grow_ops(ot_pbedit *e)
 {
-    if (e->n_ops == e->cap_ops) {
-        size_t cap = e->cap_ops * 2;
-        ot_pbedit_op *n = malloc(cap * sizeof *n);
-        if (!n) {
-            e->failed = true;
-            return NULL;
-        }
-        memcpy(n, e->ops, e->n_ops * sizeof *n);
-        if (e->ops != e->inline_ops)
-            free(e->ops);
-        e->ops = n;
-        e->cap_ops = cap;
+    size_t cap = e->cap_ops * 2;
+    ot_pbedit_op *n = malloc(cap * sizeof *n);
+    if (!n) {
+        e->failed = true;
+        return false;
     }
+    memcpy(n, e->ops, e->n_ops * sizeof *n);
+    if (e->ops != e->inline_ops)
+        free(e->ops);
+    e->ops = n;
+    e->cap_ops = cap;
+    return true;
+}
+
+static inline ot_pbedit_op *push_op(ot_pbedit *e)
+{
+    if (e->n_ops == e->cap_ops && !grow_ops(e))
+        return NULL;
     return &e->ops[e->n_ops++];
 }
 
