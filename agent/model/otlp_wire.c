@@ -198,11 +198,12 @@ int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
         return 0;
     x->of = NULL;
     /* A lean step over the fields: only where each starts and ends
-     * matters here. Entries of an attribute list come one after the
-     * other with the same tag: a run of those is stepped over in one
-     * loop, which also notes whether every one is a short KeyValue (then
-     * a key is looked up without reading each entry the general way). */
-    uint32_t seen = 0, first_high = 0, kvok = 0;
+     * matters here. Entries of the attribute lists readers look up keys in
+     * (kv_fields) come one after the other with the same tag: a run of
+     * those is stepped over in one loop, which also notes whether every
+     * one is a short KeyValue (then a key is looked up without reading
+     * each entry the general way). */
+    uint32_t seen = 0, first_high = 0, kvok = 0, kv_fields = x->kv_fields;
     const uint8_t *p = item;
     while (p < end) {
         const uint8_t *at = p, *last = p;
@@ -253,8 +254,10 @@ int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
                 }
                 if (len > (size_t)(end - p))
                     return -1;
-                kv = short_kv(p, len);
                 p += len;
+                if (!((kv_fields >> num) & 1)) /* (num < 16 here) */
+                    break;
+                kv = short_kv(p - len, len);
                 while (end - p >= 2 && *p == t && p[1] < 0x80 && p[1] <= end - p - 2) {
                     kv = kv && short_kv(p + 2, p[1]);
                     last = p;
@@ -402,6 +405,8 @@ int ot_wire_index_attrs(ot_wire_index *x, uint32_t num, const ot_wire_attr **out
 int ot_wire_index_key(ot_wire_index *x, uint32_t num, const char *key, size_t klen,
                       ot_wire_kv *kv)
 {
+    if (num < 16)
+        x->kv_fields |= 1u << num; /* the run noted from the walk's next item on */
     if (x->attrs && x->attr_num == num && x->n_attrs >= 0) {
         for (int i = 0; i < x->n_attrs; i++) {
             const ot_wire_attr *a = &x->attrs[i];
