@@ -301,6 +301,17 @@ int ot_wire_index_field(const ot_wire_index *x, uint32_t num, ot_pbfield *f)
     if (!(x->seen & (1u << num)))
         return 0;
     const uint8_t *p = x->of + x->last[num] - 1;
+    if (num < 16 && p[0] == ((num << 3) | 2) && p[1] < 0x80) { /* a short string: no reader */
+        f->num = num;
+        f->wt = 2;
+        f->at = p;
+        f->lenp = p + 1;
+        f->val = p + 2;
+        f->len = p[1];
+        f->end = p + 2 + p[1];
+        f->v = 0;
+        return 1;
+    }
     return ot_pb_next(&p, x->end, f) > 0 ? 1 : -1;
 }
 
