@@ -258,11 +258,21 @@ int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
                 if (!((kv_fields >> num) & 1)) /* (num < 16 here) */
                     break;
                 kv = short_kv(p - len, len);
+                /* The first byte of each key goes into kfirst (bit b:
+                 * a key starts with b modulo 64): the first byte of a
+                 * key's bytes is the first of what protobuf-c reads as
+                 * its C string too (unless that is empty, which only the
+                 * empty key matches), so a key whose first byte is not
+                 * there is not there, and its lookup steps over nothing. */
+                uint64_t m = (uint64_t)1 << (p[len >= 3 ? 2 - (ptrdiff_t)len : -1] & 63);
                 while (end - p >= 2 && *p == t && p[1] < 0x80 && p[1] <= end - p - 2) {
-                    kv = kv && short_kv(p + 2, p[1]);
+                    size_t n = p[1];
+                    kv = kv && short_kv(p + 2, n);
+                    m |= (uint64_t)1 << (p[n >= 3 ? 4 : 1] & 63);
                     last = p;
-                    p += 2 + p[1];
+                    p += 2 + n;
                 }
+                x->kfirst[num] = m;
                 break;
             }
             default:
@@ -431,6 +441,9 @@ int ot_wire_index_key(ot_wire_index *x, uint32_t num, const char *key, size_t kl
         }
         return 0;
     }
+    if (klen && num < 16 && (x->kvok & (1u << num)) &&
+        !((x->kfirst[num] >> ((uint8_t)key[0] & 63)) & 1))
+        return 0; /* no key of the run starts as this one does */
     const uint8_t *p, *end;
     ot_wire_index_range(x, num, &p, &end);
     if (klen && num < OT_WIRE_IDX && (x->kvok & (1u << num))) {

@@ -124,6 +124,7 @@ typedef struct ot_wire_index {
     uint32_t kvok;           /* bit n: field n is one run of short KeyValues */
     uint32_t kv_fields;      /* bit n: kvok is noted for field n, one keys were looked up
                                 in (set by the first lookup, for the walk's later items) */
+    uint64_t kfirst[16];     /* for a field of kvok: bit b, a key starts with b modulo 64 */
     uint32_t first[OT_WIRE_IDX], last[OT_WIRE_IDX]; /* offset + 1 of the tag */
     uint32_t lend[OT_WIRE_IDX]; /* offset of the end of the last occurrence */
     uint32_t first_high; /* offset + 1 of the first field numbered OT_WIRE_IDX or more */
