@@ -164,24 +164,50 @@ int ot_wire_commit(ot_batch *b, ot_pbedit *e, size_t items, ot_err *err)
 
 /* ---- the item index ------------------------------------------------------- */
 
-/* A KeyValue entry as protobuf-c writes a short one, at p (tag, one-byte
- * length, key, then value, nothing else): its content length, or 0 when
- * it is not like that (the caller reads it the general way). */
-static inline size_t short_entry(const uint8_t *p, const uint8_t *end, unsigned tag)
-{
-    if (end - p < 6 || p[0] != tag)
-        return 0;
-    const uint8_t *c = p + 2;
-    size_t n = p[1], kl = c[1];
-    if (n < 4 || n >= 0x80 || n > (size_t)(end - c) || c[0] != 0x0a || kl + 4 > n ||
-        c[2 + kl] != 0x12 || kl + 4 + c[3 + kl] != n)
-        return 0;
-    return n;
-}
-
 static inline unsigned ld_tag(uint32_t num)
 {
     return num < 16 ? (num << 3) | 2 : 0x100; /* 0x100: no one-byte tag */
+}
+
+/* The field at *p of [*p, end), moved past: 1 when it is an entry of
+ * repeated KeyValue field num (tag: num's one-byte tag), read into a (a
+ * short one, as protobuf-c writes it, without the general reader), 0 when
+ * it is another field, -1 on bad bytes or a KeyValue protobuf-c would
+ * merge. */
+static inline int next_entry(const uint8_t **pp, const uint8_t *end, uint32_t num, unsigned tag,
+                             ot_wire_attr *a)
+{
+    const uint8_t *p = *pp;
+    if (end - p >= 6 && p[0] == tag) {
+        const uint8_t *c = p + 2;
+        size_t n = p[1], kl = c[1];
+        if (n >= 4 && n < 0x80 && n <= (size_t)(end - c) && c[0] == 0x0a && kl + 4 <= n &&
+            c[2 + kl] == 0x12 && kl + 4 + c[3 + kl] == n) {
+            a->at = p;
+            a->end = c + n;
+            a->key = c + 2;
+            a->klen = (uint32_t)kl;
+            a->val = c + 4 + kl;
+            a->vlen = c[3 + kl];
+            *pp = a->end;
+            return 1;
+        }
+    }
+    ot_pbfield f;
+    if (ot_pb_next(pp, end, &f) < 0)
+        return -1;
+    if (f.num != num || f.wt != 2)
+        return 0;
+    ot_wire_kv kv;
+    if (ot_wire_kv_read(f.val, f.len, &kv) < 0)
+        return -1;
+    a->at = f.at;
+    a->end = f.end;
+    a->key = kv.key;
+    a->klen = (uint32_t)kv.klen;
+    a->val = kv.val;
+    a->vlen = (uint32_t)kv.vlen;
+    return 1;
 }
 
 /* Whether the n bytes at c are a KeyValue as protobuf-c writes a short
@@ -389,34 +415,10 @@ int ot_wire_index_attrs(ot_wire_index *x, uint32_t num, const ot_wire_attr **out
     while (p < end) {
         if (n == OT_WIRE_ATTRS)
             return -1;
-        ot_wire_attr *a = &x->attrs[n];
-        size_t sn = short_entry(p, end, tag);
-        if (sn) {
-            a->at = p;
-            a->end = p + 2 + sn;
-            a->key = p + 4;
-            a->klen = p[3];
-            a->val = p + 6 + p[3];
-            a->vlen = p[5 + p[3]];
-            p = a->end;
-            n++;
-            continue;
-        }
-        ot_pbfield f;
-        if (ot_pb_next(&p, end, &f) < 0)
+        int r = next_entry(&p, end, num, tag, &x->attrs[n]);
+        if (r < 0)
             return -1;
-        if (f.num != num || f.wt != 2)
-            continue;
-        ot_wire_kv kv;
-        if (ot_wire_kv_read(f.val, f.len, &kv) < 0)
-            return -1;
-        a->at = f.at;
-        a->end = f.end;
-        a->key = kv.key;
-        a->klen = (uint32_t)kv.klen;
-        a->val = kv.val;
-        a->vlen = (uint32_t)kv.vlen;
-        n++;
+        n += r;
     }
     x->n_attrs = n;
     *out = x->attrs;
@@ -464,27 +466,17 @@ int ot_wire_index_key(ot_wire_index *x, uint32_t num, const char *key, size_t kl
     }
     unsigned tag = ld_tag(num);
     while (p < end) {
-        size_t sn = short_entry(p, end, tag);
-        if (sn) {
-            if (ot_wire_key_is(p + 4, p[3], key, klen)) {
-                kv->key = p + 4;
-                kv->klen = p[3];
-                kv->val = p + 6 + p[3];
-                kv->vlen = p[5 + p[3]];
-                return 1;
-            }
-            p += 2 + sn;
-            continue;
-        }
-        ot_pbfield f;
-        if (ot_pb_next(&p, end, &f) < 0)
+        ot_wire_attr a;
+        int r = next_entry(&p, end, num, tag, &a);
+        if (r < 0)
             return -1;
-        if (f.num != num || f.wt != 2)
-            continue;
-        if (ot_wire_kv_read(f.val, f.len, kv) < 0)
-            return -1;
-        if (ot_wire_key_is(kv->key, kv->klen, key, klen))
+        if (r && ot_wire_key_is(a.key, a.klen, key, klen)) {
+            kv->key = a.key;
+            kv->klen = a.klen;
+            kv->val = a.val;
+            kv->vlen = a.vlen;
             return 1;
+        }
     }
     return 0;
 }
