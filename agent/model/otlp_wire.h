@@ -161,7 +161,10 @@ const uint8_t *ot_wire_index_insert_at(const ot_wire_index *x, uint32_t num);
 int ot_wire_index_attrs(ot_wire_index *x, uint32_t num, const ot_wire_attr **out);
 /* The first entry of repeated KeyValue field num of the indexed item whose
  * key is key (as ot_wire_attr_find): 1 found (*kv), 0 not, -1 declined.
- * Uses the entries ot_wire_index_attrs read, else steps over the bytes. */
+ * Uses the entries ot_wire_index_attrs read if any; on a run of short
+ * KeyValues the index checked (from the walk's second item on: the first
+ * lookup notes the field), a key no entry starts like is absent at once
+ * and otherwise only the keys are read; else it steps over the bytes. */
 int ot_wire_index_key(ot_wire_index *x, uint32_t num, const char *key, size_t klen,
                       ot_wire_kv *kv);
 
