@@ -334,12 +334,11 @@ int ot_attrs_wire_apply(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg, con
     return ot_attrs_wire_apply_idx(aw, e, msg, end, num, NULL);
 }
 
-/* The common case on entries the index read: every action inserts a
- * constant (or upserts one) and none of the keys is there yet, so the
- * entries only gain new ones at ins_at and the table need not be built.
+/* The common case on an indexed item: every action inserts a constant (or
+ * upserts one) and none of the keys is there yet, so the entries only
+ * gain new ones where field num goes, and the table need not be built.
  * 1 or 0 as ot_attrs_wire_apply_idx, -1 out of memory, -2 not this case. */
-static int adds_only(ot_attrs_wire *aw, ot_pbedit *e, const ot_wire_attr *xa, int nx,
-                     const uint8_t *ins_at, uint32_t num)
+static int adds_only(ot_attrs_wire *aw, ot_pbedit *e, ot_wire_index *idx, uint32_t num)
 {
     went nw[8];
     size_t k = 0;
@@ -348,9 +347,10 @@ static int adds_only(ot_attrs_wire *aw, ot_pbedit *e, const ot_wire_attr *xa, in
     for (size_t i = 0; i < aw->a->n; i++) {
         const ot_attrs_action *act = &aw->a->v[i];
         size_t klen = aw->klen[i];
-        bool there = find(nw, k, act->key, klen) >= 0;
-        for (int j = 0; !there && j < nx; j++)
-            there = ot_wire_key_is(xa[j].key, xa[j].klen, act->key, klen);
+        ot_wire_kv kv;
+        int there = find(nw, k, act->key, klen) >= 0;
+        if (!there && (there = ot_wire_index_key(idx, num, act->key, klen, &kv)) < 0)
+            return -2; /* entries the lookup cannot read: the whole table says */
         if (there && act->op == OT_ATTRS_INSERT)
             continue;
         if (there)
@@ -365,7 +365,7 @@ static int adds_only(ot_attrs_wire *aw, ot_pbedit *e, const ot_wire_attr *xa, in
     size_t nl = nw[0].nlen;
     if (k > 1 && join_new(aw->arena, nw, 0, k, &nb, &nl) < 0)
         return -1;
-    ot_pbedit_replace(e, ins_at, 0, nb, nl);
+    ot_pbedit_replace(e, ot_wire_index_insert_at(idx, num), 0, nb, nl);
     return e->failed ? -1 : 1;
 }
 
@@ -376,16 +376,16 @@ int ot_attrs_wire_apply_idx(ot_attrs_wire *aw, ot_pbedit *e, const uint8_t *msg,
     size_t n = 0;
     const uint8_t *p = msg, *ins_at = NULL;
     const ot_wire_attr *xa;
+    if (idx && aw->adds_only) {
+        int q = adds_only(aw, e, idx, num);
+        if (q != -2)
+            return q;
+    }
     int nx = idx ? ot_wire_index_attrs(idx, num, &xa) : -1;
     int r = 0;
     _Static_assert(OT_WIRE_ATTRS <= MAX_ENTRIES, "the index's entries fit the table");
     if (nx >= 0) { /* read already */
         ins_at = ot_wire_index_insert_at(idx, num);
-        if (aw->adds_only) {
-            int q = adds_only(aw, e, xa, nx, ins_at, num);
-            if (q != -2)
-                return q;
-        }
         for (int i = 0; i < nx; i++) {
             went *w = &t[n++];
             w->a = xa[i];

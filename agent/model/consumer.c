@@ -20,6 +20,11 @@ const char *ot_status_name(ot_status s)
     return "unknown";
 }
 
+ot_status ot_edit_consumer_consume(ot_consumer *self, ot_batch *b, ot_err *err)
+{
+    return ((ot_edit_consumer *)self)->consume(self, b, err);
+}
+
 struct ot_fanout {
     ot_consumer base;
     size_t n;

@@ -29,6 +29,30 @@ struct ot_consumer {
     bool mutates;
 };
 
+/* A consumer that also takes a batch whose bytes are b->wire with the edits
+ * ed not yet applied (items: the count after them; b's other fields as
+ * consume has them): one that copies the bytes anyway (the batch
+ * processor) writes the edited bytes once, where they go, instead of a
+ * copy in b's arena and then its own (issue 19, processors on the wire
+ * form). ed is the caller's and lives until consume_edited returns; b's
+ * reference passes as with consume. base.consume is
+ * ot_edit_consumer_consume (it calls consume), which is how a sender
+ * recognises one. */
+struct ot_pbedit;
+typedef struct ot_edit_consumer {
+    ot_consumer base;
+    ot_status (*consume)(ot_consumer *self, ot_batch *b, ot_err *err);
+    ot_status (*consume_edited)(ot_consumer *self, ot_batch *b, const struct ot_pbedit *ed,
+                                size_t items, ot_err *err);
+} ot_edit_consumer;
+
+ot_status ot_edit_consumer_consume(ot_consumer *self, ot_batch *b, ot_err *err);
+
+static inline ot_edit_consumer *ot_as_edit_consumer(ot_consumer *c)
+{
+    return c && c->consume == ot_edit_consumer_consume ? (ot_edit_consumer *)c : NULL;
+}
+
 static inline ot_status ot_consume(ot_consumer *c, ot_batch *b, ot_err *err)
 {
     return c->consume(c, b, err);

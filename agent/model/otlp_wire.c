@@ -164,22 +164,58 @@ int ot_wire_commit(ot_batch *b, ot_pbedit *e, size_t items, ot_err *err)
 
 /* ---- the item index ------------------------------------------------------- */
 
-/* One entry of the attribute list being read into x (content [p, p+len)). */
-static inline void index_attr(ot_wire_index *x, int *na, const uint8_t *at, const uint8_t *p,
-                              size_t len)
+static inline unsigned ld_tag(uint32_t num)
 {
-    ot_wire_kv kv;
-    if (*na < 0 || *na == OT_WIRE_ATTRS || ot_wire_kv_read(p, len, &kv) < 0) {
-        *na = -1; /* the readers step over the bytes instead */
-        return;
+    return num < 16 ? (num << 3) | 2 : 0x100; /* 0x100: no one-byte tag */
+}
+
+/* The field at *p of [*p, end), moved past: 1 when it is an entry of
+ * repeated KeyValue field num (tag: num's one-byte tag), read into a (a
+ * short one, as protobuf-c writes it, without the general reader), 0 when
+ * it is another field, -1 on bad bytes or a KeyValue protobuf-c would
+ * merge. */
+static inline int next_entry(const uint8_t **pp, const uint8_t *end, uint32_t num, unsigned tag,
+                             ot_wire_attr *a)
+{
+    const uint8_t *p = *pp;
+    if (end - p >= 6 && p[0] == tag) {
+        const uint8_t *c = p + 2;
+        size_t n = p[1], kl = c[1];
+        if (n >= 4 && n < 0x80 && n <= (size_t)(end - c) && c[0] == 0x0a && kl + 4 <= n &&
+            c[2 + kl] == 0x12 && kl + 4 + c[3 + kl] == n) {
+            a->at = p;
+            a->end = c + n;
+            a->key = c + 2;
+            a->klen = (uint32_t)kl;
+            a->val = c + 4 + kl;
+            a->vlen = c[3 + kl];
+            *pp = a->end;
+            return 1;
+        }
     }
-    ot_wire_attr *a = &x->attrs[(*na)++];
-    a->at = at;
-    a->end = p + len;
+    ot_pbfield f;
+    if (ot_pb_next(pp, end, &f) < 0)
+        return -1;
+    if (f.num != num || f.wt != 2)
+        return 0;
+    ot_wire_kv kv;
+    if (ot_wire_kv_read(f.val, f.len, &kv) < 0)
+        return -1;
+    a->at = f.at;
+    a->end = f.end;
     a->key = kv.key;
     a->klen = (uint32_t)kv.klen;
     a->val = kv.val;
     a->vlen = (uint32_t)kv.vlen;
+    return 1;
+}
+
+/* Whether the n bytes at c are a KeyValue as protobuf-c writes a short
+ * one: key, then value, one-byte lengths, nothing else. */
+static inline bool short_kv(const uint8_t *c, size_t n)
+{
+    size_t kl = n >= 4 ? c[1] : 0x80;
+    return n < 0x80 && c[0] == 0x0a && kl + 4 <= n && c[2 + kl] == 0x12 && kl + 4 + c[3 + kl] == n;
 }
 
 int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
@@ -187,48 +223,26 @@ int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
     if (x->of == item && x->end == end)
         return 0;
     x->of = NULL;
-    /* A lean step over the fields: only where each starts matters here,
-     * and the entries of the one attribute field readers will ask for. */
-    uint32_t want = x->attrs ? x->attr_want : 0, seen = 0, first_high = 0;
-    /* the tag byte of an attribute entry (none when there is no storage) */
-    unsigned want_tag = want && want < 16 ? (want << 3) | 2 : 0x100;
-    int na = 0;
+    /* A lean step over the fields: only where each starts and ends
+     * matters here. Entries of the attribute lists readers look up keys in
+     * (kv_fields) come one after the other with the same tag: a run of
+     * those is stepped over in one loop, which also notes whether every
+     * one is a short KeyValue (then a key is looked up without reading
+     * each entry the general way). */
+    uint32_t seen = 0, first_high = 0, kvok = 0, kv_fields = x->kv_fields;
     const uint8_t *p = item;
     while (p < end) {
-        const uint8_t *at = p;
+        const uint8_t *at = p, *last = p;
         unsigned t = *p;
         uint32_t num;
-        if (t == want_tag && end - p >= 6 && p[1] < 0x80 && p[1] <= end - p - 2 && na >= 0 &&
-            na < OT_WIRE_ATTRS) {
-            /* An entry as protobuf-c writes a short one: key, then value. */
-            const uint8_t *c = p + 2;
-            size_t n = p[1], kl = c[0] == 0x0a && n >= 4 ? c[1] : 0x80;
-            if (kl < 0x80 && kl + 4 <= n && c[2 + kl] == 0x12 && c[3 + kl] < 0x80 &&
-                kl + 4 + c[3 + kl] == n) {
-                ot_wire_attr *a = &x->attrs[na++];
-                a->at = at;
-                a->end = c + n;
-                a->key = c + 2;
-                a->klen = (uint32_t)kl;
-                a->val = c + 4 + kl;
-                a->vlen = c[3 + kl];
-                p = c + n;
-                uint32_t off = (uint32_t)(at - item) + 1, bit = 1u << want;
-                if (!(seen & bit)) {
-                    seen |= bit;
-                    x->first[want] = off;
-                }
-                x->last[want] = off;
-                continue;
-            }
-        }
+        bool kv = false;
         if ((t & 0x80) || t < 8) {
             ot_pbfield f;
-            if (ot_pb_next_slow(&p, end, &f) < 0)
+            const uint8_t *q = p;
+            if (ot_pb_next_slow(&q, end, &f) < 0)
                 return -1;
+            p = q;
             num = f.num;
-            if (num == want && f.wt == 2)
-                index_attr(x, &na, at, f.val, f.len);
         } else {
             p++;
             num = t >> 3;
@@ -258,40 +272,59 @@ int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end)
                     p += 2;
                 } else {
                     ot_pbfield f;
-                    p = at;
-                    if (ot_pb_next_slow(&p, end, &f) < 0)
+                    const uint8_t *q = at;
+                    if (ot_pb_next_slow(&q, end, &f) < 0)
                         return -1;
-                    if (num == want)
-                        index_attr(x, &na, at, f.val, f.len);
+                    p = q;
                     break;
                 }
                 if (len > (size_t)(end - p))
                     return -1;
-                if (num == want)
-                    index_attr(x, &na, at, p, len);
                 p += len;
+                if (!((kv_fields >> num) & 1)) /* (num < 16 here) */
+                    break;
+                kv = short_kv(p - len, len);
+                /* The first byte of each key goes into kfirst (bit b:
+                 * a key starts with b modulo 64): the first byte of a
+                 * key's bytes is the first of what protobuf-c reads as
+                 * its C string too (unless that is empty, which only the
+                 * empty key matches), so a key whose first byte is not
+                 * there is not there, and its lookup steps over nothing. */
+                uint64_t m = (uint64_t)1 << (p[len >= 3 ? 2 - (ptrdiff_t)len : -1] & 63);
+                while (end - p >= 2 && *p == t && p[1] < 0x80 && p[1] <= end - p - 2) {
+                    size_t n = p[1];
+                    kv = kv && short_kv(p + 2, n);
+                    m |= (uint64_t)1 << (p[n >= 3 ? 4 : 1] & 63);
+                    last = p;
+                    p += 2 + n;
+                }
+                x->kfirst[num] = m;
                 break;
             }
             default:
                 return -1;
             }
         }
-        uint32_t off = (uint32_t)(at - item) + 1;
         if (num < OT_WIRE_IDX) {
             uint32_t bit = 1u << num;
             if (!(seen & bit)) {
                 seen |= bit;
-                x->first[num] = off;
+                x->first[num] = (uint32_t)(at - item) + 1;
+                kvok |= kv ? bit : 0;
+            } else {
+                kvok &= ~bit; /* not one run */
             }
-            x->last[num] = off;
+            x->last[num] = (uint32_t)(last - item) + 1;
+            x->lend[num] = (uint32_t)(p - item);
         } else if (!first_high) {
-            first_high = off;
+            first_high = (uint32_t)(at - item) + 1;
         }
     }
     x->seen = seen;
+    x->kvok = kvok;
     x->first_high = first_high;
-    x->attr_num = want;
-    x->n_attrs = na;
+    x->attr_num = 0;
+    x->n_attrs = -1;
     x->of = item;
     x->end = end;
     return 0;
@@ -304,6 +337,17 @@ int ot_wire_index_field(const ot_wire_index *x, uint32_t num, ot_pbfield *f)
     if (!(x->seen & (1u << num)))
         return 0;
     const uint8_t *p = x->of + x->last[num] - 1;
+    if (num < 16 && p[0] == ((num << 3) | 2) && p[1] < 0x80) { /* a short string: no reader */
+        f->num = num;
+        f->wt = 2;
+        f->at = p;
+        f->lenp = p + 1;
+        f->val = p + 2;
+        f->len = p[1];
+        f->end = p + 2 + p[1];
+        f->v = 0;
+        return 1;
+    }
     return ot_pb_next(&p, x->end, f) > 0 ? 1 : -1;
 }
 
@@ -337,21 +381,14 @@ void ot_wire_index_range(const ot_wire_index *x, uint32_t num, const uint8_t **p
     }
     if (!(x->seen & (1u << num)))
         return;
-    ot_pbfield f;
-    const uint8_t *q = x->of + x->last[num] - 1;
-    if (ot_pb_next(&q, x->end, &f) <= 0)
-        return;
     *p = x->of + x->first[num] - 1;
-    *pe = f.end;
+    *pe = x->of + x->lend[num];
 }
 
 const uint8_t *ot_wire_index_insert_at(const ot_wire_index *x, uint32_t num)
 {
-    if (num < OT_WIRE_IDX && (x->seen & (1u << num))) {
-        const uint8_t *p, *pe;
-        ot_wire_index_range(x, num, &p, &pe);
-        return pe;
-    }
+    if (num < OT_WIRE_IDX && (x->seen & (1u << num)))
+        return x->of + x->lend[num];
     uint32_t at = 0;
     for (uint32_t k = num + 1; k < OT_WIRE_IDX; k++)
         if ((x->seen & (1u << k)) && (!at || x->first[k] < at))
@@ -373,30 +410,75 @@ int ot_wire_index_attrs(ot_wire_index *x, uint32_t num, const ot_wire_attr **out
     x->n_attrs = -1;
     const uint8_t *p, *end;
     ot_wire_index_range(x, num, &p, &end);
+    unsigned tag = ld_tag(num);
     int n = 0;
-    ot_pbfield f;
-    int r;
-    while ((r = ot_pb_next(&p, end, &f)) > 0) {
-        if (f.num != num || f.wt != 2)
-            continue;
+    while (p < end) {
         if (n == OT_WIRE_ATTRS)
             return -1;
-        ot_wire_kv kv;
-        if (ot_wire_kv_read(f.val, f.len, &kv) < 0)
+        int r = next_entry(&p, end, num, tag, &x->attrs[n]);
+        if (r < 0)
             return -1;
-        ot_wire_attr *a = &x->attrs[n++];
-        a->at = f.at;
-        a->end = f.end;
-        a->key = kv.key;
-        a->klen = (uint32_t)kv.klen;
-        a->val = kv.val;
-        a->vlen = (uint32_t)kv.vlen;
+        n += r;
     }
-    if (r < 0)
-        return -1;
     x->n_attrs = n;
     *out = x->attrs;
     return n;
+}
+
+int ot_wire_index_key(ot_wire_index *x, uint32_t num, const char *key, size_t klen,
+                      ot_wire_kv *kv)
+{
+    if (num < 16)
+        x->kv_fields |= 1u << num; /* the run noted from the walk's next item on */
+    if (x->attrs && x->attr_num == num && x->n_attrs >= 0) {
+        for (int i = 0; i < x->n_attrs; i++) {
+            const ot_wire_attr *a = &x->attrs[i];
+            if (ot_wire_key_is(a->key, a->klen, key, klen)) {
+                kv->key = a->key;
+                kv->klen = a->klen;
+                kv->val = a->val;
+                kv->vlen = a->vlen;
+                return 1;
+            }
+        }
+        return 0;
+    }
+    if (klen && num < 16 && (x->kvok & (1u << num)) &&
+        !((x->kfirst[num] >> ((uint8_t)key[0] & 63)) & 1))
+        return 0; /* no key of the run starts as this one does */
+    const uint8_t *p, *end;
+    ot_wire_index_range(x, num, &p, &end);
+    if (klen && num < OT_WIRE_IDX && (x->kvok & (1u << num))) {
+        /* one run of short KeyValues: only the keys need looking at */
+        const uint8_t k0 = (uint8_t)key[0];
+        for (; p < end; p += 2 + p[1]) {
+            size_t kl = p[3];
+            if (kl >= klen && p[4] == k0 && (kl == klen || p[4 + klen] == 0) &&
+                memcmp(p + 4, key, klen) == 0) {
+                kv->key = p + 4;
+                kv->klen = kl;
+                kv->val = p + 6 + kl;
+                kv->vlen = p[5 + kl];
+                return 1;
+            }
+        }
+        return 0;
+    }
+    unsigned tag = ld_tag(num);
+    while (p < end) {
+        ot_wire_attr a;
+        int r = next_entry(&p, end, num, tag, &a);
+        if (r < 0)
+            return -1;
+        if (r && ot_wire_key_is(a.key, a.klen, key, klen)) {
+            kv->key = a.key;
+            kv->klen = a.klen;
+            kv->val = a.val;
+            kv->vlen = a.vlen;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ---- the walk --------------------------------------------------------------- */
@@ -625,8 +707,18 @@ int ot_wire_chain(ot_wire_stage *first, ot_batch *b, ot_status *st, ot_err *err)
         if (c.st[i]->dropped)
             dropped += c.st[i]->dropped(c.scratch[i]);
     bool all_gone = drops && n_res && !kept_res;
+    size_t left = b->items >= dropped ? b->items - dropped : 0;
+    ot_edit_consumer *ec = ot_as_edit_consumer(next);
+    if (!all_gone && ot_pbedit_changed(&e) && ec && ot_pbedit_out_len(&e) != (size_t)-1) {
+        /* The next one copies the bytes anyway: it takes the edits. */
+        for (size_t i = 0; i < c.n; i++)
+            if (c.st[i]->done)
+                c.st[i]->done(c.scratch[i]);
+        *st = ec->consume_edited(next, b, &e, left, err);
+        ot_pbedit_free(&e);
+        return 0;
+    }
     if (!all_gone && ot_pbedit_changed(&e)) {
-        size_t left = b->items >= dropped ? b->items - dropped : 0;
         if (ot_wire_commit(b, &e, left, err) < 0) {
             ot_batch_unref(b);
             *st = OT_PERMANENT;

@@ -121,20 +121,24 @@ typedef struct ot_wire_attr {
 typedef struct ot_wire_index {
     const uint8_t *of, *end; /* the item's content it describes; of NULL: none */
     uint32_t seen;           /* bit n: field n occurs (first[n], last[n] are set) */
+    uint32_t kvok;           /* bit n: field n is one run of short KeyValues */
+    uint32_t kv_fields;      /* bit n: kvok is noted for field n, one keys were looked up
+                                in (set by the first lookup, for the walk's later items) */
+    uint64_t kfirst[16];     /* for a field of kvok: bit b, a key starts with b modulo 64 */
     uint32_t first[OT_WIRE_IDX], last[OT_WIRE_IDX]; /* offset + 1 of the tag */
+    uint32_t lend[OT_WIRE_IDX]; /* offset of the end of the last occurrence */
     uint32_t first_high; /* offset + 1 of the first field numbered OT_WIRE_IDX or more */
-    /* The attribute entries of one field, read once for every reader of
-     * the item (a filter condition, then an attributes action): storage
-     * the walk lends (NULL: none, readers step over the bytes each). */
+    /* The attribute entries of one field, read on first use for every
+     * reader of the item that needs them all (an update, a delete):
+     * storage the walk lends (NULL: none, readers step over the bytes
+     * each). A lookup of one key steps over the entries instead. */
     ot_wire_attr *attrs;
-    uint32_t attr_want; /* the field ot_wire_index_of reads into attrs (0: none) */
     uint32_t attr_num; /* the field attrs holds; 0: not read for this item */
     int n_attrs;       /* entries, or -1: not usable (see ot_wire_index_attrs) */
 } ot_wire_index;
 
 /* The index of [item, end), built unless it is already that item's: 0, or
- * -1 on bytes that are not fields. With storage, the entries of field
- * attr_want are read in the same step (see ot_wire_index_attrs). */
+ * -1 on bytes that are not fields. */
 int ot_wire_index_of(ot_wire_index *x, const uint8_t *item, const uint8_t *end);
 /* Field num's last occurrence (protobuf's rule for a scalar sent twice):
  * 1 found, 0 not, -1 bad bytes. */
@@ -155,6 +159,14 @@ const uint8_t *ot_wire_index_insert_at(const ot_wire_index *x, uint32_t num);
  * answers for (a KeyValue protobuf-c would merge, bad bytes). On -1 the
  * caller steps over the bytes itself, which gives its usual answer. */
 int ot_wire_index_attrs(ot_wire_index *x, uint32_t num, const ot_wire_attr **out);
+/* The first entry of repeated KeyValue field num of the indexed item whose
+ * key is key (as ot_wire_attr_find): 1 found (*kv), 0 not, -1 declined.
+ * Uses the entries ot_wire_index_attrs read if any; on a run of short
+ * KeyValues the index checked (from the walk's second item on: the first
+ * lookup notes the field), a key no entry starts like is absent at once
+ * and otherwise only the keys are read; else it steps over the bytes. */
+int ot_wire_index_key(ot_wire_index *x, uint32_t num, const char *key, size_t klen,
+                      ot_wire_kv *kv);
 
 /* ---- walking a request's items --------------------------------------- */
 

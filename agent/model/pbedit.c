@@ -123,21 +123,26 @@ void ot_pbedit_free(ot_pbedit *e)
     e->n_ops = 0;
 }
 
-static ot_pbedit_op *push_op(ot_pbedit *e)
+static bool grow_ops(ot_pbedit *e)
 {
-    if (e->n_ops == e->cap_ops) {
-        size_t cap = e->cap_ops * 2;
-        ot_pbedit_op *n = malloc(cap * sizeof *n);
-        if (!n) {
-            e->failed = true;
-            return NULL;
-        }
-        memcpy(n, e->ops, e->n_ops * sizeof *n);
-        if (e->ops != e->inline_ops)
-            free(e->ops);
-        e->ops = n;
-        e->cap_ops = cap;
+    size_t cap = e->cap_ops * 2;
+    ot_pbedit_op *n = malloc(cap * sizeof *n);
+    if (!n) {
+        e->failed = true;
+        return false;
     }
+    memcpy(n, e->ops, e->n_ops * sizeof *n);
+    if (e->ops != e->inline_ops)
+        free(e->ops);
+    e->ops = n;
+    e->cap_ops = cap;
+    return true;
+}
+
+static inline ot_pbedit_op *push_op(ot_pbedit *e)
+{
+    if (e->n_ops == e->cap_ops && !grow_ops(e))
+        return NULL;
     return &e->ops[e->n_ops++];
 }
 
@@ -258,20 +263,18 @@ void ot_pbedit_leave(ot_pbedit *e, bool drop)
     *delta_of(e, e->depth) += fr->delta + (ssize_t)new_pre - (ssize_t)old_pre;
 }
 
-int ot_pbedit_apply(ot_pbedit *e, const uint8_t **out, size_t *out_len)
+size_t ot_pbedit_out_len(const ot_pbedit *e)
 {
     if (e->failed || e->depth != 0)
+        return (size_t)-1;
+    return (size_t)((ssize_t)e->len + e->delta);
+}
+
+int ot_pbedit_write(const ot_pbedit *e, uint8_t *buf)
+{
+    size_t total = ot_pbedit_out_len(e), pos = 0, w = 0;
+    if (total == (size_t)-1)
         return -1;
-    if (!e->n_ops) {
-        *out = e->base;
-        *out_len = e->len;
-        return 0;
-    }
-    size_t total = (size_t)((ssize_t)e->len + e->delta);
-    uint8_t *buf = ot_arena_alloc(e->arena, total ? total : 1);
-    if (!buf)
-        return -1;
-    size_t pos = 0, w = 0;
     for (size_t i = 0; i < e->n_ops; i++) {
         const ot_pbedit_op *op = &e->ops[i];
         if (op->off > pos) {
@@ -294,9 +297,23 @@ int ot_pbedit_apply(ot_pbedit *e, const uint8_t **out, size_t *out_len)
         memcpy(buf + w, e->base + pos, e->len - pos);
         w += e->len - pos;
     }
-    if (w != total)
-        return -1; /* the deltas and the list disagree: a bug, never bytes out */
+    return w == total ? 0 : -1; /* else the deltas and the list disagree: a bug */
+}
+
+int ot_pbedit_apply(const ot_pbedit *e, const uint8_t **out, size_t *out_len)
+{
+    size_t total = ot_pbedit_out_len(e);
+    if (total == (size_t)-1)
+        return -1;
+    if (!e->n_ops) {
+        *out = e->base;
+        *out_len = e->len;
+        return 0;
+    }
+    uint8_t *buf = ot_arena_alloc(e->arena, total ? total : 1);
+    if (!buf || ot_pbedit_write(e, buf) < 0)
+        return -1; /* (a failed write leaves no bytes out) */
     *out = buf;
-    *out_len = w;
+    *out_len = total;
     return 0;
 }

@@ -173,6 +173,12 @@ static inline bool ot_pbedit_changed(const ot_pbedit *e)
 }
 /* The edited buffer, in the arena (or the original when nothing changed).
  * -1 on out of memory. Every entered field must have been left. */
-int ot_pbedit_apply(ot_pbedit *e, const uint8_t **out, size_t *out_len);
+int ot_pbedit_apply(const ot_pbedit *e, const uint8_t **out, size_t *out_len);
+/* For a caller that puts the edited bytes somewhere of its own: their
+ * length, or (size_t)-1 when the edit failed (out of memory, too deep, a
+ * field not left); and writing them to out, which has that many bytes
+ * (-1 when the list disagrees with it, a bug). */
+size_t ot_pbedit_out_len(const ot_pbedit *e);
+int ot_pbedit_write(const ot_pbedit *e, uint8_t *out);
 
 #endif

@@ -216,8 +216,6 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
     int found = 0;
     bool on_item = p && p == w->item;
     ot_wire_index *x = idx_of(w);
-    if (on_item)
-        x->attr_want = ctx == OT_OTTL_SPAN ? 9 : ctx == OT_OTTL_LOG ? 6 : 0;
     if (on_item && ot_wire_index_of(x, w->item, w->item_end) < 0)
         return decline(w, err);
     if (p && d->kind != W_ATTRS && d->kind != W_STATUS_CODE && d->kind != W_STATUS_MSG &&
@@ -280,21 +278,9 @@ int ottl_wire_path(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n, val *v, char
         if (!n->nkeys || n->keys[0].is_int)
             return decline(w, err);
         ot_wire_kv kv;
-        const ot_wire_attr *t;
-        int na = on_item ? ot_wire_index_attrs(x, d->num, &t) : -1, r = 0;
-        if (na >= 0) {
-            for (int i = 0; i < na; i++)
-                if (ot_wire_key_is(t[i].key, t[i].klen, n->keys[0].s, n->keys[0].slen)) {
-                    kv.val = t[i].val;
-                    kv.vlen = t[i].vlen;
-                    r = 1;
-                    break;
-                }
-        } else {
-            if (on_item)
-                ot_wire_index_range(x, d->num, &p, &end);
-            r = p ? ot_wire_attr_find(p, end, d->num, n->keys[0].s, n->keys[0].slen, &kv) : 0;
-        }
+        int r = on_item ? ot_wire_index_key(x, d->num, n->keys[0].s, n->keys[0].slen, &kv)
+                : p     ? ot_wire_attr_find(p, end, d->num, n->keys[0].s, n->keys[0].slen, &kv)
+                        : 0;
         if (r < 0)
             return decline(w, err);
         if (r && kv.val && any_val(w, kv.val, kv.vlen, v, err) < 0)
@@ -316,7 +302,6 @@ int ottl_wire_cmp(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n)
     ot_wire_index *x = idx_of(w);
     if (!w->item)
         return -1;
-    x->attr_want = ctx == OT_OTTL_SPAN ? 9 : ctx == OT_OTTL_LOG ? 6 : 0;
     if (ot_wire_index_of(x, w->item, w->item_end) < 0)
         return -1;
     const uint8_t *s = NULL;
@@ -330,22 +315,18 @@ int ottl_wire_cmp(ot_ottl_wire *w, ot_ottl_ctx ctx, const node *n)
         if (r && f.wt == 2)
             s = f.val, sn = f.len;
     } else {
-        const ot_wire_attr *t;
-        int na = ot_wire_index_attrs(x, d->num, &t);
-        if (na < 0)
+        ot_wire_kv kv;
+        int r = ot_wire_index_key(x, d->num, pn->keys[0].s, pn->keys[0].slen, &kv);
+        if (r < 0)
             return -1;
         str = false;
-        for (int i = 0; i < na; i++)
-            if (ot_wire_key_is(t[i].key, t[i].klen, pn->keys[0].s, pn->keys[0].slen)) {
-                const uint8_t *p = t[i].val;
-                size_t vn = t[i].vlen;
-                if (!p)
-                    break; /* no value: nil */
-                if (vn < 2 || p[0] != 0x0a || p[1] >= 0x80 || (size_t)p[1] + 2 != vn)
-                    return -1; /* not a lone short string: the usual way */
-                s = p + 2, sn = p[1], str = true;
-                break;
-            }
+        if (r && kv.val) { /* no value: nil */
+            const uint8_t *p = kv.val;
+            size_t vn = kv.vlen;
+            if (vn < 2 || p[0] != 0x0a || p[1] >= 0x80 || (size_t)p[1] + 2 != vn)
+                return -1; /* not a lone short string: the usual way */
+            s = p + 2, sn = p[1], str = true;
+        }
     }
     /* The value reads as a C string (up to a NUL) and the text has no NUL:
      * equal when the text is its start, followed by its end or a NUL. */

@@ -299,7 +299,6 @@ static int wire_metric(awalk *w, ot_pbedit *e, const ot_pbfield *mf, ot_wire_ind
     int s = AW_OK;
     /* Each point is indexed in the walk's index (a cache of one item's
      * fields: whoever reads the metric next has it rebuilt). */
-    idx->attr_want = num;
     while (s == AW_OK && (r = ot_pb_next(&p, end, &f)) > 0)
         if (f.num == 1 && f.wt == 2) {
             if (ot_wire_index_of(idx, f.val, f.val + f.len) < 0)
@@ -329,7 +328,6 @@ static int wire_item(void *ctx, ot_pbedit *e, const ot_wire_pos *pos, const ot_p
     }
     if (w->ap->signal == OT_METRICS)
         return wire_metric(w, e, f, pos->idx);
-    pos->idx->attr_want = ot_wire_item_attr_field(w->ap->signal);
     if (ot_wire_index_of(pos->idx, f->val, f->val + f->len) < 0)
         return AW_DECLINE;
     return wire_attrs(w, e, f, ot_wire_item_attr_field(w->ap->signal), pos->idx);

@@ -110,8 +110,10 @@ static void *batch_create(const ot_create_params *cp, ot_err *err)
         ot_err_set(err, "out of memory");
         return NULL;
     }
+    p->base.base.consume = ot_edit_consumer_consume;
+    p->base.base.mutates = false;
     p->base.consume = batchp_consume;
-    p->base.mutates = false;
+    p->base.consume_edited = batchp_consume_edited;
     p->cfg = c;
     p->signal = cp->signal;
     p->next = cp->next[cp->signal];
@@ -299,7 +301,7 @@ static void batch_destroy(void *self)
 static ot_consumer *batch_consumer(void *self, ot_signal s)
 {
     (void)s;
-    return &((proc *)self)->base;
+    return &((proc *)self)->base.base;
 }
 
 const ot_factory ot_batch_processor = {

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "model/pbedit.h"
 #include "pipeline/factory.h"
 #include "telemetry/telemetry.h"
 
@@ -72,7 +73,7 @@ typedef struct batcher {
 } batcher;
 
 struct proc {
-    ot_consumer base;
+    ot_edit_consumer base; /* takes the wire processors' edits unapplied */
     const batch_cfg *cfg;
     char *id;
     ot_signal signal;
@@ -133,6 +134,8 @@ void batchp_deliver(proc *p, batcher *bt, ot_batch *b, int trig, int64_t now);
 /* ---- merge.c: the open buffer, and cuts through it ---------------------- */
 
 int batchp_ob_append(proc *p, batcher *bt, const uint8_t *w, size_t n, size_t items);
+/* The same for bytes given as edits not yet applied: written once, there. */
+int batchp_ob_append_edited(proc *p, batcher *bt, const ot_pbedit *ed, size_t items);
 /* Sends what is due: everything (all, or timeout 0), or else while
  * send_batch_size items are held. */
 void batchp_flush(proc *p, batcher *bt, int trig, bool all, int64_t now);
@@ -143,5 +146,7 @@ batcher *batchp_batcher_new(proc *p, const char *const *vals, uint64_t h);
 void batchp_batcher_free(batcher *bt, size_t n_keys);
 void *batchp_timer_main(void *arg);
 ot_status batchp_consume(ot_consumer *self, ot_batch *b, ot_err *err);
+ot_status batchp_consume_edited(ot_consumer *self, ot_batch *b, const ot_pbedit *ed,
+                                size_t items, ot_err *err);
 
 #endif

@@ -187,12 +187,32 @@ static bool over_bound(const proc *p, const batcher *bt)
     return p->item_cap && bt->items + bt->retry_items >= p->item_cap;
 }
 
-ot_status batchp_consume(ot_consumer *self, ot_batch *b, ot_err *err)
+/* Edits of b's bytes not yet applied (consume_edited) become b's bytes: for
+ * every way b goes on other than into the open buffer. */
+static int take_edits(ot_batch *b, const ot_pbedit **ed, size_t items, ot_err *err)
 {
-    proc *p = (proc *)self;
-    if (atomic_load(&p->stopped))
+    const uint8_t *w;
+    size_t n;
+    if (!*ed)
+        return 0;
+    if (ot_pbedit_apply(*ed, &w, &n) < 0)
+        return ot_err_set(err, "out of memory editing a %zu-byte request", b->wire_len);
+    ot_batch_set_wire(b, w, n, items);
+    *ed = NULL;
+    return 0;
+}
+
+/* consume, and consume_edited with ed: the edits are written once, straight
+ * into the open buffer, when that is where b goes. */
+static ot_status consume(proc *p, ot_batch *b, const ot_pbedit *ed, size_t items, ot_err *err)
+{
+    if (atomic_load(&p->stopped)) {
+        if (take_edits(b, &ed, items, err) < 0) {
+            ot_batch_unref(b);
+            return OT_PERMANENT;
+        }
         return ot_consume(p->next, b, err);
-    size_t items = b->items;
+    }
     if (items == 0) {
         /* Nothing to batch: resources without items are not sent on. */
         ot_batch_unref(b);
@@ -209,7 +229,7 @@ ot_status batchp_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     const uint8_t *w = NULL;
     size_t wl = 0;
     /* Encoding, when a processor before us decoded, happens outside the lock. */
-    if (!direct && ot_batch_wire(b, &w, &wl, err) < 0) {
+    if (!direct && !ed && ot_batch_wire(b, &w, &wl, err) < 0) {
         ot_counter_add(p->refused, items);
         ot_batch_unref(b);
         return OT_PERMANENT;
@@ -219,6 +239,10 @@ ot_status batchp_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     pthread_mutex_lock(&bt->mu);
     if (bt->closed || atomic_load(&p->stopped)) {
         pthread_mutex_unlock(&bt->mu);
+        if (take_edits(b, &ed, items, err) < 0) {
+            ot_batch_unref(b);
+            return OT_PERMANENT;
+        }
         return ot_consume(p->next, b, err);
     }
     if (over_bound(p, bt)) {
@@ -243,12 +267,17 @@ ot_status batchp_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     ot_status st = OT_OK;
     if (direct && !bt->items && (!max || items <= max)) {
         /* Big enough alone and nothing pending: sent as it came, uncopied. */
-        batchp_deliver(p, bt, b, TRIG_SIZE, now);
-        b = NULL;
-    } else {
-        if (!w && ot_batch_wire(b, &w, &wl, err) < 0) {
+        if (take_edits(b, &ed, items, err) < 0) {
             st = OT_PERMANENT;
-        } else if (batchp_ob_append(p, bt, w, wl, items) < 0) {
+        } else {
+            batchp_deliver(p, bt, b, TRIG_SIZE, now);
+            b = NULL;
+        }
+    } else {
+        if (!ed && !w && ot_batch_wire(b, &w, &wl, err) < 0) {
+            st = OT_PERMANENT;
+        } else if (ed ? batchp_ob_append_edited(p, bt, ed, items) < 0
+                      : batchp_ob_append(p, bt, w, wl, items) < 0) {
             ot_err_set(err, "batch processor %s: out of memory", p->id);
             st = OT_RETRYABLE;
         } else {
@@ -269,4 +298,15 @@ ot_status batchp_consume(ot_consumer *self, ot_batch *b, ot_err *err)
     if (kick)
         kick_timer(p);
     return st;
+}
+
+ot_status batchp_consume(ot_consumer *self, ot_batch *b, ot_err *err)
+{
+    return consume((proc *)self, b, NULL, b->items, err);
+}
+
+ot_status batchp_consume_edited(ot_consumer *self, ot_batch *b, const ot_pbedit *ed,
+                                size_t items, ot_err *err)
+{
+    return consume((proc *)self, b, ed, items, err);
 }

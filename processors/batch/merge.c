@@ -77,7 +77,8 @@ static int ob_reserve(proc *p, batcher *bt, size_t n)
     return 0;
 }
 
-int batchp_ob_append(proc *p, batcher *bt, const uint8_t *w, size_t n, size_t items)
+/* Room for one more record and n more bytes. */
+static int ob_room(proc *p, batcher *bt, size_t n)
 {
     if (bt->n_recs == bt->cap_recs) {
         size_t nc = bt->cap_recs ? bt->cap_recs * 2 : 64;
@@ -87,13 +88,32 @@ int batchp_ob_append(proc *p, batcher *bt, const uint8_t *w, size_t n, size_t it
         bt->recs = r;
         bt->cap_recs = nc;
     }
-    if (ob_reserve(p, bt, n) < 0)
-        return -1;
-    if (n)
-        memcpy(bt->ob + bt->ob_len, w, n);
+    return ob_reserve(p, bt, n);
+}
+
+static void ob_took(batcher *bt, size_t n, size_t items)
+{
     bt->recs[bt->n_recs++] = (rec){bt->ob_len, n, items};
     bt->ob_len += n;
     bt->items += items;
+}
+
+int batchp_ob_append(proc *p, batcher *bt, const uint8_t *w, size_t n, size_t items)
+{
+    if (ob_room(p, bt, n) < 0)
+        return -1;
+    if (n)
+        memcpy(bt->ob + bt->ob_len, w, n);
+    ob_took(bt, n, items);
+    return 0;
+}
+
+int batchp_ob_append_edited(proc *p, batcher *bt, const ot_pbedit *ed, size_t items)
+{
+    size_t n = ot_pbedit_out_len(ed);
+    if (n == (size_t)-1 || ob_room(p, bt, n) < 0 || ot_pbedit_write(ed, bt->ob + bt->ob_len) < 0)
+        return -1;
+    ob_took(bt, n, items);
     return 0;
 }
 

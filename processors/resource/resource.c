@@ -82,13 +82,17 @@ static int apply(ot_attrs_batch *ab, ot_resource **slot, ot_arena *a)
 }
 
 /* One resource entry rf (entered in e): its Resource res acted on, or a
- * new one first in the entry when res is NULL. */
+ * new one first in the entry when res is NULL. idx: an index kept for the
+ * walk (what it learns of the first resource makes the others cheaper). */
 static int edit_resource(ot_attrs_wire *aw, ot_pbedit *e, const ot_pbfield *rf,
-                         const ot_pbfield *res, ot_arena *a)
+                         const ot_pbfield *res, ot_arena *a, ot_wire_index *idx)
 {
     if (res) {
+        const uint8_t *end = res->val + res->len;
+        if (ot_wire_index_of(idx, res->val, end) < 0)
+            return OT_WIRE_DECLINED;
         ot_pbedit_enter(e, res);
-        int r = ot_attrs_wire_apply(aw, e, res->val, res->val + res->len, OT_WF_RESOURCE_ATTRS);
+        int r = ot_attrs_wire_apply_idx(aw, e, res->val, end, OT_WF_RESOURCE_ATTRS, idx);
         ot_pbedit_leave(e, false);
         return r < 0 ? OT_WIRE_DECLINED : 0;
     }
@@ -109,6 +113,7 @@ static int edit_resource(ot_attrs_wire *aw, ot_pbedit *e, const ot_pbfield *rf,
 typedef struct rstage {
     ot_attrs_wire aw;
     ot_arena *arena;
+    ot_wire_index idx;
 } rstage;
 
 _Static_assert(sizeof(rstage) <= OT_WIRE_SCRATCH, "rstage must fit a stage's scratch");
@@ -119,6 +124,7 @@ static int stage_begin(void *self, ot_batch *b, void *scratch, ot_err *err)
     resource_proc *rp = self;
     rstage *r = scratch;
     r->arena = b->arena;
+    memset(&r->idx, 0, sizeof r->idx);
     return ot_attrs_wire_begin(&r->aw, &rp->actions, b->arena) < 0 ? -1 : 0;
 }
 
@@ -126,7 +132,7 @@ static int stage_resource(void *scratch, ot_pbedit *e, const ot_pbfield *rf,
                           const ot_pbfield *res)
 {
     rstage *r = scratch;
-    return edit_resource(&r->aw, e, rf, res, r->arena);
+    return edit_resource(&r->aw, e, rf, res, r->arena, &r->idx);
 }
 
 /* The same on the protobuf bytes (issue 19): each resource's attribute
@@ -139,6 +145,8 @@ static int resource_wire(resource_proc *rp, ot_batch *b, ot_err *err)
     ot_attrs_wire aw;
     if (ot_attrs_wire_begin(&aw, &rp->actions, b->arena) < 0)
         return ot_err_set(err, "out of memory");
+    ot_wire_index idx;
+    memset(&idx, 0, sizeof idx);
     ot_pbedit e;
     ot_pbedit_init(&e, b->wire, b->wire_len, b->arena);
     const uint8_t *p = b->wire, *end = b->wire + b->wire_len;
@@ -158,7 +166,7 @@ static int resource_wire(resource_proc *rp, ot_batch *b, ot_err *err)
             break;
         }
         ot_pbedit_enter(&e, &f);
-        if (edit_resource(&aw, &e, &f, n_res ? &res : NULL, b->arena) != 0)
+        if (edit_resource(&aw, &e, &f, n_res ? &res : NULL, b->arena, &idx) != 0)
             s = OT_WIRE_DECLINED;
         ot_pbedit_leave(&e, false);
     }

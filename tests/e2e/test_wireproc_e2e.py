@@ -163,7 +163,7 @@ def make_logs(pb2):
     return req
 
 
-def run_agent(tmp_path, agent_factory, monkeypatch, decoded, requests):
+def run_agent(tmp_path, agent_factory, monkeypatch, decoded, requests, config=CONFIG, batched=False):
     ports = dict(http=free_port(), down=free_port(), tel=free_port())
     backend = Backend(ports["down"])
     if decoded:
@@ -171,7 +171,7 @@ def run_agent(tmp_path, agent_factory, monkeypatch, decoded, requests):
     else:
         monkeypatch.delenv("OTELITE_DECODED_PROCESSORS", raising=False)
     name = "decoded" if decoded else "wire"
-    a = agent_factory(CONFIG.format(**ports), name=name)
+    a = agent_factory(config.format(**ports), name=name)
     a.start(wait_url=f"http://127.0.0.1:{ports['tel']}/readyz")
     monkeypatch.delenv("OTELITE_DECODED_PROCESSORS", raising=False)
     out = {}
@@ -180,7 +180,19 @@ def run_agent(tmp_path, agent_factory, monkeypatch, decoded, requests):
             st, _, _ = http_post(f"http://127.0.0.1:{ports['http']}{path}", req.SerializeToString(),
                               {"Content-Type": "application/x-protobuf"})
             assert st == 200, path
-            out[path] = backend.wait(path, 1)[0]
+            if not batched:
+                out[path] = backend.wait(path, 1)[0]
+        if batched:
+            # the batch processor sends after its timeout; then nothing more comes
+            for path in {p for p, _ in requests}:
+                got = backend.wait(path, 1)
+                while True:
+                    time.sleep(1.0)
+                    again = backend.wait(path, 1)
+                    if len(again) == len(got):
+                        break
+                    got = again
+                out[path] = b"".join(got)
     finally:
         rc = a.stop()
         backend.stop()
@@ -224,3 +236,33 @@ def test_wire_and_decoded_agents_send_the_same_bytes(tmp_path, agent_factory, mo
     recs = lg.resource_logs[0].scope_logs[0].log_records
     assert [r.body.string_value for r in recs] == ["disk full", "slow"]
     assert attrs(recs[0]) == {"user.id": sha("carol"), "pipeline": "edge"}
+
+
+BATCHED = CONFIG.replace("  resource:\n", "  batch: {{timeout: 300ms, send_batch_size: 100000}}\n  resource:\n").replace(
+    "processors: [memory_limiter, filter, attributes, resource]",
+    "processors: [memory_limiter, filter, attributes, resource, batch]")
+
+
+def test_wire_edits_go_into_the_batch_as_decoded_ones_do(tmp_path, agent_factory, monkeypatch,
+                                                        otlp_pb2):
+    """With a batch processor after the chain, the wire path hands it the
+    edits unapplied and it writes the edited bytes into its buffer: what
+    goes out must be, byte for byte, what the decoded path sends, over
+    several requests merged into one."""
+    assert "batch]" in BATCHED
+    one = [("/v1/traces", make_traces(otlp_pb2)), ("/v1/metrics", make_metrics(otlp_pb2)),
+           ("/v1/logs", make_logs(otlp_pb2))]
+    requests = one * 3
+    wire = run_agent(tmp_path, agent_factory, monkeypatch, False, requests, BATCHED, True)
+    ref = run_agent(tmp_path, agent_factory, monkeypatch, True, requests, BATCHED, True)
+    for path, _ in one:
+        assert wire[path] == ref[path], path
+    Req, _ = export_classes(otlp_pb2, "traces")
+    t = Req.FromString(wire["/v1/traces"])
+    assert [s.name for rs in t.resource_spans for s in rs.scope_spans[0].spans] == \
+        ["GET /cart", "SELECT cart"] * 3
+    assert all(attrs(s)["pipeline"] == "edge" for rs in t.resource_spans for s in rs.scope_spans[0].spans)
+    Req, _ = export_classes(otlp_pb2, "logs")
+    lg = Req.FromString(wire["/v1/logs"])
+    assert [r.body.string_value for rl in lg.resource_logs for r in rl.scope_logs[0].log_records] == \
+        ["disk full", "slow"] * 3

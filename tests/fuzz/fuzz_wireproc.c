@@ -47,6 +47,20 @@ static const chain chains[] = {
       A("{actions: [{key: k, pattern: '^(?P<k>.)(?P<e>.*)$', action: extract}, "
         "{key: i, value: 1, action: insert}, {key: j, value: y, action: upsert}]}"),
       R("{attributes: [{key: r, pattern: '(?P<q>[a-z]+)', action: extract}]}")}},
+    /* What the bench rows run: conditions and inserts that look keys up in
+     * the entries (the index's run of short KeyValues), per signal. */
+    {OT_TRACES,
+     {F("{traces: {span: ['name == \"a\"', 'attributes[\"k\"] == \"v\"', 'attributes[\"kk\"] != \"w\"']}}"),
+      A("{actions: [{key: k, value: x, action: insert}, {key: n, value: 2, action: insert}]}"),
+      R("{attributes: [{key: r, value: x, action: upsert}]}")}},
+    {OT_LOGS,
+     {F("{logs: {log_record: ['severity_text == \"T\"', 'attributes[\"k\"] == \"v\"']}}"),
+      A("{actions: [{key: k, value: x, action: insert}, {key: j, value: y, action: upsert}]}"),
+      R("{attributes: [{key: r, value: x, action: upsert}]}")}},
+    {OT_METRICS,
+     {F("{metrics: {metric: ['name == \"a\"']}}"),
+      A("{actions: [{key: k, value: x, action: insert}]}"),
+      R("{attributes: [{key: r, value: x, action: upsert}]}")}},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -48,6 +48,13 @@ Test(pbedit, prefixes_grow_and_shrink_across_the_varint_boundary)
     const uint8_t *out;
     size_t n;
     cr_assert_eq(ot_pbedit_apply(&e, &out, &n), 0);
+    /* Written into a buffer of the caller's (what the batch processor
+     * does with a chain's edits), the same bytes. */
+    cr_assert_eq(ot_pbedit_out_len(&e), n);
+    uint8_t mine[160];
+    cr_assert_leq(n, sizeof mine);
+    cr_assert_eq(ot_pbedit_write(&e, mine), 0);
+    cr_assert_eq(memcmp(mine, out, n), 0);
     ot_pbedit_free(&e);
     /* innermost 126 bytes (one-byte length), middle 128 (0x80 0x01), outer
      * 1 + 2 + 128 = 131 (0x83 0x01) */
@@ -80,6 +87,7 @@ Test(pbedit, prefixes_grow_and_shrink_across_the_varint_boundary)
     ot_pbedit_replace(&e, in + 10, 1, NULL, 0);
     ot_pbedit_replace(&e, in + 5, 1, NULL, 0);
     cr_assert_eq(ot_pbedit_apply(&e, &out, &n), -1);
+    cr_assert_eq(ot_pbedit_out_len(&e), (size_t)-1);
     ot_pbedit_free(&e);
     ot_arena_free(a);
 }
