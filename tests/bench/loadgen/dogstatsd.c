@@ -1,7 +1,8 @@
 /* dogstatsd.c: the DogStatsD target. Each request's items become lines
  * packed into UDP datagrams of at most 8 KiB (the agent's default read
- * size), sent with one sendmmsg. UDP has no answer, so "accepted" means
- * "the kernel took it"; loss shows only in the receiver's counters. */
+ * size; --lines-per-datagram caps the lines too), sent with one sendmmsg.
+ * UDP has no answer, so "accepted" means "the kernel took it"; loss shows
+ * only in the receiver's counters. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -59,15 +60,20 @@ int lg_statsd_worker(lg_worker *w)
         ot_buf_reset(&buf);
         size_t nd = 0;
         starts[0] = 0;
+        size_t in_dgram = 0;
         for (size_t i = 0; i < n; i++) {
             ot_buf_reset(&line);
             lg_statsd_line(&line, o, seq0 + i, lg_rand(&rng));
-            if (buf.len - starts[nd] + line.len > DGRAM_MAX && buf.len > starts[nd]) {
+            bool full = buf.len - starts[nd] + line.len > DGRAM_MAX ||
+                        (o->dgram_lines && in_dgram == o->dgram_lines);
+            if (full && buf.len > starts[nd]) {
                 if (nd + 1 == MAX_DGRAMS)
                     break;
                 starts[++nd] = buf.len;
+                in_dgram = 0;
             }
             ot_buf_append(&buf, line.data, line.len);
+            in_dgram++;
         }
         starts[++nd] = buf.len;
         for (size_t k = 0; k < nd; k++) {

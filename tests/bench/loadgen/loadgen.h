@@ -42,6 +42,7 @@ typedef struct lg_opts {
     int conns;      /* connections per worker */
     int streams;    /* gRPC: concurrent streams per connection */
     size_t batch;   /* items per request */
+    size_t dgram_lines; /* dogstatsd: lines a datagram at most (0: as many as fit) */
     int attributes; /* attributes per item, loadgen.seq and loadgen.run included */
     size_t payload_bytes;
     uint64_t series; /* dogstatsd, metrics: cycle through this many series (0: every item its own) */

@@ -40,6 +40,8 @@ static void usage(FILE *out)
             "  --connections N     connections per worker (default 4 for HTTP, 1 for gRPC)\n"
             "  --streams N         gRPC: concurrent streams per connection (default 8)\n"
             "  --batch N           items per request (default 100)\n"
+            "  --lines-per-datagram N  dogstatsd: at most N lines a datagram (default: as many as\n"
+            "                      fit in 8 KiB); a request's datagrams still go in one sendmmsg\n"
             "  --attributes N      attributes per item, loadgen.seq and loadgen.run included (default 10)\n"
             "  --series N          dogstatsd: N distinct series, a `series` tag instead of loadgen.seq;\n"
             "                      metrics: loadgen.seq cycles through 0..N-1 (a multiple of --batch\n"
@@ -211,6 +213,11 @@ static int parse_args(int argc, char **argv, lg_opts *o)
             if (parse_u64(v, &u) < 0 || u < 1 || u > 1000000)
                 BAD();
             o->batch = (size_t)u;
+        } else if (!strcmp(a, "--lines-per-datagram")) {
+            NEED();
+            if (parse_u64(v, &u) < 0 || u < 1 || u > 100000)
+                BAD();
+            o->dgram_lines = (size_t)u;
         } else if (!strcmp(a, "--attributes")) {
             NEED();
             if (parse_u64(v, &u) < 0 || u > 1000)
@@ -263,6 +270,10 @@ static int parse_args(int argc, char **argv, lg_opts *o)
         return fprintf(stderr, "otelite-loadgen: give a target: --otlp-grpc, --otlp-http, --dogstatsd or --file\n"), -1;
     if (o->target == LG_T_STATSD && o->sig != OT_METRICS)
         return fprintf(stderr, "otelite-loadgen: --dogstatsd sends metrics only\n"), -1;
+    if (o->dgram_lines && o->batch > o->dgram_lines * 255)
+        /* a request's datagrams go in one sendmmsg of at most 256 */
+        return fprintf(stderr, "otelite-loadgen: --batch over 255 datagrams of "
+                               "--lines-per-datagram lines\n"), -1;
     if (o->json && o->target != LG_T_HTTP)
         return fprintf(stderr, "otelite-loadgen: --json goes with --otlp-http\n"), -1;
     if (!o->conns)
